@@ -1,0 +1,42 @@
+// Entry point for every command of the `cmk-operator` binary. Each sub-command lives in its own
+// module and is loaded on demand, so `cmk-operator emulator` does not pay for the Kubernetes client.
+
+type Command = (args: string[]) => Promise<number>;
+
+const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  emulator: {
+    summary: 'run the local AWS emulator (KMS, Managed Flink, Keyspaces, EMR Serverless, STS)',
+    load: async () => (await import('./emulator.ts')).emulatorCommand,
+  },
+  testenv: {
+    summary: 'start or stop the local control plane and emulator for tests (up | down | status)',
+    load: async () => (await import('./testenv.ts')).testenvCommand,
+  },
+  playground: {
+    summary: 'start a local control plane and emulator and show how to use them',
+    load: async () => (await import('./playground.ts')).playgroundCommand,
+  },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
+  return `usage: cmk-operator <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`cmk-operator: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return (await command.load())(rest);
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}
