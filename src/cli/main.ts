@@ -12,6 +12,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'start or stop the local control plane and emulator for tests (up | down | status)',
     load: async () => (await import('./testenv.ts')).testenvCommand,
   },
+  crds: {
+    summary: 'write the CRD manifests generated from src/api (--check: fail if they are stale)',
+    load: async () => (await import('./crds.ts')).crdsCommand,
+  },
   playground: {
     summary: 'start a local control plane and emulator and show how to use them',
     load: async () => (await import('./playground.ts')).playgroundCommand,

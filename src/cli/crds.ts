@@ -1,0 +1,57 @@
+// `cmk-operator crds [--check]`: writes the CRD manifests generated from src/api into crds/ (and
+// the Helm chart's crds/ when the chart exists). With --check, writes nothing and exits 1 listing
+// every stale, missing or extra file, so CI fails when someone edits src/api and forgets to regenerate.
+
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { crdDirectories, renderCrds } from '../api/render.ts';
+
+export function staleCrdFiles(root: string): string[] {
+  const files = renderCrds();
+  const problems: string[] = [];
+  for (const dir of crdDirectories) {
+    const full = join(root, dir);
+    if (dir !== 'crds' && !existsSync(join(full, '..'))) continue;
+    for (const [name, content] of files) {
+      const path = join(full, name);
+      if (!existsSync(path)) problems.push(`${join(dir, name)}: missing`);
+      else if (readFileSync(path, 'utf8') !== content) problems.push(`${join(dir, name)}: stale`);
+    }
+    if (existsSync(full)) {
+      for (const name of readdirSync(full)) {
+        if (name.endsWith('.yaml') && !files.has(name))
+          problems.push(`${join(dir, name)}: not generated (remove it)`);
+      }
+    }
+  }
+  return problems;
+}
+
+export async function crdsCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { check: { type: 'boolean' }, root: { type: 'string' } } });
+  const root = values.root ?? process.cwd();
+  if (values.check) {
+    const problems = staleCrdFiles(root);
+    if (problems.length > 0) {
+      process.stderr.write(
+        `Generated CRDs are out of date (run \`npm run crds\`):\n  ${problems.join('\n  ')}\n`,
+      );
+      return 1;
+    }
+    process.stdout.write('Generated CRDs are up to date.\n');
+    return 0;
+  }
+  const files = renderCrds();
+  for (const dir of crdDirectories) {
+    const full = join(root, dir);
+    if (dir !== 'crds' && !existsSync(join(full, '..'))) continue;
+    mkdirSync(full, { recursive: true });
+    for (const name of readdirSync(full)) {
+      if (name.endsWith('.yaml') && !files.has(name)) rmSync(join(full, name));
+    }
+    for (const [name, content] of files) writeFileSync(join(full, name), content);
+    process.stdout.write(`wrote ${files.size} CRDs to ${dir}/\n`);
+  }
+  return 0;
+}
