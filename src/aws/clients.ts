@@ -1,0 +1,80 @@
+// AWS SDK clients per (service, region, role). Configuration comes only from the SDK's standard
+// settings (default credential chain, AWS_REGION, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>),
+// so the same binary talks to AWS or to the local emulator without a special code path. Retries are
+// the SDK's own (adaptive mode, which adds client-side rate limiting on throttling); nothing wraps
+// SDK calls in another retry layer. A role ARN on an object is assumed through STS with cached,
+// auto-refreshing temporary credentials.
+
+import { EMRServerlessClient } from '@aws-sdk/client-emr-serverless';
+import { KeyspacesClient } from '@aws-sdk/client-keyspaces';
+import { KinesisAnalyticsV2Client } from '@aws-sdk/client-kinesis-analytics-v2';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+
+export interface AwsTarget {
+  region: string;
+  /** Role to assume for this target; the operator's own identity when undefined. */
+  roleArn?: string;
+}
+
+export interface AwsClientOptions {
+  /** RoleSessionName for assumed roles, e.g. the operator's pod name. */
+  sessionName: string;
+  /** SDK attempts per call, including the first (SDK default 3). */
+  maxAttempts?: number;
+  /** Overrides the default credential chain (tests). */
+  credentials?: KMSClient['config']['credentials'];
+}
+
+export interface AwsClients {
+  kms(target: AwsTarget): KMSClient;
+  flink(target: AwsTarget): KinesisAnalyticsV2Client;
+  keyspaces(target: AwsTarget): KeyspacesClient;
+  emrServerless(target: AwsTarget): EMRServerlessClient;
+  /** Releases sockets of every client made so far. */
+  destroy(): void;
+}
+
+type Destroyable = { destroy(): void };
+
+export function createAwsClients(options: AwsClientOptions): AwsClients {
+  const cache = new Map<string, Destroyable>();
+  const credentialsFor = (target: AwsTarget) => {
+    if (!target.roleArn) return options.credentials ? { credentials: options.credentials } : {};
+    return {
+      credentials: fromTemporaryCredentials({
+        params: {
+          RoleArn: target.roleArn,
+          RoleSessionName: options.sessionName.slice(0, 64),
+          DurationSeconds: 3600,
+        },
+        clientConfig: { region: target.region },
+        ...(options.credentials ? { masterCredentials: options.credentials as never } : {}),
+      }),
+    };
+  };
+  function get<C extends Destroyable>(service: string, target: AwsTarget, make: (config: object) => C): C {
+    const key = `${service}|${target.region}|${target.roleArn ?? ''}`;
+    let client = cache.get(key) as C | undefined;
+    if (!client) {
+      client = make({
+        region: target.region,
+        retryMode: 'adaptive',
+        maxAttempts: options.maxAttempts ?? 3,
+        ...credentialsFor(target),
+      });
+      cache.set(key, client);
+    }
+    return client;
+  }
+  return {
+    kms: (t) => get('kms', t, (c) => new KMSClient(c)),
+    flink: (t) => get('kinesisanalytics', t, (c) => new KinesisAnalyticsV2Client(c)),
+    keyspaces: (t) => get('cassandra', t, (c) => new KeyspacesClient(c)),
+    emrServerless: (t) => get('emr-serverless', t, (c) => new EMRServerlessClient(c)),
+    destroy() {
+      for (const c of cache.values()) c.destroy();
+      cache.clear();
+    },
+  };
+}
