@@ -1,0 +1,362 @@
+// The KmsKey decision, as a pure function: given the object and what AWS says about its key, which
+// actions to take, which conditions to show, and when to look again. No I/O; table-tested in
+// test/unit/kmskey-plan.test.ts. The executor (kmskey.ts) performs the actions in order.
+//
+// Safety: the finalizer is added before the first AWS side effect; deletion of the AWS key is only
+// ever planned when no workload references the KmsKey (invariant 2); Observe mode plans no AWS
+// mutation at all.
+
+import type { KeyUser, KmsKeySpec, KmsKeyStatus } from '../api/kmskey.ts';
+import type { WorkloadReference } from '../api/shared.ts';
+import type { AwsFailure } from '../aws/errors.ts';
+import { checkKey } from '../keys/checks.ts';
+import type { KeyFacts, RotationFacts } from '../keys/key-facts.ts';
+import { type DesiredCondition, type PlannedEvent, type PlanOutcome, resync } from './types.ts';
+
+export const kmsKeyFinalizer = 'cmk.io/key-protection';
+
+export type KmsKeyObservation =
+  | { kind: 'found'; key: KeyFacts; rotation: RotationFacts | undefined }
+  | { kind: 'notFound' }
+  /** Create mode and no key recorded in status yet. */
+  | { kind: 'notCreated' }
+  | { kind: 'error'; failure: AwsFailure };
+
+export interface KmsKeyPlanInput {
+  now: number;
+  spec: KmsKeySpec;
+  status: KmsKeyStatus | undefined;
+  deleting: boolean;
+  hasFinalizer: boolean;
+  /** The Region the key must be in. */
+  region: string;
+  observed: KmsKeyObservation;
+  /** Workload objects referencing this KmsKey (from the reference index). */
+  references: WorkloadReference[];
+}
+
+export type KmsKeyAction =
+  | { type: 'AddFinalizer' }
+  | {
+      type: 'CreateKey';
+      description?: string;
+      alias?: string;
+      tags: Record<string, string>;
+      policy?: { services: KeyUser[]; keyAdministrators: string[]; keyUsers: string[] };
+    }
+  | { type: 'EnableKeyRotation'; periodInDays?: number }
+  | { type: 'DisableKeyRotation' }
+  | { type: 'RotateKeyOnDemand'; token: string }
+  | { type: 'CancelKeyDeletion' }
+  | { type: 'EnableKey' }
+  | { type: 'ScheduleKeyDeletion'; pendingWindowInDays: number }
+  | { type: 'RemoveFinalizer' };
+
+export interface KmsKeyPlan {
+  actions: KmsKeyAction[];
+  conditions: DesiredCondition[];
+  events: PlannedEvent[];
+  /** Status fields derived from observation (the executor merges action results in). */
+  status: Partial<KmsKeyStatus>;
+  outcome: PlanOutcome;
+  requeueAfterMs: number;
+}
+
+function describeRefs(refs: WorkloadReference[]): string {
+  const names = refs.slice(0, 5).map((r) => `${r.kind} ${r.namespace}/${r.name}`);
+  return refs.length > 5 ? `${names.join(', ')} and ${refs.length - 5} more` : names.join(', ');
+}
+
+function statusFromKey(
+  key: KeyFacts,
+  rotation: RotationFacts | undefined,
+  previous: KmsKeyStatus | undefined,
+) {
+  const status: Partial<KmsKeyStatus> = {
+    keyArn: key.arn,
+    keyId: key.keyId,
+    region: key.region,
+    keyState: key.state,
+    keySpec: key.keySpec,
+    keyUsage: key.keyUsage,
+    keyManager: key.keyManager,
+    origin: key.origin,
+    ...(key.deletionDate ? { deletionDate: key.deletionDate } : {}),
+    ...(key.currentKeyMaterialId ? { currentKeyMaterialId: key.currentKeyMaterialId } : {}),
+  };
+  if (rotation) {
+    status.rotation = {
+      enabled: rotation.enabled,
+      ...(rotation.periodInDays ? { periodInDays: rotation.periodInDays } : {}),
+      ...(rotation.nextRotationDate ? { nextRotationDate: rotation.nextRotationDate } : {}),
+      ...(rotation.onDemandRotationStartDate
+        ? { onDemandRotationStartDate: rotation.onDemandRotationStartDate }
+        : {}),
+      ...(previous?.rotation?.lastOnDemandToken
+        ? { lastOnDemandToken: previous.rotation.lastOnDemandToken }
+        : {}),
+      recent: rotation.recent.slice(0, 10),
+    };
+  }
+  return status;
+}
+
+export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
+  const { spec, observed, references } = input;
+  const enforce = (spec.mode ?? 'Enforce') === 'Enforce';
+  const actions: KmsKeyAction[] = [];
+  const conditions: DesiredCondition[] = [];
+  const events: PlannedEvent[] = [];
+  let status: Partial<KmsKeyStatus> = {
+    usedBy: [...references].sort((a, b) =>
+      `${a.kind}/${a.namespace}/${a.name}`.localeCompare(`${b.kind}/${b.namespace}/${b.name}`),
+    ),
+  };
+  const plan = (outcome: PlanOutcome, requeueAfterMs: number): KmsKeyPlan => ({
+    actions,
+    conditions,
+    events,
+    status,
+    outcome,
+    requeueAfterMs,
+  });
+
+  // ---- deletion: the top-level branch -------------------------------------------------------
+  if (input.deleting) {
+    if (!input.hasFinalizer) return plan({ kind: 'continue' }, resync.settledMs);
+    if (references.length > 0) {
+      const message = `deletion waits until no workload references this key; still used by ${describeRefs(references)}`;
+      conditions.push({ type: 'DeletionBlocked', status: 'True', reason: 'KeyInUse', message });
+      events.push({ type: 'Warning', reason: 'DeletionBlocked', action: 'Delete', note: message });
+      return plan(
+        { kind: 'waiting', reason: 'KeyInUse', message, retryAfterMs: resync.slowMs },
+        resync.slowMs,
+      );
+    }
+    if (observed.kind === 'error') {
+      return plan(
+        {
+          kind: 'waiting',
+          reason: 'AwsUnavailable',
+          message: observed.failure.message,
+          retryAfterMs: resync.transitioningMs,
+        },
+        resync.transitioningMs,
+      );
+    }
+    const schedule = (spec.deletionPolicy ?? 'Retain') === 'ScheduleDeletion';
+    if (
+      schedule &&
+      enforce &&
+      observed.kind === 'found' &&
+      observed.key.state !== 'PendingDeletion' &&
+      observed.key.state !== 'PendingReplicaDeletion'
+    ) {
+      actions.push({ type: 'ScheduleKeyDeletion', pendingWindowInDays: spec.pendingWindowInDays ?? 30 });
+    }
+    actions.push({ type: 'RemoveFinalizer' });
+    return plan({ kind: 'continue' }, resync.settledMs);
+  }
+
+  if (!input.hasFinalizer) actions.push({ type: 'AddFinalizer' });
+
+  // ---- the key itself --------------------------------------------------------------------------
+  if (observed.kind === 'error') {
+    const f = observed.failure;
+    const terminal = f.cause === 'AccessDenied' || f.cause === 'InvalidSpec';
+    conditions.push({
+      type: 'KeyUsable',
+      status: 'Unknown',
+      reason: f.cause === 'AccessDenied' ? 'AccessDenied' : 'KmsUnavailable',
+      message: `${f.code}: ${f.message}`,
+    });
+    return plan(
+      terminal
+        ? {
+            kind: 'stalled',
+            reason: f.cause === 'AccessDenied' ? 'AccessDenied' : 'InvalidKeyReference',
+            message: f.message,
+          }
+        : {
+            kind: 'waiting',
+            reason: 'KmsUnavailable',
+            message: f.message,
+            retryAfterMs: resync.transitioningMs,
+          },
+      resync.transitioningMs,
+    );
+  }
+
+  if (observed.kind === 'notCreated') {
+    const create = spec.create ?? {};
+    if (!enforce) {
+      conditions.push({
+        type: 'KeyUsable',
+        status: 'False',
+        reason: 'KeyNotCreated',
+        message: 'Observe mode: the key would be created',
+      });
+      return plan({ kind: 'continue' }, resync.settledMs);
+    }
+    actions.push({
+      type: 'CreateKey',
+      ...(create.description ? { description: create.description } : {}),
+      ...(create.alias ? { alias: create.alias } : {}),
+      tags: create.tags ?? {},
+      ...(create.policy
+        ? {
+            policy: {
+              services: create.policy.services,
+              keyAdministrators: create.policy.keyAdministrators ?? [],
+              keyUsers: create.policy.keyUsers ?? [],
+            },
+          }
+        : {}),
+    });
+    conditions.push({
+      type: 'KeyUsable',
+      status: 'Unknown',
+      reason: 'KeyCreating',
+      message: 'creating the key',
+    });
+    return plan({ kind: 'continue' }, resync.transitioningMs);
+  }
+
+  if (observed.kind === 'notFound') {
+    const reference = spec.keyId ?? input.status?.keyArn ?? '(unknown)';
+    const failure = checkKey({ key: undefined, reference, region: input.region });
+    conditions.push({
+      type: 'KeyUsable',
+      status: 'False',
+      reason: failure!.reason,
+      message: failure!.message,
+    });
+    if (references.length > 0) {
+      events.push({
+        type: 'Warning',
+        reason: 'KeyMissing',
+        action: 'Check',
+        note: `${failure!.message}; used by ${describeRefs(references)}`,
+      });
+    }
+    return plan({ kind: 'stalled', reason: failure!.reason, message: failure!.message }, resync.slowMs);
+  }
+
+  const { key, rotation } = observed;
+  status = { ...status, ...statusFromKey(key, rotation, input.status) };
+  const pendingDeletion = key.state === 'PendingDeletion' || key.state === 'PendingReplicaDeletion';
+  const inUse = references.length > 0;
+  let keyState = key.state;
+
+  // Out-of-band changes that would lock workloads out (invariant 2's second half).
+  if (pendingDeletion && inUse) {
+    const note = `key ${key.arn} was scheduled for deletion outside Kubernetes but is used by ${describeRefs(references)}`;
+    events.push({ type: 'Warning', reason: 'KeyPendingDeletionInUse', action: 'Check', note });
+    if (enforce && spec.protection?.cancelDeletion) {
+      actions.push({ type: 'CancelKeyDeletion' });
+      keyState = 'Disabled'; // CancelKeyDeletion leaves the key Disabled
+    }
+  }
+  if (keyState === 'Disabled' && inUse) {
+    if (!pendingDeletion) {
+      events.push({
+        type: 'Warning',
+        reason: 'KeyDisabledInUse',
+        action: 'Check',
+        note: `key ${key.arn} is disabled but used by ${describeRefs(references)}`,
+      });
+    }
+    if (enforce && spec.protection?.reenable) {
+      actions.push({ type: 'EnableKey' });
+      keyState = 'Enabled';
+    }
+  }
+
+  const check = checkKey({
+    key: { ...key, state: keyState },
+    reference: spec.keyId ?? key.arn,
+    region: input.region,
+  });
+  if (check) {
+    conditions.push({ type: 'KeyUsable', status: 'False', reason: check.reason, message: check.message });
+  } else {
+    conditions.push({
+      type: 'KeyUsable',
+      status: 'True',
+      reason: 'KeyUsable',
+      message: `key ${key.arn} passes every check`,
+    });
+  }
+
+  // ---- rotation -------------------------------------------------------------------------------
+  let rotationPending: string | undefined;
+  if (spec.rotation && keyState === 'Enabled' && rotation) {
+    const wantEnabled = spec.rotation.enabled ?? true;
+    const wantPeriod = spec.rotation.periodInDays;
+    if (
+      wantEnabled &&
+      (!rotation.enabled || (wantPeriod !== undefined && rotation.periodInDays !== wantPeriod))
+    ) {
+      if (enforce)
+        actions.push({
+          type: 'EnableKeyRotation',
+          ...(wantPeriod !== undefined ? { periodInDays: wantPeriod } : {}),
+        });
+      rotationPending =
+        wantPeriod !== undefined
+          ? `automatic rotation every ${wantPeriod} days`
+          : 'automatic rotation enabled';
+    } else if (!wantEnabled && rotation.enabled) {
+      if (enforce) actions.push({ type: 'DisableKeyRotation' });
+      rotationPending = 'automatic rotation disabled';
+    }
+    const token = spec.rotation.onDemandToken;
+    if (token !== undefined && token !== input.status?.rotation?.lastOnDemandToken) {
+      if (rotation.onDemandRotationStartDate) {
+        rotationPending = 'an on-demand rotation is in progress';
+      } else if (enforce) {
+        actions.push({ type: 'RotateKeyOnDemand', token });
+        rotationPending = `on-demand rotation for token ${token}`;
+      } else {
+        rotationPending = `on-demand rotation for token ${token}`;
+      }
+    } else if (rotation.onDemandRotationStartDate) {
+      rotationPending = 'the on-demand rotation is in progress';
+    }
+  }
+  if (spec.rotation) {
+    conditions.push(
+      rotationPending
+        ? {
+            type: 'RotationCurrent',
+            status: 'False',
+            reason: enforce ? 'RotationPending' : 'RotationDrift',
+            message: enforce ? `pending: ${rotationPending}` : `Observe mode: would apply ${rotationPending}`,
+          }
+        : {
+            type: 'RotationCurrent',
+            status: 'True',
+            reason: 'RotationAsDeclared',
+            message: rotation?.enabled
+              ? `automatic rotation every ${rotation.periodInDays ?? 365} days${rotation.nextRotationDate ? `, next on ${rotation.nextRotationDate}` : ''}`
+              : 'automatic rotation off',
+          },
+    );
+  }
+
+  if (check) {
+    const terminal =
+      check.reason === 'KeyNotSymmetric' ||
+      check.reason === 'KeyNotCustomerManaged' ||
+      check.reason === 'KeyInOtherRegion';
+    return plan(
+      terminal
+        ? { kind: 'stalled', reason: check.reason, message: check.message }
+        : { kind: 'waiting', reason: check.reason, message: check.message, retryAfterMs: resync.slowMs },
+      resync.slowMs,
+    );
+  }
+  const transitioning =
+    rotation?.onDemandRotationStartDate !== undefined || actions.some((a) => a.type !== 'AddFinalizer');
+  return plan({ kind: 'continue' }, transitioning ? resync.transitioningMs : resync.settledMs);
+}

@@ -1,0 +1,238 @@
+// Table tests of the KmsKey decision: builders of small modifiers, one named case per line.
+
+import { describe, expect, it } from 'vitest';
+import type { KmsKeySpec } from '../../src/api/kmskey.ts';
+import type { KeyFacts, RotationFacts } from '../../src/keys/key-facts.ts';
+import { type KmsKeyPlanInput, planKmsKey } from '../../src/reconcile/kmskey-plan.ts';
+
+const arn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+const facts: KeyFacts = {
+  keyId: '1234abcd-12ab-34cd-56ef-1234567890ab',
+  arn,
+  accountId: '111122223333',
+  region: 'eu-west-1',
+  state: 'Enabled',
+  keySpec: 'SYMMETRIC_DEFAULT',
+  keyUsage: 'ENCRYPT_DECRYPT',
+  keyManager: 'CUSTOMER',
+  origin: 'AWS_KMS',
+  multiRegion: false,
+  currentKeyMaterialId: 'm1',
+};
+const rotationOff: RotationFacts = { enabled: false, recent: [] };
+
+type Mod = (i: KmsKeyPlanInput) => KmsKeyPlanInput;
+function kmsKey(...mods: Mod[]): KmsKeyPlanInput {
+  const base: KmsKeyPlanInput = {
+    now: Date.UTC(2026, 10, 23),
+    spec: { keyId: 'alias/orders' },
+    status: undefined,
+    deleting: false,
+    hasFinalizer: true,
+    region: 'eu-west-1',
+    observed: { kind: 'found', key: facts, rotation: rotationOff },
+    references: [],
+  };
+  return mods.reduce((i, m) => m(i), base);
+}
+const withSpec =
+  (spec: Partial<KmsKeySpec>): Mod =>
+  (i) => ({ ...i, spec: { ...i.spec, ...spec } });
+const keyState =
+  (state: string): Mod =>
+  (i) =>
+    i.observed.kind === 'found'
+      ? { ...i, observed: { ...i.observed, key: { ...i.observed.key, state } } }
+      : i;
+const rotation =
+  (r: Partial<RotationFacts>): Mod =>
+  (i) =>
+    i.observed.kind === 'found'
+      ? { ...i, observed: { ...i.observed, rotation: { ...rotationOff, ...r } } }
+      : i;
+const usedBy =
+  (n: number): Mod =>
+  (i) => ({
+    ...i,
+    references: Array.from({ length: n }, (_, k) => ({
+      kind: 'KeyspacesTable',
+      namespace: 'team-a',
+      name: `t${k}`,
+    })),
+  });
+const deleting: Mod = (i) => ({ ...i, deleting: true });
+const noFinalizer: Mod = (i) => ({ ...i, hasFinalizer: false });
+const notFound: Mod = (i) => ({ ...i, observed: { kind: 'notFound' } });
+const notCreated: Mod = (i) => ({
+  ...i,
+  spec: { create: { alias: 'alias/new' } },
+  observed: { kind: 'notCreated' },
+});
+const observe: Mod = withSpec({ mode: 'Observe' });
+const lastToken =
+  (token: string): Mod =>
+  (i) => ({ ...i, status: { rotation: { enabled: false, lastOnDemandToken: token } } });
+
+const actionTypes = (i: KmsKeyPlanInput) => planKmsKey(i).actions.map((a) => a.type);
+const condition = (i: KmsKeyPlanInput, type: string) => planKmsKey(i).conditions.find((c) => c.type === type);
+
+describe('planKmsKey actions', () => {
+  it.each([
+    ['a settled key needs nothing', kmsKey(), []],
+    [
+      'the finalizer comes before anything else',
+      kmsKey(noFinalizer, withSpec({ rotation: { enabled: true } })),
+      ['AddFinalizer', 'EnableKeyRotation'],
+    ],
+    ['create mode creates the key once', kmsKey(notCreated), ['CreateKey']],
+    ['Observe mode never creates', kmsKey(notCreated, observe), []],
+    [
+      'enables rotation with the declared period',
+      kmsKey(withSpec({ rotation: { periodInDays: 180 } })),
+      ['EnableKeyRotation'],
+    ],
+    [
+      'changes the period of a rotating key',
+      kmsKey(withSpec({ rotation: { periodInDays: 180 } }), rotation({ enabled: true, periodInDays: 365 })),
+      ['EnableKeyRotation'],
+    ],
+    [
+      'leaves a matching rotation alone',
+      kmsKey(withSpec({ rotation: { periodInDays: 180 } }), rotation({ enabled: true, periodInDays: 180 })),
+      [],
+    ],
+    [
+      'disables rotation when asked',
+      kmsKey(withSpec({ rotation: { enabled: false } }), rotation({ enabled: true, periodInDays: 365 })),
+      ['DisableKeyRotation'],
+    ],
+    ['leaves rotation alone when the spec does not mention it', kmsKey(rotation({ enabled: true })), []],
+    [
+      'rotates on demand for a new token',
+      kmsKey(withSpec({ rotation: { enabled: false, onDemandToken: 'r1' } })),
+      ['RotateKeyOnDemand'],
+    ],
+    [
+      'never rotates twice for the same token',
+      kmsKey(withSpec({ rotation: { enabled: false, onDemandToken: 'r1' } }), lastToken('r1')),
+      [],
+    ],
+    [
+      'waits while an on-demand rotation runs',
+      kmsKey(
+        withSpec({ rotation: { enabled: false, onDemandToken: 'r2' } }),
+        rotation({ onDemandRotationStartDate: '2026-11-23T00:00:00Z' }),
+      ),
+      [],
+    ],
+    [
+      'does not touch rotation of a disabled key',
+      kmsKey(withSpec({ rotation: { enabled: true } }), keyState('Disabled')),
+      [],
+    ],
+    [
+      'Observe mode reports rotation drift without acting',
+      kmsKey(observe, withSpec({ rotation: { enabled: true } })),
+      [],
+    ],
+    [
+      'cancels an out-of-band deletion of a key in use when protected',
+      kmsKey(usedBy(1), keyState('PendingDeletion'), withSpec({ protection: { cancelDeletion: true } })),
+      ['CancelKeyDeletion'],
+    ],
+    [
+      'cancels and re-enables when told to',
+      kmsKey(
+        usedBy(1),
+        keyState('PendingDeletion'),
+        withSpec({ protection: { cancelDeletion: true, reenable: true } }),
+      ),
+      ['CancelKeyDeletion', 'EnableKey'],
+    ],
+    [
+      're-enables a key disabled out of band when protected',
+      kmsKey(usedBy(2), keyState('Disabled'), withSpec({ protection: { reenable: true } })),
+      ['EnableKey'],
+    ],
+    [
+      'does not re-enable a key nobody uses',
+      kmsKey(keyState('Disabled'), withSpec({ protection: { reenable: true } })),
+      [],
+    ],
+    ['does not protect without being told to', kmsKey(usedBy(1), keyState('PendingDeletion')), []],
+    [
+      'deletion is held while workloads reference the key',
+      kmsKey(deleting, usedBy(3), withSpec({ deletionPolicy: 'ScheduleDeletion' })),
+      [],
+    ],
+    ['deletion with Retain only releases the finalizer', kmsKey(deleting), ['RemoveFinalizer']],
+    [
+      'deletion with ScheduleDeletion schedules then releases',
+      kmsKey(deleting, withSpec({ deletionPolicy: 'ScheduleDeletion', pendingWindowInDays: 7 })),
+      ['ScheduleKeyDeletion', 'RemoveFinalizer'],
+    ],
+    [
+      'deletion of a key already pending deletion does not schedule again',
+      kmsKey(deleting, keyState('PendingDeletion'), withSpec({ deletionPolicy: 'ScheduleDeletion' })),
+      ['RemoveFinalizer'],
+    ],
+    [
+      'deletion in Observe mode never schedules',
+      kmsKey(deleting, observe, withSpec({ deletionPolicy: 'ScheduleDeletion' })),
+      ['RemoveFinalizer'],
+    ],
+    ['deletion of a vanished key releases the finalizer', kmsKey(deleting, notFound), ['RemoveFinalizer']],
+  ] as const)('%s', (_name, input, expected) => {
+    expect(actionTypes(input)).toEqual(expected);
+  });
+});
+
+describe('planKmsKey conditions and outcomes', () => {
+  it('a usable key is KeyUsable and settles', () => {
+    const plan = planKmsKey(kmsKey());
+    expect(condition(kmsKey(), 'KeyUsable')).toMatchObject({ status: 'True' });
+    expect(plan.outcome.kind).toBe('continue');
+  });
+
+  it.each([
+    ['disabled', keyState('Disabled'), 'KeyDisabled', 'waiting'],
+    ['pending deletion', keyState('PendingDeletion'), 'KeyPendingDeletion', 'waiting'],
+    ['missing', notFound, 'KeyNotFound', 'stalled'],
+  ] as const)('a %s key is not usable (%s) and the reconcile is %s', (_n, mod, reason, outcome) => {
+    const input = kmsKey(mod);
+    expect(condition(input, 'KeyUsable')).toMatchObject({ status: 'False', reason });
+    expect(planKmsKey(input).outcome.kind).toBe(outcome);
+  });
+
+  it('a key in use that is disabled out of band raises a Warning event at once', () => {
+    const events = planKmsKey(kmsKey(usedBy(2), keyState('Disabled'))).events;
+    expect(events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'KeyDisabledInUse' })]);
+  });
+
+  it('held deletion says which workloads hold it', () => {
+    const plan = planKmsKey(kmsKey(deleting, usedBy(7)));
+    const blocked = plan.conditions.find((c) => c.type === 'DeletionBlocked');
+    expect(blocked?.message).toContain('KeyspacesTable team-a/t0');
+    expect(blocked?.message).toContain('and 2 more');
+    expect(plan.events[0]).toMatchObject({ type: 'Warning', reason: 'DeletionBlocked' });
+  });
+
+  it('status keeps the resolved key and lists references in a stable order', () => {
+    const plan = planKmsKey(kmsKey(usedBy(3)));
+    expect(plan.status.keyArn).toBe(arn);
+    expect(plan.status.usedBy?.map((r) => r.name)).toEqual(['t0', 't1', 't2']);
+  });
+
+  it('access denied on DescribeKey stalls with the AWS message', () => {
+    const plan = planKmsKey(
+      kmsKey((i) => ({
+        ...i,
+        observed: {
+          kind: 'error',
+          failure: { cause: 'AccessDenied', code: 'AccessDeniedException', message: 'no kms:DescribeKey' },
+        },
+      })),
+    );
+    expect(plan.outcome).toMatchObject({ kind: 'stalled', reason: 'AccessDenied' });
+  });
+});
