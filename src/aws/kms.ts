@@ -1,0 +1,142 @@
+// The KMS adapter: reads a key into KeyFacts/RotationFacts and performs the key mutations the
+// KmsKey plan asks for. Every call goes through awsCall, so failures arrive classified. A key that
+// does not exist is a value (undefined), not an error.
+
+import {
+  CancelKeyDeletionCommand,
+  CreateAliasCommand,
+  CreateKeyCommand,
+  DescribeKeyCommand,
+  DisableKeyRotationCommand,
+  EnableKeyCommand,
+  EnableKeyRotationCommand,
+  GetKeyPolicyCommand,
+  GetKeyRotationStatusCommand,
+  type KeyMetadata,
+  type KMSClient,
+  ListGrantsCommand,
+  ListKeyRotationsCommand,
+  RotateKeyOnDemandCommand,
+  ScheduleKeyDeletionCommand,
+} from '@aws-sdk/client-kms';
+import { type KeyFacts, parseKeyArn, type RotationFacts } from '../keys/key-facts.ts';
+import { AwsCallError, awsCall } from './errors.ts';
+
+const iso = (d: Date | undefined): string | undefined => (d instanceof Date && !Number.isNaN(d.getTime()) ? d.toISOString() : undefined);
+
+/** Normalises DescribeKey metadata; tolerates missing members (never trusts AWS to send them all). */
+export function keyFactsFrom(m: KeyMetadata): KeyFacts {
+  const arn = m.Arn ?? '';
+  const parsed = parseKeyArn(arn);
+  const deletionDate = iso(m.DeletionDate);
+  return {
+    keyId: m.KeyId ?? parsed?.keyId ?? '',
+    arn,
+    accountId: m.AWSAccountId ?? parsed?.accountId ?? '',
+    region: parsed?.region ?? '',
+    state: m.KeyState ?? 'Unknown',
+    keySpec: m.KeySpec ?? m.CustomerMasterKeySpec ?? 'Unknown',
+    keyUsage: m.KeyUsage ?? 'Unknown',
+    keyManager: m.KeyManager ?? 'Unknown',
+    origin: m.Origin ?? 'Unknown',
+    multiRegion: m.MultiRegion === true,
+    ...(deletionDate ? { deletionDate } : {}),
+    ...(m.CurrentKeyMaterialId ? { currentKeyMaterialId: m.CurrentKeyMaterialId } : {}),
+    ...(m.Description ? { description: m.Description } : {}),
+  };
+}
+
+export async function describeKey(kms: KMSClient, ref: string): Promise<KeyFacts | undefined> {
+  try {
+    const out = await awsCall('DescribeKey', () => kms.send(new DescribeKeyCommand({ KeyId: ref })));
+    return out.KeyMetadata ? keyFactsFrom(out.KeyMetadata) : undefined;
+  } catch (e) {
+    if (e instanceof AwsCallError && e.failure.cause === 'NotFound') return undefined;
+    throw e;
+  }
+}
+
+/** Rotation status plus the most recent completed rotations (newest first). */
+export async function readRotation(kms: KMSClient, keyArn: string): Promise<RotationFacts> {
+  const status = await awsCall('GetKeyRotationStatus', () => kms.send(new GetKeyRotationStatusCommand({ KeyId: keyArn })));
+  const rotations = await awsCall('ListKeyRotations', () => kms.send(new ListKeyRotationsCommand({ KeyId: keyArn, Limit: 1000 })));
+  const recent = (rotations.Rotations ?? [])
+    .flatMap((r) => {
+      const date = iso(r.RotationDate);
+      if (!date) return [];
+      const type: 'AUTOMATIC' | 'ON_DEMAND' = r.RotationType === 'ON_DEMAND' ? 'ON_DEMAND' : 'AUTOMATIC';
+      return [{ date, type, ...(r.KeyMaterialId ? { keyMaterialId: r.KeyMaterialId } : {}) }];
+    })
+    .sort((a, b) => b.date.localeCompare(a.date))
+    .slice(0, 10);
+  const next = iso(status.NextRotationDate);
+  const onDemand = iso(status.OnDemandRotationStartDate);
+  return {
+    enabled: status.KeyRotationEnabled === true,
+    ...(status.RotationPeriodInDays ? { periodInDays: status.RotationPeriodInDays } : {}),
+    ...(next ? { nextRotationDate: next } : {}),
+    ...(onDemand ? { onDemandRotationStartDate: onDemand } : {}),
+    recent,
+  };
+}
+
+export async function createKey(
+  kms: KMSClient,
+  input: { description?: string; policy?: string; tags: Record<string, string>; alias?: string },
+): Promise<KeyFacts> {
+  const out = await awsCall('CreateKey', () =>
+    kms.send(
+      new CreateKeyCommand({
+        KeySpec: 'SYMMETRIC_DEFAULT',
+        KeyUsage: 'ENCRYPT_DECRYPT',
+        ...(input.description ? { Description: input.description } : {}),
+        ...(input.policy ? { Policy: input.policy } : {}),
+        Tags: Object.entries(input.tags).map(([TagKey, TagValue]) => ({ TagKey, TagValue })),
+      }),
+    ),
+  );
+  if (!out.KeyMetadata?.Arn) throw new Error('CreateKey returned no key metadata');
+  const facts = keyFactsFrom(out.KeyMetadata);
+  if (input.alias) {
+    await awsCall('CreateAlias', () => kms.send(new CreateAliasCommand({ AliasName: input.alias, TargetKeyId: facts.keyId })));
+  }
+  return facts;
+}
+
+export const keyMutations = {
+  enableKeyRotation: (kms: KMSClient, keyArn: string, periodInDays?: number) =>
+    awsCall('EnableKeyRotation', () =>
+      kms.send(new EnableKeyRotationCommand({ KeyId: keyArn, ...(periodInDays ? { RotationPeriodInDays: periodInDays } : {}) })),
+    ),
+  disableKeyRotation: (kms: KMSClient, keyArn: string) =>
+    awsCall('DisableKeyRotation', () => kms.send(new DisableKeyRotationCommand({ KeyId: keyArn }))),
+  rotateKeyOnDemand: (kms: KMSClient, keyArn: string) =>
+    awsCall('RotateKeyOnDemand', () => kms.send(new RotateKeyOnDemandCommand({ KeyId: keyArn }))),
+  cancelKeyDeletion: (kms: KMSClient, keyArn: string) =>
+    awsCall('CancelKeyDeletion', () => kms.send(new CancelKeyDeletionCommand({ KeyId: keyArn }))),
+  enableKey: (kms: KMSClient, keyArn: string) => awsCall('EnableKey', () => kms.send(new EnableKeyCommand({ KeyId: keyArn }))),
+  scheduleKeyDeletion: (kms: KMSClient, keyArn: string, pendingWindowInDays: number) =>
+    awsCall('ScheduleKeyDeletion', () =>
+      kms.send(new ScheduleKeyDeletionCommand({ KeyId: keyArn, PendingWindowInDays: pendingWindowInDays })),
+    ),
+};
+
+export async function getKeyPolicy(kms: KMSClient, keyArn: string): Promise<string> {
+  const out = await awsCall('GetKeyPolicy', () => kms.send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' })));
+  return out.Policy ?? '';
+}
+
+/** Grants on the key, counting every page (Keyspaces uses 2 per table against a 50,000 quota). */
+export async function countGrants(kms: KMSClient, keyArn: string, maxPages = 1000): Promise<number> {
+  let count = 0;
+  let marker: string | undefined;
+  for (let page = 0; page < maxPages; page++) {
+    const out = await awsCall('ListGrants', () =>
+      kms.send(new ListGrantsCommand({ KeyId: keyArn, Limit: 100, ...(marker ? { Marker: marker } : {}) })),
+    );
+    count += out.Grants?.length ?? 0;
+    if (!out.Truncated || !out.NextMarker) break;
+    marker = out.NextMarker;
+  }
+  return count;
+}
