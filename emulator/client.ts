@@ -7,12 +7,15 @@ import type { FaultRule } from './core/faults.ts';
 export interface EmulatorAdmin {
   health(): Promise<{ ok: boolean; now: number; mode: string; services: string[] }>;
   reset(config?: Record<string, unknown>): Promise<void>;
+  /** A parsed document, or the text of a YAML/JSON seed file. */
   seed(doc: unknown): Promise<void>;
   patchConfig(config: Record<string, unknown>): Promise<Record<string, unknown>>;
   clock(): Promise<{ now: number; mode: 'wall' | 'frozen' }>;
   freeze(at?: number): Promise<void>;
   unfreeze(): Promise<void>;
   advance(by: { ms?: number; seconds?: number; days?: number }): Promise<{ now: number }>;
+  /** Moves the clock to `at` (ms since the epoch or an ISO string); due events run. */
+  setClock(at: number | string): Promise<{ now: number; mode: 'wall' | 'frozen' }>;
   setFaults(rules: FaultRule[]): Promise<void>;
   addFault(rule: FaultRule): Promise<void>;
   clearFaults(): Promise<void>;
@@ -29,11 +32,14 @@ export interface EmulatorAdmin {
 
 export function emulatorAdmin(baseUrl: string): EmulatorAdmin {
   const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    // A string body is a document already written out (a YAML seed file's text): sent verbatim.
     const res = await fetch(new URL(`/_emulator/${path}`, baseUrl), {
       method,
       ...(body === undefined
         ? {}
-        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+        : typeof body === 'string'
+          ? { body, headers: { 'content-type': 'application/yaml' } }
+          : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
     });
     const text = await res.text();
     if (!res.ok) throw new Error(`emulator admin ${method} ${path}: ${res.status} ${text}`);
@@ -56,6 +62,7 @@ export function emulatorAdmin(baseUrl: string): EmulatorAdmin {
       await call('POST', 'clock/unfreeze', {});
     },
     advance: (by) => call('POST', 'clock/advance', by),
+    setClock: (at) => call('POST', 'clock/set', { at }),
     setFaults: async (rules) => {
       await call('PUT', 'faults', { rules });
     },

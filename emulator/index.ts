@@ -53,15 +53,16 @@ export interface EmulatorState extends EmulatorHost {
 /** Builds the world and its services without a server (unit tests of service rules use this). */
 export function createEmulatorState(options: Pick<EmulatorOptions, 'config' | 'clock'> = {}): EmulatorState {
   const clock = options.clock ?? createClock();
-  let baseConfig: EmulatorConfig = { ...structuredClone(defaultConfig), ...options.config };
+  const baseConfig: EmulatorConfig = { ...structuredClone(defaultConfig), ...options.config };
   let world = createWorld(structuredClone(baseConfig), clock);
   let services: ServiceRuntime[] = factories.map((f) => f(world));
   const state: EmulatorState = {
     world: () => world,
     services: () => services,
     reset(config) {
-      if (config && Object.keys(config).length > 0) baseConfig = { ...baseConfig, ...config };
-      world = createWorld(structuredClone(baseConfig), clock);
+      // Overrides apply to this world only: a later plain reset starts again from the startup config,
+      // so one test's overrides cannot leak into the next test's world.
+      world = createWorld(structuredClone({ ...baseConfig, ...config }), clock);
       services = factories.map((f) => f(world));
     },
     seed(doc) {
