@@ -231,6 +231,22 @@ export const KmsKeyStatus = Type.Object(
           onDemandRotationStartDate: Type.Optional(
             Type.String({ format: 'date-time', description: 'Start of the on-demand rotation in progress.' }),
           ),
+          pendingOnDemand: Type.Optional(
+            Type.Object(
+              {
+                token: Type.String({ maxLength: 128, description: 'Token being acted on.' }),
+                requestedAt: Type.String({
+                  format: 'date-time',
+                  description: 'When RotateKeyOnDemand was about to be called.',
+                }),
+              },
+              {
+                additionalProperties: false,
+                description:
+                  'Written before RotateKeyOnDemand is called, so a restart can tell whether the call reached KMS and never rotates twice for one token.',
+              },
+            ),
+          ),
           lastOnDemandToken: Type.Optional(
             Type.String({ maxLength: 128, description: 'The spec.rotation.onDemandToken last acted on.' }),
           ),

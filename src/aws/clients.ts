@@ -9,6 +9,7 @@ import { EMRServerlessClient } from '@aws-sdk/client-emr-serverless';
 import { KeyspacesClient } from '@aws-sdk/client-keyspaces';
 import { KinesisAnalyticsV2Client } from '@aws-sdk/client-kinesis-analytics-v2';
 import { KMSClient } from '@aws-sdk/client-kms';
+import { STSClient } from '@aws-sdk/client-sts';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 
 export interface AwsTarget {
@@ -31,6 +32,7 @@ export interface AwsClients {
   flink(target: AwsTarget): KinesisAnalyticsV2Client;
   keyspaces(target: AwsTarget): KeyspacesClient;
   emrServerless(target: AwsTarget): EMRServerlessClient;
+  sts(target: AwsTarget): STSClient;
   /** Releases sockets of every client made so far. */
   destroy(): void;
 }
@@ -72,6 +74,7 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
     flink: (t) => get('kinesisanalytics', t, (c) => new KinesisAnalyticsV2Client(c)),
     keyspaces: (t) => get('cassandra', t, (c) => new KeyspacesClient(c)),
     emrServerless: (t) => get('emr-serverless', t, (c) => new EMRServerlessClient(c)),
+    sts: (t) => get('sts', t, (c) => new STSClient(c)),
     destroy() {
       for (const c of cache.values()) c.destroy();
       cache.clear();

@@ -4,6 +4,10 @@
 type Command = (args: string[]) => Promise<number>;
 
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  run: {
+    summary: 'run the operator (kubeconfig or in-cluster; AWS from the SDK default chain)',
+    load: async () => (await import('./run.ts')).runCommand,
+  },
   emulator: {
     summary: 'run the local AWS emulator (KMS, Managed Flink, Keyspaces, EMR Serverless, STS)',
     load: async () => (await import('./emulator.ts')).emulatorCommand,

@@ -95,10 +95,22 @@ function statusFromKey(
       ...(previous?.rotation?.lastOnDemandToken
         ? { lastOnDemandToken: previous.rotation.lastOnDemandToken }
         : {}),
+      ...(previous?.rotation?.pendingOnDemand ? { pendingOnDemand: previous.rotation.pendingOnDemand } : {}),
       recent: rotation.recent.slice(0, 10),
     };
   }
   return status;
+}
+
+/** Clock skew tolerated between this process and KMS when attributing a rotation to our request. */
+const rotationSkewMs = 5 * 60_000;
+
+/** Whether KMS shows an on-demand rotation started at or after `requestedAt` (in progress or done). */
+function onDemandRotationSeen(rotation: RotationFacts, requestedAt: string): boolean {
+  const since = Date.parse(requestedAt) - rotationSkewMs;
+  if (rotation.onDemandRotationStartDate && Date.parse(rotation.onDemandRotationStartDate) >= since)
+    return true;
+  return rotation.recent.some((r) => r.type === 'ON_DEMAND' && Date.parse(r.date) >= since);
 }
 
 export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
@@ -290,6 +302,7 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
 
   // ---- rotation -------------------------------------------------------------------------------
   let rotationPending: string | undefined;
+  let onDemandRecorded: string | undefined;
   if (spec.rotation && keyState === 'Enabled' && rotation) {
     const wantEnabled = spec.rotation.enabled ?? true;
     const wantPeriod = spec.rotation.periodInDays;
@@ -311,8 +324,13 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
       rotationPending = 'automatic rotation disabled';
     }
     const token = spec.rotation.onDemandToken;
+    const pending = input.status?.rotation?.pendingOnDemand;
     if (token !== undefined && token !== input.status?.rotation?.lastOnDemandToken) {
-      if (rotation.onDemandRotationStartDate) {
+      if (pending?.token === token && onDemandRotationSeen(rotation, pending.requestedAt)) {
+        // The call reached KMS before a restart lost its result: record it, never rotate twice.
+        onDemandRecorded = token;
+        if (rotation.onDemandRotationStartDate) rotationPending = 'the on-demand rotation is in progress';
+      } else if (rotation.onDemandRotationStartDate) {
         rotationPending = 'an on-demand rotation is in progress';
       } else if (enforce) {
         actions.push({ type: 'RotateKeyOnDemand', token });
@@ -323,6 +341,10 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
     } else if (rotation.onDemandRotationStartDate) {
       rotationPending = 'the on-demand rotation is in progress';
     }
+  }
+  if (onDemandRecorded !== undefined && status.rotation) {
+    status.rotation = { ...status.rotation, lastOnDemandToken: onDemandRecorded };
+    delete status.rotation.pendingOnDemand;
   }
   if (spec.rotation) {
     conditions.push(

@@ -236,3 +236,53 @@ describe('planKmsKey conditions and outcomes', () => {
     expect(plan.outcome).toMatchObject({ kind: 'stalled', reason: 'AccessDenied' });
   });
 });
+
+describe('on-demand rotation happens once per token, even across restarts', () => {
+  const pending =
+    (token: string, requestedAt: string): Mod =>
+    (i) => ({
+      ...i,
+      status: { rotation: { enabled: false, pendingOnDemand: { token, requestedAt } } },
+    });
+  const withToken = withSpec({ rotation: { enabled: false, onDemandToken: 'r1' } });
+
+  it('a recorded intent with the rotation visible in KMS is recorded, not repeated', () => {
+    const input = kmsKey(
+      withToken,
+      pending('r1', '2026-11-23T10:00:00Z'),
+      rotation({ recent: [{ date: '2026-11-23T10:00:05Z', type: 'ON_DEMAND' }] }),
+    );
+    const plan = planKmsKey(input);
+    expect(plan.actions).toEqual([]);
+    expect(plan.status.rotation?.lastOnDemandToken).toBe('r1');
+    expect(plan.status.rotation?.pendingOnDemand).toBeUndefined();
+  });
+
+  it('a recorded intent with the rotation still running is recorded and waited for', () => {
+    const input = kmsKey(
+      withToken,
+      pending('r1', '2026-11-23T10:00:00Z'),
+      rotation({ onDemandRotationStartDate: '2026-11-23T10:00:01Z' }),
+    );
+    expect(actionTypes(input)).toEqual([]);
+    expect(condition(input, 'RotationCurrent')).toMatchObject({ status: 'False', reason: 'RotationPending' });
+  });
+
+  it('a recorded intent that never reached KMS is retried', () => {
+    const input = kmsKey(
+      withToken,
+      pending('r1', '2026-11-23T10:00:00Z'),
+      rotation({ recent: [{ date: '2026-11-01T00:00:00Z', type: 'ON_DEMAND' }] }),
+    );
+    expect(actionTypes(input)).toEqual(['RotateKeyOnDemand']);
+  });
+
+  it('an automatic rotation is not mistaken for ours', () => {
+    const input = kmsKey(
+      withToken,
+      pending('r1', '2026-11-23T10:00:00Z'),
+      rotation({ recent: [{ date: '2026-11-23T10:00:05Z', type: 'AUTOMATIC' }] }),
+    );
+    expect(actionTypes(input)).toEqual(['RotateKeyOnDemand']);
+  });
+});

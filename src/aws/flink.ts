@@ -1,0 +1,319 @@
+// The Managed Service for Apache Flink adapter (API kinesisanalyticsv2, spec §3). It reads an
+// application's configured key, status, tags and latest lifecycle operation; it changes the key with
+// UpdateApplication; it stops and starts the application. It never force-stops (trap §9.4: Force skips
+// the snapshot) and never retries a stale version token (trap §9.6): changeKey re-reads the
+// application immediately before writing and lets a ConcurrentModificationException surface as a
+// Conflict for the core to re-plan.
+//
+// Guarantees and choices:
+// - observe returns undefined for a missing application. An absent encryption description is the
+//   AWS-owned default (legacy applications report none). The key is reported as AWS stores it, a key
+//   ARN (trap §9.8); the core compares it with its own alias-resolved ARN.
+// - Unknown ApplicationStatus values (a newer API than this build) are reported as AWS sent them, with
+//   settled=false and changeBlockedBy 'Transitioning': poll, change nothing. ROLLED_BACK is settled
+//   but not changeable ('RolledBack'). Unknown OperationStatus values count as InProgress; CANCELLED
+//   counts as Failed. Missing members never throw; only a response without ApplicationDetail or ARN
+//   does, as an AwsCallError with cause Unknown (retried like Transient).
+// - lastOperation is the newest UpdateApplication/StartApplication/StopApplication among the latest
+//   five operations (ListApplicationOperations; ordering newest-first is assumed and the page is
+//   sorted by StartTime to be safe). A failed one is described once more for its ErrorString.
+// - changeKey skips the UpdateApplication (returns Succeeded without an id) when the re-read shows
+//   the desired key already configured: a redundant update restarts a RUNNING application.
+// - Restart is two-phase and driven by the core, because an adapter call never waits: restart() is
+//   phase one, a graceful StopApplication (the same call as stop()); the core follows its operation
+//   (operation()) until the application is READY, then calls start(), which is StartApplication with
+//   the application's configured restore (latest snapshot by default). restart() on a non-RUNNING
+//   application is refused by AWS (ResourceInUseException -> Conflict).
+
+import {
+  type ApplicationDetail,
+  type ApplicationEncryptionConfigurationDescription,
+  type ApplicationEncryptionConfigurationUpdate,
+  type ApplicationOperationInfo,
+  DescribeApplicationCommand,
+  DescribeApplicationOperationCommand,
+  type KinesisAnalyticsV2Client,
+  ListApplicationOperationsCommand,
+  ListTagsForResourceCommand,
+  StartApplicationCommand,
+  StopApplicationCommand,
+  TagResourceCommand,
+  UntagResourceCommand,
+  UpdateApplicationCommand,
+} from '@aws-sdk/client-kinesis-analytics-v2';
+import type { AwsClients, AwsTarget } from './clients.ts';
+import { AwsCallError, awsCall } from './errors.ts';
+import type {
+  ChangeResult,
+  EncryptionSetting,
+  WorkloadAdapter,
+  WorkloadId,
+  WorkloadOperation,
+  WorkloadState,
+} from './workload.ts';
+
+/**
+ * Statuses at rest. Everything else is unsettled: the transitional STARTING, UPDATING, STOPPING,
+ * FORCE_STOPPING, ROLLING_BACK, AUTOSCALING, DELETING, MAINTENANCE (spec §3.3) and any unknown value.
+ */
+const atRest: ReadonlySet<string> = new Set(['READY', 'RUNNING', 'ROLLED_BACK']);
+/** UpdateApplication is documented only for these (spec §3.3). */
+const changeable: ReadonlySet<string> = new Set(['READY', 'RUNNING']);
+/** The operations that move the key or the running storage. */
+const lifecycleOperations: ReadonlySet<string> = new Set([
+  'UpdateApplication',
+  'StartApplication',
+  'StopApplication',
+]);
+
+const iso = (d: Date | undefined): string | undefined =>
+  d instanceof Date && !Number.isNaN(d.getTime()) ? d.toISOString() : undefined;
+
+const malformed = (operation: string, message: string) =>
+  new AwsCallError(operation, { cause: 'Unknown', code: 'MalformedResponse', message });
+
+function applicationName(id: WorkloadId): string {
+  if (id.service !== 'ManagedFlink') throw new Error(`flinkAdapter was given a ${id.service} workload`);
+  return id.applicationName;
+}
+
+/** The configured key as AWS describes it; absent means the AWS-owned default (spec §3.2). */
+export function flinkEncryption(d: ApplicationEncryptionConfigurationDescription | undefined): EncryptionSetting {
+  if (d?.KeyId) return { type: 'CustomerManaged', keyArn: d.KeyId };
+  // A CMK without a key id should not happen; an empty ARN never equals a desired one, so it shows as drift.
+  if (d?.KeyType === 'CUSTOMER_MANAGED_KEY') return { type: 'CustomerManaged', keyArn: '' };
+  return { type: 'AwsOwned' };
+}
+
+function operationStatus(status: string | undefined): WorkloadOperation['status'] {
+  if (status === 'SUCCESSFUL') return 'Succeeded';
+  if (status === 'FAILED' || status === 'CANCELLED') return 'Failed';
+  return 'InProgress';
+}
+
+function operationFrom(
+  info: ApplicationOperationInfo & { OperationFailureDetails?: { ErrorInfo?: { ErrorString?: string } } },
+  id?: string,
+): WorkloadOperation {
+  const startTime = iso(info.StartTime);
+  const endTime = iso(info.EndTime);
+  const opId = info.OperationId ?? id;
+  const message =
+    info.OperationFailureDetails?.ErrorInfo?.ErrorString ??
+    (info.OperationStatus === 'CANCELLED' ? 'The operation was cancelled.' : undefined);
+  return {
+    ...(opId ? { id: opId } : {}),
+    action: info.Operation ?? 'Unknown',
+    status: operationStatus(info.OperationStatus),
+    ...(startTime ? { startTime } : {}),
+    ...(endTime ? { endTime } : {}),
+    ...(message ? { message } : {}),
+  };
+}
+
+/** Pure: WorkloadState from DescribeApplication, the tags and the latest operation. */
+export function flinkState(
+  detail: ApplicationDetail,
+  tags: Record<string, string>,
+  lastOperation?: WorkloadOperation,
+): WorkloadState {
+  const status: string = detail.ApplicationStatus ?? 'Unknown';
+  const changeBlockedBy = changeable.has(status)
+    ? undefined
+    : status === 'ROLLED_BACK'
+      ? 'RolledBack'
+      : 'Transitioning';
+  const details: WorkloadState['details'] = {};
+  if (typeof detail.ApplicationVersionId === 'number') details['applicationVersionId'] = detail.ApplicationVersionId;
+  if (detail.RuntimeEnvironment) details['runtime'] = detail.RuntimeEnvironment;
+  return {
+    resourceArn: detail.ApplicationARN ?? '',
+    awsState: status,
+    settled: atRest.has(status),
+    encryption: flinkEncryption(detail.ApplicationConfigurationDescription?.ApplicationEncryptionConfigurationDescription),
+    ...(changeBlockedBy ? { changeBlockedBy } : {}),
+    running: status === 'RUNNING',
+    tags,
+    ...(lastOperation ? { lastOperation } : {}),
+    details,
+  };
+}
+
+async function describeApplication(client: KinesisAnalyticsV2Client, name: string): Promise<ApplicationDetail> {
+  const out = await awsCall('DescribeApplication', () =>
+    client.send(new DescribeApplicationCommand({ ApplicationName: name })),
+  );
+  const detail = out.ApplicationDetail;
+  if (!detail?.ApplicationARN) throw malformed('DescribeApplication', `no ApplicationDetail/ApplicationARN for ${name}`);
+  return detail;
+}
+
+async function listTags(client: KinesisAnalyticsV2Client, arn: string): Promise<Record<string, string>> {
+  const out = await awsCall('ListTagsForResource', () =>
+    client.send(new ListTagsForResourceCommand({ ResourceARN: arn })),
+  );
+  const tags: Record<string, string> = {};
+  for (const t of out.Tags ?? []) if (t.Key) tags[t.Key] = t.Value ?? '';
+  return tags;
+}
+
+async function describeOperation(
+  client: KinesisAnalyticsV2Client,
+  name: string,
+  operationId: string,
+): Promise<WorkloadOperation> {
+  const out = await awsCall('DescribeApplicationOperation', () =>
+    client.send(new DescribeApplicationOperationCommand({ ApplicationName: name, OperationId: operationId })),
+  );
+  const info = out.ApplicationOperationInfoDetails;
+  if (!info) throw malformed('DescribeApplicationOperation', `no details for operation ${operationId} of ${name}`);
+  return operationFrom(info, operationId);
+}
+
+async function latestOperation(client: KinesisAnalyticsV2Client, name: string): Promise<WorkloadOperation | undefined> {
+  let list: ApplicationOperationInfo[];
+  try {
+    const out = await awsCall('ListApplicationOperations', () =>
+      client.send(new ListApplicationOperationsCommand({ ApplicationName: name, Limit: 5 })),
+    );
+    list = out.ApplicationOperationInfoList ?? [];
+  } catch (e) {
+    // UnsupportedOperation for applications without operation history: the state is still useful.
+    if (e instanceof AwsCallError && e.failure.cause === 'InvalidSpec') return undefined;
+    throw e;
+  }
+  const latest = list
+    .filter((op) => op.Operation !== undefined && lifecycleOperations.has(op.Operation))
+    .sort((a, b) => (b.StartTime?.getTime() ?? 0) - (a.StartTime?.getTime() ?? 0))[0];
+  if (!latest) return undefined;
+  const op = operationFrom(latest);
+  // The list carries no failure text; the core shows AWS's own reason, so fetch it once.
+  if (op.status === 'Failed' && op.id && latest.OperationStatus === 'FAILED') {
+    return describeOperation(client, name, op.id);
+  }
+  return op;
+}
+
+function encryptionUpdate(desired: EncryptionSetting): ApplicationEncryptionConfigurationUpdate {
+  // Back to AWS-owned: KeyIdUpdate must be absent (spec §3.2).
+  return desired.type === 'CustomerManaged'
+    ? { KeyTypeUpdate: 'CUSTOMER_MANAGED_KEY', KeyIdUpdate: desired.keyArn }
+    : { KeyTypeUpdate: 'AWS_OWNED_KEY' };
+}
+
+const sameKey = (a: EncryptionSetting, b: EncryptionSetting) =>
+  a.type === b.type && (a.type === 'AwsOwned' || (b.type === 'CustomerManaged' && a.keyArn === b.keyArn));
+
+async function stopApplication(clients: AwsClients, target: AwsTarget, id: WorkloadId): Promise<ChangeResult> {
+  const name = applicationName(id);
+  // Never Force: a forced stop skips the snapshot and can lose or duplicate data (trap §9.4).
+  const out = await awsCall('StopApplication', () =>
+    clients.flink(target).send(new StopApplicationCommand({ ApplicationName: name })),
+  );
+  return {
+    operation: { ...(out.OperationId ? { id: out.OperationId } : {}), action: 'StopApplication', status: 'InProgress' },
+    ...(out.$metadata.requestId ? { requestId: out.$metadata.requestId } : {}),
+  };
+}
+
+export const flinkAdapter: WorkloadAdapter = {
+  service: 'ManagedFlink',
+
+  async observe(clients, target, id) {
+    const client = clients.flink(target);
+    const name = applicationName(id);
+    let detail: ApplicationDetail;
+    try {
+      detail = await describeApplication(client, name);
+    } catch (e) {
+      if (e instanceof AwsCallError && e.failure.cause === 'NotFound') return undefined;
+      throw e;
+    }
+    const [tags, lastOperation] = await Promise.all([
+      listTags(client, detail.ApplicationARN!),
+      latestOperation(client, name),
+    ]);
+    return flinkState(detail, tags, lastOperation);
+  },
+
+  async changeKey(clients, target, id, desired) {
+    const client = clients.flink(target);
+    const name = applicationName(id);
+    // Re-read now: a token from the observe at the start of the reconcile may be stale (trap §9.6).
+    const current = await describeApplication(client, name);
+    const configured = flinkEncryption(
+      current.ApplicationConfigurationDescription?.ApplicationEncryptionConfigurationDescription,
+    );
+    if (sameKey(configured, desired)) {
+      return {
+        operation: { action: 'UpdateApplication', status: 'Succeeded', message: 'The key is already configured.' },
+      };
+    }
+    const concurrency = current.ConditionalToken
+      ? { ConditionalToken: current.ConditionalToken }
+      : typeof current.ApplicationVersionId === 'number'
+        ? { CurrentApplicationVersionId: current.ApplicationVersionId }
+        : undefined;
+    if (!concurrency) throw malformed('DescribeApplication', `no ConditionalToken or ApplicationVersionId for ${name}`);
+    const out = await awsCall('UpdateApplication', () =>
+      client.send(
+        new UpdateApplicationCommand({
+          ApplicationName: name,
+          ...concurrency,
+          ApplicationConfigurationUpdate: { ApplicationEncryptionConfigurationUpdate: encryptionUpdate(desired) },
+        }),
+      ),
+    );
+    return {
+      operation: {
+        ...(out.OperationId ? { id: out.OperationId } : {}),
+        action: 'UpdateApplication',
+        status: 'InProgress',
+      },
+      ...(out.$metadata.requestId ? { requestId: out.$metadata.requestId } : {}),
+    };
+  },
+
+  operation(clients, target, id, operationId) {
+    return describeOperation(clients.flink(target), applicationName(id), operationId);
+  },
+
+  restart: stopApplication,
+  stop: stopApplication,
+
+  async start(clients, target, id) {
+    const name = applicationName(id);
+    const out = await awsCall('StartApplication', () =>
+      clients.flink(target).send(new StartApplicationCommand({ ApplicationName: name })),
+    );
+    return {
+      operation: {
+        ...(out.OperationId ? { id: out.OperationId } : {}),
+        action: 'StartApplication',
+        status: 'InProgress',
+      },
+      ...(out.$metadata.requestId ? { requestId: out.$metadata.requestId } : {}),
+    };
+  },
+
+  async tag(clients, target, resourceArn, tags) {
+    const entries = Object.entries(tags);
+    if (entries.length === 0) return;
+    await awsCall('TagResource', () =>
+      clients.flink(target).send(
+        new TagResourceCommand({ ResourceARN: resourceArn, Tags: entries.map(([Key, Value]) => ({ Key, Value })) }),
+      ),
+    );
+  },
+
+  async untag(clients, target, resourceArn, keys) {
+    if (keys.length === 0) return;
+    await awsCall('UntagResource', () =>
+      clients.flink(target).send(new UntagResourceCommand({ ResourceARN: resourceArn, TagKeys: keys })),
+    );
+  },
+
+  encryptionContext(_id, state) {
+    return { 'aws:kinesisanalytics:arn': state.resourceArn };
+  },
+};

@@ -1,0 +1,251 @@
+// The operator process: informers (cache warm on every replica), one controller per root kind, the
+// leader lease, health and metrics endpoints, and graceful shutdown.
+//
+// Guarantees:
+// - No reconcile runs, so no AWS mutation and no status write happens, unless this process holds the
+//   lease; each reconcile gets the term's AbortSignal and stops acting the moment leadership ends.
+// - Losing leadership ends the process's acting life for good (`lostLeadership` resolves; the CLI
+//   exits and Kubernetes restarts the pod, as controller-runtime does): a fresh process starts
+//   from a clean queue and a fresh cache instead of reasoning about half-finished work.
+// - SIGTERM/stop(): stop taking work, let in-flight reconciles finish (bounded), release the lease so
+//   the other replica takes over at once, close watches and listeners.
+
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import {
+  cmkResources,
+  type KeyReferencingObject,
+  type KmsKeyObject,
+  referencedKmsKey,
+  referencingResources,
+} from './api/resources.ts';
+import { createAwsClients } from './aws/clients.ts';
+import { callerIdentityCache } from './aws/identity.ts';
+import { kmsKeyReconciler } from './reconcile/kmskey.ts';
+import { type Controller, createController } from './runtime/controller.ts';
+import { createEventRecorder } from './runtime/events.ts';
+import { type HealthEndpoints, startHealthEndpoints } from './runtime/health.ts';
+import {
+  createKubeClient,
+  type KubeObject,
+  loadKubeConfig,
+  objectKey,
+  type ResourceType,
+} from './runtime/kube.ts';
+import { createLeaderElector, type LeaderElector } from './runtime/leader.ts';
+import {
+  createMetricsRegistry,
+  prometheusControllerMetrics,
+  prometheusWorkQueueMetrics,
+} from './runtime/metrics.ts';
+import { createInformer, type Index, type Informer } from './runtime/watch.ts';
+import { createWorkQueue } from './runtime/work-queue.ts';
+
+export interface OperatorOptions {
+  kubeconfig?: string;
+  /** Namespaces to watch; every namespace when empty. */
+  namespaces: string[];
+  concurrency: number;
+  resyncMs: number;
+  healthAddress: string;
+  metricsAddress: string;
+  leaderElection: { enabled: boolean; namespace: string; name: string };
+  /** This process's identity in the lease, events and AWS sessions. */
+  identity?: string;
+  defaultRegion: string;
+  clusterName: string;
+  log: Logger;
+}
+
+export interface RunningOperator {
+  identity: string;
+  health: HealthEndpoints;
+  isLeader(): boolean;
+  /** Resolves when this process lost a leadership term it held. */
+  lostLeadership: Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Informers of one kind across the watched namespaces, seen as one cache. */
+interface KindCache<T extends KubeObject> {
+  informers: Informer<T>[];
+  get(key: string): T | undefined;
+  indexBy(valuesOf: (o: T) => Iterable<string>): Index;
+}
+
+export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
+  const log = options.log;
+  const identity =
+    options.identity ?? `${process.env['POD_NAME'] ?? hostname()}_${randomBytes(4).toString('hex')}`;
+  const kube = createKubeClient(loadKubeConfig(options.kubeconfig), { userAgent: 'cmk-operator' });
+  const registry = createMetricsRegistry({ defaultMetrics: true });
+  const aws = createAwsClients({ sessionName: `cmk-operator-${identity}`.replace(/[^\w+=,.@-]/g, '-') });
+  const events = createEventRecorder({ reportingInstance: identity }, { kube, log });
+  const namespaces = options.namespaces.length > 0 ? options.namespaces : [undefined];
+
+  function cacheOf<T extends KubeObject>(type: ResourceType): KindCache<T> {
+    const informers = namespaces.map((namespace) =>
+      createInformer<T>(
+        { type, ...(namespace ? { namespace } : {}) },
+        { kube, log: log.child({ informer: type.plural }) },
+      ),
+    );
+    return {
+      informers,
+      get: (key) => {
+        for (const i of informers) {
+          const hit = i.get(key);
+          if (hit) return hit;
+        }
+        return undefined;
+      },
+      indexBy: (valuesOf) => {
+        const indexes = informers.map((i) => i.indexBy(valuesOf));
+        return { lookup: (value) => indexes.flatMap((ix) => ix.lookup(value)) };
+      },
+    };
+  }
+
+  const kmsKeys = cacheOf<KmsKeyObject>(cmkResources.kmsKey);
+  const referencing = referencingResources.map((type) => {
+    const cache = cacheOf<KeyReferencingObject>(type);
+    const byKey = cache.indexBy((o) => {
+      const ref = referencedKmsKey(o);
+      return ref ? [ref] : [];
+    });
+    return { type, cache, byKey };
+  });
+  const allInformers = [...kmsKeys.informers, ...referencing.flatMap((r) => r.cache.informers)];
+
+  const queue = createWorkQueue({ metrics: prometheusWorkQueueMetrics(registry, 'kmskey') });
+  for (const i of kmsKeys.informers) {
+    i.addHandlers({
+      onAdd: (o) => queue.add(objectKey(o)),
+      onUpdate: (_p, o) => queue.add(objectKey(o)),
+      onDelete: (o) => queue.add(objectKey(o)),
+    });
+  }
+  // A workload that starts or stops referencing a key re-runs that key's reconcile (STYLE 16).
+  for (const r of referencing) {
+    for (const i of r.cache.informers) {
+      const enqueueRef = (o: KeyReferencingObject) => {
+        const ref = referencedKmsKey(o);
+        if (ref) queue.add(ref);
+      };
+      i.addHandlers({
+        onAdd: enqueueRef,
+        onUpdate: (previous, o) => {
+          enqueueRef(previous);
+          enqueueRef(o);
+        },
+        onDelete: enqueueRef,
+      });
+    }
+  }
+
+  const callerIdentity = callerIdentityCache(aws);
+  const reconcile = kmsKeyReconciler({
+    kube,
+    aws,
+    events,
+    getKmsKey: (key) => kmsKeys.get(key),
+    referencesTo: (key) =>
+      referencing.flatMap((r) =>
+        r.byKey
+          .lookup(key)
+          .map((k) => r.cache.get(k))
+          .filter((o): o is KeyReferencingObject => o !== undefined)
+          .map((o) => ({ ...o, kind: o.kind ?? r.type.kind })),
+      ),
+    callerIdentity,
+    defaultRegion: options.defaultRegion,
+    clusterName: options.clusterName,
+    now: Date.now,
+  });
+  const controllers: Controller[] = [
+    createController(
+      { name: 'kmskey', queue, reconcile, concurrency: options.concurrency, resyncMs: options.resyncMs },
+      { log, metrics: prometheusControllerMetrics(registry, 'kmskey') },
+    ),
+  ];
+
+  for (const i of allInformers) i.start();
+
+  let leading = false;
+  let resolveLost: (reason: string) => void = () => {};
+  const lostLeadership = new Promise<string>((resolve) => {
+    resolveLost = resolve;
+  });
+  const startControllers = (signal: AbortSignal) => {
+    leading = true;
+    void Promise.all(allInformers.map((i) => i.waitForSync(signal)))
+      .then(() => {
+        if (signal.aborted) return;
+        log.info({ identity }, 'caches synced; reconciling');
+        for (const c of controllers) c.start(signal);
+      })
+      .catch((e: unknown) => {
+        if (!signal.aborted) log.error({ err: e }, 'cache sync failed');
+      });
+  };
+
+  let elector: LeaderElector | undefined;
+  if (options.leaderElection.enabled) {
+    elector = createLeaderElector(
+      {
+        namespace: options.leaderElection.namespace,
+        name: options.leaderElection.name,
+        identity,
+        onStartedLeading: (signal) => {
+          log.info({ identity }, 'became leader');
+          startControllers(signal);
+        },
+        onStoppedLeading: (reason) => {
+          if (!leading) return;
+          leading = false;
+          log.warn({ identity, reason }, 'leadership lost: stopping all reconciles');
+          for (const c of controllers) void c.stop({ deadlineMs: 0 });
+          resolveLost(reason);
+        },
+        onNewLeader: (holder) => log.info({ leader: holder }, 'leader observed'),
+      },
+      { kube, log },
+    );
+    elector.start();
+  } else {
+    startControllers(new AbortController().signal);
+  }
+
+  const health = await startHealthEndpoints(
+    {
+      healthAddress: options.healthAddress,
+      metricsAddress: options.metricsAddress,
+      registry,
+      informers: () => allInformers,
+    },
+    { log },
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    identity,
+    health,
+    isLeader: () => (elector ? elector.isLeader() : true),
+    lostLeadership,
+    stop: () => {
+      stopping ??= (async () => {
+        log.info('stopping');
+        leading = false;
+        await Promise.all(controllers.map((c) => c.stop({ deadlineMs: 20_000 })));
+        await elector?.stop();
+        await events.flush();
+        events.close();
+        await Promise.all(allInformers.map((i) => i.stop()));
+        aws.destroy();
+        await health.close();
+      })();
+      return stopping;
+    },
+  };
+}

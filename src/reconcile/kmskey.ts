@@ -1,0 +1,485 @@
+// The KmsKey reconciler.
+//
+// Watches: KmsKey objects, and every workload kind that can reference a KmsKey (mapped to the
+// referenced KmsKey through an index, so a new or removed reference re-runs the key's reconcile).
+// Owns conditions: Ready, Reconciling, Stalled (kstatus), KeyUsable, RotationCurrent, DeletionBlocked.
+// Acts on AWS only through src/aws/kms.ts, only in Enforce mode, only with the leader's signal.
+// Never: schedules deletion of (or disables) a key that any workload references; removes the
+// finalizer before cleanup succeeded; acts on a key by alias after it was resolved (status.keyArn
+// is the identity from then on, so re-pointing an alias never moves the object to another key).
+
+import { isDeepStrictEqual } from 'node:util';
+import type { KmsKeyStatus } from '../api/kmskey.ts';
+import { cmkResources, type KeyReferencingObject, type KmsKeyObject } from '../api/resources.ts';
+import type { WorkloadReference } from '../api/shared.ts';
+import type { AwsClients, AwsTarget } from '../aws/clients.ts';
+import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
+import type { CallerIdentity } from '../aws/identity.ts';
+import { createKey, describeKey, keyMutations, readRotation } from '../aws/kms.ts';
+import { generateKeyPolicy } from '../keys/policy.ts';
+import { type Condition, removeCondition, setCondition, withKstatus } from '../runtime/conditions.ts';
+import type { ReconcileContext, ReconcileResult } from '../runtime/controller.ts';
+import { WaitingError } from '../runtime/errors.ts';
+import type { EventRecorder } from '../runtime/events.ts';
+import { addFinalizer, removeFinalizer } from '../runtime/finalizers.ts';
+import type { KubeClient } from '../runtime/kube.ts';
+import { writeStatusIfChanged } from '../runtime/status.ts';
+import { type KmsKeyAction, type KmsKeyObservation, kmsKeyFinalizer, planKmsKey } from './kmskey-plan.ts';
+import { resync } from './types.ts';
+
+export interface KmsKeyReconcilerDeps {
+  kube: KubeClient;
+  aws: AwsClients;
+  events: EventRecorder;
+  /** The KmsKey cache (informer). */
+  getKmsKey(key: string): KmsKeyObject | undefined;
+  /** Workload objects whose spec.key.kmsKeyRef points at `namespace/name`. */
+  referencesTo(key: string): KeyReferencingObject[];
+  callerIdentity(target: AwsTarget): Promise<CallerIdentity>;
+  defaultRegion: string;
+  /** Identifies this cluster in AWS tags (`cmk.io/owner`). */
+  clusterName: string;
+  now(): number;
+}
+
+const kindOf = (o: KeyReferencingObject): string => o.kind ?? 'Workload';
+
+function toReference(o: KeyReferencingObject): WorkloadReference {
+  return { kind: kindOf(o), namespace: o.metadata.namespace ?? '', name: o.metadata.name };
+}
+
+function onKey(o: KeyReferencingObject, keyArn: string | undefined): boolean {
+  const current = (o.status as { current?: { keyArn?: string }; keyArn?: string } | undefined) ?? {};
+  return keyArn !== undefined && (current.current?.keyArn === keyArn || current.keyArn === keyArn);
+}
+
+function describeAction(a: KmsKeyAction): string {
+  switch (a.type) {
+    case 'EnableKeyRotation':
+      return a.periodInDays
+        ? `enable automatic rotation every ${a.periodInDays} days`
+        : 'enable automatic rotation';
+    case 'RotateKeyOnDemand':
+      return `rotate the key material on demand (token ${a.token})`;
+    case 'ScheduleKeyDeletion':
+      return `schedule key deletion in ${a.pendingWindowInDays} days`;
+    default:
+      return a.type;
+  }
+}
+
+export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
+  return async function reconcileKmsKey(key: string, ctx: ReconcileContext): Promise<ReconcileResult> {
+    const cached = deps.getKmsKey(key);
+    if (!cached) return {};
+    let object: KmsKeyObject = cached;
+    const type = cmkResources.kmsKey;
+    const spec = object.spec;
+    const region = spec.region ?? deps.defaultRegion;
+    const target: AwsTarget = { region, ...(spec.roleArn ? { roleArn: spec.roleArn } : {}) };
+    const kms = deps.aws.kms(target);
+    const referencing = deps
+      .referencesTo(key)
+      .filter((o) => !o.metadata.deletionTimestamp || (o.metadata.finalizers?.length ?? 0) > 0);
+
+    // ---- observe ---------------------------------------------------------------------------
+    let observed: KmsKeyObservation;
+    const identity = object.status?.keyArn ?? spec.keyId;
+    try {
+      if (!identity) {
+        observed = { kind: 'notCreated' };
+      } else {
+        const facts = await describeKey(kms, identity);
+        if (!facts) observed = { kind: 'notFound' };
+        else {
+          let rotation: Awaited<ReturnType<typeof readRotation>> | undefined;
+          try {
+            rotation = await readRotation(kms, facts.arn);
+          } catch (e) {
+            // Keys that cannot rotate (asymmetric, imported) answer UnsupportedOperation: not an error here.
+            if (
+              !(e instanceof AwsCallError) ||
+              (e.failure.cause !== 'InvalidSpec' && e.failure.cause !== 'KeyUnusable')
+            )
+              throw e;
+          }
+          observed = { kind: 'found', key: facts, rotation };
+        }
+      }
+    } catch (e) {
+      observed = { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
+    }
+
+    const plan = planKmsKey({
+      now: deps.now(),
+      spec,
+      status: object.status,
+      deleting: Boolean(object.metadata.deletionTimestamp),
+      hasFinalizer: object.metadata.finalizers?.includes(kmsKeyFinalizer) ?? false,
+      region,
+      observed,
+      references: referencing.map(toReference),
+    });
+
+    // ---- act ---------------------------------------------------------------------------------
+    const statusUpdates: Partial<KmsKeyStatus> = {};
+    const extraConditions: Array<{
+      type: string;
+      status: 'True' | 'False' | 'Unknown';
+      reason: string;
+      message: string;
+    }> = [];
+    let waiting: WaitingError | undefined;
+    let mutated = false;
+    let clearPendingOnDemand = false;
+    const keyArn = () =>
+      statusUpdates.keyArn ?? (observed.kind === 'found' ? observed.key.arn : object.status?.keyArn) ?? '';
+    const audit = (action: string, detail: Record<string, unknown>, requestId?: string) => {
+      ctx.log.info(
+        { audit: true, action, object: key, keyArn: keyArn(), requestId, ...detail },
+        `${action} on ${keyArn()}`,
+      );
+    };
+
+    for (const action of plan.actions) {
+      if (ctx.signal.aborted)
+        throw new WaitingError('leadership lost or stopping', { reason: 'Stopping', retryAfterMs: 1000 });
+      try {
+        switch (action.type) {
+          case 'AddFinalizer':
+            object =
+              ((await addFinalizer({ kube: deps.kube }, type, object, kmsKeyFinalizer, {
+                signal: ctx.signal,
+              })) as KmsKeyObject | undefined) ?? object;
+            break;
+          case 'RemoveFinalizer':
+            await removeFinalizer({ kube: deps.kube }, type, object, kmsKeyFinalizer, { signal: ctx.signal });
+            deps.events.record(
+              { type, object },
+              {
+                type: 'Normal',
+                reason: 'Released',
+                action: 'RemoveFinalizer',
+                note: 'no workload references the key any more; finalizer removed',
+              },
+            );
+            return {};
+          case 'CreateKey': {
+            const who = await deps.callerIdentity(target);
+            const policy = action.policy
+              ? JSON.stringify(
+                  generateKeyPolicy({
+                    accountId: who.accountId,
+                    region,
+                    services: action.policy.services,
+                    keyAdministrators: action.policy.keyAdministrators,
+                    keyUsers:
+                      action.policy.keyUsers.length > 0 ? action.policy.keyUsers : who.arn ? [who.arn] : [],
+                  }),
+                )
+              : undefined;
+            const facts = await createKey(kms, {
+              ...(action.description ? { description: action.description } : {}),
+              ...(policy ? { policy } : {}),
+              ...(action.alias ? { alias: action.alias } : {}),
+              tags: {
+                ...action.tags,
+                'cmk.io/owner': `${deps.clusterName}/${object.metadata.namespace}/${object.metadata.name}`,
+                ...(object.metadata.uid ? { 'cmk.io/uid': object.metadata.uid } : {}),
+              },
+            });
+            statusUpdates.keyArn = facts.arn;
+            statusUpdates.keyId = facts.keyId;
+            // Record the new key at once: a crash after this line must adopt it, not create another.
+            const recorded = await writeStatusIfChanged<KmsKeyObject>(
+              { kube: deps.kube },
+              type,
+              object,
+              (current) => ({
+                ...current.status,
+                keyArn: facts.arn,
+                keyId: facts.keyId,
+              }),
+            );
+            object = recorded.object ?? object;
+            audit('CreateKey', { to: facts.arn, alias: action.alias });
+            deps.events.record(
+              { type, object },
+              {
+                type: 'Normal',
+                reason: 'KeyCreated',
+                action: 'CreateKey',
+                note: `created ${facts.arn}${action.alias ? ` with alias ${action.alias}` : ''}`,
+              },
+            );
+            mutated = true;
+            break;
+          }
+          case 'EnableKeyRotation': {
+            const out = await keyMutations.enableKeyRotation(kms, keyArn(), action.periodInDays);
+            audit('EnableKeyRotation', { periodInDays: action.periodInDays }, out.$metadata.requestId);
+            deps.events.record(
+              { type, object },
+              {
+                type: 'Normal',
+                reason: 'RotationEnabled',
+                action: 'EnableKeyRotation',
+                note: describeAction(action),
+              },
+            );
+            mutated = true;
+            break;
+          }
+          case 'DisableKeyRotation': {
+            const out = await keyMutations.disableKeyRotation(kms, keyArn());
+            audit('DisableKeyRotation', {}, out.$metadata.requestId);
+            deps.events.record(
+              { type, object },
+              {
+                type: 'Normal',
+                reason: 'RotationDisabled',
+                action: 'DisableKeyRotation',
+                note: 'automatic rotation disabled',
+              },
+            );
+            mutated = true;
+            break;
+          }
+          case 'RotateKeyOnDemand': {
+            // Intent first: a restart after the call but before the result is recorded must find
+            // the rotation in KMS and not rotate again for the same token.
+            const requestedAt = new Date(deps.now()).toISOString();
+            const intent = await writeStatusIfChanged<KmsKeyObject>(
+              { kube: deps.kube },
+              type,
+              object,
+              (current) => ({
+                ...current.status,
+                rotation: {
+                  ...(current.status?.rotation ?? { enabled: false }),
+                  pendingOnDemand: { token: action.token, requestedAt },
+                },
+              }),
+            );
+            object = intent.object ?? object;
+            try {
+              const out = await keyMutations.rotateKeyOnDemand(kms, keyArn());
+              audit('RotateKeyOnDemand', { token: action.token }, out.$metadata.requestId);
+              deps.events.record(
+                { type, object },
+                {
+                  type: 'Normal',
+                  reason: 'RotationStarted',
+                  action: 'RotateKeyOnDemand',
+                  note: describeAction(action),
+                },
+              );
+              statusUpdates.rotation = {
+                ...(plan.status.rotation ?? { enabled: false }),
+                lastOnDemandToken: action.token,
+                onDemandRotationStartDate: requestedAt,
+              };
+              clearPendingOnDemand = true;
+              mutated = true;
+            } catch (e) {
+              if (!(e instanceof AwsCallError)) throw e;
+              // KMS refused: nothing rotated, the intent is void.
+              clearPendingOnDemand = true;
+              if (e.failure.cause === 'Conflict') {
+                // An automatic rotation is running or due within 20 minutes: try again after it.
+                waiting = new WaitingError(`on-demand rotation deferred: ${e.failure.message}`, {
+                  reason: 'RotationConflict',
+                  retryAfterMs: 5 * 60_000,
+                });
+              } else if (e.failure.cause === 'QuotaExceeded') {
+                // The per-key on-demand cap is used up and not adjustable: never retry this token.
+                statusUpdates.rotation = {
+                  ...(plan.status.rotation ?? { enabled: false }),
+                  lastOnDemandToken: action.token,
+                };
+                const message = `on-demand rotation for token ${action.token} refused: ${e.failure.message} (the per-key cap of on-demand rotations is used up; automatic rotation still works)`;
+                extraConditions.push({
+                  type: 'RotationCurrent',
+                  status: 'False',
+                  reason: 'OnDemandRotationLimitExceeded',
+                  message,
+                });
+                deps.events.record(
+                  { type, object },
+                  {
+                    type: 'Warning',
+                    reason: 'OnDemandRotationRefused',
+                    action: 'RotateKeyOnDemand',
+                    note: message,
+                  },
+                );
+              } else throw e;
+            }
+            break;
+          }
+          case 'CancelKeyDeletion': {
+            const out = await keyMutations.cancelKeyDeletion(kms, keyArn());
+            audit('CancelKeyDeletion', { from: 'PendingDeletion', to: 'Disabled' }, out.$metadata.requestId);
+            deps.events.record(
+              { type, object },
+              {
+                type: 'Warning',
+                reason: 'KeyDeletionCancelled',
+                action: 'CancelKeyDeletion',
+                note: 'the key was scheduled for deletion while workloads use it; deletion cancelled (the key stays Disabled until enabled)',
+              },
+            );
+            mutated = true;
+            break;
+          }
+          case 'EnableKey': {
+            const out = await keyMutations.enableKey(kms, keyArn());
+            audit('EnableKey', { from: 'Disabled', to: 'Enabled' }, out.$metadata.requestId);
+            deps.events.record(
+              { type, object },
+              {
+                type: 'Warning',
+                reason: 'KeyReenabled',
+                action: 'EnableKey',
+                note: 'the key was disabled while workloads use it; enabled again',
+              },
+            );
+            mutated = true;
+            break;
+          }
+          case 'ScheduleKeyDeletion': {
+            const out = await keyMutations.scheduleKeyDeletion(kms, keyArn(), action.pendingWindowInDays);
+            audit(
+              'ScheduleKeyDeletion',
+              { pendingWindowInDays: action.pendingWindowInDays },
+              out.$metadata.requestId,
+            );
+            deps.events.record(
+              { type, object },
+              {
+                type: 'Normal',
+                reason: 'KeyDeletionScheduled',
+                action: 'ScheduleKeyDeletion',
+                note: describeAction(action),
+              },
+            );
+            mutated = true;
+            break;
+          }
+        }
+      } catch (e) {
+        if (!(e instanceof AwsCallError)) throw e;
+        const message = `${action.type} failed: ${e.failure.code}: ${e.failure.message}`;
+        deps.events.record(
+          { type, object },
+          { type: 'Warning', reason: `${action.type}Failed`, action: action.type, note: message },
+        );
+        extraConditions.push({
+          type: 'KeyUsable',
+          status: 'Unknown',
+          reason: e.failure.cause === 'AccessDenied' ? 'AccessDenied' : 'AwsCallFailed',
+          message,
+        });
+        await writeStatus(object, {
+          stalled:
+            e.failure.cause === 'AccessDenied' || e.failure.cause === 'InvalidSpec'
+              ? { reason: 'AwsCallRefused', message }
+              : undefined,
+        });
+        throw e;
+      }
+    }
+
+    for (const e of plan.events) deps.events.record({ type, object }, e);
+
+    // ---- status -----------------------------------------------------------------------------
+    async function writeStatus(
+      current: KmsKeyObject,
+      override: { stalled?: { reason: string; message: string } | undefined } = {},
+    ) {
+      const stamp = { generation: current.metadata.generation, now: deps.now() };
+      const compute = (fresh: KmsKeyObject): KmsKeyStatus => {
+        let conditions: Condition[] = (fresh.status?.conditions as Condition[] | undefined) ?? [];
+        for (const c of [...plan.conditions, ...extraConditions])
+          conditions = setCondition(conditions, c, stamp);
+        if (!plan.conditions.some((c) => c.type === 'DeletionBlocked'))
+          conditions = removeCondition(conditions, 'DeletionBlocked');
+        if (!spec.rotation) conditions = removeCondition(conditions, 'RotationCurrent');
+        const outcome = plan.outcome;
+        const stalled =
+          override.stalled ??
+          (outcome.kind === 'stalled' ? { reason: outcome.reason, message: outcome.message } : undefined);
+        const inFlight =
+          outcome.kind === 'waiting'
+            ? { reason: outcome.reason, message: outcome.message }
+            : mutated || waiting
+              ? {
+                  reason: 'Progressing',
+                  message: waiting?.message ?? 'changes requested from AWS; checking they took effect',
+                }
+              : (plan.status.rotation?.onDemandRotationStartDate ??
+                  statusUpdates.rotation?.onDemandRotationStartDate)
+                ? { reason: 'RotationInProgress', message: 'on-demand rotation in progress' }
+                : undefined;
+        conditions = withKstatus(
+          conditions,
+          {
+            ...(stalled ? { stalled } : {}),
+            ...(inFlight ? { reconciling: inFlight } : {}),
+            readyWhen: spec.rotation ? ['KeyUsable', 'RotationCurrent'] : ['KeyUsable'],
+            ready: { reason: 'KeyReady', message: 'key usable and configured as declared' },
+          },
+          stamp,
+        );
+        const arn = statusUpdates.keyArn ?? plan.status.keyArn ?? fresh.status?.keyArn;
+        const total = referencing.length;
+        const done = referencing.filter((o) => onKey(o, arn)).length;
+        const pending = referencing
+          .filter((o) => !onKey(o, arn))
+          .slice(0, 100)
+          .map((o) => ({ ...toReference(o), reason: 'not yet reported on this key' }));
+        const next: KmsKeyStatus = {
+          ...(fresh.status ?? {}),
+          ...plan.status,
+          ...statusUpdates,
+          observedGeneration: current.metadata.generation ?? 0,
+          conditions,
+          workloads: {
+            total,
+            onKey: done,
+            onCurrentMaterial: done,
+            summary: `${done}/${total}`,
+            ...(pending.length ? { pending } : {}),
+          },
+        };
+        if (plan.status.rotation && statusUpdates.rotation)
+          next.rotation = { ...plan.status.rotation, ...statusUpdates.rotation };
+        const intent = fresh.status?.rotation?.pendingOnDemand;
+        if (clearPendingOnDemand && next.rotation) {
+          next.rotation = { ...next.rotation };
+          delete next.rotation.pendingOnDemand;
+        } else if (intent && next.rotation && next.rotation.lastOnDemandToken !== intent.token) {
+          // The call may have reached KMS (a timeout, a crash): keep the intent for the next look.
+          next.rotation = { ...next.rotation, pendingOnDemand: intent };
+        }
+        return next;
+      };
+      const result = await writeStatusIfChanged({ kube: deps.kube }, type, current, compute, {
+        signal: ctx.signal,
+      });
+      if (result.written) ctx.log.debug({ conflicts: result.conflicts }, 'status written');
+      return result;
+    }
+
+    await writeStatus(object);
+    if (waiting) throw waiting;
+    if (mutated) return { requeueAfterMs: resync.transitioningMs };
+    // Settled: the controller's jittered resync (--resync) decides when to look again.
+    return plan.requeueAfterMs >= resync.settledMs ? {} : { requeueAfterMs: plan.requeueAfterMs };
+  };
+}
+
+/** Whether two KmsKey statuses differ in anything but condition timestamps (for tests). */
+export function sameStatus(a: KmsKeyStatus | undefined, b: KmsKeyStatus | undefined): boolean {
+  return isDeepStrictEqual(a, b);
+}

@@ -1,0 +1,314 @@
+// The KmsKey controller end to end: the operator (in this worker) against the real kube-apiserver
+// and the AWS emulator over HTTP. Assertions are on final state: the object's status and events,
+// and the key as KMS reports it through the SDK.
+
+import {
+  CreateAliasCommand,
+  CreateKeyCommand,
+  DescribeKeyCommand,
+  DisableKeyCommand,
+  GetKeyPolicyCommand,
+  GetKeyRotationStatusCommand,
+  KMSClient,
+  ListKeyRotationsCommand,
+  ListResourceTagsCommand,
+  ScheduleKeyDeletionCommand,
+} from '@aws-sdk/client-kms';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { condition, useOperator } from './support/operator.ts';
+
+const f = useOperator();
+let kms: KMSClient;
+beforeAll(() => {
+  kms = new KMSClient(f.awsConfig());
+});
+
+interface KmsKeyView {
+  metadata: { finalizers?: string[]; generation: number };
+  status?: {
+    keyArn?: string;
+    keyState?: string;
+    observedGeneration?: number;
+    rotation?: { enabled: boolean; periodInDays?: number; lastOnDemandToken?: string };
+    conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
+    usedBy?: Array<{ kind: string; name: string }>;
+  };
+}
+
+let n = 0;
+async function newKey(opts: { keySpec?: 'SYMMETRIC_DEFAULT' | 'RSA_2048'; alias?: string } = {}) {
+  const out = await kms.send(
+    new CreateKeyCommand({
+      KeySpec: opts.keySpec ?? 'SYMMETRIC_DEFAULT',
+      KeyUsage: 'ENCRYPT_DECRYPT',
+      Description: `it ${++n}`,
+    }),
+  );
+  const meta = out.KeyMetadata!;
+  if (opts.alias) await kms.send(new CreateAliasCommand({ AliasName: opts.alias, TargetKeyId: meta.KeyId }));
+  return { keyId: meta.KeyId!, arn: meta.Arn! };
+}
+
+const ready = condition('Ready', 'True');
+const readyKey = (name: string) =>
+  f.waitFor<KmsKeyView>('KmsKey', name, (o) => (ready(o) ? o : undefined), `${name} Ready`);
+
+describe('adopting an existing key', () => {
+  it.each([
+    ['by alias name', (k: { keyId: string; arn: string }, alias: string) => alias],
+    ['by key id', (k: { keyId: string }) => k.keyId],
+    ['by key ARN', (k: { arn: string }) => k.arn],
+    ['by alias ARN', (_k: unknown, alias: string) => `arn:aws:kms:us-east-1:111122223333:${alias}`],
+  ])('%s resolves to the key ARN and becomes Ready', async (label, ref) => {
+    const alias = `alias/adopt-${++n}`;
+    const key = await newKey({ alias });
+    const name = `adopt-${n}`;
+    await f.create('KmsKey', name, { keyId: ref(key as never, alias) });
+    const o = await readyKey(name);
+    expect(o.status?.keyArn, label).toBe(key.arn);
+    expect(o.status?.keyState).toBe('Enabled');
+    expect(o.status?.observedGeneration).toBe(o.metadata.generation);
+    expect(o.metadata.finalizers).toContain('cmk.io/key-protection');
+  });
+});
+
+describe('creating a key', () => {
+  it('creates a symmetric key with alias, ownership tags and a policy for the named services', async () => {
+    await f.create('KmsKey', 'created', {
+      create: {
+        description: 'orders',
+        alias: 'alias/created-by-operator',
+        tags: { team: 'payments' },
+        policy: { services: ['ManagedFlink', 'Keyspaces'] },
+      },
+    });
+    const o = await readyKey('created');
+    const arn = o.status!.keyArn!;
+    const described = await kms.send(new DescribeKeyCommand({ KeyId: 'alias/created-by-operator' }));
+    expect(described.KeyMetadata?.Arn).toBe(arn);
+    expect(described.KeyMetadata?.KeySpec).toBe('SYMMETRIC_DEFAULT');
+    const tags = await kms.send(new ListResourceTagsCommand({ KeyId: arn }));
+    expect(tags.Tags).toEqual(
+      expect.arrayContaining([
+        { TagKey: 'team', TagValue: 'payments' },
+        { TagKey: 'cmk.io/owner', TagValue: `it/${f.namespace}/created` },
+      ]),
+    );
+    const policy = JSON.parse(
+      (await kms.send(new GetKeyPolicyCommand({ KeyId: arn, PolicyName: 'default' }))).Policy!,
+    );
+    const sids = policy.Statement.map((s: { Sid: string }) => s.Sid);
+    expect(sids).toEqual(
+      expect.arrayContaining([
+        'EnableIamPolicies',
+        'ManagedFlinkServiceDurableState',
+        'KeyspacesKeyUsersViaService',
+      ]),
+    );
+  });
+
+  it('creates exactly one key however often it reconciles', async () => {
+    await f.create('KmsKey', 'created-once', { create: { alias: 'alias/created-once' } });
+    const first = (await readyKey('created-once')).status!.keyArn;
+    await new Promise((r) => setTimeout(r, 3500)); // a few resyncs
+    const calls = await f.admin.calls({ service: 'kms', eventName: 'CreateKey' });
+    const ours = calls.filter((c) =>
+      JSON.stringify(c.requestParameters).includes(`${f.namespace}/created-once`),
+    );
+    expect(ours).toHaveLength(1);
+    expect((await f.get<KmsKeyView>('KmsKey', 'created-once'))?.status?.keyArn).toBe(first);
+  });
+});
+
+describe('key checks', () => {
+  it.each([
+    ['a missing key', async () => 'alias/does-not-exist', 'KeyNotFound'],
+    [
+      'a disabled key',
+      async () => {
+        const k = await newKey();
+        await kms.send(new DisableKeyCommand({ KeyId: k.keyId }));
+        return k.arn;
+      },
+      'KeyDisabled',
+    ],
+    [
+      'a key pending deletion',
+      async () => {
+        const k = await newKey();
+        await kms.send(new ScheduleKeyDeletionCommand({ KeyId: k.keyId, PendingWindowInDays: 7 }));
+        return k.arn;
+      },
+      'KeyPendingDeletion',
+    ],
+    ['an asymmetric key', async () => (await newKey({ keySpec: 'RSA_2048' })).arn, 'KeyNotSymmetric'],
+  ] as const)('%s is reported as %s and is not Ready', async (_label, make, reason) => {
+    const name = `check-${++n}`;
+    await f.create('KmsKey', name, { keyId: await make() });
+    const c = await f.waitFor(
+      'KmsKey',
+      name,
+      condition('KeyUsable', 'False', reason),
+      `${name} KeyUsable=False ${reason}`,
+    );
+    expect(c.message.length).toBeGreaterThan(20);
+    const o = await f.get<KmsKeyView>('KmsKey', name);
+    expect(o?.status?.conditions?.find((x) => x.type === 'Ready')?.status).not.toBe('True');
+  });
+});
+
+describe('rotation', () => {
+  it('enables automatic rotation with the declared period and follows period changes', async () => {
+    const key = await newKey();
+    const o = await f.create<{ metadata: { resourceVersion: string } }>('KmsKey', 'rotating', {
+      keyId: key.arn,
+      rotation: { periodInDays: 180 },
+    });
+    void o;
+    await f.waitFor('KmsKey', 'rotating', condition('RotationCurrent', 'True'));
+    let status = await kms.send(new GetKeyRotationStatusCommand({ KeyId: key.arn }));
+    expect(status).toMatchObject({ KeyRotationEnabled: true, RotationPeriodInDays: 180 });
+
+    const current = (await f.get<{ spec: Record<string, unknown> } & Record<string, unknown>>(
+      'KmsKey',
+      'rotating',
+    ))!;
+    current.spec['rotation'] = { periodInDays: 365 };
+    const { adminIdentity } = await import('./support/cluster.ts');
+    await adminIdentity().request(
+      'PUT',
+      `/apis/cmk.io/v1alpha1/namespaces/${f.namespace}/kmskeys/rotating`,
+      current,
+    );
+    await f.waitFor<KmsKeyView>('KmsKey', 'rotating', (x) =>
+      x.status?.rotation?.periodInDays === 365 && ready(x) ? x : undefined,
+    );
+    status = await kms.send(new GetKeyRotationStatusCommand({ KeyId: key.arn }));
+    expect(status.RotationPeriodInDays).toBe(365);
+  });
+
+  it('rotates on demand exactly once per token', async () => {
+    const key = await newKey();
+    await f.create('KmsKey', 'on-demand', {
+      keyId: key.arn,
+      rotation: { enabled: false, onDemandToken: 'first' },
+    });
+    await f.waitFor<KmsKeyView>(
+      'KmsKey',
+      'on-demand',
+      (o) => (o.status?.rotation?.lastOnDemandToken === 'first' && ready(o) ? o : undefined),
+      'token recorded and Ready',
+      30_000,
+    );
+    await new Promise((r) => setTimeout(r, 3500)); // several resyncs must not rotate again
+    const rotations = await kms.send(new ListKeyRotationsCommand({ KeyId: key.arn }));
+    expect(rotations.Rotations?.filter((r) => r.RotationType === 'ON_DEMAND')).toHaveLength(1);
+    const calls = await f.admin.calls({ service: 'kms', eventName: 'RotateKeyOnDemand' });
+    expect(
+      calls.filter((c) => JSON.stringify(c.requestParameters).includes(key.keyId) && !c.errorCode),
+    ).toHaveLength(1);
+  });
+});
+
+describe('deletion guard', () => {
+  it('holds the KmsKey while a workload references it, then applies ScheduleDeletion', async () => {
+    const key = await newKey();
+    await f.create('KmsKey', 'guarded', {
+      keyId: key.arn,
+      deletionPolicy: 'ScheduleDeletion',
+      pendingWindowInDays: 7,
+    });
+    await readyKey('guarded');
+    await f.create('FlinkApplication', 'orders', {
+      applicationName: 'orders',
+      key: { kmsKeyRef: { name: 'guarded' } },
+    });
+    await f.waitFor<KmsKeyView>(
+      'KmsKey',
+      'guarded',
+      (o) => (o.status?.usedBy?.some((r) => r.name === 'orders') ? o : undefined),
+      'usedBy lists the workload',
+    );
+
+    await f.remove('KmsKey', 'guarded');
+    const blocked = await f.waitFor('KmsKey', 'guarded', condition('DeletionBlocked', 'True', 'KeyInUse'));
+    expect(blocked.message).toContain('FlinkApplication');
+    const events = await f.events('guarded');
+    expect(events.some((e) => e.reason === 'DeletionBlocked' && e.type === 'Warning')).toBe(true);
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: key.arn }))).KeyMetadata?.KeyState).toBe(
+      'Enabled',
+    );
+
+    await f.remove('FlinkApplication', 'orders');
+    const { eventually } = await import('./support/cluster.ts');
+    await eventually(async () => ((await f.get('KmsKey', 'guarded')) === undefined ? true : undefined), {
+      what: 'KmsKey released',
+      timeoutMs: 20_000,
+    });
+    const described = await kms.send(new DescribeKeyCommand({ KeyId: key.arn }));
+    expect(described.KeyMetadata?.KeyState).toBe('PendingDeletion');
+  });
+
+  it('Retain (the default) releases the object and leaves the key alone', async () => {
+    const key = await newKey();
+    await f.create('KmsKey', 'retained', { keyId: key.arn });
+    await readyKey('retained');
+    await f.remove('KmsKey', 'retained');
+    const { eventually } = await import('./support/cluster.ts');
+    await eventually(async () => ((await f.get('KmsKey', 'retained')) === undefined ? true : undefined), {
+      what: 'released',
+    });
+    expect((await kms.send(new DescribeKeyCommand({ KeyId: key.arn }))).KeyMetadata?.KeyState).toBe(
+      'Enabled',
+    );
+  });
+});
+
+describe('out-of-band changes to a key in use', () => {
+  it('a key disabled outside Kubernetes is reported at once with a Warning event', async () => {
+    const key = await newKey();
+    await f.create('KmsKey', 'oob-disabled', { keyId: key.arn });
+    await readyKey('oob-disabled');
+    await f.create('KeyspacesTable', 'oob-table', {
+      keyspaceName: 'shop',
+      tableName: 'orders',
+      key: { kmsKeyRef: { name: 'oob-disabled' } },
+    });
+    await kms.send(new DisableKeyCommand({ KeyId: key.arn }));
+    await f.waitFor('KmsKey', 'oob-disabled', condition('KeyUsable', 'False', 'KeyDisabled'));
+    const { eventually } = await import('./support/cluster.ts');
+    await eventually(
+      async () =>
+        (await f.events('oob-disabled')).some((e) => e.reason === 'KeyDisabledInUse') ? true : undefined,
+      { what: 'Warning event' },
+    );
+  });
+
+  it('with protection, a scheduled deletion is cancelled and the key enabled again', async () => {
+    const key = await newKey();
+    await f.create('KmsKey', 'protected', {
+      keyId: key.arn,
+      protection: { cancelDeletion: true, reenable: true },
+    });
+    await readyKey('protected');
+    await f.create('EmrServerlessApplication', 'etl', {
+      applicationId: '00fabc123def4567',
+      key: { kmsKeyRef: { name: 'protected' } },
+    });
+    await f.waitFor<KmsKeyView>('KmsKey', 'protected', (o) => (o.status?.usedBy?.length ? o : undefined));
+    await kms.send(new ScheduleKeyDeletionCommand({ KeyId: key.arn, PendingWindowInDays: 30 }));
+    const { eventually } = await import('./support/cluster.ts');
+    await eventually(
+      async () =>
+        (await kms.send(new DescribeKeyCommand({ KeyId: key.arn }))).KeyMetadata?.KeyState === 'Enabled'
+          ? true
+          : undefined,
+      { what: 'key Enabled again', timeoutMs: 20_000 },
+    );
+    const events = await f.events('protected');
+    expect(events.map((e) => e.reason)).toEqual(
+      expect.arrayContaining(['KeyPendingDeletionInUse', 'KeyDeletionCancelled', 'KeyReenabled']),
+    );
+    await readyKey('protected');
+  });
+});
