@@ -22,7 +22,8 @@ import {
 import { type KeyFacts, parseKeyArn, type RotationFacts } from '../keys/key-facts.ts';
 import { AwsCallError, awsCall } from './errors.ts';
 
-const iso = (d: Date | undefined): string | undefined => (d instanceof Date && !Number.isNaN(d.getTime()) ? d.toISOString() : undefined);
+const iso = (d: Date | undefined): string | undefined =>
+  d instanceof Date && !Number.isNaN(d.getTime()) ? d.toISOString() : undefined;
 
 /** Normalises DescribeKey metadata; tolerates missing members (never trusts AWS to send them all). */
 export function keyFactsFrom(m: KeyMetadata): KeyFacts {
@@ -58,8 +59,12 @@ export async function describeKey(kms: KMSClient, ref: string): Promise<KeyFacts
 
 /** Rotation status plus the most recent completed rotations (newest first). */
 export async function readRotation(kms: KMSClient, keyArn: string): Promise<RotationFacts> {
-  const status = await awsCall('GetKeyRotationStatus', () => kms.send(new GetKeyRotationStatusCommand({ KeyId: keyArn })));
-  const rotations = await awsCall('ListKeyRotations', () => kms.send(new ListKeyRotationsCommand({ KeyId: keyArn, Limit: 1000 })));
+  const status = await awsCall('GetKeyRotationStatus', () =>
+    kms.send(new GetKeyRotationStatusCommand({ KeyId: keyArn })),
+  );
+  const rotations = await awsCall('ListKeyRotations', () =>
+    kms.send(new ListKeyRotationsCommand({ KeyId: keyArn, Limit: 1000 })),
+  );
   const recent = (rotations.Rotations ?? [])
     .flatMap((r) => {
       const date = iso(r.RotationDate);
@@ -98,7 +103,9 @@ export async function createKey(
   if (!out.KeyMetadata?.Arn) throw new Error('CreateKey returned no key metadata');
   const facts = keyFactsFrom(out.KeyMetadata);
   if (input.alias) {
-    await awsCall('CreateAlias', () => kms.send(new CreateAliasCommand({ AliasName: input.alias, TargetKeyId: facts.keyId })));
+    await awsCall('CreateAlias', () =>
+      kms.send(new CreateAliasCommand({ AliasName: input.alias, TargetKeyId: facts.keyId })),
+    );
   }
   return facts;
 }
@@ -106,7 +113,12 @@ export async function createKey(
 export const keyMutations = {
   enableKeyRotation: (kms: KMSClient, keyArn: string, periodInDays?: number) =>
     awsCall('EnableKeyRotation', () =>
-      kms.send(new EnableKeyRotationCommand({ KeyId: keyArn, ...(periodInDays ? { RotationPeriodInDays: periodInDays } : {}) })),
+      kms.send(
+        new EnableKeyRotationCommand({
+          KeyId: keyArn,
+          ...(periodInDays ? { RotationPeriodInDays: periodInDays } : {}),
+        }),
+      ),
     ),
   disableKeyRotation: (kms: KMSClient, keyArn: string) =>
     awsCall('DisableKeyRotation', () => kms.send(new DisableKeyRotationCommand({ KeyId: keyArn }))),
@@ -114,7 +126,8 @@ export const keyMutations = {
     awsCall('RotateKeyOnDemand', () => kms.send(new RotateKeyOnDemandCommand({ KeyId: keyArn }))),
   cancelKeyDeletion: (kms: KMSClient, keyArn: string) =>
     awsCall('CancelKeyDeletion', () => kms.send(new CancelKeyDeletionCommand({ KeyId: keyArn }))),
-  enableKey: (kms: KMSClient, keyArn: string) => awsCall('EnableKey', () => kms.send(new EnableKeyCommand({ KeyId: keyArn }))),
+  enableKey: (kms: KMSClient, keyArn: string) =>
+    awsCall('EnableKey', () => kms.send(new EnableKeyCommand({ KeyId: keyArn }))),
   scheduleKeyDeletion: (kms: KMSClient, keyArn: string, pendingWindowInDays: number) =>
     awsCall('ScheduleKeyDeletion', () =>
       kms.send(new ScheduleKeyDeletionCommand({ KeyId: keyArn, PendingWindowInDays: pendingWindowInDays })),
@@ -122,7 +135,9 @@ export const keyMutations = {
 };
 
 export async function getKeyPolicy(kms: KMSClient, keyArn: string): Promise<string> {
-  const out = await awsCall('GetKeyPolicy', () => kms.send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' })));
+  const out = await awsCall('GetKeyPolicy', () =>
+    kms.send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' })),
+  );
   return out.Policy ?? '';
 }
 

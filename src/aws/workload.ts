@@ -74,17 +74,36 @@ export interface WorkloadAdapter {
    * was undefined. Re-reads what the service needs for optimistic concurrency (MSF) immediately
    * before the write; never blind-retries a stale token.
    */
-  changeKey(clients: AwsClients, target: AwsTarget, id: WorkloadId, desired: EncryptionSetting): Promise<ChangeResult>;
+  changeKey(
+    clients: AwsClients,
+    target: AwsTarget,
+    id: WorkloadId,
+    desired: EncryptionSetting,
+  ): Promise<ChangeResult>;
   /** Follows an operation started by changeKey/restart (MSF DescribeApplicationOperation). */
-  operation?(clients: AwsClients, target: AwsTarget, id: WorkloadId, operationId: string): Promise<WorkloadOperation>;
+  operation?(
+    clients: AwsClients,
+    target: AwsTarget,
+    id: WorkloadId,
+    operationId: string,
+  ): Promise<WorkloadOperation>;
   /** Restarts a running resource so it picks up new key material (MSF stop + start, no Force). */
   restart?(clients: AwsClients, target: AwsTarget, id: WorkloadId): Promise<ChangeResult>;
   /** Stops / starts a resource (EMR StopAndUpdate). */
   stop?(clients: AwsClients, target: AwsTarget, id: WorkloadId): Promise<ChangeResult>;
   start?(clients: AwsClients, target: AwsTarget, id: WorkloadId): Promise<ChangeResult>;
   /** Adds tags (the ownership claim); never removes tags it did not add. */
-  tag(clients: AwsClients, target: AwsTarget, resourceArn: string, tags: Record<string, string>): Promise<void>;
+  tag(
+    clients: AwsClients,
+    target: AwsTarget,
+    resourceArn: string,
+    tags: Record<string, string>,
+  ): Promise<void>;
   untag(clients: AwsClients, target: AwsTarget, resourceArn: string, keys: string[]): Promise<void>;
   /** Encryption context the service puts on its KMS calls for this resource (for pre-flight policy checks). */
-  encryptionContext(id: WorkloadId, state: Pick<WorkloadState, 'resourceArn'>, accountId: string): Record<string, string>;
+  encryptionContext(
+    id: WorkloadId,
+    state: Pick<WorkloadState, 'resourceArn'>,
+    accountId: string,
+  ): Record<string, string>;
 }

@@ -50,12 +50,12 @@ async function newKey(opts: { keySpec?: 'SYMMETRIC_DEFAULT' | 'RSA_2048'; alias?
 }
 
 const ready = condition('Ready', 'True');
-const readyKey = (name: string) =>
+const readyKey = (name: string): Promise<KmsKeyView> =>
   f.waitFor<KmsKeyView>('KmsKey', name, (o) => (ready(o) ? o : undefined), `${name} Ready`);
 
 describe('adopting an existing key', () => {
   it.each([
-    ['by alias name', (k: { keyId: string; arn: string }, alias: string) => alias],
+    ['by alias name', (_k: { keyId: string; arn: string }, alias: string) => alias],
     ['by key id', (k: { keyId: string }) => k.keyId],
     ['by key ARN', (k: { arn: string }) => k.arn],
     ['by alias ARN', (_k: unknown, alias: string) => `arn:aws:kms:us-east-1:111122223333:${alias}`],
@@ -122,10 +122,10 @@ describe('creating a key', () => {
 
 describe('key checks', () => {
   it.each([
-    ['a missing key', async () => 'alias/does-not-exist', 'KeyNotFound'],
+    ['a missing key', async (): Promise<string> => 'alias/does-not-exist', 'KeyNotFound'],
     [
       'a disabled key',
-      async () => {
+      async (): Promise<string> => {
         const k = await newKey();
         await kms.send(new DisableKeyCommand({ KeyId: k.keyId }));
         return k.arn;
@@ -134,14 +134,18 @@ describe('key checks', () => {
     ],
     [
       'a key pending deletion',
-      async () => {
+      async (): Promise<string> => {
         const k = await newKey();
         await kms.send(new ScheduleKeyDeletionCommand({ KeyId: k.keyId, PendingWindowInDays: 7 }));
         return k.arn;
       },
       'KeyPendingDeletion',
     ],
-    ['an asymmetric key', async () => (await newKey({ keySpec: 'RSA_2048' })).arn, 'KeyNotSymmetric'],
+    [
+      'an asymmetric key',
+      async (): Promise<string> => (await newKey({ keySpec: 'RSA_2048' })).arn,
+      'KeyNotSymmetric',
+    ],
   ] as const)('%s is reported as %s and is not Ready', async (_label, make, reason) => {
     const name = `check-${++n}`;
     await f.create('KmsKey', name, { keyId: await make() });

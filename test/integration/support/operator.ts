@@ -29,7 +29,7 @@ export interface OperatorFixture {
   get<T = Record<string, unknown>>(kind: string, name: string): Promise<T | undefined>;
   remove(kind: string, name: string): Promise<void>;
   /** Polls the object until `check` returns a value (not undefined). */
-  waitFor<T, O = Record<string, unknown>>(
+  waitFor<O, T = O>(
     kind: string,
     name: string,
     check: (o: O) => T | undefined,
