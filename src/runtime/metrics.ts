@@ -1,0 +1,243 @@
+// Prometheus metrics of the runtime, with controller-runtime's names and labels so existing
+// dashboards and alerts work unchanged.
+//
+// Guarantees: one registry per process (or per test), never prom-client's global one; each metric
+// family is registered once per registry however many queues or controllers share it; every
+// labelled series a queue or controller owns exists (at zero) from the moment it is created, so a
+// rate() over it is defined before the first event. Never blocks: gauges of in-flight work are
+// computed at scrape time instead of by a timer.
+
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** A fresh registry with Node's default metrics (event-loop lag, heap, GC, handles). */
+export function createMetricsRegistry(options: { defaultMetrics?: boolean } = {}): Registry {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+/** What a work queue reports; `noWorkQueueMetrics` when nobody listens. */
+export interface WorkQueueMetrics {
+  added(): void;
+  depth(n: number): void;
+  retried(): void;
+  /** Seconds a key waited between add and get. */
+  queued(seconds: number): void;
+  /** Seconds between get and done. */
+  worked(seconds: number): void;
+  /** Registers the scrape-time probe of work in progress (called once by the queue). */
+  probeUnfinished(probe: () => { unfinishedSeconds: number; longestSeconds: number }): void;
+}
+
+export const noWorkQueueMetrics: WorkQueueMetrics = {
+  added() {},
+  depth() {},
+  retried() {},
+  queued() {},
+  worked() {},
+  probeUnfinished() {},
+};
+
+// client-go's workqueue buckets: 10^-8 .. 10^1 seconds.
+const queueBuckets = [1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10];
+// controller-runtime's reconcile_time_seconds buckets.
+const reconcileBuckets = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5,
+  1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
+];
+
+type UnfinishedProbe = () => { unfinishedSeconds: number; longestSeconds: number };
+
+interface WorkQueueFamilies {
+  depth: Gauge<'name'>;
+  adds: Counter<'name'>;
+  retries: Counter<'name'>;
+  queueDuration: Histogram<'name'>;
+  workDuration: Histogram<'name'>;
+  probes: Map<string, UnfinishedProbe>;
+}
+
+const workQueueFamiliesByRegistry = new WeakMap<Registry, WorkQueueFamilies>();
+
+function workQueueFamilies(registry: Registry): WorkQueueFamilies {
+  const existing = workQueueFamiliesByRegistry.get(registry);
+  if (existing) return existing;
+  const probes = new Map<string, UnfinishedProbe>();
+  const registers = [registry];
+  const families: WorkQueueFamilies = {
+    probes,
+    depth: new Gauge({
+      name: 'workqueue_depth',
+      help: 'Current depth of workqueue',
+      labelNames: ['name'],
+      registers,
+    }),
+    adds: new Counter({
+      name: 'workqueue_adds_total',
+      help: 'Total number of adds handled by workqueue',
+      labelNames: ['name'],
+      registers,
+    }),
+    retries: new Counter({
+      name: 'workqueue_retries_total',
+      help: 'Total number of retries handled by workqueue',
+      labelNames: ['name'],
+      registers,
+    }),
+    queueDuration: new Histogram({
+      name: 'workqueue_queue_duration_seconds',
+      help: 'How long in seconds an item stays in workqueue before being requested',
+      labelNames: ['name'],
+      buckets: queueBuckets,
+      registers,
+    }),
+    workDuration: new Histogram({
+      name: 'workqueue_work_duration_seconds',
+      help: 'How long in seconds processing an item from workqueue takes',
+      labelNames: ['name'],
+      buckets: queueBuckets,
+      registers,
+    }),
+  };
+  new Gauge({
+    name: 'workqueue_unfinished_work_seconds',
+    help: "How many seconds of work has been done that is in progress and hasn't been observed by work_duration",
+    labelNames: ['name'],
+    registers,
+    collect() {
+      for (const [name, probe] of probes) this.set({ name }, probe().unfinishedSeconds);
+    },
+  });
+  new Gauge({
+    name: 'workqueue_longest_running_processor_seconds',
+    help: 'How many seconds has the longest running processor for workqueue been running',
+    labelNames: ['name'],
+    registers,
+    collect() {
+      for (const [name, probe] of probes) this.set({ name }, probe().longestSeconds);
+    },
+  });
+  workQueueFamiliesByRegistry.set(registry, families);
+  return families;
+}
+
+/** Work-queue metrics for the queue called `name` (label `name`), series initialised to zero. */
+export function prometheusWorkQueueMetrics(registry: Registry, name: string): WorkQueueMetrics {
+  const f = workQueueFamilies(registry);
+  const labels = { name };
+  f.depth.set(labels, 0);
+  f.adds.inc(labels, 0);
+  f.retries.inc(labels, 0);
+  f.queueDuration.zero(labels);
+  f.workDuration.zero(labels);
+  f.probes.set(name, () => ({ unfinishedSeconds: 0, longestSeconds: 0 }));
+  return {
+    added: () => f.adds.inc(labels),
+    depth: (n) => f.depth.set(labels, n),
+    retried: () => f.retries.inc(labels),
+    queued: (s) => f.queueDuration.observe(labels, s),
+    worked: (s) => f.workDuration.observe(labels, s),
+    probeUnfinished: (probe) => f.probes.set(name, probe),
+  };
+}
+
+export type ReconcileResultLabel = 'success' | 'error' | 'requeue' | 'requeue_after';
+
+/** What a controller reports; `noControllerMetrics` when nobody listens. */
+export interface ControllerMetrics {
+  reconciled(result: ReconcileResultLabel, seconds: number): void;
+  errored(terminal: boolean): void;
+  activeWorkers(delta: number): void;
+  maxConcurrentReconciles(n: number): void;
+}
+
+export const noControllerMetrics: ControllerMetrics = {
+  reconciled() {},
+  errored() {},
+  activeWorkers() {},
+  maxConcurrentReconciles() {},
+};
+
+interface ControllerFamilies {
+  total: Counter<'controller' | 'result'>;
+  errors: Counter<'controller'>;
+  terminalErrors: Counter<'controller'>;
+  time: Histogram<'controller'>;
+  active: Gauge<'controller'>;
+  max: Gauge<'controller'>;
+}
+
+const controllerFamiliesByRegistry = new WeakMap<Registry, ControllerFamilies>();
+
+function controllerFamilies(registry: Registry): ControllerFamilies {
+  const existing = controllerFamiliesByRegistry.get(registry);
+  if (existing) return existing;
+  const registers = [registry];
+  const families: ControllerFamilies = {
+    total: new Counter({
+      name: 'controller_runtime_reconcile_total',
+      help: 'Total number of reconciliations per controller',
+      labelNames: ['controller', 'result'],
+      registers,
+    }),
+    errors: new Counter({
+      name: 'controller_runtime_reconcile_errors_total',
+      help: 'Total number of reconciliation errors per controller',
+      labelNames: ['controller'],
+      registers,
+    }),
+    terminalErrors: new Counter({
+      name: 'controller_runtime_terminal_reconcile_errors_total',
+      help: 'Total number of terminal reconciliation errors per controller',
+      labelNames: ['controller'],
+      registers,
+    }),
+    time: new Histogram({
+      name: 'controller_runtime_reconcile_time_seconds',
+      help: 'Length of time per reconciliation per controller',
+      labelNames: ['controller'],
+      buckets: reconcileBuckets,
+      registers,
+    }),
+    active: new Gauge({
+      name: 'controller_runtime_active_workers',
+      help: 'Number of currently used workers per controller',
+      labelNames: ['controller'],
+      registers,
+    }),
+    max: new Gauge({
+      name: 'controller_runtime_max_concurrent_reconciles',
+      help: 'Maximum number of concurrent reconciles per controller',
+      labelNames: ['controller'],
+      registers,
+    }),
+  };
+  controllerFamiliesByRegistry.set(registry, families);
+  return families;
+}
+
+/** Controller metrics for `controller`, every series (all four results) initialised to zero. */
+export function prometheusControllerMetrics(registry: Registry, controller: string): ControllerMetrics {
+  const f = controllerFamilies(registry);
+  const labels = { controller };
+  for (const result of ['success', 'error', 'requeue', 'requeue_after'] as const) {
+    f.total.inc({ controller, result }, 0);
+  }
+  f.errors.inc(labels, 0);
+  f.terminalErrors.inc(labels, 0);
+  f.time.zero(labels);
+  f.active.set(labels, 0);
+  f.max.set(labels, 0);
+  return {
+    reconciled(result, seconds) {
+      f.total.inc({ controller, result });
+      f.time.observe(labels, seconds);
+    },
+    errored(terminal) {
+      f.errors.inc(labels);
+      if (terminal) f.terminalErrors.inc(labels);
+    },
+    activeWorkers: (delta) => f.active.inc(labels, delta),
+    maxConcurrentReconciles: (n) => f.max.set(labels, n),
+  };
+}

@@ -1,0 +1,197 @@
+// A keyed, deduplicating work queue with client-go / controller-runtime semantics.
+//
+// Guarantees:
+// - A key is handed out to at most one worker at a time. A key added while it is being processed
+//   is marked dirty and handed out once more after `done(key)`; adds before that collapse into it.
+// - A queued key is queued once (FIFO by first add), however often it is added.
+// - Delayed adds: the earliest wins. `add(key)` (now) supersedes a pending delayed add of the key;
+//   a later `addAfter` never pushes back an earlier one.
+// - `addRateLimited(key)`: delay = max(per-key exponential backoff, global token bucket), the
+//   per-key part growing with each call until `forget(key)`.
+// - After `shutdown()`: adds are ignored, pending delayed adds are cancelled, every pending and
+//   future `get()` resolves `undefined`, keys still queued are dropped (the next leader or
+//   process start reconciles everything anyway); `done` stays valid for in-flight keys.
+// Never touches wall time or timers except through the injected clock.
+
+import { type Clock, systemClock, type TimerHandle } from './clock.ts';
+import { noWorkQueueMetrics, type WorkQueueMetrics } from './metrics.ts';
+
+export interface RateLimit {
+  /** First per-key backoff (ms). Default 5. */
+  baseDelayMs: number;
+  /** Per-key backoff ceiling (ms). Default 5 minutes. */
+  maxDelayMs: number;
+  /** Global token bucket refill rate. Default 10 per second. */
+  qps: number;
+  /** Global token bucket size. Default 100. */
+  burst: number;
+}
+
+export const defaultRateLimit: RateLimit = { baseDelayMs: 5, maxDelayMs: 5 * 60_000, qps: 10, burst: 100 };
+
+export interface WorkQueueOptions {
+  clock?: Clock;
+  metrics?: WorkQueueMetrics;
+  rateLimit?: Partial<RateLimit>;
+}
+
+export interface WorkQueue {
+  add(key: string): void;
+  addAfter(key: string, ms: number): void;
+  addRateLimited(key: string): void;
+  /** Resets the per-key backoff of `key`. */
+  forget(key: string): void;
+  /** How many rate-limited adds `key` has had since the last `forget`. */
+  numRequeues(key: string): number;
+  /** The next key to process; waits while the queue is empty; `undefined` once shut down. */
+  get(): Promise<string | undefined>;
+  done(key: string): void;
+  shutdown(): void;
+  isShuttingDown(): boolean;
+  /** Keys ready to be handed out (not counting delayed or in-flight ones). */
+  len(): number;
+}
+
+export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
+  const clock = options.clock ?? systemClock;
+  const metrics = options.metrics ?? noWorkQueueMetrics;
+  const limit: RateLimit = { ...defaultRateLimit, ...options.rateLimit };
+
+  const queue: string[] = [];
+  const dirty = new Set<string>();
+  const processing = new Set<string>();
+  const addedAt = new Map<string, number>();
+  const startedAt = new Map<string, number>();
+  const delayed = new Map<string, { readyAt: number; timer: TimerHandle }>();
+  const failures = new Map<string, number>();
+  const waiters: Array<(key: string | undefined) => void> = [];
+  let shuttingDown = false;
+  let tokens = limit.burst;
+  let tokensAt = clock.now();
+
+  metrics.probeUnfinished(() => {
+    const now = clock.now();
+    let unfinishedSeconds = 0;
+    let longestSeconds = 0;
+    for (const started of startedAt.values()) {
+      const s = (now - started) / 1000;
+      unfinishedSeconds += s;
+      longestSeconds = Math.max(longestSeconds, s);
+    }
+    return { unfinishedSeconds, longestSeconds };
+  });
+
+  function take(): string | undefined {
+    const key = queue.shift();
+    if (key === undefined) return undefined;
+    const now = clock.now();
+    dirty.delete(key);
+    processing.add(key);
+    startedAt.set(key, now);
+    metrics.queued((now - (addedAt.get(key) ?? now)) / 1000);
+    addedAt.delete(key);
+    metrics.depth(queue.length);
+    return key;
+  }
+
+  function enqueue(key: string): void {
+    queue.push(key);
+    addedAt.set(key, clock.now());
+    metrics.depth(queue.length);
+    const waiter = waiters.shift();
+    if (waiter) waiter(take());
+  }
+
+  function cancelDelayed(key: string): void {
+    const pending = delayed.get(key);
+    if (pending) {
+      clock.clearTimeout(pending.timer);
+      delayed.delete(key);
+    }
+  }
+
+  function add(key: string): void {
+    if (shuttingDown) return;
+    cancelDelayed(key);
+    if (dirty.has(key)) return;
+    metrics.added();
+    dirty.add(key);
+    if (processing.has(key)) return;
+    enqueue(key);
+  }
+
+  function addAfter(key: string, ms: number): void {
+    if (shuttingDown) return;
+    if (ms <= 0) {
+      add(key);
+      return;
+    }
+    // Already due now (queued, or dirty while in flight): nothing later can be earlier.
+    if (dirty.has(key)) return;
+    const readyAt = clock.now() + ms;
+    const pending = delayed.get(key);
+    if (pending && pending.readyAt <= readyAt) return;
+    cancelDelayed(key);
+    const timer = clock.setTimeout(() => {
+      delayed.delete(key);
+      add(key);
+    }, ms);
+    delayed.set(key, { readyAt, timer });
+  }
+
+  function globalDelayMs(): number {
+    const now = clock.now();
+    tokens = Math.min(limit.burst, tokens + ((now - tokensAt) / 1000) * limit.qps);
+    tokensAt = now;
+    tokens -= 1; // a reservation: may go negative, later callers wait behind it
+    return tokens >= 0 ? 0 : Math.ceil((-tokens / limit.qps) * 1000);
+  }
+
+  function keyDelayMs(key: string): number {
+    const n = failures.get(key) ?? 0;
+    failures.set(key, n + 1);
+    // 2^n overflows to Infinity long after it passed the cap; min() handles that.
+    return Math.min(limit.maxDelayMs, limit.baseDelayMs * 2 ** n);
+  }
+
+  return {
+    add,
+    addAfter,
+    addRateLimited(key) {
+      if (shuttingDown) return;
+      metrics.retried();
+      addAfter(key, Math.max(keyDelayMs(key), globalDelayMs()));
+    },
+    forget(key) {
+      failures.delete(key);
+    },
+    numRequeues: (key) => failures.get(key) ?? 0,
+    get() {
+      if (shuttingDown) return Promise.resolve(undefined);
+      const key = take();
+      if (key !== undefined) return Promise.resolve(key);
+      return new Promise((resolve) => waiters.push(resolve));
+    },
+    done(key) {
+      if (!processing.delete(key)) return;
+      const started = startedAt.get(key);
+      startedAt.delete(key);
+      if (started !== undefined) metrics.worked((clock.now() - started) / 1000);
+      if (dirty.has(key) && !shuttingDown) enqueue(key);
+    },
+    shutdown() {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      for (const key of [...delayed.keys()]) cancelDelayed(key);
+      for (const key of queue) {
+        dirty.delete(key);
+        addedAt.delete(key);
+      }
+      queue.length = 0;
+      metrics.depth(0);
+      for (const waiter of waiters.splice(0)) waiter(undefined);
+    },
+    isShuttingDown: () => shuttingDown,
+    len: () => queue.length,
+  };
+}

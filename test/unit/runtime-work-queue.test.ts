@@ -1,0 +1,255 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createMetricsRegistry, prometheusWorkQueueMetrics } from '../../src/runtime/metrics.ts';
+import { createWorkQueue, type WorkQueue } from '../../src/runtime/work-queue.ts';
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+async function drain(queue: WorkQueue): Promise<string[]> {
+  const keys: string[] = [];
+  while (queue.len() > 0) {
+    const key = (await queue.get())!;
+    keys.push(key);
+    queue.done(key);
+  }
+  return keys;
+}
+
+/** ms until `key` becomes ready after one addRateLimited, probing in 1 ms steps. */
+async function rateLimitedDelay(queue: WorkQueue, key: string, limitMs = 400_000): Promise<number> {
+  queue.addRateLimited(key);
+  let waited = 0;
+  while (queue.len() === 0 && waited <= limitMs) {
+    const step = waited < 1_000 ? 1 : 1_000;
+    await vi.advanceTimersByTimeAsync(step);
+    waited += step;
+  }
+  const got = await queue.get();
+  expect(got).toBe(key);
+  queue.done(key);
+  return waited;
+}
+
+describe('work queue: dedupe and processing set', () => {
+  it('queues a key once however often it is added, FIFO by first add', async () => {
+    const queue = createWorkQueue();
+    queue.add('a');
+    queue.add('b');
+    queue.add('a');
+    expect(queue.len()).toBe(2);
+    expect(await drain(queue)).toEqual(['a', 'b']);
+  });
+
+  it('a key added while processing is not handed out again until done, then exactly once', async () => {
+    const queue = createWorkQueue();
+    queue.add('a');
+    const first = await queue.get();
+    expect(first).toBe('a');
+    queue.add('a');
+    queue.add('a');
+    expect(queue.len()).toBe(0);
+    let second: string | undefined;
+    void queue.get().then((k) => {
+      second = k;
+    });
+    await vi.advanceTimersByTimeAsync(10);
+    expect(second).toBeUndefined();
+    queue.done('a');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(second).toBe('a');
+    queue.done('a');
+    expect(queue.len()).toBe(0);
+  });
+
+  it('a waiting get receives the next added key', async () => {
+    const queue = createWorkQueue();
+    const pending = queue.get();
+    queue.add('x');
+    expect(await pending).toBe('x');
+  });
+
+  it('done without a dirty mark does not requeue', async () => {
+    const queue = createWorkQueue();
+    queue.add('a');
+    queue.done((await queue.get())!);
+    expect(queue.len()).toBe(0);
+  });
+});
+
+describe('work queue: delayed adds', () => {
+  it('becomes ready after the delay, not before', async () => {
+    const queue = createWorkQueue();
+    queue.addAfter('a', 100);
+    await vi.advanceTimersByTimeAsync(99);
+    expect(queue.len()).toBe(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(queue.len()).toBe(1);
+  });
+
+  it('the earliest delayed add wins (earlier replaces later)', async () => {
+    const queue = createWorkQueue();
+    queue.addAfter('a', 100);
+    queue.addAfter('a', 50);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(await drain(queue)).toEqual(['a']);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(queue.len()).toBe(0);
+  });
+
+  it('the earliest delayed add wins (later never pushes back earlier)', async () => {
+    const queue = createWorkQueue();
+    queue.addAfter('a', 50);
+    queue.addAfter('a', 100);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(await drain(queue)).toEqual(['a']);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(queue.len()).toBe(0);
+  });
+
+  it('an immediate add supersedes a pending delayed add', async () => {
+    const queue = createWorkQueue();
+    queue.addAfter('a', 1_000);
+    queue.add('a');
+    expect(await drain(queue)).toEqual(['a']);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(queue.len()).toBe(0);
+  });
+
+  it('a delayed add of a queued key is dropped (it is due now anyway)', async () => {
+    const queue = createWorkQueue();
+    queue.add('a');
+    queue.addAfter('a', 100);
+    expect(await drain(queue)).toEqual(['a']);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(queue.len()).toBe(0);
+  });
+
+  it('addAfter(0) is an add', () => {
+    const queue = createWorkQueue();
+    queue.addAfter('a', 0);
+    expect(queue.len()).toBe(1);
+  });
+});
+
+describe('work queue: rate limiting', () => {
+  it('per-key backoff doubles from 5 ms and is capped', async () => {
+    const queue = createWorkQueue({ rateLimit: { maxDelayMs: 1_000 } });
+    const delays: number[] = [];
+    for (let i = 0; i < 10; i++) delays.push(await rateLimitedDelay(queue, 'k'));
+    expect(delays).toEqual([5, 10, 20, 40, 80, 160, 320, 640, 1_000, 1_000]);
+    expect(queue.numRequeues('k')).toBe(10);
+  });
+
+  it('default cap is 5 minutes', async () => {
+    const queue = createWorkQueue({ rateLimit: { qps: 1e9, burst: 1e9 } });
+    for (let i = 0; i < 30; i++) queue.addRateLimited('k'); // failures pile up; the earliest (5 ms) wins
+    await vi.advanceTimersByTimeAsync(5);
+    expect(await drain(queue)).toEqual(['k']);
+    // The 31st failure: 5 ms * 2^30 is far beyond the cap.
+    expect(await rateLimitedDelay(queue, 'k', 400_000)).toBe(300_000);
+  });
+
+  it('forget resets the backoff of that key only', async () => {
+    const queue = createWorkQueue();
+    await rateLimitedDelay(queue, 'k');
+    await rateLimitedDelay(queue, 'k');
+    await rateLimitedDelay(queue, 'j');
+    queue.forget('k');
+    expect(queue.numRequeues('k')).toBe(0);
+    expect(await rateLimitedDelay(queue, 'k')).toBe(5);
+    expect(await rateLimitedDelay(queue, 'j')).toBe(10);
+  });
+
+  it('the global token bucket delays retries beyond its burst (max with per-key)', async () => {
+    const queue = createWorkQueue({ rateLimit: { qps: 10, burst: 2 } });
+    const readyAt = new Map<string, number>();
+    const start = Date.now();
+    for (const key of ['a', 'b', 'c', 'd', 'e']) queue.addRateLimited(key);
+    for (let t = 0; t <= 400; t++) {
+      while (queue.len() > 0) {
+        const key = (await queue.get())!;
+        readyAt.set(key, Date.now() - start);
+        queue.done(key);
+      }
+      await vi.advanceTimersByTimeAsync(1);
+    }
+    expect(Object.fromEntries(readyAt)).toEqual({ a: 5, b: 5, c: 100, d: 200, e: 300 });
+  });
+
+  it('the bucket refills over time', async () => {
+    const queue = createWorkQueue({ rateLimit: { qps: 10, burst: 1 } });
+    expect(await rateLimitedDelay(queue, 'a')).toBe(5);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await rateLimitedDelay(queue, 'b')).toBe(5);
+  });
+});
+
+describe('work queue: shutdown', () => {
+  it('resolves waiting and later gets with undefined, ignores adds, cancels delayed adds', async () => {
+    const queue = createWorkQueue();
+    const waiting = queue.get();
+    queue.addAfter('later', 100);
+    queue.shutdown();
+    expect(await waiting).toBeUndefined();
+    queue.add('a');
+    expect(queue.len()).toBe(0);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(queue.len()).toBe(0);
+    expect(await queue.get()).toBeUndefined();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('lets in-flight keys finish without requeueing them', async () => {
+    const queue = createWorkQueue();
+    queue.add('a');
+    const key = (await queue.get())!;
+    queue.add('a');
+    queue.shutdown();
+    queue.done(key);
+    expect(queue.len()).toBe(0);
+    expect(await queue.get()).toBeUndefined();
+  });
+});
+
+describe('work queue: metrics', () => {
+  it('reports depth, adds, retries, durations and unfinished work under controller-runtime names', async () => {
+    const registry = createMetricsRegistry({ defaultMetrics: false });
+    const queue = createWorkQueue({ metrics: prometheusWorkQueueMetrics(registry, 'kmskey') });
+    const zero = await registry.metrics();
+    expect(zero).toContain('workqueue_depth{name="kmskey"} 0');
+    expect(zero).toContain('workqueue_adds_total{name="kmskey"} 0');
+    expect(zero).toContain('workqueue_retries_total{name="kmskey"} 0');
+
+    queue.add('a');
+    queue.add('b');
+    queue.add('a');
+    queue.addRateLimited('c');
+    let text = await registry.metrics();
+    expect(text).toContain('workqueue_depth{name="kmskey"} 2');
+    expect(text).toContain('workqueue_adds_total{name="kmskey"} 2');
+    expect(text).toContain('workqueue_retries_total{name="kmskey"} 1');
+
+    await vi.advanceTimersByTimeAsync(2_000);
+    const key = (await queue.get())!;
+    await vi.advanceTimersByTimeAsync(3_000);
+    text = await registry.metrics();
+    expect(text).toContain('workqueue_unfinished_work_seconds{name="kmskey"} 3');
+    expect(text).toContain('workqueue_longest_running_processor_seconds{name="kmskey"} 3');
+    expect(text).toContain('workqueue_queue_duration_seconds_count{name="kmskey"} 1');
+    queue.done(key);
+    text = await registry.metrics();
+    expect(text).toContain('workqueue_work_duration_seconds_count{name="kmskey"} 1');
+    expect(text).toContain('workqueue_work_duration_seconds_sum{name="kmskey"} 3');
+    expect(text).toContain('workqueue_unfinished_work_seconds{name="kmskey"} 0');
+  });
+
+  it('two queues share one registry', () => {
+    const registry = createMetricsRegistry({ defaultMetrics: false });
+    createWorkQueue({ metrics: prometheusWorkQueueMetrics(registry, 'one') });
+    expect(() => createWorkQueue({ metrics: prometheusWorkQueueMetrics(registry, 'two') })).not.toThrow();
+  });
+});
