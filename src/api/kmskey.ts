@@ -247,6 +247,13 @@ export const KmsKeyStatus = Type.Object(
               },
             ),
           ),
+          lastOnDemandRefusal: Type.Optional(
+            Type.String({
+              maxLength: 2048,
+              description:
+                'Why KMS refused the rotation for lastOnDemandToken (the per-key cap); cleared by a new token that succeeds.',
+            }),
+          ),
           lastOnDemandToken: Type.Optional(
             Type.String({ maxLength: 128, description: 'The spec.rotation.onDemandToken last acted on.' }),
           ),

@@ -18,13 +18,19 @@ export interface AwsTarget {
   roleArn?: string;
 }
 
+export interface StaticCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
 export interface AwsClientOptions {
   /** RoleSessionName for assumed roles, e.g. the operator's pod name. */
   sessionName: string;
   /** SDK attempts per call, including the first (SDK default 3). */
   maxAttempts?: number;
-  /** Overrides the default credential chain (tests). */
-  credentials?: KMSClient['config']['credentials'];
+  /** Overrides the default credential chain (tests, tools). */
+  credentials?: StaticCredentials | (() => Promise<StaticCredentials>);
 }
 
 export interface AwsClients {

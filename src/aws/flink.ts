@@ -78,7 +78,9 @@ function applicationName(id: WorkloadId): string {
 }
 
 /** The configured key as AWS describes it; absent means the AWS-owned default (spec §3.2). */
-export function flinkEncryption(d: ApplicationEncryptionConfigurationDescription | undefined): EncryptionSetting {
+export function flinkEncryption(
+  d: ApplicationEncryptionConfigurationDescription | undefined,
+): EncryptionSetting {
   if (d?.KeyId) return { type: 'CustomerManaged', keyArn: d.KeyId };
   // A CMK without a key id should not happen; an empty ARN never equals a desired one, so it shows as drift.
   if (d?.KeyType === 'CUSTOMER_MANAGED_KEY') return { type: 'CustomerManaged', keyArn: '' };
@@ -124,13 +126,16 @@ export function flinkState(
       ? 'RolledBack'
       : 'Transitioning';
   const details: WorkloadState['details'] = {};
-  if (typeof detail.ApplicationVersionId === 'number') details['applicationVersionId'] = detail.ApplicationVersionId;
+  if (typeof detail.ApplicationVersionId === 'number')
+    details['applicationVersionId'] = detail.ApplicationVersionId;
   if (detail.RuntimeEnvironment) details['runtime'] = detail.RuntimeEnvironment;
   return {
     resourceArn: detail.ApplicationARN ?? '',
     awsState: status,
     settled: atRest.has(status),
-    encryption: flinkEncryption(detail.ApplicationConfigurationDescription?.ApplicationEncryptionConfigurationDescription),
+    encryption: flinkEncryption(
+      detail.ApplicationConfigurationDescription?.ApplicationEncryptionConfigurationDescription,
+    ),
     ...(changeBlockedBy ? { changeBlockedBy } : {}),
     running: status === 'RUNNING',
     tags,
@@ -139,12 +144,16 @@ export function flinkState(
   };
 }
 
-async function describeApplication(client: KinesisAnalyticsV2Client, name: string): Promise<ApplicationDetail> {
+async function describeApplication(
+  client: KinesisAnalyticsV2Client,
+  name: string,
+): Promise<ApplicationDetail> {
   const out = await awsCall('DescribeApplication', () =>
     client.send(new DescribeApplicationCommand({ ApplicationName: name })),
   );
   const detail = out.ApplicationDetail;
-  if (!detail?.ApplicationARN) throw malformed('DescribeApplication', `no ApplicationDetail/ApplicationARN for ${name}`);
+  if (!detail?.ApplicationARN)
+    throw malformed('DescribeApplication', `no ApplicationDetail/ApplicationARN for ${name}`);
   return detail;
 }
 
@@ -166,11 +175,15 @@ async function describeOperation(
     client.send(new DescribeApplicationOperationCommand({ ApplicationName: name, OperationId: operationId })),
   );
   const info = out.ApplicationOperationInfoDetails;
-  if (!info) throw malformed('DescribeApplicationOperation', `no details for operation ${operationId} of ${name}`);
+  if (!info)
+    throw malformed('DescribeApplicationOperation', `no details for operation ${operationId} of ${name}`);
   return operationFrom(info, operationId);
 }
 
-async function latestOperation(client: KinesisAnalyticsV2Client, name: string): Promise<WorkloadOperation | undefined> {
+async function latestOperation(
+  client: KinesisAnalyticsV2Client,
+  name: string,
+): Promise<WorkloadOperation | undefined> {
   let list: ApplicationOperationInfo[];
   try {
     const out = await awsCall('ListApplicationOperations', () =>
@@ -204,14 +217,22 @@ function encryptionUpdate(desired: EncryptionSetting): ApplicationEncryptionConf
 const sameKey = (a: EncryptionSetting, b: EncryptionSetting) =>
   a.type === b.type && (a.type === 'AwsOwned' || (b.type === 'CustomerManaged' && a.keyArn === b.keyArn));
 
-async function stopApplication(clients: AwsClients, target: AwsTarget, id: WorkloadId): Promise<ChangeResult> {
+async function stopApplication(
+  clients: AwsClients,
+  target: AwsTarget,
+  id: WorkloadId,
+): Promise<ChangeResult> {
   const name = applicationName(id);
   // Never Force: a forced stop skips the snapshot and can lose or duplicate data (trap §9.4).
   const out = await awsCall('StopApplication', () =>
     clients.flink(target).send(new StopApplicationCommand({ ApplicationName: name })),
   );
   return {
-    operation: { ...(out.OperationId ? { id: out.OperationId } : {}), action: 'StopApplication', status: 'InProgress' },
+    operation: {
+      ...(out.OperationId ? { id: out.OperationId } : {}),
+      action: 'StopApplication',
+      status: 'InProgress',
+    },
     ...(out.$metadata.requestId ? { requestId: out.$metadata.requestId } : {}),
   };
 }
@@ -246,7 +267,11 @@ export const flinkAdapter: WorkloadAdapter = {
     );
     if (sameKey(configured, desired)) {
       return {
-        operation: { action: 'UpdateApplication', status: 'Succeeded', message: 'The key is already configured.' },
+        operation: {
+          action: 'UpdateApplication',
+          status: 'Succeeded',
+          message: 'The key is already configured.',
+        },
       };
     }
     const concurrency = current.ConditionalToken
@@ -254,13 +279,16 @@ export const flinkAdapter: WorkloadAdapter = {
       : typeof current.ApplicationVersionId === 'number'
         ? { CurrentApplicationVersionId: current.ApplicationVersionId }
         : undefined;
-    if (!concurrency) throw malformed('DescribeApplication', `no ConditionalToken or ApplicationVersionId for ${name}`);
+    if (!concurrency)
+      throw malformed('DescribeApplication', `no ConditionalToken or ApplicationVersionId for ${name}`);
     const out = await awsCall('UpdateApplication', () =>
       client.send(
         new UpdateApplicationCommand({
           ApplicationName: name,
           ...concurrency,
-          ApplicationConfigurationUpdate: { ApplicationEncryptionConfigurationUpdate: encryptionUpdate(desired) },
+          ApplicationConfigurationUpdate: {
+            ApplicationEncryptionConfigurationUpdate: encryptionUpdate(desired),
+          },
         }),
       ),
     );
@@ -301,7 +329,10 @@ export const flinkAdapter: WorkloadAdapter = {
     if (entries.length === 0) return;
     await awsCall('TagResource', () =>
       clients.flink(target).send(
-        new TagResourceCommand({ ResourceARN: resourceArn, Tags: entries.map(([Key, Value]) => ({ Key, Value })) }),
+        new TagResourceCommand({
+          ResourceARN: resourceArn,
+          Tags: entries.map(([Key, Value]) => ({ Key, Value })),
+        }),
       ),
     );
   },

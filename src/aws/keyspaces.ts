@@ -31,7 +31,13 @@ import {
   UpdateTableCommand,
 } from '@aws-sdk/client-keyspaces';
 import { AwsCallError, awsCall } from './errors.ts';
-import type { EncryptionSetting, WorkloadAdapter, WorkloadId, WorkloadOperation, WorkloadState } from './workload.ts';
+import type {
+  EncryptionSetting,
+  WorkloadAdapter,
+  WorkloadId,
+  WorkloadOperation,
+  WorkloadState,
+} from './workload.ts';
 
 /** Statuses at rest; CREATING, UPDATING, DELETING, RESTORING and unknown values are unsettled. */
 const atRest: ReadonlySet<string> = new Set(['ACTIVE', 'INACCESSIBLE_ENCRYPTION_CREDENTIALS']);
@@ -91,7 +97,8 @@ function targetOf(operationId: string): EncryptionSetting | undefined {
 const sameKey = (a: EncryptionSetting, b: EncryptionSetting) =>
   a.type === b.type && (a.type === 'AwsOwned' || (b.type === 'CustomerManaged' && a.keyArn === b.keyArn));
 
-const describeSetting = (s: EncryptionSetting) => (s.type === 'CustomerManaged' ? s.keyArn : 'the AWS owned key');
+const describeSetting = (s: EncryptionSetting) =>
+  s.type === 'CustomerManaged' ? s.keyArn : 'the AWS owned key';
 
 async function getTable(
   client: KeyspacesClient,
@@ -149,12 +156,17 @@ export const keyspacesAdapter: WorkloadAdapter = {
   async operation(clients, target, id, operationId): Promise<WorkloadOperation> {
     const base = { id: operationId, action: 'UpdateTable' };
     const wanted = targetOf(operationId);
-    if (!wanted) return { ...base, status: 'Failed', message: `${operationId} is not a Keyspaces key change.` };
+    if (!wanted)
+      return { ...base, status: 'Failed', message: `${operationId} is not a Keyspaces key change.` };
     const table = await getTable(clients.keyspaces(target), tableOf(id));
     if (!table) return { ...base, status: 'Failed', message: 'The table no longer exists.' };
     const status: string = table.status ?? 'Unknown';
     if (status === inaccessible) {
-      return { ...base, status: 'Failed', message: 'The table cannot reach its KMS key (INACCESSIBLE_ENCRYPTION_CREDENTIALS).' };
+      return {
+        ...base,
+        status: 'Failed',
+        message: 'The table cannot reach its KMS key (INACCESSIBLE_ENCRYPTION_CREDENTIALS).',
+      };
     }
     if (status === 'DELETING') return { ...base, status: 'Failed', message: 'The table is being deleted.' };
     if (status !== 'ACTIVE') return { ...base, status: 'InProgress' };

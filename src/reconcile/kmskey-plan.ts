@@ -96,6 +96,9 @@ function statusFromKey(
         ? { lastOnDemandToken: previous.rotation.lastOnDemandToken }
         : {}),
       ...(previous?.rotation?.pendingOnDemand ? { pendingOnDemand: previous.rotation.pendingOnDemand } : {}),
+      ...(previous?.rotation?.lastOnDemandRefusal
+        ? { lastOnDemandRefusal: previous.rotation.lastOnDemandRefusal }
+        : {}),
       recent: rotation.recent.slice(0, 10),
     };
   }
@@ -303,6 +306,8 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
   // ---- rotation -------------------------------------------------------------------------------
   let rotationPending: string | undefined;
   let onDemandRecorded: string | undefined;
+  /** KMS refused the current token for good (the per-key cap): only a new token can change that. */
+  let rotationRefused: string | undefined;
   if (spec.rotation && keyState === 'Enabled' && rotation) {
     const wantEnabled = spec.rotation.enabled ?? true;
     const wantPeriod = spec.rotation.periodInDays;
@@ -340,13 +345,22 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
       }
     } else if (rotation.onDemandRotationStartDate) {
       rotationPending = 'the on-demand rotation is in progress';
+    } else if (token !== undefined && input.status?.rotation?.lastOnDemandRefusal) {
+      rotationRefused = input.status.rotation.lastOnDemandRefusal;
     }
   }
   if (onDemandRecorded !== undefined && status.rotation) {
     status.rotation = { ...status.rotation, lastOnDemandToken: onDemandRecorded };
     delete status.rotation.pendingOnDemand;
   }
-  if (spec.rotation) {
+  if (rotationRefused && !rotationPending) {
+    conditions.push({
+      type: 'RotationCurrent',
+      status: 'False',
+      reason: 'OnDemandRotationLimitExceeded',
+      message: rotationRefused,
+    });
+  } else if (spec.rotation) {
     conditions.push(
       rotationPending
         ? {
@@ -376,6 +390,12 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
         ? { kind: 'stalled', reason: check.reason, message: check.message }
         : { kind: 'waiting', reason: check.reason, message: check.message, retryAfterMs: resync.slowMs },
       resync.slowMs,
+    );
+  }
+  if (rotationRefused && !rotationPending) {
+    return plan(
+      { kind: 'stalled', reason: 'OnDemandRotationLimitExceeded', message: rotationRefused },
+      resync.settledMs,
     );
   }
   const transitioning =

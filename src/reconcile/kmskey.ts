@@ -110,16 +110,39 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
       observed = { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
     }
 
-    const plan = planKmsKey({
-      now: deps.now(),
-      spec,
-      status: object.status,
-      deleting: Boolean(object.metadata.deletionTimestamp),
-      hasFinalizer: object.metadata.finalizers?.includes(kmsKeyFinalizer) ?? false,
-      region,
-      observed,
-      references: referencing.map(toReference),
-    });
+    const planFor = (o: KmsKeyObject) =>
+      planKmsKey({
+        now: deps.now(),
+        spec: o.spec,
+        status: o.status,
+        deleting: Boolean(o.metadata.deletionTimestamp),
+        hasFinalizer: o.metadata.finalizers?.includes(kmsKeyFinalizer) ?? false,
+        region,
+        observed,
+        references: referencing.map(toReference),
+      });
+    let plan = planFor(object);
+    // One-shot actions (a new key, an on-demand rotation) are decided on the object as stored, not
+    // as cached: the cache may not yet show the status this process wrote a moment ago, and acting
+    // on it would repeat the action.
+    if (plan.actions.some((a) => a.type === 'CreateKey' || a.type === 'RotateKeyOnDemand')) {
+      const fresh = await deps.kube.get<KmsKeyObject>(
+        type,
+        { name: object.metadata.name, namespace: object.metadata.namespace ?? '' },
+        { signal: ctx.signal },
+      );
+      if (fresh.metadata.resourceVersion !== object.metadata.resourceVersion) {
+        object = fresh;
+        plan = planFor(fresh);
+      }
+    }
+
+    if (plan.actions.length > 0) {
+      ctx.log.debug(
+        { actions: plan.actions.map((a) => a.type), resourceVersion: object.metadata.resourceVersion },
+        'planned',
+      );
+    }
 
     // ---- act ---------------------------------------------------------------------------------
     const statusUpdates: Partial<KmsKeyStatus> = {};
@@ -132,6 +155,7 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
     let waiting: WaitingError | undefined;
     let mutated = false;
     let clearPendingOnDemand = false;
+    let refused: { reason: string; message: string } | undefined;
     const keyArn = () =>
       statusUpdates.keyArn ?? (observed.kind === 'found' ? observed.key.arn : object.status?.keyArn) ?? '';
     const audit = (action: string, detail: Record<string, unknown>, requestId?: string) => {
@@ -277,6 +301,7 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
               statusUpdates.rotation = {
                 ...(plan.status.rotation ?? { enabled: false }),
                 lastOnDemandToken: action.token,
+                lastOnDemandRefusal: undefined,
                 onDemandRotationStartDate: requestedAt,
               };
               clearPendingOnDemand = true;
@@ -293,11 +318,13 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
                 });
               } else if (e.failure.cause === 'QuotaExceeded') {
                 // The per-key on-demand cap is used up and not adjustable: never retry this token.
+                const message = `on-demand rotation for token ${action.token} refused: ${e.failure.message} (the per-key cap of on-demand rotations is used up; automatic rotation still works)`;
                 statusUpdates.rotation = {
                   ...(plan.status.rotation ?? { enabled: false }),
                   lastOnDemandToken: action.token,
+                  lastOnDemandRefusal: message,
                 };
-                const message = `on-demand rotation for token ${action.token} refused: ${e.failure.message} (the per-key cap of on-demand rotations is used up; automatic rotation still works)`;
+                refused = { reason: 'OnDemandRotationLimitExceeded', message };
                 extraConditions.push({
                   type: 'RotationCurrent',
                   status: 'False',
@@ -408,19 +435,19 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
         const outcome = plan.outcome;
         const stalled =
           override.stalled ??
+          refused ??
           (outcome.kind === 'stalled' ? { reason: outcome.reason, message: outcome.message } : undefined);
         const inFlight =
           outcome.kind === 'waiting'
             ? { reason: outcome.reason, message: outcome.message }
-            : mutated || waiting
-              ? {
-                  reason: 'Progressing',
-                  message: waiting?.message ?? 'changes requested from AWS; checking they took effect',
-                }
-              : (plan.status.rotation?.onDemandRotationStartDate ??
-                  statusUpdates.rotation?.onDemandRotationStartDate)
-                ? { reason: 'RotationInProgress', message: 'on-demand rotation in progress' }
-                : undefined;
+            : waiting
+              ? { reason: waiting.reason, message: waiting.message }
+              : mutated
+                ? { reason: 'Progressing', message: 'changes requested from AWS; checking they took effect' }
+                : (plan.status.rotation?.onDemandRotationStartDate ??
+                    statusUpdates.rotation?.onDemandRotationStartDate)
+                  ? { reason: 'RotationInProgress', message: 'on-demand rotation in progress' }
+                  : undefined;
         conditions = withKstatus(
           conditions,
           {

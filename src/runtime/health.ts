@@ -2,7 +2,7 @@
 //
 // Two listeners by default, like controller-runtime: probes on :8081, metrics on :8080 (so a
 // NetworkPolicy or ServiceMonitor can expose one without the other). Give both the same address
-// and one server answers all three paths.
+// (a fixed port) and one server answers all three paths.
 //
 // - /healthz (liveness): answering at all proves the event loop runs; it also fails when any
 //   informer made no progress (list page, watch event, bookmark, clean watch end) for
@@ -141,7 +141,8 @@ export async function startHealthEndpoints(
   const healthAddress = options.healthAddress ?? ':8081';
   const metricsAddress = options.metricsAddress ?? ':8080';
   const maxProgressAgeMs = options.maxProgressAgeMs ?? 15 * 60_000;
-  const shared = healthAddress === metricsAddress;
+  // Port 0 asks for any free port: the same string then still means two listeners.
+  const shared = healthAddress === metricsAddress && parseAddress(healthAddress).port !== 0;
 
   function send(
     res: ServerResponse,

@@ -13,8 +13,10 @@
 //   Acting code takes `signal()` (or the one passed to onStartedLeading) and stops when it aborts.
 // - stop() aborts the term first, then releases the lease (empty holder, 1 s duration) so another
 //   replica takes over at once; it never releases a lease someone else holds.
-// - After losing, the elector campaigns again; onStartedLeading runs once per term, each term with
-//   a fresh signal, and onStoppedLeading once when that term ends.
+// - After losing leadership the elector stops campaigning (client-go's RunOrDie), because what it
+//   started is usually one-shot: the process should exit and be restarted. With `reelect: true` it
+//   campaigns again; onStartedLeading then runs once per term, each term with a fresh signal, and
+//   onStoppedLeading once when that term ends.
 // Never sleeps or times anything except through the injected clock.
 
 import type { Logger } from 'pino';
@@ -42,6 +44,8 @@ export interface LeaderElectionOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
+  /** Campaign again after losing leadership (default false: one term per elector). */
+  reelect?: boolean;
   onStartedLeading?(signal: AbortSignal): void;
   onStoppedLeading?(reason: string): void;
   /** Called when the observed holder changes (including to ourselves). */
@@ -209,6 +213,7 @@ export function createLeaderElector(options: LeaderElectionOptions, deps: Leader
     clock.clearTimeout(deadlineTimer);
     ended.abort(new Error(`leadership lost: ${reason}`));
     log.warn({ reason }, 'stopped leading');
+    if (!options.reelect && !stopping.signal.aborted) stopping.abort(new Error(`leadership lost: ${reason}`));
     try {
       options.onStoppedLeading?.(reason);
     } catch (error) {

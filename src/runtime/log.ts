@@ -60,7 +60,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: redactPaths, censor: '[redacted]' },
     },
-    options.destination ?? pino.destination({ dest: 1, sync: false }),
+    // Synchronous stdout: the last lines before a crash are the ones that matter.
+    options.destination ?? pino.destination({ dest: 1, sync: true }),
   );
 }
 

@@ -309,10 +309,68 @@ describe('out-of-band changes to a key in use', () => {
           : undefined,
       { what: 'key Enabled again', timeoutMs: 20_000 },
     );
-    const events = await f.events('protected');
-    expect(events.map((e) => e.reason)).toEqual(
-      expect.arrayContaining(['KeyPendingDeletionInUse', 'KeyDeletionCancelled', 'KeyReenabled']),
+    await eventually(
+      async () => {
+        const reasons = (await f.events('protected')).map((e) => e.reason);
+        return ['KeyPendingDeletionInUse', 'KeyDeletionCancelled', 'KeyReenabled'].every((r) =>
+          reasons.includes(r),
+        )
+          ? true
+          : undefined;
+      },
+      { what: 'Warning events for the cancelled deletion' },
     );
     await readyKey('protected');
+  });
+});
+
+describe('on-demand rotation limits', () => {
+  it('a token refused by the per-key cap is recorded, reported, and never retried', async () => {
+    await f.admin.patchConfig({ onDemandRotationCap: 1 });
+    const key = await newKey();
+    await f.create('KmsKey', 'capped', {
+      keyId: key.arn,
+      rotation: { enabled: false, onDemandToken: 'one' },
+    });
+    await f.waitFor<KmsKeyView>(
+      'KmsKey',
+      'capped',
+      (o) => (o.status?.rotation?.lastOnDemandToken === 'one' && ready(o) ? o : undefined),
+      'first rotation',
+      30_000,
+    );
+    const current = (await f.get<{ spec: { rotation: Record<string, unknown> } } & Record<string, unknown>>(
+      'KmsKey',
+      'capped',
+    ))!;
+    current.spec.rotation['onDemandToken'] = 'two';
+    const { adminIdentity } = await import('./support/cluster.ts');
+    await adminIdentity().request(
+      'PUT',
+      `/apis/cmk.io/v1alpha1/namespaces/${f.namespace}/kmskeys/capped`,
+      current,
+    );
+    const refused = await f.waitFor(
+      'KmsKey',
+      'capped',
+      condition('RotationCurrent', 'False', 'OnDemandRotationLimitExceeded'),
+    );
+    expect(refused.message).toContain('two');
+    // The SDK itself retries LimitExceededException (it classes it as throttling); the operator
+    // must not: no new attempt during several resyncs after the refusal is recorded.
+    const attemptsFor = async () =>
+      (await f.admin.calls({ service: 'kms', eventName: 'RotateKeyOnDemand' })).filter((c) =>
+        JSON.stringify(c.requestParameters).includes(key.keyId),
+      );
+    const afterRefusal = (await attemptsFor()).length;
+    await new Promise((r) => setTimeout(r, 3500));
+    const attempts = await attemptsFor();
+    expect(attempts).toHaveLength(afterRefusal);
+    expect(attempts.filter((c) => !c.errorCode)).toHaveLength(1);
+    expect(attempts.slice(1).every((c) => c.errorCode === 'LimitExceededException')).toBe(true);
+    expect(
+      (await f.events('capped')).some((e) => e.reason === 'OnDemandRotationRefused' && e.type === 'Warning'),
+    ).toBe(true);
+    await f.admin.patchConfig({ onDemandRotationCap: 10 });
   });
 });

@@ -286,3 +286,21 @@ describe('on-demand rotation happens once per token, even across restarts', () =
     expect(actionTypes(input)).toEqual(['RotateKeyOnDemand']);
   });
 });
+
+describe('a token refused for good', () => {
+  it('stays reported (and Stalled) until the token changes', () => {
+    const refusedInput = kmsKey(withSpec({ rotation: { enabled: false, onDemandToken: 'two' } }), (i) => ({
+      ...i,
+      status: { rotation: { enabled: false, lastOnDemandToken: 'two', lastOnDemandRefusal: 'cap used up' } },
+    }));
+    const plan = planKmsKey(refusedInput);
+    expect(plan.actions).toEqual([]);
+    expect(condition(refusedInput, 'RotationCurrent')).toMatchObject({
+      status: 'False',
+      reason: 'OnDemandRotationLimitExceeded',
+    });
+    expect(plan.outcome).toMatchObject({ kind: 'stalled', reason: 'OnDemandRotationLimitExceeded' });
+    const next = withSpec({ rotation: { enabled: false, onDemandToken: 'three' } })(refusedInput);
+    expect(actionTypes(next)).toEqual(['RotateKeyOnDemand']);
+  });
+});

@@ -80,7 +80,7 @@ function leaseStore() {
   };
 }
 
-function candidate(store: ReturnType<typeof leaseStore>, identity: string) {
+function candidate(store: ReturnType<typeof leaseStore>, identity: string, reelect = false) {
   const log: string[] = [];
   let signal: AbortSignal | undefined;
   const elector: LeaderElector = createLeaderElector(
@@ -88,6 +88,7 @@ function candidate(store: ReturnType<typeof leaseStore>, identity: string) {
       namespace: 'cmk-system',
       name: 'cmk-operator',
       identity,
+      reelect,
       onStartedLeading: (s) => {
         signal = s;
         log.push(`started@${Date.now()}`);
@@ -230,9 +231,25 @@ describe('leader election', () => {
     expect(store.lease()?.spec?.holderIdentity).toBe('thief');
   });
 
-  it('after losing it campaigns again with a fresh signal', async () => {
+  it('after losing it stops campaigning by default (the process should restart)', async () => {
     const store = leaseStore();
     const a = candidate(store, 'a');
+    a.elector.start();
+    await vi.advanceTimersByTimeAsync(0);
+    store.state.down = true;
+    await vi.advanceTimersByTimeAsync(10_000);
+    store.state.down = false;
+    const writes = store.state.writes;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(a.elector.isLeader()).toBe(false);
+    expect(store.state.writes).toBe(writes);
+    expect(vi.getTimerCount()).toBe(0);
+    await a.elector.stop();
+  });
+
+  it('with reelect, after losing it campaigns again with a fresh signal', async () => {
+    const store = leaseStore();
+    const a = candidate(store, 'a', true);
     a.elector.start();
     await vi.advanceTimersByTimeAsync(0);
     const first = a.signal();

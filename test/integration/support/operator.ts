@@ -3,13 +3,14 @@
 // settings (AWS_ENDPOINT_URL, AWS_REGION, credentials), Kubernetes through a kubeconfig. Each test
 // file gets its own namespace, Lease and emulator.
 
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, inject } from 'vitest';
 import { type EmulatorAdmin, emulatorAdmin } from '../../../emulator/client.ts';
 import type { EmulatorConfig } from '../../../emulator/core/world.ts';
 import { type RunningEmulator, startEmulator } from '../../../emulator/index.ts';
 import { apiVersion } from '../../../src/api/shared.ts';
 import { type RunningOperator, startOperator } from '../../../src/operator.ts';
-import { silentLogger } from '../../../src/runtime/log.ts';
+import { createLogger, silentLogger } from '../../../src/runtime/log.ts';
 import { adminIdentity, createNamespace, eventually } from './cluster.ts';
 import { installCrds } from './crds.ts';
 import { expectStatusInvariants } from './invariants.ts';
@@ -76,7 +77,9 @@ export function useOperator(
       identity: `test-${f.namespace}`,
       defaultRegion: testRegion,
       clusterName: 'it',
-      log: silentLogger(),
+      log: process.env['CMK_TEST_LOG']
+        ? createLogger({ level: 'debug', destination: pino.destination(process.env['CMK_TEST_LOG']) })
+        : silentLogger(),
     });
   });
   afterEach(async () => {

@@ -1,0 +1,386 @@
+// The EMR Serverless adapter (spec §5). It reads an application's disk-encryption configuration,
+// state, tags and count of active job runs; changes the key with UpdateApplication; stops and starts
+// the application; and builds the job-level encryption overrides (StartJobRun configurationOverrides
+// and the Livy Spark conf keys) for the job-run controller and the published ConfigMap.
+//
+// Guarantees and choices:
+// - UpdateApplication is accepted only while CREATED or STOPPED (trap §9.11), so observe reports
+//   changeBlockedBy 'ApplicationRunning' while STARTED, 'Transitioning' while CREATING/STARTING/
+//   STOPPING (or an unknown state) and 'Terminated' for TERMINATED. The core decides whether to
+//   stop() (StopAndUpdate) or wait; stopping while jobs run is refused by AWS and arrives as a
+//   classified AwsCallError (ValidationException -> InvalidSpec). This adapter never cancels jobs.
+// - changeKey sends diskEncryptionConfiguration only when asked to change it: {encryptionKeyArn,
+//   encryptionContext?} for a CMK, and an explicit empty object `{}` for the AWS-owned key, which
+//   is what clears it (EMR-004). No other code path sends the member (trap §9.12). The update is
+//   synchronous: the operation is Succeeded at once, or Failed when the returned configuration is
+//   not the one asked for. It has no AWS id; operation() is not implemented.
+// - Unknown application states are reported as AWS sent them with settled=false; missing members
+//   never throw, only a GetApplication without `application`/`arn` does (AwsCallError, cause Unknown).
+//   TERMINATED applications are still readable; their tags and jobs are not read (AWS hides them).
+// - encryptionContext(): {applicationId} merged with the custom context. Which pairs EMR sends is
+//   UNCONFIRMED (spec §5.4, trap §9.14); the emulator sends exactly this merge. Pass the state with
+//   `encryption` (the observed state, or {resourceArn, encryption: desired} before a change) to get
+//   the custom pairs; with only resourceArn the result is {applicationId}.
+// - Job overrides: a job-level key wins over the application's (EMR-003, trap §9.13). For the AWS-owned
+//   setting no override is produced: a job cannot opt out of an application CMK (an override without a
+//   key ARN inherits the application's, UNCONFIRMED), so the application itself must be AWS-owned.
+
+import {
+  type Application,
+  type ConfigurationOverrides,
+  type DiskEncryptionConfiguration,
+  type EMRServerlessClient,
+  GetApplicationCommand,
+  GetJobRunCommand,
+  type JobDriver,
+  type JobRunState,
+  ListJobRunsCommand,
+  ListTagsForResourceCommand,
+  StartApplicationCommand,
+  StartJobRunCommand,
+  StopApplicationCommand,
+  TagResourceCommand,
+  UntagResourceCommand,
+  UpdateApplicationCommand,
+} from '@aws-sdk/client-emr-serverless';
+import type { AwsClients, AwsTarget } from './clients.ts';
+import { AwsCallError, awsCall } from './errors.ts';
+import type {
+  ChangeResult,
+  EncryptionSetting,
+  WorkloadAdapter,
+  WorkloadId,
+  WorkloadState,
+} from './workload.ts';
+
+/** States at rest; CREATING, STARTING, STOPPING and unknown values are unsettled. */
+const atRest: ReadonlySet<string> = new Set(['CREATED', 'STARTED', 'STOPPED', 'TERMINATED']);
+/** Job runs that keep the application from stopping (StopApplication contract). */
+const activeJobStates: JobRunState[] = [
+  'SUBMITTED',
+  'PENDING',
+  'SCHEDULED',
+  'QUEUED',
+  'RUNNING',
+  'CANCELLING',
+];
+const finishedJobStates: ReadonlySet<string> = new Set(['SUCCESS', 'FAILED', 'CANCELLED']);
+const maxPages = 20;
+
+export const sparkConfKeys = {
+  keyArn: 'spark.emr-serverless.disk.encryptionKeyArn',
+  context: 'spark.emr-serverless.disk.encryptionContext',
+} as const;
+
+const malformed = (operation: string, message: string) =>
+  new AwsCallError(operation, { cause: 'Unknown', code: 'MalformedResponse', message });
+
+function applicationIdOf(id: WorkloadId): string {
+  if (id.service !== 'EmrServerless')
+    throw new Error(`emrServerlessAdapter was given a ${id.service} workload`);
+  return id.applicationId;
+}
+
+const nonEmpty = (c: Record<string, string> | undefined): c is Record<string, string> =>
+  c !== undefined && Object.keys(c).length > 0;
+
+/** The disk key as AWS describes it: a key ARN means CMK, its absence the service-owned key (spec §5.2). */
+export function emrEncryption(d: DiskEncryptionConfiguration | undefined): EncryptionSetting {
+  if (!d?.encryptionKeyArn) return { type: 'AwsOwned' };
+  return {
+    type: 'CustomerManaged',
+    keyArn: d.encryptionKeyArn,
+    ...(nonEmpty(d.encryptionContext) ? { encryptionContext: { ...d.encryptionContext } } : {}),
+  };
+}
+
+/** The member UpdateApplication/StartJobRun take; `{}` for AWS-owned is deliberate (it clears). */
+function diskEncryption(setting: EncryptionSetting): DiskEncryptionConfiguration {
+  if (setting.type === 'AwsOwned') return {};
+  return {
+    encryptionKeyArn: setting.keyArn,
+    ...(nonEmpty(setting.encryptionContext) ? { encryptionContext: { ...setting.encryptionContext } } : {}),
+  };
+}
+
+const sortedEntries = (c: Record<string, string> | undefined) =>
+  Object.entries(c ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+const sameSetting = (a: EncryptionSetting, b: EncryptionSetting) =>
+  a.type === 'AwsOwned'
+    ? b.type === 'AwsOwned'
+    : b.type === 'CustomerManaged' &&
+      a.keyArn === b.keyArn &&
+      JSON.stringify(sortedEntries(a.encryptionContext)) ===
+        JSON.stringify(sortedEntries(b.encryptionContext));
+
+/** Pure: WorkloadState from GetApplication, the tags and the number of active job runs. */
+export function emrState(app: Application, tags: Record<string, string>, activeJobs: number): WorkloadState {
+  const state: string = app.state ?? 'Unknown';
+  const changeBlockedBy =
+    state === 'CREATED' || state === 'STOPPED'
+      ? undefined
+      : state === 'STARTED'
+        ? 'ApplicationRunning'
+        : state === 'TERMINATED'
+          ? 'Terminated'
+          : 'Transitioning';
+  const details: WorkloadState['details'] = { activeJobs };
+  if (app.releaseLabel) details['releaseLabel'] = app.releaseLabel;
+  if (app.stateDetails) details['stateDetails'] = app.stateDetails;
+  return {
+    resourceArn: app.arn ?? '',
+    awsState: state,
+    settled: atRest.has(state),
+    encryption: emrEncryption(app.diskEncryptionConfiguration),
+    ...(changeBlockedBy ? { changeBlockedBy } : {}),
+    running: state === 'STARTED',
+    tags,
+    details,
+  };
+}
+
+async function getApplication(
+  client: EMRServerlessClient,
+  applicationId: string,
+): Promise<Application | undefined> {
+  try {
+    const out = await awsCall('GetApplication', () =>
+      client.send(new GetApplicationCommand({ applicationId })),
+    );
+    if (!out.application?.arn) throw malformed('GetApplication', `no application/arn for ${applicationId}`);
+    return out.application;
+  } catch (e) {
+    if (e instanceof AwsCallError && e.failure.cause === 'NotFound') return undefined;
+    throw e;
+  }
+}
+
+async function listTags(client: EMRServerlessClient, resourceArn: string): Promise<Record<string, string>> {
+  const out = await awsCall('ListTagsForResource', () =>
+    client.send(new ListTagsForResourceCommand({ resourceArn })),
+  );
+  return { ...(out.tags ?? {}) };
+}
+
+async function countActiveJobs(client: EMRServerlessClient, applicationId: string): Promise<number> {
+  let count = 0;
+  let nextToken: string | undefined;
+  for (let page = 0; page < maxPages; page++) {
+    const out = await awsCall('ListJobRuns', () =>
+      client.send(
+        new ListJobRunsCommand({
+          applicationId,
+          states: activeJobStates,
+          maxResults: 50,
+          ...(nextToken ? { nextToken } : {}),
+        }),
+      ),
+    );
+    count += out.jobRuns?.length ?? 0;
+    nextToken = out.nextToken;
+    if (!nextToken) break;
+  }
+  return count;
+}
+
+function lifecycle(action: string, requestId: string | undefined): ChangeResult {
+  // Asynchronous and without an AWS id: the core follows the state through observe().
+  return { operation: { action, status: 'InProgress' }, ...(requestId ? { requestId } : {}) };
+}
+
+export const emrServerlessAdapter: WorkloadAdapter = {
+  service: 'EmrServerless',
+
+  async observe(clients, target, id) {
+    const client = clients.emrServerless(target);
+    const applicationId = applicationIdOf(id);
+    const app = await getApplication(client, applicationId);
+    if (!app) return undefined;
+    if (app.state === 'TERMINATED') return emrState(app, {}, 0);
+    const [tags, activeJobs] = await Promise.all([
+      listTags(client, app.arn!),
+      countActiveJobs(client, applicationId),
+    ]);
+    return emrState(app, tags, activeJobs);
+  },
+
+  async changeKey(clients, target, id, desired) {
+    const applicationId = applicationIdOf(id);
+    const out = await awsCall('UpdateApplication', () =>
+      clients.emrServerless(target).send(
+        new UpdateApplicationCommand({
+          applicationId,
+          diskEncryptionConfiguration: diskEncryption(desired),
+        }),
+      ),
+    );
+    const requestId = out.$metadata.requestId;
+    const applied = out.application ? emrEncryption(out.application.diskEncryptionConfiguration) : undefined;
+    const operation =
+      applied && !sameSetting(applied, desired)
+        ? {
+            action: 'UpdateApplication',
+            status: 'Failed' as const,
+            message: `AWS reports ${applied.type === 'CustomerManaged' ? applied.keyArn : 'the AWS owned key'} after the update.`,
+          }
+        : { action: 'UpdateApplication', status: 'Succeeded' as const };
+    return { operation, ...(requestId ? { requestId } : {}) };
+  },
+
+  async stop(clients, target, id) {
+    const applicationId = applicationIdOf(id);
+    const out = await awsCall('StopApplication', () =>
+      clients.emrServerless(target).send(new StopApplicationCommand({ applicationId })),
+    );
+    return lifecycle('StopApplication', out.$metadata.requestId);
+  },
+
+  async start(clients, target, id) {
+    const applicationId = applicationIdOf(id);
+    const out = await awsCall('StartApplication', () =>
+      clients.emrServerless(target).send(new StartApplicationCommand({ applicationId })),
+    );
+    return lifecycle('StartApplication', out.$metadata.requestId);
+  },
+
+  async tag(clients, target, resourceArn, tags) {
+    if (Object.keys(tags).length === 0) return;
+    await awsCall('TagResource', () =>
+      clients.emrServerless(target).send(new TagResourceCommand({ resourceArn, tags: { ...tags } })),
+    );
+  },
+
+  async untag(clients, target, resourceArn, keys) {
+    if (keys.length === 0) return;
+    await awsCall('UntagResource', () =>
+      clients.emrServerless(target).send(new UntagResourceCommand({ resourceArn, tagKeys: keys })),
+    );
+  },
+
+  encryptionContext(id, state: Pick<WorkloadState, 'resourceArn'> & { encryption?: EncryptionSetting }) {
+    const custom =
+      state.encryption?.type === 'CustomerManaged' ? state.encryption.encryptionContext : undefined;
+    return { applicationId: applicationIdOf(id), ...(custom ?? {}) };
+  },
+};
+
+// ---- Job runs -------------------------------------------------------------------------------------
+
+export interface JobOverrides {
+  /** StartJobRun `configurationOverrides`; empty for the AWS-owned setting (see the module comment). */
+  configurationOverrides: ConfigurationOverrides;
+  /** Livy / Spark conf keys (spec §5.2); empty for the AWS-owned setting. */
+  sparkConf: Record<string, string>;
+}
+
+/**
+ * The job-level encryption for `setting`. Pure. Throws an AwsCallError with cause InvalidSpec when the
+ * encryption context cannot be written as Spark conf `k1:v1,k2:v2` (a key or value holding `,` or
+ * `:`): there is no escaping, and a silently altered context would make KMS deny the job.
+ */
+export function jobOverrides(setting: EncryptionSetting): JobOverrides {
+  if (setting.type === 'AwsOwned') return { configurationOverrides: {}, sparkConf: {} };
+  const sparkConf: Record<string, string> = { [sparkConfKeys.keyArn]: setting.keyArn };
+  const context = sortedEntries(setting.encryptionContext);
+  if (context.length > 0) {
+    const bad = context.find(([k, v]) => /[,:]/.test(k) || /[,:]/.test(v));
+    if (bad) {
+      throw new AwsCallError('jobOverrides', {
+        cause: 'InvalidSpec',
+        code: 'UnrepresentableEncryptionContext',
+        message: `encryption context pair ${JSON.stringify(bad[0])} contains ',' or ':', which Spark conf cannot carry`,
+      });
+    }
+    sparkConf[sparkConfKeys.context] = context.map(([k, v]) => `${k}:${v}`).join(',');
+  }
+  return { configurationOverrides: { diskEncryptionConfiguration: diskEncryption(setting) }, sparkConf };
+}
+
+export interface JobRunRequest {
+  applicationId: string;
+  executionRoleArn: string;
+  jobDriver: JobDriver;
+  name?: string;
+  /** Idempotency token: the same token and request return the same job run. */
+  clientToken: string;
+  setting: EncryptionSetting;
+}
+
+export interface SubmittedJobRun {
+  applicationId: string;
+  jobRunId: string;
+  arn: string;
+  requestId?: string;
+}
+
+/** Submits a job run carrying the job-level encryption for `setting`. */
+export async function startJobRun(
+  clients: AwsClients,
+  target: AwsTarget,
+  request: JobRunRequest,
+): Promise<SubmittedJobRun> {
+  const { configurationOverrides } = jobOverrides(request.setting);
+  const out = await awsCall('StartJobRun', () =>
+    clients.emrServerless(target).send(
+      new StartJobRunCommand({
+        applicationId: request.applicationId,
+        executionRoleArn: request.executionRoleArn,
+        jobDriver: request.jobDriver,
+        clientToken: request.clientToken,
+        ...(request.name ? { name: request.name } : {}),
+        ...(configurationOverrides.diskEncryptionConfiguration ? { configurationOverrides } : {}),
+      }),
+    ),
+  );
+  if (!out.jobRunId) throw malformed('StartJobRun', `no jobRunId for application ${request.applicationId}`);
+  return {
+    applicationId: out.applicationId ?? request.applicationId,
+    jobRunId: out.jobRunId,
+    arn: out.arn ?? '',
+    ...(out.$metadata.requestId ? { requestId: out.$metadata.requestId } : {}),
+  };
+}
+
+export interface JobRunView {
+  jobRunId: string;
+  arn: string;
+  /** As AWS reports it (SUBMITTED ... SUCCESS, FAILED, CANCELLED). */
+  state: string;
+  stateDetails?: string;
+  /** True only for SUCCESS, FAILED and CANCELLED; unknown states count as not finished. */
+  finished: boolean;
+  /**
+   * The job's own disk-encryption override; undefined when it has none and inherits the
+   * application's. GetJobRun returns the overrides as submitted, not the inherited configuration.
+   */
+  override?: EncryptionSetting;
+}
+
+/** Reads a job run; undefined when it does not exist. */
+export async function getJobRun(
+  clients: AwsClients,
+  target: AwsTarget,
+  ids: { applicationId: string; jobRunId: string },
+): Promise<JobRunView | undefined> {
+  try {
+    const out = await awsCall('GetJobRun', () =>
+      clients.emrServerless(target).send(new GetJobRunCommand(ids)),
+    );
+    const run = out.jobRun;
+    if (!run) throw malformed('GetJobRun', `no jobRun for ${ids.jobRunId}`);
+    const state: string = run.state ?? 'Unknown';
+    const disk = run.configurationOverrides?.diskEncryptionConfiguration;
+    return {
+      jobRunId: run.jobRunId ?? ids.jobRunId,
+      arn: run.arn ?? '',
+      state,
+      ...(run.stateDetails ? { stateDetails: run.stateDetails } : {}),
+      finished: finishedJobStates.has(state),
+      ...(disk?.encryptionKeyArn ? { override: emrEncryption(disk) } : {}),
+    };
+  } catch (e) {
+    if (e instanceof AwsCallError && e.failure.cause === 'NotFound') return undefined;
+    throw e;
+  }
+}

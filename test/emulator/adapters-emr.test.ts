@@ -1,0 +1,392 @@
+// The EMR Serverless adapter and job-run helpers against the in-process emulator, through the real SDK
+// clients configured the way the operator is (createAwsClients + AWS_ENDPOINT_URL). Transitions take
+// 1000 ms on a frozen clock. Covers the stopped-only update rule, `{}` clearing the key, the job-level
+// overrides, and classified errors.
+
+import {
+  DeleteApplicationCommand,
+  EMRServerlessClient,
+  GetApplicationCommand,
+} from '@aws-sdk/client-emr-serverless';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AwsClients, createAwsClients } from '../../src/aws/clients.ts';
+import {
+  emrServerlessAdapter,
+  emrState,
+  getJobRun,
+  jobOverrides,
+  startJobRun,
+} from '../../src/aws/emr-serverless.ts';
+import { AwsCallError } from '../../src/aws/errors.ts';
+import type { EncryptionSetting, WorkloadId } from '../../src/aws/workload.ts';
+import { useEmulator } from './support/emulator.ts';
+
+const fixture = useEmulator();
+const account = '111122223333';
+const target = { region: 'us-east-1' };
+const role = `arn:aws:iam::${account}:role/emr-job`;
+const sparkJob = { sparkSubmit: { entryPoint: 's3://bucket/job.py' } };
+let clients: AwsClients;
+
+beforeAll(() => {
+  process.env['AWS_ENDPOINT_URL'] = fixture.emulator.url;
+  clients = createAwsClients({
+    sessionName: 'test',
+    credentials: { accessKeyId: 'AKIAEMULATORADMIN0001', secretAccessKey: 'x' },
+  });
+});
+afterAll(() => {
+  clients?.destroy();
+  delete process.env['AWS_ENDPOINT_URL'];
+});
+
+const advance = (ms = 1000) => fixture.emulator.world().clock.advance(ms);
+const awsOwned: EncryptionSetting = { type: 'AwsOwned' };
+const cmk = (keyArn: string, encryptionContext?: Record<string, string>): EncryptionSetting => ({
+  type: 'CustomerManaged',
+  keyArn,
+  ...(encryptionContext ? { encryptionContext } : {}),
+});
+
+const kms = () => new KMSClient(fixture.clientConfig());
+/** A key whose policy lets emr-serverless.amazonaws.com generate and decrypt data keys (EMR docs). */
+async function emrKey(): Promise<string> {
+  const policy = {
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: 'kms:*', Resource: '*' },
+      {
+        Effect: 'Allow',
+        Principal: { Service: 'emr-serverless.amazonaws.com' },
+        Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        Resource: '*',
+      },
+    ],
+  };
+  return (await kms().send(new CreateKeyCommand({ Policy: JSON.stringify(policy) }))).KeyMetadata!.Arn!;
+}
+
+// ---- applications (seeded) --------------------------------------------------------------------------
+
+interface AppSeed {
+  id: string;
+  name: string;
+  state?: 'CREATED' | 'STARTED' | 'STOPPED';
+  diskEncryption?: { encryptionKeyArn: string; encryptionContext?: Record<string, string> };
+  tags?: Record<string, string>;
+}
+type AppMod = (a: AppSeed) => AppSeed;
+const started = (): AppMod => (a) => ({ ...a, state: 'STARTED' });
+const stopped = (): AppMod => (a) => ({ ...a, state: 'STOPPED' });
+const withKey =
+  (encryptionKeyArn: string, encryptionContext?: Record<string, string>): AppMod =>
+  (a) => ({
+    ...a,
+    diskEncryption: { encryptionKeyArn, ...(encryptionContext ? { encryptionContext } : {}) },
+  });
+const tagged =
+  (tags: Record<string, string>): AppMod =>
+  (a) => ({ ...a, tags });
+
+const appId = '00fetl0000000001';
+function emrApp(...mods: AppMod[]): WorkloadId {
+  const app = mods.reduce<AppSeed>((a, m) => m(a), { id: appId, name: 'etl' });
+  fixture.emulator.seed({ 'emr-serverless': { applications: [app] } });
+  return { service: 'EmrServerless', applicationId: appId };
+}
+const arnOf = (id: string) => `arn:aws:emr-serverless:us-east-1:${account}:/applications/${id}`;
+
+async function observe(id: WorkloadId) {
+  const state = await emrServerlessAdapter.observe(clients, target, id);
+  if (!state) throw new Error('expected the application to exist');
+  return state;
+}
+
+async function failure(p: Promise<unknown>): Promise<AwsCallError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof AwsCallError) return e;
+    throw e;
+  }
+  throw new Error('expected the call to fail');
+}
+
+/** A synchronous key change: Succeeded at once, and the application reports the new setting. */
+async function changeKey(id: WorkloadId, desired: EncryptionSetting) {
+  const { operation } = await emrServerlessAdapter.changeKey(clients, target, id, desired);
+  expect(operation).toEqual({ action: 'UpdateApplication', status: 'Succeeded' });
+  const after = await observe(id);
+  expect(after.encryption).toEqual(desired);
+  return after;
+}
+
+describe('emrServerlessAdapter.observe', () => {
+  it('reads an AWS-owned CREATED application', async () => {
+    const id = emrApp(tagged({ team: 'etl' }));
+    const state = await observe(id);
+    expect(state).toEqual({
+      resourceArn: arnOf(appId),
+      awsState: 'CREATED',
+      settled: true,
+      encryption: { type: 'AwsOwned' },
+      running: false,
+      tags: { team: 'etl' },
+      details: { activeJobs: 0, releaseLabel: 'emr-7.5.0' },
+    });
+    expect(emrServerlessAdapter.encryptionContext(id, state, account)).toEqual({ applicationId: appId });
+  });
+
+  it('reads a CMK with its custom context, and merges that context with applicationId', async () => {
+    const key = await emrKey();
+    const id = emrApp(stopped(), withKey(key, { team: 'etl' }));
+    const state = await observe(id);
+    expect(state.encryption).toEqual(cmk(key, { team: 'etl' }));
+    expect(emrServerlessAdapter.encryptionContext(id, state, account)).toEqual({
+      applicationId: appId,
+      team: 'etl',
+    });
+    // With only the ARN (no encryption), the pair EMR always sends.
+    expect(emrServerlessAdapter.encryptionContext(id, { resourceArn: state.resourceArn }, account)).toEqual({
+      applicationId: appId,
+    });
+  });
+
+  it('returns undefined for an application that does not exist', async () => {
+    expect(
+      await emrServerlessAdapter.observe(clients, target, {
+        service: 'EmrServerless',
+        applicationId: '00fnope',
+      }),
+    ).toBeUndefined();
+  });
+
+  it('reports a TERMINATED application as settled and blocked', async () => {
+    const id = emrApp();
+    await new EMRServerlessClient(fixture.clientConfig()).send(
+      new DeleteApplicationCommand({ applicationId: appId }),
+    );
+    expect(await observe(id)).toMatchObject({
+      awsState: 'TERMINATED',
+      settled: true,
+      running: false,
+      changeBlockedBy: 'Terminated',
+      tags: {},
+    });
+  });
+});
+
+describe('emrServerlessAdapter.changeKey', () => {
+  it('moves a CREATED application from the AWS-owned key to a CMK with a context', async () => {
+    const key = await emrKey();
+    await changeKey(emrApp(), cmk(key, { team: 'etl' }));
+  });
+
+  it('moves a STOPPED application from one CMK to another, replacing the context', async () => {
+    const [oldKey, nextKey] = [await emrKey(), await emrKey()];
+    await changeKey(emrApp(stopped(), withKey(oldKey, { team: 'etl' })), cmk(nextKey));
+  });
+
+  it('clears a CMK with an explicit empty diskEncryptionConfiguration', async () => {
+    const key = await emrKey();
+    const state = await changeKey(emrApp(stopped(), withKey(key, { team: 'etl' })), awsOwned);
+    expect(state.encryption).toEqual(awsOwned);
+    const raw = await new EMRServerlessClient(fixture.clientConfig()).send(
+      new GetApplicationCommand({ applicationId: appId }),
+    );
+    expect(raw.application!.diskEncryptionConfiguration).toBeUndefined();
+  });
+
+  it('is blocked while STARTED and allowed after stop(); start() brings the application back', async () => {
+    const key = await emrKey();
+    const id = emrApp(started());
+    expect(await observe(id)).toMatchObject({
+      awsState: 'STARTED',
+      settled: true,
+      running: true,
+      changeBlockedBy: 'ApplicationRunning',
+    });
+    // AWS refuses the update outright while STARTED (trap §9.11).
+    const refused = await failure(emrServerlessAdapter.changeKey(clients, target, id, cmk(key)));
+    expect(refused.failure).toMatchObject({ cause: 'InvalidSpec', code: 'ValidationException' });
+
+    expect((await emrServerlessAdapter.stop!(clients, target, id)).operation).toEqual({
+      action: 'StopApplication',
+      status: 'InProgress',
+    });
+    expect(await observe(id)).toMatchObject({
+      awsState: 'STOPPING',
+      settled: false,
+      changeBlockedBy: 'Transitioning',
+    });
+    advance();
+    const stoppedState = await observe(id);
+    expect(stoppedState).toMatchObject({ awsState: 'STOPPED', settled: true, running: false });
+    expect(stoppedState.changeBlockedBy).toBeUndefined();
+
+    await changeKey(id, cmk(key));
+    await emrServerlessAdapter.start!(clients, target, id);
+    expect(await observe(id)).toMatchObject({ awsState: 'STARTING', settled: false });
+    advance();
+    expect(await observe(id)).toMatchObject({ awsState: 'STARTED', running: true, encryption: cmk(key) });
+  });
+
+  it('surfaces stop() while a job runs as a classified error and counts the active job', async () => {
+    const id = emrApp(started());
+    await startJobRun(clients, target, {
+      applicationId: appId,
+      executionRoleArn: role,
+      jobDriver: sparkJob,
+      clientToken: 'job-1',
+      setting: awsOwned,
+    });
+    expect((await observe(id)).details['activeJobs']).toBe(1);
+    const e = await failure(emrServerlessAdapter.stop!(clients, target, id));
+    expect(e.failure).toMatchObject({ cause: 'InvalidSpec', code: 'ValidationException' });
+    expect(await observe(id)).toMatchObject({ awsState: 'STARTED' });
+  });
+
+  it.each([
+    ['an alias ARN', `arn:aws:kms:us-east-1:${account}:alias/etl`],
+    [
+      'a key that does not exist',
+      `arn:aws:kms:us-east-1:${account}:key/00000000-0000-0000-0000-000000000000`,
+    ],
+  ])('surfaces %s as InvalidSpec and leaves the application as it was', async (_name, keyArn) => {
+    const id = emrApp();
+    const e = await failure(emrServerlessAdapter.changeKey(clients, target, id, cmk(keyArn)));
+    expect(e.failure).toMatchObject({ cause: 'InvalidSpec', code: 'ValidationException' });
+    expect((await observe(id)).encryption).toEqual(awsOwned);
+  });
+
+  it('surfaces a missing application as NotFound', async () => {
+    const e = await failure(
+      emrServerlessAdapter.changeKey(
+        clients,
+        target,
+        { service: 'EmrServerless', applicationId: '00fnope' },
+        awsOwned,
+      ),
+    );
+    expect(e.failure).toMatchObject({ cause: 'NotFound', code: 'ResourceNotFoundException' });
+  });
+});
+
+describe('emrServerlessAdapter tags', () => {
+  it('adds tags and removes only the keys asked for', async () => {
+    const id = emrApp(tagged({ team: 'etl' }));
+    await emrServerlessAdapter.tag(clients, target, arnOf(appId), {
+      'cmk-operator/owner': 'ns/etl',
+      extra: '1',
+    });
+    await emrServerlessAdapter.untag(clients, target, arnOf(appId), ['extra']);
+    expect((await observe(id)).tags).toEqual({ team: 'etl', 'cmk-operator/owner': 'ns/etl' });
+  });
+});
+
+describe('job runs', () => {
+  it('submits a job with a CMK override that wins over the application key, and reads it back', async () => {
+    const key = await emrKey();
+    emrApp(started());
+    const submitted = await startJobRun(clients, target, {
+      applicationId: appId,
+      executionRoleArn: role,
+      jobDriver: sparkJob,
+      name: 'nightly',
+      clientToken: 'job-1',
+      setting: cmk(key, { team: 'etl' }),
+    });
+    const ids = { applicationId: appId, jobRunId: submitted.jobRunId };
+    expect(await getJobRun(clients, target, ids)).toMatchObject({
+      state: 'SUBMITTED',
+      finished: false,
+      override: cmk(key, { team: 'etl' }),
+    });
+    for (let i = 0; i < 3; i++) advance();
+    expect(await getJobRun(clients, target, ids)).toMatchObject({ state: 'SUCCESS', finished: true });
+  });
+
+  it('submits a job without an override for the AWS-owned setting', async () => {
+    emrApp(started());
+    const { jobRunId } = await startJobRun(clients, target, {
+      applicationId: appId,
+      executionRoleArn: role,
+      jobDriver: sparkJob,
+      clientToken: 'job-1',
+      setting: awsOwned,
+    });
+    const run = await getJobRun(clients, target, { applicationId: appId, jobRunId });
+    expect(run).toMatchObject({ state: 'SUBMITTED' });
+    expect(run!.override).toBeUndefined();
+  });
+
+  it('returns undefined for a job run that does not exist', async () => {
+    emrApp(started());
+    expect(await getJobRun(clients, target, { applicationId: appId, jobRunId: '00fnope' })).toBeUndefined();
+  });
+});
+
+describe('jobOverrides', () => {
+  const key = `arn:aws:kms:us-east-1:${account}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+
+  it('builds StartJobRun overrides and Spark conf for a CMK, context sorted by key', () => {
+    expect(jobOverrides(cmk(key, { team: 'etl', env: 'prod' }))).toEqual({
+      configurationOverrides: {
+        diskEncryptionConfiguration: {
+          encryptionKeyArn: key,
+          encryptionContext: { team: 'etl', env: 'prod' },
+        },
+      },
+      sparkConf: {
+        'spark.emr-serverless.disk.encryptionKeyArn': key,
+        'spark.emr-serverless.disk.encryptionContext': 'env:prod,team:etl',
+      },
+    });
+  });
+
+  it('leaves the context key out of Spark conf when there is no context', () => {
+    expect(jobOverrides(cmk(key)).sparkConf).toEqual({ 'spark.emr-serverless.disk.encryptionKeyArn': key });
+  });
+
+  it('produces no override for the AWS-owned setting', () => {
+    expect(jobOverrides(awsOwned)).toEqual({ configurationOverrides: {}, sparkConf: {} });
+  });
+
+  it('refuses a context Spark conf cannot carry (InvalidSpec)', () => {
+    let caught: unknown;
+    try {
+      jobOverrides(cmk(key, { team: 'a,b' }));
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(AwsCallError);
+    expect((caught as AwsCallError).failure.cause).toBe('InvalidSpec');
+  });
+});
+
+describe('emrState (unexpected responses)', () => {
+  it.each([
+    ['an unknown state is unsettled and reported as sent', { state: 'HIBERNATING' }, 'HIBERNATING'],
+    ['a missing state is unsettled', {}, 'Unknown'],
+  ] as const)('%s', (_name, app, awsState) => {
+    expect(emrState(app as never, {}, 0)).toMatchObject({
+      awsState,
+      settled: false,
+      changeBlockedBy: 'Transitioning',
+      running: false,
+      encryption: awsOwned,
+      details: { activeJobs: 0 },
+    });
+  });
+
+  it('reads a configuration with a context but no key ARN as AWS-owned', () => {
+    expect(
+      emrState(
+        { state: 'STOPPED', diskEncryptionConfiguration: { encryptionContext: { a: 'b' } } } as never,
+        {},
+        0,
+      ),
+    ).toMatchObject({ encryption: awsOwned, settled: true });
+  });
+});

@@ -1,0 +1,359 @@
+// The Managed Flink adapter against the in-process emulator, through the real SDK clients configured
+// the way the operator is (createAwsClients + AWS_ENDPOINT_URL). Transitions take 1000 ms on a frozen
+// clock; each test walks a key change to its end and asserts the observed state and the emulator's.
+
+import {
+  DescribeApplicationCommand,
+  KinesisAnalyticsV2Client,
+  UpdateApplicationCommand,
+} from '@aws-sdk/client-kinesis-analytics-v2';
+import { CreateKeyCommand, DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AwsClients, createAwsClients } from '../../src/aws/clients.ts';
+import { AwsCallError } from '../../src/aws/errors.ts';
+import { flinkAdapter, flinkState } from '../../src/aws/flink.ts';
+import type { EncryptionSetting, WorkloadId } from '../../src/aws/workload.ts';
+import { useEmulator } from './support/emulator.ts';
+
+const fixture = useEmulator();
+const account = '111122223333';
+const target = { region: 'us-east-1' };
+let clients: AwsClients;
+
+beforeAll(() => {
+  process.env['AWS_ENDPOINT_URL'] = fixture.emulator.url;
+  clients = createAwsClients({
+    sessionName: 'test',
+    credentials: { accessKeyId: 'AKIAEMULATORADMIN0001', secretAccessKey: 'x' },
+  });
+});
+afterAll(() => {
+  clients?.destroy();
+  delete process.env['AWS_ENDPOINT_URL'];
+});
+
+const advance = (ms = 1000) => fixture.emulator.world().clock.advance(ms);
+const awsOwned: EncryptionSetting = { type: 'AwsOwned' };
+const cmk = (keyArn: string): EncryptionSetting => ({ type: 'CustomerManaged', keyArn });
+
+// ---- keys ------------------------------------------------------------------------------------------
+
+const msfPrincipals = ['kinesisanalytics.amazonaws.com', 'infrastructure.kinesisanalytics.amazonaws.com'];
+const msfKeyActions = [
+  'kms:DescribeKey',
+  'kms:Decrypt',
+  'kms:GenerateDataKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:CreateGrant',
+];
+
+/** A key policy MSF accepts (MSF-007/008/010); `services: []` leaves the MSF principals out. */
+function flinkKeyPolicy(services = msfPrincipals): string {
+  const statements: unknown[] = [
+    { Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: 'kms:*', Resource: '*' },
+  ];
+  if (services.length > 0)
+    statements.push({
+      Effect: 'Allow',
+      Principal: { Service: services },
+      Action: msfKeyActions,
+      Resource: '*',
+    });
+  return JSON.stringify({ Version: '2012-10-17', Statement: statements });
+}
+
+const kms = () => new KMSClient(fixture.clientConfig());
+async function newKey(policy = flinkKeyPolicy()): Promise<string> {
+  return (await kms().send(new CreateKeyCommand({ Policy: policy }))).KeyMetadata!.Arn!;
+}
+
+// ---- applications (seeded) --------------------------------------------------------------------------
+
+interface AppSeed {
+  name: string;
+  status?: 'READY' | 'RUNNING';
+  keyId?: string;
+  tags?: Record<string, string>;
+}
+type AppMod = (a: AppSeed) => AppSeed;
+const running = (): AppMod => (a) => ({ ...a, status: 'RUNNING' });
+const withKey =
+  (keyArn: string): AppMod =>
+  (a) => ({ ...a, keyId: keyArn });
+const tagged =
+  (tags: Record<string, string>): AppMod =>
+  (a) => ({ ...a, tags });
+
+function flinkApp(name: string, ...mods: AppMod[]): WorkloadId {
+  const app = mods.reduce<AppSeed>((a, m) => m(a), { name });
+  fixture.emulator.seed({ kinesisanalytics: { applications: [app] } });
+  return { service: 'ManagedFlink', applicationName: name };
+}
+
+interface EmulatedApp {
+  name: string;
+  status: string;
+  configuredKey: { keyType: string; keyArn?: string };
+  runningStorage: { keyType: string; keyArn?: string } | null;
+  snapshots: Array<{ origin: string; status: string }>;
+}
+async function emulated(name: string): Promise<EmulatedApp> {
+  const state = (await fixture.admin.state())['kinesisanalytics'] as { applications: EmulatedApp[] };
+  return state.applications.find((a) => a.name === name)!;
+}
+
+async function observe(id: WorkloadId) {
+  const state = await flinkAdapter.observe(clients, target, id);
+  if (!state) throw new Error('expected the application to exist');
+  return state;
+}
+
+async function failure(p: Promise<unknown>): Promise<AwsCallError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof AwsCallError) return e;
+    throw e;
+  }
+  throw new Error('expected the call to fail');
+}
+
+/** Follows a key change to its end: the operation succeeds and the application settles. */
+async function changeAndSettle(id: WorkloadId, desired: EncryptionSetting) {
+  const { operation } = await flinkAdapter.changeKey(clients, target, id, desired);
+  expect(operation).toMatchObject({ action: 'UpdateApplication', status: 'InProgress' });
+  const during = await observe(id);
+  expect(during).toMatchObject({ awsState: 'UPDATING', settled: false, changeBlockedBy: 'Transitioning' });
+  expect(during.lastOperation).toMatchObject({ id: operation.id, status: 'InProgress' });
+  advance();
+  expect(await flinkAdapter.operation!(clients, target, id, operation.id!)).toMatchObject({
+    id: operation.id,
+    action: 'UpdateApplication',
+    status: 'Succeeded',
+  });
+  const after = await observe(id);
+  expect(after.settled).toBe(true);
+  expect(after.encryption).toEqual(desired);
+  expect(after.lastOperation).toMatchObject({ id: operation.id, status: 'Succeeded' });
+  return after;
+}
+
+describe('flinkAdapter.observe', () => {
+  it('reads an AWS-owned READY application with its tags, version and runtime', async () => {
+    const id = flinkApp('orders', tagged({ team: 'data' }));
+    const state = await observe(id);
+    expect(state).toEqual({
+      resourceArn: `arn:aws:kinesisanalytics:us-east-1:${account}:application/orders`,
+      awsState: 'READY',
+      settled: true,
+      encryption: { type: 'AwsOwned' },
+      running: false,
+      tags: { team: 'data' },
+      details: { applicationVersionId: 1, runtime: 'FLINK-1_20' },
+    });
+    expect(flinkAdapter.encryptionContext(id, state, account)).toEqual({
+      'aws:kinesisanalytics:arn': state.resourceArn,
+    });
+  });
+
+  it('reads a RUNNING application on a CMK as running and changeable', async () => {
+    const key = await newKey();
+    const state = await observe(flinkApp('orders', running(), withKey(key)));
+    expect(state).toMatchObject({ awsState: 'RUNNING', settled: true, running: true, encryption: cmk(key) });
+    expect(state.changeBlockedBy).toBeUndefined();
+  });
+
+  it('returns undefined for an application that does not exist', async () => {
+    expect(
+      await flinkAdapter.observe(clients, target, { service: 'ManagedFlink', applicationName: 'nope' }),
+    ).toBe(undefined);
+  });
+});
+
+describe('flinkAdapter.changeKey', () => {
+  it('moves a RUNNING application from the AWS-owned key to a CMK; the restart provisions storage under it', async () => {
+    const key = await newKey();
+    const id = flinkApp('orders', running());
+    const after = await changeAndSettle(id, cmk(key));
+    expect(after).toMatchObject({ awsState: 'RUNNING', running: true, details: { applicationVersionId: 2 } });
+    expect((await emulated('orders')).runningStorage).toMatchObject({ keyArn: key });
+  });
+
+  it('moves a READY application from one CMK to another', async () => {
+    const [oldKey, newKeyArn] = [await newKey(), await newKey()];
+    const id = flinkApp('orders', withKey(oldKey));
+    await changeAndSettle(id, cmk(newKeyArn));
+    expect((await emulated('orders')).configuredKey).toEqual({
+      keyType: 'CUSTOMER_MANAGED_KEY',
+      keyArn: newKeyArn,
+    });
+  });
+
+  it('moves an application from a CMK back to the AWS-owned key (no KeyIdUpdate)', async () => {
+    const key = await newKey();
+    const id = flinkApp('orders', running(), withKey(key));
+    await changeAndSettle(id, awsOwned);
+    expect((await emulated('orders')).runningStorage).toEqual({ keyType: 'AWS_OWNED_KEY' });
+  });
+
+  it('re-reads the version token: an out-of-band update after observe does not make changeKey stale', async () => {
+    const [theirs, ours] = [await newKey(), await newKey()];
+    const id = flinkApp('orders');
+    const observed = await observe(id);
+    const raw = new KinesisAnalyticsV2Client(fixture.clientConfig());
+    const current = (await raw.send(new DescribeApplicationCommand({ ApplicationName: 'orders' })))
+      .ApplicationDetail!;
+    await raw.send(
+      new UpdateApplicationCommand({
+        ApplicationName: 'orders',
+        ConditionalToken: current.ConditionalToken!,
+        ApplicationConfigurationUpdate: {
+          ApplicationEncryptionConfigurationUpdate: {
+            KeyTypeUpdate: 'CUSTOMER_MANAGED_KEY',
+            KeyIdUpdate: theirs,
+          },
+        },
+      }),
+    );
+    advance();
+    const after = await changeAndSettle(id, cmk(ours));
+    expect(after.details['applicationVersionId']).toBe(
+      (observed.details['applicationVersionId'] as number) + 2,
+    );
+  });
+
+  it('does not update (or restart) when the desired key is already configured', async () => {
+    const key = await newKey();
+    const id = flinkApp('orders', running(), withKey(key));
+    const { operation } = await flinkAdapter.changeKey(clients, target, id, cmk(key));
+    expect(operation).toMatchObject({ status: 'Succeeded' });
+    expect(operation.id).toBeUndefined();
+    expect(await observe(id)).toMatchObject({ awsState: 'RUNNING', details: { applicationVersionId: 1 } });
+  });
+
+  it('surfaces a change requested while UPDATING as a Conflict', async () => {
+    const [a, b] = [await newKey(), await newKey()];
+    const id = flinkApp('orders', running());
+    await flinkAdapter.changeKey(clients, target, id, cmk(a));
+    const e = await failure(flinkAdapter.changeKey(clients, target, id, cmk(b)));
+    expect(e.failure).toMatchObject({ cause: 'Conflict', code: 'ResourceInUseException' });
+  });
+
+  it('surfaces a key MSF may not use as InvalidSpec and leaves the application as it was', async () => {
+    const key = await newKey(flinkKeyPolicy([]));
+    const id = flinkApp('orders', running());
+    const e = await failure(flinkAdapter.changeKey(clients, target, id, cmk(key)));
+    expect(e.failure).toMatchObject({ cause: 'InvalidSpec', code: 'InvalidArgumentException' });
+    expect(await observe(id)).toMatchObject({ awsState: 'RUNNING', encryption: awsOwned });
+  });
+
+  it('surfaces a missing application as NotFound', async () => {
+    const e = await failure(
+      flinkAdapter.changeKey(clients, target, { service: 'ManagedFlink', applicationName: 'nope' }, awsOwned),
+    );
+    expect(e.failure.cause).toBe('NotFound');
+  });
+});
+
+describe('flinkAdapter restart, stop and start', () => {
+  it('restarts in two phases: a graceful stop (with its snapshot), then start on the new key', async () => {
+    const [oldKey, newKeyArn] = [await newKey(), await newKey()];
+    const id = flinkApp('orders', running(), withKey(oldKey));
+    const stop = await flinkAdapter.restart!(clients, target, id);
+    expect(stop.operation).toMatchObject({ action: 'StopApplication', status: 'InProgress' });
+    expect(await observe(id)).toMatchObject({ awsState: 'STOPPING', settled: false });
+    advance();
+    expect(await flinkAdapter.operation!(clients, target, id, stop.operation.id!)).toMatchObject({
+      status: 'Succeeded',
+    });
+    expect(await observe(id)).toMatchObject({ awsState: 'READY', settled: true, running: false });
+    expect((await emulated('orders')).snapshots).toEqual([
+      expect.objectContaining({ origin: 'stop', status: 'READY' }),
+    ]);
+
+    // A READY application takes the key change at once and uses it from the next start (MSF-012).
+    await changeAndSettle(id, cmk(newKeyArn));
+    const start = await flinkAdapter.start!(clients, target, id);
+    advance();
+    expect(await flinkAdapter.operation!(clients, target, id, start.operation.id!)).toMatchObject({
+      action: 'StartApplication',
+      status: 'Succeeded',
+    });
+    expect(await observe(id)).toMatchObject({ awsState: 'RUNNING', running: true });
+    expect((await emulated('orders')).runningStorage).toMatchObject({ keyArn: newKeyArn });
+  });
+
+  it('surfaces a failed start through operation() and lastOperation with AWS error text', async () => {
+    const key = await newKey();
+    const id = flinkApp('orders', withKey(key));
+    await kms().send(new DisableKeyCommand({ KeyId: key }));
+    const { operation } = await flinkAdapter.start!(clients, target, id);
+    advance();
+    const op = await flinkAdapter.operation!(clients, target, id, operation.id!);
+    expect(op).toMatchObject({
+      action: 'StartApplication',
+      status: 'Failed',
+      message: expect.stringContaining(key),
+    });
+    const state = await observe(id);
+    expect(state).toMatchObject({ awsState: 'READY', running: false });
+    expect(state.lastOperation).toEqual(op);
+  });
+
+  it('refuses restart of an application that is not running (Conflict)', async () => {
+    const e = await failure(flinkAdapter.restart!(clients, target, flinkApp('orders')));
+    expect(e.failure.cause).toBe('Conflict');
+  });
+});
+
+describe('flinkAdapter tags', () => {
+  it('adds tags and removes only the keys asked for', async () => {
+    const id = flinkApp('orders', tagged({ team: 'data' }));
+    const arn = (await observe(id)).resourceArn;
+    await flinkAdapter.tag(clients, target, arn, { 'cmk-operator/owner': 'ns/orders', extra: '1' });
+    await flinkAdapter.untag(clients, target, arn, ['extra']);
+    expect((await observe(id)).tags).toEqual({ team: 'data', 'cmk-operator/owner': 'ns/orders' });
+  });
+});
+
+describe('flinkState (unexpected responses)', () => {
+  it.each([
+    [
+      'an unknown status is unsettled and reported as sent',
+      { ApplicationStatus: 'HIBERNATING' },
+      'HIBERNATING',
+      false,
+      'Transitioning',
+    ],
+    [
+      'ROLLED_BACK is settled but not changeable',
+      { ApplicationStatus: 'ROLLED_BACK' },
+      'ROLLED_BACK',
+      true,
+      'RolledBack',
+    ],
+    ['a missing status is unsettled', {}, 'Unknown', false, 'Transitioning'],
+  ] as const)('%s', (_name, detail, awsState, settled, blocked) => {
+    const state = flinkState(detail as never, {});
+    expect(state).toMatchObject({
+      awsState,
+      settled,
+      changeBlockedBy: blocked,
+      encryption: awsOwned,
+      details: {},
+    });
+  });
+
+  it('reads CUSTOMER_MANAGED_KEY without a key id as drift, not as AWS-owned', () => {
+    const state = flinkState(
+      {
+        ApplicationStatus: 'READY',
+        ApplicationConfigurationDescription: {
+          ApplicationEncryptionConfigurationDescription: { KeyType: 'CUSTOMER_MANAGED_KEY' },
+        },
+      } as never,
+      {},
+    );
+    expect(state.encryption).toEqual({ type: 'CustomerManaged', keyArn: '' });
+  });
+});

@@ -1,0 +1,286 @@
+// The Keyspaces adapter against the in-process emulator, through the real SDK clients configured the
+// way the operator is (createAwsClients + AWS_ENDPOINT_URL). Transitions take 1000 ms on a frozen
+// clock; each key change is followed to ACTIVE with the new key, and the KMS grants are checked.
+
+import { KeyspacesClient, UpdateTableCommand } from '@aws-sdk/client-keyspaces';
+import {
+  CreateKeyCommand,
+  DisableKeyCommand,
+  EnableKeyCommand,
+  KMSClient,
+  ListGrantsCommand,
+} from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AwsClients, createAwsClients } from '../../src/aws/clients.ts';
+import { AwsCallError } from '../../src/aws/errors.ts';
+import { keyspacesAdapter, keyspacesState } from '../../src/aws/keyspaces.ts';
+import type { EncryptionSetting, WorkloadId } from '../../src/aws/workload.ts';
+import { useEmulator } from './support/emulator.ts';
+
+const fixture = useEmulator();
+const account = '111122223333';
+const target = { region: 'us-east-1' };
+let clients: AwsClients;
+
+beforeAll(() => {
+  process.env['AWS_ENDPOINT_URL'] = fixture.emulator.url;
+  clients = createAwsClients({
+    sessionName: 'test',
+    credentials: { accessKeyId: 'AKIAEMULATORADMIN0001', secretAccessKey: 'x' },
+  });
+});
+afterAll(() => {
+  clients?.destroy();
+  delete process.env['AWS_ENDPOINT_URL'];
+});
+
+const advance = (ms = 1000) => fixture.emulator.world().clock.advance(ms);
+const awsOwned: EncryptionSetting = { type: 'AwsOwned' };
+const cmk = (keyArn: string): EncryptionSetting => ({ type: 'CustomerManaged', keyArn });
+
+const kms = () => new KMSClient(fixture.clientConfig());
+/** The default key policy (account root may use it) is enough for Keyspaces (KS-010/011). */
+async function newKey(): Promise<string> {
+  return (await kms().send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
+}
+async function grantCount(keyArn: string): Promise<number> {
+  return ((await kms().send(new ListGrantsCommand({ KeyId: keyArn }))).Grants ?? []).length;
+}
+
+// ---- tables (seeded) -----------------------------------------------------------------------------------
+
+interface TableSeed {
+  name: string;
+  encryption?: { type: string; kmsKeyIdentifier?: string };
+}
+type TableMod = (t: TableSeed) => TableSeed;
+const onKey =
+  (keyArn: string): TableMod =>
+  (t) => ({
+    ...t,
+    encryption: { type: 'CUSTOMER_MANAGED_KMS_KEY', kmsKeyIdentifier: keyArn },
+  });
+
+function table(name: string, ...mods: TableMod[]): WorkloadId {
+  const t = mods.reduce<TableSeed>((acc, m) => m(acc), { name });
+  fixture.emulator.seed({ cassandra: { keyspaces: [{ name: 'app', tables: [t] }] } });
+  return { service: 'Keyspaces', keyspaceName: 'app', tableName: name };
+}
+
+async function observe(id: WorkloadId) {
+  const state = await keyspacesAdapter.observe(clients, target, id);
+  if (!state) throw new Error('expected the table to exist');
+  return state;
+}
+
+async function failure(p: Promise<unknown>): Promise<AwsCallError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof AwsCallError) return e;
+    throw e;
+  }
+  throw new Error('expected the call to fail');
+}
+
+/**
+ * Follows a key change to its end: UPDATING, then ACTIVE with the new key and operation() Succeeded.
+ * The emulator refuses encryptionSpecification batched with any other setting, so an accepted change
+ * also shows the adapter sent it alone (trap §9.10).
+ */
+async function changeAndSettle(id: WorkloadId, desired: EncryptionSetting) {
+  const { operation } = await keyspacesAdapter.changeKey(clients, target, id, desired);
+  expect(operation).toMatchObject({ action: 'UpdateTable', status: 'InProgress' });
+  expect(await observe(id)).toMatchObject({
+    awsState: 'UPDATING',
+    settled: false,
+    changeBlockedBy: 'Transitioning',
+  });
+  expect(await keyspacesAdapter.operation!(clients, target, id, operation.id!)).toMatchObject({
+    status: 'InProgress',
+  });
+  advance();
+  expect(await keyspacesAdapter.operation!(clients, target, id, operation.id!)).toMatchObject({
+    id: operation.id,
+    status: 'Succeeded',
+  });
+  const after = await observe(id);
+  expect(after).toMatchObject({ awsState: 'ACTIVE', settled: true, running: true, encryption: desired });
+  expect(after.changeBlockedBy).toBeUndefined();
+  return operation;
+}
+
+describe('keyspacesAdapter.observe', () => {
+  it('reads an AWS-owned ACTIVE table', async () => {
+    const id = table('events');
+    const state = await observe(id);
+    expect(state).toEqual({
+      resourceArn: `arn:aws:cassandra:us-east-1:${account}:/keyspace/app/table/events`,
+      awsState: 'ACTIVE',
+      settled: true,
+      encryption: { type: 'AwsOwned' },
+      running: true,
+      tags: {},
+      details: { pointInTimeRecovery: 'DISABLED' },
+    });
+    expect(keyspacesAdapter.encryptionContext(id, state, account)).toEqual({
+      'aws:cassandra:keyspaceName': 'app',
+      'aws:cassandra:tableName': 'events',
+      'aws:cassandra:subscriberId': account,
+    });
+  });
+
+  it('returns undefined for a missing table or keyspace', async () => {
+    table('events');
+    for (const id of [
+      { service: 'Keyspaces', keyspaceName: 'app', tableName: 'nope' },
+      { service: 'Keyspaces', keyspaceName: 'nope', tableName: 'events' },
+    ] as const) {
+      expect(await keyspacesAdapter.observe(clients, target, id)).toBeUndefined();
+    }
+  });
+
+  it('reports a table whose key is disabled as inaccessible, and ACTIVE again once it is re-enabled', async () => {
+    const key = await newKey();
+    const id = table('events', onKey(key));
+    await kms().send(new DisableKeyCommand({ KeyId: key }));
+    expect(await observe(id)).toMatchObject({
+      awsState: 'INACCESSIBLE_ENCRYPTION_CREDENTIALS',
+      settled: true,
+      running: false,
+      keyInaccessible: true,
+      changeBlockedBy: 'TableInaccessible',
+      encryption: cmk(key),
+    });
+    await kms().send(new EnableKeyCommand({ KeyId: key }));
+    const state = await observe(id);
+    expect(state).toMatchObject({ awsState: 'ACTIVE', running: true });
+    expect(state.keyInaccessible).toBeUndefined();
+  });
+});
+
+describe('keyspacesAdapter.changeKey', () => {
+  it('moves a table from the AWS-owned key to a CMK; the table holds two grants on it', async () => {
+    const key = await newKey();
+    const id = table('events');
+    const operation = await changeAndSettle(id, cmk(key));
+    expect(operation.id).toBe(`UpdateTable@${key}`);
+    expect(await grantCount(key)).toBe(2);
+  });
+
+  it('moves a table from one CMK to another; the old key keeps no grants', async () => {
+    const [oldKey, nextKey] = [await newKey(), await newKey()];
+    const id = table('events', onKey(oldKey));
+    await changeAndSettle(id, cmk(nextKey));
+    expect([await grantCount(oldKey), await grantCount(nextKey)]).toEqual([0, 2]);
+  });
+
+  it('moves a table from a CMK back to the AWS-owned key', async () => {
+    const key = await newKey();
+    const id = table('events', onKey(key));
+    const operation = await changeAndSettle(id, awsOwned);
+    expect(operation.id).toBe('UpdateTable@AWS_OWNED_KMS_KEY');
+    expect(await grantCount(key)).toBe(0);
+  });
+
+  it('reports the operation Failed when the table settled on another key than the one asked for', async () => {
+    const [ours, theirs] = [await newKey(), await newKey()];
+    const id = table('events');
+    const { operation } = await keyspacesAdapter.changeKey(clients, target, id, cmk(ours));
+    advance();
+    await new KeyspacesClient(fixture.clientConfig()).send(
+      new UpdateTableCommand({
+        keyspaceName: 'app',
+        tableName: 'events',
+        encryptionSpecification: { type: 'CUSTOMER_MANAGED_KMS_KEY', kmsKeyIdentifier: theirs },
+      }),
+    );
+    advance();
+    expect(await keyspacesAdapter.operation!(clients, target, id, operation.id!)).toMatchObject({
+      status: 'Failed',
+      message: expect.stringContaining(theirs),
+    });
+  });
+
+  it('surfaces a change while UPDATING as a Conflict', async () => {
+    const [a, b] = [await newKey(), await newKey()];
+    const id = table('events');
+    await keyspacesAdapter.changeKey(clients, target, id, cmk(a));
+    const e = await failure(keyspacesAdapter.changeKey(clients, target, id, cmk(b)));
+    expect(e.failure).toMatchObject({ cause: 'Conflict', code: 'ConflictException' });
+  });
+
+  it('surfaces a key that does not exist as InvalidSpec and leaves the table as it was', async () => {
+    const id = table('events');
+    const missing = `arn:aws:kms:us-east-1:${account}:key/00000000-0000-0000-0000-000000000000`;
+    const e = await failure(keyspacesAdapter.changeKey(clients, target, id, cmk(missing)));
+    expect(e.failure).toMatchObject({ cause: 'InvalidSpec', code: 'ValidationException' });
+    expect(await observe(id)).toMatchObject({ awsState: 'ACTIVE', encryption: awsOwned });
+  });
+
+  it('surfaces a disabled key as InvalidSpec', async () => {
+    const key = await newKey();
+    await kms().send(new DisableKeyCommand({ KeyId: key }));
+    const e = await failure(keyspacesAdapter.changeKey(clients, target, table('events'), cmk(key)));
+    expect(e.failure.cause).toBe('InvalidSpec');
+  });
+
+  it('surfaces a missing table as NotFound', async () => {
+    table('events');
+    const e = await failure(
+      keyspacesAdapter.changeKey(
+        clients,
+        target,
+        { service: 'Keyspaces', keyspaceName: 'app', tableName: 'nope' },
+        awsOwned,
+      ),
+    );
+    expect(e.failure.cause).toBe('NotFound');
+  });
+});
+
+describe('keyspacesAdapter.operation', () => {
+  it('reports Failed for a table that no longer exists and for an id it did not make', async () => {
+    const id = table('events');
+    expect(await keyspacesAdapter.operation!(clients, target, id, 'something-else')).toMatchObject({
+      status: 'Failed',
+    });
+    const gone = { service: 'Keyspaces', keyspaceName: 'app', tableName: 'nope' } as const;
+    expect(
+      await keyspacesAdapter.operation!(clients, target, gone, 'UpdateTable@AWS_OWNED_KMS_KEY'),
+    ).toMatchObject({
+      status: 'Failed',
+      message: 'The table no longer exists.',
+    });
+  });
+});
+
+describe('keyspacesAdapter tags', () => {
+  it('adds tags and removes only the keys asked for (reading their values first)', async () => {
+    const id = table('events');
+    const arn = (await observe(id)).resourceArn;
+    await keyspacesAdapter.tag(clients, target, arn, {
+      'cmk-operator/owner': 'ns/events',
+      extra: '1',
+      keep: 'x',
+    });
+    await keyspacesAdapter.untag(clients, target, arn, ['extra', 'not-there']);
+    expect((await observe(id)).tags).toEqual({ 'cmk-operator/owner': 'ns/events', keep: 'x' });
+  });
+});
+
+describe('keyspacesState (unexpected responses)', () => {
+  it.each([
+    ['an unknown status is unsettled and reported as sent', { status: 'ARCHIVING' }, 'ARCHIVING', false],
+    ['RESTORING is unsettled', { status: 'RESTORING' }, 'RESTORING', false],
+    ['a missing status is unsettled', {}, 'Unknown', false],
+  ] as const)('%s', (_name, table, awsState, settled) => {
+    expect(keyspacesState({ $metadata: {}, ...table } as never, {})).toMatchObject({
+      awsState,
+      settled,
+      changeBlockedBy: 'Transitioning',
+      running: false,
+      encryption: awsOwned,
+    });
+  });
+});
