@@ -103,6 +103,12 @@ function workloadStatus(extra: TProperties = {}) {
       ),
       current: Type.Optional(EncryptionStatus),
       lastOperation: Type.Optional(LastOperation),
+      pendingStart: Type.Optional(
+        Type.Boolean({
+          description:
+            'The operator stopped the resource (to change its key or to pick up rotated key material) and will start it again.',
+        }),
+      ),
       plan: Type.Optional(
         Type.Array(Type.String({ maxLength: 1024 }), {
           maxItems: 20,

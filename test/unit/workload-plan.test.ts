@@ -1,0 +1,413 @@
+// Table tests of the workload decision, shared by the three services: builders of small modifiers,
+// one named case per line.
+
+import { describe, expect, it } from 'vitest';
+import type { EncryptionSetting, WorkloadService, WorkloadState } from '../../src/aws/workload.ts';
+import { inMaintenanceWindow, nextWindowOpening } from '../../src/reconcile/maintenance-window.ts';
+import {
+  failedSwitchRetryMs,
+  planWorkload,
+  type WorkloadPlanInput,
+} from '../../src/reconcile/workload-plan.ts';
+
+const keyA = 'arn:aws:kms:us-east-1:111122223333:key/aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa';
+const keyB = 'arn:aws:kms:us-east-1:111122223333:key/bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb';
+const cmk = (keyArn: string, encryptionContext?: Record<string, string>): EncryptionSetting => ({
+  type: 'CustomerManaged',
+  keyArn,
+  ...(encryptionContext ? { encryptionContext } : {}),
+});
+const aok: EncryptionSetting = { type: 'AwsOwned' };
+const claim = 'it/team-a/orders';
+const now = Date.UTC(2026, 10, 23, 12, 0, 0); // a Monday
+
+const state = (over: Partial<WorkloadState> = {}): WorkloadState => ({
+  resourceArn: 'arn:aws:kinesisanalytics:us-east-1:111122223333:application/orders',
+  awsState: 'RUNNING',
+  settled: true,
+  encryption: aok,
+  running: true,
+  tags: { 'cmk.io/owner': claim },
+  details: {},
+  ...over,
+});
+
+type Mod = (i: WorkloadPlanInput) => WorkloadPlanInput;
+function workload(service: WorkloadService, ...mods: Mod[]): WorkloadPlanInput {
+  const base: WorkloadPlanInput = {
+    now,
+    service,
+    spec: {},
+    status: undefined,
+    deleting: false,
+    hasFinalizer: true,
+    desired: { kind: 'resolved', setting: cmk(keyA), currentKeyMaterialId: 'm1' },
+    preflight: { ok: true },
+    observed: { kind: 'found', state: state() },
+    claim,
+  };
+  return mods.reduce((i, m) => m(i), base);
+}
+const aws =
+  (over: Partial<WorkloadState>): Mod =>
+  (i) =>
+    i.observed.kind === 'found'
+      ? { ...i, observed: { kind: 'found', state: { ...i.observed.state, ...over } } }
+      : i;
+const wants =
+  (setting: EncryptionSetting, material = 'm1'): Mod =>
+  (i) => ({ ...i, desired: { kind: 'resolved', setting, currentKeyMaterialId: material } });
+const spec =
+  (s: WorkloadPlanInput['spec']): Mod =>
+  (i) => ({ ...i, spec: { ...i.spec, ...s } });
+const status =
+  (s: WorkloadPlanInput['status']): Mod =>
+  (i) => ({ ...i, status: { ...i.status, ...s } });
+const preflightFails: Mod = (i) => ({
+  ...i,
+  preflight: {
+    ok: false,
+    reason: 'KeyPolicyMissingPermission',
+    message: 'no kinesisanalytics.amazonaws.com',
+  },
+});
+const deleting: Mod = (i) => ({ ...i, deleting: true });
+const notFound: Mod = (i) => ({ ...i, observed: { kind: 'notFound' } });
+const unresolved: Mod = (i) => ({
+  ...i,
+  desired: {
+    kind: 'unresolved',
+    reason: 'KmsKeyNotReady',
+    message: 'KmsKey orders-key is not Ready',
+    terminal: false,
+  },
+});
+
+const types = (i: WorkloadPlanInput) => planWorkload(i).actions.map((a) => a.type);
+const cond = (i: WorkloadPlanInput, type: string) => planWorkload(i).conditions.find((c) => c.type === type);
+
+describe('planWorkload: switching keys', () => {
+  it.each([
+    ['AWS owned -> CMK', workload('ManagedFlink'), ['ChangeKey']],
+    ['CMK -> CMK', workload('Keyspaces', aws({ encryption: cmk(keyB) })), ['ChangeKey']],
+    ['CMK -> AWS owned', workload('Keyspaces', aws({ encryption: cmk(keyA) }), wants(aok)), ['ChangeKey']],
+    ['already on the desired key: nothing', workload('Keyspaces', aws({ encryption: cmk(keyA) })), []],
+    [
+      'the finalizer and the claim come first',
+      workload('Keyspaces', (i) => ({ ...i, hasFinalizer: false }), aws({ tags: {} })),
+      ['AddFinalizer', 'Claim', 'ChangeKey'],
+    ],
+    ['never switches onto a key that fails pre-flight', workload('ManagedFlink', preflightFails), []],
+    [
+      'never switches while AWS is transitioning',
+      workload('ManagedFlink', aws({ settled: false, awsState: 'UPDATING' })),
+      [],
+    ],
+    [
+      'Observe mode never switches, tags or adds anything but the finalizer',
+      workload('ManagedFlink', spec({ mode: 'Observe' }), aws({ tags: {} })),
+      [],
+    ],
+    [
+      'never acts on a resource another object claims',
+      workload('Keyspaces', aws({ tags: { 'cmk.io/owner': 'other-cluster/ns/x' } })),
+      [],
+    ],
+    ['waits for a key that does not resolve yet', workload('Keyspaces', unresolved), []],
+    [
+      'EMR: waits while STARTED by default',
+      workload('EmrServerless', aws({ changeBlockedBy: 'ApplicationRunning', awsState: 'STARTED' })),
+      [],
+    ],
+    [
+      'EMR StopAndUpdate: stops when no job runs',
+      workload(
+        'EmrServerless',
+        spec({ whenStarted: 'StopAndUpdate' }),
+        aws({ changeBlockedBy: 'ApplicationRunning' }),
+      ),
+      ['Stop'],
+    ],
+    [
+      'EMR StopAndUpdate: waits for running jobs',
+      workload(
+        'EmrServerless',
+        spec({ whenStarted: 'StopAndUpdate' }),
+        aws({ changeBlockedBy: 'ApplicationRunning', details: { activeJobs: 2 } }),
+      ),
+      [],
+    ],
+    [
+      'EMR: a context change is a change',
+      workload(
+        'EmrServerless',
+        aws({ encryption: cmk(keyA, { team: 'a' }), running: false }),
+        wants(cmk(keyA, { team: 'b' })),
+      ),
+      ['ChangeKey'],
+    ],
+    [
+      'Keyspaces: no context to compare',
+      workload('Keyspaces', aws({ encryption: cmk(keyA) }), wants(cmk(keyA, { x: 'y' }))),
+      [],
+    ],
+    [
+      'EMR: starts again after the operator stopped it',
+      workload(
+        'EmrServerless',
+        aws({ encryption: cmk(keyA), running: false, awsState: 'STOPPED' }),
+        status({ pendingStart: true }),
+      ),
+      ['Start'],
+    ],
+    [
+      'a running Flink app waits for its maintenance window',
+      workload('ManagedFlink', spec({ maintenanceWindow: { start: '02:00', durationMinutes: 60 } })),
+      [],
+    ],
+    [
+      'a stopped Flink app switches outside the window',
+      workload(
+        'ManagedFlink',
+        aws({ running: false, awsState: 'READY' }),
+        spec({ maintenanceWindow: { start: '02:00', durationMinutes: 60 } }),
+      ),
+      ['ChangeKey'],
+    ],
+    [
+      'a switch that just failed is not retried at once',
+      workload(
+        'ManagedFlink',
+        status({
+          lastOperation: {
+            action: 'UpdateApplication',
+            status: 'Failed',
+            toKey: keyA,
+            endTime: new Date(now - 60_000).toISOString(),
+            message: 'boom',
+          },
+        }),
+      ),
+      [],
+    ],
+    [
+      'a switch that failed long ago is retried',
+      workload(
+        'ManagedFlink',
+        status({
+          lastOperation: {
+            action: 'UpdateApplication',
+            status: 'Failed',
+            toKey: keyA,
+            endTime: new Date(now - failedSwitchRetryMs - 1).toISOString(),
+          },
+        }),
+      ),
+      ['ChangeKey'],
+    ],
+  ] as const)('%s', (_name, input, expected) => {
+    expect(types(input)).toEqual(expected);
+  });
+});
+
+describe('planWorkload: rotation of a Flink key', () => {
+  const onKey = aws({ encryption: cmk(keyA) });
+  const recorded = (material: string) =>
+    status({ current: { keyType: 'CustomerManaged', keyArn: keyA, keyMaterialId: material } });
+  it.each([
+    ['first sight records the current material', workload('ManagedFlink', onKey), [], 'True'],
+    [
+      'rotated material with Never: report only',
+      workload('ManagedFlink', onKey, recorded('m0')),
+      [],
+      'False',
+    ],
+    [
+      'rotated material with Auto: restart (stop, then start)',
+      workload('ManagedFlink', onKey, recorded('m0'), spec({ restartAfterRotation: 'Auto' })),
+      ['Stop'],
+      'False',
+    ],
+    [
+      'rotated material with Auto outside the window: wait',
+      workload(
+        'ManagedFlink',
+        onKey,
+        recorded('m0'),
+        spec({ restartAfterRotation: 'Auto', maintenanceWindow: { start: '02:00', durationMinutes: 30 } }),
+      ),
+      [],
+      'False',
+    ],
+    [
+      'not running: the next start uses the current material',
+      workload('ManagedFlink', onKey, recorded('m0'), aws({ running: false, awsState: 'READY' })),
+      [],
+      'True',
+    ],
+  ] as const)('%s', (_name, input, expected, materialCurrent) => {
+    expect(types(input)).toEqual(expected);
+    expect(cond(input, 'MaterialCurrent')?.status).toBe(materialCurrent);
+  });
+
+  it('records the material at first sight so a later rotation is noticed', () => {
+    const plan = planWorkload(workload('ManagedFlink', onKey));
+    expect((plan.status['current'] as { keyMaterialId?: string }).keyMaterialId).toBe('m1');
+  });
+});
+
+describe('planWorkload: conditions', () => {
+  it('an inaccessible Keyspaces table is reported at once with the date AWS deletes it', () => {
+    const input = workload(
+      'Keyspaces',
+      aws({
+        encryption: cmk(keyA),
+        keyInaccessible: true,
+        changeBlockedBy: 'TableInaccessible',
+        settled: true,
+      }),
+    );
+    const plan = planWorkload(input);
+    const c = plan.conditions.find((x) => x.type === 'KeyAccessible');
+    expect(c).toMatchObject({ status: 'False', reason: 'InaccessibleEncryptionCredentials' });
+    expect(c?.message).toContain('2026-11-30T12:00:00.000Z');
+    expect(plan.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'TableInaccessible' })]);
+    expect(plan.status['deletionAfter']).toBe('2026-11-30T12:00:00.000Z');
+  });
+
+  it('keeps the first detection time across reconciles', () => {
+    const since = '2026-11-20T00:00:00.000Z';
+    const plan = planWorkload(
+      workload('Keyspaces', aws({ keyInaccessible: true }), status({ inaccessibleSince: since })),
+    );
+    expect(plan.status['deletionAfter']).toBe('2026-11-27T00:00:00.000Z');
+    expect(plan.events).toEqual([]);
+  });
+
+  it('Observe mode reports the drift and the plan', () => {
+    const plan = planWorkload(workload('ManagedFlink', spec({ mode: 'Observe' })));
+    expect(plan.conditions.find((c) => c.type === 'KeyCurrent')).toMatchObject({
+      status: 'False',
+      reason: 'Drift',
+    });
+    expect(plan.lines[0]).toContain(`to ${keyA}`);
+  });
+
+  it('pre-flight failure names the missing permission and stalls', () => {
+    const plan = planWorkload(workload('ManagedFlink', preflightFails));
+    expect(plan.conditions.find((c) => c.type === 'KeyUsable')).toMatchObject({
+      status: 'False',
+      reason: 'KeyPolicyMissingPermission',
+    });
+    expect(plan.outcome).toMatchObject({ kind: 'stalled', reason: 'KeyPolicyMissingPermission' });
+  });
+
+  it('a claim conflict is a Warning and Stalled', () => {
+    const plan = planWorkload(workload('Keyspaces', aws({ tags: { 'cmk.io/owner': 'x/y/z' } })));
+    expect(plan.outcome).toMatchObject({ kind: 'stalled', reason: 'ClaimedByAnother' });
+    expect(plan.events[0]).toMatchObject({ type: 'Warning', reason: 'ClaimConflict' });
+  });
+
+  it('a missing AWS resource stalls with a hint', () => {
+    expect(planWorkload(workload('Keyspaces', notFound)).outcome).toMatchObject({
+      kind: 'stalled',
+      reason: 'ResourceNotFound',
+    });
+  });
+});
+
+describe('planWorkload: deletion', () => {
+  it.each([
+    [
+      'Orphan releases the claim and the finalizer',
+      workload('Keyspaces', deleting),
+      ['Release', 'RemoveFinalizer'],
+    ],
+    [
+      'RevertToAwsOwned switches back first',
+      workload(
+        'Keyspaces',
+        deleting,
+        aws({ encryption: cmk(keyA) }),
+        spec({ deletionPolicy: 'RevertToAwsOwned' }),
+      ),
+      ['ChangeKey'],
+    ],
+    [
+      'RevertToAwsOwned then releases once reverted',
+      workload('Keyspaces', deleting, spec({ deletionPolicy: 'RevertToAwsOwned' })),
+      ['Release', 'RemoveFinalizer'],
+    ],
+    [
+      'RevertToAwsOwned waits while EMR runs',
+      workload(
+        'EmrServerless',
+        deleting,
+        aws({ encryption: cmk(keyA), changeBlockedBy: 'ApplicationRunning' }),
+        spec({ deletionPolicy: 'RevertToAwsOwned' }),
+      ),
+      [],
+    ],
+    [
+      'a vanished resource releases the finalizer',
+      workload('Keyspaces', deleting, notFound),
+      ['RemoveFinalizer'],
+    ],
+    [
+      'a resource claimed by another is not touched',
+      workload('Keyspaces', deleting, aws({ tags: { 'cmk.io/owner': 'x/y/z' } })),
+      ['RemoveFinalizer'],
+    ],
+    [
+      'Observe mode only releases the finalizer',
+      workload(
+        'Keyspaces',
+        deleting,
+        spec({ mode: 'Observe', deletionPolicy: 'RevertToAwsOwned' }),
+        aws({ encryption: cmk(keyA) }),
+      ),
+      ['RemoveFinalizer'],
+    ],
+  ] as const)('%s', (_name, input, expected) => {
+    expect(types(input)).toEqual(expected);
+  });
+});
+
+describe('maintenance windows', () => {
+  const at = (iso: string) => Date.parse(iso);
+  it.each([
+    ['inside a daily window', '2026-11-23T02:30:00Z', { start: '02:00', durationMinutes: 60 }, true],
+    ['after it', '2026-11-23T03:00:00Z', { start: '02:00', durationMinutes: 60 }, false],
+    [
+      'across midnight, after midnight',
+      '2026-11-24T00:30:00Z',
+      { start: '23:00', durationMinutes: 120 },
+      true,
+    ],
+    [
+      'on a day not listed (Monday)',
+      '2026-11-23T02:30:00Z',
+      { start: '02:00', durationMinutes: 60, days: ['Sat'] as const },
+      false,
+    ],
+    [
+      'across midnight from a listed day',
+      '2026-11-22T00:30:00Z',
+      { start: '23:00', durationMinutes: 120, days: ['Sat'] as const },
+      true,
+    ],
+  ])('%s', (_n, t, w, expected) => {
+    expect(inMaintenanceWindow(at(t), w as never)).toBe(expected);
+  });
+  it('finds the next opening', () => {
+    expect(
+      new Date(
+        nextWindowOpening(at('2026-11-23T12:00:00Z'), {
+          start: '02:00',
+          durationMinutes: 60,
+          days: ['Sat'],
+        })!,
+      ).toISOString(),
+    ).toBe('2026-11-28T02:00:00.000Z');
+  });
+});
