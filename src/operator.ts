@@ -15,6 +15,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import {
   cmkResources,
+  type KeyReferenceGrantObject,
   type KeyReferencingObject,
   type KmsKeyObject,
   referencedKmsKey,
@@ -23,6 +24,12 @@ import {
 import { createAwsClients } from './aws/clients.ts';
 import { callerIdentityCache } from './aws/identity.ts';
 import { kmsKeyReconciler } from './reconcile/kmskey.ts';
+import {
+  type PolicyPreflight,
+  type WorkloadKind,
+  type WorkloadObject,
+  workloadReconciler,
+} from './reconcile/workload.ts';
 import { type Controller, createController } from './runtime/controller.ts';
 import { createEventRecorder } from './runtime/events.ts';
 import { type HealthEndpoints, startHealthEndpoints } from './runtime/health.ts';
@@ -56,6 +63,8 @@ export interface OperatorOptions {
   defaultRegion: string;
   clusterName: string;
   log: Logger;
+  /** Key-policy pre-flight for workload switches (src/keys/preflight.ts). */
+  policyPreflight?: PolicyPreflight;
 }
 
 export interface RunningOperator {
@@ -116,7 +125,12 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     });
     return { type, cache, byKey };
   });
-  const allInformers = [...kmsKeys.informers, ...referencing.flatMap((r) => r.cache.informers)];
+  const grants = cacheOf<KeyReferenceGrantObject>(cmkResources.keyReferenceGrant);
+  const allInformers = [
+    ...kmsKeys.informers,
+    ...referencing.flatMap((r) => r.cache.informers),
+    ...grants.informers,
+  ];
 
   const queue = createWorkQueue({ metrics: prometheusWorkQueueMetrics(registry, 'kmskey') });
   for (const i of kmsKeys.informers) {
@@ -169,6 +183,98 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       { log, metrics: prometheusControllerMetrics(registry, 'kmskey') },
     ),
   ];
+
+  // ---- workload controllers: one per kind, one shared reconcile core ---------------------------
+  const referenceGranted = (fromNamespace: string, keyNamespace: string, keyName: string) =>
+    grants.informers.some((i) =>
+      i
+        .list()
+        .some(
+          (g) =>
+            g.metadata.namespace === keyNamespace &&
+            g.spec.from.some((f) => f.namespace === fromNamespace) &&
+            (!g.spec.to || g.spec.to.length === 0 || g.spec.to.some((t) => t.name === keyName)),
+        ),
+    );
+  const workloadKinds: WorkloadKind[] = [
+    {
+      type: cmkResources.flinkApplication,
+      service: 'ManagedFlink',
+      id: (s) => ({ service: 'ManagedFlink', applicationName: s.applicationName ?? '' }),
+    },
+    {
+      type: cmkResources.keyspacesTable,
+      service: 'Keyspaces',
+      id: (s) => ({ service: 'Keyspaces', keyspaceName: s.keyspaceName ?? '', tableName: s.tableName ?? '' }),
+    },
+    {
+      type: cmkResources.emrServerlessApplication,
+      service: 'EmrServerless',
+      id: (s) => ({ service: 'EmrServerless', applicationId: s.applicationId ?? '' }),
+    },
+  ];
+  const workloadQueues: Array<{ enqueueReferencing(kmsKey: string): void; enqueueAll(): void }> = [];
+  for (const wk of workloadKinds) {
+    const r = referencing.find((x) => x.type === wk.type);
+    if (!r) continue;
+    const name = wk.type.kind.toLowerCase();
+    const wq = createWorkQueue({ metrics: prometheusWorkQueueMetrics(registry, name) });
+    for (const i of r.cache.informers) {
+      i.addHandlers({
+        onAdd: (o) => wq.add(objectKey(o)),
+        onUpdate: (_p, o) => wq.add(objectKey(o)),
+        onDelete: (o) => wq.add(objectKey(o)),
+      });
+    }
+    workloadQueues.push({
+      enqueueReferencing: (kmsKey) => {
+        for (const k of r.byKey.lookup(kmsKey)) wq.add(k);
+      },
+      enqueueAll: () => {
+        for (const i of r.cache.informers) for (const k of i.keys()) wq.add(k);
+      },
+    });
+    controllers.push(
+      createController(
+        {
+          name,
+          queue: wq,
+          reconcile: workloadReconciler({
+            kube,
+            aws,
+            events,
+            kind: wk,
+            getWorkload: (k) => r.cache.get(k) as WorkloadObject | undefined,
+            getKmsKey: (k) => kmsKeys.get(k),
+            referenceGranted,
+            callerIdentity,
+            ...(options.policyPreflight ? { policyPreflight: options.policyPreflight } : {}),
+            defaultRegion: options.defaultRegion,
+            clusterName: options.clusterName,
+            resyncMs: options.resyncMs,
+            now: Date.now,
+          }),
+          concurrency: options.concurrency,
+          resyncMs: options.resyncMs,
+        },
+        { log, metrics: prometheusControllerMetrics(registry, name) },
+      ),
+    );
+  }
+  // A KmsKey that changes (becomes usable, rotates, moves) re-runs every workload that references it.
+  for (const i of kmsKeys.informers) {
+    const fanOut = (o: KmsKeyObject) => {
+      for (const q of workloadQueues) q.enqueueReferencing(objectKey(o));
+    };
+    i.addHandlers({ onAdd: fanOut, onUpdate: (_p, o) => fanOut(o), onDelete: fanOut });
+  }
+  // Grants change rarely: re-run every workload (the cross-namespace check is in the reconcile).
+  for (const i of grants.informers) {
+    const all = () => {
+      for (const q of workloadQueues) q.enqueueAll();
+    };
+    i.addHandlers({ onAdd: all, onUpdate: all, onDelete: all });
+  }
 
   for (const i of allInformers) i.start();
 

@@ -53,6 +53,18 @@ function onKey(o: KeyReferencingObject, keyArn: string | undefined): boolean {
   return keyArn !== undefined && (current.current?.keyArn === keyArn || current.keyArn === keyArn);
 }
 
+/** Why a workload is not on the key yet, in its own words (its Ready condition). */
+function pendingReason(o: KeyReferencingObject): string {
+  const conditions = (
+    o.status as
+      | { conditions?: Array<{ type: string; status: string; reason: string; message: string }> }
+      | undefined
+  )?.conditions;
+  const ready = conditions?.find((c) => c.type === 'Ready');
+  if (!ready) return 'not reconciled yet';
+  return `${ready.reason}: ${ready.message}`.slice(0, 1024);
+}
+
 function describeAction(a: KmsKeyAction): string {
   switch (a.type) {
     case 'EnableKeyRotation':
@@ -464,7 +476,7 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
         const pending = referencing
           .filter((o) => !onKey(o, arn))
           .slice(0, 100)
-          .map((o) => ({ ...toReference(o), reason: 'not yet reported on this key' }));
+          .map((o) => ({ ...toReference(o), reason: pendingReason(o) }));
         const next: KmsKeyStatus = {
           ...(fresh.status ?? {}),
           ...plan.status,

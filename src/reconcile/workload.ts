@@ -1,0 +1,488 @@
+// The workload reconciler: one implementation for FlinkApplication, KeyspacesTable and
+// EmrServerlessApplication; the service adapter (src/aws/adapters.ts) is the only per-service part.
+//
+// Watches: the workload kind; KmsKeys (mapped to the workloads that reference them); KeyReferenceGrants.
+// Owns conditions: Ready, Reconciling, Stalled (kstatus), KeyUsable, KeyCurrent, and per service
+// MaterialCurrent (Flink) and KeyAccessible (Keyspaces).
+// Never: switches a workload onto a key that fails pre-flight; acts in Observe mode, without the
+// leader's signal, or on a resource another object claims; follows a reference into another namespace
+// without a KeyReferenceGrant there. Every AWS mutation is an Event and an audit log line.
+
+import type { KmsKeyObject } from '../api/resources.ts';
+import type { KeyReference } from '../api/shared.ts';
+import { adapterFor } from '../aws/adapters.ts';
+import type { AwsClients, AwsTarget } from '../aws/clients.ts';
+import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
+import type { CallerIdentity } from '../aws/identity.ts';
+import { describeKey, getKeyPolicy } from '../aws/kms.ts';
+import type { EncryptionSetting, WorkloadId, WorkloadOperation, WorkloadService } from '../aws/workload.ts';
+import { checkKey } from '../keys/checks.ts';
+import type { KeyFacts } from '../keys/key-facts.ts';
+import { type Condition, removeCondition, setCondition, withKstatus } from '../runtime/conditions.ts';
+import type { ReconcileContext, ReconcileResult } from '../runtime/controller.ts';
+import type { EventRecorder } from '../runtime/events.ts';
+import { addFinalizer, removeFinalizer } from '../runtime/finalizers.ts';
+import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
+import { writeStatusIfChanged } from '../runtime/status.ts';
+import { resync } from './types.ts';
+import {
+  type DesiredKey,
+  keyLabel,
+  type Preflight,
+  planWorkload,
+  type WorkloadAction,
+  type WorkloadObservation,
+  type WorkloadSpecView,
+  type WorkloadStatusView,
+  workloadFinalizer,
+} from './workload-plan.ts';
+
+export interface WorkloadObject extends KubeObject {
+  spec: WorkloadSpecView & {
+    key: KeyReference;
+    region?: string;
+    roleArn?: string;
+    applicationName?: string;
+    keyspaceName?: string;
+    tableName?: string;
+    applicationId?: string;
+    encryptionContext?: Record<string, string>;
+  };
+  status?: WorkloadStatusView & { conditions?: Condition[]; observedGeneration?: number } & Record<
+      string,
+      unknown
+    >;
+}
+
+export interface WorkloadKind {
+  type: ResourceType;
+  service: WorkloadService;
+  id(spec: WorkloadObject['spec']): WorkloadId;
+}
+
+/** Pre-flight of a key for a service, beyond the key-state chain (the key-policy check). */
+export type PolicyPreflight = (input: {
+  service: WorkloadService;
+  policy: string;
+  key: KeyFacts;
+  region: string;
+  accountId: string;
+  operatorPrincipalArn: string;
+  resourceArn: string;
+  encryptionContext: Record<string, string>;
+}) => Preflight;
+
+export interface WorkloadReconcilerDeps {
+  kube: KubeClient;
+  aws: AwsClients;
+  events: EventRecorder;
+  kind: WorkloadKind;
+  getWorkload(key: string): WorkloadObject | undefined;
+  getKmsKey(key: string): KmsKeyObject | undefined;
+  /** Whether workloads in `fromNamespace` may reference the KmsKey `namespace/name`. */
+  referenceGranted(fromNamespace: string, kmsKeyNamespace: string, kmsKeyName: string): boolean;
+  callerIdentity(target: AwsTarget): Promise<CallerIdentity>;
+  /** Key-policy pre-flight; only the key-state chain runs when absent. */
+  policyPreflight?: PolicyPreflight;
+  defaultRegion: string;
+  clusterName: string;
+  /** The controller's resync interval: no requeue waits longer. */
+  resyncMs?: number;
+  now(): number;
+}
+
+function isoNow(now: number): string {
+  return new Date(now).toISOString();
+}
+
+export function workloadReconciler(deps: WorkloadReconcilerDeps) {
+  const { kind } = deps;
+  const adapter = adapterFor(kind.service);
+
+  async function resolveDesired(
+    object: WorkloadObject,
+    target: AwsTarget,
+  ): Promise<{ desired: DesiredKey; facts?: KeyFacts }> {
+    const ref = object.spec.key;
+    const ns = object.metadata.namespace ?? '';
+    if (ref.awsOwned) return { desired: { kind: 'resolved', setting: { type: 'AwsOwned' } } };
+    const context = object.spec.encryptionContext;
+    if (ref.kmsKeyRef) {
+      const keyNs = ref.kmsKeyRef.namespace ?? ns;
+      if (keyNs !== ns && !deps.referenceGranted(ns, keyNs, ref.kmsKeyRef.name)) {
+        return {
+          desired: {
+            kind: 'unresolved',
+            reason: 'ReferenceNotGranted',
+            message: `KmsKey ${keyNs}/${ref.kmsKeyRef.name} is in another namespace and no KeyReferenceGrant in ${keyNs} allows namespace ${ns} to use it`,
+            terminal: true,
+          },
+        };
+      }
+      const kmsKey = deps.getKmsKey(`${keyNs}/${ref.kmsKeyRef.name}`);
+      if (!kmsKey) {
+        return {
+          desired: {
+            kind: 'unresolved',
+            reason: 'KmsKeyNotFound',
+            message: `KmsKey ${keyNs}/${ref.kmsKeyRef.name} does not exist`,
+            terminal: false,
+          },
+        };
+      }
+      const usable = kmsKey.status?.conditions?.find((c) => c.type === 'KeyUsable');
+      if (!kmsKey.status?.keyArn || usable?.status !== 'True') {
+        return {
+          desired: {
+            kind: 'unresolved',
+            reason: 'KmsKeyNotReady',
+            message: `KmsKey ${keyNs}/${ref.kmsKeyRef.name} is not usable yet${usable ? `: ${usable.message}` : ''}`,
+            terminal: false,
+          },
+        };
+      }
+      const facts = await describeKey(deps.aws.kms(target), kmsKey.status.keyArn);
+      return {
+        desired: {
+          kind: 'resolved',
+          setting: {
+            type: 'CustomerManaged',
+            keyArn: kmsKey.status.keyArn,
+            ...(context ? { encryptionContext: context } : {}),
+          },
+          ...(facts?.currentKeyMaterialId ? { currentKeyMaterialId: facts.currentKeyMaterialId } : {}),
+        },
+        ...(facts ? { facts } : {}),
+      };
+    }
+    const facts = await describeKey(deps.aws.kms(target), ref.keyId ?? '');
+    if (!facts) {
+      return {
+        desired: {
+          kind: 'unresolved',
+          reason: 'KeyNotFound',
+          message: `KMS key ${ref.keyId} was not found in ${target.region}: check the key ID, ARN or alias and the Region`,
+          terminal: false,
+        },
+      };
+    }
+    return {
+      desired: {
+        kind: 'resolved',
+        setting: {
+          type: 'CustomerManaged',
+          keyArn: facts.arn,
+          ...(context ? { encryptionContext: context } : {}),
+        },
+        ...(facts.currentKeyMaterialId ? { currentKeyMaterialId: facts.currentKeyMaterialId } : {}),
+      },
+      facts,
+    };
+  }
+
+  async function preflight(
+    facts: KeyFacts | undefined,
+    setting: EncryptionSetting,
+    target: AwsTarget,
+    id: WorkloadId,
+    resourceArn: string,
+  ): Promise<Preflight> {
+    if (setting.type !== 'CustomerManaged') return { ok: true };
+    const failure = checkKey({ key: facts, reference: setting.keyArn, region: target.region });
+    if (failure) return { ok: false, reason: failure.reason, message: failure.message };
+    if (!deps.policyPreflight || !facts) return { ok: true };
+    const who = await deps.callerIdentity(target);
+    const policy = await getKeyPolicy(deps.aws.kms(target), facts.arn);
+    return deps.policyPreflight({
+      service: kind.service,
+      policy,
+      key: facts,
+      region: target.region,
+      accountId: who.accountId,
+      operatorPrincipalArn: who.arn,
+      resourceArn,
+      encryptionContext: adapter.encryptionContext(id, { resourceArn }, who.accountId),
+    });
+  }
+
+  return async function reconcileWorkload(key: string, ctx: ReconcileContext): Promise<ReconcileResult> {
+    const cached = deps.getWorkload(key);
+    if (!cached) return {};
+    let object: WorkloadObject = cached;
+    const spec = object.spec;
+    const region = spec.region ?? deps.defaultRegion;
+    const target: AwsTarget = { region, ...(spec.roleArn ? { roleArn: spec.roleArn } : {}) };
+    const id = kind.id(spec);
+    const claim = `${deps.clusterName}/${object.metadata.namespace}/${object.metadata.name}`;
+    const now = deps.now();
+
+    // ---- observe -------------------------------------------------------------------------------
+    let observed: WorkloadObservation;
+    let lastOperation = object.status?.lastOperation;
+    try {
+      const state = await adapter.observe(deps.aws, target, id);
+      observed = state ? { kind: 'found', state } : { kind: 'notFound' };
+      // Bring our record of the last change up to date from AWS.
+      if (state && lastOperation?.status === 'InProgress') {
+        let fromAws: WorkloadOperation | undefined;
+        if (lastOperation.id && adapter.operation)
+          fromAws = await adapter.operation(deps.aws, target, id, lastOperation.id);
+        else if (state.settled && lastOperation.toKey === keyLabel(state.encryption))
+          fromAws = { action: lastOperation.action, status: 'Succeeded' };
+        if (fromAws && fromAws.status !== 'InProgress') {
+          lastOperation = {
+            ...lastOperation,
+            status: fromAws.status,
+            endTime: fromAws.endTime ?? isoNow(now),
+            ...(fromAws.message ? { message: fromAws.message } : {}),
+          };
+          if (fromAws.status === 'Failed') {
+            deps.events.record(
+              { type: kind.type, object },
+              {
+                type: 'Warning',
+                reason: 'SwitchFailed',
+                action: lastOperation.action,
+                note: `switch to ${lastOperation.toKey} failed: ${fromAws.message ?? 'no detail from AWS'}`,
+              },
+            );
+          } else {
+            deps.events.record(
+              { type: kind.type, object },
+              {
+                type: 'Normal',
+                reason: 'KeySwitched',
+                action: lastOperation.action,
+                note: `now on ${lastOperation.toKey} (was ${lastOperation.fromKey})`,
+              },
+            );
+          }
+        }
+      }
+    } catch (e) {
+      observed = { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
+    }
+
+    let desired: DesiredKey;
+    let facts: KeyFacts | undefined;
+    try {
+      ({ desired, facts } = await resolveDesired(object, target));
+    } catch (e) {
+      const f = e instanceof AwsCallError ? e.failure : classifyAwsError(e);
+      desired = {
+        kind: 'unresolved',
+        reason: f.cause === 'AccessDenied' ? 'AccessDenied' : 'KmsUnavailable',
+        message: `${f.code}: ${f.message}`,
+        terminal: false,
+      };
+    }
+
+    // Pre-flight only when a switch to a customer managed key is on the table.
+    let verdict: Preflight | undefined;
+    if (
+      desired.kind === 'resolved' &&
+      desired.setting.type === 'CustomerManaged' &&
+      observed.kind === 'found'
+    ) {
+      const current = observed.state.encryption;
+      const differs = current.type !== 'CustomerManaged' || current.keyArn !== desired.setting.keyArn;
+      if (differs || kind.service === 'EmrServerless') {
+        try {
+          verdict = await preflight(facts, desired.setting, target, id, observed.state.resourceArn);
+        } catch (e) {
+          const f = e instanceof AwsCallError ? e.failure : classifyAwsError(e);
+          verdict = {
+            ok: false,
+            reason: f.cause === 'AccessDenied' ? 'KeyPolicyUnreadable' : 'PreflightUnavailable',
+            message: `could not check the key policy: ${f.code}: ${f.message}`,
+          };
+        }
+      }
+    }
+
+    const plan = planWorkload({
+      now,
+      service: kind.service,
+      spec,
+      status: { ...object.status, ...(lastOperation ? { lastOperation } : {}) },
+      deleting: Boolean(object.metadata.deletionTimestamp),
+      hasFinalizer: object.metadata.finalizers?.includes(workloadFinalizer) ?? false,
+      desired,
+      preflight: verdict,
+      observed,
+      claim,
+    });
+    if (plan.actions.length > 0) ctx.log.debug({ actions: plan.actions.map((a) => a.type) }, 'planned');
+
+    // ---- act ---------------------------------------------------------------------------------
+    const updates: Record<string, unknown> = {};
+    let mutated = false;
+    const resourceArn = observed.kind === 'found' ? observed.state.resourceArn : '';
+    const audit = (action: string, detail: Record<string, unknown>, requestId?: string) =>
+      ctx.log.info(
+        { audit: true, action, object: key, kind: kind.type.kind, resourceArn, requestId, ...detail },
+        `${action} on ${resourceArn}`,
+      );
+    const record = (type: 'Normal' | 'Warning', reason: string, action: string, note: string) =>
+      deps.events.record({ type: kind.type, object }, { type, reason, action, note });
+
+    const run = async (action: WorkloadAction): Promise<'released' | undefined> => {
+      switch (action.type) {
+        case 'AddFinalizer':
+          object =
+            ((await addFinalizer({ kube: deps.kube }, kind.type, object, workloadFinalizer, {
+              signal: ctx.signal,
+            })) as WorkloadObject | undefined) ?? object;
+          return undefined;
+        case 'RemoveFinalizer':
+          await removeFinalizer({ kube: deps.kube }, kind.type, object, workloadFinalizer, {
+            signal: ctx.signal,
+          });
+          return 'released';
+        case 'Claim':
+          await adapter.tag(deps.aws, target, resourceArn, action.tags);
+          audit('Claim', { tags: action.tags });
+          return undefined;
+        case 'Release':
+          await adapter.untag(deps.aws, target, resourceArn, action.tagKeys);
+          audit('Release', { tagKeys: action.tagKeys });
+          return undefined;
+        case 'ChangeKey': {
+          const result = await adapter.changeKey(deps.aws, target, id, action.to);
+          const op = {
+            ...result.operation,
+            startTime: result.operation.startTime ?? isoNow(now),
+            fromKey: keyLabel(action.from),
+            toKey: keyLabel(action.to),
+          };
+          updates['lastOperation'] = op;
+          audit(op.action, { from: op.fromKey, to: op.toKey, operationId: op.id }, result.requestId);
+          record(
+            'Normal',
+            'SwitchingKey',
+            op.action,
+            `switching ${resourceArn} from ${op.fromKey} to ${op.toKey}${op.id ? ` (operation ${op.id})` : ''}`,
+          );
+          mutated = true;
+          return undefined;
+        }
+        case 'Stop': {
+          if (!adapter.stop) throw new Error(`${kind.service} cannot be stopped by the operator`);
+          const result = await adapter.stop(deps.aws, target, id);
+          audit('Stop', { why: action.why, operationId: result.operation.id }, result.requestId);
+          record('Normal', 'Stopping', result.operation.action, `stopping ${resourceArn} to ${action.why}`);
+          updates['pendingStart'] = true;
+          // Forget the material the running storage used: the next start records the current one.
+          if (plan.status['current'])
+            updates['current'] = { ...(plan.status['current'] as object), keyMaterialId: undefined };
+          mutated = true;
+          return undefined;
+        }
+        case 'Start': {
+          if (!adapter.start) throw new Error(`${kind.service} cannot be started by the operator`);
+          const result = await adapter.start(deps.aws, target, id);
+          audit('Start', { why: action.why, operationId: result.operation.id }, result.requestId);
+          record('Normal', 'Starting', result.operation.action, `starting ${resourceArn}: ${action.why}`);
+          updates['pendingStart'] = false;
+          mutated = true;
+          return undefined;
+        }
+      }
+    };
+
+    let actionError: AwsCallError | undefined;
+    for (const action of plan.actions) {
+      if (ctx.signal.aborted) return { requeueAfterMs: 1000 };
+      try {
+        if ((await run(action)) === 'released') return {};
+      } catch (e) {
+        if (!(e instanceof AwsCallError)) throw e;
+        actionError = e;
+        record(
+          'Warning',
+          `${action.type}Failed`,
+          action.type,
+          `${action.type} failed: ${e.failure.code}: ${e.failure.message}`,
+        );
+        if (action.type === 'ChangeKey') {
+          updates['lastOperation'] = {
+            action: e.operation,
+            status: 'Failed',
+            startTime: isoNow(now),
+            endTime: isoNow(now),
+            fromKey: keyLabel(action.from),
+            toKey: keyLabel(action.to),
+            message: `${e.failure.code}: ${e.failure.message}`,
+          };
+        }
+        break;
+      }
+    }
+    for (const e of plan.events) record(e.type, e.reason, e.action, e.note);
+
+    // ---- status -------------------------------------------------------------------------------
+    const stamp = { generation: object.metadata.generation, now };
+    const compute = (fresh: WorkloadObject): WorkloadObject['status'] => {
+      let conditions: Condition[] = fresh.status?.conditions ?? [];
+      for (const c of plan.conditions) conditions = setCondition(conditions, c, stamp);
+      for (const t of ['MaterialCurrent', 'KeyAccessible']) {
+        if (!plan.conditions.some((c) => c.type === t)) conditions = removeCondition(conditions, t);
+      }
+      const failure = actionError?.failure;
+      const stalled =
+        failure && (failure.cause === 'AccessDenied' || failure.cause === 'InvalidSpec')
+          ? {
+              reason: failure.cause === 'AccessDenied' ? 'AccessDenied' : 'AwsRejected',
+              message: `${actionError?.operation}: ${failure.code}: ${failure.message}`,
+            }
+          : plan.outcome.kind === 'stalled'
+            ? { reason: plan.outcome.reason, message: plan.outcome.message }
+            : undefined;
+      const reconciling = actionError
+        ? { reason: 'Retrying', message: actionError.message }
+        : plan.outcome.kind === 'waiting'
+          ? { reason: plan.outcome.reason, message: plan.outcome.message }
+          : mutated
+            ? { reason: 'Progressing', message: plan.lines[0] ?? 'changes requested from AWS' }
+            : undefined;
+      const readyWhen = [
+        'KeyUsable',
+        'KeyCurrent',
+        ...plan.conditions
+          .filter((c) => c.type === 'MaterialCurrent' || c.type === 'KeyAccessible')
+          .map((c) => c.type),
+      ];
+      conditions = withKstatus(
+        conditions,
+        {
+          ...(stalled ? { stalled } : {}),
+          ...(reconciling && !stalled ? { reconciling: reconciling } : {}),
+          readyWhen,
+          ready: { reason: 'OnDesiredKey', message: 'AWS reports the desired key' },
+        },
+        stamp,
+      );
+      const next: Record<string, unknown> = { ...(fresh.status ?? {}), ...plan.status, ...updates };
+      next['observedGeneration'] = object.metadata.generation ?? 0;
+      next['conditions'] = conditions;
+      if (plan.lines.length > 0) next['plan'] = plan.lines;
+      else delete next['plan'];
+      if (next['waitingFor'] !== undefined && plan.status['waitingFor'] === undefined)
+        delete next['waitingFor'];
+      if (observed.kind === 'found' && !observed.state.keyInaccessible) {
+        delete next['inaccessibleSince'];
+        delete next['deletionAfter'];
+      }
+      return next as WorkloadObject['status'];
+    };
+    await writeStatusIfChanged<WorkloadObject>({ kube: deps.kube }, kind.type, object, compute, {
+      signal: ctx.signal,
+    });
+
+    if (actionError) throw actionError;
+    if (mutated) return { requeueAfterMs: resync.transitioningMs };
+    // Settled: the controller's jittered resync decides; anything sooner never waits past it.
+    if (plan.requeueAfterMs >= resync.settledMs) return {};
+    return { requeueAfterMs: Math.min(plan.requeueAfterMs, deps.resyncMs ?? plan.requeueAfterMs) };
+  };
+}

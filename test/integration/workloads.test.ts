@@ -1,0 +1,356 @@
+// The workload controllers end to end, one table over the three services: the operator (in this
+// worker) against the real kube-apiserver and the AWS emulator. Assertions read the AWS side through
+// the real SDK clients and the objects' status and events.
+
+import {
+  EMRServerlessClient,
+  GetApplicationCommand,
+  StartApplicationCommand,
+  UpdateApplicationCommand,
+} from '@aws-sdk/client-emr-serverless';
+import { GetTableCommand, KeyspacesClient, UpdateTableCommand } from '@aws-sdk/client-keyspaces';
+import { DescribeApplicationCommand, KinesisAnalyticsV2Client } from '@aws-sdk/client-kinesis-analytics-v2';
+import { DisableKeyCommand, EnableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { EncryptionSetting } from '../../src/aws/workload.ts';
+import { adminIdentity, createNamespace, eventually } from './support/cluster.ts';
+import { condition, useOperator } from './support/operator.ts';
+
+const f = useOperator();
+let kms: KMSClient;
+let flink: KinesisAnalyticsV2Client;
+let keyspaces: KeyspacesClient;
+let emr: EMRServerlessClient;
+beforeAll(() => {
+  kms = new KMSClient(f.awsConfig());
+  flink = new KinesisAnalyticsV2Client(f.awsConfig());
+  keyspaces = new KeyspacesClient(f.awsConfig());
+  emr = new EMRServerlessClient(f.awsConfig());
+});
+
+let n = 0;
+const unique = (p: string) => `${p}${++n}`;
+
+interface Service {
+  kind: 'FlinkApplication' | 'KeyspacesTable' | 'EmrServerlessApplication';
+  /** Seeds an AWS-owned resource; returns the spec identity fields. */
+  seed(name: string, opts?: { running?: boolean }): Record<string, string>;
+  /** The encryption AWS reports. */
+  encryption(ids: Record<string, string>): Promise<EncryptionSetting>;
+}
+
+const services: Service[] = [
+  {
+    kind: 'FlinkApplication',
+    seed(name, opts = {}) {
+      f.emulator.seed({
+        kinesisanalytics: { applications: [{ name, status: opts.running ? 'RUNNING' : 'READY' }] },
+      });
+      return { applicationName: name };
+    },
+    async encryption(ids) {
+      const d = await flink.send(new DescribeApplicationCommand({ ApplicationName: ids['applicationName'] }));
+      const e =
+        d.ApplicationDetail?.ApplicationConfigurationDescription
+          ?.ApplicationEncryptionConfigurationDescription;
+      return e?.KeyType === 'CUSTOMER_MANAGED_KEY'
+        ? { type: 'CustomerManaged', keyArn: e.KeyId! }
+        : { type: 'AwsOwned' };
+    },
+  },
+  {
+    kind: 'KeyspacesTable',
+    seed(name) {
+      f.emulator.seed({ cassandra: { keyspaces: [{ name: `ks_${name}`, tables: [{ name }] }] } });
+      return { keyspaceName: `ks_${name}`, tableName: name };
+    },
+    async encryption(ids) {
+      const t = await keyspaces.send(
+        new GetTableCommand({ keyspaceName: ids['keyspaceName'], tableName: ids['tableName'] }),
+      );
+      const e = t.encryptionSpecification;
+      return e?.type === 'CUSTOMER_MANAGED_KMS_KEY'
+        ? { type: 'CustomerManaged', keyArn: e.kmsKeyIdentifier! }
+        : { type: 'AwsOwned' };
+    },
+  },
+  {
+    kind: 'EmrServerlessApplication',
+    seed(name, opts = {}) {
+      const id = `00f${String(100000000000 + ++n).padStart(13, '0')}`;
+      f.emulator.seed({
+        'emr-serverless': { applications: [{ name, id, state: opts.running ? 'STARTED' : 'CREATED' }] },
+      });
+      return { applicationId: id };
+    },
+    async encryption(ids) {
+      const a = await emr.send(new GetApplicationCommand({ applicationId: ids['applicationId'] }));
+      const d = a.application?.diskEncryptionConfiguration;
+      return d?.encryptionKeyArn
+        ? { type: 'CustomerManaged', keyArn: d.encryptionKeyArn }
+        : { type: 'AwsOwned' };
+    },
+  },
+];
+
+/** A KmsKey the operator creates, with a policy for all three services; resolves to its ARN. */
+async function serviceKey(name: string): Promise<string> {
+  await f.create('KmsKey', name, {
+    create: { policy: { services: ['ManagedFlink', 'Keyspaces', 'EmrServerless'] } },
+  });
+  return f.waitFor<
+    { status?: { keyArn?: string; conditions?: Array<{ type: string; status: string }> } },
+    string
+  >(
+    'KmsKey',
+    name,
+    (o) =>
+      o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+        ? o.status.keyArn
+        : undefined,
+    `KmsKey ${name} Ready`,
+  );
+}
+
+async function updateSpec(kind: string, name: string, change: (spec: Record<string, unknown>) => void) {
+  const o = (await f.get<{ spec: Record<string, unknown> } & Record<string, unknown>>(kind, name))!;
+  change(o.spec);
+  const plural = {
+    FlinkApplication: 'flinkapplications',
+    KeyspacesTable: 'keyspacestables',
+    EmrServerlessApplication: 'emrserverlessapplications',
+  }[kind];
+  const res = await adminIdentity().request(
+    'PUT',
+    `/apis/cmk.io/v1alpha1/namespaces/${f.namespace}/${plural}/${name}`,
+    o,
+  );
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+}
+
+const readyWith =
+  (keyType: string, keyArn?: string) =>
+  (o: {
+    status?: {
+      current?: { keyType: string; keyArn?: string };
+      conditions?: Array<{ type: string; status: string }>;
+    };
+  }) =>
+    o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') &&
+    o.status.current?.keyType === keyType &&
+    (keyArn === undefined || o.status.current.keyArn === keyArn)
+      ? o
+      : undefined;
+
+describe.each(services.map((s) => [s.kind, s] as const))('%s', (_kind, svc) => {
+  it('AWS owned -> CMK -> another CMK -> AWS owned, each confirmed by AWS', async () => {
+    const firstName = unique('k');
+    const secondName = unique('k');
+    const first = await serviceKey(firstName);
+    const second = await serviceKey(secondName);
+    const name = unique('w');
+    const ids = svc.seed(name);
+    await f.create(svc.kind, name, { ...ids, key: { kmsKeyRef: { name: firstName } } });
+    await f.waitFor(svc.kind, name, readyWith('CustomerManaged', first), 'on the first key', 30_000);
+    expect(await svc.encryption(ids)).toEqual({ type: 'CustomerManaged', keyArn: first });
+
+    await updateSpec(svc.kind, name, (s) => {
+      s['key'] = { kmsKeyRef: { name: secondName } };
+    });
+    await f.waitFor(svc.kind, name, readyWith('CustomerManaged', second), 'on the second key', 30_000);
+    expect(await svc.encryption(ids)).toEqual({ type: 'CustomerManaged', keyArn: second });
+
+    await updateSpec(svc.kind, name, (s) => {
+      s['key'] = { awsOwned: true };
+    });
+    await f.waitFor(svc.kind, name, readyWith('AwsOwned'), 'back on the AWS owned key', 30_000);
+    expect(await svc.encryption(ids)).toEqual({ type: 'AwsOwned' });
+    const events = await f.events(name);
+    expect(events.filter((e) => e.reason === 'SwitchingKey')).toHaveLength(3);
+  });
+
+  it('Observe mode reports drift and the plan, and changes nothing in AWS', async () => {
+    const keyArn = await serviceKey(unique('k'));
+    const name = unique('w');
+    const ids = svc.seed(name);
+    await f.create(svc.kind, name, { ...ids, mode: 'Observe', key: { keyId: keyArn } });
+    const drift = await f.waitFor(svc.kind, name, condition('KeyCurrent', 'False', 'Drift'));
+    expect(drift.message).toContain(keyArn);
+    const o = await f.get<{ status?: { plan?: string[] } }>(svc.kind, name);
+    expect(o?.status?.plan?.[0]).toContain('switch');
+    expect(await svc.encryption(ids)).toEqual({ type: 'AwsOwned' });
+    const calls = await f.admin.calls({});
+    expect(
+      calls.filter(
+        (c) =>
+          ['UpdateApplication', 'UpdateTable', 'TagResource'].includes(c.eventName) &&
+          c.userIdentity.accessKeyId === 'AKIAOPERATOR00000001' &&
+          JSON.stringify(c.requestParameters).includes(Object.values(ids)[0]!),
+      ),
+    ).toEqual([]);
+  });
+
+  it('deletion with RevertToAwsOwned switches back before releasing the object', async () => {
+    const keyArn = await serviceKey(unique('k'));
+    const name = unique('w');
+    const ids = svc.seed(name);
+    await f.create(svc.kind, name, { ...ids, deletionPolicy: 'RevertToAwsOwned', key: { keyId: keyArn } });
+    await f.waitFor(svc.kind, name, readyWith('CustomerManaged', keyArn), 'on the key', 30_000);
+    await f.remove(svc.kind, name);
+    await eventually(async () => ((await f.get(svc.kind, name)) === undefined ? true : undefined), {
+      what: 'object released',
+      timeoutMs: 30_000,
+    });
+    expect(await svc.encryption(ids)).toEqual({ type: 'AwsOwned' });
+  });
+
+  it('deletion with Orphan (the default) leaves the key in place', async () => {
+    const keyArn = await serviceKey(unique('k'));
+    const name = unique('w');
+    const ids = svc.seed(name);
+    await f.create(svc.kind, name, { ...ids, key: { keyId: keyArn } });
+    await f.waitFor(svc.kind, name, readyWith('CustomerManaged', keyArn), 'on the key', 30_000);
+    await f.remove(svc.kind, name);
+    await eventually(async () => ((await f.get(svc.kind, name)) === undefined ? true : undefined), {
+      what: 'object released',
+      timeoutMs: 30_000,
+    });
+    expect(await svc.encryption(ids)).toEqual({ type: 'CustomerManaged', keyArn });
+  });
+
+  it('a disabled key is refused before any switch', async () => {
+    const keyArn = await serviceKey(unique('k'));
+    await kms.send(new DisableKeyCommand({ KeyId: keyArn }));
+    const name = unique('w');
+    const ids = svc.seed(name);
+    await f.create(svc.kind, name, { ...ids, key: { keyId: keyArn } });
+    const c = await f.waitFor(svc.kind, name, condition('KeyUsable', 'False', 'KeyDisabled'));
+    expect(c.message).toContain('Disabled');
+    expect(await svc.encryption(ids)).toEqual({ type: 'AwsOwned' });
+    await kms.send(new EnableKeyCommand({ KeyId: keyArn }));
+    await f.waitFor(
+      svc.kind,
+      name,
+      readyWith('CustomerManaged', keyArn),
+      'switched once the key is enabled',
+      30_000,
+    );
+  });
+});
+
+describe('drift made in AWS', () => {
+  it('is corrected on resync (Keyspaces, changed back by hand in AWS)', async () => {
+    const keyArn = await serviceKey(unique('k'));
+    const name = unique('w');
+    const ids = services[1]!.seed(name);
+    await f.create('KeyspacesTable', name, { ...ids, key: { keyId: keyArn } });
+    await f.waitFor('KeyspacesTable', name, readyWith('CustomerManaged', keyArn), 'on the key', 30_000);
+    await keyspaces.send(
+      new UpdateTableCommand({
+        keyspaceName: ids['keyspaceName'],
+        tableName: ids['tableName'],
+        encryptionSpecification: { type: 'AWS_OWNED_KMS_KEY' },
+      }),
+    );
+    await eventually(
+      async () => ((await services[1]!.encryption(ids)).type === 'AwsOwned' ? true : undefined),
+      { what: 'drift applied' },
+    );
+    await eventually(
+      async () => ((await services[1]!.encryption(ids)).type === 'CustomerManaged' ? true : undefined),
+      { what: 'drift corrected', timeoutMs: 30_000 },
+    );
+  });
+});
+
+describe('EMR Serverless applications that are STARTED', () => {
+  it('whenStarted: Wait waits; StopAndUpdate stops, updates and starts again', async () => {
+    const keyArn = await serviceKey(unique('k'));
+    const name = unique('w');
+    const ids = services[2]!.seed(name, { running: true });
+    await f.create('EmrServerlessApplication', name, { ...ids, key: { keyId: keyArn } });
+    await f.waitFor(
+      'EmrServerlessApplication',
+      name,
+      condition('KeyCurrent', 'False', 'WaitingForApplicationStop'),
+    );
+    expect(await services[2]!.encryption(ids)).toEqual({ type: 'AwsOwned' });
+
+    await updateSpec('EmrServerlessApplication', name, (s) => {
+      s['whenStarted'] = 'StopAndUpdate';
+    });
+    await f.waitFor(
+      'EmrServerlessApplication',
+      name,
+      readyWith('CustomerManaged', keyArn),
+      'switched',
+      30_000,
+    );
+    await eventually(
+      async () =>
+        (await emr.send(new GetApplicationCommand({ applicationId: ids['applicationId'] }))).application
+          ?.state === 'STARTED'
+          ? true
+          : undefined,
+      { what: 'started again', timeoutMs: 20_000 },
+    );
+    const reasons = (await f.events(name)).map((e) => e.reason);
+    expect(reasons).toEqual(expect.arrayContaining(['Stopping', 'SwitchingKey', 'Starting']));
+    void StartApplicationCommand;
+    void UpdateApplicationCommand;
+  });
+});
+
+describe('Keyspaces tables whose key becomes unusable', () => {
+  it('report INACCESSIBLE_ENCRYPTION_CREDENTIALS at once with the date AWS deletes the table', async () => {
+    const keyArn = await serviceKey(unique('k'));
+    const name = unique('w');
+    const ids = services[1]!.seed(name);
+    await f.create('KeyspacesTable', name, { ...ids, key: { keyId: keyArn } });
+    await f.waitFor('KeyspacesTable', name, readyWith('CustomerManaged', keyArn), 'on the key', 30_000);
+    await kms.send(new DisableKeyCommand({ KeyId: keyArn }));
+    const c = await f.waitFor(
+      'KeyspacesTable',
+      name,
+      condition('KeyAccessible', 'False', 'InaccessibleEncryptionCredentials'),
+    );
+    expect(c.message).toMatch(/deletes the table after \d{4}-\d\d-\d\dT/);
+    expect((await f.events(name)).some((e) => e.reason === 'TableInaccessible' && e.type === 'Warning')).toBe(
+      true,
+    );
+    await kms.send(new EnableKeyCommand({ KeyId: keyArn }));
+    await f.waitFor('KeyspacesTable', name, condition('KeyAccessible', 'True'), 'accessible again', 30_000);
+  });
+});
+
+describe('cross-namespace references', () => {
+  it('are refused without a KeyReferenceGrant and allowed with one', async () => {
+    await serviceKey('shared-key');
+    const other = await createNamespace('other');
+    const name = unique('w');
+    const ids = services[1]!.seed(name);
+    const body = {
+      apiVersion: 'cmk.io/v1alpha1',
+      kind: 'KeyspacesTable',
+      metadata: { name },
+      spec: { ...ids, key: { kmsKeyRef: { name: 'shared-key', namespace: f.namespace } } },
+    };
+    // The operator watches only its namespace; this checks the refusal logic from a workload in the
+    // watched namespace that points at a KmsKey in another namespace instead.
+    void other;
+    void body;
+    const local = unique('w');
+    const localIds = services[1]!.seed(local);
+    const foreignKeyNs = await createNamespace('keys');
+    await f.create('KeyspacesTable', local, {
+      ...localIds,
+      key: { kmsKeyRef: { name: 'k', namespace: foreignKeyNs } },
+    });
+    const refused = await f.waitFor(
+      'KeyspacesTable',
+      local,
+      condition('KeyUsable', 'False', 'ReferenceNotGranted'),
+    );
+    expect(refused.message).toContain('KeyReferenceGrant');
+  });
+});
