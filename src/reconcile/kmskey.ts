@@ -15,7 +15,7 @@ import type { WorkloadReference } from '../api/shared.ts';
 import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
-import { createKey, describeKey, keyMutations, readRotation } from '../aws/kms.ts';
+import { countGrants, createKey, describeKey, keyMutations, readRotation } from '../aws/kms.ts';
 import { generateKeyPolicy } from '../keys/policy.ts';
 import { type Condition, removeCondition, setCondition, withKstatus } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileResult } from '../runtime/controller.ts';
@@ -26,6 +26,9 @@ import type { KubeClient } from '../runtime/kube.ts';
 import { writeStatusIfChanged } from '../runtime/status.ts';
 import { type KmsKeyAction, type KmsKeyObservation, kmsKeyFinalizer, planKmsKey } from './kmskey-plan.ts';
 import { resync } from './types.ts';
+
+/** AWS's grants-per-key quota (not adjustable). */
+const grantsPerKeyLimit = 50_000;
 
 export interface KmsKeyReconcilerDeps {
   kube: KubeClient;
@@ -51,6 +54,17 @@ function toReference(o: KeyReferencingObject): WorkloadReference {
 function onKey(o: KeyReferencingObject, keyArn: string | undefined): boolean {
   const current = (o.status as { current?: { keyArn?: string }; keyArn?: string } | undefined) ?? {};
   return keyArn !== undefined && (current.current?.keyArn === keyArn || current.keyArn === keyArn);
+}
+
+/**
+ * Whether a workload on the key also runs on its current material. Only Flink's running storage
+ * keeps old material (it reports MaterialCurrent); Keyspaces re-wraps and EMR disks are per job.
+ */
+function onCurrentMaterial(o: KeyReferencingObject): boolean {
+  const conditions = (o.status as { conditions?: Array<{ type: string; status: string }> } | undefined)
+    ?.conditions;
+  const material = conditions?.find((c) => c.type === 'MaterialCurrent');
+  return material === undefined || material.status === 'True';
 }
 
 /** Why a workload is not on the key yet, in its own words (its Ready condition). */
@@ -154,6 +168,16 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
         { actions: plan.actions.map((a) => a.type), resourceVersion: object.metadata.resourceVersion },
         'planned',
       );
+    }
+
+    // Keyspaces spends 2 grants per table against a 50,000-per-key quota: report usage when tables use the key.
+    let grants: { count: number; limit: number } | undefined;
+    if (observed.kind === 'found' && referencing.some((o) => (o.kind ?? '') === 'KeyspacesTable')) {
+      try {
+        grants = { count: await countGrants(kms, observed.key.arn), limit: grantsPerKeyLimit };
+      } catch (e) {
+        ctx.log.debug({ err: e }, 'grant count unavailable');
+      }
     }
 
     // ---- act ---------------------------------------------------------------------------------
@@ -472,22 +496,24 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
         );
         const arn = statusUpdates.keyArn ?? plan.status.keyArn ?? fresh.status?.keyArn;
         const total = referencing.length;
-        const done = referencing.filter((o) => onKey(o, arn)).length;
+        const onThisKey = referencing.filter((o) => onKey(o, arn));
+        const upToDate = onThisKey.filter(onCurrentMaterial);
         const pending = referencing
-          .filter((o) => !onKey(o, arn))
+          .filter((o) => !onKey(o, arn) || !onCurrentMaterial(o))
           .slice(0, 100)
           .map((o) => ({ ...toReference(o), reason: pendingReason(o) }));
         const next: KmsKeyStatus = {
           ...(fresh.status ?? {}),
+          ...(grants ? { grants } : {}),
           ...plan.status,
           ...statusUpdates,
           observedGeneration: current.metadata.generation ?? 0,
           conditions,
           workloads: {
             total,
-            onKey: done,
-            onCurrentMaterial: done,
-            summary: `${done}/${total}`,
+            onKey: onThisKey.length,
+            onCurrentMaterial: upToDate.length,
+            summary: `${upToDate.length}/${total}`,
             ...(pending.length ? { pending } : {}),
           },
         };

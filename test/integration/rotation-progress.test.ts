@@ -1,0 +1,149 @@
+// Rotation and switch progress across workloads: a KmsKey rotated on demand shows how many of its
+// workloads run on the current key material; a running Flink application with
+// restartAfterRotation: Auto restarts to pick it up, one with Never reports the pending restart;
+// Keyspaces tables report their grant usage on the key.
+
+import { DescribeApplicationCommand, KinesisAnalyticsV2Client } from '@aws-sdk/client-kinesis-analytics-v2';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { adminIdentity } from './support/cluster.ts';
+import { condition, useOperator } from './support/operator.ts';
+
+const f = useOperator();
+let flink: KinesisAnalyticsV2Client;
+beforeAll(() => {
+  flink = new KinesisAnalyticsV2Client(f.awsConfig());
+});
+
+interface KeyStatus {
+  status?: {
+    keyArn?: string;
+    currentKeyMaterialId?: string;
+    workloads?: {
+      total: number;
+      onKey: number;
+      onCurrentMaterial: number;
+      summary: string;
+      pending?: Array<{ name: string; reason: string }>;
+    };
+    grants?: { count: number; limit: number };
+    rotation?: { lastOnDemandToken?: string };
+    conditions?: Array<{ type: string; status: string }>;
+  };
+}
+
+const isReady = (o: KeyStatus) =>
+  o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+
+describe('rotation progress', () => {
+  it('on-demand rotation -> Flink Auto restarts, Never reports pending -> KmsKey shows k of n', async () => {
+    await f.create('KmsKey', 'rotated', {
+      create: { policy: { services: ['ManagedFlink', 'Keyspaces'] } },
+      rotation: { enabled: false },
+    });
+    const key = await f.waitFor<KeyStatus, KeyStatus>(
+      'KmsKey',
+      'rotated',
+      (o) => (isReady(o) ? o : undefined),
+      'key Ready',
+    );
+    const keyArn = key.status!.keyArn!;
+    f.emulator.seed({
+      kinesisanalytics: {
+        applications: [
+          { name: 'auto-app', status: 'RUNNING', keyType: 'CUSTOMER_MANAGED_KEY', keyId: keyArn },
+          { name: 'never-app', status: 'RUNNING', keyType: 'CUSTOMER_MANAGED_KEY', keyId: keyArn },
+        ],
+      },
+      cassandra: {
+        keyspaces: [
+          {
+            name: 'ks_rot',
+            tables: [
+              { name: 't1', encryption: { type: 'CUSTOMER_MANAGED_KMS_KEY', kmsKeyIdentifier: keyArn } },
+            ],
+          },
+        ],
+      },
+    });
+    await f.create('FlinkApplication', 'auto-app', {
+      applicationName: 'auto-app',
+      restartAfterRotation: 'Auto',
+      key: { kmsKeyRef: { name: 'rotated' } },
+    });
+    await f.create('FlinkApplication', 'never-app', {
+      applicationName: 'never-app',
+      key: { kmsKeyRef: { name: 'rotated' } },
+    });
+    await f.create('KeyspacesTable', 't1', {
+      keyspaceName: 'ks_rot',
+      tableName: 't1',
+      key: { kmsKeyRef: { name: 'rotated' } },
+    });
+    await f.waitFor<KeyStatus, KeyStatus>(
+      'KmsKey',
+      'rotated',
+      (o) => (o.status?.workloads?.summary === '3/3' ? o : undefined),
+      'all three on the key',
+      30_000,
+    );
+
+    // Rotate on demand.
+    const o = (await f.get<{ spec: Record<string, unknown> } & Record<string, unknown>>(
+      'KmsKey',
+      'rotated',
+    ))!;
+    o.spec['rotation'] = { enabled: false, onDemandToken: 'r1' };
+    await adminIdentity().request(
+      'PUT',
+      `/apis/cmk.io/v1alpha1/namespaces/${f.namespace}/kmskeys/rotated`,
+      o,
+    );
+    await f.waitFor<KeyStatus, KeyStatus>(
+      'KmsKey',
+      'rotated',
+      (x) =>
+        x.status?.rotation?.lastOnDemandToken === 'r1' &&
+        x.status.currentKeyMaterialId !== key.status?.currentKeyMaterialId
+          ? x
+          : undefined,
+      'rotated',
+      30_000,
+    );
+
+    // Never: reported, not restarted.
+    const pending = await f.waitFor(
+      'FlinkApplication',
+      'never-app',
+      condition('MaterialCurrent', 'False', 'RestartPending'),
+      'never-app pending restart',
+      30_000,
+    );
+    expect(pending.message).toContain('rotated');
+    // Auto: restarted and on the current material again.
+    await f.waitFor(
+      'FlinkApplication',
+      'auto-app',
+      condition('MaterialCurrent', 'True', 'CurrentMaterial'),
+      'auto-app restarted',
+      40_000,
+    );
+    const events = (await f.events('auto-app')).map((e) => e.reason);
+    expect(events).toEqual(expect.arrayContaining(['Stopping', 'Starting']));
+    const app = await flink.send(new DescribeApplicationCommand({ ApplicationName: 'auto-app' }));
+    expect(app.ApplicationDetail?.ApplicationStatus).toBe('RUNNING');
+
+    // Progress on the key: 2 of 3 on the current material; never-app listed with its reason.
+    const progress = await f.waitFor<KeyStatus, KeyStatus>(
+      'KmsKey',
+      'rotated',
+      (x) => (x.status?.workloads?.summary === '2/3' ? x : undefined),
+      'progress 2/3',
+      30_000,
+    );
+    expect(progress.status?.workloads).toMatchObject({ total: 3, onKey: 3, onCurrentMaterial: 2 });
+    expect(progress.status?.workloads?.pending?.map((p) => p.name)).toEqual(['never-app']);
+    expect(progress.status?.workloads?.pending?.[0]?.reason).toContain('RestartPending');
+    // Keyspaces: 2 grants per table on this key.
+    expect(progress.status?.grants).toEqual({ count: 2, limit: 50_000 });
+  });
+});
