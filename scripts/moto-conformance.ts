@@ -45,7 +45,8 @@ export const motoVersion = '5.2.5';
 export const defaultMotoPython = join(homedir(), '.cache', 'cmk-operator', 'venv', 'bin', 'python');
 export const motoInstallCommand =
   `python3 -m venv ~/.cache/cmk-operator/venv && ` +
-  `~/.cache/cmk-operator/venv/bin/pip install 'moto[server]==${motoVersion}'`;
+  `~/.cache/cmk-operator/venv/bin/pip install 'moto[server]==${motoVersion}'` +
+  ' (or: bash scripts/moto-venv.sh, which honours CMK_MOTO_VENV)';
 
 // ---------------------------------------------------------------------------------------------
 // The scenario. Each step sees the state earlier steps left (key ids, ciphertext, grant id) for the
@@ -556,7 +557,8 @@ async function runScenario(endpoint: string): Promise<Outcome[]> {
 }
 
 export function findMotoPython(): string {
-  return process.env['CMK_MOTO_PYTHON'] ?? defaultMotoPython;
+  const venv = process.env['CMK_MOTO_VENV'];
+  return process.env['CMK_MOTO_PYTHON'] ?? (venv ? join(venv, 'bin', 'python') : defaultMotoPython);
 }
 
 /** The installed moto version, or undefined when that python cannot import moto.server. */
