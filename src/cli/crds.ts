@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { renderApiReference } from '../api/reference.ts';
 import { crdDirectories, renderCrds } from '../api/render.ts';
 
 export function staleCrdFiles(root: string): string[] {
@@ -25,8 +26,15 @@ export function staleCrdFiles(root: string): string[] {
       }
     }
   }
+  const reference = join(root, apiReferencePath);
+  if (!existsSync(reference)) problems.push(`${apiReferencePath}: missing`);
+  else if (readFileSync(reference, 'utf8') !== renderApiReference())
+    problems.push(`${apiReferencePath}: stale`);
   return problems;
 }
+
+/** The generated CRD reference. */
+export const apiReferencePath = 'docs/api-reference.md';
 
 export async function crdsCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { check: { type: 'boolean' }, root: { type: 'string' } } });
@@ -53,5 +61,8 @@ export async function crdsCommand(args: string[]): Promise<number> {
     for (const [name, content] of files) writeFileSync(join(full, name), content);
     process.stdout.write(`wrote ${files.size} CRDs to ${dir}/\n`);
   }
+  mkdirSync(join(root, 'docs'), { recursive: true });
+  writeFileSync(join(root, apiReferencePath), renderApiReference());
+  process.stdout.write(`wrote ${apiReferencePath}\n`);
   return 0;
 }
