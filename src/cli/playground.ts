@@ -13,6 +13,7 @@ import { customResourceDefinition, kinds } from '../api/kinds.ts';
 import { apiVersion, group } from '../api/shared.ts';
 import { findBinaries } from '../devenv/binaries.ts';
 import { startControlPlane } from '../devenv/control-plane.ts';
+import { keyPolicyPreflight } from '../keys/preflight.ts';
 import { startOperator } from '../operator.ts';
 import { createKubeClient, type KubeObject, loadKubeConfig, resourceTypes } from '../runtime/kube.ts';
 import { createLogger } from '../runtime/log.ts';
@@ -166,6 +167,7 @@ export async function playgroundCommand(args: string[]): Promise<number> {
       leaderElection: { enabled: true, namespace: 'default', name: 'cmk-operator' },
       defaultRegion: 'us-east-1',
       clusterName: 'playground',
+      policyPreflight: keyPolicyPreflight,
       log: createLogger({
         level: 'info',
         destination: pino.destination({ dest: join(controlPlane.dir, 'operator.log'), sync: false }),

@@ -3,6 +3,7 @@
 // AWS_ENDPOINT_URL...). Exits 0 after SIGTERM/SIGINT, 1 when leadership is lost (to be restarted).
 
 import { parseArgs } from 'node:util';
+import { keyPolicyPreflight } from '../keys/preflight.ts';
 import { startOperator } from '../operator.ts';
 import { createLogger } from '../runtime/log.ts';
 
@@ -98,6 +99,7 @@ export async function runCommand(args: string[]): Promise<number> {
     defaultRegion: region,
     clusterName: str('cluster-name') ?? 'cluster',
     log,
+    policyPreflight: keyPolicyPreflight,
   });
   log.info(
     { identity: operator.identity, health: operator.health.healthUrl, metrics: operator.health.metricsUrl },

@@ -1,6 +1,8 @@
 // What each workload service needs from a key policy (spec §3.4, §4.4, §5.4), as data. The key
 // policy generator, the pre-flight policy analysis and the generated IAM/key-policy docs all read
-// this one table, so they cannot disagree.
+// this one table, so they cannot disagree. `calls` and `serviceKmsProfiles` say how the service's own
+// KMS requests look (which action, which condition keys they carry), so the pre-flight
+// (src/keys/preflight.ts) can replay them against a key policy it did not generate.
 
 import type { KeyUser } from '../api/kmskey.ts';
 
@@ -15,7 +17,79 @@ export interface RequiredStatement {
   /** Condition key -> [operator, value]; `{region}`, `{account}` are filled in. */
   conditions: Array<{ operator: ConditionOperator; key: string; value: string | string[] }>;
   why: string;
+  /**
+   * The concrete KMS requests the service makes under this statement (no wildcards: `kms:ReEncrypt*`
+   * is ReEncryptFrom and ReEncryptTo), with the context each carries.
+   */
+  calls: ServiceKmsCall[];
 }
+
+/**
+ * Condition keys a service's KMS request carries:
+ * - viaService: the caller acting through the service: `kms:ViaService`, `kms:CallerAccount`,
+ *   `aws:PrincipalArn`, `aws:PrincipalAccount`;
+ * - source: `aws:SourceAccount` and `aws:SourceArn` (the workload), on service-principal calls;
+ * - encryptionContext: `kms:EncryptionContext:<key>` and `kms:EncryptionContextKeys`;
+ * - grant: a CreateGrant for the service's own use: `kms:GrantOperations` (the profile's operations),
+ *   `kms:GrantConstraintType = EncryptionContextSubset`, `kms:GrantIsForAWSResource`, and the
+ *   constraint's encryption context.
+ */
+export type CarriedContext = 'viaService' | 'source' | 'encryptionContext' | 'grant';
+
+export interface ServiceKmsCall {
+  action: string;
+  carries: CarriedContext[];
+}
+
+export interface ServiceKmsProfile {
+  /** `kms:ViaService` is `<viaServicePrefix>.<region>.<dns suffix>`. */
+  viaServicePrefix: string;
+  /** 'workload': the service calls KMS from the workload's Region; 'any': from any Region (KS-011). */
+  viaServiceRegions: 'workload' | 'any';
+  /** The operations of the grants the service creates (`kms:GrantOperations`). */
+  grantOperations: string[];
+  /** The caller's IAM policy must allow the key too, whatever the key policy says (MSF-010). */
+  callerIamRequired: boolean;
+}
+
+export const serviceKmsProfiles: Record<KeyUser, ServiceKmsProfile> = {
+  ManagedFlink: {
+    viaServicePrefix: 'kinesisanalytics',
+    viaServiceRegions: 'workload',
+    grantOperations: ['Decrypt'], // MSF-009
+    callerIamRequired: true,
+  },
+  Keyspaces: {
+    viaServicePrefix: 'cassandra',
+    viaServiceRegions: 'any',
+    // KS-016
+    grantOperations: [
+      'DescribeKey',
+      'GenerateDataKey',
+      'Decrypt',
+      'Encrypt',
+      'ReEncryptFrom',
+      'ReEncryptTo',
+      'RetireGrant',
+    ],
+    callerIamRequired: false,
+  },
+  EmrServerless: {
+    viaServicePrefix: 'emr-serverless',
+    viaServiceRegions: 'workload',
+    grantOperations: [],
+    callerIamRequired: false,
+  },
+};
+
+const via = (action: string, ...more: CarriedContext[]): ServiceKmsCall => ({
+  action,
+  carries: ['viaService', ...more],
+});
+const fromService = (action: string, ...more: CarriedContext[]): ServiceKmsCall => ({
+  action,
+  carries: ['source', ...more],
+});
 
 export const serviceRequirements: Record<KeyUser, RequiredStatement[]> = {
   ManagedFlink: [
@@ -33,6 +107,14 @@ export const serviceRequirements: Record<KeyUser, RequiredStatement[]> = {
         { operator: 'StringEquals', key: 'kms:ViaService', value: 'kinesisanalytics.{region}.amazonaws.com' },
       ],
       why: 'UpdateApplication validates the key and provisions storage on behalf of the caller (MSF-008, MSF-010)',
+      // MSF-008: everything but DescribeKey carries the application ARN as encryption context.
+      calls: [
+        via('kms:DescribeKey'),
+        via('kms:Decrypt', 'encryptionContext'),
+        via('kms:GenerateDataKey', 'encryptionContext'),
+        via('kms:GenerateDataKeyWithoutPlaintext', 'encryptionContext'),
+        via('kms:CreateGrant', 'grant'),
+      ],
     },
     {
       sid: 'ManagedFlinkServiceDurableState',
@@ -40,6 +122,11 @@ export const serviceRequirements: Record<KeyUser, RequiredStatement[]> = {
       actions: ['kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKey'],
       conditions: [{ operator: 'StringEquals', key: 'aws:SourceAccount', value: '{account}' }],
       why: 'Flink reads and writes checkpoints and snapshots (durable application storage) (MSF-007, MSF-008)',
+      calls: [
+        fromService('kms:DescribeKey'),
+        fromService('kms:GenerateDataKey', 'encryptionContext'),
+        fromService('kms:Decrypt', 'encryptionContext'),
+      ],
     },
     {
       sid: 'ManagedFlinkInfrastructureRunningState',
@@ -47,6 +134,11 @@ export const serviceRequirements: Record<KeyUser, RequiredStatement[]> = {
       actions: ['kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKeyWithoutPlaintext'],
       conditions: [{ operator: 'StringEquals', key: 'aws:SourceAccount', value: '{account}' }],
       why: 'Flink provisions running application storage (MSF-007, MSF-008)',
+      calls: [
+        fromService('kms:DescribeKey'),
+        fromService('kms:Decrypt', 'encryptionContext'),
+        fromService('kms:GenerateDataKeyWithoutPlaintext', 'encryptionContext'),
+      ],
     },
     {
       sid: 'ManagedFlinkInfrastructureGrants',
@@ -57,6 +149,7 @@ export const serviceRequirements: Record<KeyUser, RequiredStatement[]> = {
         { operator: 'ForAllValues:StringEquals', key: 'kms:GrantOperations', value: ['Decrypt'] },
       ],
       why: 'Flink grants its running storage Decrypt only (MSF-009)',
+      calls: [fromService('kms:CreateGrant', 'grant')],
     },
   ],
   Keyspaces: [
@@ -73,6 +166,17 @@ export const serviceRequirements: Record<KeyUser, RequiredStatement[]> = {
       ],
       conditions: [{ operator: 'StringLike', key: 'kms:ViaService', value: 'cassandra.*.amazonaws.com' }],
       why: 'Keyspaces acts on behalf of the principal that chose the key; the Region must be a wildcard (KS-010, KS-011, KS-012)',
+      // KS-010 spells out the wildcards; every call but DescribeKey carries the table's context.
+      calls: [
+        via('kms:DescribeKey'),
+        via('kms:Encrypt', 'encryptionContext'),
+        via('kms:Decrypt', 'encryptionContext'),
+        via('kms:ReEncryptFrom', 'encryptionContext'),
+        via('kms:ReEncryptTo', 'encryptionContext'),
+        via('kms:GenerateDataKey', 'encryptionContext'),
+        via('kms:GenerateDataKeyWithoutPlaintext', 'encryptionContext'),
+        via('kms:CreateGrant', 'grant'),
+      ],
     },
   ],
   EmrServerless: [
@@ -89,6 +193,10 @@ export const serviceRequirements: Record<KeyUser, RequiredStatement[]> = {
         },
       ],
       why: 'EMR Serverless generates and reads the data keys of worker disks (EMR-005)',
+      calls: [
+        fromService('kms:GenerateDataKey', 'encryptionContext'),
+        fromService('kms:Decrypt', 'encryptionContext'),
+      ],
     },
     {
       sid: 'EmrServerlessKeyUsersDescribe',
@@ -96,6 +204,8 @@ export const serviceRequirements: Record<KeyUser, RequiredStatement[]> = {
       actions: ['kms:DescribeKey'],
       conditions: [],
       why: "the submitting user's DescribeKey checks the key is enabled and symmetric (EMR-005)",
+      // EMR makes this check on the caller's behalf, so the request comes via the service.
+      calls: [via('kms:DescribeKey')],
     },
     {
       sid: 'EmrServerlessKeyUsersViaService',
@@ -105,6 +215,7 @@ export const serviceRequirements: Record<KeyUser, RequiredStatement[]> = {
         { operator: 'StringEquals', key: 'kms:ViaService', value: 'emr-serverless.{region}.amazonaws.com' },
       ],
       why: 'job submission uses the key on behalf of the submitting user (EMR-005, EMR-006)',
+      calls: [via('kms:GenerateDataKey', 'encryptionContext'), via('kms:Decrypt', 'encryptionContext')],
     },
   ],
 };

@@ -354,3 +354,36 @@ describe('cross-namespace references', () => {
     expect(refused.message).toContain('KeyReferenceGrant');
   });
 });
+
+describe('pre-flight reads the key policy', () => {
+  it('refuses a Flink switch onto a key whose policy lacks the Flink service principals, and never calls UpdateApplication', async () => {
+    const { CreateKeyCommand } = await import('@aws-sdk/client-kms');
+    const rootOnly = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'Root',
+          Effect: 'Allow',
+          Principal: { AWS: 'arn:aws:iam::111122223333:root' },
+          Action: 'kms:*',
+          Resource: '*',
+        },
+      ],
+    });
+    const keyArn = (await kms.send(new CreateKeyCommand({ Policy: rootOnly }))).KeyMetadata!.Arn!;
+    const name = unique('w');
+    const ids = services[0]!.seed(name);
+    await f.create('FlinkApplication', name, { ...ids, key: { keyId: keyArn } });
+    const refused = await f.waitFor(
+      'FlinkApplication',
+      name,
+      condition('KeyUsable', 'False', 'KeyPolicyMissingPermission'),
+    );
+    expect(refused.message).toContain('kinesisanalytics.amazonaws.com');
+    const updates = (
+      await f.admin.calls({ service: 'kinesisanalytics', eventName: 'UpdateApplication' })
+    ).filter((c) => JSON.stringify(c.requestParameters).includes(name));
+    expect(updates).toEqual([]);
+    expect(await services[0]!.encryption(ids)).toEqual({ type: 'AwsOwned' });
+  });
+});

@@ -9,6 +9,7 @@ import { type EmulatorAdmin, emulatorAdmin } from '../../../emulator/client.ts';
 import type { EmulatorConfig } from '../../../emulator/core/world.ts';
 import { type RunningEmulator, startEmulator } from '../../../emulator/index.ts';
 import { apiVersion } from '../../../src/api/shared.ts';
+import { keyPolicyPreflight } from '../../../src/keys/preflight.ts';
 import { type RunningOperator, startOperator } from '../../../src/operator.ts';
 import { createLogger, silentLogger } from '../../../src/runtime/log.ts';
 import { adminIdentity, createNamespace, eventually } from './cluster.ts';
@@ -77,6 +78,7 @@ export function useOperator(
       identity: `test-${f.namespace}`,
       defaultRegion: testRegion,
       clusterName: 'it',
+      policyPreflight: keyPolicyPreflight,
       log: process.env['CMK_TEST_LOG']
         ? createLogger({ level: 'debug', destination: pino.destination(process.env['CMK_TEST_LOG']) })
         : silentLogger(),
