@@ -712,6 +712,14 @@ export function serviceUses(input: ServiceUseInput): ServiceUse[] {
       action: 'kms:DescribeKey',
       context: callerContext(input, via),
     });
+    // The submitting user also needs the data-key calls through EMR Serverless (§5.4, EMR-006).
+    for (const action of ['kms:GenerateDataKey', 'kms:Decrypt'])
+      uses.push({
+        principal: caller,
+        who: `the caller ${input.caller.arn} via ${via}`,
+        action,
+        context: { ...callerContext(input, via), ...encryptionContextKeys(input.encryptionContext) },
+      });
   }
   return uses;
 }

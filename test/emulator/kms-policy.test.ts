@@ -641,6 +641,14 @@ describe('serviceUseDenied: EMR Serverless (EMR-005)', () => {
       Action: 'kms:DescribeKey',
       Resource: '*',
     },
+    {
+      Sid: 'SubmitterCrypto',
+      Effect: 'Allow',
+      Principal: { AWS: operatorRole },
+      Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+      Resource: '*',
+      Condition: { StringEquals: { 'kms:ViaService': 'emr-serverless.us-east-1.amazonaws.com' } },
+    },
   ];
   const check = (
     statements: Statement[],
@@ -653,6 +661,12 @@ describe('serviceUseDenied: EMR Serverless (EMR-005)', () => {
 
   it('allows a complete policy', () => {
     expect(check(complete)).toBeUndefined();
+  });
+
+  it("without the submitter's data-key permission through EMR Serverless names the caller (EMR-006)", () => {
+    const message = check(without(complete, 'SubmitterCrypto'));
+    expect(message).toContain(operatorRole);
+    expect(message).toContain('kms:GenerateDataKey');
   });
 
   it('without the service statement names emr-serverless.amazonaws.com and kms:GenerateDataKey', () => {

@@ -10,11 +10,10 @@
 // principals, explicit Denies, and fast-check variations of the generated policy (dropped actions
 // and statements, changed condition values, swapped principals, added Denies).
 //
-// One known disagreement, decided by the spec and left to the emulator's owners: EMR Serverless's
-// submitting user needs kms:GenerateDataKey and kms:Decrypt (through emr-serverless.<region>) as well
-// as DescribeKey (§5.4 table, EMR-006); the emulator checks only DescribeKey for the caller, so it
-// accepts a switch the pre-flight refuses when only those two are missing. Such cases are counted as
-// `emrSubmitterCrypto` and must be exactly that shape; any other disagreement fails the test.
+// EMR Serverless's submitting user needs kms:GenerateDataKey and kms:Decrypt (through
+// emr-serverless.<region>) as well as DescribeKey (§5.4 table, EMR-006); the emulator checked only
+// DescribeKey until this cross-check found it. A disagreement of that shape is still tallied as
+// `emrSubmitterCrypto` so a regression is named, but every named case now expects agreement.
 
 import {
   EMRServerlessClient,
@@ -315,12 +314,7 @@ const cases: Case[] = [
   ]),
   ...services.flatMap((s) =>
     serviceRequirements[s].flatMap((r): Case[] => [
-      [
-        `${s}: without ${r.sid}`,
-        s,
-        without(generated(s, { root: false }), r.sid),
-        r.sid === 'EmrServerlessKeyUsersViaService' ? 'emrSubmitterCrypto' : 'refuse',
-      ],
+      [`${s}: without ${r.sid}`, s, without(generated(s, { root: false }), r.sid), 'refuse'],
       ...(r.principal === 'keyUsers'
         ? [
             [
@@ -435,7 +429,7 @@ const cases: Case[] = [
       ...s,
       Condition: viaCondition('emr-serverless.eu-west-1.amazonaws.com'),
     })),
-    'emrSubmitterCrypto',
+    'refuse',
   ],
   ...services.map(
     (s): Case => [
