@@ -23,6 +23,7 @@ import {
 } from './api/resources.ts';
 import { createAwsClients } from './aws/clients.ts';
 import { callerIdentityCache } from './aws/identity.ts';
+import { type EmrApplicationObject, type JobRunObject, jobRunReconciler } from './reconcile/jobrun.ts';
 import { kmsKeyReconciler } from './reconcile/kmskey.ts';
 import {
   type PolicyPreflight,
@@ -261,6 +262,70 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       ),
     );
   }
+  // ---- EMR Serverless job runs: their own controller, on the cache the KmsKey index already has --
+  const jobRuns = referencing.find((x) => x.type === cmkResources.emrServerlessJobRun);
+  const emrApplications = referencing.find((x) => x.type === cmkResources.emrServerlessApplication);
+  if (jobRuns && emrApplications) {
+    const name = cmkResources.emrServerlessJobRun.kind.toLowerCase();
+    const jq = createWorkQueue({ metrics: prometheusWorkQueueMetrics(registry, name) });
+    // Job runs by the EmrServerlessApplication (`namespace/name`) whose key they inherit.
+    const byApplication = jobRuns.cache.indexBy((o) => {
+      const ref = (o as JobRunObject).spec.applicationRef;
+      return ref ? [`${o.metadata.namespace}/${ref.name}`] : [];
+    });
+    const enqueueOfApplication = (applicationKey: string) => {
+      for (const k of byApplication.lookup(applicationKey)) jq.add(k);
+    };
+    for (const i of jobRuns.cache.informers) {
+      i.addHandlers({
+        onAdd: (o) => jq.add(objectKey(o)),
+        onUpdate: (_p, o) => jq.add(objectKey(o)),
+        onDelete: (o) => jq.add(objectKey(o)),
+      });
+    }
+    // An application that appears or changes its key re-runs the job runs that inherit from it.
+    for (const i of emrApplications.cache.informers) {
+      const onApplication = (o: KeyReferencingObject) => enqueueOfApplication(objectKey(o));
+      i.addHandlers({ onAdd: onApplication, onUpdate: (_p, o) => onApplication(o), onDelete: onApplication });
+    }
+    workloadQueues.push({
+      // A KmsKey reaches a job run directly (spec.key) or through its application's key.
+      enqueueReferencing: (kmsKey) => {
+        for (const k of jobRuns.byKey.lookup(kmsKey)) jq.add(k);
+        for (const a of emrApplications.byKey.lookup(kmsKey)) enqueueOfApplication(a);
+      },
+      enqueueAll: () => {
+        for (const i of jobRuns.cache.informers) for (const k of i.keys()) jq.add(k);
+      },
+    });
+    controllers.push(
+      createController(
+        {
+          name,
+          queue: jq,
+          reconcile: jobRunReconciler({
+            kube,
+            aws,
+            events,
+            type: cmkResources.emrServerlessJobRun,
+            getJobRun: (k) => jobRuns.cache.get(k) as JobRunObject | undefined,
+            getApplication: (k) => emrApplications.cache.get(k) as EmrApplicationObject | undefined,
+            getKmsKey: (k) => kmsKeys.get(k),
+            referenceGranted,
+            callerIdentity,
+            ...(options.policyPreflight ? { policyPreflight: options.policyPreflight } : {}),
+            defaultRegion: options.defaultRegion,
+            resyncMs: options.resyncMs,
+            now: Date.now,
+          }),
+          concurrency: options.concurrency,
+          resyncMs: options.resyncMs,
+        },
+        { log, metrics: prometheusControllerMetrics(registry, name) },
+      ),
+    );
+  }
+
   // A KmsKey that changes (becomes usable, rotates, moves) re-runs every workload that references it.
   for (const i of kmsKeys.informers) {
     const fanOut = (o: KmsKeyObject) => {

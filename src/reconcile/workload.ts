@@ -14,19 +14,17 @@ import { adapterFor } from '../aws/adapters.ts';
 import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
-import { describeKey, getKeyPolicy } from '../aws/kms.ts';
-import type { EncryptionSetting, WorkloadId, WorkloadOperation, WorkloadService } from '../aws/workload.ts';
-import { checkKey } from '../keys/checks.ts';
-import type { KeyFacts } from '../keys/key-facts.ts';
+import type { WorkloadId, WorkloadOperation, WorkloadService } from '../aws/workload.ts';
 import { type Condition, removeCondition, setCondition, withKstatus } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileResult } from '../runtime/controller.ts';
 import type { EventRecorder } from '../runtime/events.ts';
 import { addFinalizer, removeFinalizer } from '../runtime/finalizers.ts';
 import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
 import { writeStatusIfChanged } from '../runtime/status.ts';
+import { publishJobOverrides } from './job-overrides.ts';
+import { type PolicyPreflight, preflightKey, resolveKey } from './key-resolution.ts';
 import { resync } from './types.ts';
 import {
-  type DesiredKey,
   keyLabel,
   type Preflight,
   planWorkload,
@@ -47,6 +45,7 @@ export interface WorkloadObject extends KubeObject {
     tableName?: string;
     applicationId?: string;
     encryptionContext?: Record<string, string>;
+    jobOverridesConfigMap?: { name: string };
   };
   status?: WorkloadStatusView & { conditions?: Condition[]; observedGeneration?: number } & Record<
       string,
@@ -60,17 +59,8 @@ export interface WorkloadKind {
   id(spec: WorkloadObject['spec']): WorkloadId;
 }
 
-/** Pre-flight of a key for a service, beyond the key-state chain (the key-policy check). */
-export type PolicyPreflight = (input: {
-  service: WorkloadService;
-  policy: string;
-  key: KeyFacts;
-  region: string;
-  accountId: string;
-  operatorPrincipalArn: string;
-  resourceArn: string;
-  encryptionContext: Record<string, string>;
-}) => Preflight;
+// Key resolution and pre-flight live in key-resolution.ts (shared with the job-run reconciler).
+export type { PolicyPreflight };
 
 export interface WorkloadReconcilerDeps {
   kube: KubeClient;
@@ -98,112 +88,6 @@ function isoNow(now: number): string {
 export function workloadReconciler(deps: WorkloadReconcilerDeps) {
   const { kind } = deps;
   const adapter = adapterFor(kind.service);
-
-  async function resolveDesired(
-    object: WorkloadObject,
-    target: AwsTarget,
-  ): Promise<{ desired: DesiredKey; facts?: KeyFacts }> {
-    const ref = object.spec.key;
-    const ns = object.metadata.namespace ?? '';
-    if (ref.awsOwned) return { desired: { kind: 'resolved', setting: { type: 'AwsOwned' } } };
-    const context = object.spec.encryptionContext;
-    if (ref.kmsKeyRef) {
-      const keyNs = ref.kmsKeyRef.namespace ?? ns;
-      if (keyNs !== ns && !deps.referenceGranted(ns, keyNs, ref.kmsKeyRef.name)) {
-        return {
-          desired: {
-            kind: 'unresolved',
-            reason: 'ReferenceNotGranted',
-            message: `KmsKey ${keyNs}/${ref.kmsKeyRef.name} is in another namespace and no KeyReferenceGrant in ${keyNs} allows namespace ${ns} to use it`,
-            terminal: true,
-          },
-        };
-      }
-      const kmsKey = deps.getKmsKey(`${keyNs}/${ref.kmsKeyRef.name}`);
-      if (!kmsKey) {
-        return {
-          desired: {
-            kind: 'unresolved',
-            reason: 'KmsKeyNotFound',
-            message: `KmsKey ${keyNs}/${ref.kmsKeyRef.name} does not exist`,
-            terminal: false,
-          },
-        };
-      }
-      const usable = kmsKey.status?.conditions?.find((c) => c.type === 'KeyUsable');
-      if (!kmsKey.status?.keyArn || usable?.status !== 'True') {
-        return {
-          desired: {
-            kind: 'unresolved',
-            reason: 'KmsKeyNotReady',
-            message: `KmsKey ${keyNs}/${ref.kmsKeyRef.name} is not usable yet${usable ? `: ${usable.message}` : ''}`,
-            terminal: false,
-          },
-        };
-      }
-      const facts = await describeKey(deps.aws.kms(target), kmsKey.status.keyArn);
-      return {
-        desired: {
-          kind: 'resolved',
-          setting: {
-            type: 'CustomerManaged',
-            keyArn: kmsKey.status.keyArn,
-            ...(context ? { encryptionContext: context } : {}),
-          },
-          ...(facts?.currentKeyMaterialId ? { currentKeyMaterialId: facts.currentKeyMaterialId } : {}),
-        },
-        ...(facts ? { facts } : {}),
-      };
-    }
-    const facts = await describeKey(deps.aws.kms(target), ref.keyId ?? '');
-    if (!facts) {
-      return {
-        desired: {
-          kind: 'unresolved',
-          reason: 'KeyNotFound',
-          message: `KMS key ${ref.keyId} was not found in ${target.region}: check the key ID, ARN or alias and the Region`,
-          terminal: false,
-        },
-      };
-    }
-    return {
-      desired: {
-        kind: 'resolved',
-        setting: {
-          type: 'CustomerManaged',
-          keyArn: facts.arn,
-          ...(context ? { encryptionContext: context } : {}),
-        },
-        ...(facts.currentKeyMaterialId ? { currentKeyMaterialId: facts.currentKeyMaterialId } : {}),
-      },
-      facts,
-    };
-  }
-
-  async function preflight(
-    facts: KeyFacts | undefined,
-    setting: EncryptionSetting,
-    target: AwsTarget,
-    id: WorkloadId,
-    resourceArn: string,
-  ): Promise<Preflight> {
-    if (setting.type !== 'CustomerManaged') return { ok: true };
-    const failure = checkKey({ key: facts, reference: setting.keyArn, region: target.region });
-    if (failure) return { ok: false, reason: failure.reason, message: failure.message };
-    if (!deps.policyPreflight || !facts) return { ok: true };
-    const who = await deps.callerIdentity(target);
-    const policy = await getKeyPolicy(deps.aws.kms(target), facts.arn);
-    return deps.policyPreflight({
-      service: kind.service,
-      policy,
-      key: facts,
-      region: target.region,
-      accountId: who.accountId,
-      operatorPrincipalArn: who.arn,
-      resourceArn,
-      encryptionContext: adapter.encryptionContext(id, { resourceArn }, who.accountId),
-    });
-  }
 
   return async function reconcileWorkload(key: string, ctx: ReconcileContext): Promise<ReconcileResult> {
     const cached = deps.getWorkload(key);
@@ -263,19 +147,12 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
       observed = { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
     }
 
-    let desired: DesiredKey;
-    let facts: KeyFacts | undefined;
-    try {
-      ({ desired, facts } = await resolveDesired(object, target));
-    } catch (e) {
-      const f = e instanceof AwsCallError ? e.failure : classifyAwsError(e);
-      desired = {
-        kind: 'unresolved',
-        reason: f.cause === 'AccessDenied' ? 'AccessDenied' : 'KmsUnavailable',
-        message: `${f.code}: ${f.message}`,
-        terminal: false,
-      };
-    }
+    const { desired, facts } = await resolveKey(deps, {
+      namespace: object.metadata.namespace ?? '',
+      key: spec.key,
+      encryptionContext: spec.encryptionContext,
+      target,
+    });
 
     // Pre-flight only when a switch to a customer managed key is on the table.
     let verdict: Preflight | undefined;
@@ -287,16 +164,14 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
       const current = observed.state.encryption;
       const differs = current.type !== 'CustomerManaged' || current.keyArn !== desired.setting.keyArn;
       if (differs || kind.service === 'EmrServerless') {
-        try {
-          verdict = await preflight(facts, desired.setting, target, id, observed.state.resourceArn);
-        } catch (e) {
-          const f = e instanceof AwsCallError ? e.failure : classifyAwsError(e);
-          verdict = {
-            ok: false,
-            reason: f.cause === 'AccessDenied' ? 'KeyPolicyUnreadable' : 'PreflightUnavailable',
-            message: `could not check the key policy: ${f.code}: ${f.message}`,
-          };
-        }
+        verdict = await preflightKey(deps, {
+          service: kind.service,
+          id,
+          facts,
+          setting: desired.setting,
+          target,
+          resourceArn: observed.state.resourceArn,
+        });
       }
     }
 
@@ -404,7 +279,10 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
           action.type,
           `${action.type} failed: ${e.failure.code}: ${e.failure.message}`,
         );
-        if (action.type === 'ChangeKey') {
+        // Only a refusal is a failed switch (held off for a while); throttling, a 5xx or a conflict
+        // means AWS did not act, and the queue's backoff retries it.
+        const refused = ['InvalidSpec', 'KeyUnusable', 'AccessDenied', 'QuotaExceeded'].includes(e.failure.cause);
+        if (action.type === 'ChangeKey' && refused) {
           updates['lastOperation'] = {
             action: e.operation,
             status: 'Failed',
@@ -419,6 +297,22 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
       }
     }
     for (const e of plan.events) record(e.type, e.reason, e.action, e.note);
+
+    // EMR Serverless: publish the job-level overrides for pipelines that submit jobs themselves.
+    // Isolated: it never throws and never changes this object's status (src/reconcile/job-overrides.ts).
+    if (kind.service === 'EmrServerless' && spec.jobOverridesConfigMap) {
+      await publishJobOverrides(
+        { kube: deps.kube, events: deps.events, log: ctx.log },
+        {
+          owner: { type: kind.type, object },
+          configMapName: spec.jobOverridesConfigMap.name,
+          mode: spec.mode,
+          desired,
+          preflight: verdict,
+          signal: ctx.signal,
+        },
+      );
+    }
 
     // ---- status -------------------------------------------------------------------------------
     const stamp = { generation: object.metadata.generation, now };
