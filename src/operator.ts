@@ -23,6 +23,7 @@ import {
 } from './api/resources.ts';
 import { createAwsClients } from './aws/clients.ts';
 import { callerIdentityCache } from './aws/identity.ts';
+import type { TenancyRules } from './keys/tenancy.ts';
 import { type EmrApplicationObject, type JobRunObject, jobRunReconciler } from './reconcile/jobrun.ts';
 import { kmsKeyReconciler } from './reconcile/kmskey.ts';
 import {
@@ -66,6 +67,8 @@ export interface OperatorOptions {
   log: Logger;
   /** Key-policy pre-flight for workload switches (src/keys/preflight.ts). */
   policyPreflight?: PolicyPreflight;
+  /** Per-namespace key and resource allow-lists (`--tenancy-config`). */
+  tenancy?: TenancyRules;
 }
 
 export interface RunningOperator {
@@ -160,7 +163,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   }
 
   const callerIdentity = callerIdentityCache(aws);
+  const tenancy = options.tenancy ? { tenancy: options.tenancy } : {};
   const reconcile = kmsKeyReconciler({
+    ...tenancy,
     kube,
     aws,
     events,
@@ -241,6 +246,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
           name,
           queue: wq,
           reconcile: workloadReconciler({
+            ...tenancy,
             kube,
             aws,
             events,
@@ -304,6 +310,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
           name,
           queue: jq,
           reconcile: jobRunReconciler({
+            ...tenancy,
             kube,
             aws,
             events,

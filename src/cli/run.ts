@@ -4,6 +4,7 @@
 
 import { parseArgs } from 'node:util';
 import { keyPolicyPreflight } from '../keys/preflight.ts';
+import { loadTenancyRules, type TenancyRules } from '../keys/tenancy.ts';
 import { startOperator } from '../operator.ts';
 import { createLogger } from '../runtime/log.ts';
 
@@ -21,6 +22,7 @@ const help = `usage: cmk-operator run [options]
   --region REGION              Region for objects without spec.region (default $AWS_REGION)
   --cluster-name NAME          names this cluster in AWS ownership tags (default cluster)
   --log-level LEVEL            fatal|error|warn|info|debug|trace (default info, or $LOG_LEVEL)
+  --tenancy-config FILE        per-namespace allowed key and resource ARN patterns (YAML)
 `;
 
 export function parseDuration(text: string): number {
@@ -48,6 +50,7 @@ export async function runCommand(args: string[]): Promise<number> {
         region: { type: 'string' },
         'cluster-name': { type: 'string' },
         'log-level': { type: 'string' },
+        'tenancy-config': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -77,6 +80,15 @@ export async function runCommand(args: string[]): Promise<number> {
     process.stderr.write(`--resync: ${(e as Error).message}\n`);
     return 2;
   }
+  let tenancy: TenancyRules | undefined;
+  if (str('tenancy-config')) {
+    try {
+      tenancy = loadTenancyRules(str('tenancy-config')!);
+    } catch (e) {
+      process.stderr.write(`--tenancy-config: ${(e as Error).message}\n`);
+      return 2;
+    }
+  }
   const log = createLogger({
     ...(str('log-level') ? { level: str('log-level') } : {}),
     base: { component: 'cmk-operator' },
@@ -100,6 +112,7 @@ export async function runCommand(args: string[]): Promise<number> {
     clusterName: str('cluster-name') ?? 'cluster',
     log,
     policyPreflight: keyPolicyPreflight,
+    ...(tenancy ? { tenancy } : {}),
   });
   log.info(
     { identity: operator.identity, health: operator.health.healthUrl, metrics: operator.health.metricsUrl },

@@ -21,6 +21,7 @@ import { describeKey, getKeyPolicy } from '../aws/kms.ts';
 import type { EncryptionSetting, WorkloadId, WorkloadService } from '../aws/workload.ts';
 import { checkKey } from '../keys/checks.ts';
 import type { KeyFacts } from '../keys/key-facts.ts';
+import { keyRefusal, type TenancyRules } from '../keys/tenancy.ts';
 import type { DesiredKey, Preflight } from './workload-plan.ts';
 
 /** Pre-flight of a key for a service, beyond the key-state chain (the key-policy check). */
@@ -40,6 +41,8 @@ export interface KeyResolutionDeps {
   getKmsKey(key: string): KmsKeyObject | undefined;
   /** Whether objects in `fromNamespace` may reference the KmsKey `namespace/name`. */
   referenceGranted(fromNamespace: string, kmsKeyNamespace: string, kmsKeyName: string): boolean;
+  /** The operator's per-namespace key and resource allow-lists. */
+  tenancy?: TenancyRules;
 }
 
 export interface KeyResolutionInput {
@@ -59,7 +62,15 @@ export interface ResolvedKey {
 /** The key `input.key` names, with aliases resolved to the key ARN. Never throws. */
 export async function resolveKey(deps: KeyResolutionDeps, input: KeyResolutionInput): Promise<ResolvedKey> {
   try {
-    return await resolve(deps, input);
+    const resolved = await resolve(deps, input);
+    // Tenancy: a namespace may be limited to some keys by the operator's configuration.
+    const d = resolved.desired;
+    if (deps.tenancy && d.kind === 'resolved' && d.setting.type === 'CustomerManaged') {
+      const refusal = keyRefusal(deps.tenancy, input.namespace, d.setting.keyArn);
+      if (refusal)
+        return { desired: { kind: 'unresolved', reason: 'KeyNotAllowed', message: refusal, terminal: true } };
+    }
+    return resolved;
   } catch (e) {
     const f = e instanceof AwsCallError ? e.failure : classifyAwsError(e);
     return {

@@ -33,6 +33,8 @@ export interface KmsKeyPlanInput {
   observed: KmsKeyObservation;
   /** Workload objects referencing this KmsKey (from the reference index). */
   references: WorkloadReference[];
+  /** Set when the operator's tenancy rules forbid this namespace the key. */
+  refusal?: { reason: string; message: string };
 }
 
 export type KmsKeyAction =
@@ -174,6 +176,20 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
   }
 
   if (!input.hasFinalizer) actions.push({ type: 'AddFinalizer' });
+
+  // Tenancy: the namespace may not use this key at all (invariant 4); nothing is read or changed.
+  if (input.refusal) {
+    conditions.push({
+      type: 'KeyUsable',
+      status: 'False',
+      reason: input.refusal.reason,
+      message: input.refusal.message,
+    });
+    return plan(
+      { kind: 'stalled', reason: input.refusal.reason, message: input.refusal.message },
+      resync.slowMs,
+    );
+  }
 
   // ---- the key itself --------------------------------------------------------------------------
   if (observed.kind === 'error') {

@@ -17,6 +17,7 @@ import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
 import { countGrants, createKey, describeKey, keyMutations, readRotation } from '../aws/kms.ts';
 import { generateKeyPolicy } from '../keys/policy.ts';
+import { keyRefusal, type TenancyRules } from '../keys/tenancy.ts';
 import { type Condition, removeCondition, setCondition, withKstatus } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileResult } from '../runtime/controller.ts';
 import { WaitingError } from '../runtime/errors.ts';
@@ -31,6 +32,8 @@ import { resync } from './types.ts';
 const grantsPerKeyLimit = 50_000;
 
 export interface KmsKeyReconcilerDeps {
+  /** The operator's per-namespace key allow-lists. */
+  tenancy?: TenancyRules;
   kube: KubeClient;
   aws: AwsClients;
   events: EventRecorder;
@@ -136,6 +139,20 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
       observed = { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
     }
 
+    // Tenancy: a key this namespace may not use is refused before anything acts on it. A key still to
+    // be created is checked as `key/*` in its Region and account, so only a rule allowing any key there
+    // lets the namespace create one.
+    let refusal: { reason: string; message: string } | undefined;
+    if (deps.tenancy) {
+      const ns = object.metadata.namespace ?? '';
+      let arn = observed.kind === 'found' ? observed.key.arn : undefined;
+      if (!arn && observed.kind === 'notCreated') {
+        const who = await deps.callerIdentity(target).catch(() => undefined);
+        if (who) arn = `arn:aws:kms:${region}:${who.accountId}:key/*`;
+      }
+      const message = arn ? keyRefusal(deps.tenancy, ns, arn) : undefined;
+      if (message) refusal = { reason: 'KeyNotAllowed', message };
+    }
     const planFor = (o: KmsKeyObject) =>
       planKmsKey({
         now: deps.now(),
@@ -146,6 +163,7 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
         region,
         observed,
         references: referencing.map(toReference),
+        ...(refusal ? { refusal } : {}),
       });
     let plan = planFor(object);
     // One-shot actions (a new key, an on-demand rotation) are decided on the object as stored, not

@@ -67,6 +67,8 @@ export interface WorkloadPlanInput {
   observed: WorkloadObservation;
   /** This object's ownership claim, `<cluster>/<namespace>/<name>`. */
   claim: string;
+  /** Set when the operator's tenancy rules forbid this namespace to manage the resource. */
+  refusal?: { reason: string; message: string };
 }
 
 export type WorkloadAction =
@@ -155,7 +157,7 @@ export function planWorkload(input: WorkloadPlanInput): WorkloadPlan {
     if (observed.kind === 'error') {
       return waiting('AwsUnavailable', observed.failure.message, resync.transitioningMs);
     }
-    if (observed.kind === 'notFound' || claimedByOther || !enforce) {
+    if (observed.kind === 'notFound' || claimedByOther || !enforce || input.refusal) {
       actions.push({ type: 'RemoveFinalizer' });
       return done({ kind: 'continue' }, resync.settledMs);
     }
@@ -190,6 +192,20 @@ export function planWorkload(input: WorkloadPlanInput): WorkloadPlan {
   }
 
   if (!input.hasFinalizer) actions.push({ type: 'AddFinalizer' });
+
+  // Tenancy: the namespace may not manage this resource at all (invariant 4).
+  if (input.refusal) {
+    conditions.push({
+      type: 'KeyCurrent',
+      status: 'Unknown',
+      reason: input.refusal.reason,
+      message: input.refusal.message,
+    });
+    return done(
+      { kind: 'stalled', reason: input.refusal.reason, message: input.refusal.message },
+      resync.slowMs,
+    );
+  }
 
   // ---- the key the spec asks for ------------------------------------------------------------
   if (desired.kind === 'unresolved') {

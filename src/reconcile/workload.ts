@@ -15,6 +15,7 @@ import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
 import type { WorkloadId, WorkloadOperation, WorkloadService } from '../aws/workload.ts';
+import { type TenancyRules, workloadRefusal } from '../keys/tenancy.ts';
 import { type Condition, removeCondition, setCondition, withKstatus } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileResult } from '../runtime/controller.ts';
 import type { EventRecorder } from '../runtime/events.ts';
@@ -78,6 +79,8 @@ export interface WorkloadReconcilerDeps {
   clusterName: string;
   /** The controller's resync interval: no requeue waits longer. */
   resyncMs?: number;
+  /** The operator's per-namespace key and resource allow-lists. */
+  tenancy?: TenancyRules;
   now(): number;
 }
 
@@ -175,6 +178,12 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
       }
     }
 
+    const refused =
+      deps.tenancy && observed.kind === 'found'
+        ? workloadRefusal(deps.tenancy, object.metadata.namespace ?? '', observed.state.resourceArn)
+        : undefined;
+    const refusal = refused ? { reason: 'ResourceNotAllowed', message: refused } : undefined;
+
     const plan = planWorkload({
       now,
       service: kind.service,
@@ -186,6 +195,7 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
       preflight: verdict,
       observed,
       claim,
+      ...(refusal ? { refusal } : {}),
     });
     if (plan.actions.length > 0) ctx.log.debug({ actions: plan.actions.map((a) => a.type) }, 'planned');
 
@@ -281,7 +291,9 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
         );
         // Only a refusal is a failed switch (held off for a while); throttling, a 5xx or a conflict
         // means AWS did not act, and the queue's backoff retries it.
-        const refused = ['InvalidSpec', 'KeyUnusable', 'AccessDenied', 'QuotaExceeded'].includes(e.failure.cause);
+        const refused = ['InvalidSpec', 'KeyUnusable', 'AccessDenied', 'QuotaExceeded'].includes(
+          e.failure.cause,
+        );
         if (action.type === 'ChangeKey' && refused) {
           updates['lastOperation'] = {
             action: e.operation,

@@ -10,6 +10,7 @@ import type { EmulatorConfig } from '../../../emulator/core/world.ts';
 import { type RunningEmulator, startEmulator } from '../../../emulator/index.ts';
 import { apiVersion } from '../../../src/api/shared.ts';
 import { keyPolicyPreflight } from '../../../src/keys/preflight.ts';
+import type { TenancyRules } from '../../../src/keys/tenancy.ts';
 import { type RunningOperator, startOperator } from '../../../src/operator.ts';
 import { createLogger, silentLogger } from '../../../src/runtime/log.ts';
 import { adminIdentity, createNamespace, eventually } from './cluster.ts';
@@ -53,7 +54,11 @@ export const plurals: Record<string, string> = {
 export const testRegion = 'us-east-1';
 
 export function useOperator(
-  options: { emulatorConfig?: Partial<EmulatorConfig>; resyncMs?: number } = {},
+  options: {
+    emulatorConfig?: Partial<EmulatorConfig>;
+    resyncMs?: number;
+    tenancy?: (namespace: string) => TenancyRules;
+  } = {},
 ): OperatorFixture {
   const f = {} as OperatorFixture;
   beforeAll(async () => {
@@ -79,6 +84,7 @@ export function useOperator(
       defaultRegion: testRegion,
       clusterName: 'it',
       policyPreflight: keyPolicyPreflight,
+      ...(options.tenancy ? { tenancy: options.tenancy(f.namespace) } : {}),
       log: process.env['CMK_TEST_LOG']
         ? createLogger({ level: 'debug', destination: pino.destination(process.env['CMK_TEST_LOG']) })
         : silentLogger(),
