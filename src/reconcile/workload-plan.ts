@@ -210,19 +210,19 @@ export function planWorkload(input: WorkloadPlanInput): WorkloadPlan {
   // ---- the key the spec asks for ------------------------------------------------------------
   if (desired.kind === 'unresolved') {
     conditions.push({ type: 'KeyUsable', status: 'False', reason: desired.reason, message: desired.message });
-  } else if (desired.setting.type === 'AwsOwned') {
-    conditions.push({
-      type: 'KeyUsable',
-      status: 'True',
-      reason: 'AwsOwnedKey',
-      message: "the service's AWS owned key",
-    });
   } else if (input.preflight && !input.preflight.ok) {
     conditions.push({
       type: 'KeyUsable',
       status: 'False',
       reason: input.preflight.reason,
       message: input.preflight.message,
+    });
+  } else if (desired.setting.type === 'AwsOwned') {
+    conditions.push({
+      type: 'KeyUsable',
+      status: 'True',
+      reason: 'AwsOwnedKey',
+      message: "the service's AWS owned key",
     });
   } else {
     conditions.push({
@@ -319,7 +319,7 @@ export function planWorkload(input: WorkloadPlanInput): WorkloadPlan {
       });
       return done({ kind: 'continue' }, resync.settledMs);
     }
-    if (want.type === 'CustomerManaged' && input.preflight && !input.preflight.ok) {
+    if (input.preflight && !input.preflight.ok) {
       conditions.push({
         type: 'KeyCurrent',
         status: 'False',

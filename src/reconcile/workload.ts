@@ -14,6 +14,7 @@ import { adapterFor } from '../aws/adapters.ts';
 import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
+import { describeKey } from '../aws/kms.ts';
 import type { WorkloadId, WorkloadOperation, WorkloadService } from '../aws/workload.ts';
 import { type TenancyRules, workloadRefusal } from '../keys/tenancy.ts';
 import { type Condition, removeCondition, setCondition, withKstatus } from '../runtime/conditions.ts';
@@ -175,6 +176,35 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
           target,
           resourceArn: observed.state.resourceArn,
         });
+      }
+    }
+    // Managed Flink also needs the key being left (MSF-015): the switch snapshots the running state
+    // under it, and restores from older snapshots still decrypt with it. Checked the same way.
+    if (
+      kind.service === 'ManagedFlink' &&
+      desired.kind === 'resolved' &&
+      observed.kind === 'found' &&
+      observed.state.encryption.type === 'CustomerManaged' &&
+      (desired.setting.type !== 'CustomerManaged' ||
+        desired.setting.keyArn !== observed.state.encryption.keyArn) &&
+      (verdict === undefined || verdict.ok)
+    ) {
+      const outgoing = observed.state.encryption;
+      const outgoingFacts = await describeKey(deps.aws.kms(target), outgoing.keyArn).catch(() => undefined);
+      const old = await preflightKey(deps, {
+        service: kind.service,
+        id,
+        facts: outgoingFacts,
+        setting: outgoing,
+        target,
+        resourceArn: observed.state.resourceArn,
+      });
+      if (!old.ok) {
+        verdict = {
+          ok: false,
+          reason: 'OutgoingKeyNotUsable',
+          message: `the key being left (${outgoing.keyArn}) must stay usable for the switch (Flink snapshots the running state under it): ${old.message}`,
+        };
       }
     }
 

@@ -387,3 +387,42 @@ describe('pre-flight reads the key policy', () => {
     expect(await services[0]!.encryption(ids)).toEqual({ type: 'AwsOwned' });
   });
 });
+
+describe('Managed Flink: the key being left must stay usable (MSF-015)', () => {
+  it('a switch away from a disabled key is refused before UpdateApplication, and done once it is enabled', async () => {
+    const oldKey = await serviceKey(unique('k'));
+    const newKey = await serviceKey(unique('k'));
+    const name = unique('w');
+    f.emulator.seed({
+      kinesisanalytics: {
+        applications: [{ name, status: 'READY', keyType: 'CUSTOMER_MANAGED_KEY', keyId: oldKey }],
+      },
+    });
+    await kms.send(new DisableKeyCommand({ KeyId: oldKey }));
+    await f.create('FlinkApplication', name, { applicationName: name, key: { keyId: newKey } });
+    const refused = await f.waitFor(
+      'FlinkApplication',
+      name,
+      condition('KeyUsable', 'False', 'OutgoingKeyNotUsable'),
+    );
+    expect(refused.message).toContain(oldKey);
+    const updates = (
+      await f.admin.calls({ service: 'kinesisanalytics', eventName: 'UpdateApplication' })
+    ).filter((c) => JSON.stringify(c.requestParameters).includes(name));
+    expect(updates).toEqual([]);
+    await kms.send(new EnableKeyCommand({ KeyId: oldKey }));
+    await f.waitFor(
+      'FlinkApplication',
+      name,
+      (o: {
+        status?: { current?: { keyArn?: string }; conditions?: Array<{ type: string; status: string }> };
+      }) =>
+        o.status?.current?.keyArn === newKey &&
+        o.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+          ? o
+          : undefined,
+      'switched after the old key is enabled',
+      30_000,
+    );
+  });
+});

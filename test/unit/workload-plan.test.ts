@@ -411,3 +411,19 @@ describe('maintenance windows', () => {
     ).toBe('2026-11-28T02:00:00.000Z');
   });
 });
+
+describe('planWorkload: the key being left (MSF-015)', () => {
+  it('a failed check of the outgoing key blocks even a switch back to the AWS owned key', () => {
+    const input = workload(
+      'ManagedFlink',
+      aws({ encryption: cmk(keyA), running: false, awsState: 'READY' }),
+      wants(aok),
+      (i) => ({
+        ...i,
+        preflight: { ok: false, reason: 'OutgoingKeyNotUsable', message: 'the key being left is disabled' },
+      }),
+    );
+    expect(types(input)).toEqual([]);
+    expect(cond(input, 'KeyUsable')).toMatchObject({ status: 'False', reason: 'OutgoingKeyNotUsable' });
+  });
+});
