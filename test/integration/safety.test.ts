@@ -38,23 +38,7 @@ const mutating = new Set([
   'UntagResource',
 ]);
 
-async function serviceKey(name: string): Promise<string> {
-  await f.create('KmsKey', name, {
-    create: { policy: { services: ['ManagedFlink', 'Keyspaces', 'EmrServerless'] } },
-  });
-  return f.waitFor<
-    { status?: { keyArn?: string; conditions?: Array<{ type: string; status: string }> } },
-    string
-  >(
-    'KmsKey',
-    name,
-    (o) =>
-      o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
-        ? o.status.keyArn
-        : undefined,
-    `KmsKey ${name} Ready`,
-  );
-}
+const serviceKey = (name: string) => f.serviceKey(name);
 
 function seedTable(name: string): { keyspaceName: string; tableName: string } {
   f.emulator.seed({ cassandra: { keyspaces: [{ name: `ks_${name}`, tables: [{ name }] }] } });

@@ -93,24 +93,7 @@ const services: Service[] = [
   },
 ];
 
-/** A KmsKey the operator creates, with a policy for all three services; resolves to its ARN. */
-async function serviceKey(name: string): Promise<string> {
-  await f.create('KmsKey', name, {
-    create: { policy: { services: ['ManagedFlink', 'Keyspaces', 'EmrServerless'] } },
-  });
-  return f.waitFor<
-    { status?: { keyArn?: string; conditions?: Array<{ type: string; status: string }> } },
-    string
-  >(
-    'KmsKey',
-    name,
-    (o) =>
-      o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
-        ? o.status.keyArn
-        : undefined,
-    `KmsKey ${name} Ready`,
-  );
-}
+const serviceKey = (name: string) => f.serviceKey(name);
 
 async function updateSpec(kind: string, name: string, change: (spec: Record<string, unknown>) => void) {
   const o = (await f.get<{ spec: Record<string, unknown> } & Record<string, unknown>>(kind, name))!;

@@ -40,6 +40,8 @@ export interface OperatorFixture {
     timeoutMs?: number,
   ): Promise<T>;
   events(name: string): Promise<Array<{ reason: string; type: string; note: string }>>;
+  /** A KmsKey the operator creates with a key policy for all three services; resolves to its ARN once Ready. */
+  serviceKey(name: string): Promise<string>;
 }
 
 export const plurals: Record<string, string> = {
@@ -145,6 +147,23 @@ export function useOperator(
     return items
       .filter((e) => e.regarding?.name === name)
       .map((e) => ({ reason: e.reason, type: e.type, note: e.note }));
+  };
+  f.serviceKey = async (name) => {
+    await f.create('KmsKey', name, {
+      create: { policy: { services: ['ManagedFlink', 'Keyspaces', 'EmrServerless'] } },
+    });
+    return f.waitFor<
+      { status?: { keyArn?: string; conditions?: Array<{ type: string; status: string }> } },
+      string
+    >(
+      'KmsKey',
+      name,
+      (o) =>
+        o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+          ? o.status.keyArn
+          : undefined,
+      `KmsKey ${name} Ready`,
+    );
   };
   return f;
 }

@@ -1,0 +1,834 @@
+// The Helm chart (charts/cmk-operator): lint, render and validate offline; install, upgrade and
+// uninstall on the real test apiserver; then the RBAC it renders, proven both ways on a dedicated
+// control plane that keeps an audit log:
+// - enough: the operator, running in this worker as the chart's ServiceAccount (a client
+//   certificate for system:serviceaccount:<ns>:<sa> with the ServiceAccount groups, which the
+//   apiserver authorizes exactly like a token), takes the Lease, brings KmsKeys and a workload of
+//   each kind to Ready, publishes a job-override ConfigMap, submits a job run, records and
+//   aggregates Events, and no request of it is refused;
+// - nothing more: the (group, resource, verb) pairs the operator's requests used, read from the
+//   audit log, equal the pairs the rendered roles grant; and for every verb of every rule, a role
+//   without that verb makes a SubjectAccessReview of a request the operator really made denied.
+
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  DescribeApplicationCommand,
+  KinesisAnalyticsV2Client,
+  TagResourceCommand,
+} from '@aws-sdk/client-kinesis-analytics-v2';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type RunningEmulator, startEmulator } from '../../emulator/index.ts';
+import { kinds } from '../../src/api/kinds.ts';
+import { apiVersion } from '../../src/api/shared.ts';
+import { type ControlPlane, startControlPlane } from '../../src/devenv/control-plane.ts';
+import { type RunningOperator, startOperator } from '../../src/operator.ts';
+import { cancelOnDeleteAnnotation } from '../../src/reconcile/jobrun-plan.ts';
+import { kmsKeyFinalizer } from '../../src/reconcile/kmskey-plan.ts';
+import { workloadFinalizer } from '../../src/reconcile/workload-plan.ts';
+import { createKubeClient, type KubeClient, loadKubeConfig } from '../../src/runtime/kube.ts';
+import { createLogger, silentLogger } from '../../src/runtime/log.ts';
+import { adminIdentity, createNamespace, eventually, uniqueName } from './support/cluster.ts';
+import { installCrds } from './support/crds.ts';
+import {
+  type AuditEvent,
+  auditPairs,
+  auditPolicy,
+  chartDir,
+  helm,
+  kubeconform,
+  kubeVersion,
+  type Manifest,
+  type PolicyRule,
+  parseManifests,
+  readAuditLog,
+  renderChart,
+  repoRoot,
+  rulePairs,
+  rulesBoundTo,
+  valuesArgs,
+  writeKubeconformSchemas,
+} from './support/helm.ts';
+
+const find = (objects: Manifest[], kind: string, name?: string) =>
+  objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+
+interface Container {
+  args: string[];
+  env: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
+  securityContext: Record<string, unknown>;
+  livenessProbe: { httpGet: { path: string; port: string } };
+  readinessProbe: { httpGet: { path: string; port: string } };
+  ports: Array<{ name: string; containerPort: number }>;
+}
+
+function operatorContainer(objects: Manifest[]): Container {
+  const [deployment] = find(objects, 'Deployment');
+  const spec = deployment?.['spec'] as { template: { spec: { containers: Container[] } } };
+  return spec.template.spec.containers[0]!;
+}
+
+/** Value sets the chart is rendered and validated with. */
+const valueSets: Array<[string, Record<string, unknown>]> = [
+  ['default values', {}],
+  [
+    'watched namespaces, IRSA, region, tenancy rules',
+    {
+      watchNamespaces: ['team-a', 'team-b'],
+      aws: { region: 'eu-west-1' },
+      serviceAccount: { irsaRoleArn: 'arn:aws:iam::111122223333:role/cmk-operator' },
+      tenancy: {
+        namespaces: {
+          'team-a': {
+            allowedKeyArnPatterns: ['arn:aws:kms:eu-west-1:111122223333:key/*'],
+            allowedWorkloadArnPatterns: [
+              'arn:aws:kinesisanalytics:eu-west-1:111122223333:application/team-a-*',
+            ],
+          },
+        },
+      },
+    },
+  ],
+  [
+    'NetworkPolicy, ServiceMonitor and scheduling settings',
+    {
+      networkPolicy: {
+        enabled: true,
+        apiServer: { cidrs: ['10.0.0.1/32'] },
+        ingressFrom: [
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+        ],
+      },
+      metrics: { serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } } },
+      extraEnv: [{ name: 'AWS_STS_REGIONAL_ENDPOINTS', value: 'regional' }],
+      nodeSelector: { 'kubernetes.io/os': 'linux' },
+      tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'operators', effect: 'NoSchedule' }],
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              {
+                matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: ['amd64', 'arm64'] }],
+              },
+            ],
+          },
+        },
+      },
+      priorityClassName: 'system-cluster-critical',
+      topologySpreadConstraints: [
+        {
+          maxSkew: 1,
+          topologyKey: 'topology.kubernetes.io/zone',
+          whenUnsatisfiable: 'DoNotSchedule',
+          labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'cmk-operator' } },
+        },
+      ],
+      image: { digest: `sha256:${'a'.repeat(64)}` },
+    },
+  ],
+];
+
+describe('the chart renders valid objects', () => {
+  let schemaDir: string;
+
+  beforeAll(async () => {
+    await installCrds();
+    schemaDir = mkdtempSync(join(tmpdir(), 'cmk-schemas-'));
+    const admin = adminIdentity();
+    const fetchJson = async (path: string) => {
+      const res = await admin.request('GET', path);
+      if (res.status !== 200) throw new Error(`GET ${path}: ${res.status}`);
+      return res.body;
+    };
+    // The apiserver publishes a CRD's schema a moment after it is Established: retry until every
+    // wanted kind has one.
+    const wanted = [
+      'v1/ServiceAccount',
+      'v1/Service',
+      'v1/ConfigMap',
+      'apps/v1/Deployment',
+      'policy/v1/PodDisruptionBudget',
+      'networking.k8s.io/v1/NetworkPolicy',
+      'rbac.authorization.k8s.io/v1/ClusterRole',
+      'rbac.authorization.k8s.io/v1/ClusterRoleBinding',
+      'rbac.authorization.k8s.io/v1/Role',
+      'rbac.authorization.k8s.io/v1/RoleBinding',
+      'apiextensions.k8s.io/v1/CustomResourceDefinition',
+      ...[
+        'KmsKey',
+        'FlinkApplication',
+        'KeyspacesTable',
+        'EmrServerlessApplication',
+        'EmrServerlessJobRun',
+        'KeyReferenceGrant',
+      ].map((k) => `${apiVersion}/${k}`),
+    ];
+    await eventually(
+      async () => {
+        await writeKubeconformSchemas(schemaDir, wanted, fetchJson);
+        return true;
+      },
+      { what: 'the schemas of every kind the chart renders', timeoutMs: 30_000 },
+    );
+  });
+  afterAll(() => {
+    if (schemaDir) rmSync(schemaDir, { recursive: true, force: true });
+  });
+
+  it('passes helm lint --strict with every value set', async () => {
+    for (const [, values] of valueSets) {
+      const out = await helm([
+        'lint',
+        '--strict',
+        '--kube-version',
+        kubeVersion,
+        chartDir,
+        ...valuesArgs(values),
+      ]);
+      expect(out).toContain('0 chart(s) failed');
+    }
+  });
+
+  it.each(valueSets)(
+    `%s: kubeconform -strict with the Kubernetes ${kubeVersion} and CRD schemas`,
+    async (_name, values) => {
+      const { text, objects } = await renderChart(values, { includeCrds: true });
+      const result = await kubeconform(text, schemaDir);
+      const notValid = result.resources.filter((r) => r.status !== 'statusValid');
+      expect(notValid, result.stderr).toEqual([]);
+      expect(result.code).toBe(0);
+      // Every rendered object was validated (none skipped for want of a schema).
+      expect(result.resources).toHaveLength(objects.length);
+    },
+  );
+
+  it('refuses what is not a valid manifest (the schemas really are strict)', async () => {
+    const { text } = await renderChart({});
+    const broken = text.replace('revisionHistoryLimit: 5', 'revisionHistoryLimit: 5\n  replica: 2');
+    const result = await kubeconform(broken, schemaDir);
+    expect(result.resources.find((r) => r.kind === 'Deployment')?.status).toBe('statusInvalid');
+  });
+
+  it('the examples are valid cmk.io objects (schemas offline, CEL rules by a server-side dry run)', async () => {
+    const files = ['examples/kmskey.yaml', 'examples/workloads.yaml'];
+    const text = files.map((f) => readFileSync(join(repoRoot, f), 'utf8')).join('\n---\n');
+    const ns = await createNamespace('examples');
+    for (const o of parseManifests(text)) {
+      const plural = kinds.find((k) => k.kind === o.kind)?.plural;
+      const res = await adminIdentity().request(
+        'POST',
+        `/apis/${apiVersion}/namespaces/${ns}/${plural}?dryRun=All&fieldValidation=Strict`,
+        o,
+      );
+      expect(res.status, `${o.kind}/${o.metadata.name}: ${JSON.stringify(res.body)}`).toBe(201);
+    }
+    const result = await kubeconform(text, schemaDir);
+    expect(result.resources.filter((r) => r.status !== 'statusValid')).toEqual([]);
+    expect(new Set(result.resources.map((r) => r.kind))).toEqual(
+      new Set([
+        'KmsKey',
+        'FlinkApplication',
+        'KeyspacesTable',
+        'EmrServerlessApplication',
+        'EmrServerlessJobRun',
+        'KeyReferenceGrant',
+      ]),
+    );
+  });
+
+  it('default values: a Deployment that runs the operator as the chart says', async () => {
+    const { objects } = await renderChart({}, { release: 'cmk', namespace: 'ops' });
+    const [deployment] = find(objects, 'Deployment');
+    expect(deployment?.['spec']).toMatchObject({ replicas: 2 });
+    const c = operatorContainer(objects);
+    expect(c.args).toEqual([
+      'run',
+      '--concurrency=4',
+      '--resync=10m',
+      '--health-address=:8081',
+      '--metrics-address=:8080',
+      '--leader-elect=true',
+      '--leader-election-namespace=$(POD_NAMESPACE)',
+      '--leader-election-name=cmk-cmk-operator',
+      '--cluster-name=cluster',
+      '--log-level=info',
+    ]);
+    expect(c.env.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath])).toEqual([
+      ['POD_NAME', 'metadata.name'],
+      ['POD_NAMESPACE', 'metadata.namespace'],
+    ]);
+    expect(c.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
+    expect(c.ports).toContainEqual(expect.objectContaining({ name: 'health', containerPort: 8081 }));
+    expect(find(objects, 'PodDisruptionBudget')[0]?.['spec']).toMatchObject({ minAvailable: 1 });
+    expect(find(objects, 'ClusterRole')).toHaveLength(1);
+    expect(find(objects, 'ServiceMonitor')).toEqual([]);
+    expect(find(objects, 'NetworkPolicy')).toEqual([]);
+    // The lease Role is namespaced to the release and limited to the one Lease by name.
+    const [leaseRole] = find(objects, 'Role', 'cmk-cmk-operator-leader-election');
+    expect(leaseRole?.metadata.namespace).toBe('ops');
+    expect(leaseRole?.['rules']).toContainEqual(
+      expect.objectContaining({ resourceNames: ['cmk-cmk-operator'], verbs: ['get', 'update'] }),
+    );
+  });
+
+  it('watched namespaces: Roles there, no cluster-wide role, and --namespaces', async () => {
+    const { objects } = await renderChart(valueSets[1]![1], { release: 'cmk', namespace: 'ops' });
+    expect(find(objects, 'ClusterRole')).toEqual([]);
+    expect(find(objects, 'ClusterRoleBinding')).toEqual([]);
+    const roles = find(objects, 'Role', 'cmk-cmk-operator');
+    expect(roles.map((r) => r.metadata.namespace).sort()).toEqual(['team-a', 'team-b']);
+    const c = operatorContainer(objects);
+    expect(c.args).toContain('--namespaces=team-a,team-b');
+    expect(c.args).toContain('--region=eu-west-1');
+    expect(c.env).toContainEqual({ name: 'AWS_REGION', value: 'eu-west-1' });
+    expect(find(objects, 'ServiceAccount')[0]?.metadata).toMatchObject({
+      annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::111122223333:role/cmk-operator' },
+    });
+    const [tenancy] = find(objects, 'ConfigMap', 'cmk-cmk-operator-tenancy');
+    expect(tenancy?.['data']).toMatchObject({
+      'tenancy.yaml': expect.stringContaining('allowedKeyArnPatterns'),
+    });
+  });
+
+  it('rbac.jobOverrideConfigMaps (on by default) adds exactly one rule: ConfigMaps get, create, patch', async () => {
+    const rulesOf = async (values: Record<string, unknown>) =>
+      (find((await renderChart(values)).objects, 'ClusterRole')[0]?.['rules'] ?? []) as PolicyRule[];
+    const on = await rulesOf({});
+    const off = await rulesOf({ rbac: { create: true, jobOverrideConfigMaps: false } });
+    expect(on.slice(0, off.length)).toEqual(off);
+    expect(on.slice(off.length)).toEqual([
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'patch'] },
+    ]);
+  });
+
+  it('refuses values the schema does not know', async () => {
+    await expect(renderChart({ replicas: 3 })).rejects.toThrow(/replicas/);
+    await expect(renderChart({ logLevel: 'verbose' })).rejects.toThrow(/logLevel/);
+  });
+});
+
+// ---- install, upgrade, uninstall on the shared apiserver ------------------------------------------
+
+describe('helm install, upgrade and uninstall on the test apiserver', () => {
+  it('installs, upgrades a value into the Deployment and the RBAC, and uninstalls cleanly', async () => {
+    await installCrds();
+    const kubeconfig = inject('kubeconfigPath');
+    const ns = await createNamespace('chart');
+    const release = uniqueName('cmk');
+    const fullname = `${release}-cmk-operator`;
+    const admin = adminIdentity();
+    const get = (path: string) => admin.request('GET', path);
+    const deploymentPath = `/apis/apps/v1/namespaces/${ns}/deployments/${fullname}`;
+    const base = ['--namespace', ns, '--kubeconfig', kubeconfig];
+
+    await helm(['install', release, chartDir, ...base, ...valuesArgs({ aws: { region: 'us-east-1' } })]);
+    const installed = await get(deploymentPath);
+    expect(installed.status).toBe(200);
+    const c1 = (installed.body as { spec: { template: { spec: { containers: Container[] } } } }).spec.template
+      .spec.containers[0]!;
+    expect(c1.args).toContain('--log-level=info');
+    for (const path of [
+      `/api/v1/namespaces/${ns}/serviceaccounts/${fullname}`,
+      `/api/v1/namespaces/${ns}/services/${fullname}-metrics`,
+      `/api/v1/namespaces/${ns}/configmaps/${fullname}-tenancy`,
+      `/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets/${fullname}`,
+      `/apis/rbac.authorization.k8s.io/v1/clusterroles/${fullname}`,
+      `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${fullname}`,
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles/${fullname}-leader-election`,
+    ]) {
+      expect((await get(path)).status, path).toBe(200);
+    }
+
+    // Upgrade: a new log level and a watched namespace (ClusterRole -> Role).
+    await helm([
+      'upgrade',
+      release,
+      chartDir,
+      ...base,
+      ...valuesArgs({ aws: { region: 'us-east-1' }, logLevel: 'debug', watchNamespaces: [ns] }),
+    ]);
+    const upgraded = (await get(deploymentPath)).body as {
+      metadata: { generation: number };
+      spec: { template: { spec: { containers: Container[] } } };
+    };
+    expect(upgraded.metadata.generation).toBe(2);
+    expect(upgraded.spec.template.spec.containers[0]!.args).toEqual(
+      expect.arrayContaining(['--log-level=debug', `--namespaces=${ns}`]),
+    );
+    expect((await get(`/apis/rbac.authorization.k8s.io/v1/clusterroles/${fullname}`)).status).toBe(404);
+    expect((await get(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles/${fullname}`)).status).toBe(
+      200,
+    );
+    // The ServiceAccount may read KmsKeys in the watched namespace, and nowhere else.
+    const sar = async (namespace: string | undefined) => {
+      const res = await admin.request('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user: `system:serviceaccount:${ns}:${fullname}`,
+          groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'],
+          resourceAttributes: {
+            group: 'cmk.io',
+            resource: 'kmskeys',
+            verb: 'list',
+            ...(namespace ? { namespace } : {}),
+          },
+        },
+      });
+      return (res.body as { status: { allowed: boolean } }).status.allowed;
+    };
+    await eventually(async () => ((await sar(ns)) ? true : undefined), { what: 'the Role to take effect' });
+    expect(await sar(undefined)).toBe(false);
+    expect(await sar('default')).toBe(false);
+
+    await helm(['uninstall', release, ...base]);
+    for (const path of [
+      deploymentPath,
+      `/api/v1/namespaces/${ns}/serviceaccounts/${fullname}`,
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles/${fullname}`,
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles/${fullname}-leader-election`,
+    ]) {
+      expect((await get(path)).status, path).toBe(404);
+    }
+    // Helm never deletes CRDs from crds/ (that would delete every cmk.io object): they stay.
+    expect((await get('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/kmskeys.cmk.io')).status).toBe(
+      200,
+    );
+  });
+});
+
+// ---- RBAC: enough, and nothing more ---------------------------------------------------------------
+
+describe('the rendered RBAC is exactly what the operator uses', () => {
+  const release = 'cmk-operator'; // fullname, ServiceAccount and Lease are all "cmk-operator"
+  const releaseNs = 'cmk-system';
+  const workNs = 'team-a';
+  const user = `system:serviceaccount:${releaseNs}:${release}`;
+  const saGroups = ['system:serviceaccounts', `system:serviceaccounts:${releaseNs}`, 'system:authenticated'];
+  let dir: string;
+  let auditLog: string;
+  let cp: ControlPlane;
+  let admin: KubeClient;
+  let emulator: RunningEmulator;
+  let operator: RunningOperator | undefined;
+  let rendered: Manifest[];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cmk-rbac-'));
+    auditLog = join(dir, 'audit.log');
+    writeFileSync(join(dir, 'audit-policy.yaml'), auditPolicy([user]));
+    cp = await startControlPlane({
+      apiserverArgs: [
+        `--audit-policy-file=${join(dir, 'audit-policy.yaml')}`,
+        `--audit-log-path=${auditLog}`,
+      ],
+    });
+    admin = createKubeClient(loadKubeConfig(cp.kubeconfigPath));
+    await helm([
+      'install',
+      release,
+      chartDir,
+      '--namespace',
+      releaseNs,
+      '--create-namespace',
+      '--kubeconfig',
+      cp.kubeconfigPath,
+      // The default RBAC (rbac.jobOverrideConfigMaps included).
+      ...valuesArgs({ aws: { region: 'us-east-1' } }),
+    ]);
+    rendered = parseManifests(
+      await helm(['get', 'manifest', release, '--namespace', releaseNs, '--kubeconfig', cp.kubeconfigPath]),
+    );
+    await eventually(
+      async () => ((await admin.request('GET', `/apis/${apiVersion}/kmskeys`)) ? true : undefined),
+      { what: 'the chart CRDs served', timeoutMs: 30_000 },
+    );
+    await admin.request('POST', '/api/v1/namespaces', { body: { metadata: { name: workNs } } });
+    emulator = await startEmulator({ config: { transitions: { default: { min: 200, max: 400 } } } });
+    process.env['AWS_ENDPOINT_URL'] = emulator.url;
+    process.env['AWS_REGION'] = 'us-east-1';
+    process.env['AWS_ACCESS_KEY_ID'] = 'AKIAOPERATOR00000001';
+    process.env['AWS_SECRET_ACCESS_KEY'] = 'emulator-secret';
+  }, 120_000);
+
+  afterAll(async () => {
+    await operator?.stop();
+    await emulator?.close();
+    await cp?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const path = (plural: string, name?: string) =>
+    `/apis/${apiVersion}/namespaces/${workNs}/${plural}${name ? `/${name}` : ''}`;
+  const createObject = (kind: string, plural: string, name: string, spec: unknown) =>
+    admin.request('POST', path(plural), { body: { apiVersion, kind, metadata: { name }, spec } });
+  interface Conditioned {
+    metadata: { finalizers?: string[]; generation: number };
+    status?: { conditions?: Array<{ type: string; status: string; reason: string }> };
+  }
+  const waitCondition = (plural: string, name: string, type: string, status: string, reason?: string) =>
+    eventually(
+      async () => {
+        const o = await admin.request<Conditioned>('GET', path(plural, name));
+        const c = o.status?.conditions?.find((x) => x.type === type);
+        return c?.status === status && (reason === undefined || c.reason === reason) ? o : undefined;
+      },
+      { what: `${plural}/${name} ${type}=${status}`, timeoutMs: 20_000 },
+    );
+
+  /**
+   * Delays the next `service`/`operation` call the emulator serves by `delayMs` and resolves when
+   * that call has arrived: the test can then change the object under the reconcile that made it.
+   */
+  function holdNextCall(service: string, operation: string, delayMs: number): Promise<void> {
+    const faults = emulator.world().faults;
+    const decide = faults.decide.bind(faults);
+    let arrived: () => void = () => {};
+    const promise = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    let armed = true;
+    faults.decide = (s, o) => {
+      const decision = decide(s, o);
+      if (!armed || s !== service || o !== operation) return decision;
+      armed = false;
+      arrived();
+      return { ...decision, delayMs: decision.delayMs + delayMs };
+    };
+    return promise;
+  }
+
+  async function reconciles(controller: string): Promise<number> {
+    const text = await (await fetch(`${operator!.health.metricsUrl}/metrics`)).text();
+    const pattern = new RegExp(
+      `^controller_runtime_reconcile_total\\{[^}]*controller="${controller}"[^}]*\\} (\\d+)`,
+      'gm',
+    );
+    return [...text.matchAll(pattern)].reduce((sum, m) => sum + Number(m[1]), 0);
+  }
+
+  it('the operator, as the chart ServiceAccount, reconciles every kind it owns; no request is refused', async () => {
+    const identity = await cp.mintIdentity(user, saGroups);
+    operator = await startOperator({
+      kubeconfig: identity.kubeconfigPath,
+      namespaces: [],
+      concurrency: 4,
+      resyncMs: 60_000,
+      healthAddress: '127.0.0.1:0',
+      metricsAddress: '127.0.0.1:0',
+      leaderElection: { enabled: true, namespace: releaseNs, name: release },
+      identity: 'chart-rbac-test',
+      defaultRegion: 'us-east-1',
+      clusterName: 'chart',
+      log: process.env['CMK_TEST_LOG']
+        ? createLogger({ level: 'debug', destination: pino.destination(process.env['CMK_TEST_LOG']) })
+        : silentLogger(),
+    });
+    await eventually(async () => (operator!.isLeader() ? true : undefined), { what: 'leadership' });
+    const aws = {
+      endpoint: emulator.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'AKIATESTER0000000001', secretAccessKey: 'x' },
+    };
+
+    // A KmsKey adopting an existing key, and one the operator creates (a one-shot action: re-read first).
+    const kms = new KMSClient(aws);
+    const key = await kms.send(new CreateKeyCommand({ Description: 'chart rbac' }));
+    await createObject('KmsKey', 'kmskeys', 'adopted', { keyId: key.KeyMetadata!.Arn });
+    await createObject('KmsKey', 'kmskeys', 'created', { create: {} });
+    const adopted = await waitCondition('kmskeys', 'adopted', 'Ready', 'True');
+    expect(adopted.metadata.finalizers).toContain(kmsKeyFinalizer);
+    await waitCondition('kmskeys', 'created', 'Ready', 'True');
+
+    // One workload of each kind on an AWS owned key. While the operator waits for AWS in its first
+    // reconcile, another controller's finalizer lands on the object: the operator's guarded
+    // finalizer patch then fails its test op, and it re-reads the object (get) and patches again.
+    emulator.seed({
+      kinesisanalytics: {
+        applications: [
+          { name: 'orders', status: 'READY' },
+          { name: 'claimed', status: 'READY' },
+        ],
+      },
+      cassandra: { keyspaces: [{ name: 'shop', tables: [{ name: 'orders' }] }] },
+      'emr-serverless': { applications: [{ name: 'etl', id: '00f0000000000001', state: 'CREATED' }] },
+    });
+    const workloads = [
+      {
+        kind: 'FlinkApplication',
+        plural: 'flinkapplications',
+        call: ['kinesisanalytics', 'DescribeApplication'],
+        spec: { applicationName: 'orders' },
+      },
+      {
+        kind: 'KeyspacesTable',
+        plural: 'keyspacestables',
+        call: ['cassandra', 'GetTable'],
+        spec: { keyspaceName: 'shop', tableName: 'orders' },
+      },
+      {
+        kind: 'EmrServerlessApplication',
+        plural: 'emrserverlessapplications',
+        call: ['emr-serverless', 'GetApplication'],
+        // It also publishes the job-override ConfigMap (get, then server-side apply).
+        spec: { applicationId: '00f0000000000001', jobOverridesConfigMap: { name: 'w-job-overrides' } },
+      },
+    ] as const;
+    await Promise.all(
+      workloads.map(async (w) => {
+        const held = holdNextCall(w.call[0], w.call[1], 1500);
+        await createObject(w.kind, w.plural, 'w', { ...w.spec, key: { awsOwned: true } });
+        await held;
+        await admin.jsonPatch(
+          { group: 'cmk.io', version: 'v1alpha1', plural: w.plural, namespaced: true, kind: w.kind },
+          { namespace: workNs, name: 'w' },
+          [{ op: 'add', path: '/metadata/finalizers', value: ['example.com/hold'] }],
+        );
+        const o = await waitCondition(w.plural, 'w', 'Ready', 'True');
+        expect(o.metadata.finalizers?.sort(), w.kind).toEqual([workloadFinalizer, 'example.com/hold'].sort());
+      }),
+    );
+
+    // The job-override ConfigMap is published; a job run on the application is submitted once
+    // (decided on the stored object: a get) and followed.
+    await eventually(
+      async () =>
+        (await admin.request('GET', `/api/v1/namespaces/${workNs}/configmaps/w-job-overrides`)) ?? undefined,
+      { what: 'the job-override ConfigMap' },
+    );
+    // cmk.io/cancel-on-delete: the operator holds the object with a finalizer while the run is live.
+    await admin.request('POST', path('emrserverlessjobruns'), {
+      body: {
+        apiVersion,
+        kind: 'EmrServerlessJobRun',
+        metadata: { name: 'nightly', annotations: { [cancelOnDeleteAnnotation]: 'true' } },
+        spec: {
+          applicationRef: { name: 'w' },
+          executionRoleArn: 'arn:aws:iam::111122223333:role/job',
+          jobDriver: { sparkSubmit: { entryPoint: 's3://bucket/job.py' } },
+        },
+      },
+    });
+    await eventually(
+      async () =>
+        (
+          await admin.request<{ status?: { jobRunId?: string } }>(
+            'GET',
+            path('emrserverlessjobruns', 'nightly'),
+          )
+        ).status?.jobRunId,
+      { what: 'the job run submitted', timeoutMs: 20_000 },
+    );
+
+    // A Flink application another cluster claims: a Warning each reconcile. The second one joins the
+    // first Event as a series, which the operator patches (here: when it stops and flushes).
+    const flink = new KinesisAnalyticsV2Client(aws);
+    const app = await flink.send(new DescribeApplicationCommand({ ApplicationName: 'claimed' }));
+    await flink.send(
+      new TagResourceCommand({
+        ResourceARN: app.ApplicationDetail!.ApplicationARN,
+        Tags: [{ Key: 'cmk.io/owner', Value: 'elsewhere/team-z/claimed' }],
+      }),
+    );
+    await createObject('FlinkApplication', 'flinkapplications', 'claimed', {
+      applicationName: 'claimed',
+      key: { awsOwned: true },
+    });
+    await waitCondition('flinkapplications', 'claimed', 'Stalled', 'True', 'ClaimedByAnother');
+    const before = await reconciles('flinkapplication');
+    await admin.mergePatch(
+      {
+        group: 'cmk.io',
+        version: 'v1alpha1',
+        plural: 'flinkapplications',
+        namespaced: true,
+        kind: 'FlinkApplication',
+      },
+      { namespace: workNs, name: 'claimed' },
+      { metadata: { labels: { touched: 'yes' } } },
+    );
+    await eventually(async () => ((await reconciles('flinkapplication')) > before ? true : undefined), {
+      what: 'a second reconcile of the claimed application',
+    });
+
+    await operator.stop();
+    operator = undefined;
+    const events = await admin.request<{ items: Array<{ reason: string; series?: { count: number } }> }>(
+      'GET',
+      `/apis/events.k8s.io/v1/namespaces/${workNs}/events`,
+    );
+    expect(events.items.find((e) => e.reason === 'ClaimConflict')?.series?.count).toBeGreaterThanOrEqual(2);
+
+    const audit = await readAuditLog(auditLog, user);
+    expect(audit.length).toBeGreaterThan(0);
+    const refused = audit
+      .filter((e) => e.responseStatus?.code === 403)
+      .map((e) => `${e.verb} ${e.requestURI}`);
+    expect(refused).toEqual([]);
+  });
+
+  it('grants exactly the (group, resource, verb) pairs the operator used: nothing missing, nothing spare', async () => {
+    const audit = await readAuditLog(auditLog, user);
+    const used = new Set(audit.flatMap(auditPairs));
+    const granted = new Set(
+      rulesBoundTo(rendered, { namespace: releaseNs, name: release }).flatMap(({ rules }) => [
+        ...rulePairs(rules),
+      ]),
+    );
+    const missing = [...used].filter((p) => !granted.has(p)).sort();
+    const spare = [...granted].filter((p) => !used.has(p)).sort();
+    expect({ missing, spare }).toEqual({ missing: [], spare: [] });
+  });
+
+  it('every verb of every rule is needed: without it, a request the operator made is denied', async () => {
+    const audit = await readAuditLog(auditLog, user);
+    const requests = uniqueRequests(audit);
+    const bound = rulesBoundTo(rendered, { namespace: releaseNs, name: release });
+    const rbac = (kind: string, namespace?: string) => ({
+      group: 'rbac.authorization.k8s.io',
+      version: 'v1',
+      plural: `${kind.toLowerCase()}s`,
+      namespaced: namespace !== undefined,
+      kind,
+    });
+    const allowed = async (subject: string, groups: string[], r: AuditRequest) => {
+      const review = await admin.create<Manifest>(
+        {
+          group: 'authorization.k8s.io',
+          version: 'v1',
+          plural: 'subjectaccessreviews',
+          namespaced: false,
+          kind: 'SubjectAccessReview',
+        },
+        {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SubjectAccessReview',
+          metadata: { name: '' },
+          spec: { user: subject, groups, resourceAttributes: r.attributes },
+        } as Manifest,
+      );
+      return (review['status'] as { allowed: boolean }).allowed;
+    };
+    let n = 0;
+    const checked: string[] = [];
+    for (const [roleIndex, { role, rules }] of bound.entries()) {
+      for (const [ruleIndex, rule] of rules.entries()) {
+        for (const verb of rule.verbs) {
+          const subject = `minus-${++n}-${randomBytes(2).toString('hex')}`;
+          const without = rules
+            .map((r, i) => (i === ruleIndex ? { ...r, verbs: r.verbs.filter((v) => v !== verb) } : r))
+            .filter((r) => r.verbs.length > 0);
+          // The subject gets every bound role, this one with the verb removed from this rule.
+          for (const [i, other] of bound.entries()) {
+            const ns = other.role.metadata.namespace;
+            const name = i === roleIndex ? subject : other.role.metadata.name;
+            if (i === roleIndex)
+              await admin.create(rbac(other.role.kind, ns), {
+                apiVersion: 'rbac.authorization.k8s.io/v1',
+                kind: other.role.kind,
+                metadata: { name, ...(ns ? { namespace: ns } : {}) },
+                rules: without,
+              } as Manifest);
+            const bindingKind = other.role.kind === 'ClusterRole' ? 'ClusterRoleBinding' : 'RoleBinding';
+            await admin.create(rbac(bindingKind, ns), {
+              apiVersion: 'rbac.authorization.k8s.io/v1',
+              kind: bindingKind,
+              metadata: { name: `${subject}-${i}`, ...(ns ? { namespace: ns } : {}) },
+              roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: other.role.kind, name },
+              subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: subject }],
+            } as Manifest);
+          }
+          const affected = requests.filter((r) => r.verb === verb && matches(rule, role, r));
+          expect(
+            affected.length,
+            `${role.metadata.name} rule ${ruleIndex} ${verb}: no request used it`,
+          ).toBeGreaterThan(0);
+          // The bindings are in effect (a request the reduced roles still grant is allowed)...
+          const stillGranted = (r: AuditRequest) =>
+            bound.some((b, i) =>
+              (i === roleIndex ? without : b.rules).some(
+                (x) => x.verbs.includes(r.verb) && matches(x, b.role, r),
+              ),
+            );
+          const control = requests.find(stillGranted);
+          if (control)
+            await eventually(async () => ((await allowed(subject, [], control)) ? true : undefined), {
+              what: `${subject} bound`,
+            });
+          // ...and every request this verb of this rule allowed is now denied.
+          for (const r of affected) {
+            expect(await allowed(user, saGroups, r), `${r.key} as the ServiceAccount`).toBe(true);
+            expect(
+              await allowed(subject, [], r),
+              `${r.key} without ${verb} in ${role.metadata.name} rule ${ruleIndex}`,
+            ).toBe(false);
+          }
+          checked.push(
+            `${role.kind}/${role.metadata.name}[${ruleIndex}] ${verb}: ${affected.length} request kinds denied`,
+          );
+        }
+      }
+    }
+    expect(checked.length).toBe(
+      bound.reduce((sum, b) => sum + b.rules.reduce((s, r) => s + r.verbs.length, 0), 0),
+    );
+  });
+});
+
+interface AuditRequest {
+  key: string;
+  verb: string;
+  attributes: {
+    verb: string;
+    group: string;
+    resource: string;
+    subresource?: string;
+    namespace?: string;
+    name?: string;
+  };
+}
+
+/** The distinct requests (verb, group, resource, subresource, namespace, name) in the audit events. */
+function uniqueRequests(events: AuditEvent[]): AuditRequest[] {
+  const out = new Map<string, AuditRequest>();
+  for (const e of events) {
+    const ref = e.objectRef!;
+    // A server-side apply that created its object was authorized as create too (see auditPairs).
+    const verbs = e.verb === 'patch' && e.responseStatus?.code === 201 ? ['patch', 'create'] : [e.verb];
+    for (const verb of verbs) {
+      const attributes = {
+        verb,
+        group: ref.apiGroup ?? '',
+        resource: ref.resource!,
+        ...(ref.subresource ? { subresource: ref.subresource } : {}),
+        ...(ref.namespace ? { namespace: ref.namespace } : {}),
+        ...(ref.name ? { name: ref.name } : {}),
+      };
+      const key = `${verb} ${attributes.group}/${attributes.resource}${ref.subresource ? `/${ref.subresource}` : ''} ${ref.namespace ?? '*'}/${ref.name ?? '*'}`;
+      out.set(key, { key, verb, attributes });
+    }
+  }
+  return [...out.values()];
+}
+
+/** Whether `rule` of `role` covers request `r` (verb aside): group, resource, name, and the role's namespace. */
+function matches(rule: PolicyRule, role: Manifest, r: AuditRequest): boolean {
+  const a = r.attributes;
+  const resource = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
+  if (role.kind === 'Role' && a.namespace !== role.metadata.namespace) return false;
+  if (!(rule.apiGroups ?? []).includes(a.group) || !(rule.resources ?? []).includes(resource)) return false;
+  return !rule.resourceNames || (a.name !== undefined && rule.resourceNames.includes(a.name));
+}

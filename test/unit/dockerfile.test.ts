@@ -1,0 +1,349 @@
+// The container image without a Docker engine: parse the Dockerfile, check its shape (multi-stage,
+// production dependencies only, non-root, the entry point), then rebuild the runtime stage's
+// filesystem in a temp dir by replaying its COPY steps from the build context (honouring
+// .dockerignore) and from the dependency stage (the packages `npm ci --omit=dev` installs: the
+// lockfile entries not marked dev), and run the CLI from there with Node 24. A runtime import of a
+// devDependency, of emulator/ or of a file the image lacks fails here.
+
+import { execFile } from 'node:child_process';
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, normalize, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const node24 = join(root, 'node_modules/.bin/node');
+
+// ---- Dockerfile ---------------------------------------------------------------------------------
+
+interface Instruction {
+  cmd: string;
+  args: string;
+}
+
+interface Stage {
+  image: string;
+  name?: string;
+  instructions: Instruction[];
+}
+
+function parseDockerfile(text: string): { args: Record<string, string>; stages: Stage[] } {
+  const lines = text.replace(/\\\n/g, ' ').split('\n');
+  const args: Record<string, string> = {};
+  const stages: Stage[] = [];
+  for (const raw of lines) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const [, cmd = '', rest = ''] = /^(\S+)\s*(.*)$/.exec(line) ?? [];
+    const instruction = { cmd: cmd.toUpperCase(), args: rest.replace(/\s+/g, ' ').trim() };
+    if (instruction.cmd === 'FROM') {
+      const [image = '', as, name] = instruction.args.split(' ');
+      const resolved = image.replace(/\$\{(\w+)\}/g, (_m, k: string) => args[k] ?? '');
+      stages.push({
+        image: resolved,
+        ...(as?.toUpperCase() === 'AS' && name ? { name } : {}),
+        instructions: [],
+      });
+    } else if (stages.length === 0 && instruction.cmd === 'ARG') {
+      const [k = '', v = ''] = instruction.args.split('=');
+      args[k] = v;
+    } else {
+      stages.at(-1)?.instructions.push(instruction);
+    }
+  }
+  return { args, stages };
+}
+
+interface Copy {
+  from?: string;
+  sources: string[];
+  dest: string;
+}
+
+function copies(stage: Stage): Copy[] {
+  return stage.instructions
+    .filter((i) => i.cmd === 'COPY')
+    .map((i) => {
+      const words = i.args.split(' ');
+      const flags = words.filter((w) => w.startsWith('--'));
+      const paths = words.filter((w) => !w.startsWith('--'));
+      const from = flags.find((f) => f.startsWith('--from='))?.slice('--from='.length);
+      const unknown = flags.filter((f) => !f.startsWith('--from=') && !f.startsWith('--chown='));
+      if (unknown.length > 0) throw new Error(`COPY flags this test does not model: ${unknown.join(' ')}`);
+      return { ...(from ? { from } : {}), sources: paths.slice(0, -1), dest: paths.at(-1)! };
+    });
+}
+
+const workdir = (stage: Stage) => stage.instructions.filter((i) => i.cmd === 'WORKDIR').at(-1)?.args ?? '/';
+
+// ---- .dockerignore (Docker's rules: last matching pattern wins; a pattern matching a parent
+// directory matches everything under it; `!` re-includes) ----------------------------------------
+
+function globToRegExp(pattern: string): RegExp {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*' && pattern[i + 1] === '*') {
+      re += '.*';
+      i++;
+      if (pattern[i + 1] === '/') i++;
+    } else if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+function dockerignore(text: string): (path: string) => boolean {
+  const rules = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const negate = l.startsWith('!');
+      const pattern = normalize(negate ? l.slice(1) : l).replace(/\/$/, '');
+      return { negate, re: globToRegExp(pattern) };
+    });
+  return (path) => {
+    const parts = path.split('/');
+    const candidates = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+    let excluded = false;
+    for (const rule of rules) if (candidates.some((c) => rule.re.test(c))) excluded = !rule.negate;
+    return excluded;
+  };
+}
+
+// ---- the simulated image ------------------------------------------------------------------------
+
+function walk(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((p) => join(dir, p))
+    .filter((p) => statSync(p).isFile());
+}
+
+/** Hard-links the files of `from` into `to` (same filesystem: fast, and isolated from `from`'s parents). */
+function linkFile(from: string, to: string): void {
+  mkdirSync(dirname(to), { recursive: true });
+  linkSync(from, to);
+}
+
+/** What `npm ci --omit=dev` installs from the lockfile: every package entry not marked dev. */
+function productionPackages(): string[] {
+  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { dev?: boolean; optional?: boolean; os?: string[]; cpu?: string[] }>;
+  };
+  return Object.entries(lock.packages)
+    .filter(([path, entry]) => path !== '' && !entry.dev)
+    .filter(([, entry]) => !entry.os || entry.os.includes(process.platform))
+    .filter(([, entry]) => !entry.cpu || entry.cpu.includes(process.arch))
+    .map(([path]) => path);
+}
+
+/** Hard-links the production packages into `to`, a node_modules directory. */
+function linkProductionTree(to: string): void {
+  for (const pkg of productionPackages()) {
+    const source = join(root, pkg);
+    if (!existsSync(source)) throw new Error(`${pkg} is in the lockfile but not installed: run npm ci`);
+    for (const file of walk(source)) {
+      const rel = relative(source, file);
+      // Nested packages are entries of their own (and may be dev-only).
+      if (rel.split('/').includes('node_modules')) continue;
+      linkFile(file, join(to, relative('node_modules', pkg), rel));
+    }
+  }
+}
+
+function runNode(cwd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: cwd };
+  return new Promise((done) => {
+    execFile(node24, args, { cwd, env, timeout: 30_000 }, (error, stdout, stderr) => {
+      done({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+// ---- the runtime import graph, statically --------------------------------------------------------
+
+/** Value imports of a TS module (type-only imports are erased by type stripping). */
+function valueImports(source: string): string[] {
+  const out: string[] = [];
+  const statement = /(?:^|\n)\s*(import|export)\s+(type\s+)?([^;'"]*?)\s*from\s+'([^']+)'/g;
+  for (const m of source.matchAll(statement)) if (!m[2]) out.push(m[4]!);
+  for (const m of source.matchAll(/(?:^|\n)\s*import\s+'([^']+)'/g)) out.push(m[1]!);
+  return out;
+}
+
+function runtimeGraph(entries: string[]): { files: Set<string>; packages: Set<string> } {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const pending = entries.map((e) => join(root, e));
+  while (pending.length > 0) {
+    const file = pending.pop()!;
+    if (files.has(file)) continue;
+    files.add(file);
+    for (const spec of valueImports(readFileSync(file, 'utf8'))) {
+      if (spec.startsWith('.')) pending.push(resolve(dirname(file), spec));
+      else if (!spec.startsWith('node:')) {
+        const parts = spec.split('/');
+        packages.add(spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!);
+      }
+    }
+  }
+  return { files, packages };
+}
+
+// ---- tests --------------------------------------------------------------------------------------
+
+const dockerfile = parseDockerfile(readFileSync(join(root, 'Dockerfile'), 'utf8'));
+const ignored = dockerignore(readFileSync(join(root, '.dockerignore'), 'utf8'));
+const runtime = dockerfile.stages.at(-1)!;
+
+describe('Dockerfile', () => {
+  it('builds dependencies in a stage of its own: npm ci, production only', () => {
+    expect(dockerfile.stages.length).toBeGreaterThanOrEqual(2);
+    const deps = dockerfile.stages[0]!;
+    expect(deps.name).toBe('deps');
+    const run = deps.instructions
+      .filter((i) => i.cmd === 'RUN')
+      .map((i) => i.args)
+      .join(' && ');
+    expect(run).toMatch(/npm ci\b[^&]*--omit=dev/);
+    expect(
+      copies(deps)
+        .flatMap((c) => c.sources)
+        .sort(),
+    ).toEqual(['package-lock.json', 'package.json']);
+  });
+
+  it('runs on Node 24 as UID 65532 with the documented entry point', () => {
+    for (const stage of dockerfile.stages)
+      expect(stage.image).toMatch(/^node:24[-.]|^gcr\.io\/distroless\/nodejs24/);
+    const last = (cmd: string) => runtime.instructions.filter((i) => i.cmd === cmd).at(-1)?.args;
+    expect(last('USER')).toMatch(/^65532(:65532)?$/);
+    expect(JSON.parse(last('ENTRYPOINT') ?? 'null')).toEqual(['node', 'bin/cmk-operator.ts']);
+    expect(JSON.parse(last('CMD') ?? 'null')).toEqual(['run']);
+  });
+
+  it('copies only package.json, the production node_modules, bin/ and src/ into the image', () => {
+    const copied = copies(runtime).map((c) => `${c.from ? `${c.from}:` : ''}${c.sources.join(',')}`);
+    expect(copied.sort()).toEqual(['bin', 'deps:/app/node_modules', 'package.json', 'src'].sort());
+  });
+
+  it('.dockerignore keeps the context to what the Dockerfile copies', () => {
+    for (const kept of [
+      'package.json',
+      'package-lock.json',
+      'bin/cmk-operator.ts',
+      'src/operator.ts',
+      'src/cli/run.ts',
+    ])
+      expect(ignored(kept), kept).toBe(false);
+    for (const dropped of [
+      'node_modules/yaml/package.json',
+      'emulator/index.ts',
+      'test/unit/dockerfile.test.ts',
+      '.git/config',
+      '.testenv/kubeconfig',
+      'charts/cmk-operator/values.yaml',
+      'src/runtime/kube.test.ts',
+      'src/node_modules/x/index.js',
+    ])
+      expect(ignored(dropped), dropped).toBe(true);
+  });
+
+  it('the runtime imports (bin/ and the run command) need only `dependencies`, never emulator/ or test/', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    const { files, packages } = runtimeGraph(['bin/cmk-operator.ts', 'src/cli/run.ts']);
+    expect([...packages].filter((p) => !(p in pkg.dependencies))).toEqual([]);
+    const outside = [...files].map((f) => relative(root, f)).filter((f) => !/^(src|bin)\//.test(f));
+    expect(outside).toEqual([]);
+  });
+});
+
+describe('the image layout, rebuilt from the COPY steps', () => {
+  let image: string;
+  let app: string;
+
+  beforeAll(() => {
+    image = mkdtempSync(join(tmpdir(), 'cmk-image-'));
+    app = join(image, workdir(runtime).replace(/^\//, ''));
+    const depsStage = dockerfile.stages.find((s) => s.name === 'deps')!;
+    const depsWorkdir = workdir(depsStage);
+    for (const copy of copies(runtime)) {
+      const dest = join(app, copy.dest);
+      for (const source of copy.sources) {
+        if (copy.from === 'deps') {
+          // The only thing the dependency stage makes is node_modules (npm ci --omit=dev).
+          expect(normalize(source)).toBe(join(depsWorkdir, 'node_modules'));
+          linkProductionTree(dest);
+        } else if (copy.from === undefined) {
+          const from = join(root, source);
+          const files = statSync(from).isDirectory() ? walk(from) : [from];
+          for (const file of files) {
+            const rel = relative(root, file);
+            if (ignored(rel)) continue;
+            const target = statSync(from).isDirectory()
+              ? join(dest, relative(from, file))
+              : copy.dest.endsWith('/')
+                ? join(dest, source)
+                : dest;
+            linkFile(file, target);
+          }
+        } else {
+          throw new Error(`COPY --from=${copy.from} is not modelled`);
+        }
+      }
+    }
+  });
+
+  afterAll(() => {
+    if (image) rmSync(image, { recursive: true, force: true });
+  });
+
+  it('has no development-only package and no emulator/', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>;
+    };
+    const production = new Set(productionPackages());
+    // A devDependency may also be a production package's dependency (@types/node, of client-node).
+    const devOnly = Object.keys(pkg.devDependencies).filter((d) => !production.has(`node_modules/${d}`));
+    expect(devOnly).toEqual(expect.arrayContaining(['vitest', 'typescript', 'node']));
+    for (const dev of devOnly) expect(existsSync(join(app, 'node_modules', dev)), dev).toBe(false);
+    expect(existsSync(join(app, 'emulator'))).toBe(false);
+    expect(existsSync(join(app, 'test'))).toBe(false);
+    expect(existsSync(join(app, 'bin/cmk-operator.ts'))).toBe(true);
+  });
+
+  it('node bin/cmk-operator.ts --help and run --help work there on Node 24', async () => {
+    const version = await runNode(app, ['--version']);
+    expect(version.stdout).toMatch(/^v24\./);
+    const help = await runNode(app, ['bin/cmk-operator.ts', '--help']);
+    expect(help.stderr).toBe('');
+    expect(help).toMatchObject({ code: 0 });
+    expect(help.stdout).toContain('usage: cmk-operator <command>');
+    // `run` loads the whole operator (every static import) before it reads its flags.
+    const runHelp = await runNode(app, ['bin/cmk-operator.ts', 'run', '--help']);
+    expect(runHelp).toMatchObject({ code: 0, stderr: '' });
+    expect(runHelp.stdout).toContain('--leader-election-namespace');
+    const noRegion = await runNode(app, ['bin/cmk-operator.ts', 'run']);
+    expect(noRegion).toMatchObject({ code: 2, stderr: 'no AWS Region: pass --region or set AWS_REGION\n' });
+  });
+
+  it('the development commands are not in the image (emulator/ is not shipped)', async () => {
+    const emulator = await runNode(app, ['bin/cmk-operator.ts', 'emulator', '--help']);
+    expect(emulator.code).not.toBe(0);
+    expect(emulator.stderr).toContain('ERR_MODULE_NOT_FOUND');
+  });
+});
