@@ -12,6 +12,8 @@ import { adminIdentity, eventually } from './support/cluster.ts';
 import { condition, useOperator } from './support/operator.ts';
 
 const f = useOperator();
+// Faults and backoff take real time; on a loaded 2-core machine allow well past the default.
+const slow = { timeout: 240_000 };
 let kms: KMSClient;
 let keyspaces: KeyspacesClient;
 beforeAll(() => {
@@ -54,127 +56,143 @@ const readyOn =
       : undefined;
 
 describe('invariant 5: every AWS mutation is an audit record', () => {
-  it('each successful mutating call the operator made has an Event on the object it was made for', async () => {
-    await f.admin.clearCalls();
-    const keyArn = await serviceKey(unique('k'));
-    const names = [unique('t'), unique('t')];
-    for (const name of names)
-      await f.create('KeyspacesTable', name, { ...seedTable(name), key: { keyId: keyArn } });
-    for (const name of names)
-      await f.waitFor('KeyspacesTable', name, readyOn(keyArn), `${name} on the key`, 30_000);
-    const calls = (await f.admin.calls({})).filter(
-      (c) =>
-        c.userIdentity.accessKeyId === 'AKIAOPERATOR00000001' && mutating.has(c.eventName) && !c.errorCode,
-    );
-    const updates = calls.filter((c) => c.eventName === 'UpdateTable');
-    expect(updates).toHaveLength(2);
-    for (const name of names) {
-      const events = await f.events(name);
-      expect(events.filter((e) => e.reason === 'SwitchingKey')).toHaveLength(1);
-      expect(events.find((e) => e.reason === 'SwitchingKey')?.note).toContain(keyArn);
-    }
-    const created = calls.filter((c) => c.eventName === 'CreateKey');
-    expect(created).toHaveLength(1);
-  });
-});
-
-describe('invariant 6: status only on change, no hot loop', () => {
-  it('a settled workload and key cause no status write and no AWS mutation over several resyncs', async () => {
-    const keyName = unique('k');
-    const keyArn = await serviceKey(keyName);
-    const name = unique('t');
-    await f.create('KeyspacesTable', name, { ...seedTable(name), key: { kmsKeyRef: { name: keyName } } });
-    await f.waitFor('KeyspacesTable', name, readyOn(keyArn), 'on the key', 30_000);
-    await new Promise((r) => setTimeout(r, 2500)); // let follow-up reconciles finish
-    const rv = async (kind: string, plural: string, obj: string) =>
-      (
-        (
-          await adminIdentity().request(
-            'GET',
-            `/apis/${apiVersion}/namespaces/${f.namespace}/${plural}/${obj}`,
-          )
-        ).body as { metadata: { resourceVersion: string } }
-      ).metadata.resourceVersion + kind;
-    const before = [await rv('t', 'keyspacestables', name), await rv('k', 'kmskeys', keyName)];
-    const since = (await f.admin.calls({})).at(-1)?.eventId ?? 0;
-    await new Promise((r) => setTimeout(r, 4500)); // three resyncs at 1.5 s
-    const after = [await rv('t', 'keyspacestables', name), await rv('k', 'kmskeys', keyName)];
-    expect(after).toEqual(before);
-    const calls = (await f.admin.calls({ since })).filter(
-      (c) => c.userIdentity.accessKeyId === 'AKIAOPERATOR00000001',
-    );
-    expect(calls.filter((c) => mutating.has(c.eventName))).toEqual([]);
-    // Reads are bounded: a handful per resync for these two objects, not a loop.
-    expect(calls.length).toBeLessThan(60);
-  });
-});
-
-describe('AWS faults are retried with backoff', () => {
-  it('converges through 20% throttling and 5% server errors on every Keyspaces and KMS call', async () => {
-    const keyArn = await serviceKey(unique('k'));
-    await f.admin.setFaults([
-      { service: 'cassandra', throttleRate: 0.2, serverErrorRate: 0.05 },
-      { service: 'kms', throttleRate: 0.2, serverErrorRate: 0.05 },
-    ]);
-    try {
-      const names = [unique('t'), unique('t'), unique('t')];
+  it(
+    'each successful mutating call the operator made has an Event on the object it was made for',
+    slow,
+    async () => {
+      await f.admin.clearCalls();
+      const keyArn = await serviceKey(unique('k'));
+      const names = [unique('t'), unique('t')];
       for (const name of names)
         await f.create('KeyspacesTable', name, { ...seedTable(name), key: { keyId: keyArn } });
       for (const name of names)
-        await f.waitFor('KeyspacesTable', name, readyOn(keyArn), `${name} converged`, 60_000);
-      const counts = await f.admin.faultCounts();
-      expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
-      const updates = (await f.admin.calls({ service: 'cassandra', eventName: 'UpdateTable' })).filter(
-        (c) => !c.errorCode && names.some((t) => JSON.stringify(c.requestParameters).includes(t)),
+        await f.waitFor('KeyspacesTable', name, readyOn(keyArn), `${name} on the key`, 30_000);
+      const calls = (await f.admin.calls({})).filter(
+        (c) =>
+          c.userIdentity.accessKeyId === 'AKIAOPERATOR00000001' && mutating.has(c.eventName) && !c.errorCode,
       );
-      expect(updates).toHaveLength(3); // exactly one successful switch per table
-    } finally {
-      await f.admin.clearFaults();
-    }
-  });
+      const updates = calls.filter((c) => c.eventName === 'UpdateTable');
+      expect(updates).toHaveLength(2);
+      for (const name of names) {
+        const events = await f.events(name);
+        expect(events.filter((e) => e.reason === 'SwitchingKey')).toHaveLength(1);
+        expect(events.find((e) => e.reason === 'SwitchingKey')?.note).toContain(keyArn);
+      }
+      const created = calls.filter((c) => c.eventName === 'CreateKey');
+      expect(created).toHaveLength(1);
+    },
+  );
+});
+
+describe('invariant 6: status only on change, no hot loop', () => {
+  it(
+    'a settled workload and key cause no status write and no AWS mutation over several resyncs',
+    slow,
+    async () => {
+      const keyName = unique('k');
+      const keyArn = await serviceKey(keyName);
+      const name = unique('t');
+      await f.create('KeyspacesTable', name, { ...seedTable(name), key: { kmsKeyRef: { name: keyName } } });
+      await f.waitFor('KeyspacesTable', name, readyOn(keyArn), 'on the key', 30_000);
+      await new Promise((r) => setTimeout(r, 2500)); // let follow-up reconciles finish
+      const rv = async (kind: string, plural: string, obj: string) =>
+        (
+          (
+            await adminIdentity().request(
+              'GET',
+              `/apis/${apiVersion}/namespaces/${f.namespace}/${plural}/${obj}`,
+            )
+          ).body as { metadata: { resourceVersion: string } }
+        ).metadata.resourceVersion + kind;
+      const before = [await rv('t', 'keyspacestables', name), await rv('k', 'kmskeys', keyName)];
+      const since = (await f.admin.calls({})).at(-1)?.eventId ?? 0;
+      await new Promise((r) => setTimeout(r, 4500)); // three resyncs at 1.5 s
+      const after = [await rv('t', 'keyspacestables', name), await rv('k', 'kmskeys', keyName)];
+      expect(after).toEqual(before);
+      const calls = (await f.admin.calls({ since })).filter(
+        (c) => c.userIdentity.accessKeyId === 'AKIAOPERATOR00000001',
+      );
+      expect(calls.filter((c) => mutating.has(c.eventName))).toEqual([]);
+      // Reads are bounded: a handful per resync for these two objects, not a loop.
+      expect(calls.length).toBeLessThan(60);
+    },
+  );
+});
+
+describe('AWS faults are retried with backoff', () => {
+  it(
+    'converges through 20% throttling and 5% server errors on every Keyspaces and KMS call',
+    slow,
+    async () => {
+      const keyArn = await serviceKey(unique('k'));
+      await f.admin.setFaults([
+        { service: 'cassandra', throttleRate: 0.2, serverErrorRate: 0.05 },
+        { service: 'kms', throttleRate: 0.2, serverErrorRate: 0.05 },
+      ]);
+      try {
+        const names = [unique('t'), unique('t'), unique('t')];
+        for (const name of names)
+          await f.create('KeyspacesTable', name, { ...seedTable(name), key: { keyId: keyArn } });
+        for (const name of names)
+          await f.waitFor('KeyspacesTable', name, readyOn(keyArn), `${name} converged`, 150_000);
+        const counts = await f.admin.faultCounts();
+        expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+        const updates = (await f.admin.calls({ service: 'cassandra', eventName: 'UpdateTable' })).filter(
+          (c) => !c.errorCode && names.some((t) => JSON.stringify(c.requestParameters).includes(t)),
+        );
+        expect(updates).toHaveLength(3); // exactly one successful switch per table
+      } finally {
+        await f.admin.clearFaults();
+      }
+    },
+  );
 });
 
 describe('a key disabled in the middle of a switch', () => {
-  it('is reported on the workload, and the switch completes only after the key is enabled again', async () => {
-    const keyArn = await serviceKey(unique('k'));
-    const name = unique('t');
-    const ids = seedTable(name);
-    // Hold the table in UPDATING long enough to disable the key under it.
-    await f.admin.patchConfig({
-      transitions: { default: { min: 200, max: 400 }, 'cassandra.UPDATING': { min: 3000, max: 3000 } },
-    });
-    try {
-      await f.create('KeyspacesTable', name, { ...ids, key: { keyId: keyArn } });
-      await eventually(
-        async () =>
-          (await keyspaces.send(new GetTableCommand(ids))).status === 'UPDATING' ? true : undefined,
-        { what: 'UPDATING' },
-      );
-      await kms.send(new DisableKeyCommand({ KeyId: keyArn }));
-      const c = await f.waitFor(
-        'KeyspacesTable',
-        name,
-        (o: { status?: { conditions?: Array<{ type: string; status: string; reason: string }> } }) =>
-          o.status?.conditions?.find(
-            (x) =>
-              x.type === 'Ready' &&
-              x.status !== 'True' &&
-              /Key(Disabled|Inaccessible)|Inaccessible|SwitchFailed/.test(x.reason),
-          ),
-        'the disabled key reported',
-        30_000,
-      );
-      expect(c.status).not.toBe('True');
-      await kms.send(new EnableKeyCommand({ KeyId: keyArn }));
-      await f.waitFor('KeyspacesTable', name, readyOn(keyArn), 'switch completes after re-enable', 60_000);
-    } finally {
-      await f.admin.patchConfig({ transitions: { default: { min: 200, max: 400 } } });
-    }
-  });
+  it(
+    'is reported on the workload, and the switch completes only after the key is enabled again',
+    slow,
+    async () => {
+      const keyArn = await serviceKey(unique('k'));
+      const name = unique('t');
+      const ids = seedTable(name);
+      // Hold the table in UPDATING long enough to disable the key under it.
+      await f.admin.patchConfig({
+        transitions: { default: { min: 200, max: 400 }, 'cassandra.UPDATING': { min: 3000, max: 3000 } },
+      });
+      try {
+        await f.create('KeyspacesTable', name, { ...ids, key: { keyId: keyArn } });
+        await eventually(
+          async () =>
+            (await keyspaces.send(new GetTableCommand(ids))).status === 'UPDATING' ? true : undefined,
+          { what: 'UPDATING' },
+        );
+        await kms.send(new DisableKeyCommand({ KeyId: keyArn }));
+        const c = await f.waitFor(
+          'KeyspacesTable',
+          name,
+          (o: { status?: { conditions?: Array<{ type: string; status: string; reason: string }> } }) =>
+            o.status?.conditions?.find(
+              (x) =>
+                x.type === 'Ready' &&
+                x.status !== 'True' &&
+                /Key(Disabled|Inaccessible)|Inaccessible|SwitchFailed/.test(x.reason),
+            ),
+          'the disabled key reported',
+          30_000,
+        );
+        expect(c.status).not.toBe('True');
+        await kms.send(new EnableKeyCommand({ KeyId: keyArn }));
+        await f.waitFor('KeyspacesTable', name, readyOn(keyArn), 'switch completes after re-enable', 120_000);
+      } finally {
+        await f.admin.patchConfig({ transitions: { default: { min: 200, max: 400 } } });
+      }
+    },
+  );
 });
 
 describe('per-object role', () => {
-  it("an object's roleArn is the identity its AWS calls are made with", async () => {
+  it("an object's roleArn is the identity its AWS calls are made with", slow, async () => {
     const role = 'arn:aws:iam::111122223333:role/team-a-cmk';
     f.emulator.seed({ roles: [{ arn: role, iamAllow: ['kms:*', 'cassandra:*'] }] });
     const keyArn = await serviceKey(unique('k'));
