@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderApiReference } from '../api/reference.ts';
 import { crdDirectories, renderCrds } from '../api/render.ts';
+import { operatorIamPolicy, renderKeyPolicyDocs } from '../keys/iam.ts';
 
 export function staleCrdFiles(root: string): string[] {
   const files = renderCrds();
@@ -26,11 +27,21 @@ export function staleCrdFiles(root: string): string[] {
       }
     }
   }
-  const reference = join(root, apiReferencePath);
-  if (!existsSync(reference)) problems.push(`${apiReferencePath}: missing`);
-  else if (readFileSync(reference, 'utf8') !== renderApiReference())
-    problems.push(`${apiReferencePath}: stale`);
+  for (const [path, content] of generatedDocs()) {
+    const full = join(root, path);
+    if (!existsSync(full)) problems.push(`${path}: missing`);
+    else if (readFileSync(full, 'utf8') !== content) problems.push(`${path}: stale`);
+  }
   return problems;
+}
+
+/** Documentation generated from the code: path -> content. */
+function generatedDocs(): Array<[string, string]> {
+  return [
+    [apiReferencePath, renderApiReference()],
+    ['docs/key-policies.md', renderKeyPolicyDocs()],
+    ['docs/iam-policy.json', `${JSON.stringify(operatorIamPolicy(), null, 2)}\n`],
+  ];
 }
 
 /** The generated CRD reference. */
@@ -62,7 +73,9 @@ export async function crdsCommand(args: string[]): Promise<number> {
     process.stdout.write(`wrote ${files.size} CRDs to ${dir}/\n`);
   }
   mkdirSync(join(root, 'docs'), { recursive: true });
-  writeFileSync(join(root, apiReferencePath), renderApiReference());
-  process.stdout.write(`wrote ${apiReferencePath}\n`);
+  for (const [path, content] of generatedDocs()) {
+    writeFileSync(join(root, path), content);
+    process.stdout.write(`wrote ${path}\n`);
+  }
   return 0;
 }
