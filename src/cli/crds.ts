@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { renderArgoHealthChecks } from '../api/argocd-health.ts';
 import { renderApiReference } from '../api/reference.ts';
 import { crdDirectories, renderCrds } from '../api/render.ts';
 import { operatorIamPolicy, renderKeyPolicyDocs } from '../keys/iam.ts';
@@ -27,7 +28,7 @@ export function staleCrdFiles(root: string): string[] {
       }
     }
   }
-  for (const [path, content] of generatedDocs()) {
+  for (const [path, content] of [...generatedDocs(), ...renderArgoHealthChecks(root)]) {
     const full = join(root, path);
     if (!existsSync(full)) problems.push(`${path}: missing`);
     else if (readFileSync(full, 'utf8') !== content) problems.push(`${path}: stale`);
@@ -73,7 +74,7 @@ export async function crdsCommand(args: string[]): Promise<number> {
     process.stdout.write(`wrote ${files.size} CRDs to ${dir}/\n`);
   }
   mkdirSync(join(root, 'docs'), { recursive: true });
-  for (const [path, content] of generatedDocs()) {
+  for (const [path, content] of [...generatedDocs(), ...renderArgoHealthChecks(root)]) {
     writeFileSync(join(root, path), content);
     process.stdout.write(`wrote ${path}\n`);
   }

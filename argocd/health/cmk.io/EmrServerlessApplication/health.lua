@@ -1,6 +1,6 @@
 -- Argo CD health check for cmk.io/v1alpha1 EmrServerlessApplication (cmk-operator).
--- Install: argocd-cm key resource.customizations.health.cmk.io_EmrServerlessApplication, or
--- Argo CD's resource_customizations layout (cmk.io/EmrServerlessApplication/health.lua).
+-- Install: argocd-cm key resource.customizations.health.cmk.io_EmrServerlessApplication, or Argo CD's
+-- resource_customizations layout (cmk.io/EmrServerlessApplication/health.lua).
 --
 --   Progressing  the operator has not yet observed this generation, is working on it
 --                (Reconciling=True), has not reported Ready, or reports Ready Unknown, or False
