@@ -42,7 +42,20 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`cmk-operator: unknown command "${name}"\n\n${usage()}`);
     return 2;
   }
-  return (await command.load())(rest);
+  let run: Command;
+  try {
+    run = await command.load();
+  } catch (e) {
+    // The container image ships only what `run` needs; the development commands are not in it.
+    if ((e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') {
+      process.stderr.write(
+        `cmk-operator: the "${name}" command is not part of this build (${(e as Error).message.split('\n')[0]}); run it from a source checkout\n`,
+      );
+      return 2;
+    }
+    throw e;
+  }
+  return run(rest);
 }
 
 if (import.meta.main) {
