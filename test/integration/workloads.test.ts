@@ -5,15 +5,18 @@
 import {
   EMRServerlessClient,
   GetApplicationCommand,
-  StartApplicationCommand,
   UpdateApplicationCommand,
 } from '@aws-sdk/client-emr-serverless';
 import { GetTableCommand, KeyspacesClient, UpdateTableCommand } from '@aws-sdk/client-keyspaces';
-import { DescribeApplicationCommand, KinesisAnalyticsV2Client } from '@aws-sdk/client-kinesis-analytics-v2';
+import {
+  DescribeApplicationCommand,
+  KinesisAnalyticsV2Client,
+  UpdateApplicationCommand as UpdateFlinkApplicationCommand,
+} from '@aws-sdk/client-kinesis-analytics-v2';
 import { DisableKeyCommand, EnableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { EncryptionSetting } from '../../src/aws/workload.ts';
-import { adminIdentity, createNamespace, eventually } from './support/cluster.ts';
+import { adminIdentity, eventually } from './support/cluster.ts';
 import { condition, useOperator } from './support/operator.ts';
 
 const f = useOperator();
@@ -37,6 +40,8 @@ interface Service {
   seed(name: string, opts?: { running?: boolean }): Record<string, string>;
   /** The encryption AWS reports. */
   encryption(ids: Record<string, string>): Promise<EncryptionSetting>;
+  /** Someone switches the resource back to the AWS owned key behind the operator's back. */
+  driftToAwsOwned(ids: Record<string, string>): Promise<void>;
 }
 
 const services: Service[] = [
@@ -57,6 +62,18 @@ const services: Service[] = [
         ? { type: 'CustomerManaged', keyArn: e.KeyId! }
         : { type: 'AwsOwned' };
     },
+    async driftToAwsOwned(ids) {
+      const d = await flink.send(new DescribeApplicationCommand({ ApplicationName: ids['applicationName'] }));
+      await flink.send(
+        new UpdateFlinkApplicationCommand({
+          ApplicationName: ids['applicationName'],
+          CurrentApplicationVersionId: d.ApplicationDetail!.ApplicationVersionId!,
+          ApplicationConfigurationUpdate: {
+            ApplicationEncryptionConfigurationUpdate: { KeyTypeUpdate: 'AWS_OWNED_KEY' },
+          },
+        }),
+      );
+    },
   },
   {
     kind: 'KeyspacesTable',
@@ -72,6 +89,15 @@ const services: Service[] = [
       return e?.type === 'CUSTOMER_MANAGED_KMS_KEY'
         ? { type: 'CustomerManaged', keyArn: e.kmsKeyIdentifier! }
         : { type: 'AwsOwned' };
+    },
+    async driftToAwsOwned(ids) {
+      await keyspaces.send(
+        new UpdateTableCommand({
+          keyspaceName: ids['keyspaceName'],
+          tableName: ids['tableName'],
+          encryptionSpecification: { type: 'AWS_OWNED_KMS_KEY' },
+        }),
+      );
     },
   },
   {
@@ -89,6 +115,14 @@ const services: Service[] = [
       return d?.encryptionKeyArn
         ? { type: 'CustomerManaged', keyArn: d.encryptionKeyArn }
         : { type: 'AwsOwned' };
+    },
+    async driftToAwsOwned(ids) {
+      await emr.send(
+        new UpdateApplicationCommand({
+          applicationId: ids['applicationId'],
+          diskEncryptionConfiguration: {},
+        }),
+      );
     },
   },
 ];
@@ -201,6 +235,29 @@ describe.each(services.map((s) => [s.kind, s] as const))('%s', (_kind, svc) => {
     expect(await svc.encryption(ids)).toEqual({ type: 'CustomerManaged', keyArn });
   });
 
+  it('drift made in AWS is corrected on resync', async () => {
+    const keyArn = await serviceKey(unique('k'));
+    const name = unique('w');
+    const ids = svc.seed(name);
+    await f.create(svc.kind, name, { ...ids, key: { keyId: keyArn } });
+    await f.waitFor(svc.kind, name, readyWith('CustomerManaged', keyArn), 'on the key', 30_000);
+    await eventually(
+      async () => ((await svc.encryption(ids)).type === 'CustomerManaged' ? true : undefined),
+      { what: 'settled on the key' },
+    );
+    await svc.driftToAwsOwned(ids);
+    await eventually(async () => ((await svc.encryption(ids)).type === 'AwsOwned' ? true : undefined), {
+      what: 'drift applied',
+    });
+    await eventually(
+      async () => ((await svc.encryption(ids)).type === 'CustomerManaged' ? true : undefined),
+      {
+        what: 'drift corrected',
+        timeoutMs: 40_000,
+      },
+    );
+  });
+
   it('a disabled key is refused before any switch', async () => {
     const keyArn = await serviceKey(unique('k'));
     await kms.send(new DisableKeyCommand({ KeyId: keyArn }));
@@ -279,8 +336,6 @@ describe('EMR Serverless applications that are STARTED', () => {
     );
     const reasons = (await f.events(name)).map((e) => e.reason);
     expect(reasons).toEqual(expect.arrayContaining(['Stopping', 'SwitchingKey', 'Starting']));
-    void StartApplicationCommand;
-    void UpdateApplicationCommand;
   });
 });
 
@@ -308,33 +363,48 @@ describe('Keyspaces tables whose key becomes unusable', () => {
 
 describe('cross-namespace references', () => {
   it('are refused without a KeyReferenceGrant and allowed with one', async () => {
-    await serviceKey('shared-key');
-    const other = await createNamespace('other');
+    const keyArn = await serviceKey('shared-key');
     const name = unique('w');
     const ids = services[1]!.seed(name);
-    const body = {
+    const path = `/apis/cmk.io/v1alpha1/namespaces/${f.otherNamespace}/keyspacestables`;
+    const created = await adminIdentity().request('POST', path, {
       apiVersion: 'cmk.io/v1alpha1',
       kind: 'KeyspacesTable',
       metadata: { name },
       spec: { ...ids, key: { kmsKeyRef: { name: 'shared-key', namespace: f.namespace } } },
-    };
-    // The operator watches only its namespace; this checks the refusal logic from a workload in the
-    // watched namespace that points at a KmsKey in another namespace instead.
-    void other;
-    void body;
-    const local = unique('w');
-    const localIds = services[1]!.seed(local);
-    const foreignKeyNs = await createNamespace('keys');
-    await f.create('KeyspacesTable', local, {
-      ...localIds,
-      key: { kmsKeyRef: { name: 'k', namespace: foreignKeyNs } },
     });
-    const refused = await f.waitFor(
-      'KeyspacesTable',
-      local,
-      condition('KeyUsable', 'False', 'ReferenceNotGranted'),
+    expect(created.status).toBe(201);
+    const read = async () =>
+      (await adminIdentity().request('GET', `${path}/${name}`)).body as {
+        status?: {
+          current?: { keyArn?: string };
+          conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
+        };
+      };
+    const refused = await eventually(
+      async () =>
+        (await read()).status?.conditions?.find(
+          (c) => c.type === 'KeyUsable' && c.reason === 'ReferenceNotGranted',
+        ),
+      { what: 'ReferenceNotGranted' },
     );
     expect(refused.message).toContain('KeyReferenceGrant');
+    expect(await services[1]!.encryption(ids)).toEqual({ type: 'AwsOwned' });
+
+    await f.create('KeyReferenceGrant', 'let-other-use-shared', {
+      from: [{ namespace: f.otherNamespace }],
+      to: [{ name: 'shared-key' }],
+    });
+    await eventually(
+      async () => {
+        const o = await read();
+        return o.status?.current?.keyArn === keyArn &&
+          o.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+          ? true
+          : undefined;
+      },
+      { what: 'switched once granted', timeoutMs: 30_000 },
+    );
   });
 });
 

@@ -19,6 +19,8 @@ import { expectStatusInvariants } from './invariants.ts';
 
 export interface OperatorFixture {
   namespace: string;
+  /** A second namespace the operator also watches (cross-namespace references). */
+  otherNamespace: string;
   emulator: RunningEmulator;
   admin: EmulatorAdmin;
   operator: RunningOperator;
@@ -66,6 +68,7 @@ export function useOperator(
   beforeAll(async () => {
     await installCrds();
     f.namespace = await createNamespace('op');
+    f.otherNamespace = await createNamespace('op2');
     f.emulator = await startEmulator({
       config: { transitions: { default: { min: 200, max: 400 } }, ...options.emulatorConfig },
     });
@@ -76,7 +79,7 @@ export function useOperator(
     process.env['AWS_SECRET_ACCESS_KEY'] = 'emulator-secret';
     f.operator = await startOperator({
       kubeconfig: inject('kubeconfigPath'),
-      namespaces: [f.namespace],
+      namespaces: [f.namespace, f.otherNamespace],
       concurrency: 4,
       resyncMs: options.resyncMs ?? 1500,
       healthAddress: '127.0.0.1:0',
