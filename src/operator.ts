@@ -28,8 +28,8 @@ import { type EmrApplicationObject, type JobRunObject, jobRunReconciler } from '
 import { kmsKeyReconciler } from './reconcile/kmskey.ts';
 import {
   type PolicyPreflight,
-  type WorkloadKind,
   type WorkloadObject,
+  workloadKinds,
   workloadReconciler,
 } from './reconcile/workload.ts';
 import { type Controller, createController } from './runtime/controller.ts';
@@ -202,23 +202,6 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
             (!g.spec.to || g.spec.to.length === 0 || g.spec.to.some((t) => t.name === keyName)),
         ),
     );
-  const workloadKinds: WorkloadKind[] = [
-    {
-      type: cmkResources.flinkApplication,
-      service: 'ManagedFlink',
-      id: (s) => ({ service: 'ManagedFlink', applicationName: s.applicationName ?? '' }),
-    },
-    {
-      type: cmkResources.keyspacesTable,
-      service: 'Keyspaces',
-      id: (s) => ({ service: 'Keyspaces', keyspaceName: s.keyspaceName ?? '', tableName: s.tableName ?? '' }),
-    },
-    {
-      type: cmkResources.emrServerlessApplication,
-      service: 'EmrServerless',
-      id: (s) => ({ service: 'EmrServerless', applicationId: s.applicationId ?? '' }),
-    },
-  ];
   const workloadQueues: Array<{ enqueueReferencing(kmsKey: string): void; enqueueAll(): void }> = [];
   for (const wk of workloadKinds) {
     const r = referencing.find((x) => x.type === wk.type);

@@ -1,7 +1,8 @@
 // CancelJobRun for the EmrServerlessJobRun controller, beside the EMR Serverless adapter
 // (emr-serverless.ts), which by contract never cancels jobs. Cancelling is destructive (trap 11), so
-// the only caller is the job-run finalizer of an object that asked for it explicitly
-// (cmk.io/cancel-on-delete: "true").
+// it is only called when an object asked for it explicitly: the job-run finalizer
+// (cmk.io/cancel-on-delete: "true") and an EmrServerlessApplication with whenStarted: StopAndUpdate
+// and cancelRunningJobs: true.
 //
 // Guarantees: one CancelJobRun call, no retry beyond the SDK's own; a job run that no longer exists
 // is reported as such, not as an error; every other failure leaves as a classified AwsCallError

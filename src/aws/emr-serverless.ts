@@ -115,7 +115,13 @@ const sameSetting = (a: EncryptionSetting, b: EncryptionSetting) =>
         JSON.stringify(sortedEntries(b.encryptionContext));
 
 /** Pure: WorkloadState from GetApplication, the tags and the number of active job runs. */
-export function emrState(app: Application, tags: Record<string, string>, activeJobs: number): WorkloadState {
+export function emrState(
+  app: Application,
+  tags: Record<string, string>,
+  activeJobs: number | string[],
+): WorkloadState {
+  const activeIds = Array.isArray(activeJobs) ? activeJobs : [];
+  const activeCount = Array.isArray(activeJobs) ? activeJobs.length : activeJobs;
   const state: string = app.state ?? 'Unknown';
   const changeBlockedBy =
     state === 'CREATED' || state === 'STOPPED'
@@ -125,7 +131,10 @@ export function emrState(app: Application, tags: Record<string, string>, activeJ
         : state === 'TERMINATED'
           ? 'Terminated'
           : 'Transitioning';
-  const details: WorkloadState['details'] = { activeJobs };
+  const details: WorkloadState['details'] = {
+    activeJobs: activeCount,
+    ...(activeIds.length > 0 ? { activeJobRunIds: activeIds.join(',') } : {}),
+  };
   if (app.releaseLabel) details['releaseLabel'] = app.releaseLabel;
   if (app.stateDetails) details['stateDetails'] = app.stateDetails;
   return {
@@ -163,8 +172,9 @@ async function listTags(client: EMRServerlessClient, resourceArn: string): Promi
   return { ...(out.tags ?? {}) };
 }
 
-async function countActiveJobs(client: EMRServerlessClient, applicationId: string): Promise<number> {
-  let count = 0;
+/** IDs of the application's job runs that are not finished (for StopAndUpdate's wait or cancel). */
+async function activeJobRunIds(client: EMRServerlessClient, applicationId: string): Promise<string[]> {
+  const ids: string[] = [];
   let nextToken: string | undefined;
   for (let page = 0; page < maxPages; page++) {
     const out = await awsCall('ListJobRuns', () =>
@@ -177,11 +187,11 @@ async function countActiveJobs(client: EMRServerlessClient, applicationId: strin
         }),
       ),
     );
-    count += out.jobRuns?.length ?? 0;
+    for (const run of out.jobRuns ?? []) if (run.id) ids.push(run.id);
     nextToken = out.nextToken;
     if (!nextToken) break;
   }
-  return count;
+  return ids;
 }
 
 function lifecycle(action: string, requestId: string | undefined): ChangeResult {
@@ -200,7 +210,7 @@ export const emrServerlessAdapter: WorkloadAdapter = {
     if (app.state === 'TERMINATED') return emrState(app, {}, 0);
     const [tags, activeJobs] = await Promise.all([
       listTags(client, app.arn!),
-      countActiveJobs(client, applicationId),
+      activeJobRunIds(client, applicationId),
     ]);
     return emrState(app, tags, activeJobs);
   },

@@ -44,6 +44,7 @@ export interface WorkloadSpecView {
   deletionPolicy?: 'Orphan' | 'RevertToAwsOwned';
   restartAfterRotation?: 'Never' | 'Auto';
   whenStarted?: 'Wait' | 'StopAndUpdate';
+  cancelRunningJobs?: boolean;
   maintenanceWindow?: MaintenanceWindow;
 }
 
@@ -76,6 +77,7 @@ export type WorkloadAction =
   | { type: 'Claim'; tags: Record<string, string> }
   | { type: 'ChangeKey'; from: EncryptionSetting; to: EncryptionSetting }
   | { type: 'Stop'; why: string }
+  | { type: 'CancelJobRuns'; jobRunIds: string[] }
   | { type: 'Start'; why: string }
   | { type: 'Release'; tagKeys: string[] }
   | { type: 'RemoveFinalizer' };
@@ -370,6 +372,20 @@ export function planWorkload(input: WorkloadPlanInput): WorkloadPlan {
         return waiting('WaitingForApplicationStop', message, resync.slowMs);
       }
       const activeJobs = Number(s.details['activeJobs'] ?? 0);
+      const jobRunIds = String(s.details['activeJobRunIds'] ?? '')
+        .split(',')
+        .filter(Boolean);
+      if (activeJobs > 0 && spec.cancelRunningJobs && jobRunIds.length > 0) {
+        // Destructive and asked for explicitly: cancel, then stop once they are gone.
+        if (!inMaintenanceWindow(input.now, spec.maintenanceWindow)) {
+          return waitForWindow(input, conditions, status, 'cancelling running jobs', waiting);
+        }
+        actions.push({ type: 'CancelJobRuns', jobRunIds });
+        status['waitingFor'] = 'cancelled jobs to end';
+        const message = `cancelling ${jobRunIds.length} job run(s) to stop the application (cancelRunningJobs: true)`;
+        conditions.push({ type: 'KeyCurrent', status: 'False', reason: 'CancellingJobs', message });
+        return done({ kind: 'continue' }, resync.transitioningMs);
+      }
       if (activeJobs > 0) {
         const message = `${activeJobs} job run(s) active; stopping the application waits for them (whenStarted: StopAndUpdate)`;
         status['waitingFor'] = 'running jobs to finish';

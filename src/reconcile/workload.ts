@@ -8,10 +8,11 @@
 // leader's signal, or on a resource another object claims; follows a reference into another namespace
 // without a KeyReferenceGrant there. Every AWS mutation is an Event and an audit log line.
 
-import type { KmsKeyObject } from '../api/resources.ts';
+import { cmkResources, type KmsKeyObject } from '../api/resources.ts';
 import type { KeyReference } from '../api/shared.ts';
 import { adapterFor } from '../aws/adapters.ts';
 import type { AwsClients, AwsTarget } from '../aws/clients.ts';
+import { cancelJobRun } from '../aws/emr-serverless-cancel.ts';
 import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
 import { describeKey } from '../aws/kms.ts';
@@ -32,6 +33,7 @@ import {
   planWorkload,
   type WorkloadAction,
   type WorkloadObservation,
+  type WorkloadPlanInput,
   type WorkloadSpecView,
   type WorkloadStatusView,
   workloadFinalizer,
@@ -61,6 +63,25 @@ export interface WorkloadKind {
   id(spec: WorkloadObject['spec']): WorkloadId;
 }
 
+/** The workload kinds the shared reconcile core serves, with how each names its AWS resource. */
+export const workloadKinds: WorkloadKind[] = [
+  {
+    type: cmkResources.flinkApplication,
+    service: 'ManagedFlink',
+    id: (s) => ({ service: 'ManagedFlink', applicationName: s.applicationName ?? '' }),
+  },
+  {
+    type: cmkResources.keyspacesTable,
+    service: 'Keyspaces',
+    id: (s) => ({ service: 'Keyspaces', keyspaceName: s.keyspaceName ?? '', tableName: s.tableName ?? '' }),
+  },
+  {
+    type: cmkResources.emrServerlessApplication,
+    service: 'EmrServerless',
+    id: (s) => ({ service: 'EmrServerless', applicationId: s.applicationId ?? '' }),
+  },
+];
+
 // Key resolution and pre-flight live in key-resolution.ts (shared with the job-run reconciler).
 export type { PolicyPreflight };
 
@@ -89,6 +110,174 @@ function isoNow(now: number): string {
   return new Date(now).toISOString();
 }
 
+/** What observeWorkload needs: the reconciler's deps without the Kubernetes writer. */
+export type WorkloadObserveDeps = Pick<
+  WorkloadReconcilerDeps,
+  | 'aws'
+  | 'events'
+  | 'kind'
+  | 'getKmsKey'
+  | 'referenceGranted'
+  | 'callerIdentity'
+  | 'policyPreflight'
+  | 'defaultRegion'
+  | 'clusterName'
+  | 'tenancy'
+  | 'now'
+>;
+
+/** The AWS target (Region, role) of a workload spec. */
+export function workloadTarget(
+  deps: Pick<WorkloadReconcilerDeps, 'defaultRegion'>,
+  spec: WorkloadObject['spec'],
+): AwsTarget {
+  const region = spec.region ?? deps.defaultRegion;
+  return { region, ...(spec.roleArn ? { roleArn: spec.roleArn } : {}) };
+}
+
+/**
+ * The observe half of a reconcile: reads AWS (the resource, a finished operation), resolves the
+ * desired key and runs the pre-flight; returns the input of planWorkload. Writes nothing to AWS or
+ * Kubernetes; the only side effect is an Event (through deps.events) when the last operation is
+ * seen to have ended.
+ */
+export async function observeWorkload(
+  deps: WorkloadObserveDeps,
+  object: WorkloadObject,
+): Promise<WorkloadPlanInput> {
+  const { kind } = deps;
+  const adapter = adapterFor(kind.service);
+  const spec = object.spec;
+  const target = workloadTarget(deps, spec);
+  const id = kind.id(spec);
+  const claim = `${deps.clusterName}/${object.metadata.namespace}/${object.metadata.name}`;
+  const now = deps.now();
+
+  // ---- observe -------------------------------------------------------------------------------
+  let observed: WorkloadObservation;
+  let lastOperation = object.status?.lastOperation;
+  try {
+    const state = await adapter.observe(deps.aws, target, id);
+    observed = state ? { kind: 'found', state } : { kind: 'notFound' };
+    // Bring our record of the last change up to date from AWS.
+    if (state && lastOperation?.status === 'InProgress') {
+      let fromAws: WorkloadOperation | undefined;
+      if (lastOperation.id && adapter.operation)
+        fromAws = await adapter.operation(deps.aws, target, id, lastOperation.id);
+      else if (state.settled && lastOperation.toKey === keyLabel(state.encryption))
+        fromAws = { action: lastOperation.action, status: 'Succeeded' };
+      if (fromAws && fromAws.status !== 'InProgress') {
+        lastOperation = {
+          ...lastOperation,
+          status: fromAws.status,
+          endTime: fromAws.endTime ?? isoNow(now),
+          ...(fromAws.message ? { message: fromAws.message } : {}),
+        };
+        if (fromAws.status === 'Failed') {
+          deps.events.record(
+            { type: kind.type, object },
+            {
+              type: 'Warning',
+              reason: 'SwitchFailed',
+              action: lastOperation.action,
+              note: `switch to ${lastOperation.toKey} failed: ${fromAws.message ?? 'no detail from AWS'}`,
+            },
+          );
+        } else {
+          deps.events.record(
+            { type: kind.type, object },
+            {
+              type: 'Normal',
+              reason: 'KeySwitched',
+              action: lastOperation.action,
+              note: `now on ${lastOperation.toKey} (was ${lastOperation.fromKey})`,
+            },
+          );
+        }
+      }
+    }
+  } catch (e) {
+    observed = { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
+  }
+
+  const { desired, facts } = await resolveKey(deps, {
+    namespace: object.metadata.namespace ?? '',
+    key: spec.key,
+    encryptionContext: spec.encryptionContext,
+    target,
+  });
+
+  // Pre-flight only when a switch to a customer managed key is on the table.
+  let verdict: Preflight | undefined;
+  if (
+    desired.kind === 'resolved' &&
+    desired.setting.type === 'CustomerManaged' &&
+    observed.kind === 'found'
+  ) {
+    const current = observed.state.encryption;
+    const differs = current.type !== 'CustomerManaged' || current.keyArn !== desired.setting.keyArn;
+    if (differs || kind.service === 'EmrServerless') {
+      verdict = await preflightKey(deps, {
+        service: kind.service,
+        id,
+        facts,
+        setting: desired.setting,
+        target,
+        resourceArn: observed.state.resourceArn,
+      });
+    }
+  }
+  // Managed Flink also needs the key being left (MSF-015): the switch snapshots the running state
+  // under it, and restores from older snapshots still decrypt with it. Checked the same way.
+  if (
+    kind.service === 'ManagedFlink' &&
+    desired.kind === 'resolved' &&
+    observed.kind === 'found' &&
+    observed.state.encryption.type === 'CustomerManaged' &&
+    (desired.setting.type !== 'CustomerManaged' ||
+      desired.setting.keyArn !== observed.state.encryption.keyArn) &&
+    (verdict === undefined || verdict.ok)
+  ) {
+    const outgoing = observed.state.encryption;
+    const outgoingFacts = await describeKey(deps.aws.kms(target), outgoing.keyArn).catch(() => undefined);
+    const old = await preflightKey(deps, {
+      service: kind.service,
+      id,
+      facts: outgoingFacts,
+      setting: outgoing,
+      target,
+      resourceArn: observed.state.resourceArn,
+    });
+    if (!old.ok) {
+      verdict = {
+        ok: false,
+        reason: 'OutgoingKeyNotUsable',
+        message: `the key being left (${outgoing.keyArn}) must stay usable for the switch (Flink snapshots the running state under it): ${old.message}`,
+      };
+    }
+  }
+
+  const refused =
+    deps.tenancy && observed.kind === 'found'
+      ? workloadRefusal(deps.tenancy, object.metadata.namespace ?? '', observed.state.resourceArn)
+      : undefined;
+  const refusal = refused ? { reason: 'ResourceNotAllowed', message: refused } : undefined;
+
+  return {
+    now,
+    service: kind.service,
+    spec,
+    status: { ...object.status, ...(lastOperation ? { lastOperation } : {}) },
+    deleting: Boolean(object.metadata.deletionTimestamp),
+    hasFinalizer: object.metadata.finalizers?.includes(workloadFinalizer) ?? false,
+    desired,
+    preflight: verdict,
+    observed,
+    claim,
+    ...(refusal ? { refusal } : {}),
+  };
+}
+
 export function workloadReconciler(deps: WorkloadReconcilerDeps) {
   const { kind } = deps;
   const adapter = adapterFor(kind.service);
@@ -98,135 +287,13 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
     if (!cached) return {};
     let object: WorkloadObject = cached;
     const spec = object.spec;
-    const region = spec.region ?? deps.defaultRegion;
-    const target: AwsTarget = { region, ...(spec.roleArn ? { roleArn: spec.roleArn } : {}) };
+    const target = workloadTarget(deps, spec);
     const id = kind.id(spec);
-    const claim = `${deps.clusterName}/${object.metadata.namespace}/${object.metadata.name}`;
-    const now = deps.now();
 
-    // ---- observe -------------------------------------------------------------------------------
-    let observed: WorkloadObservation;
-    let lastOperation = object.status?.lastOperation;
-    try {
-      const state = await adapter.observe(deps.aws, target, id);
-      observed = state ? { kind: 'found', state } : { kind: 'notFound' };
-      // Bring our record of the last change up to date from AWS.
-      if (state && lastOperation?.status === 'InProgress') {
-        let fromAws: WorkloadOperation | undefined;
-        if (lastOperation.id && adapter.operation)
-          fromAws = await adapter.operation(deps.aws, target, id, lastOperation.id);
-        else if (state.settled && lastOperation.toKey === keyLabel(state.encryption))
-          fromAws = { action: lastOperation.action, status: 'Succeeded' };
-        if (fromAws && fromAws.status !== 'InProgress') {
-          lastOperation = {
-            ...lastOperation,
-            status: fromAws.status,
-            endTime: fromAws.endTime ?? isoNow(now),
-            ...(fromAws.message ? { message: fromAws.message } : {}),
-          };
-          if (fromAws.status === 'Failed') {
-            deps.events.record(
-              { type: kind.type, object },
-              {
-                type: 'Warning',
-                reason: 'SwitchFailed',
-                action: lastOperation.action,
-                note: `switch to ${lastOperation.toKey} failed: ${fromAws.message ?? 'no detail from AWS'}`,
-              },
-            );
-          } else {
-            deps.events.record(
-              { type: kind.type, object },
-              {
-                type: 'Normal',
-                reason: 'KeySwitched',
-                action: lastOperation.action,
-                note: `now on ${lastOperation.toKey} (was ${lastOperation.fromKey})`,
-              },
-            );
-          }
-        }
-      }
-    } catch (e) {
-      observed = { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
-    }
-
-    const { desired, facts } = await resolveKey(deps, {
-      namespace: object.metadata.namespace ?? '',
-      key: spec.key,
-      encryptionContext: spec.encryptionContext,
-      target,
-    });
-
-    // Pre-flight only when a switch to a customer managed key is on the table.
-    let verdict: Preflight | undefined;
-    if (
-      desired.kind === 'resolved' &&
-      desired.setting.type === 'CustomerManaged' &&
-      observed.kind === 'found'
-    ) {
-      const current = observed.state.encryption;
-      const differs = current.type !== 'CustomerManaged' || current.keyArn !== desired.setting.keyArn;
-      if (differs || kind.service === 'EmrServerless') {
-        verdict = await preflightKey(deps, {
-          service: kind.service,
-          id,
-          facts,
-          setting: desired.setting,
-          target,
-          resourceArn: observed.state.resourceArn,
-        });
-      }
-    }
-    // Managed Flink also needs the key being left (MSF-015): the switch snapshots the running state
-    // under it, and restores from older snapshots still decrypt with it. Checked the same way.
-    if (
-      kind.service === 'ManagedFlink' &&
-      desired.kind === 'resolved' &&
-      observed.kind === 'found' &&
-      observed.state.encryption.type === 'CustomerManaged' &&
-      (desired.setting.type !== 'CustomerManaged' ||
-        desired.setting.keyArn !== observed.state.encryption.keyArn) &&
-      (verdict === undefined || verdict.ok)
-    ) {
-      const outgoing = observed.state.encryption;
-      const outgoingFacts = await describeKey(deps.aws.kms(target), outgoing.keyArn).catch(() => undefined);
-      const old = await preflightKey(deps, {
-        service: kind.service,
-        id,
-        facts: outgoingFacts,
-        setting: outgoing,
-        target,
-        resourceArn: observed.state.resourceArn,
-      });
-      if (!old.ok) {
-        verdict = {
-          ok: false,
-          reason: 'OutgoingKeyNotUsable',
-          message: `the key being left (${outgoing.keyArn}) must stay usable for the switch (Flink snapshots the running state under it): ${old.message}`,
-        };
-      }
-    }
-
-    const refused =
-      deps.tenancy && observed.kind === 'found'
-        ? workloadRefusal(deps.tenancy, object.metadata.namespace ?? '', observed.state.resourceArn)
-        : undefined;
-    const refusal = refused ? { reason: 'ResourceNotAllowed', message: refused } : undefined;
-
-    const plan = planWorkload({
-      now,
-      service: kind.service,
-      spec,
-      status: { ...object.status, ...(lastOperation ? { lastOperation } : {}) },
-      deleting: Boolean(object.metadata.deletionTimestamp),
-      hasFinalizer: object.metadata.finalizers?.includes(workloadFinalizer) ?? false,
-      desired,
-      preflight: verdict,
-      observed,
-      claim,
-      ...(refusal ? { refusal } : {}),
-    });
+    // ---- observe, then plan ------------------------------------------------------------------
+    const input = await observeWorkload(deps, object);
+    const { now, observed, desired, preflight: verdict } = input;
+    const plan = planWorkload(input);
     if (plan.actions.length > 0) ctx.log.debug({ actions: plan.actions.map((a) => a.type) }, 'planned');
 
     // ---- act ---------------------------------------------------------------------------------
@@ -277,6 +344,24 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
             'SwitchingKey',
             op.action,
             `switching ${resourceArn} from ${op.fromKey} to ${op.toKey}${op.id ? ` (operation ${op.id})` : ''}`,
+          );
+          mutated = true;
+          return undefined;
+        }
+        case 'CancelJobRuns': {
+          if (id.service !== 'EmrServerless') throw new Error(`${kind.service} has no job runs to cancel`);
+          for (const jobRunId of action.jobRunIds) {
+            const result = await cancelJobRun(deps.aws, target, {
+              applicationId: id.applicationId,
+              jobRunId,
+            });
+            audit('CancelJobRun', { jobRunId, outcome: result.outcome }, result.requestId);
+          }
+          record(
+            'Warning',
+            'CancellingJobs',
+            'CancelJobRun',
+            `cancelling job run(s) ${action.jobRunIds.join(', ')} to stop ${resourceArn} for its key change (cancelRunningJobs: true)`,
           );
           mutated = true;
           return undefined;

@@ -339,6 +339,42 @@ describe('EMR Serverless applications that are STARTED', () => {
   });
 });
 
+describe('EMR Serverless StopAndUpdate with cancelRunningJobs', () => {
+  it('cancels a running job, stops, switches and starts again', async () => {
+    const { StartJobRunCommand, GetJobRunCommand } = await import('@aws-sdk/client-emr-serverless');
+    const keyArn = await serviceKey(unique('k'));
+    const name = unique('w');
+    const ids = services[2]!.seed(name, { running: true });
+    const job = await emr.send(
+      new StartJobRunCommand({
+        applicationId: ids['applicationId'],
+        executionRoleArn: 'arn:aws:iam::111122223333:role/job',
+        jobDriver: { sparkSubmit: { entryPoint: 's3://b/stream.py' } },
+        mode: 'STREAMING',
+      }),
+    );
+    await f.create('EmrServerlessApplication', name, {
+      ...ids,
+      whenStarted: 'StopAndUpdate',
+      cancelRunningJobs: true,
+      key: { keyId: keyArn },
+    });
+    await f.waitFor(
+      'EmrServerlessApplication',
+      name,
+      readyWith('CustomerManaged', keyArn),
+      'switched after cancelling',
+      40_000,
+    );
+    const run = await emr.send(
+      new GetJobRunCommand({ applicationId: ids['applicationId'], jobRunId: job.jobRunId! }),
+    );
+    expect(run.jobRun?.state).toBe('CANCELLED');
+    const reasons = (await f.events(name)).map((e) => e.reason);
+    expect(reasons).toEqual(expect.arrayContaining(['CancellingJobs', 'Stopping', 'SwitchingKey']));
+  });
+});
+
 describe('Keyspaces tables whose key becomes unusable', () => {
   it('report INACCESSIBLE_ENCRYPTION_CREDENTIALS at once with the date AWS deletes the table', async () => {
     const keyArn = await serviceKey(unique('k'));

@@ -427,3 +427,32 @@ describe('planWorkload: the key being left (MSF-015)', () => {
     expect(cond(input, 'KeyUsable')).toMatchObject({ status: 'False', reason: 'OutgoingKeyNotUsable' });
   });
 });
+
+describe('planWorkload: EMR StopAndUpdate with cancelRunningJobs', () => {
+  const started = aws({
+    changeBlockedBy: 'ApplicationRunning',
+    awsState: 'STARTED',
+    details: { activeJobs: 2, activeJobRunIds: 'j1,j2' },
+  });
+  it('cancels the running jobs when told to', () => {
+    const plan = planWorkload(
+      workload('EmrServerless', spec({ whenStarted: 'StopAndUpdate', cancelRunningJobs: true }), started),
+    );
+    expect(plan.actions).toEqual([{ type: 'CancelJobRuns', jobRunIds: ['j1', 'j2'] }]);
+  });
+  it('waits for them otherwise', () => {
+    expect(types(workload('EmrServerless', spec({ whenStarted: 'StopAndUpdate' }), started))).toEqual([]);
+  });
+  it('cancels only inside the maintenance window', () => {
+    const input = workload(
+      'EmrServerless',
+      spec({
+        whenStarted: 'StopAndUpdate',
+        cancelRunningJobs: true,
+        maintenanceWindow: { start: '02:00', durationMinutes: 30 },
+      }),
+      started,
+    );
+    expect(types(input)).toEqual([]);
+  });
+});
