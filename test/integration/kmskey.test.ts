@@ -325,7 +325,9 @@ describe('out-of-band changes to a key in use', () => {
 });
 
 describe('on-demand rotation limits', () => {
-  it('a token refused by the per-key cap is recorded, reported, and never retried', async () => {
+  it('a token refused by the per-key cap is recorded, reported, and never retried', {
+    timeout: 240_000,
+  }, async () => {
     await f.admin.patchConfig({ onDemandRotationCap: 1 });
     const key = await newKey();
     await f.create('KmsKey', 'capped', {
@@ -337,7 +339,7 @@ describe('on-demand rotation limits', () => {
       'capped',
       (o) => (o.status?.rotation?.lastOnDemandToken === 'one' && ready(o) ? o : undefined),
       'first rotation',
-      30_000,
+      90_000,
     );
     const current = (await f.get<{ spec: { rotation: Record<string, unknown> } } & Record<string, unknown>>(
       'KmsKey',
@@ -354,6 +356,8 @@ describe('on-demand rotation limits', () => {
       'KmsKey',
       'capped',
       condition('RotationCurrent', 'False', 'OnDemandRotationLimitExceeded'),
+      'refusal recorded',
+      90_000,
     );
     expect(refused.message).toContain('two');
     // The SDK itself retries LimitExceededException (it classes it as throttling); the operator

@@ -37,7 +37,7 @@ const unique = (p: string) => `${p}${++n}`;
 interface Service {
   kind: 'FlinkApplication' | 'KeyspacesTable' | 'EmrServerlessApplication';
   /** Seeds an AWS-owned resource; returns the spec identity fields. */
-  seed(name: string, opts?: { running?: boolean }): Record<string, string>;
+  seed(name: string, opts?: { running?: boolean; keyArn?: string }): Record<string, string>;
   /** The encryption AWS reports. */
   encryption(ids: Record<string, string>): Promise<EncryptionSetting>;
   /** Someone switches the resource back to the AWS owned key behind the operator's back. */
@@ -49,7 +49,15 @@ const services: Service[] = [
     kind: 'FlinkApplication',
     seed(name, opts = {}) {
       f.emulator.seed({
-        kinesisanalytics: { applications: [{ name, status: opts.running ? 'RUNNING' : 'READY' }] },
+        kinesisanalytics: {
+          applications: [
+            {
+              name,
+              status: opts.running ? 'RUNNING' : 'READY',
+              ...(opts.keyArn ? { keyType: 'CUSTOMER_MANAGED_KEY', keyId: opts.keyArn } : {}),
+            },
+          ],
+        },
       });
       return { applicationName: name };
     },
@@ -77,8 +85,15 @@ const services: Service[] = [
   },
   {
     kind: 'KeyspacesTable',
-    seed(name) {
-      f.emulator.seed({ cassandra: { keyspaces: [{ name: `ks_${name}`, tables: [{ name }] }] } });
+    seed(name, opts = {}) {
+      const encryption = opts.keyArn
+        ? { type: 'CUSTOMER_MANAGED_KMS_KEY', kmsKeyIdentifier: opts.keyArn }
+        : undefined;
+      f.emulator.seed({
+        cassandra: {
+          keyspaces: [{ name: `ks_${name}`, tables: [{ name, ...(encryption ? { encryption } : {}) }] }],
+        },
+      });
       return { keyspaceName: `ks_${name}`, tableName: name };
     },
     async encryption(ids) {
@@ -105,7 +120,16 @@ const services: Service[] = [
     seed(name, opts = {}) {
       const id = `00f${String(100000000000 + ++n).padStart(13, '0')}`;
       f.emulator.seed({
-        'emr-serverless': { applications: [{ name, id, state: opts.running ? 'STARTED' : 'CREATED' }] },
+        'emr-serverless': {
+          applications: [
+            {
+              name,
+              id,
+              state: opts.running ? 'STARTED' : 'CREATED',
+              ...(opts.keyArn ? { diskEncryption: { encryptionKeyArn: opts.keyArn } } : {}),
+            },
+          ],
+        },
       });
       return { applicationId: id };
     },
@@ -184,6 +208,26 @@ describe.each(services.map((s) => [s.kind, s] as const))('%s', (_kind, svc) => {
     expect(await svc.encryption(ids)).toEqual({ type: 'AwsOwned' });
     const events = await f.events(name);
     expect(events.filter((e) => e.reason === 'SwitchingKey')).toHaveLength(3);
+  });
+
+  it('adopting a resource already on the desired key is Ready without any change in AWS', async () => {
+    const keyArn = await serviceKey(unique('k'));
+    const name = unique('w');
+    const ids = svc.seed(name, { keyArn });
+    await f.create(svc.kind, name, { ...ids, key: { keyId: keyArn } });
+    await f.waitFor(
+      svc.kind,
+      name,
+      readyWith('CustomerManaged', keyArn),
+      'Ready on the key it already had',
+      30_000,
+    );
+    const changes = (await f.admin.calls({})).filter(
+      (c) =>
+        ['UpdateApplication', 'UpdateTable', 'StopApplication', 'StartApplication'].includes(c.eventName) &&
+        JSON.stringify(c.requestParameters).includes(Object.values(ids).at(-1)!),
+    );
+    expect(changes).toEqual([]);
   });
 
   it('Observe mode reports drift and the plan, and changes nothing in AWS', async () => {
