@@ -424,6 +424,17 @@ export function planWorkload(input: WorkloadPlanInput): WorkloadPlan {
   }
 
   // ---- on the desired key -------------------------------------------------------------------
+  // Configured is not the same as applied: a Flink update that failed (the key broke while the
+  // application restarted) leaves the new key configured and the application stopped. While AWS's
+  // latest operation is still that failed one, it is reported with AWS's own words, never as Ready.
+  // Services without operations (Keyspaces, EMR) are judged by their state alone.
+  const awsStillFailed =
+    lastOp?.id !== undefined && s.lastOperation?.id === lastOp.id && s.lastOperation.status === 'Failed';
+  if (s.settled && awsStillFailed && lastOp?.toKey === keyLabel(want)) {
+    const message = `the switch to ${keyLabel(want)} is configured but failed in AWS: ${lastOp.message ?? s.lastOperation?.message ?? 'no detail from AWS'}; fix the cause and start the resource again (the operator reports, it does not restart it)`;
+    conditions.push({ type: 'KeyCurrent', status: 'False', reason: 'SwitchFailed', message });
+    return done({ kind: 'stalled', reason: 'SwitchFailed', message }, resync.slowMs);
+  }
   if (!s.settled) {
     conditions.push({
       type: 'KeyCurrent',

@@ -121,26 +121,47 @@ describe('invariant 6: status only on change, no hot loop', () => {
 
 describe('AWS faults are retried with backoff', () => {
   it(
-    'converges through 20% throttling and 5% server errors on every Keyspaces and KMS call',
+    'converges through 20% throttling and 5% server errors on every call, for each service',
     slow,
     async () => {
       const keyArn = await serviceKey(unique('k'));
-      await f.admin.setFaults([
-        { service: 'cassandra', throttleRate: 0.2, serverErrorRate: 0.05 },
-        { service: 'kms', throttleRate: 0.2, serverErrorRate: 0.05 },
-      ]);
+      await f.admin.setFaults(
+        ['cassandra', 'kms', 'kinesisanalytics', 'emr-serverless'].map((service) => ({
+          service,
+          throttleRate: 0.2,
+          serverErrorRate: 0.05,
+        })),
+      );
       try {
-        const names = [unique('t'), unique('t'), unique('t')];
-        for (const name of names)
+        const tables = [unique('t'), unique('t')];
+        for (const name of tables)
           await f.create('KeyspacesTable', name, { ...seedTable(name), key: { keyId: keyArn } });
-        for (const name of names)
+        const app = unique('app');
+        f.emulator.seed({ kinesisanalytics: { applications: [{ name: app, status: 'READY' }] } });
+        await f.create('FlinkApplication', app, { applicationName: app, key: { keyId: keyArn } });
+        const emrId = `00fa${String(Date.now()).slice(-12)}`;
+        f.emulator.seed({
+          'emr-serverless': { applications: [{ name: 'faulty', id: emrId, state: 'CREATED' }] },
+        });
+        await f.create('EmrServerlessApplication', 'faulty', {
+          applicationId: emrId,
+          key: { keyId: keyArn },
+        });
+        for (const name of tables)
           await f.waitFor('KeyspacesTable', name, readyOn(keyArn), `${name} converged`, 150_000);
+        await f.waitFor('FlinkApplication', app, readyOn(keyArn), 'Flink converged', 150_000);
+        await f.waitFor('EmrServerlessApplication', 'faulty', readyOn(keyArn), 'EMR converged', 150_000);
         const counts = await f.admin.faultCounts();
         expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
-        const updates = (await f.admin.calls({ service: 'cassandra', eventName: 'UpdateTable' })).filter(
-          (c) => !c.errorCode && names.some((t) => JSON.stringify(c.requestParameters).includes(t)),
+        const switches = (await f.admin.calls({})).filter(
+          (c) =>
+            !c.errorCode &&
+            ['UpdateTable', 'UpdateApplication'].includes(c.eventName) &&
+            // EMR's application id travels in the URL path, not in the logged body.
+            (c.eventSource === 'emr-serverless.amazonaws.com' ||
+              [...tables, app].some((t) => JSON.stringify(c.requestParameters).includes(t))),
         );
-        expect(updates).toHaveLength(3); // exactly one successful switch per table
+        expect(switches).toHaveLength(4); // exactly one successful switch per workload
       } finally {
         await f.admin.clearFaults();
       }
@@ -189,6 +210,53 @@ describe('a key disabled in the middle of a switch', () => {
       }
     },
   );
+});
+
+describe('a key disabled while Managed Flink applies it', () => {
+  it("the failed operation is reported with AWS's own text and not retried in a loop", slow, async () => {
+    const keyArn = await serviceKey(unique('k'));
+    const app = unique('app');
+    f.emulator.seed({ kinesisanalytics: { applications: [{ name: app, status: 'RUNNING' }] } });
+    await f.admin.patchConfig({
+      transitions: { default: { min: 200, max: 400 }, 'kinesisanalytics.UPDATING': { min: 3000, max: 3000 } },
+    });
+    try {
+      await f.create('FlinkApplication', app, { applicationName: app, key: { keyId: keyArn } });
+      const { DescribeApplicationCommand, KinesisAnalyticsV2Client } = await import(
+        '@aws-sdk/client-kinesis-analytics-v2'
+      );
+      const flink = new KinesisAnalyticsV2Client(f.awsConfig());
+      await eventually(
+        async () =>
+          (await flink.send(new DescribeApplicationCommand({ ApplicationName: app }))).ApplicationDetail
+            ?.ApplicationStatus === 'UPDATING'
+            ? true
+            : undefined,
+        { what: 'UPDATING' },
+      );
+      await kms.send(new DisableKeyCommand({ KeyId: keyArn }));
+      const failed = await f.waitFor(
+        'FlinkApplication',
+        app,
+        (o: {
+          status?: {
+            conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
+          };
+        }) => o.status?.conditions?.find((c) => c.type === 'KeyCurrent' && c.reason === 'SwitchFailed'),
+        'SwitchFailed reported',
+        60_000,
+      );
+      expect(failed.message).toContain(keyArn);
+      await new Promise((r) => setTimeout(r, 3000));
+      const updates = (
+        await f.admin.calls({ service: 'kinesisanalytics', eventName: 'UpdateApplication' })
+      ).filter((c) => JSON.stringify(c.requestParameters).includes(app));
+      expect(updates).toHaveLength(1); // held off, not retried in a loop that restarts the application
+    } finally {
+      await f.admin.patchConfig({ transitions: { default: { min: 200, max: 400 } } });
+      await kms.send(new EnableKeyCommand({ KeyId: keyArn }));
+    }
+  });
 });
 
 describe('per-object role', () => {

@@ -456,3 +456,45 @@ describe('planWorkload: EMR StopAndUpdate with cancelRunningJobs', () => {
     expect(types(input)).toEqual([]);
   });
 });
+
+describe('planWorkload: configured but failed', () => {
+  const failed = status({
+    lastOperation: {
+      id: 'op1',
+      action: 'UpdateApplication',
+      status: 'Failed',
+      toKey: keyA,
+      message: 'KMS key is Disabled',
+    },
+  });
+  it('a failed Flink update that left the key configured is reported, not Ready', () => {
+    const input = workload(
+      'ManagedFlink',
+      aws({
+        encryption: cmk(keyA),
+        running: false,
+        awsState: 'READY',
+        lastOperation: { id: 'op1', action: 'UpdateApplication', status: 'Failed' },
+      }),
+      failed,
+    );
+    expect(cond(input, 'KeyCurrent')).toMatchObject({ status: 'False', reason: 'SwitchFailed' });
+    expect(planWorkload(input).outcome).toMatchObject({ kind: 'stalled', reason: 'SwitchFailed' });
+  });
+  it('a service without operations is judged by its state (Keyspaces ACTIVE on the key is done)', () => {
+    expect(cond(workload('Keyspaces', aws({ encryption: cmk(keyA) }), failed), 'KeyCurrent')).toMatchObject({
+      status: 'True',
+    });
+  });
+  it('a later successful AWS operation clears it', () => {
+    const input = workload(
+      'ManagedFlink',
+      aws({
+        encryption: cmk(keyA),
+        lastOperation: { id: 'op2', action: 'StartApplication', status: 'Succeeded' },
+      }),
+      failed,
+    );
+    expect(cond(input, 'KeyCurrent')).toMatchObject({ status: 'True' });
+  });
+});
