@@ -145,7 +145,9 @@ export function planJobRun(input: JobRunPlanInput): JobRunPlan {
     if (run.stateDetails) status.stateDetails = run.stateDetails;
   }
   const state = status.state ?? recorded.state;
-  const finished = isFinished(state);
+  // A run counts as finished only once there is a run: a state without a job run id (an
+  // inconsistent read) must not stop the finalizer from preceding the first submission.
+  const finished = jobRunId !== undefined && isFinished(state);
 
   // ---- deletion: the top-level branch -------------------------------------------------------
   if (input.deleting) {
