@@ -484,6 +484,16 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
         stamp,
       );
       const next: Record<string, unknown> = { ...(fresh.status ?? {}), ...plan.status, ...updates };
+      // The cache this reconcile planned from may be older than the stored object (a status written a
+      // moment ago, a conflict re-read): never replace a newer record of the last change with an older one.
+      const storedOp = fresh.status?.lastOperation;
+      const plannedOp = next['lastOperation'] as { startTime?: string } | undefined;
+      if (
+        storedOp?.startTime &&
+        (!plannedOp?.startTime || Date.parse(storedOp.startTime) > Date.parse(plannedOp.startTime))
+      ) {
+        next['lastOperation'] = storedOp;
+      }
       next['observedGeneration'] = object.metadata.generation ?? 0;
       next['conditions'] = conditions;
       if (plan.lines.length > 0) next['plan'] = plan.lines;

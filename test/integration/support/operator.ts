@@ -129,14 +129,21 @@ export function useOperator(
     if (res.status !== 200 && res.status !== 202 && res.status !== 404)
       throw new Error(`delete ${kind}/${name}: ${res.status}`);
   };
-  f.waitFor = (kind, name, check, what, timeoutMs = 20_000) =>
-    eventually(
-      async () => {
-        const o = await f.get(kind, name);
-        return o === undefined ? undefined : check(o as never);
-      },
-      { what: what ?? `${kind}/${name}`, timeoutMs },
-    );
+  f.waitFor = async (kind, name, check, what, timeoutMs = 20_000) => {
+    try {
+      return await eventually(
+        async () => {
+          const o = await f.get(kind, name);
+          return o === undefined ? undefined : check(o as never);
+        },
+        { what: what ?? `${kind}/${name}`, timeoutMs },
+      );
+    } catch (e) {
+      // Say where the object got stuck: its status at the deadline.
+      const status = JSON.stringify((await f.get(kind, name).catch(() => undefined))?.['status'] ?? null);
+      throw new Error(`${(e as Error).message}; ${kind}/${name} status: ${status.slice(0, 3000)}`);
+    }
+  };
   f.events = async (name) => {
     const res = await adminIdentity().request(
       'GET',
