@@ -239,6 +239,13 @@ export const KmsKeyStatus = Type.Object(
                   format: 'date-time',
                   description: 'When RotateKeyOnDemand was about to be called.',
                 }),
+                lastRotationBefore: Type.Optional(
+                  Type.String({
+                    format: 'date-time',
+                    description:
+                      'The newest rotation KMS listed when the intent was written; a newer one means the call reached KMS.',
+                  }),
+                ),
               },
               {
                 additionalProperties: false,

@@ -107,15 +107,15 @@ function statusFromKey(
   return status;
 }
 
-/** Clock skew tolerated between this process and KMS when attributing a rotation to our request. */
-const rotationSkewMs = 5 * 60_000;
-
-/** Whether KMS shows an on-demand rotation started at or after `requestedAt` (in progress or done). */
-function onDemandRotationSeen(rotation: RotationFacts, requestedAt: string): boolean {
-  const since = Date.parse(requestedAt) - rotationSkewMs;
-  if (rotation.onDemandRotationStartDate && Date.parse(rotation.onDemandRotationStartDate) >= since)
-    return true;
-  return rotation.recent.some((r) => r.type === 'ON_DEMAND' && Date.parse(r.date) >= since);
+/**
+ * Whether KMS shows an on-demand rotation that started after the intent was written: one in
+ * progress, or a completed ON_DEMAND rotation newer than the newest rotation known when the intent
+ * was recorded. No clock comparison between this process and KMS is needed.
+ */
+function onDemandRotationSeen(rotation: RotationFacts, lastRotationBefore: string | undefined): boolean {
+  if (rotation.onDemandRotationStartDate) return true;
+  const since = lastRotationBefore ? Date.parse(lastRotationBefore) : Number.NEGATIVE_INFINITY;
+  return rotation.recent.some((r) => r.type === 'ON_DEMAND' && Date.parse(r.date) > since);
 }
 
 export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
@@ -347,7 +347,7 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
     const token = spec.rotation.onDemandToken;
     const pending = input.status?.rotation?.pendingOnDemand;
     if (token !== undefined && token !== input.status?.rotation?.lastOnDemandToken) {
-      if (pending?.token === token && onDemandRotationSeen(rotation, pending.requestedAt)) {
+      if (pending?.token === token && onDemandRotationSeen(rotation, pending.lastRotationBefore)) {
         // The call reached KMS before a restart lost its result: record it, never rotate twice.
         onDemandRecorded = token;
         if (rotation.onDemandRotationStartDate) rotationPending = 'the on-demand rotation is in progress';

@@ -335,7 +335,13 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
                 ...current.status,
                 rotation: {
                   ...(current.status?.rotation ?? { enabled: false }),
-                  pendingOnDemand: { token: action.token, requestedAt },
+                  pendingOnDemand: {
+                    token: action.token,
+                    requestedAt,
+                    ...(plan.status.rotation?.recent?.[0]
+                      ? { lastRotationBefore: plan.status.rotation.recent[0].date }
+                      : {}),
+                  },
                 },
               }),
             );

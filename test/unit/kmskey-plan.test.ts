@@ -239,10 +239,15 @@ describe('planKmsKey conditions and outcomes', () => {
 
 describe('on-demand rotation happens once per token, even across restarts', () => {
   const pending =
-    (token: string, requestedAt: string): Mod =>
+    (token: string, requestedAt: string, lastRotationBefore?: string): Mod =>
     (i) => ({
       ...i,
-      status: { rotation: { enabled: false, pendingOnDemand: { token, requestedAt } } },
+      status: {
+        rotation: {
+          enabled: false,
+          pendingOnDemand: { token, requestedAt, ...(lastRotationBefore ? { lastRotationBefore } : {}) },
+        },
+      },
     });
   const withToken = withSpec({ rotation: { enabled: false, onDemandToken: 'r1' } });
 
@@ -271,8 +276,17 @@ describe('on-demand rotation happens once per token, even across restarts', () =
   it('a recorded intent that never reached KMS is retried', () => {
     const input = kmsKey(
       withToken,
-      pending('r1', '2026-11-23T10:00:00Z'),
+      pending('r1', '2026-11-23T10:00:00Z', '2026-11-01T00:00:00Z'),
       rotation({ recent: [{ date: '2026-11-01T00:00:00Z', type: 'ON_DEMAND' }] }),
+    );
+    expect(actionTypes(input)).toEqual(['RotateKeyOnDemand']);
+  });
+
+  it("an earlier token's rotation moments before is not taken for this token's (no clock window)", () => {
+    const input = kmsKey(
+      withToken,
+      pending('r1', '2026-11-23T10:00:30Z', '2026-11-23T10:00:01Z'),
+      rotation({ recent: [{ date: '2026-11-23T10:00:01Z', type: 'ON_DEMAND' }] }),
     );
     expect(actionTypes(input)).toEqual(['RotateKeyOnDemand']);
   });
