@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { loadSeedFile, startEmulator } from '../../emulator/index.ts';
+import { startEmulator } from '../../emulator/index.ts';
 import { customResourceDefinition, kinds } from '../api/kinds.ts';
 import { apiVersion, group } from '../api/shared.ts';
 import { findBinaries } from '../devenv/binaries.ts';
@@ -121,7 +121,6 @@ export async function playgroundCommand(args: string[]): Promise<number> {
   say('starting etcd and kube-apiserver...');
   const controlPlane = await startControlPlane({ binaries });
   const emulator = await startEmulator({ seedFile: join(root, 'examples', 'playground-seed.yaml') });
-  void loadSeedFile;
   let operator: Awaited<ReturnType<typeof startOperator>> | undefined;
   try {
     say(`kube-apiserver ${controlPlane.version} at ${controlPlane.server}; AWS emulator at ${emulator.url}`);

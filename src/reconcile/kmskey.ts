@@ -8,7 +8,6 @@
 // finalizer before cleanup succeeded; acts on a key by alias after it was resolved (status.keyArn
 // is the identity from then on, so re-pointing an alias never moves the object to another key).
 
-import { isDeepStrictEqual } from 'node:util';
 import type { KmsKeyStatus } from '../api/kmskey.ts';
 import { cmkResources, type KeyReferencingObject, type KmsKeyObject } from '../api/resources.ts';
 import type { WorkloadReference } from '../api/shared.ts';
@@ -566,9 +565,4 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
     // Settled: the controller's jittered resync (--resync) decides when to look again.
     return plan.requeueAfterMs >= resync.settledMs ? {} : { requeueAfterMs: plan.requeueAfterMs };
   };
-}
-
-/** Whether two KmsKey statuses differ in anything but condition timestamps (for tests). */
-export function sameStatus(a: KmsKeyStatus | undefined, b: KmsKeyStatus | undefined): boolean {
-  return isDeepStrictEqual(a, b);
 }
