@@ -59,7 +59,15 @@ export interface OperatorOptions {
   resyncMs: number;
   healthAddress: string;
   metricsAddress: string;
-  leaderElection: { enabled: boolean; namespace: string; name: string };
+  leaderElection: {
+    enabled: boolean;
+    namespace: string;
+    name: string;
+    /** Lease timing (defaults 15 s / 10 s / 2 s, as controller-runtime). */
+    leaseDurationMs?: number;
+    renewDeadlineMs?: number;
+    retryPeriodMs?: number;
+  };
   /** This process's identity in the lease, events and AWS sessions. */
   identity?: string;
   defaultRegion: string;
@@ -358,6 +366,15 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         namespace: options.leaderElection.namespace,
         name: options.leaderElection.name,
         identity,
+        ...(options.leaderElection.leaseDurationMs
+          ? { leaseDurationMs: options.leaderElection.leaseDurationMs }
+          : {}),
+        ...(options.leaderElection.renewDeadlineMs
+          ? { renewDeadlineMs: options.leaderElection.renewDeadlineMs }
+          : {}),
+        ...(options.leaderElection.retryPeriodMs
+          ? { retryPeriodMs: options.leaderElection.retryPeriodMs }
+          : {}),
         onStartedLeading: (signal) => {
           log.info({ identity }, 'became leader');
           startControllers(signal);

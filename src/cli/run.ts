@@ -19,6 +19,9 @@ const help = `usage: cmk-operator run [options]
   --leader-elect BOOL          use a Lease so only one replica acts (default true)
   --leader-election-namespace  namespace of the Lease (default $POD_NAMESPACE or default)
   --leader-election-name NAME  Lease name (default cmk-operator)
+  --lease-duration DURATION    how long a lease lasts without renewal (default 15s)
+  --renew-deadline DURATION    the leader gives up if it cannot renew within this (default 10s)
+  --retry-period DURATION      how often candidates try and the leader renews (default 2s)
   --region REGION              Region for objects without spec.region (default $AWS_REGION)
   --cluster-name NAME          names this cluster in AWS ownership tags (default cluster)
   --log-level LEVEL            fatal|error|warn|info|debug|trace (default info, or $LOG_LEVEL)
@@ -47,6 +50,9 @@ export async function runCommand(args: string[]): Promise<number> {
         'leader-elect': { type: 'string' },
         'leader-election-namespace': { type: 'string' },
         'leader-election-name': { type: 'string' },
+        'lease-duration': { type: 'string' },
+        'renew-deadline': { type: 'string' },
+        'retry-period': { type: 'string' },
         region: { type: 'string' },
         'cluster-name': { type: 'string' },
         'log-level': { type: 'string' },
@@ -80,6 +86,32 @@ export async function runCommand(args: string[]): Promise<number> {
     process.stderr.write(`--resync: ${(e as Error).message}\n`);
     return 2;
   }
+  const leaseTiming: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number } = {};
+  for (const [flag, field] of [
+    ['lease-duration', 'leaseDurationMs'],
+    ['renew-deadline', 'renewDeadlineMs'],
+    ['retry-period', 'retryPeriodMs'],
+  ] as const) {
+    const text = str(flag);
+    if (text === undefined) continue;
+    try {
+      leaseTiming[field] = parseDuration(text);
+    } catch (e) {
+      process.stderr.write(`--${flag}: ${(e as Error).message}\n`);
+      return 2;
+    }
+  }
+  const lease = {
+    leaseDurationMs: leaseTiming.leaseDurationMs ?? 15_000,
+    renewDeadlineMs: leaseTiming.renewDeadlineMs ?? 10_000,
+    retryPeriodMs: leaseTiming.retryPeriodMs ?? 2_000,
+  };
+  if (!(lease.leaseDurationMs > lease.renewDeadlineMs && lease.renewDeadlineMs > lease.retryPeriodMs * 1.2)) {
+    process.stderr.write(
+      '--lease-duration must exceed --renew-deadline, which must exceed 1.2 x --retry-period\n',
+    );
+    return 2;
+  }
   let tenancy: TenancyRules | undefined;
   if (str('tenancy-config')) {
     try {
@@ -107,6 +139,7 @@ export async function runCommand(args: string[]): Promise<number> {
       enabled: (str('leader-elect') ?? 'true') !== 'false',
       namespace: str('leader-election-namespace') ?? process.env['POD_NAMESPACE'] ?? 'default',
       name: str('leader-election-name') ?? 'cmk-operator',
+      ...lease,
     },
     defaultRegion: region,
     clusterName: str('cluster-name') ?? 'cluster',
