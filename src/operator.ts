@@ -23,6 +23,7 @@ import {
 } from './api/resources.ts';
 import { createAwsClients } from './aws/clients.ts';
 import { callerIdentityCache } from './aws/identity.ts';
+import { createKeyCache } from './keys/key-cache.ts';
 import type { TenancyRules } from './keys/tenancy.ts';
 import { type EmrApplicationObject, type JobRunObject, jobRunReconciler } from './reconcile/jobrun.ts';
 import { kmsKeyReconciler } from './reconcile/kmskey.ts';
@@ -77,6 +78,46 @@ export interface OperatorOptions {
   policyPreflight?: PolicyPreflight;
   /** Per-namespace key and resource allow-lists (`--tenancy-config`). */
   tenancy?: TenancyRules;
+  /**
+   * How long KMS reads (DescribeKey, rotation, key policy, grant count) are reused across
+   * reconciles. Default: 0.8 x resync, at most 5 minutes. Actions always re-read from KMS.
+   */
+  keyCacheTtlMs?: number;
+}
+
+/** Workload-triggered KmsKey reconciles wait this long, so a burst of progress costs one reconcile. */
+const progressCoalesceMs = 1000;
+
+/** What the KmsKey reconcile reads from a workload: where it is, and how far onto the key it got. */
+function progressView(o: KeyReferencingObject): string {
+  const status = (o.status ?? {}) as {
+    current?: { keyArn?: string };
+    keyArn?: string;
+    conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
+  };
+  const condition = (type: string) => {
+    const c = status.conditions?.find((x) => x.type === type);
+    return c ? [c.status, c.reason, c.message] : null;
+  };
+  return JSON.stringify([
+    o.metadata.deletionTimestamp ?? null,
+    o.metadata.finalizers?.length ?? 0,
+    status.current?.keyArn ?? status.keyArn ?? null,
+    condition('Ready'),
+    condition('MaterialCurrent'),
+  ]);
+}
+
+/** What workloads read from a KmsKey: its spec, identity, usability and current material. */
+function kmsKeyView(o: KmsKeyObject): string {
+  const usable = o.status?.conditions?.find((c) => c.type === 'KeyUsable');
+  return JSON.stringify([
+    o.metadata.generation ?? null,
+    o.metadata.deletionTimestamp ?? null,
+    o.status?.keyArn ?? null,
+    o.status?.currentKeyMaterialId ?? null,
+    usable ? [usable.status, usable.reason, usable.message] : null,
+  ]);
 }
 
 export interface RunningOperator {
@@ -152,7 +193,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       onDelete: (o) => queue.add(objectKey(o)),
     });
   }
-  // A workload that starts or stops referencing a key re-runs that key's reconcile (STYLE 16).
+  // A workload that starts or stops referencing a key, or whose progress onto it changes, re-runs
+  // that key's reconcile (STYLE 16). Other status changes do not: with a thousand workloads on a key,
+  // each of their status writes would otherwise re-run it. Progress is coalesced for a second.
   for (const r of referencing) {
     for (const i of r.cache.informers) {
       const enqueueRef = (o: KeyReferencingObject) => {
@@ -162,8 +205,13 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       i.addHandlers({
         onAdd: enqueueRef,
         onUpdate: (previous, o) => {
-          enqueueRef(previous);
-          enqueueRef(o);
+          if (referencedKmsKey(previous) !== referencedKmsKey(o)) {
+            enqueueRef(previous);
+            enqueueRef(o);
+          } else if (progressView(previous) !== progressView(o)) {
+            const ref = referencedKmsKey(o);
+            if (ref) queue.addAfter(ref, progressCoalesceMs);
+          }
         },
         onDelete: enqueueRef,
       });
@@ -171,11 +219,15 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   }
 
   const callerIdentity = callerIdentityCache(aws);
+  const keys = createKeyCache(aws, {
+    ttlMs: options.keyCacheTtlMs ?? Math.min(5 * 60_000, Math.floor(options.resyncMs * 0.8)),
+  });
   const tenancy = options.tenancy ? { tenancy: options.tenancy } : {};
   const reconcile = kmsKeyReconciler({
     ...tenancy,
     kube,
     aws,
+    keys,
     events,
     getKmsKey: (key) => kmsKeys.get(key),
     referencesTo: (key) =>
@@ -240,6 +292,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
             ...tenancy,
             kube,
             aws,
+            keys,
             events,
             kind: wk,
             getWorkload: (k) => r.cache.get(k) as WorkloadObject | undefined,
@@ -304,6 +357,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
             ...tenancy,
             kube,
             aws,
+            keys,
             events,
             type: cmkResources.emrServerlessJobRun,
             getJobRun: (k) => jobRuns.cache.get(k) as JobRunObject | undefined,
@@ -324,12 +378,29 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     );
   }
 
-  // A KmsKey that changes (becomes usable, rotates, moves) re-runs every workload that references it.
+  // A KmsKey that changes what its workloads depend on (its spec, key ARN, usability, material)
+  // re-runs every workload that references it, after dropping what the key cache knew about it.
+  // Its progress counters and rotation bookkeeping change often and concern no workload.
   for (const i of kmsKeys.informers) {
     const fanOut = (o: KmsKeyObject) => {
       for (const q of workloadQueues) q.enqueueReferencing(objectKey(o));
     };
-    i.addHandlers({ onAdd: fanOut, onUpdate: (_p, o) => fanOut(o), onDelete: fanOut });
+    const forget = (o: KmsKeyObject) => {
+      if (o.status?.keyArn) keys.invalidate(o.status.keyArn);
+    };
+    i.addHandlers({
+      onAdd: fanOut,
+      onUpdate: (previous, o) => {
+        if (kmsKeyView(previous) === kmsKeyView(o)) return;
+        forget(previous);
+        forget(o);
+        fanOut(o);
+      },
+      onDelete: (o) => {
+        forget(o);
+        fanOut(o);
+      },
+    });
   }
   // Grants change rarely: re-run every workload (the cross-namespace check is in the reconcile).
   for (const i of grants.informers) {

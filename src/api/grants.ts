@@ -2,17 +2,14 @@
 // Gateway API ReferenceGrant idea). Without one, a cross-namespace kmsKeyRef is refused.
 
 import Type, { type Static } from 'typebox';
+import { namespaceName, objectName } from './shared.ts';
 
 export const KeyReferenceGrantSpec = Type.Object(
   {
     from: Type.Array(
       Type.Object(
         {
-          namespace: Type.String({
-            minLength: 1,
-            maxLength: 63,
-            description: 'Namespace whose workloads may reference the keys.',
-          }),
+          namespace: namespaceName('Namespace whose workloads may reference the keys.'),
         },
         { additionalProperties: false },
       ),
@@ -22,11 +19,7 @@ export const KeyReferenceGrantSpec = Type.Object(
       Type.Array(
         Type.Object(
           {
-            name: Type.String({
-              minLength: 1,
-              maxLength: 253,
-              description: 'Name of a KmsKey in this namespace.',
-            }),
+            name: objectName('Name of a KmsKey in this namespace.'),
           },
           { additionalProperties: false },
         ),

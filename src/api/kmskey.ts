@@ -172,6 +172,13 @@ export const KmsKeySpec = Type.Object(
         fieldPath: '.create',
       },
       {
+        // Region itself is immutable once set; this closes the gap of adding or removing it, which
+        // would silently re-point the object between an explicit Region and the operator's default.
+        rule: 'has(self.region) == has(oldSelf.region)',
+        message: 'region cannot be added or removed after creation: it names where the AWS key lives',
+        fieldPath: '.region',
+      },
+      {
         rule: "!has(self.pendingWindowInDays) || (has(self.deletionPolicy) && self.deletionPolicy == 'ScheduleDeletion')",
         message: 'pendingWindowInDays applies only with deletionPolicy: ScheduleDeletion',
         fieldPath: '.pendingWindowInDays',

@@ -19,7 +19,38 @@ export const patterns = {
   aliasName: '^alias/[a-zA-Z0-9/_-]{1,250}$',
   aliasArn: '^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:alias/[a-zA-Z0-9/_-]{1,250}$',
   roleArn: '^arn:aws[a-z-]*:iam::[0-9]{12}:role/[a-zA-Z0-9+=,.@_/-]{1,512}$',
+  // Kubernetes object names (RFC 1123 subdomain) and namespace names (RFC 1123 label). A reference
+  // that cannot name any object is refused at admission instead of waiting forever for its target.
+  dnsSubdomain: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+  dnsLabel: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
 } as const;
+
+/** The name of a Kubernetes object this one refers to. */
+export function objectName(description: string) {
+  return Type.String({
+    minLength: 1,
+    maxLength: 253,
+    description,
+    ...rules({
+      rule: `self.matches('${patterns.dnsSubdomain}')`,
+      message:
+        'name must be a lowercase DNS subdomain (a-z, 0-9, - and .), like every Kubernetes object name',
+    }),
+  });
+}
+
+/** The name of a namespace this object refers to. */
+export function namespaceName(description: string) {
+  return Type.String({
+    minLength: 1,
+    maxLength: 63,
+    description,
+    ...rules({
+      rule: `self.matches('${patterns.dnsLabel}')`,
+      message: 'namespace must be a lowercase DNS label (a-z, 0-9 and -), like every namespace name',
+    }),
+  });
+}
 
 const keyIdentifierRule = `self.matches('${patterns.keyId}') || self.matches('${patterns.keyArn}') || self.matches('${patterns.aliasName}') || self.matches('${patterns.aliasArn}')`;
 
@@ -52,14 +83,11 @@ export const LocalObjectReference = Type.Object(
 
 export const KmsKeyObjectReference = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 253, description: 'Name of the KmsKey object.' }),
+    name: objectName('Name of the KmsKey object.'),
     namespace: Type.Optional(
-      Type.String({
-        minLength: 1,
-        maxLength: 63,
-        description:
-          "Namespace of the KmsKey; defaults to this object's namespace. Another namespace must grant the reference with a KeyReferenceGrant.",
-      }),
+      namespaceName(
+        "Namespace of the KmsKey; defaults to this object's namespace. Another namespace must grant the reference with a KeyReferenceGrant.",
+      ),
     ),
   },
   { additionalProperties: false },

@@ -304,6 +304,10 @@ export const EmrServerlessJobRunSpec = Type.Object(
         minLength: 1,
         maxLength: 64,
         description: 'EMR Serverless application ID, when no EmrServerlessApplication object manages it.',
+        ...rules({
+          rule: "self.matches('^[0-9a-z]+$')",
+          message: 'applicationId must be the lowercase alphanumeric application ID, e.g. 00fabc123def4567',
+        }),
       }),
     ),
     region: Type.Optional(Region),
@@ -372,6 +376,12 @@ export const EmrServerlessJobRunSpec = Type.Object(
       {
         rule: 'has(self.applicationRef) != has(self.applicationId)',
         message: 'set exactly one of applicationRef (an EmrServerlessApplication object) or applicationId',
+      },
+      {
+        rule: '!has(self.encryptionContext) || !has(self.key) || !has(self.key.awsOwned)',
+        message:
+          'encryptionContext applies only to a customer managed key; remove it or set key.kmsKeyRef / key.keyId',
+        fieldPath: '.encryptionContext',
       },
       {
         rule: 'self == oldSelf',

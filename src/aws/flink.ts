@@ -72,6 +72,13 @@ const iso = (d: Date | undefined): string | undefined =>
 const malformed = (operation: string, message: string) =>
   new AwsCallError(operation, { cause: 'Unknown', code: 'MalformedResponse', message });
 
+// AWS responses are not trusted to match their model: the SDK passes wrong-typed members through
+// as they arrived. Members are read through these guards, so a wrong type reads as absent and never
+// leaks into an observation or throws an unclassified TypeError.
+const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const items = <T>(v: T[] | undefined): T[] =>
+  Array.isArray(v) ? v.filter((x) => x !== null && typeof x === 'object') : [];
+
 function applicationName(id: WorkloadId): string {
   if (id.service !== 'ManagedFlink') throw new Error(`flinkAdapter was given a ${id.service} workload`);
   return id.applicationName;
@@ -81,7 +88,8 @@ function applicationName(id: WorkloadId): string {
 export function flinkEncryption(
   d: ApplicationEncryptionConfigurationDescription | undefined,
 ): EncryptionSetting {
-  if (d?.KeyId) return { type: 'CustomerManaged', keyArn: d.KeyId };
+  const keyId = text(d?.KeyId);
+  if (keyId) return { type: 'CustomerManaged', keyArn: keyId };
   // A CMK without a key id should not happen; an empty ARN never equals a desired one, so it shows as drift.
   if (d?.KeyType === 'CUSTOMER_MANAGED_KEY') return { type: 'CustomerManaged', keyArn: '' };
   return { type: 'AwsOwned' };
@@ -99,14 +107,14 @@ function operationFrom(
 ): WorkloadOperation {
   const startTime = iso(info.StartTime);
   const endTime = iso(info.EndTime);
-  const opId = info.OperationId ?? id;
+  const opId = text(info.OperationId) ?? id;
   const message =
-    info.OperationFailureDetails?.ErrorInfo?.ErrorString ??
+    text(info.OperationFailureDetails?.ErrorInfo?.ErrorString) ??
     (info.OperationStatus === 'CANCELLED' ? 'The operation was cancelled.' : undefined);
   return {
     ...(opId ? { id: opId } : {}),
-    action: info.Operation ?? 'Unknown',
-    status: operationStatus(info.OperationStatus),
+    action: text(info.Operation) ?? 'Unknown',
+    status: operationStatus(text(info.OperationStatus)),
     ...(startTime ? { startTime } : {}),
     ...(endTime ? { endTime } : {}),
     ...(message ? { message } : {}),
@@ -119,18 +127,19 @@ export function flinkState(
   tags: Record<string, string>,
   lastOperation?: WorkloadOperation,
 ): WorkloadState {
-  const status: string = detail.ApplicationStatus ?? 'Unknown';
+  const status: string = text(detail.ApplicationStatus) ?? 'Unknown';
   const changeBlockedBy = changeable.has(status)
     ? undefined
     : status === 'ROLLED_BACK'
       ? 'RolledBack'
       : 'Transitioning';
   const details: WorkloadState['details'] = {};
-  if (typeof detail.ApplicationVersionId === 'number')
-    details['applicationVersionId'] = detail.ApplicationVersionId;
-  if (detail.RuntimeEnvironment) details['runtime'] = detail.RuntimeEnvironment;
+  if (Number.isFinite(detail.ApplicationVersionId))
+    details['applicationVersionId'] = detail.ApplicationVersionId!;
+  const runtime = text(detail.RuntimeEnvironment);
+  if (runtime) details['runtime'] = runtime;
   return {
-    resourceArn: detail.ApplicationARN ?? '',
+    resourceArn: text(detail.ApplicationARN) ?? '',
     awsState: status,
     settled: atRest.has(status),
     encryption: flinkEncryption(
@@ -152,9 +161,9 @@ async function describeApplication(
     client.send(new DescribeApplicationCommand({ ApplicationName: name })),
   );
   const detail = out.ApplicationDetail;
-  if (!detail?.ApplicationARN)
+  if (!text(detail?.ApplicationARN))
     throw malformed('DescribeApplication', `no ApplicationDetail/ApplicationARN for ${name}`);
-  return detail;
+  return detail!;
 }
 
 async function listTags(client: KinesisAnalyticsV2Client, arn: string): Promise<Record<string, string>> {
@@ -162,7 +171,10 @@ async function listTags(client: KinesisAnalyticsV2Client, arn: string): Promise<
     client.send(new ListTagsForResourceCommand({ ResourceARN: arn })),
   );
   const tags: Record<string, string> = {};
-  for (const t of out.Tags ?? []) if (t.Key) tags[t.Key] = t.Value ?? '';
+  for (const t of items(out.Tags)) {
+    const key = text(t.Key);
+    if (key) tags[key] = text(t.Value) ?? '';
+  }
   return tags;
 }
 
@@ -175,7 +187,7 @@ async function describeOperation(
     client.send(new DescribeApplicationOperationCommand({ ApplicationName: name, OperationId: operationId })),
   );
   const info = out.ApplicationOperationInfoDetails;
-  if (!info)
+  if (!info || typeof info !== 'object')
     throw malformed('DescribeApplicationOperation', `no details for operation ${operationId} of ${name}`);
   return operationFrom(info, operationId);
 }
@@ -189,15 +201,15 @@ async function latestOperation(
     const out = await awsCall('ListApplicationOperations', () =>
       client.send(new ListApplicationOperationsCommand({ ApplicationName: name, Limit: 5 })),
     );
-    list = out.ApplicationOperationInfoList ?? [];
+    list = items(out.ApplicationOperationInfoList);
   } catch (e) {
     // UnsupportedOperation for applications without operation history: the state is still useful.
     if (e instanceof AwsCallError && e.failure.cause === 'InvalidSpec') return undefined;
     throw e;
   }
   const latest = list
-    .filter((op) => op.Operation !== undefined && lifecycleOperations.has(op.Operation))
-    .sort((a, b) => (b.StartTime?.getTime() ?? 0) - (a.StartTime?.getTime() ?? 0))[0];
+    .filter((op) => lifecycleOperations.has(text(op.Operation) ?? ''))
+    .sort((a, b) => Date.parse(iso(b.StartTime) ?? '0') - Date.parse(iso(a.StartTime) ?? '0'))[0];
   if (!latest) return undefined;
   const op = operationFrom(latest);
   // The list carries no failure text; the core shows AWS's own reason, so fetch it once.

@@ -24,6 +24,7 @@ import {
 } from '../api/resources.ts';
 import { createAwsClients, type StaticCredentials } from '../aws/clients.ts';
 import { callerIdentityCache } from '../aws/identity.ts';
+import { createKeyCache } from '../keys/key-cache.ts';
 import { keyPolicyPreflight } from '../keys/preflight.ts';
 import {
   observeWorkload,
@@ -570,10 +571,13 @@ async function planCommand(g: Globals, positionals: string[]): Promise<number> {
   let failed = false;
   try {
     const callerIdentity = callerIdentityCache(aws);
+    // One read per key for the whole command, fresh from KMS.
+    const keys = createKeyCache(aws, { ttlMs: 60_000 });
     for (const { kind, object } of targets) {
       const input = await observeWorkload(
         {
           aws,
+          keys,
           events: discardEvents,
           kind,
           getKmsKey: (k) => kmsKeys.get(k),

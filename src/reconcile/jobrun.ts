@@ -25,7 +25,7 @@
 
 import type { JobDriver } from '@aws-sdk/client-emr-serverless';
 import type { EmrServerlessJobRunSpec } from '../api/workloads.ts';
-import type { AwsTarget } from '../aws/clients.ts';
+import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { getJobRun, startJobRun } from '../aws/emr-serverless.ts';
 import { cancelJobRun } from '../aws/emr-serverless-cancel.ts';
 import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
@@ -64,6 +64,7 @@ export interface EmrApplicationObject extends KubeObject {
 
 export interface JobRunReconcilerDeps extends KeyResolutionDeps, PreflightDeps {
   kube: KubeClient;
+  aws: AwsClients;
   events: EventRecorder;
   type: ResourceType;
   getJobRun(key: string): JobRunObject | undefined;
@@ -191,7 +192,14 @@ export function jobRunReconciler(deps: JobRunReconcilerDeps) {
       key: NonNullable<EmrServerlessJobRunSpec['key']>,
       encryptionContext: Record<string, string> | undefined,
     ): Promise<DesiredKey> => {
-      const { desired, facts } = await resolveKey(deps, { namespace: ns, key, encryptionContext, target });
+      // Job runs read keys from KMS, not the cache: a submission is a one-shot action (few runs, read once).
+      const { desired, facts } = await resolveKey(deps, {
+        namespace: ns,
+        key,
+        encryptionContext,
+        target,
+        fresh: true,
+      });
       if (desired.kind === 'resolved' && desired.setting.type === 'CustomerManaged') {
         inputs.preflight = await preflightKey(deps, {
           service: 'EmrServerless',
@@ -200,6 +208,7 @@ export function jobRunReconciler(deps: JobRunReconcilerDeps) {
           setting: desired.setting,
           target,
           resourceArn: (accountId) => emrApplicationArn(target.region, accountId, applicationId),
+          fresh: true,
         });
       }
       return desired;

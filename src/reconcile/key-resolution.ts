@@ -14,12 +14,12 @@
 import type { KmsKeyObject } from '../api/resources.ts';
 import type { KeyReference } from '../api/shared.ts';
 import { adapterFor } from '../aws/adapters.ts';
-import type { AwsClients, AwsTarget } from '../aws/clients.ts';
+import type { AwsTarget } from '../aws/clients.ts';
 import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
-import { describeKey, getKeyPolicy } from '../aws/kms.ts';
 import type { EncryptionSetting, WorkloadId, WorkloadService } from '../aws/workload.ts';
 import { checkKey } from '../keys/checks.ts';
+import type { KeyReads } from '../keys/key-cache.ts';
 import type { KeyFacts } from '../keys/key-facts.ts';
 import { keyRefusal, type TenancyRules } from '../keys/tenancy.ts';
 import type { DesiredKey, Preflight } from './workload-plan.ts';
@@ -37,7 +37,8 @@ export type PolicyPreflight = (input: {
 }) => Preflight;
 
 export interface KeyResolutionDeps {
-  aws: AwsClients;
+  /** KMS reads, through the operator's key cache. */
+  keys: KeyReads;
   getKmsKey(key: string): KmsKeyObject | undefined;
   /** Whether objects in `fromNamespace` may reference the KmsKey `namespace/name`. */
   referenceGranted(fromNamespace: string, kmsKeyNamespace: string, kmsKeyName: string): boolean;
@@ -51,6 +52,8 @@ export interface KeyResolutionInput {
   key: KeyReference;
   encryptionContext?: Record<string, string> | undefined;
   target: AwsTarget;
+  /** Read the key from KMS, not the cache (right before acting on it). */
+  fresh?: boolean;
 }
 
 export interface ResolvedKey {
@@ -122,7 +125,7 @@ async function resolve(deps: KeyResolutionDeps, input: KeyResolutionInput): Prom
         },
       };
     }
-    const facts = await describeKey(deps.aws.kms(target), kmsKey.status.keyArn);
+    const facts = await deps.keys.describe(target, kmsKey.status.keyArn, { fresh: input.fresh === true });
     return {
       desired: {
         kind: 'resolved',
@@ -136,7 +139,7 @@ async function resolve(deps: KeyResolutionDeps, input: KeyResolutionInput): Prom
       ...(facts ? { facts } : {}),
     };
   }
-  const facts = await describeKey(deps.aws.kms(target), ref.keyId ?? '');
+  const facts = await deps.keys.describe(target, ref.keyId ?? '', { fresh: input.fresh === true });
   if (!facts) {
     return {
       desired: {
@@ -162,7 +165,7 @@ async function resolve(deps: KeyResolutionDeps, input: KeyResolutionInput): Prom
 }
 
 export interface PreflightDeps {
-  aws: AwsClients;
+  keys: KeyReads;
   callerIdentity(target: AwsTarget): Promise<CallerIdentity>;
   /** Key-policy pre-flight; only the key-state chain runs when absent. */
   policyPreflight?: PolicyPreflight | undefined;
@@ -176,6 +179,8 @@ export interface PreflightInput {
   target: AwsTarget;
   /** The resource the service encrypts; a function when only the caller's account completes it. */
   resourceArn: string | ((accountId: string) => string);
+  /** Read the key policy from KMS, not the cache (right before acting on it). */
+  fresh?: boolean;
 }
 
 /** Whether the service may be put on `setting` now. Never throws. */
@@ -187,7 +192,7 @@ export async function preflightKey(deps: PreflightDeps, input: PreflightInput): 
   if (!deps.policyPreflight || !facts) return { ok: true };
   try {
     const who = await deps.callerIdentity(target);
-    const policy = await getKeyPolicy(deps.aws.kms(target), facts.arn);
+    const policy = await deps.keys.policy(target, facts.arn, { fresh: input.fresh === true });
     const resourceArn =
       typeof input.resourceArn === 'string' ? input.resourceArn : input.resourceArn(who.accountId);
     return deps.policyPreflight({

@@ -14,7 +14,8 @@ import type { WorkloadReference } from '../api/shared.ts';
 import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
-import { countGrants, createKey, describeKey, keyMutations, readRotation } from '../aws/kms.ts';
+import { createKey, keyMutations, type readRotation } from '../aws/kms.ts';
+import type { KeyReads } from '../keys/key-cache.ts';
 import { generateKeyPolicy } from '../keys/policy.ts';
 import { keyRefusal, type TenancyRules } from '../keys/tenancy.ts';
 import { type Condition, removeCondition, setCondition, withKstatus } from '../runtime/conditions.ts';
@@ -30,11 +31,23 @@ import { resync } from './types.ts';
 /** AWS's grants-per-key quota (not adjustable). */
 const grantsPerKeyLimit = 50_000;
 
+/** Plan actions that call KMS: planned again on fresh reads before they run. */
+const awsActions = new Set<KmsKeyAction['type']>([
+  'EnableKeyRotation',
+  'DisableKeyRotation',
+  'RotateKeyOnDemand',
+  'EnableKey',
+  'CancelKeyDeletion',
+  'ScheduleKeyDeletion',
+]);
+
 export interface KmsKeyReconcilerDeps {
   /** The operator's per-namespace key allow-lists. */
   tenancy?: TenancyRules;
   kube: KubeClient;
   aws: AwsClients;
+  /** KMS reads, through the operator's key cache. */
+  keys: KeyReads;
   events: EventRecorder;
   /** The KmsKey cache (informer). */
   getKmsKey(key: string): KmsKeyObject | undefined;
@@ -111,32 +124,35 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
       .filter((o) => !o.metadata.deletionTimestamp || (o.metadata.finalizers?.length ?? 0) > 0);
 
     // ---- observe ---------------------------------------------------------------------------
-    let observed: KmsKeyObservation;
+    // Key reads go through the key cache (one KMS read per key per TTL however many workloads
+    // re-run this reconcile); they are fresh from KMS when the object changed since it was last
+    // reconciled, while an on-demand rotation is pending, and before any action (see below).
     const identity = object.status?.keyArn ?? spec.keyId;
-    try {
-      if (!identity) {
-        observed = { kind: 'notCreated' };
-      } else {
-        const facts = await describeKey(kms, identity);
-        if (!facts) observed = { kind: 'notFound' };
-        else {
-          let rotation: Awaited<ReturnType<typeof readRotation>> | undefined;
-          try {
-            rotation = await readRotation(kms, facts.arn);
-          } catch (e) {
-            // Keys that cannot rotate (asymmetric, imported) answer UnsupportedOperation: not an error here.
-            if (
-              !(e instanceof AwsCallError) ||
-              (e.failure.cause !== 'InvalidSpec' && e.failure.cause !== 'KeyUnusable')
-            )
-              throw e;
-          }
-          observed = { kind: 'found', key: facts, rotation };
+    const observe = async (fresh: boolean): Promise<KmsKeyObservation> => {
+      try {
+        if (!identity) return { kind: 'notCreated' };
+        const facts = await deps.keys.describe(target, identity, { fresh });
+        if (!facts) return { kind: 'notFound' };
+        let rotation: Awaited<ReturnType<typeof readRotation>> | undefined;
+        try {
+          rotation = await deps.keys.rotation(target, facts.arn, { fresh });
+        } catch (e) {
+          // Keys that cannot rotate (asymmetric, imported) answer UnsupportedOperation: not an error here.
+          if (
+            !(e instanceof AwsCallError) ||
+            (e.failure.cause !== 'InvalidSpec' && e.failure.cause !== 'KeyUnusable')
+          )
+            throw e;
         }
+        return { kind: 'found', key: facts, rotation };
+      } catch (e) {
+        return { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
       }
-    } catch (e) {
-      observed = { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
-    }
+    };
+    let freshReads =
+      object.status?.observedGeneration !== object.metadata.generation ||
+      object.status?.rotation?.pendingOnDemand !== undefined;
+    let observed = await observe(freshReads);
 
     // Tenancy: a key this namespace may not use is refused before anything acts on it. A key still to
     // be created is checked as `key/*` in its Region and account, so only a rule allowing any key there
@@ -165,6 +181,11 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
         ...(refusal ? { refusal } : {}),
       });
     let plan = planFor(object);
+    if (!freshReads && plan.actions.some((a) => awsActions.has(a.type))) {
+      freshReads = true;
+      observed = await observe(true);
+      plan = planFor(object);
+    }
     // One-shot actions (a new key, an on-demand rotation) are decided on the object as stored, not
     // as cached: the cache may not yet show the status this process wrote a moment ago, and acting
     // on it would repeat the action.
@@ -191,7 +212,10 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
     let grants: { count: number; limit: number } | undefined;
     if (observed.kind === 'found' && referencing.some((o) => (o.kind ?? '') === 'KeyspacesTable')) {
       try {
-        grants = { count: await countGrants(kms, observed.key.arn), limit: grantsPerKeyLimit };
+        grants = {
+          count: await deps.keys.grants(target, observed.key.arn, { fresh: freshReads }),
+          limit: grantsPerKeyLimit,
+        };
       } catch (e) {
         ctx.log.debug({ err: e }, 'grant count unavailable');
       }
@@ -454,6 +478,8 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
           }
         }
       } catch (e) {
+        // A failed call may still have changed the key (a timeout after KMS acted): forget it.
+        if (keyArn()) deps.keys.invalidate(keyArn());
         if (!(e instanceof AwsCallError)) throw e;
         const message = `${action.type} failed: ${e.failure.code}: ${e.failure.message}`;
         deps.events.record(
@@ -476,6 +502,8 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
       }
     }
 
+    // What this reconcile changed in KMS is read back fresh next time, not served from the cache.
+    if (mutated && keyArn()) deps.keys.invalidate(keyArn());
     for (const e of plan.events) deps.events.record({ type, object }, e);
 
     // ---- status -----------------------------------------------------------------------------

@@ -15,8 +15,8 @@ import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { cancelJobRun } from '../aws/emr-serverless-cancel.ts';
 import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
-import { describeKey } from '../aws/kms.ts';
 import type { WorkloadId, WorkloadOperation, WorkloadService } from '../aws/workload.ts';
+import type { KeyReads } from '../keys/key-cache.ts';
 import { type TenancyRules, workloadRefusal } from '../keys/tenancy.ts';
 import { type Condition, removeCondition, setCondition, withKstatus } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileResult } from '../runtime/controller.ts';
@@ -88,6 +88,8 @@ export type { PolicyPreflight };
 export interface WorkloadReconcilerDeps {
   kube: KubeClient;
   aws: AwsClients;
+  /** KMS reads, through the operator's key cache. */
+  keys: KeyReads;
   events: EventRecorder;
   kind: WorkloadKind;
   getWorkload(key: string): WorkloadObject | undefined;
@@ -106,6 +108,9 @@ export interface WorkloadReconcilerDeps {
   now(): number;
 }
 
+/** Actions that rest on the key's state and policy: planned again on fresh key reads before they run. */
+const keyDependentActions = new Set<WorkloadAction['type']>(['ChangeKey', 'Stop', 'CancelJobRuns', 'Start']);
+
 function isoNow(now: number): string {
   return new Date(now).toISOString();
 }
@@ -114,6 +119,7 @@ function isoNow(now: number): string {
 export type WorkloadObserveDeps = Pick<
   WorkloadReconcilerDeps,
   | 'aws'
+  | 'keys'
   | 'events'
   | 'kind'
   | 'getKmsKey'
@@ -135,6 +141,16 @@ export function workloadTarget(
   return { region, ...(spec.roleArn ? { roleArn: spec.roleArn } : {}) };
 }
 
+export interface ObserveOptions {
+  /**
+   * Read the keys from KMS rather than the key cache. A reconcile plans on cached key facts and,
+   * when the plan would act, observes the keys again with `freshKeys` before acting.
+   */
+  freshKeys?: boolean;
+  /** A previous observation of the same object whose AWS resource state is reused (keys re-read). */
+  reuse?: WorkloadPlanInput;
+}
+
 /**
  * The observe half of a reconcile: reads AWS (the resource, a finished operation), resolves the
  * desired key and runs the pre-flight; returns the input of planWorkload. Writes nothing to AWS or
@@ -144,6 +160,7 @@ export function workloadTarget(
 export async function observeWorkload(
   deps: WorkloadObserveDeps,
   object: WorkloadObject,
+  options: ObserveOptions = {},
 ): Promise<WorkloadPlanInput> {
   const { kind } = deps;
   const adapter = adapterFor(kind.service);
@@ -153,58 +170,65 @@ export async function observeWorkload(
   const claim = `${deps.clusterName}/${object.metadata.namespace}/${object.metadata.name}`;
   const now = deps.now();
 
+  const fresh = options.freshKeys === true;
+
   // ---- observe -------------------------------------------------------------------------------
   let observed: WorkloadObservation;
   let lastOperation = object.status?.lastOperation;
-  try {
-    const state = await adapter.observe(deps.aws, target, id);
-    observed = state ? { kind: 'found', state } : { kind: 'notFound' };
-    // Bring our record of the last change up to date from AWS.
-    if (state && lastOperation?.status === 'InProgress') {
-      let fromAws: WorkloadOperation | undefined;
-      if (lastOperation.id && adapter.operation)
-        fromAws = await adapter.operation(deps.aws, target, id, lastOperation.id);
-      else if (state.settled && lastOperation.toKey === keyLabel(state.encryption))
-        fromAws = { action: lastOperation.action, status: 'Succeeded' };
-      if (fromAws && fromAws.status !== 'InProgress') {
-        lastOperation = {
-          ...lastOperation,
-          status: fromAws.status,
-          endTime: fromAws.endTime ?? isoNow(now),
-          ...(fromAws.message ? { message: fromAws.message } : {}),
-        };
-        if (fromAws.status === 'Failed') {
-          deps.events.record(
-            { type: kind.type, object },
-            {
-              type: 'Warning',
-              reason: 'SwitchFailed',
-              action: lastOperation.action,
-              note: `switch to ${lastOperation.toKey} failed: ${fromAws.message ?? 'no detail from AWS'}`,
-            },
-          );
-        } else {
-          deps.events.record(
-            { type: kind.type, object },
-            {
-              type: 'Normal',
-              reason: 'KeySwitched',
-              action: lastOperation.action,
-              note: `now on ${lastOperation.toKey} (was ${lastOperation.fromKey})`,
-            },
-          );
+  if (options.reuse) {
+    observed = options.reuse.observed;
+    lastOperation = options.reuse.status?.lastOperation;
+  } else
+    try {
+      const state = await adapter.observe(deps.aws, target, id);
+      observed = state ? { kind: 'found', state } : { kind: 'notFound' };
+      // Bring our record of the last change up to date from AWS.
+      if (state && lastOperation?.status === 'InProgress') {
+        let fromAws: WorkloadOperation | undefined;
+        if (lastOperation.id && adapter.operation)
+          fromAws = await adapter.operation(deps.aws, target, id, lastOperation.id);
+        else if (state.settled && lastOperation.toKey === keyLabel(state.encryption))
+          fromAws = { action: lastOperation.action, status: 'Succeeded' };
+        if (fromAws && fromAws.status !== 'InProgress') {
+          lastOperation = {
+            ...lastOperation,
+            status: fromAws.status,
+            endTime: fromAws.endTime ?? isoNow(now),
+            ...(fromAws.message ? { message: fromAws.message } : {}),
+          };
+          if (fromAws.status === 'Failed') {
+            deps.events.record(
+              { type: kind.type, object },
+              {
+                type: 'Warning',
+                reason: 'SwitchFailed',
+                action: lastOperation.action,
+                note: `switch to ${lastOperation.toKey} failed: ${fromAws.message ?? 'no detail from AWS'}`,
+              },
+            );
+          } else {
+            deps.events.record(
+              { type: kind.type, object },
+              {
+                type: 'Normal',
+                reason: 'KeySwitched',
+                action: lastOperation.action,
+                note: `now on ${lastOperation.toKey} (was ${lastOperation.fromKey})`,
+              },
+            );
+          }
         }
       }
+    } catch (e) {
+      observed = { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
     }
-  } catch (e) {
-    observed = { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
-  }
 
   const { desired, facts } = await resolveKey(deps, {
     namespace: object.metadata.namespace ?? '',
     key: spec.key,
     encryptionContext: spec.encryptionContext,
     target,
+    fresh,
   });
 
   // Pre-flight only when a switch to a customer managed key is on the table.
@@ -224,6 +248,7 @@ export async function observeWorkload(
         setting: desired.setting,
         target,
         resourceArn: observed.state.resourceArn,
+        fresh,
       });
     }
   }
@@ -239,7 +264,7 @@ export async function observeWorkload(
     (verdict === undefined || verdict.ok)
   ) {
     const outgoing = observed.state.encryption;
-    const outgoingFacts = await describeKey(deps.aws.kms(target), outgoing.keyArn).catch(() => undefined);
+    const outgoingFacts = await deps.keys.describe(target, outgoing.keyArn, { fresh }).catch(() => undefined);
     const old = await preflightKey(deps, {
       service: kind.service,
       id,
@@ -247,6 +272,7 @@ export async function observeWorkload(
       setting: outgoing,
       target,
       resourceArn: observed.state.resourceArn,
+      fresh,
     });
     if (!old.ok) {
       verdict = {
@@ -291,9 +317,15 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
     const id = kind.id(spec);
 
     // ---- observe, then plan ------------------------------------------------------------------
-    const input = await observeWorkload(deps, object);
+    let input = await observeWorkload(deps, object);
+    let plan = planWorkload(input);
+    // The plan was made on cached key facts: before anything changes in AWS, read the keys again from
+    // KMS and plan once more, so a key disabled or re-policied a moment ago is never switched onto.
+    if (plan.actions.some((a) => keyDependentActions.has(a.type))) {
+      input = await observeWorkload(deps, object, { freshKeys: true, reuse: input });
+      plan = planWorkload(input);
+    }
     const { now, observed, desired, preflight: verdict } = input;
-    const plan = planWorkload(input);
     if (plan.actions.length > 0) ctx.log.debug({ actions: plan.actions.map((a) => a.type) }, 'planned');
 
     // ---- act ---------------------------------------------------------------------------------
