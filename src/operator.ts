@@ -49,6 +49,7 @@ import {
   prometheusControllerMetrics,
   prometheusWorkQueueMetrics,
 } from './runtime/metrics.ts';
+import { createTtlMemo } from './runtime/ttl-memo.ts';
 import { createInformer, type Index, type Informer } from './runtime/watch.ts';
 import { createWorkQueue } from './runtime/work-queue.ts';
 
@@ -222,6 +223,12 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const keys = createKeyCache(aws, {
     ttlMs: options.keyCacheTtlMs ?? Math.min(5 * 60_000, Math.floor(options.resyncMs * 0.8)),
   });
+  // Tags and MSF operation history of each resource: re-read whenever the resource changes (the
+  // memo key carries its version) and before every action; otherwise they cost no steady-state read.
+  const observeMemo = createTtlMemo({
+    ttlMs: Math.max(60 * 60_000, 6 * options.resyncMs),
+    maxEntries: 200_000,
+  });
   const tenancy = options.tenancy ? { tenancy: options.tenancy } : {};
   const reconcile = kmsKeyReconciler({
     ...tenancy,
@@ -293,6 +300,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
             kube,
             aws,
             keys,
+            observeMemo,
             events,
             kind: wk,
             getWorkload: (k) => r.cache.get(k) as WorkloadObject | undefined,

@@ -45,12 +45,13 @@ import {
 } from '@aws-sdk/client-emr-serverless';
 import type { AwsClients, AwsTarget } from './clients.ts';
 import { AwsCallError, awsCall } from './errors.ts';
-import type {
-  ChangeResult,
-  EncryptionSetting,
-  WorkloadAdapter,
-  WorkloadId,
-  WorkloadState,
+import {
+  type ChangeResult,
+  type EncryptionSetting,
+  memoized,
+  type WorkloadAdapter,
+  type WorkloadId,
+  type WorkloadState,
 } from './workload.ts';
 
 /** States at rest; CREATING, STARTING, STOPPING and unknown values are unsettled. */
@@ -75,6 +76,18 @@ export const sparkConfKeys = {
 const malformed = (operation: string, message: string) =>
   new AwsCallError(operation, { cause: 'Unknown', code: 'MalformedResponse', message });
 
+// AWS responses are not trusted to match their model: the SDK passes wrong-typed members through
+// as they arrived. Members are read through these guards, so a wrong type reads as absent and never
+// leaks into an observation or throws an unclassified TypeError.
+const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const items = <T>(v: T[] | undefined): T[] =>
+  Array.isArray(v) ? v.filter((x) => x !== null && typeof x === 'object') : [];
+/** A string-to-string map as sent; members of another type are dropped. */
+const stringMap = (v: unknown): Record<string, string> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string'))
+    : {};
+
 function applicationIdOf(id: WorkloadId): string {
   if (id.service !== 'EmrServerless')
     throw new Error(`emrServerlessAdapter was given a ${id.service} workload`);
@@ -86,12 +99,10 @@ const nonEmpty = (c: Record<string, string> | undefined): c is Record<string, st
 
 /** The disk key as AWS describes it: a key ARN means CMK, its absence the service-owned key (spec §5.2). */
 export function emrEncryption(d: DiskEncryptionConfiguration | undefined): EncryptionSetting {
-  if (!d?.encryptionKeyArn) return { type: 'AwsOwned' };
-  return {
-    type: 'CustomerManaged',
-    keyArn: d.encryptionKeyArn,
-    ...(nonEmpty(d.encryptionContext) ? { encryptionContext: { ...d.encryptionContext } } : {}),
-  };
+  const keyArn = text(d?.encryptionKeyArn);
+  if (!keyArn) return { type: 'AwsOwned' };
+  const context = stringMap(d?.encryptionContext);
+  return { type: 'CustomerManaged', keyArn, ...(nonEmpty(context) ? { encryptionContext: context } : {}) };
 }
 
 /** The member UpdateApplication/StartJobRun take; `{}` for AWS-owned is deliberate (it clears). */
@@ -122,7 +133,7 @@ export function emrState(
 ): WorkloadState {
   const activeIds = Array.isArray(activeJobs) ? activeJobs : [];
   const activeCount = Array.isArray(activeJobs) ? activeJobs.length : activeJobs;
-  const state: string = app.state ?? 'Unknown';
+  const state: string = text(app.state) ?? 'Unknown';
   const changeBlockedBy =
     state === 'CREATED' || state === 'STOPPED'
       ? undefined
@@ -135,10 +146,12 @@ export function emrState(
     activeJobs: activeCount,
     ...(activeIds.length > 0 ? { activeJobRunIds: activeIds.join(',') } : {}),
   };
-  if (app.releaseLabel) details['releaseLabel'] = app.releaseLabel;
-  if (app.stateDetails) details['stateDetails'] = app.stateDetails;
+  const releaseLabel = text(app.releaseLabel);
+  const stateDetails = text(app.stateDetails);
+  if (releaseLabel) details['releaseLabel'] = releaseLabel;
+  if (stateDetails) details['stateDetails'] = stateDetails;
   return {
-    resourceArn: app.arn ?? '',
+    resourceArn: text(app.arn) ?? '',
     awsState: state,
     settled: atRest.has(state),
     encryption: emrEncryption(app.diskEncryptionConfiguration),
@@ -157,8 +170,9 @@ async function getApplication(
     const out = await awsCall('GetApplication', () =>
       client.send(new GetApplicationCommand({ applicationId })),
     );
-    if (!out.application?.arn) throw malformed('GetApplication', `no application/arn for ${applicationId}`);
-    return out.application;
+    if (!text(out.application?.arn))
+      throw malformed('GetApplication', `no application/arn for ${applicationId}`);
+    return out.application!;
   } catch (e) {
     if (e instanceof AwsCallError && e.failure.cause === 'NotFound') return undefined;
     throw e;
@@ -169,7 +183,7 @@ async function listTags(client: EMRServerlessClient, resourceArn: string): Promi
   const out = await awsCall('ListTagsForResource', () =>
     client.send(new ListTagsForResourceCommand({ resourceArn })),
   );
-  return { ...(out.tags ?? {}) };
+  return stringMap(out.tags);
 }
 
 /** IDs of the application's job runs that are not finished (for StopAndUpdate's wait or cancel). */
@@ -187,8 +201,11 @@ async function activeJobRunIds(client: EMRServerlessClient, applicationId: strin
         }),
       ),
     );
-    for (const run of out.jobRuns ?? []) if (run.id) ids.push(run.id);
-    nextToken = out.nextToken;
+    for (const run of items(out.jobRuns)) {
+      const id = text(run.id);
+      if (id) ids.push(id);
+    }
+    nextToken = text(out.nextToken);
     if (!nextToken) break;
   }
   return ids;
@@ -202,17 +219,29 @@ function lifecycle(action: string, requestId: string | undefined): ChangeResult 
 export const emrServerlessAdapter: WorkloadAdapter = {
   service: 'EmrServerless',
 
-  async observe(clients, target, id) {
+  async observe(clients, target, id, options) {
     const client = clients.emrServerless(target);
     const applicationId = applicationIdOf(id);
     const app = await getApplication(client, applicationId);
     if (!app) return undefined;
     if (app.state === 'TERMINATED') return emrState(app, {}, 0);
-    const [tags, activeJobs] = await Promise.all([
-      listTags(client, app.arn!),
-      activeJobRunIds(client, applicationId),
-    ]);
-    return emrState(app, tags, activeJobs);
+    const arn = app.arn!;
+    // GetApplication carries the tags; ListTagsForResource only when it left them out.
+    const tags =
+      app.tags !== null && typeof app.tags === 'object'
+        ? Promise.resolve(stringMap(app.tags))
+        : memoized(options, `${arn}|tags`, () => listTags(client, arn));
+    // Active job runs matter only for stopping the application to change its key: a light
+    // observation leaves them out (an application that is not started has none).
+    const light = options?.memo !== undefined && !options.forActing;
+    const activeJobs =
+      light || app.state === 'CREATED' || app.state === 'STOPPED'
+        ? Promise.resolve<string[]>([])
+        : activeJobRunIds(client, applicationId);
+    // Both awaited together: `await tags` throwing first would leave a failing activeJobs promise
+    // unhandled, and an unhandled rejection ends the Node process.
+    const [tagMap, jobIds] = await Promise.all([tags, activeJobs]);
+    return emrState(app, tagMap, jobIds);
   },
 
   async changeKey(clients, target, id, desired) {
@@ -378,16 +407,17 @@ export async function getJobRun(
       clients.emrServerless(target).send(new GetJobRunCommand(ids)),
     );
     const run = out.jobRun;
-    if (!run) throw malformed('GetJobRun', `no jobRun for ${ids.jobRunId}`);
-    const state: string = run.state ?? 'Unknown';
+    if (!run || typeof run !== 'object') throw malformed('GetJobRun', `no jobRun for ${ids.jobRunId}`);
+    const state: string = text(run.state) ?? 'Unknown';
+    const stateDetails = text(run.stateDetails);
     const disk = run.configurationOverrides?.diskEncryptionConfiguration;
     return {
-      jobRunId: run.jobRunId ?? ids.jobRunId,
-      arn: run.arn ?? '',
+      jobRunId: text(run.jobRunId) || ids.jobRunId,
+      arn: text(run.arn) ?? '',
       state,
-      ...(run.stateDetails ? { stateDetails: run.stateDetails } : {}),
+      ...(stateDetails ? { stateDetails } : {}),
       finished: finishedJobStates.has(state),
-      ...(disk?.encryptionKeyArn ? { override: emrEncryption(disk) } : {}),
+      ...(text(disk?.encryptionKeyArn) ? { override: emrEncryption(disk) } : {}),
     };
   } catch (e) {
     if (e instanceof AwsCallError && e.failure.cause === 'NotFound') return undefined;

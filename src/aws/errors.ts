@@ -118,7 +118,8 @@ export function classifyAwsError(error: unknown): AwsFailure {
   const httpStatus = e.$metadata?.httpStatusCode;
   const requestId = e.$metadata?.requestId;
   const base = { code, message, ...(httpStatus ? { httpStatus } : {}), ...(requestId ? { requestId } : {}) };
-  const known = byCode[code];
+  // Own keys only: an error code such as "constructor" or "toString" must not find Object.prototype.
+  const known = Object.hasOwn(byCode, code) ? byCode[code] : undefined;
   if (known) return { cause: known, ...base };
   const sysCode =
     typeof e.code === 'string' ? e.code : typeof e.cause?.code === 'string' ? e.cause.code : undefined;

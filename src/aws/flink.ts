@@ -43,13 +43,14 @@ import {
 } from '@aws-sdk/client-kinesis-analytics-v2';
 import type { AwsClients, AwsTarget } from './clients.ts';
 import { AwsCallError, awsCall } from './errors.ts';
-import type {
-  ChangeResult,
-  EncryptionSetting,
-  WorkloadAdapter,
-  WorkloadId,
-  WorkloadOperation,
-  WorkloadState,
+import {
+  type ChangeResult,
+  type EncryptionSetting,
+  memoized,
+  type WorkloadAdapter,
+  type WorkloadId,
+  type WorkloadOperation,
+  type WorkloadState,
 } from './workload.ts';
 
 /**
@@ -68,6 +69,8 @@ const lifecycleOperations: ReadonlySet<string> = new Set([
 
 const iso = (d: Date | undefined): string | undefined =>
   d instanceof Date && !Number.isNaN(d.getTime()) ? d.toISOString() : undefined;
+const epochMs = (d: Date | undefined): number =>
+  d instanceof Date && !Number.isNaN(d.getTime()) ? d.getTime() : 0;
 
 const malformed = (operation: string, message: string) =>
   new AwsCallError(operation, { cause: 'Unknown', code: 'MalformedResponse', message });
@@ -209,7 +212,7 @@ async function latestOperation(
   }
   const latest = list
     .filter((op) => lifecycleOperations.has(text(op.Operation) ?? ''))
-    .sort((a, b) => Date.parse(iso(b.StartTime) ?? '0') - Date.parse(iso(a.StartTime) ?? '0'))[0];
+    .sort((a, b) => epochMs(b.StartTime) - epochMs(a.StartTime))[0];
   if (!latest) return undefined;
   const op = operationFrom(latest);
   // The list carries no failure text; the core shows AWS's own reason, so fetch it once.
@@ -252,7 +255,7 @@ async function stopApplication(
 export const flinkAdapter: WorkloadAdapter = {
   service: 'ManagedFlink',
 
-  async observe(clients, target, id) {
+  async observe(clients, target, id, options) {
     const client = clients.flink(target);
     const name = applicationName(id);
     let detail: ApplicationDetail;
@@ -262,9 +265,12 @@ export const flinkAdapter: WorkloadAdapter = {
       if (e instanceof AwsCallError && e.failure.cause === 'NotFound') return undefined;
       throw e;
     }
+    const arn = detail.ApplicationARN!;
+    // The operation history changes only with the application: keyed by its version and status.
+    const version = `${detail.ApplicationVersionId ?? ''}/${text(detail.ApplicationStatus) ?? ''}/${epochMs(detail.LastUpdateTimestamp)}`;
     const [tags, lastOperation] = await Promise.all([
-      listTags(client, detail.ApplicationARN!),
-      latestOperation(client, name),
+      memoized(options, `${arn}|tags`, () => listTags(client, arn)),
+      memoized(options, `${arn}|operation|${version}`, () => latestOperation(client, name)),
     ]);
     return flinkState(detail, tags, lastOperation);
   },

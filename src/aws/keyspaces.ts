@@ -31,12 +31,13 @@ import {
   UpdateTableCommand,
 } from '@aws-sdk/client-keyspaces';
 import { AwsCallError, awsCall } from './errors.ts';
-import type {
-  EncryptionSetting,
-  WorkloadAdapter,
-  WorkloadId,
-  WorkloadOperation,
-  WorkloadState,
+import {
+  type EncryptionSetting,
+  memoized,
+  type WorkloadAdapter,
+  type WorkloadId,
+  type WorkloadOperation,
+  type WorkloadState,
 } from './workload.ts';
 
 /** Statuses at rest; CREATING, UPDATING, DELETING, RESTORING and unknown values are unsettled. */
@@ -49,6 +50,13 @@ const maxTagPages = 20;
 const malformed = (operation: string, message: string) =>
   new AwsCallError(operation, { cause: 'Unknown', code: 'MalformedResponse', message });
 
+// AWS responses are not trusted to match their model: the SDK passes wrong-typed members through
+// as they arrived. Members are read through these guards, so a wrong type reads as absent and never
+// leaks into an observation or throws an unclassified TypeError.
+const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const items = <T>(v: T[] | undefined): T[] =>
+  Array.isArray(v) ? v.filter((x) => x !== null && typeof x === 'object') : [];
+
 function tableOf(id: WorkloadId): { keyspaceName: string; tableName: string } {
   if (id.service !== 'Keyspaces') throw new Error(`keyspacesAdapter was given a ${id.service} workload`);
   return { keyspaceName: id.keyspaceName, tableName: id.tableName };
@@ -56,21 +64,23 @@ function tableOf(id: WorkloadId): { keyspaceName: string; tableName: string } {
 
 /** The table's key as AWS describes it; absent means the AWS-owned default (spec §4.2). */
 export function keyspacesEncryption(spec: EncryptionSpecification | undefined): EncryptionSetting {
-  if (spec?.type === 'CUSTOMER_MANAGED_KMS_KEY' || spec?.kmsKeyIdentifier) {
-    return { type: 'CustomerManaged', keyArn: spec.kmsKeyIdentifier ?? '' };
+  const keyArn = text(spec?.kmsKeyIdentifier);
+  if (spec?.type === 'CUSTOMER_MANAGED_KMS_KEY' || keyArn) {
+    return { type: 'CustomerManaged', keyArn: keyArn ?? '' };
   }
   return { type: 'AwsOwned' };
 }
 
 /** Pure: WorkloadState from GetTable and the tags. */
 export function keyspacesState(table: GetTableCommandOutput, tags: Record<string, string>): WorkloadState {
-  const status: string = table.status ?? 'Unknown';
+  const status: string = text(table.status) ?? 'Unknown';
   const changeBlockedBy =
     status === 'ACTIVE' ? undefined : status === inaccessible ? 'TableInaccessible' : 'Transitioning';
   const details: WorkloadState['details'] = {};
-  if (table.pointInTimeRecovery?.status) details['pointInTimeRecovery'] = table.pointInTimeRecovery.status;
+  const pitr = text(table.pointInTimeRecovery?.status);
+  if (pitr) details['pointInTimeRecovery'] = pitr;
   return {
-    resourceArn: table.resourceArn ?? '',
+    resourceArn: text(table.resourceArn) ?? '',
     awsState: status,
     settled: atRest.has(status),
     encryption: keyspacesEncryption(table.encryptionSpecification),
@@ -120,8 +130,11 @@ async function listTags(client: KeyspacesClient, resourceArn: string): Promise<R
     const out = await awsCall('ListTagsForResource', () =>
       client.send(new ListTagsForResourceCommand({ resourceArn, ...(nextToken ? { nextToken } : {}) })),
     );
-    for (const t of out.tags ?? []) if (t.key) tags[t.key] = t.value ?? '';
-    nextToken = out.nextToken;
+    for (const t of items(out.tags)) {
+      const key = text(t.key);
+      if (key) tags[key] = text(t.value) ?? '';
+    }
+    nextToken = text(out.nextToken);
     if (!nextToken) break;
   }
   return tags;
@@ -130,12 +143,14 @@ async function listTags(client: KeyspacesClient, resourceArn: string): Promise<R
 export const keyspacesAdapter: WorkloadAdapter = {
   service: 'Keyspaces',
 
-  async observe(clients, target, id) {
+  async observe(clients, target, id, options) {
     const client = clients.keyspaces(target);
     const table = await getTable(client, tableOf(id));
     if (!table) return undefined;
-    if (!table.resourceArn) throw malformed('GetTable', `no resourceArn for ${id.service} table`);
-    return keyspacesState(table, await listTags(client, table.resourceArn));
+    const resourceArn = text(table.resourceArn);
+    if (!resourceArn) throw malformed('GetTable', `no resourceArn for ${id.service} table`);
+    const tags = await memoized(options, `${resourceArn}|tags`, () => listTags(client, resourceArn));
+    return keyspacesState(table, tags);
   },
 
   async changeKey(clients, target, id, desired) {
@@ -160,7 +175,7 @@ export const keyspacesAdapter: WorkloadAdapter = {
       return { ...base, status: 'Failed', message: `${operationId} is not a Keyspaces key change.` };
     const table = await getTable(clients.keyspaces(target), tableOf(id));
     if (!table) return { ...base, status: 'Failed', message: 'The table no longer exists.' };
-    const status: string = table.status ?? 'Unknown';
+    const status: string = text(table.status) ?? 'Unknown';
     if (status === inaccessible) {
       return {
         ...base,

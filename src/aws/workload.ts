@@ -5,6 +5,7 @@
 // countdown and one-setting-per-UpdateTable) live in the adapters and nowhere else; the reconcile
 // core above sees only these types. Every SDK failure leaves an adapter as a classified AwsCallError.
 
+import type { TtlMemo } from '../runtime/ttl-memo.ts';
 import type { AwsClients, AwsTarget } from './clients.ts';
 
 export type WorkloadService = 'ManagedFlink' | 'Keyspaces' | 'EmrServerless';
@@ -59,6 +60,26 @@ export interface WorkloadState {
   details: Record<string, string | number | boolean>;
 }
 
+export interface ObserveOptions {
+  /** Remembers slow-changing reads between reconciles; keys start with the resource ARN. */
+  memo?: TtlMemo;
+  /** Read everything from AWS (and refresh the memo): the core is about to act on what it sees. */
+  forActing?: boolean;
+}
+
+/**
+ * A slow-changing read through the observe memo when the observation is light, straight from AWS
+ * (refreshing the memo) when it is for acting, and straight from AWS when there is no memo.
+ */
+export function memoized<T>(
+  options: ObserveOptions | undefined,
+  key: string,
+  load: () => Promise<T>,
+): Promise<T> {
+  if (!options?.memo) return load();
+  return options.memo.remember(key, load, { fresh: options.forActing === true });
+}
+
 export interface ChangeResult {
   /** What was done, for the audit record and lastOperation. */
   operation: WorkloadOperation;
@@ -67,8 +88,18 @@ export interface ChangeResult {
 
 export interface WorkloadAdapter {
   service: WorkloadService;
-  /** Reads the resource; undefined when it does not exist. */
-  observe(clients: AwsClients, target: AwsTarget, id: WorkloadId): Promise<WorkloadState | undefined>;
+  /**
+   * Reads the resource; undefined when it does not exist. With a memo and without `forActing`, the
+   * read is light: one call for the resource itself, with slow-changing facts (tags, MSF's
+   * operation history for this version) from the memo, and facts only acting needs (EMR's active
+   * job runs) left out. The core observes again with `forActing` before it changes anything.
+   */
+  observe(
+    clients: AwsClients,
+    target: AwsTarget,
+    id: WorkloadId,
+    options?: ObserveOptions,
+  ): Promise<WorkloadState | undefined>;
   /**
    * Requests the key change. Called only after the core's pre-flight passed and `changeBlockedBy`
    * was undefined. Re-reads what the service needs for optimistic concurrency (MSF) immediately

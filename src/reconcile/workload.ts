@@ -24,6 +24,7 @@ import type { EventRecorder } from '../runtime/events.ts';
 import { addFinalizer, removeFinalizer } from '../runtime/finalizers.ts';
 import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
 import { writeStatusIfChanged } from '../runtime/status.ts';
+import type { TtlMemo } from '../runtime/ttl-memo.ts';
 import { publishJobOverrides } from './job-overrides.ts';
 import { type PolicyPreflight, preflightKey, resolveKey } from './key-resolution.ts';
 import { resync } from './types.ts';
@@ -90,6 +91,8 @@ export interface WorkloadReconcilerDeps {
   aws: AwsClients;
   /** KMS reads, through the operator's key cache. */
   keys: KeyReads;
+  /** Slow-changing AWS reads (tags, operation history) remembered between reconciles. */
+  observeMemo?: TtlMemo;
   events: EventRecorder;
   kind: WorkloadKind;
   getWorkload(key: string): WorkloadObject | undefined;
@@ -108,8 +111,15 @@ export interface WorkloadReconcilerDeps {
   now(): number;
 }
 
-/** Actions that rest on the key's state and policy: planned again on fresh key reads before they run. */
-const keyDependentActions = new Set<WorkloadAction['type']>(['ChangeKey', 'Stop', 'CancelJobRuns', 'Start']);
+/** Actions that change AWS: planned again on a full, fresh observation before they run. */
+const awsActions = new Set<WorkloadAction['type']>([
+  'Claim',
+  'Release',
+  'ChangeKey',
+  'Stop',
+  'CancelJobRuns',
+  'Start',
+]);
 
 function isoNow(now: number): string {
   return new Date(now).toISOString();
@@ -120,6 +130,7 @@ export type WorkloadObserveDeps = Pick<
   WorkloadReconcilerDeps,
   | 'aws'
   | 'keys'
+  | 'observeMemo'
   | 'events'
   | 'kind'
   | 'getKmsKey'
@@ -143,12 +154,13 @@ export function workloadTarget(
 
 export interface ObserveOptions {
   /**
-   * Read the keys from KMS rather than the key cache. A reconcile plans on cached key facts and,
-   * when the plan would act, observes the keys again with `freshKeys` before acting.
+   * The reconcile is about to act on what it sees: read the resource in full from AWS and the keys
+   * from KMS, bypassing the observe memo and the key cache. A reconcile plans on a light
+   * observation and, when the plan would change anything in AWS, observes again this way first.
    */
-  freshKeys?: boolean;
-  /** A previous observation of the same object whose AWS resource state is reused (keys re-read). */
-  reuse?: WorkloadPlanInput;
+  forActing?: boolean;
+  /** The light observation this one repeats: its record of the last change is carried over. */
+  previous?: WorkloadPlanInput;
 }
 
 /**
@@ -170,58 +182,58 @@ export async function observeWorkload(
   const claim = `${deps.clusterName}/${object.metadata.namespace}/${object.metadata.name}`;
   const now = deps.now();
 
-  const fresh = options.freshKeys === true;
+  const fresh = options.forActing === true;
 
   // ---- observe -------------------------------------------------------------------------------
   let observed: WorkloadObservation;
   let lastOperation = object.status?.lastOperation;
-  if (options.reuse) {
-    observed = options.reuse.observed;
-    lastOperation = options.reuse.status?.lastOperation;
-  } else
-    try {
-      const state = await adapter.observe(deps.aws, target, id);
-      observed = state ? { kind: 'found', state } : { kind: 'notFound' };
-      // Bring our record of the last change up to date from AWS.
-      if (state && lastOperation?.status === 'InProgress') {
-        let fromAws: WorkloadOperation | undefined;
-        if (lastOperation.id && adapter.operation)
-          fromAws = await adapter.operation(deps.aws, target, id, lastOperation.id);
-        else if (state.settled && lastOperation.toKey === keyLabel(state.encryption))
-          fromAws = { action: lastOperation.action, status: 'Succeeded' };
-        if (fromAws && fromAws.status !== 'InProgress') {
-          lastOperation = {
-            ...lastOperation,
-            status: fromAws.status,
-            endTime: fromAws.endTime ?? isoNow(now),
-            ...(fromAws.message ? { message: fromAws.message } : {}),
-          };
-          if (fromAws.status === 'Failed') {
-            deps.events.record(
-              { type: kind.type, object },
-              {
-                type: 'Warning',
-                reason: 'SwitchFailed',
-                action: lastOperation.action,
-                note: `switch to ${lastOperation.toKey} failed: ${fromAws.message ?? 'no detail from AWS'}`,
-              },
-            );
-          } else {
-            deps.events.record(
-              { type: kind.type, object },
-              {
-                type: 'Normal',
-                reason: 'KeySwitched',
-                action: lastOperation.action,
-                note: `now on ${lastOperation.toKey} (was ${lastOperation.fromKey})`,
-              },
-            );
-          }
+  if (options.previous) lastOperation = options.previous.status?.lastOperation;
+  try {
+    const state = await adapter.observe(deps.aws, target, id, {
+      ...(deps.observeMemo ? { memo: deps.observeMemo } : {}),
+      forActing: fresh,
+    });
+    observed = state ? { kind: 'found', state } : { kind: 'notFound' };
+    // Bring our record of the last change up to date from AWS.
+    if (state && lastOperation?.status === 'InProgress') {
+      let fromAws: WorkloadOperation | undefined;
+      if (lastOperation.id && adapter.operation)
+        fromAws = await adapter.operation(deps.aws, target, id, lastOperation.id);
+      else if (state.settled && lastOperation.toKey === keyLabel(state.encryption))
+        fromAws = { action: lastOperation.action, status: 'Succeeded' };
+      if (fromAws && fromAws.status !== 'InProgress') {
+        lastOperation = {
+          ...lastOperation,
+          status: fromAws.status,
+          endTime: fromAws.endTime ?? isoNow(now),
+          ...(fromAws.message ? { message: fromAws.message } : {}),
+        };
+        if (fromAws.status === 'Failed') {
+          deps.events.record(
+            { type: kind.type, object },
+            {
+              type: 'Warning',
+              reason: 'SwitchFailed',
+              action: lastOperation.action,
+              note: `switch to ${lastOperation.toKey} failed: ${fromAws.message ?? 'no detail from AWS'}`,
+            },
+          );
+        } else {
+          deps.events.record(
+            { type: kind.type, object },
+            {
+              type: 'Normal',
+              reason: 'KeySwitched',
+              action: lastOperation.action,
+              note: `now on ${lastOperation.toKey} (was ${lastOperation.fromKey})`,
+            },
+          );
         }
       }
-    } catch (e) {
-      observed = { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
     }
+  } catch (e) {
+    observed = { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
+  }
 
   const { desired, facts } = await resolveKey(deps, {
     namespace: object.metadata.namespace ?? '',
@@ -319,10 +331,11 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
     // ---- observe, then plan ------------------------------------------------------------------
     let input = await observeWorkload(deps, object);
     let plan = planWorkload(input);
-    // The plan was made on cached key facts: before anything changes in AWS, read the keys again from
-    // KMS and plan once more, so a key disabled or re-policied a moment ago is never switched onto.
-    if (plan.actions.some((a) => keyDependentActions.has(a.type))) {
-      input = await observeWorkload(deps, object, { freshKeys: true, reuse: input });
+    // The plan was made on a light observation (memoized tags, cached key facts): before anything
+    // changes in AWS, read the resource and the keys again in full and plan once more, so a key
+    // disabled or re-policied a moment ago is never switched onto, nor a resource claimed since.
+    if (plan.actions.some((a) => awsActions.has(a.type))) {
+      input = await observeWorkload(deps, object, { forActing: true, previous: input });
       plan = planWorkload(input);
     }
     const { now, observed, desired, preflight: verdict } = input;
@@ -455,6 +468,9 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
         break;
       }
     }
+    // What this reconcile changed (or tried to) is read from AWS next time, not from the memo.
+    if (resourceArn && plan.actions.some((a) => awsActions.has(a.type)))
+      deps.observeMemo?.forget((name) => name.startsWith(`${resourceArn}|`));
     for (const e of plan.events) record(e.type, e.reason, e.action, e.note);
 
     // EMR Serverless: publish the job-level overrides for pipelines that submit jobs themselves.
