@@ -46,6 +46,7 @@ import {
 import { createLeaderElector, type LeaderElector } from './runtime/leader.ts';
 import {
   createMetricsRegistry,
+  prometheusClientMetrics,
   prometheusControllerMetrics,
   prometheusWorkQueueMetrics,
 } from './runtime/metrics.ts';
@@ -141,9 +142,16 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const log = options.log;
   const identity =
     options.identity ?? `${process.env['POD_NAME'] ?? hostname()}_${randomBytes(4).toString('hex')}`;
-  const kube = createKubeClient(loadKubeConfig(options.kubeconfig), { userAgent: 'cmk-operator' });
   const registry = createMetricsRegistry({ defaultMetrics: true });
-  const aws = createAwsClients({ sessionName: `cmk-operator-${identity}`.replace(/[^\w+=,.@-]/g, '-') });
+  const clientMetrics = prometheusClientMetrics(registry);
+  const kube = createKubeClient(loadKubeConfig(options.kubeconfig), {
+    userAgent: 'cmk-operator',
+    onResponse: clientMetrics.kubeResponse,
+  });
+  const aws = createAwsClients({
+    sessionName: `cmk-operator-${identity}`.replace(/[^\w+=,.@-]/g, '-'),
+    onCall: clientMetrics.awsCall,
+  });
   const events = createEventRecorder({ reportingInstance: identity }, { kube, log });
   const namespaces = options.namespaces.length > 0 ? options.namespaces : [undefined];
 

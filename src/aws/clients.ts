@@ -31,6 +31,11 @@ export interface AwsClientOptions {
   maxAttempts?: number;
   /** Overrides the default credential chain (tests, tools). */
   credentials?: StaticCredentials | (() => Promise<StaticCredentials>);
+  /**
+   * Called once per API call after the SDK's own retries: the service's signing name, the
+   * operation, and `ok` or the AWS error code (for metrics; never the request or its credentials).
+   */
+  onCall?(service: string, operation: string, outcome: string): void;
 }
 
 export interface AwsClients {
@@ -44,6 +49,40 @@ export interface AwsClients {
 }
 
 type Destroyable = { destroy(): void };
+
+interface Countable {
+  middlewareStack: {
+    add(
+      middleware: (
+        next: (args: unknown) => Promise<unknown>,
+        context: { commandName?: string },
+      ) => (args: unknown) => Promise<unknown>,
+      options: { step: 'initialize'; name: string },
+    ): void;
+  };
+}
+
+/** Counts each call once, outside the SDK's retry loop, by operation and outcome. */
+function countCalls(
+  client: Countable,
+  service: string,
+  onCall: NonNullable<AwsClientOptions['onCall']>,
+): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+      try {
+        const out = await next(args);
+        onCall(service, operation, 'ok');
+        return out;
+      } catch (e) {
+        onCall(service, operation, (e as { name?: string } | undefined)?.name ?? 'Error');
+        throw e;
+      }
+    },
+    { step: 'initialize', name: 'cmkCallCounter' },
+  );
+}
 
 export function createAwsClients(options: AwsClientOptions): AwsClients {
   const cache = new Map<string, Destroyable>();
@@ -71,6 +110,7 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
         maxAttempts: options.maxAttempts ?? 3,
         ...credentialsFor(target),
       });
+      if (options.onCall) countCalls(client as unknown as Countable, service, options.onCall);
       cache.set(key, client);
     }
     return client;

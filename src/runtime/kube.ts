@@ -236,6 +236,8 @@ export interface KubeClient {
 export interface KubeClientOptions {
   requestTimeoutMs?: number;
   userAgent?: string;
+  /** Called when the API server answers a request (watches: when the stream opens), for metrics. */
+  onResponse?(method: string, statusCode: number): void;
 }
 
 /** A KubeConfig from a file, else the default chain (KUBECONFIG, ~/.kube/config, in-cluster). */
@@ -310,6 +312,7 @@ export function createKubeClient(kc: KubeConfig, clientOptions: KubeClientOption
           }
           const signal = requestOptions.signal;
           const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, options, (response) => {
+            clientOptions.onResponse?.(method, response.statusCode ?? 0);
             resolve({ response, abort: () => req.destroy() });
           });
           if (signal) {

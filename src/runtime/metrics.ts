@@ -241,3 +241,30 @@ export function prometheusControllerMetrics(registry: Registry, controller: stri
     maxConcurrentReconciles: (n) => f.max.set(labels, n),
   };
 }
+
+/**
+ * API-server requests by method and status code (client-go's `rest_client_requests_total`), and AWS
+ * calls by service, operation and outcome: what the operator costs the cluster and the account.
+ */
+export function prometheusClientMetrics(registry: Registry): {
+  kubeResponse(method: string, statusCode: number): void;
+  awsCall(service: string, operation: string, outcome: string): void;
+} {
+  const registers = [registry];
+  const kube = new Counter({
+    name: 'rest_client_requests_total',
+    help: 'Number of HTTP requests to the Kubernetes API server, partitioned by method and status code',
+    labelNames: ['method', 'code'],
+    registers,
+  });
+  const aws = new Counter({
+    name: 'cmk_aws_api_calls_total',
+    help: 'AWS API calls (after SDK retries), partitioned by service, operation and outcome (ok or the AWS error code)',
+    labelNames: ['service', 'operation', 'outcome'],
+    registers,
+  });
+  return {
+    kubeResponse: (method, statusCode) => kube.inc({ method, code: String(statusCode) }),
+    awsCall: (service, operation, outcome) => aws.inc({ service, operation, outcome }),
+  };
+}

@@ -1,0 +1,138 @@
+// What a settled fleet costs, measured from the outside: once every workload is on its key, each
+// resync reads each AWS resource once, KMS is read per key (not per workload), and nothing is
+// written to the API server: no status write, no Event. The operator's own metrics count its AWS
+// calls and API-server requests, and agree with the emulator's call log.
+
+import { describe, expect, it } from 'vitest';
+import { apiVersion } from '../../src/api/shared.ts';
+import { adminIdentity } from './support/cluster.ts';
+import { condition, useOperator } from './support/operator.ts';
+
+const resyncMs = 1500;
+const f = useOperator({ resyncMs });
+const operatorKey = 'AKIAOPERATOR00000001';
+const perService = 6;
+const workloadServices = ['kinesisanalytics', 'cassandra', 'emr-serverless'];
+
+interface Listed {
+  items: Array<{ kind?: string; metadata: { name: string; resourceVersion: string } }>;
+}
+
+async function resourceVersions(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const plural of ['kmskeys', 'flinkapplications', 'keyspacestables', 'emrserverlessapplications']) {
+    const res = await adminIdentity().request(
+      'GET',
+      `/apis/${apiVersion}/namespaces/${f.namespace}/${plural}`,
+    );
+    for (const o of (res.body as Listed).items)
+      out[`${plural}/${o.metadata.name}`] = o.metadata.resourceVersion;
+  }
+  return out;
+}
+
+async function eventCount(): Promise<number> {
+  const res = await adminIdentity().request('GET', `/apis/events.k8s.io/v1/namespaces/${f.namespace}/events`);
+  return (res.body as Listed).items.length;
+}
+
+async function metrics(): Promise<Map<string, number>> {
+  const text = await (await fetch(`${f.operator.health.metricsUrl}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || !line.trim()) continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+const sum = (m: Map<string, number>, prefix: string, ...parts: string[]) =>
+  [...m]
+    .filter(([k]) => k.startsWith(prefix) && parts.every((p) => k.includes(p)))
+    .reduce((a, [, v]) => a + v, 0);
+
+describe('steady state', () => {
+  it('one AWS read per workload per resync, KMS reads per key, and no writes at all', {
+    timeout: 120_000,
+  }, async () => {
+    const keys = [await f.serviceKey('steady-a'), await f.serviceKey('steady-b')];
+    const objects: Array<{ kind: string; name: string }> = [];
+    for (let i = 0; i < perService; i++) {
+      const keyRef = { kmsKeyRef: { name: i % 2 === 0 ? 'steady-a' : 'steady-b' } };
+      const id = `00f${String(900000000000 + i).padStart(13, '0')}`;
+      f.emulator.seed({
+        kinesisanalytics: { applications: [{ name: `steady-app-${i}`, status: 'RUNNING' }] },
+        cassandra: { keyspaces: [{ name: `ks_steady_${i}`, tables: [{ name: `t${i}` }] }] },
+        'emr-serverless': { applications: [{ name: `steady-emr-${i}`, id, state: 'STARTED' }] },
+      });
+      await f.create('FlinkApplication', `app-${i}`, { applicationName: `steady-app-${i}`, key: keyRef });
+      await f.create('KeyspacesTable', `table-${i}`, {
+        keyspaceName: `ks_steady_${i}`,
+        tableName: `t${i}`,
+        key: keyRef,
+      });
+      await f.create('EmrServerlessApplication', `emr-${i}`, {
+        applicationId: id,
+        key: keyRef,
+        whenStarted: 'StopAndUpdate',
+      });
+      objects.push(
+        { kind: 'FlinkApplication', name: `app-${i}` },
+        { kind: 'KeyspacesTable', name: `table-${i}` },
+        { kind: 'EmrServerlessApplication', name: `emr-${i}` },
+      );
+    }
+    for (const o of objects) await f.waitFor(o.kind, o.name, condition('Ready', 'True'), undefined, 60_000);
+    // Let the last transitions (restarts after the switch, progress on the keys) finish.
+    await new Promise((r) => setTimeout(r, 3 * resyncMs));
+
+    const versionsBefore = await resourceVersions();
+    const eventsBefore = await eventCount();
+    const metricsBefore = await metrics();
+    await f.admin.clearCalls();
+    const windowMs = 6 * resyncMs;
+    await new Promise((r) => setTimeout(r, windowMs));
+    const calls = (await f.admin.calls()).filter((c) => c.userIdentity.accessKeyId === operatorKey);
+    const metricsAfter = await metrics();
+
+    // Nothing changed, so nothing was written: every object keeps its resourceVersion, no Event.
+    expect(await resourceVersions()).toEqual(versionsBefore);
+    expect(await eventCount()).toBe(eventsBefore);
+
+    // Each workload reconcile reads its resource once.
+    const workloadReconciles = ['flinkapplication', 'keyspacestable', 'emrserverlessapplication'].reduce(
+      (a, c) =>
+        a +
+        sum(metricsAfter, 'controller_runtime_reconcile_total', `controller="${c}"`) -
+        sum(metricsBefore, 'controller_runtime_reconcile_total', `controller="${c}"`),
+      0,
+    );
+    const workloadReads = calls.filter((c) => workloadServices.includes(c.eventSource.split('.')[0]!));
+    const workloads = objects.length;
+    const resyncs = windowMs / resyncMs;
+    const byOperation: Record<string, number> = {};
+    for (const c of calls) byOperation[c.eventName] = (byOperation[c.eventName] ?? 0) + 1;
+    console.log(
+      `steady state over ${resyncs} resyncs: ${workloads} workloads, ${workloadReconciles} workload reconciles, ` +
+        `${workloadReads.length} workload reads, ${calls.length - workloadReads.length} KMS/STS calls ` +
+        JSON.stringify(byOperation),
+    );
+    expect(workloadReconciles).toBeGreaterThanOrEqual(workloads * (resyncs - 2));
+    expect(workloadReads.length).toBeLessThanOrEqual(workloadReconciles);
+    expect(workloadReads.every((c) => /^(Describe|Get|List)/.test(c.eventName))).toBe(true);
+
+    // KMS is read per key, not per workload: 9 workloads per key would otherwise cost 9+ reads each resync.
+    const kmsCalls = calls.filter((c) => c.eventSource.startsWith('kms.'));
+    expect(kmsCalls.length / keys.length / resyncs).toBeLessThanOrEqual(6);
+
+    // The operator's own metrics saw the same AWS traffic and its API-server requests.
+    const awsCounted =
+      sum(metricsAfter, 'cmk_aws_api_calls_total{') - sum(metricsBefore, 'cmk_aws_api_calls_total{');
+    expect(awsCounted).toBe(calls.length);
+    expect(sum(metricsAfter, 'rest_client_requests_total{', 'method="GET"')).toBeGreaterThan(0);
+    expect(
+      sum(metricsAfter, 'cmk_aws_api_calls_total{', 'service="kms"', 'operation="DescribeKey"'),
+    ).toBeGreaterThan(0);
+  });
+});
