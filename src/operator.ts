@@ -38,6 +38,7 @@ import { createEventRecorder } from './runtime/events.ts';
 import { type HealthEndpoints, startHealthEndpoints } from './runtime/health.ts';
 import {
   createKubeClient,
+  KubeApiError,
   type KubeObject,
   loadKubeConfig,
   objectKey,
@@ -58,6 +59,14 @@ export interface OperatorOptions {
   kubeconfig?: string;
   /** Namespaces to watch; every namespace when empty. */
   namespaces: string[];
+  /**
+   * Sharding by label: this process reconciles only cmk.io objects whose labels match (a
+   * Kubernetes label selector, e.g. `cmk.io/shard=a`). KmsKeys of every shard stay readable, so a
+   * workload may use a key another shard manages. Each shard needs its own Lease name.
+   */
+  labelSelector?: string;
+  /** AWS credentials instead of the SDK's default chain (tests, tools). */
+  awsCredentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   concurrency: number;
   resyncMs: number;
   healthAddress: string;
@@ -151,14 +160,17 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const aws = createAwsClients({
     sessionName: `cmk-operator-${identity}`.replace(/[^\w+=,.@-]/g, '-'),
     onCall: clientMetrics.awsCall,
+    ...(options.awsCredentials ? { credentials: options.awsCredentials } : {}),
   });
   const events = createEventRecorder({ reportingInstance: identity }, { kube, log });
   const namespaces = options.namespaces.length > 0 ? options.namespaces : [undefined];
 
-  function cacheOf<T extends KubeObject>(type: ResourceType): KindCache<T> {
+  /** A cache of `type` over the watched namespaces; `owned` restricts it to this shard's objects. */
+  function cacheOf<T extends KubeObject>(type: ResourceType, owned = true): KindCache<T> {
+    const labelSelector = owned ? options.labelSelector : undefined;
     const informers = namespaces.map((namespace) =>
       createInformer<T>(
-        { type, ...(namespace ? { namespace } : {}) },
+        { type, ...(namespace ? { namespace } : {}), ...(labelSelector ? { labelSelector } : {}) },
         { kube, log: log.child({ informer: type.plural }) },
       ),
     );
@@ -178,7 +190,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     };
   }
 
+  // The KmsKeys this process manages, and (when sharded) every KmsKey, for workloads to resolve.
   const kmsKeys = cacheOf<KmsKeyObject>(cmkResources.kmsKey);
+  const anyKmsKeys = options.labelSelector ? cacheOf<KmsKeyObject>(cmkResources.kmsKey, false) : kmsKeys;
   const referencing = referencingResources.map((type) => {
     const cache = cacheOf<KeyReferencingObject>(type);
     const byKey = cache.indexBy((o) => {
@@ -190,6 +204,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const grants = cacheOf<KeyReferenceGrantObject>(cmkResources.keyReferenceGrant);
   const allInformers = [
     ...kmsKeys.informers,
+    ...(anyKmsKeys === kmsKeys ? [] : anyKmsKeys.informers),
     ...referencing.flatMap((r) => r.cache.informers),
     ...grants.informers,
   ];
@@ -227,6 +242,24 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     }
   }
 
+  // Every workload referencing a KmsKey, other shards' included, straight from the API server:
+  // cluster-wide when RBAC allows it, else across the watched namespaces.
+  const liveReferencesTo = async (key: string, signal: AbortSignal): Promise<KeyReferencingObject[]> => {
+    const found: KeyReferencingObject[] = [];
+    for (const type of referencingResources) {
+      let items: KeyReferencingObject[];
+      try {
+        items = (await kube.list<KeyReferencingObject>(type, { signal })).items;
+      } catch (e) {
+        if (!(e instanceof KubeApiError && e.statusCode === 403) || options.namespaces.length === 0) throw e;
+        items = [];
+        for (const namespace of options.namespaces)
+          items.push(...(await kube.list<KeyReferencingObject>(type, { namespace, signal })).items);
+      }
+      for (const o of items) if (referencedKmsKey(o) === key) found.push({ ...o, kind: o.kind ?? type.kind });
+    }
+    return found;
+  };
   const callerIdentity = callerIdentityCache(aws);
   const keys = createKeyCache(aws, {
     ttlMs: options.keyCacheTtlMs ?? Math.min(5 * 60_000, Math.floor(options.resyncMs * 0.8)),
@@ -253,8 +286,10 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
           .filter((o): o is KeyReferencingObject => o !== undefined)
           .map((o) => ({ ...o, kind: o.kind ?? r.type.kind })),
       ),
+    ...(options.labelSelector ? { liveReferencesTo } : {}),
     callerIdentity,
     defaultRegion: options.defaultRegion,
+    resyncMs: options.resyncMs,
     clusterName: options.clusterName,
     now: Date.now,
   });
@@ -312,7 +347,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
             events,
             kind: wk,
             getWorkload: (k) => r.cache.get(k) as WorkloadObject | undefined,
-            getKmsKey: (k) => kmsKeys.get(k),
+            getKmsKey: (k) => anyKmsKeys.get(k),
             referenceGranted,
             callerIdentity,
             ...(options.policyPreflight ? { policyPreflight: options.policyPreflight } : {}),
@@ -378,7 +413,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
             type: cmkResources.emrServerlessJobRun,
             getJobRun: (k) => jobRuns.cache.get(k) as JobRunObject | undefined,
             getApplication: (k) => emrApplications.cache.get(k) as EmrApplicationObject | undefined,
-            getKmsKey: (k) => kmsKeys.get(k),
+            getKmsKey: (k) => anyKmsKeys.get(k),
             referenceGranted,
             callerIdentity,
             ...(options.policyPreflight ? { policyPreflight: options.policyPreflight } : {}),
@@ -396,8 +431,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
 
   // A KmsKey that changes what its workloads depend on (its spec, key ARN, usability, material)
   // re-runs every workload that references it, after dropping what the key cache knew about it.
-  // Its progress counters and rotation bookkeeping change often and concern no workload.
-  for (const i of kmsKeys.informers) {
+  // Its progress counters and rotation bookkeeping change often and concern no workload. Keys of
+  // other shards count too: this shard's workloads may use them.
+  for (const i of anyKmsKeys.informers) {
     const fanOut = (o: KmsKeyObject) => {
       for (const q of workloadQueues) q.enqueueReferencing(objectKey(o));
     };

@@ -12,6 +12,8 @@ const help = `usage: cmk-operator run [options]
 
   --kubeconfig PATH            kubeconfig (default: $KUBECONFIG, then in-cluster)
   --namespaces a,b             namespaces to watch (default: all)
+  --selector SELECTOR          reconcile only cmk.io objects with matching labels, e.g.
+                               cmk.io/shard=a (sharding: give each shard its own Lease name)
   --concurrency N              concurrent reconciles per controller (default 4)
   --resync DURATION            look again after success, e.g. 10m, 30s (default 10m)
   --health-address ADDR        /healthz and /readyz (default :8081)
@@ -43,6 +45,7 @@ export async function runCommand(args: string[]): Promise<number> {
       options: {
         kubeconfig: { type: 'string' },
         namespaces: { type: 'string' },
+        selector: { type: 'string' },
         concurrency: { type: 'string' },
         resync: { type: 'string' },
         'health-address': { type: 'string' },
@@ -131,6 +134,7 @@ export async function runCommand(args: string[]): Promise<number> {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
+    ...(str('selector') ? { labelSelector: str('selector') } : {}),
     concurrency,
     resyncMs,
     healthAddress: str('health-address') ?? ':8081',

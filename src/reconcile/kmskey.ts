@@ -53,8 +53,15 @@ export interface KmsKeyReconcilerDeps {
   getKmsKey(key: string): KmsKeyObject | undefined;
   /** Workload objects whose spec.key.kmsKeyRef points at `namespace/name`. */
   referencesTo(key: string): KeyReferencingObject[];
+  /**
+   * The same, read from the API server rather than this process's cache: set when the cache does
+   * not see every workload (a sharded operator), and asked before a key is let go.
+   */
+  liveReferencesTo?(key: string, signal: AbortSignal): Promise<KeyReferencingObject[]>;
   callerIdentity(target: AwsTarget): Promise<CallerIdentity>;
   defaultRegion: string;
+  /** The controller's resync interval: no requeue waits longer. */
+  resyncMs?: number;
   /** Identifies this cluster in AWS tags (`cmk.io/owner`). */
   clusterName: string;
   now(): number;
@@ -119,9 +126,9 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
     const region = spec.region ?? deps.defaultRegion;
     const target: AwsTarget = { region, ...(spec.roleArn ? { roleArn: spec.roleArn } : {}) };
     const kms = deps.aws.kms(target);
-    const referencing = deps
-      .referencesTo(key)
-      .filter((o) => !o.metadata.deletionTimestamp || (o.metadata.finalizers?.length ?? 0) > 0);
+    const holds = (o: KeyReferencingObject) =>
+      !o.metadata.deletionTimestamp || (o.metadata.finalizers?.length ?? 0) > 0;
+    let referencing = deps.referencesTo(key).filter(holds);
 
     // ---- observe ---------------------------------------------------------------------------
     // Key reads go through the key cache (one KMS read per key per TTL however many workloads
@@ -185,6 +192,18 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
       freshReads = true;
       observed = await observe(true);
       plan = planFor(object);
+    }
+    // Letting the key go (its deletion, or just the finalizer) rests on no workload using it. This
+    // process's cache holds only its own shard: ask the API server about every workload first.
+    if (
+      deps.liveReferencesTo &&
+      plan.actions.some((a) => a.type === 'ScheduleKeyDeletion' || a.type === 'RemoveFinalizer')
+    ) {
+      const live = (await deps.liveReferencesTo(key, ctx.signal)).filter(holds);
+      if (live.length > 0) {
+        referencing = live;
+        plan = planFor(object);
+      }
     }
     // One-shot actions (a new key, an on-demand rotation) are decided on the object as stored, not
     // as cached: the cache may not yet show the status this process wrote a moment ago, and acting
@@ -590,7 +609,9 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
     await writeStatus(object);
     if (waiting) throw waiting;
     if (mutated) return { requeueAfterMs: resync.transitioningMs };
-    // Settled: the controller's jittered resync (--resync) decides when to look again.
-    return plan.requeueAfterMs >= resync.settledMs ? {} : { requeueAfterMs: plan.requeueAfterMs };
+    // Settled: the controller's jittered resync (--resync) decides when to look again; anything
+    // sooner never waits past it (a workload of another shard sends this key no event).
+    if (plan.requeueAfterMs >= resync.settledMs) return {};
+    return { requeueAfterMs: Math.min(plan.requeueAfterMs, deps.resyncMs ?? plan.requeueAfterMs) };
   };
 }
