@@ -47,7 +47,10 @@ export function recordFigures(suite: string, figures: SuiteFigures): void {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `${suite}.json`);
     const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify({ suite, recordedAt: new Date().toISOString(), ...figures }, null, 2)}\n`);
+    writeFileSync(
+      tmp,
+      `${JSON.stringify({ suite, recordedAt: new Date().toISOString(), ...figures }, null, 2)}\n`,
+    );
     renameSync(tmp, file);
   } catch (e) {
     console.warn(`could not record figures for ${suite}: ${(e as Error).message}`);
