@@ -197,6 +197,9 @@ export function createInformer<T extends KubeObject>(
   }
 
   function put(key: string, object: T | undefined): void {
+    // managedFields is server-side-apply bookkeeping no reconcile reads; it is often the largest
+    // part of an object, so the cache drops it (10,000 objects: tens of MiB).
+    if (object?.metadata.managedFields) delete object.metadata.managedFields;
     if (object) cache.set(key, object);
     else cache.delete(key);
     for (const index of indexes) indexPut(index, key, object);

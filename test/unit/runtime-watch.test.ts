@@ -159,6 +159,23 @@ describe('informer', () => {
     await informer.stop();
   });
 
+  it('caches objects without managedFields, from the list and from watch events', async () => {
+    const { api, kube } = fakeApi();
+    const withFields = (o: Cm): Cm => ({
+      ...o,
+      metadata: { ...o.metadata, managedFields: [{ manager: 'kubectl', operation: 'Apply' }] },
+    });
+    api.objects = [withFields(cm('a', 1))];
+    api.scripts.push(events({ type: 'ADDED', object: withFields(cm('b', 101)) }));
+    const informer = createInformer<Cm>({ type: cmType }, { kube });
+    informer.start();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(informer.get('ns/a')?.metadata).toEqual({ name: 'a', namespace: 'ns', resourceVersion: '1' });
+    expect(informer.get('ns/b')?.metadata.managedFields).toBeUndefined();
+    expect(informer.get('ns/b')?.metadata.resourceVersion).toBe('101');
+    await informer.stop();
+  });
+
   it('on a 410 ERROR event relists and reports exactly what changed while disconnected', async () => {
     const { api, kube } = fakeApi();
     api.objects = [cm('same', 1), cm('changed', 2), cm('gone', 3)];
