@@ -26,6 +26,7 @@ import { callerIdentityCache } from './aws/identity.ts';
 import { createKeyCache } from './keys/key-cache.ts';
 import type { TenancyRules } from './keys/tenancy.ts';
 import { type EmrApplicationObject, type JobRunObject, jobRunReconciler } from './reconcile/jobrun.ts';
+import { isFinished } from './reconcile/jobrun-plan.ts';
 import { kmsKeyReconciler } from './reconcile/kmskey.ts';
 import {
   type PolicyPreflight,
@@ -94,6 +95,15 @@ export interface OperatorOptions {
    * reconciles. Default: 0.8 x resync, at most 5 minutes. Actions always re-read from KMS.
    */
   keyCacheTtlMs?: number;
+}
+
+/**
+ * Whether a referencing object still uses its key: a job run that finished no longer does (its
+ * disks are gone), so it neither holds the KmsKey's finalizer nor counts in its progress.
+ */
+function usesKey(o: KeyReferencingObject, type: ResourceType): boolean {
+  if (type !== cmkResources.emrServerlessJobRun) return true;
+  return !isFinished((o.status as { state?: string } | undefined)?.state);
 }
 
 /** Workload-triggered KmsKey reconciles wait this long, so a burst of progress costs one reconcile. */
@@ -256,7 +266,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         for (const namespace of options.namespaces)
           items.push(...(await kube.list<KeyReferencingObject>(type, { namespace, signal })).items);
       }
-      for (const o of items) if (referencedKmsKey(o) === key) found.push({ ...o, kind: o.kind ?? type.kind });
+      for (const o of items)
+        if (referencedKmsKey(o) === key && usesKey(o, type)) found.push({ ...o, kind: o.kind ?? type.kind });
     }
     return found;
   };
@@ -283,7 +294,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         r.byKey
           .lookup(key)
           .map((k) => r.cache.get(k))
-          .filter((o): o is KeyReferencingObject => o !== undefined)
+          .filter((o): o is KeyReferencingObject => o !== undefined && usesKey(o, r.type))
           .map((o) => ({ ...o, kind: o.kind ?? r.type.kind })),
       ),
     ...(options.labelSelector ? { liveReferencesTo } : {}),

@@ -25,6 +25,8 @@ import { type DesiredCondition, type PlannedEvent, type PlanOutcome, resync } fr
 export const workloadFinalizer = 'cmk.io/workload';
 export const ownerTag = 'cmk.io/owner';
 const awsDeletesInaccessibleTablesAfterMs = 7 * 86_400_000;
+/** The largest time a JavaScript Date holds (±100,000,000 days from 1970). */
+const maxDateMs = 8.64e15;
 /** How long a failed switch to the same key waits before it is tried again. */
 export const failedSwitchRetryMs = 30 * 60_000;
 
@@ -271,7 +273,12 @@ export function planWorkload(input: WorkloadPlanInput): WorkloadPlan {
 
   // Keyspaces: a table that cannot reach its key is deleted by AWS after 7 days. Say so at once.
   if (s.keyInaccessible) {
-    const since = input.status?.inaccessibleSince ?? new Date(input.now).toISOString();
+    // A recorded time that is not a time (edited status, a restored backup) counts as first sight:
+    // formatting it would throw and fail every reconcile of the table.
+    const recorded = input.status?.inaccessibleSince;
+    const recordedMs = recorded ? Date.parse(recorded) + awsDeletesInaccessibleTablesAfterMs : Number.NaN;
+    const since =
+      recorded && Math.abs(recordedMs) <= maxDateMs ? recorded : new Date(input.now).toISOString();
     const deletionAfter = new Date(Date.parse(since) + awsDeletesInaccessibleTablesAfterMs).toISOString();
     status['inaccessibleSince'] = since;
     status['deletionAfter'] = deletionAfter;
@@ -282,7 +289,7 @@ export function planWorkload(input: WorkloadPlanInput): WorkloadPlan {
       reason: 'InaccessibleEncryptionCredentials',
       message,
     });
-    if (!input.status?.inaccessibleSince)
+    if (since !== recorded)
       events.push({ type: 'Warning', reason: 'TableInaccessible', action: 'Check', note: message });
   } else if (input.service === 'Keyspaces') {
     conditions.push({
@@ -319,7 +326,16 @@ export function planWorkload(input: WorkloadPlanInput): WorkloadPlan {
         reason: 'Drift',
         message: `Observe mode: would ${line}`,
       });
-      return done({ kind: 'continue' }, resync.settledMs);
+      // Stalled: the operator will not move it (Observe mode), so kstatus, Argo CD and Flux show the
+      // drift as a failure to resolve, in step with Ready=False, not as a healthy Current object.
+      return done(
+        {
+          kind: 'stalled',
+          reason: 'Drift',
+          message: `Observe mode: would ${line}; set spec.mode: Enforce to let the operator switch it`,
+        },
+        resync.settledMs,
+      );
     }
     if (input.preflight && !input.preflight.ok) {
       conditions.push({
@@ -343,20 +359,24 @@ export function planWorkload(input: WorkloadPlanInput): WorkloadPlan {
       return waiting('Transitioning', `AWS reports ${s.awsState}`, resync.transitioningMs);
     }
     const failedAt = lastOp?.endTime ? Date.parse(lastOp.endTime) : Number.NaN;
+    // An end time ahead of this clock (skew between replicas, or an edited status) holds off at
+    // most failedSwitchRetryMs more; one beyond that is not believed. Never a requeue of years.
     if (
       lastOp?.status === 'Failed' &&
       lastOp.toKey === keyLabel(want) &&
-      input.now - failedAt < failedSwitchRetryMs
+      input.now - failedAt < failedSwitchRetryMs &&
+      failedAt - input.now <= failedSwitchRetryMs
     ) {
       // The same switch failed moments ago: report AWS's own words and hold off, instead of a retry
       // loop that restarts the workload on every pass. It is tried again after failedSwitchRetryMs.
-      const retryAt = new Date(failedAt + failedSwitchRetryMs).toISOString();
-      const message = `switching to ${keyLabel(want)} failed: ${lastOp.message ?? 'no detail from AWS'}; fix the cause (or change the spec); the operator tries again after ${retryAt}`;
-      conditions.push({ type: 'KeyCurrent', status: 'False', reason: 'SwitchFailed', message });
-      return done(
-        { kind: 'stalled', reason: 'SwitchFailed', message },
+      const holdMs = Math.min(
+        failedSwitchRetryMs,
         Math.max(1000, failedAt + failedSwitchRetryMs - input.now),
       );
+      const retryAt = new Date(input.now + holdMs).toISOString();
+      const message = `switching to ${keyLabel(want)} failed: ${lastOp.message ?? 'no detail from AWS'}; fix the cause (or change the spec); the operator tries again after ${retryAt}`;
+      conditions.push({ type: 'KeyCurrent', status: 'False', reason: 'SwitchFailed', message });
+      return done({ kind: 'stalled', reason: 'SwitchFailed', message }, holdMs);
     }
     if (s.changeBlockedBy === 'ApplicationRunning') {
       if ((spec.whenStarted ?? 'Wait') === 'Wait') {

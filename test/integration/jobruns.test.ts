@@ -197,6 +197,12 @@ describe('EmrServerlessJobRun', () => {
       encryptionContext: { team: 'etl' },
     });
     await f.waitFor('EmrServerlessJobRun', name, succeeded, 'job run SUCCESS', 30_000);
+    // A finished run no longer uses its key: it does not hold the KmsKey's deletion.
+    await f.remove('KmsKey', jobKey);
+    await eventually(async () => ((await f.get('KmsKey', jobKey)) === undefined ? true : undefined), {
+      what: `KmsKey ${jobKey} released after its only job run finished`,
+      timeoutMs: 20_000,
+    });
   });
 
   it('is submitted exactly once across many reconciles; a lost status write finds the same run again', async () => {

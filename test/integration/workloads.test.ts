@@ -237,6 +237,8 @@ describe.each(services.map((s) => [s.kind, s] as const))('%s', (_kind, svc) => {
     await f.create(svc.kind, name, { ...ids, mode: 'Observe', key: { keyId: keyArn } });
     const drift = await f.waitFor(svc.kind, name, condition('KeyCurrent', 'False', 'Drift'));
     expect(drift.message).toContain(keyArn);
+    // GitOps tools see it as not resolving by itself: Stalled, in step with Ready=False.
+    await f.waitFor(svc.kind, name, condition('Stalled', 'True', 'Drift'));
     const o = await f.get<{ status?: { plan?: string[] } }>(svc.kind, name);
     expect(o?.status?.plan?.[0]).toContain('switch');
     expect(await svc.encryption(ids)).toEqual({ type: 'AwsOwned' });

@@ -291,6 +291,9 @@ describe('planWorkload: conditions', () => {
       reason: 'Drift',
     });
     expect(plan.lines[0]).toContain(`to ${keyA}`);
+    // Stalled, so kstatus (and Argo CD, Flux) see what Ready=False says: the operator will not fix it.
+    expect(plan.outcome).toMatchObject({ kind: 'stalled', reason: 'Drift' });
+    expect(plan.outcome.kind === 'stalled' && plan.outcome.message).toContain('spec.mode: Enforce');
   });
 
   it('pre-flight failure names the missing permission and stalls', () => {
