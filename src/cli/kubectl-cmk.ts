@@ -26,6 +26,7 @@ import { createAwsClients, type StaticCredentials } from '../aws/clients.ts';
 import { callerIdentityCache } from '../aws/identity.ts';
 import { createKeyCache } from '../keys/key-cache.ts';
 import { keyPolicyPreflight } from '../keys/preflight.ts';
+import { loadTenancyRules, type TenancyRules } from '../keys/tenancy.ts';
 import {
   observeWorkload,
   type WorkloadKind,
@@ -60,6 +61,7 @@ options:
   --token T                rotate: the token (default rotate-<UTC timestamp>)
   --region R               plan: Region for objects without spec.region (default $AWS_REGION)
   --cluster-name NAME      plan: the operator's --cluster-name (default: from the resource's owner tag)
+  --tenancy-config FILE    plan: the operator's --tenancy-config, so the plan applies its allow-lists
 
 KIND: kmskey (kk), flinkapplication (flinkapp), keyspacestable (kstable),
       emrserverlessapplication (emrapp), emrserverlessjobrun (emrjob), keyreferencegrant (krg)
@@ -541,6 +543,16 @@ async function planCommand(g: Globals, positionals: string[]): Promise<number> {
     g.io.out('No workloads to plan.\n');
     return 0;
   }
+  let tenancy: TenancyRules | undefined;
+  const tenancyFile = g.values['tenancy-config'] as string | undefined;
+  if (tenancyFile) {
+    try {
+      tenancy = loadTenancyRules(tenancyFile);
+    } catch (e) {
+      g.io.err(`plan: --tenancy-config: ${(e as Error).message}\n`);
+      return 2;
+    }
+  }
 
   // KmsKeys and grants by kube GET/LIST (the operator reads them from its informers).
   const kmsKeys = new Map<string, KmsKeyObject>();
@@ -587,6 +599,7 @@ async function planCommand(g: Globals, positionals: string[]): Promise<number> {
           policyPreflight: keyPolicyPreflight,
           defaultRegion: region,
           clusterName: clusterFlag ?? 'cluster',
+          ...(tenancy ? { tenancy } : {}),
           now: Date.now,
         },
         object,
@@ -596,7 +609,9 @@ async function planCommand(g: Globals, positionals: string[]): Promise<number> {
       if (!clusterFlag && tag?.endsWith(`/${object.metadata.namespace}/${object.metadata.name}`))
         input.claim = tag;
       const plan = planWorkload(input);
-      if (input.observed.kind === 'error' || plan.outcome.kind === 'stalled') failed = true;
+      // Drift in Observe mode is what plan is for, not a failure; anything else stalled is.
+      const stalled = plan.outcome.kind === 'stalled' && plan.outcome.reason !== 'Drift';
+      if (input.observed.kind === 'error' || stalled) failed = true;
       g.io.out(renderPlan(object as StatusObject, plan));
     }
   } finally {
@@ -620,6 +635,7 @@ export async function kubectlCmkCommand(args: string[], io: CliIo = processIo): 
         token: { type: 'string' },
         region: { type: 'string' },
         'cluster-name': { type: 'string' },
+        'tenancy-config': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));

@@ -1,6 +1,9 @@
 // kubectl-cmk end to end, in process: the operator (in this worker) against the real kube-apiserver
 // and the AWS emulator; each sub-command is called as a function with its output captured.
 
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { type CliIo, kubectlCmkCommand } from '../../src/cli/kubectl-cmk.ts';
@@ -161,5 +164,23 @@ describe('kubectl cmk', () => {
     expect(all.out).toContain('KeyspacesTable/st-table');
     const after = (await f.admin.calls({})).filter((c) => c.userIdentity.accessKeyId === accessKeyId);
     expect(after.map((c) => c.eventName).filter((n) => !/^(Get|Describe|List)/.test(n))).toEqual([]);
+
+    // With the operator's tenancy rules, the plan refuses what the operator would refuse.
+    const dir = mkdtempSync(join(tmpdir(), 'cmk-plan-'));
+    const rules = join(dir, 'tenancy.yaml');
+    writeFileSync(
+      rules,
+      `namespaces:\n  ${f.namespace}:\n    allowedKeyArnPatterns: ["arn:aws:kms:*:*:key/not-this-one"]\n`,
+    );
+    const refused = await cmk(['plan', 'kstable/obs-table', '--tenancy-config', rules], {
+      awsCredentials: { accessKeyId, secretAccessKey: 'x' },
+    });
+    expect(refused.code).toBe(1);
+    expect(refused.out).toContain('KeyNotAllowed');
+    const broken = join(dir, 'broken.yaml');
+    writeFileSync(broken, `namespaces:\n  ${f.namespace}:\n    allowedKeys: []\n`);
+    const bad = await cmk(['plan', 'kstable/obs-table', '--tenancy-config', broken]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('allowedKeys is not a known field');
   });
 });
