@@ -77,7 +77,7 @@ export function memoized<T>(
   load: () => Promise<T>,
 ): Promise<T> {
   if (!options?.memo) return load();
-  return options.memo.remember(key, load, { fresh: options.forActing === true });
+  return options.memo.remember(key, load, options.forActing ? { maxAgeMs: 0 } : {});
 }
 
 export interface ChangeResult {

@@ -138,11 +138,11 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
     const observe = async (fresh: boolean): Promise<KmsKeyObservation> => {
       try {
         if (!identity) return { kind: 'notCreated' };
-        const facts = await deps.keys.describe(target, identity, { fresh });
+        const facts = await deps.keys.describe(target, identity, fresh ? { maxAgeMs: 0 } : {});
         if (!facts) return { kind: 'notFound' };
         let rotation: Awaited<ReturnType<typeof readRotation>> | undefined;
         try {
-          rotation = await deps.keys.rotation(target, facts.arn, { fresh });
+          rotation = await deps.keys.rotation(target, facts.arn, fresh ? { maxAgeMs: 0 } : {});
         } catch (e) {
           // Keys that cannot rotate (asymmetric, imported) answer UnsupportedOperation: not an error here.
           if (
@@ -232,7 +232,7 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
     if (observed.kind === 'found' && referencing.some((o) => (o.kind ?? '') === 'KeyspacesTable')) {
       try {
         grants = {
-          count: await deps.keys.grants(target, observed.key.arn, { fresh: freshReads }),
+          count: await deps.keys.grants(target, observed.key.arn, freshReads ? { maxAgeMs: 0 } : {}),
           limit: grantsPerKeyLimit,
         };
       } catch (e) {

@@ -2,17 +2,22 @@
 //
 // Guarantees:
 // - A value is served only while younger than the TTL; a load that fails is never remembered.
-// - `fresh` always loads and replaces the entry.
+// - `maxAgeMs` bounds the age of what is served for one call (0: always load, and replace).
 // - Concurrent callers of one key share one load (no burst of identical requests after expiry).
 // - `forget(match)` drops every entry whose key or alias `match` accepts.
 // - Bounded: at most `maxEntries`, the least recently loaded dropped first.
 
+export interface RememberOptions<T> {
+  /** Serve only an entry at most this old (default: the TTL); 0 always loads. */
+  maxAgeMs?: number;
+  /** Share a load already under way even when `maxAgeMs` is 0 (its answer is at most one request old). */
+  joinInFlight?: boolean;
+  /** More names the entry answers to in `forget`, from its value. */
+  aliases?: (value: T) => string[];
+}
+
 export interface TtlMemo {
-  remember<T>(
-    key: string,
-    load: () => Promise<T>,
-    options?: { fresh?: boolean; aliases?: (value: T) => string[] },
-  ): Promise<T>;
+  remember<T>(key: string, load: () => Promise<T>, options?: RememberOptions<T>): Promise<T>;
   forget(match: (keyOrAlias: string) => boolean): void;
   size(): number;
 }
@@ -21,6 +26,7 @@ interface Entry {
   at: number;
   value: Promise<unknown>;
   names: string[];
+  pending: boolean;
 }
 
 export function createTtlMemo(options: { ttlMs: number; maxEntries?: number; now?: () => number }): TtlMemo {
@@ -28,20 +34,21 @@ export function createTtlMemo(options: { ttlMs: number; maxEntries?: number; now
   const maxEntries = options.maxEntries ?? 10_000;
   const entries = new Map<string, Entry>();
   return {
-    remember<T>(
-      key: string,
-      load: () => Promise<T>,
-      o: { fresh?: boolean; aliases?: (value: T) => string[] } = {},
-    ): Promise<T> {
+    remember<T>(key: string, load: () => Promise<T>, o: RememberOptions<T> = {}): Promise<T> {
       const hit = entries.get(key);
-      if (hit && !o.fresh && now() - hit.at < options.ttlMs) return hit.value as Promise<T>;
-      const entry: Entry = { at: now(), value: Promise.resolve(), names: [key] };
+      const maxAgeMs = Math.min(o.maxAgeMs ?? options.ttlMs, options.ttlMs);
+      // An entry still loading is joined when the caller accepts any age, or asks to.
+      if (hit && (now() - hit.at < maxAgeMs || (hit.pending && (maxAgeMs > 0 || o.joinInFlight))))
+        return hit.value as Promise<T>;
+      const entry: Entry = { at: now(), value: Promise.resolve(), names: [key], pending: true };
       entry.value = load().then(
         (v) => {
+          entry.pending = false;
           if (o.aliases) entry.names.push(...o.aliases(v));
           return v;
         },
         (e: unknown) => {
+          entry.pending = false;
           if (entries.get(key) === entry) entries.delete(key);
           throw e;
         },

@@ -45,7 +45,7 @@ describe('key cache', () => {
     expect(await t.calls('DescribeKey')).toBe(2);
   });
 
-  it('fresh reads always reach KMS and refresh what later readers get', async () => {
+  it('a fresh read reaches KMS, shares a read under way, and refreshes what later readers get', async () => {
     const t = setup(60_000);
     const arn = await newKey(t.kms);
     expect((await t.cache.describe(target, arn))?.state).toBe('Enabled');
@@ -55,6 +55,18 @@ describe('key cache', () => {
     expect((await t.cache.describe(target, arn, { fresh: true }))?.state).toBe('Disabled');
     expect((await t.cache.describe(target, arn))?.state).toBe('Disabled');
     expect(await t.calls('DescribeKey')).toBe(2);
+
+    // Switches onto one key at the same moment share one read; one after another, each reads.
+    await Promise.all(Array.from({ length: 30 }, () => t.cache.describe(target, arn, { fresh: true })));
+    expect(await t.calls('DescribeKey')).toBe(3);
+    await t.cache.describe(target, arn, { fresh: true });
+    expect(await t.calls('DescribeKey')).toBe(4);
+    // An exactly-once decision (maxAgeMs 0) never shares a read.
+    await Promise.all([
+      t.cache.describe(target, arn, { maxAgeMs: 0 }),
+      t.cache.describe(target, arn, { maxAgeMs: 0 }),
+    ]);
+    expect(await t.calls('DescribeKey')).toBe(6);
   });
 
   it('invalidating a key by ARN forgets it under every name it was read by', async () => {
