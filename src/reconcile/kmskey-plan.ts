@@ -162,9 +162,12 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
       );
     }
     const schedule = (spec.deletionPolicy ?? 'Retain') === 'ScheduleDeletion';
+    // A key the namespace may not use (tenancy, invariant 4) is never scheduled for deletion from
+    // it: deleting the object only lets go of it, as Retain does.
     if (
       schedule &&
       enforce &&
+      !input.refusal &&
       observed.kind === 'found' &&
       observed.key.state !== 'PendingDeletion' &&
       observed.key.state !== 'PendingReplicaDeletion'

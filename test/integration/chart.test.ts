@@ -32,6 +32,7 @@ import { kmsKeyFinalizer } from '../../src/reconcile/kmskey-plan.ts';
 import { workloadFinalizer } from '../../src/reconcile/workload-plan.ts';
 import { createKubeClient, type KubeClient, loadKubeConfig } from '../../src/runtime/kube.ts';
 import { createLogger, silentLogger } from '../../src/runtime/log.ts';
+import { recordFigures } from '../support/figures.ts';
 import { adminIdentity, createNamespace, eventually, uniqueName } from './support/cluster.ts';
 import { installCrds } from './support/crds.ts';
 import {
@@ -785,6 +786,27 @@ describe('the rendered RBAC is exactly what the operator uses', () => {
     expect(checked.length).toBe(
       bound.reduce((sum, b) => sum + b.rules.reduce((s, r) => s + r.verbs.length, 0), 0),
     );
+    const used = new Set(audit.flatMap(auditPairs));
+    const granted = new Set(bound.flatMap(({ rules }) => [...rulePairs(rules)]));
+    recordFigures('chart-rbac', {
+      title: 'Least privilege (the chart RBAC, by audit log and SubjectAccessReview)',
+      reproduce: 'npx vitest run --project integration test/integration/chart.test.ts',
+      figures: [
+        { what: 'operator requests in the audit log', value: audit.length },
+        { what: '(group, resource, verb) pairs granted by the rendered roles', value: granted.size },
+        { what: '(group, resource, verb) pairs the operator used', value: used.size },
+        { what: 'verbs of rules checked by removing them', value: checked.length },
+        {
+          what: 'SubjectAccessReviews denied without the verb (request kinds)',
+          value: checked.reduce((n, c) => n + Number(/: (\d+) request kinds denied$/.exec(c)?.[1] ?? 0), 0),
+        },
+      ],
+      lost: {
+        'operator requests refused (403)': audit.filter((e) => e.responseStatus?.code === 403).length,
+        'pairs used but not granted': [...used].filter((x) => !granted.has(x)).length,
+        'pairs granted but not used': [...granted].filter((x) => !used.has(x)).length,
+      },
+    });
   });
 });
 
