@@ -29,6 +29,8 @@ export interface AwsClientOptions {
   sessionName: string;
   /** SDK attempts per call, including the first (SDK default 3). */
   maxAttempts?: number;
+  /** Longest wait for an answer (socket idle) per attempt; default 10 s. */
+  requestTimeoutMs?: number;
   /** Overrides the default credential chain (tests, tools). */
   credentials?: StaticCredentials | (() => Promise<StaticCredentials>);
   /**
@@ -106,6 +108,14 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
     if (!client) {
       client = make({
         region: target.region,
+        // No call waits forever on an endpoint that stopped answering: the reconcile fails as
+        // Transient (TimeoutError) and the queue retries it with backoff.
+        // (Without throwOnRequestTimeout the handler only logs a warning and keeps waiting.)
+        requestHandler: {
+          connectionTimeout: 5_000,
+          requestTimeout: options.requestTimeoutMs ?? 10_000,
+          throwOnRequestTimeout: true,
+        },
         retryMode: 'adaptive',
         maxAttempts: options.maxAttempts ?? 3,
         ...credentialsFor(target),

@@ -24,33 +24,51 @@ import { AwsCallError, awsCall } from './errors.ts';
 
 const iso = (d: Date | undefined): string | undefined =>
   d instanceof Date && !Number.isNaN(d.getTime()) ? d.toISOString() : undefined;
+// KMS answers are not trusted to match their model (the SDK passes wrong-typed members through):
+// a member of the wrong type reads as absent, never as a value the operator then acts on.
+const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+const positiveInt = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined;
+const objects = <T>(v: T[] | undefined): T[] =>
+  Array.isArray(v) ? v.filter((x) => x !== null && typeof x === 'object') : [];
+const malformed = (operation: string, message: string) =>
+  new AwsCallError(operation, { cause: 'Unknown', code: 'MalformedResponse', message });
 
-/** Normalises DescribeKey metadata; tolerates missing members (never trusts AWS to send them all). */
+/**
+ * Normalises DescribeKey metadata; tolerates missing members (never trusts AWS to send them all),
+ * except the key ARN: facts about a key KMS did not name are refused (MalformedResponse).
+ */
 export function keyFactsFrom(m: KeyMetadata): KeyFacts {
-  const arn = m.Arn ?? '';
-  const parsed = parseKeyArn(arn);
+  const arn = text(m.Arn);
+  const parsed = arn ? parseKeyArn(arn) : undefined;
+  if (!arn || !parsed)
+    throw malformed('DescribeKey', `KeyMetadata names no valid key ARN (${String(m.Arn)})`);
   const deletionDate = iso(m.DeletionDate);
+  const materialId = text(m.CurrentKeyMaterialId);
+  const description = text(m.Description);
   return {
-    keyId: m.KeyId ?? parsed?.keyId ?? '',
+    keyId: text(m.KeyId) ?? parsed.keyId,
     arn,
-    accountId: m.AWSAccountId ?? parsed?.accountId ?? '',
-    region: parsed?.region ?? '',
-    state: m.KeyState ?? 'Unknown',
-    keySpec: m.KeySpec ?? m.CustomerMasterKeySpec ?? 'Unknown',
-    keyUsage: m.KeyUsage ?? 'Unknown',
-    keyManager: m.KeyManager ?? 'Unknown',
-    origin: m.Origin ?? 'Unknown',
+    accountId: text(m.AWSAccountId) ?? parsed.accountId,
+    region: parsed.region,
+    state: text(m.KeyState) ?? 'Unknown',
+    keySpec: text(m.KeySpec) ?? text(m.CustomerMasterKeySpec) ?? 'Unknown',
+    keyUsage: text(m.KeyUsage) ?? 'Unknown',
+    keyManager: text(m.KeyManager) ?? 'Unknown',
+    origin: text(m.Origin) ?? 'Unknown',
     multiRegion: m.MultiRegion === true,
     ...(deletionDate ? { deletionDate } : {}),
-    ...(m.CurrentKeyMaterialId ? { currentKeyMaterialId: m.CurrentKeyMaterialId } : {}),
-    ...(m.Description ? { description: m.Description } : {}),
+    ...(materialId ? { currentKeyMaterialId: materialId } : {}),
+    ...(description ? { description } : {}),
   };
 }
 
 export async function describeKey(kms: KMSClient, ref: string): Promise<KeyFacts | undefined> {
   try {
     const out = await awsCall('DescribeKey', () => kms.send(new DescribeKeyCommand({ KeyId: ref })));
-    return out.KeyMetadata ? keyFactsFrom(out.KeyMetadata) : undefined;
+    if (out.KeyMetadata === null || typeof out.KeyMetadata !== 'object')
+      throw malformed('DescribeKey', `no KeyMetadata for ${ref}`);
+    return keyFactsFrom(out.KeyMetadata);
   } catch (e) {
     if (e instanceof AwsCallError && e.failure.cause === 'NotFound') return undefined;
     throw e;
@@ -65,12 +83,13 @@ export async function readRotation(kms: KMSClient, keyArn: string): Promise<Rota
   const rotations = await awsCall('ListKeyRotations', () =>
     kms.send(new ListKeyRotationsCommand({ KeyId: keyArn, Limit: 1000 })),
   );
-  const recent = (rotations.Rotations ?? [])
+  const recent = objects(rotations.Rotations)
     .flatMap((r) => {
       const date = iso(r.RotationDate);
       if (!date) return [];
       const type: 'AUTOMATIC' | 'ON_DEMAND' = r.RotationType === 'ON_DEMAND' ? 'ON_DEMAND' : 'AUTOMATIC';
-      return [{ date, type, ...(r.KeyMaterialId ? { keyMaterialId: r.KeyMaterialId } : {}) }];
+      const keyMaterialId = text(r.KeyMaterialId);
+      return [{ date, type, ...(keyMaterialId ? { keyMaterialId } : {}) }];
     })
     .sort((a, b) => b.date.localeCompare(a.date))
     .slice(0, 10);
@@ -78,7 +97,7 @@ export async function readRotation(kms: KMSClient, keyArn: string): Promise<Rota
   const onDemand = iso(status.OnDemandRotationStartDate);
   return {
     enabled: status.KeyRotationEnabled === true,
-    ...(status.RotationPeriodInDays ? { periodInDays: status.RotationPeriodInDays } : {}),
+    ...(positiveInt(status.RotationPeriodInDays) ? { periodInDays: status.RotationPeriodInDays } : {}),
     ...(next ? { nextRotationDate: next } : {}),
     ...(onDemand ? { onDemandRotationStartDate: onDemand } : {}),
     recent,
@@ -100,7 +119,8 @@ export async function createKey(
       }),
     ),
   );
-  if (!out.KeyMetadata?.Arn) throw new Error('CreateKey returned no key metadata');
+  if (out.KeyMetadata === null || typeof out.KeyMetadata !== 'object')
+    throw malformed('CreateKey', 'CreateKey returned no key metadata');
   const facts = keyFactsFrom(out.KeyMetadata);
   if (input.alias) {
     await awsCall('CreateAlias', () =>
@@ -138,7 +158,8 @@ export async function getKeyPolicy(kms: KMSClient, keyArn: string): Promise<stri
   const out = await awsCall('GetKeyPolicy', () =>
     kms.send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' })),
   );
-  return out.Policy ?? '';
+  if (typeof out.Policy !== 'string') throw malformed('GetKeyPolicy', `no key policy document for ${keyArn}`);
+  return out.Policy;
 }
 
 /** Grants on the key, counting every page (Keyspaces uses 2 per table against a 50,000 quota). */
@@ -149,9 +170,10 @@ export async function countGrants(kms: KMSClient, keyArn: string, maxPages = 100
     const out = await awsCall('ListGrants', () =>
       kms.send(new ListGrantsCommand({ KeyId: keyArn, Limit: 100, ...(marker ? { Marker: marker } : {}) })),
     );
-    count += out.Grants?.length ?? 0;
-    if (!out.Truncated || !out.NextMarker) break;
-    marker = out.NextMarker;
+    count += objects(out.Grants).length;
+    const next = text(out.NextMarker);
+    if (out.Truncated !== true || !next) break;
+    marker = next;
   }
   return count;
 }
