@@ -85,6 +85,12 @@ const LastOperation = Type.Object(
       Type.String({ maxLength: 2048, description: 'Key after the change (ARN or AWS_OWNED).' }),
     ),
     message: Type.Optional(Type.String({ maxLength: 4096, description: 'AWS error text for a failure.' })),
+    failureCause: Type.Optional(
+      stringEnum(['KeyUnusable'] as const, {
+        description:
+          'KeyUnusable: AWS refused the switch and the key was then found disabled or pending deletion; the switch is tried again as soon as the key is usable, without the usual hold-off.',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'The last change the operator made to the AWS resource.' },
 );

@@ -30,6 +30,8 @@ export interface WorkloadOperation {
   endTime?: string;
   /** AWS's own error text for a failure (MSF ErrorInfo.ErrorString, EMR stateDetails). */
   message?: string;
+  /** Set when a refused switch was found due to the key itself being unusable at the time. */
+  failureCause?: 'KeyUnusable';
 }
 
 export interface WorkloadState {

@@ -361,9 +361,13 @@ export function planWorkload(input: WorkloadPlanInput): WorkloadPlan {
     const failedAt = lastOp?.endTime ? Date.parse(lastOp.endTime) : Number.NaN;
     // An end time ahead of this clock (skew between replicas, or an edited status) holds off at
     // most failedSwitchRetryMs more; one beyond that is not believed. Never a requeue of years.
+    // A switch refused because the key was unusable (disabled, pending deletion) is tried again as
+    // soon as the pre-flight finds the key usable: the cause is fixed, nothing to wait for.
+    const keyUsableAgain = lastOp?.failureCause === 'KeyUnusable' && input.preflight?.ok === true;
     if (
       lastOp?.status === 'Failed' &&
       lastOp.toKey === keyLabel(want) &&
+      !keyUsableAgain &&
       input.now - failedAt < failedSwitchRetryMs &&
       failedAt - input.now <= failedSwitchRetryMs
     ) {

@@ -111,6 +111,13 @@ export interface WorkloadReconcilerDeps {
   now(): number;
 }
 
+/** The AWS call a key change is, per service (the intent's record names it before the call). */
+const changeKeyAction: Record<WorkloadService, string> = {
+  ManagedFlink: 'UpdateApplication',
+  Keyspaces: 'UpdateTable',
+  EmrServerless: 'UpdateApplication',
+};
+
 /** Actions that change AWS: planned again on a full, fresh observation before they run. */
 const awsActions = new Set<WorkloadAction['type']>([
   'Claim',
@@ -353,6 +360,19 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
     const record = (type: 'Normal' | 'Warning', reason: string, action: string, note: string) =>
       deps.events.record({ type: kind.type, object }, { type, reason, action, note });
 
+    /** Writes `patch` into status now, before an AWS call whose outcome a crash could otherwise lose. */
+    const recordIntent = async (patch: Record<string, unknown>) => {
+      const written = await writeStatusIfChanged<WorkloadObject>(
+        { kube: deps.kube },
+        kind.type,
+        object,
+        (fresh) => ({ ...(fresh.status ?? {}), ...patch }) as WorkloadObject['status'],
+        { signal: ctx.signal },
+      );
+      object = written.object ?? object;
+      Object.assign(updates, patch);
+    };
+
     const run = async (action: WorkloadAction): Promise<'released' | undefined> => {
       switch (action.type) {
         case 'AddFinalizer':
@@ -375,13 +395,19 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
           audit('Release', { tagKeys: action.tagKeys });
           return undefined;
         case 'ChangeKey': {
-          const result = await adapter.changeKey(deps.aws, target, id, action.to);
-          const op = {
-            ...result.operation,
-            startTime: result.operation.startTime ?? isoNow(now),
+          // Intent first: a crash after AWS accepted the change, before the result is recorded, must
+          // leave a record of the switch that the next leader completes from what AWS reports.
+          const startTime = isoNow(now);
+          const intent = {
+            action: changeKeyAction[kind.service],
+            status: 'InProgress' as const,
+            startTime,
             fromKey: keyLabel(action.from),
             toKey: keyLabel(action.to),
           };
+          await recordIntent({ lastOperation: intent });
+          const result = await adapter.changeKey(deps.aws, target, id, action.to);
+          const op = { ...intent, ...result.operation, startTime };
           updates['lastOperation'] = op;
           audit(op.action, { from: op.fromKey, to: op.toKey, operationId: op.id }, result.requestId);
           record(
@@ -413,6 +439,8 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
         }
         case 'Stop': {
           if (!adapter.stop) throw new Error(`${kind.service} cannot be stopped by the operator`);
+          // Intent first: a crash right after the stop must not leave the resource stopped for good.
+          await recordIntent({ pendingStart: true });
           const result = await adapter.stop(deps.aws, target, id);
           audit('Stop', { why: action.why, operationId: result.operation.id }, result.requestId);
           record('Normal', 'Stopping', result.operation.action, `stopping ${resourceArn} to ${action.why}`);
@@ -455,6 +483,16 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
           e.failure.cause,
         );
         if (action.type === 'ChangeKey' && refused) {
+          // Refused for the key's sake: what the cache knew about it is wrong now. Read it again; if it
+          // is unusable, the switch waits for the key, not for the usual hold-off.
+          let keyFoundUnusable = false;
+          const to = action.to;
+          // (Services word a disabled key differently: InvalidArgument, Validation, KMS errors.)
+          if (to.type === 'CustomerManaged') {
+            deps.keys.invalidate(to.keyArn);
+            const facts = await deps.keys.describe(target, to.keyArn, { maxAgeMs: 0 }).catch(() => undefined);
+            keyFoundUnusable = facts !== undefined && facts.state !== 'Enabled';
+          }
           updates['lastOperation'] = {
             action: e.operation,
             status: 'Failed',
@@ -463,6 +501,7 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
             fromKey: keyLabel(action.from),
             toKey: keyLabel(action.to),
             message: `${e.failure.code}: ${e.failure.message}`,
+            ...(keyFoundUnusable ? { failureCause: 'KeyUnusable' } : {}),
           };
         }
         break;

@@ -191,6 +191,40 @@ describe('planWorkload: switching keys', () => {
       [],
     ],
     [
+      'a switch refused because the key was unusable is retried as soon as the key passes pre-flight',
+      workload(
+        'ManagedFlink',
+        status({
+          lastOperation: {
+            action: 'UpdateApplication',
+            status: 'Failed',
+            toKey: keyA,
+            endTime: new Date(now - 60_000).toISOString(),
+            message: 'KMSInvalidStateException: key is Disabled',
+            failureCause: 'KeyUnusable',
+          },
+        }),
+      ),
+      ['ChangeKey'],
+    ],
+    [
+      '...but not while the key still fails pre-flight',
+      workload(
+        'ManagedFlink',
+        preflightFails,
+        status({
+          lastOperation: {
+            action: 'UpdateApplication',
+            status: 'Failed',
+            toKey: keyA,
+            endTime: new Date(now - 60_000).toISOString(),
+            failureCause: 'KeyUnusable',
+          },
+        }),
+      ),
+      [],
+    ],
+    [
       'a switch that failed long ago is retried',
       workload(
         'ManagedFlink',
