@@ -6,7 +6,10 @@
 //   resourceVersion that was read, so of two concurrent writers one gets 409 and loses the round.
 // - A lease held by someone else is taken over only after it was seen unchanged for its whole
 //   leaseDurationSeconds on our own clock (no trust in other machines' clocks), or at once when its
-//   holder is empty (released).
+//   holder is empty (released). A candidate's next try is scheduled for that expiry when it comes
+//   before the next jittered retry, so a takeover after a crash takes at most leaseDuration plus one
+//   jittered retry period (the delay before the dead holder's last renewal was first seen) plus the
+//   Lease round trips.
 // - Leadership ends, and the term's AbortSignal aborts, the moment any of these happens: the renew
 //   deadline passes without a successful renewal (a timer, so a hanging request cannot delay it;
 //   `isLeader()` also checks the clock), a renewal finds another holder, or `stop()` is called.
@@ -226,6 +229,17 @@ export function createLeaderElector(options: LeaderElectionOptions, deps: Leader
     return term !== undefined;
   }
 
+  /**
+   * Candidates retry with client-go's jitter (factor 1.2). A lease someone else holds is tried
+   * again no later than the moment it expires on our clock (observedAt + its duration): polling
+   * blindly would add up to another jittered period to every takeover after a crash.
+   */
+  function candidateWaitMs(outcome: 'ok' | 'held' | 'failed'): number {
+    const jittered = retryPeriodMs * (1 + 1.2 * random());
+    if (outcome !== 'held') return jittered;
+    return Math.max(0, Math.min(jittered, observedAt + observedDurationMs - clock.now()));
+  }
+
   async function run(): Promise<void> {
     while (!stopping.signal.aborted) {
       const startedAt = clock.now();
@@ -241,8 +255,8 @@ export function createLeaderElector(options: LeaderElectionOptions, deps: Leader
       } else if (outcome === 'ok') {
         becomeLeader(startedAt);
       }
-      // Candidates retry with client-go's jitter (factor 1.2); the leader renews on the period.
-      const waitMs = term ? retryPeriodMs : retryPeriodMs * (1 + 1.2 * random());
+      // The leader renews on the period; candidates wait as candidateWaitMs says.
+      const waitMs = term ? retryPeriodMs : candidateWaitMs(outcome);
       try {
         await sleep(clock, waitMs, stopping.signal);
       } catch {

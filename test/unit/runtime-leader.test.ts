@@ -13,7 +13,7 @@ afterEach(() => {
 function leaseStore() {
   let stored: Lease | undefined;
   let rv = 0;
-  const state = { down: false, hang: false, writes: 0 };
+  const state = { down: false, hang: false, writes: 0, reads: 0 };
   const guard = async (signal?: AbortSignal) => {
     if (state.hang) {
       await new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason)));
@@ -27,6 +27,7 @@ function leaseStore() {
       o: { signal?: AbortSignal } = {},
     ): Promise<T> => {
       await guard(o.signal);
+      state.reads += 1;
       if (!stored) throw new KubeApiError('GET', '/lease', 404, { reason: 'NotFound' }, '');
       return structuredClone(stored) as unknown as T;
     },
@@ -80,7 +81,12 @@ function leaseStore() {
   };
 }
 
-function candidate(store: ReturnType<typeof leaseStore>, identity: string, reelect = false) {
+function candidate(
+  store: ReturnType<typeof leaseStore>,
+  identity: string,
+  reelect = false,
+  random = () => 0,
+) {
   const log: string[] = [];
   let signal: AbortSignal | undefined;
   const elector: LeaderElector = createLeaderElector(
@@ -95,7 +101,7 @@ function candidate(store: ReturnType<typeof leaseStore>, identity: string, reele
       },
       onStoppedLeading: (reason) => log.push(`stopped@${Date.now()}:${reason}`),
     },
-    { kube: store.api, random: () => 0 },
+    { kube: store.api, random },
   );
   return { elector, log, signal: () => signal };
 }
@@ -162,18 +168,56 @@ describe('leader election', () => {
     const b = candidate(store, 'b');
     a.elector.start();
     await vi.advanceTimersByTimeAsync(0);
+    // b first sees a's record as it is written: the lease runs until then + 15 s on b's clock.
+    const lastRenewal = Date.now();
     b.elector.start();
     await vi.advanceTimersByTimeAsync(1_000);
-    // a "crashes": its loop ends and its release never reaches the API server.
-    const crashedAt = Date.now();
+    // a "crashes" before its next renewal: its loop ends and its release never reaches the API server.
     store.state.down = true;
     await a.elector.stop();
     store.state.down = false;
-    await vi.advanceTimersByTimeAsync(14_000);
+    await vi.advanceTimersByTimeAsync(13_999);
     expect(b.elector.isLeader()).toBe(false);
-    await vi.advanceTimersByTimeAsync(4_000);
+    await vi.advanceTimersByTimeAsync(1);
     expect(b.elector.isLeader()).toBe(true);
-    expect(Date.now() - crashedAt).toBeGreaterThanOrEqual(15_000);
+    expect(b.log).toEqual([`started@${lastRenewal + 15_000}`]);
+    await b.elector.stop();
+  });
+
+  it('a standby tries again the moment the lease it saw expires, not a jittered period later', async () => {
+    const store = leaseStore();
+    const a = candidate(store, 'a');
+    a.elector.start();
+    await vi.advanceTimersByTimeAsync(0);
+    // a crashes right after a renewal: nothing renews the lease any more.
+    store.state.down = true;
+    await a.elector.stop();
+    store.state.down = false;
+    // The longest jitter: blind polls at +0, +4.4, +8.8, +13.1, +17.5 s would take over at 17.5 s.
+    const b = candidate(store, 'b', false, () => 0.99);
+    const firstSeen = Date.now();
+    b.elector.start();
+    await vi.advanceTimersByTimeAsync(14_999);
+    expect(b.elector.isLeader()).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(b.elector.isLeader()).toBe(true);
+    expect(b.log).toEqual([`started@${firstSeen + 15_000}`]);
+    await b.elector.stop();
+  });
+
+  it('while the leader renews, a standby still polls at the jittered retry period', async () => {
+    const store = leaseStore();
+    const a = candidate(store, 'a');
+    a.elector.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const b = candidate(store, 'b', false, () => 0.5); // every 2 s x 1.6 = 3.2 s
+    const reads = store.state.reads;
+    b.elector.start();
+    await vi.advanceTimersByTimeAsync(32_000);
+    expect(b.elector.isLeader()).toBe(false);
+    // a renews every 2 s (16 reads); b reads at 0, 3.2, ..., 32 s (11 reads).
+    expect(store.state.reads - reads).toBe(16 + 11);
+    await a.elector.stop();
     await b.elector.stop();
   });
 
