@@ -14,6 +14,8 @@
 //   still names that dir.
 // - stop() stops the apiserver before etcd, waits for both to exit and removes the working dir.
 //   It is idempotent.
+// - restartApiserver() brings the apiserver back on the same port with the same flags against the
+//   same etcd (fault-injection tests); etcd and the working dir are untouched.
 // - Start-up failures name the process and include the tail of its log.
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -47,6 +49,14 @@ export interface ControlPlane {
   /** Working dir: pki/, etcd data, logs, kubeconfigs. Removed by stop(). */
   dir: string;
   mintIdentity(user: string, groups: string[]): Promise<{ kubeconfigPath: string }>;
+  /**
+   * Stops kube-apiserver (TERM, as a rolling restart would) and starts it again on the same port
+   * with the same flags against the same etcd, so certificates, kubeconfigs and stored objects stay
+   * valid. Resolves once it answers /readyz again; `downMs` is how long it did not serve.
+   */
+  restartApiserver(): Promise<{ downMs: number }>;
+  /** Compacts etcd up to its current revision (see `compactEtcd`); returns that revision. */
+  compactEtcd(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -397,6 +407,30 @@ export function readControlPlaneInfo(dir: string): ControlPlaneInfo {
   return JSON.parse(readFileSync(join(dir, 'control-plane.json'), 'utf8')) as ControlPlaneInfo;
 }
 
+// ---- storage ----------------------------------------------------------------------------------
+
+/**
+ * Compacts etcd's history up to its current revision (physically), as the apiserver does every
+ * five minutes: resource versions from before now can no longer be watched from etcd.
+ */
+export async function compactEtcd(etcdUrl: string): Promise<number> {
+  const range = await fetch(`${etcdUrl}/v3/kv/range`, {
+    method: 'POST',
+    body: JSON.stringify({ key: Buffer.from('/').toString('base64') }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (!range.ok) throw new Error(`etcd range failed: ${range.status} ${await range.text()}`);
+  const revision = Number(((await range.json()) as { header: { revision: string } }).header.revision);
+  const compaction = await fetch(`${etcdUrl}/v3/kv/compaction`, {
+    method: 'POST',
+    body: JSON.stringify({ revision: String(revision), physical: true }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (!compaction.ok)
+    throw new Error(`etcd compaction failed: ${compaction.status} ${await compaction.text()}`);
+  return revision;
+}
+
 // ---- start ------------------------------------------------------------------------------------
 
 async function prepareDir(requested: string | undefined): Promise<string> {
@@ -518,10 +552,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         });
 
         log(`starting kube-apiserver at ${server}`);
-        const apiserver = supervise('kube-apiserver', dir, binaries.kubeApiserver, [
-          ...apiserverArgs(dir, pki, etcdUrl, apiPort),
-          ...(options.apiserverArgs ?? []),
-        ]);
+        const flags = [...apiserverArgs(dir, pki, etcdUrl, apiPort), ...(options.apiserverArgs ?? [])];
+        const apiserver = supervise('kube-apiserver', dir, binaries.kubeApiserver, flags);
         started.push(apiserver);
         await waitUntil(
           apiserver,
@@ -549,6 +581,28 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
           mintIdentity: async (user, groups) => ({
             kubeconfigPath: (await mintIdentity(dir, user, groups)).kubeconfigPath,
           }),
+          restartApiserver: async () => {
+            if (stopped) throw new Error('control plane stopped');
+            const index = started.findIndex((m) => m.name === 'kube-apiserver');
+            const previous = started[index];
+            if (!previous) throw new Error('kube-apiserver is not running');
+            const downAt = Date.now();
+            log('restarting kube-apiserver');
+            await previous.terminate();
+            // The same flags, hence the same port, serving certificate and etcd: every kubeconfig
+            // and every stored object stays valid.
+            const next = supervise('kube-apiserver', dir, binaries.kubeApiserver, flags);
+            started[index] = next;
+            await waitUntil(
+              next,
+              'ready',
+              async () => (await httpsGet(`${server}/readyz`, tls)).status === 200,
+            );
+            const downMs = Date.now() - downAt;
+            log(`kube-apiserver ready again after ${downMs} ms`);
+            return { downMs };
+          },
+          compactEtcd: () => compactEtcd(etcdUrl),
           stop,
         };
       } catch (error) {
