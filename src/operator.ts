@@ -106,6 +106,24 @@ function usesKey(o: KeyReferencingObject, type: ResourceType): boolean {
   return !isFinished((o.status as { state?: string } | undefined)?.state);
 }
 
+/**
+ * Whether an update is more than a status write (most often this operator's own): a new generation
+ * (spec), or other metadata a reconcile reads (labels, annotations, finalizers, deletion). A status-only
+ * update re-runs nothing: the reconcile that wrote it already said when to look again, and the
+ * resync covers the rest (as controller-runtime's GenerationChangedPredicate does).
+ */
+function changedBeyondStatus(previous: KubeObject, o: KubeObject): boolean {
+  const m = (x: KubeObject) =>
+    JSON.stringify([
+      x.metadata.generation ?? null,
+      x.metadata.labels ?? null,
+      x.metadata.annotations ?? null,
+      x.metadata.finalizers ?? null,
+      x.metadata.deletionTimestamp ?? null,
+    ]);
+  return m(previous) !== m(o);
+}
+
 /** Workload-triggered KmsKey reconciles wait this long, so a burst of progress costs one reconcile. */
 const progressCoalesceMs = 1000;
 
@@ -223,7 +241,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   for (const i of kmsKeys.informers) {
     i.addHandlers({
       onAdd: (o) => queue.add(objectKey(o)),
-      onUpdate: (_p, o) => queue.add(objectKey(o)),
+      onUpdate: (previous, o) => {
+        if (changedBeyondStatus(previous, o)) queue.add(objectKey(o));
+      },
       onDelete: (o) => queue.add(objectKey(o)),
     });
   }
@@ -332,7 +352,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     for (const i of r.cache.informers) {
       i.addHandlers({
         onAdd: (o) => wq.add(objectKey(o)),
-        onUpdate: (_p, o) => wq.add(objectKey(o)),
+        onUpdate: (previous, o) => {
+          if (changedBeyondStatus(previous, o)) wq.add(objectKey(o));
+        },
         onDelete: (o) => wq.add(objectKey(o)),
       });
     }
@@ -391,7 +413,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     for (const i of jobRuns.cache.informers) {
       i.addHandlers({
         onAdd: (o) => jq.add(objectKey(o)),
-        onUpdate: (_p, o) => jq.add(objectKey(o)),
+        onUpdate: (previous, o) => {
+          if (changedBeyondStatus(previous, o)) jq.add(objectKey(o));
+        },
         onDelete: (o) => jq.add(objectKey(o)),
       });
     }

@@ -156,9 +156,13 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
         return { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
       }
     };
+    // Fresh while something is in flight (a pending or running on-demand rotation, any Reconciling
+    // state): its end should show at the next look, not a cache TTL later. Keys are few.
     let freshReads =
       object.status?.observedGeneration !== object.metadata.generation ||
-      object.status?.rotation?.pendingOnDemand !== undefined;
+      object.status?.rotation?.pendingOnDemand !== undefined ||
+      object.status?.rotation?.onDemandRotationStartDate !== undefined ||
+      object.status?.conditions?.some((c) => c.type === 'Reconciling' && c.status === 'True') === true;
     let observed = await observe(freshReads);
 
     // Tenancy: a key this namespace may not use is refused before anything acts on it. A key still to

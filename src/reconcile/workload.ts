@@ -573,13 +573,16 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
       const next: Record<string, unknown> = { ...(fresh.status ?? {}), ...plan.status, ...updates };
       // The cache this reconcile planned from may be older than the stored object (a status written a
       // moment ago, a conflict re-read): never replace a newer record of the last change with an older one.
+      // The same change seen twice (a stale cache still held the intent written before the AWS call):
+      // keep what only the stored record knows, AWS's operation id, and a failure it recorded.
       const storedOp = fresh.status?.lastOperation;
-      const plannedOp = next['lastOperation'] as { startTime?: string } | undefined;
-      if (
-        storedOp?.startTime &&
-        (!plannedOp?.startTime || Date.parse(storedOp.startTime) > Date.parse(plannedOp.startTime))
-      ) {
-        next['lastOperation'] = storedOp;
+      const plannedOp = next['lastOperation'] as WorkloadStatusView['lastOperation'];
+      if (storedOp?.startTime) {
+        const stored = Date.parse(storedOp.startTime);
+        const planned = plannedOp?.startTime ? Date.parse(plannedOp.startTime) : Number.NaN;
+        if (!plannedOp || Number.isNaN(planned) || stored > planned) next['lastOperation'] = storedOp;
+        else if (stored === planned && storedOp.id && !plannedOp.id)
+          next['lastOperation'] = storedOp.status === 'Failed' ? storedOp : { ...plannedOp, id: storedOp.id };
       }
       next['observedGeneration'] = object.metadata.generation ?? 0;
       next['conditions'] = conditions;

@@ -196,10 +196,14 @@ export function createInformer<T extends KubeObject>(
     }
   }
 
+  const lastApplied = 'kubectl.kubernetes.io/last-applied-configuration';
   function put(key: string, object: T | undefined): void {
     // managedFields is server-side-apply bookkeeping no reconcile reads; it is often the largest
     // part of an object, so the cache drops it (10,000 objects: tens of MiB).
     if (object?.metadata.managedFields) delete object.metadata.managedFields;
+    // So is kubectl's copy of the last applied manifest (a second spec, on every `kubectl apply`).
+    const annotations = object?.metadata.annotations;
+    if (annotations?.[lastApplied] !== undefined) delete annotations[lastApplied];
     if (object) cache.set(key, object);
     else cache.delete(key);
     for (const index of indexes) indexPut(index, key, object);

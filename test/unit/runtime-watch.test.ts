@@ -159,18 +159,27 @@ describe('informer', () => {
     await informer.stop();
   });
 
-  it('caches objects without managedFields, from the list and from watch events', async () => {
+  it("caches objects without managedFields or kubectl's last-applied copy, from the list and from watch events", async () => {
     const { api, kube } = fakeApi();
     const withFields = (o: Cm): Cm => ({
       ...o,
-      metadata: { ...o.metadata, managedFields: [{ manager: 'kubectl', operation: 'Apply' }] },
+      metadata: {
+        ...o.metadata,
+        managedFields: [{ manager: 'kubectl', operation: 'Apply' }],
+        annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"spec":{}}', team: 'a' },
+      },
     });
     api.objects = [withFields(cm('a', 1))];
     api.scripts.push(events({ type: 'ADDED', object: withFields(cm('b', 101)) }));
     const informer = createInformer<Cm>({ type: cmType }, { kube });
     informer.start();
     await vi.advanceTimersByTimeAsync(100);
-    expect(informer.get('ns/a')?.metadata).toEqual({ name: 'a', namespace: 'ns', resourceVersion: '1' });
+    expect(informer.get('ns/a')?.metadata).toEqual({
+      name: 'a',
+      namespace: 'ns',
+      resourceVersion: '1',
+      annotations: { team: 'a' },
+    });
     expect(informer.get('ns/b')?.metadata.managedFields).toBeUndefined();
     expect(informer.get('ns/b')?.metadata.resourceVersion).toBe('101');
     await informer.stop();
