@@ -6,6 +6,10 @@
 // - A queued key is queued once (FIFO by first add), however often it is added.
 // - Delayed adds: the earliest wins. `add(key)` (now) supersedes a pending delayed add of the key;
 //   a later `addAfter` never pushes back an earlier one.
+// - Two lanes: keys added now (`add`: a watch event, a change someone made) are handed out before
+//   keys whose delayed add came due (`addAfter`: resyncs, polls, backoff). A key waiting in the slow
+//   lane that is added now moves to the fast one. So a spec change does not wait behind a resync
+//   of every object. Within a lane, FIFO.
 // - `addRateLimited(key)`: delay = max(per-key exponential backoff, global token bucket), the
 //   per-key part growing with each call until `forget(key)`.
 // - After `shutdown()`: adds are ignored, pending delayed adds are cancelled, every pending and
@@ -52,13 +56,20 @@ export interface WorkQueue {
   len(): number;
 }
 
+type Lane = 'fast' | 'slow';
+
 export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   const clock = options.clock ?? systemClock;
   const metrics = options.metrics ?? noWorkQueueMetrics;
   const limit: RateLimit = { ...defaultRateLimit, ...options.rateLimit };
 
-  const queue: string[] = [];
-  const dirty = new Set<string>();
+  // Keys waiting to be handed out, by lane. A key that moved lanes leaves a stale entry in the
+  // array it left; `waiting` is the truth, and stale entries are skipped when reached.
+  const fast: string[] = [];
+  const slow: string[] = [];
+  const waiting = new Map<string, Lane>();
+  /** Keys added again while in flight, and the lane they go back to after `done`. */
+  const rerun = new Map<string, Lane>();
   const processing = new Set<string>();
   const addedAt = new Map<string, number>();
   const startedAt = new Map<string, number>();
@@ -81,23 +92,32 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     return { unfinishedSeconds, longestSeconds };
   });
 
+  function next(): string | undefined {
+    for (let key = fast.shift(); key !== undefined; key = fast.shift())
+      if (waiting.get(key) === 'fast') return key;
+    for (let key = slow.shift(); key !== undefined; key = slow.shift())
+      if (waiting.get(key) === 'slow') return key;
+    return undefined;
+  }
+
   function take(): string | undefined {
-    const key = queue.shift();
+    const key = next();
     if (key === undefined) return undefined;
     const now = clock.now();
-    dirty.delete(key);
+    waiting.delete(key);
     processing.add(key);
     startedAt.set(key, now);
     metrics.queued((now - (addedAt.get(key) ?? now)) / 1000);
     addedAt.delete(key);
-    metrics.depth(queue.length);
+    metrics.depth(waiting.size);
     return key;
   }
 
-  function enqueue(key: string): void {
-    queue.push(key);
-    addedAt.set(key, clock.now());
-    metrics.depth(queue.length);
+  function enqueue(key: string, to: Lane): void {
+    (to === 'fast' ? fast : slow).push(key);
+    waiting.set(key, to);
+    if (!addedAt.has(key)) addedAt.set(key, clock.now());
+    metrics.depth(waiting.size);
     const waiter = waiters.shift();
     if (waiter) waiter(take());
   }
@@ -110,14 +130,21 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     }
   }
 
-  function add(key: string): void {
+  function add(key: string, to: Lane = 'fast'): void {
     if (shuttingDown) return;
-    cancelDelayed(key);
-    if (dirty.has(key)) return;
+    if (to === 'fast') cancelDelayed(key);
+    const queued = waiting.get(key) ?? rerun.get(key);
+    if (queued !== undefined) {
+      // Already due: a fast add moves it up.
+      if (to === 'fast' && queued === 'slow') {
+        if (waiting.has(key)) enqueue(key, 'fast');
+        else rerun.set(key, 'fast');
+      }
+      return;
+    }
     metrics.added();
-    dirty.add(key);
-    if (processing.has(key)) return;
-    enqueue(key);
+    if (processing.has(key)) rerun.set(key, to);
+    else enqueue(key, to);
   }
 
   function addAfter(key: string, ms: number): void {
@@ -126,15 +153,15 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       add(key);
       return;
     }
-    // Already due now (queued, or dirty while in flight): nothing later can be earlier.
-    if (dirty.has(key)) return;
+    // Already due now (queued, or to run again after the one in flight): nothing later is earlier.
+    if (waiting.has(key) || rerun.has(key)) return;
     const readyAt = clock.now() + ms;
     const pending = delayed.get(key);
     if (pending && pending.readyAt <= readyAt) return;
     cancelDelayed(key);
     const timer = clock.setTimeout(() => {
       delayed.delete(key);
-      add(key);
+      add(key, 'slow');
     }, ms);
     delayed.set(key, { readyAt, timer });
   }
@@ -177,21 +204,23 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       const started = startedAt.get(key);
       startedAt.delete(key);
       if (started !== undefined) metrics.worked((clock.now() - started) / 1000);
-      if (dirty.has(key) && !shuttingDown) enqueue(key);
+      const again = rerun.get(key);
+      rerun.delete(key);
+      if (again !== undefined && !shuttingDown) enqueue(key, again);
     },
     shutdown() {
       if (shuttingDown) return;
       shuttingDown = true;
       for (const key of [...delayed.keys()]) cancelDelayed(key);
-      for (const key of queue) {
-        dirty.delete(key);
-        addedAt.delete(key);
-      }
-      queue.length = 0;
+      for (const key of waiting.keys()) addedAt.delete(key);
+      waiting.clear();
+      rerun.clear();
+      fast.length = 0;
+      slow.length = 0;
       metrics.depth(0);
       for (const waiter of waiters.splice(0)) waiter(undefined);
     },
     isShuttingDown: () => shuttingDown,
-    len: () => queue.length,
+    len: () => waiting.size,
   };
 }

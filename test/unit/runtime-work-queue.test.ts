@@ -34,6 +34,39 @@ async function rateLimitedDelay(queue: WorkQueue, key: string, limitMs = 400_000
   return waited;
 }
 
+describe('work queue: a change goes before resyncs', () => {
+  it('keys added now are handed out before keys whose delayed add came due', async () => {
+    const queue = createWorkQueue();
+    for (const k of ['r1', 'r2', 'r3']) queue.addAfter(k, 1000);
+    await vi.advanceTimersByTimeAsync(1000);
+    queue.add('changed');
+    expect(await drain(queue)).toEqual(['changed', 'r1', 'r2', 'r3']);
+  });
+
+  it('a key waiting in the slow lane that is added now moves up, and runs once', async () => {
+    const queue = createWorkQueue();
+    for (const k of ['r1', 'r2', 'r3']) queue.addAfter(k, 1000);
+    await vi.advanceTimersByTimeAsync(1000);
+    queue.add('r3');
+    expect(queue.len()).toBe(3);
+    expect(await drain(queue)).toEqual(['r3', 'r1', 'r2']);
+  });
+
+  it('a key added now while in flight runs again from the fast lane', async () => {
+    const queue = createWorkQueue();
+    queue.addAfter('a', 10);
+    queue.addAfter('b', 10);
+    await vi.advanceTimersByTimeAsync(10);
+    const first = (await queue.get())!;
+    expect(first).toBe('a');
+    queue.addAfter('a', 5);
+    await vi.advanceTimersByTimeAsync(5); // due again while in flight: slow
+    queue.add('a'); // and changed: fast
+    queue.done('a');
+    expect(await drain(queue)).toEqual(['a', 'b']);
+  });
+});
+
 describe('work queue: dedupe and processing set', () => {
   it('queues a key once however often it is added, FIFO by first add', async () => {
     const queue = createWorkQueue();
