@@ -5,6 +5,10 @@ import { defineConfig } from 'vitest/config';
 // started once per run by the global setup and shared by every file.
 export default defineConfig({
   test: {
+    // Vitest's default is one worker fewer than the cores (one, on a 2-core CI machine). The
+    // integration files mostly wait (AWS transitions, lease expiry, resync periods), so three run
+    // side by side without starving each other.
+    maxWorkers: 3,
     projects: [
       {
         test: {

@@ -1,0 +1,225 @@
+// The processes a bench run drives: the AWS emulator and the operator, each a child process of its
+// own (so the operator's RSS, heap and event-loop lag are its alone, and the emulator's latency
+// timers do not share the bench's event loop), plus a sampler of the operator's /metrics.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { resolve } from 'node:path';
+import { operatorAccessKey, operatorSecret } from './fleet.ts';
+
+const main = resolve(import.meta.dirname, '../src/cli/main.ts');
+
+export interface Child {
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+// Children must not outlive the bench, however it ends: a signal makes the entry point exit, and
+// every child still running is killed on the way out.
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
+function track(child: ChildProcess): ChildProcess {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function startEmulatorProcess(): Promise<Child & { url: string }> {
+  const child = track(
+    spawn(process.execPath, [main, 'emulator', '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
+  const url = await new Promise<string>((ok, fail) => {
+    let out = '';
+    const timer = setTimeout(() => fail(new Error(`emulator did not start in 60 s: ${out}`)), 60_000);
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        ok(m[1]!);
+      }
+    });
+    child.once('exit', (code) => fail(new Error(`emulator exited early (${code}): ${out}`)));
+  });
+  child.stdout!.resume();
+  return { child, url, stop: () => stopChild(child) };
+}
+
+export interface OperatorOptions {
+  kubeconfig: string;
+  namespaces: string[];
+  concurrency: number;
+  resyncMs: number;
+  emulatorUrl: string;
+  region: string;
+  logFile: string;
+}
+
+export async function startOperatorProcess(
+  o: OperatorOptions,
+): Promise<Child & { metricsUrl: string; spawnedAt: number; startedAt: number }> {
+  const spawnedAt = Date.now();
+  const child = track(
+    spawn(
+      process.execPath,
+      [
+        main,
+        'run',
+        '--kubeconfig',
+        o.kubeconfig,
+        '--namespaces',
+        o.namespaces.join(','),
+        '--concurrency',
+        String(o.concurrency),
+        '--resync',
+        `${Math.round(o.resyncMs)}ms`,
+        '--metrics-address',
+        '127.0.0.1:0',
+        '--health-address',
+        '127.0.0.1:0',
+        '--leader-elect',
+        'false',
+        '--cluster-name',
+        'bench',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          AWS_ENDPOINT_URL: o.emulatorUrl,
+          AWS_REGION: o.region,
+          AWS_ACCESS_KEY_ID: operatorAccessKey,
+          AWS_SECRET_ACCESS_KEY: operatorSecret,
+        },
+      },
+    ),
+  );
+  const log = createWriteStream(o.logFile);
+  child.stderr!.pipe(log, { end: false });
+  const metricsUrl = await new Promise<string>((ok, fail) => {
+    let buf = '';
+    const timer = setTimeout(
+      () => fail(new Error(`operator did not start in 60 s; log: ${o.logFile}`)),
+      60_000,
+    );
+    const onData = (c: Buffer) => {
+      log.write(c);
+      buf += c.toString();
+      let nl = buf.indexOf('\n');
+      while (nl >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        nl = buf.indexOf('\n');
+        if (line.includes('cmk-operator started')) {
+          clearTimeout(timer);
+          child.stdout!.off('data', onData);
+          child.stdout!.pipe(log);
+          ok((JSON.parse(line) as { metrics: string }).metrics);
+          return;
+        }
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => fail(new Error(`operator exited early (${code}); log: ${o.logFile}`)));
+  });
+  // 'cmk-operator started': modules loaded, informers and controllers running.
+  const startedAt = Date.now();
+  return { child, metricsUrl, spawnedAt, startedAt, stop: () => stopChild(child) };
+}
+
+/** Prometheus text format → samples (name, labels, value). Enough for counters and gauges. */
+export function parseMetrics(
+  text: string,
+): Array<{ name: string; labels: Record<string, string>; value: number }> {
+  const out: Array<{ name: string; labels: Record<string, string>; value: number }> = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    if (m[3]) for (const l of m[3].matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    out.push({ name: m[1]!, labels, value: Number(m[4]) });
+  }
+  return out;
+}
+
+export interface MetricsSample {
+  t: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  lagP99Seconds: number;
+  /** rest_client_requests_total by method (all codes). */
+  kubeRequests: Record<string, number>;
+  /** Whether the operator exports rest_client_requests_total at all. */
+  hasKubeMetric: boolean;
+  /** cmk_aws_api_calls_total by service.operation (all outcomes). */
+  awsCalls: Record<string, number>;
+}
+
+export async function scrape(metricsUrl: string): Promise<MetricsSample | undefined> {
+  try {
+    const res = await fetch(`${metricsUrl.replace(/\/$/, '')}/metrics`, {
+      signal: AbortSignal.timeout(5_000),
+    });
+    const text = await res.text();
+    const samples = parseMetrics(text);
+    const one = (name: string) => samples.find((s) => s.name === name)?.value ?? Number.NaN;
+    const kubeRequests: Record<string, number> = {};
+    const awsCalls: Record<string, number> = {};
+    for (const s of samples) {
+      if (s.name === 'rest_client_requests_total') {
+        const m = s.labels['method'] ?? '?';
+        kubeRequests[m] = (kubeRequests[m] ?? 0) + s.value;
+      } else if (s.name === 'cmk_aws_api_calls_total') {
+        const k = `${s.labels['service']}.${s.labels['operation']}`;
+        awsCalls[k] = (awsCalls[k] ?? 0) + s.value;
+      }
+    }
+    return {
+      t: Date.now(),
+      rssBytes: one('process_resident_memory_bytes'),
+      heapUsedBytes: one('nodejs_heap_size_used_bytes'),
+      lagP99Seconds: one('nodejs_eventloop_lag_p99_seconds'),
+      kubeRequests,
+      hasKubeMetric: text.includes('rest_client_requests_total'),
+      awsCalls,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples the operator's metrics every `everyMs` until stopped; keeps every sample. */
+export function sampler(metricsUrl: string, everyMs = 1000) {
+  const samples: MetricsSample[] = [];
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    const s = await scrape(metricsUrl);
+    if (s) samples.push(s);
+    if (!stopped) timer = setTimeout(tick, everyMs);
+  };
+  void tick();
+  return {
+    samples,
+    latest: () => samples.at(-1),
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,176 @@
+// Renders bench results: the markdown tables (one per N) and a hand-written SVG of convergence over
+// time (converged fraction vs seconds, one line per N x scenario). Pure: results in, text out.
+
+import type { RunResult, ScenarioResult } from './scenarios.ts';
+
+export interface BenchReport {
+  startedAt: string;
+  finishedAt: string;
+  node: string;
+  machine: string;
+  /** The operator measured: git commit and a digest of src/ at the start (the tree may be dirty). */
+  code?: { commit: string; srcDigest: string };
+  options: Record<string, unknown>;
+  runs: RunResult[];
+}
+
+/** The issue's targets, evaluated per scenario row. */
+export function targetsMet(s: ScenarioResult, n: number): { met: boolean; notes: string[] } {
+  const notes: string[] = [];
+  if (!s.converged) notes.push('did not converge');
+  if (s.scenario !== 'steady' && s.ratio > 1.2) notes.push(`time ${fmt(s.ratio)}x floor > 1.2x`);
+  if (s.scenario === 'steady' && s.steady) {
+    if (s.steady.awsReadsPerWorkloadPerResync > 1)
+      notes.push(`${s.steady.awsReadsPerWorkloadPerResync} AWS reads/workload/resync > 1`);
+    if (s.steady.kmsCallsPerKeyPerResync > 1)
+      notes.push(`${s.steady.kmsCallsPerKeyPerResync} KMS calls/key/resync > 1`);
+    if (s.steady.statusWrites > 0) notes.push(`${s.steady.statusWrites} API writes with nothing changed`);
+    if (s.specChangeLatency && !(s.specChangeLatency.p99Ms <= 200))
+      notes.push(`spec-change p99 ${s.specChangeLatency.p99Ms} ms > 200 ms`);
+  }
+  if (n >= 10_000 && s.peakRssMiB > 256) notes.push(`RSS ${s.peakRssMiB} MiB > 256 MiB`);
+  return { met: notes.length === 0, notes };
+}
+
+function fmt(x: number, digits = 2): string {
+  if (!Number.isFinite(x)) return 'n/a';
+  return String(Math.round(x * 10 ** digits) / 10 ** digits);
+}
+
+const seconds = (ms: number) => (ms < 1000 ? `${fmt(ms, 0)} ms` : `${fmt(ms / 1000, 1)} s`);
+
+export function renderMarkdown(report: BenchReport): string {
+  const lines: string[] = [];
+  lines.push('# cmk-operator benchmark results', '');
+  lines.push(
+    `Run ${report.startedAt} → ${report.finishedAt} on ${report.machine}, Node ${report.node}. ` +
+      `Operator: commit ${report.code?.commit ?? '?'}, src/ digest ${report.code?.srcDigest ?? '?'} (working tree at the start of the run). ` +
+      'How each number is measured and what the floor is: bench/README.md.',
+    '',
+  );
+  for (const run of report.runs) {
+    lines.push(
+      `## N = ${run.n}`,
+      '',
+      `${run.counts['kinesisanalytics']} Flink applications, ${run.counts['cassandra']} Keyspaces tables, ${run.counts['emr-serverless']} EMR Serverless applications over ${run.regions} Region(s) sharing ${run.keys} keys; ` +
+        `operator --concurrency ${run.concurrency}, --resync ${fmt(run.resyncMs / 1000, 0)}s; AWS latency ${run.latencyMs} ± ${run.jitterMs} ms; median API-server write ${run.apiWriteMs} ms; operator start-up ${seconds(run.operatorStartupMs)} (not counted); wall time ${seconds(run.wallMs)}. API requests from ${run.apiRequestsSource}.`,
+      '',
+      '| scenario | time | floor (bound) | ratio | AWS calls / minimum | throttled | KMS calls / minimum | API req / workload | API writes / workload | peak RSS / heap MiB | lag p99 | spec→AWS p50 / p99 | target met |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    );
+    for (const s of run.scenarios) {
+      const t = targetsMet(s, run.n);
+      const time = s.converged ? seconds(s.timeMs) : `**not converged** (${s.error ?? ''})`;
+      const ratio = s.scenario === 'steady' ? `${fmt(s.ratio)} (calls)` : fmt(s.ratio);
+      const latency = s.specChangeLatency
+        ? `${s.specChangeLatency.p50Ms} / ${s.specChangeLatency.p99Ms} ms`
+        : '';
+      lines.push(
+        `| ${s.scenario} | ${time} | ${seconds(s.floor.timeMs)} (${s.floor.bound}) | ${ratio} | ${s.awsCallsTotal} / ${s.floor.minCallsTotal} | ${s.throttled} | ${s.kmsCalls} / ${s.floor.minKmsCalls} | ${s.kubeRequestsPerWorkload} | ${s.kubeWritesPerWorkload} | ${s.peakRssMiB} / ${s.peakHeapMiB} | ${s.lagP99Ms} ms | ${latency} | ${t.met ? 'yes' : `no: ${t.notes.join('; ')}`} |`,
+      );
+    }
+    lines.push('');
+    const steady = run.scenarios.find((s) => s.scenario === 'steady')?.steady;
+    if (steady)
+      lines.push(
+        `Steady state over ${steady.periods} resync periods: ${steady.awsReadsPerWorkloadPerResync} AWS workload reads per workload per resync, ${steady.kmsCallsPerKeyPerResync} KMS calls per key per resync, ${steady.statusWrites} API writes (${steady.writesPerWorkloadPerResync} per workload per resync).`,
+        '',
+      );
+    lines.push('AWS calls by operation (actual / minimum):', '');
+    lines.push('| scenario | calls |', '| --- | --- |');
+    for (const s of run.scenarios) {
+      const ops = new Set([...Object.keys(s.awsCalls), ...Object.keys(s.floor.minCalls)]);
+      const cells = [...ops]
+        .sort((a, b) => (s.awsCalls[b] ?? 0) - (s.awsCalls[a] ?? 0))
+        .map((op) => `${op} ${s.awsCalls[op] ?? 0}/${s.floor.minCalls[op] ?? 0}`);
+      lines.push(`| ${s.scenario} | ${cells.join(', ')} |`);
+    }
+    lines.push('', 'API-server requests by method:', '');
+    lines.push('| scenario | requests |', '| --- | --- |');
+    for (const s of run.scenarios)
+      lines.push(
+        `| ${s.scenario} | ${Object.entries(s.kubeRequests)
+          .map(([m, v]) => `${m} ${v}`)
+          .join(', ')} |`,
+      );
+    lines.push('', 'Floor terms:', '');
+    for (const s of run.scenarios) {
+      lines.push(`- **${s.scenario}** (${seconds(s.floor.timeMs)}, bound ${s.floor.bound}):`);
+      for (const term of s.floor.terms)
+        lines.push(`  - ${term.name}: ${seconds(term.ms)} — ${term.explanation}`);
+    }
+    lines.push('');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const palette = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf'];
+
+/**
+ * Converged fraction over time: one panel per converging scenario (each with its own time axis),
+ * one line per N, a dashed vertical line at each N's floor. Steady state is left out (flat).
+ */
+export function renderSvg(report: BenchReport): string {
+  const panels = (['initial', 'switch', 'rotation'] as const).filter((name) =>
+    report.runs.some((r) => r.scenarios.some((s) => s.scenario === name && s.series.length > 0)),
+  );
+  const width = 760;
+  const panelH = 220;
+  const m = { left: 56, right: 150, top: 28, bottom: 40 };
+  const plotW = width - m.left - m.right;
+  const plotH = panelH - m.top - m.bottom;
+  const height = Math.max(1, panels.length) * panelH + 10;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+  ];
+  panels.forEach((name, pi) => {
+    const top = pi * panelH;
+    const lines = report.runs.flatMap((run, ri) =>
+      run.scenarios.filter((s) => s.scenario === name && s.series.length > 0).map((s) => ({ run, ri, s })),
+    );
+    const maxT =
+      Math.max(1, ...lines.flatMap(({ s }) => [...s.series.map((p) => p.tMs), s.floor.timeMs])) / 1000;
+    const span = niceCeil(maxT);
+    const x = (ms: number) => fmt(m.left + (ms / 1000 / span) * plotW, 1);
+    const y = (f: number) => fmt(top + m.top + (1 - f) * plotH, 1);
+    out.push(
+      `<text x="${m.left}" y="${top + 18}" font-size="13" font-weight="bold">${name}: fraction converged over time</text>`,
+    );
+    for (let i = 0; i <= 5; i++) {
+      const px = fmt(m.left + (plotW / 5) * i, 1);
+      out.push(
+        `<line x1="${px}" y1="${top + m.top}" x2="${px}" y2="${top + m.top + plotH}" stroke="#eee"/>`,
+        `<text x="${px}" y="${top + m.top + plotH + 14}" text-anchor="middle">${fmt((span / 5) * i, 1)}</text>`,
+        `<line x1="${m.left}" y1="${y(i / 5)}" x2="${m.left + plotW}" y2="${y(i / 5)}" stroke="#eee"/>`,
+        `<text x="${m.left - 6}" y="${fmt(Number(y(i / 5)) + 4, 1)}" text-anchor="end">${i * 20}%</text>`,
+      );
+    }
+    out.push(
+      `<rect x="${m.left}" y="${top + m.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#888"/>`,
+      `<text x="${m.left + plotW / 2}" y="${top + panelH - 10}" text-anchor="middle">seconds since the scenario started</text>`,
+    );
+    lines.forEach(({ run, ri, s }, i) => {
+      const color = palette[ri % palette.length]!;
+      const points = s.series.map((p) => `${x(p.tMs)},${y(p.converged / Math.max(1, s.total))}`).join(' ');
+      out.push(
+        `<polyline fill="none" stroke="${color}" stroke-width="1.8" points="${points}"/>`,
+        `<line x1="${x(s.floor.timeMs)}" y1="${top + m.top}" x2="${x(s.floor.timeMs)}" y2="${top + m.top + plotH}" stroke="${color}" stroke-dasharray="4 3"/>`,
+      );
+      const ly = top + m.top + 12 + i * 16;
+      out.push(
+        `<line x1="${m.left + plotW + 10}" y1="${ly - 4}" x2="${m.left + plotW + 30}" y2="${ly - 4}" stroke="${color}" stroke-width="1.8"/>`,
+        `<text x="${m.left + plotW + 34}" y="${ly}">N=${run.n}${s.converged ? '' : ' (not converged)'}</text>`,
+      );
+    });
+    out.push(`<text x="${m.left + plotW + 10}" y="${top + m.top + plotH}" fill="#555">dashed: floor</text>`);
+  });
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
+
+function niceCeil(x: number): number {
+  const p = 10 ** Math.floor(Math.log10(x));
+  for (const f of [1, 2, 2.5, 5, 10]) if (f * p >= x) return f * p;
+  return 10 * p;
+}

@@ -1,0 +1,132 @@
+// `npm run bench`: the operator benchmark (issue #8). For each fleet size N it starts a private
+// control plane, the AWS emulator (realistic latency and quotas) and the operator as child processes,
+// and runs the scenarios: initial sync, key switch, key rotation, steady state. Writes results.json,
+// results.md and convergence.svg to --out (default bench/results/). See bench/README.md.
+//
+//   node scripts/bench.ts                       N = 1000, 5000, 10000 x 4 scenarios (long)
+//   node scripts/bench.ts --smoke               about a minute: N = 60, short periods, a temp dir
+//   options: --n 1000,5000 --scenarios initial,switch --latency-ms 40 --jitter-ms 10
+//            --concurrency 16 --resync 30s --periods 3 --samples 50 --out DIR
+//
+// Exit status 1 when any scenario did not converge before its deadline (partial results written).
+
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { scenarios as allScenarios, type Scenario } from '../bench/floor.ts';
+import { type BenchReport, renderMarkdown, renderSvg } from '../bench/report.ts';
+import { type BenchOptions, runBench } from '../bench/scenarios.ts';
+
+function duration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!m) throw new Error(`not a duration: ${text}`);
+  return Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm'] ?? 1);
+}
+
+function positive(text: string | undefined, fallback: number, what: string): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${what}: expected a non-negative number, got ${text}`);
+  return n;
+}
+
+/** Which operator was measured: the commit, and a digest of src/ as it was when the run started. */
+async function codeVersion(): Promise<{ commit: string; srcDigest: string }> {
+  const root = join(import.meta.dirname, '..');
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+  } catch {}
+  const hash = createHash('sha256');
+  const files = (await readdir(join(root, 'src'), { recursive: true }))
+    .filter((f) => f.endsWith('.ts'))
+    .sort();
+  for (const f of files) hash.update(f).update(await readFile(join(root, 'src', f)));
+  return { commit, srcDigest: hash.digest('hex').slice(0, 12) };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      smoke: { type: 'boolean', default: false },
+      n: { type: 'string' },
+      scenarios: { type: 'string' },
+      'latency-ms': { type: 'string' },
+      'jitter-ms': { type: 'string' },
+      concurrency: { type: 'string' },
+      resync: { type: 'string' },
+      periods: { type: 'string' },
+      samples: { type: 'string' },
+      out: { type: 'string' },
+    },
+  });
+  const smoke = values.smoke === true;
+  const ns = (values.n ?? (smoke ? '60' : '1000,5000,10000')).split(',').map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 3) throw new Error(`--n: expected integers >= 3, got ${s}`);
+    return n;
+  });
+  const chosen = (values.scenarios ?? allScenarios.join(',')).split(',').map((s) => s.trim()) as Scenario[];
+  for (const s of chosen) if (!allScenarios.includes(s)) throw new Error(`--scenarios: unknown ${s}`);
+  const out = resolve(
+    values.out ??
+      (smoke
+        ? await mkdtemp(join(tmpdir(), 'cmk-bench-smoke-'))
+        : join(import.meta.dirname, '../bench/results')),
+  );
+  await mkdir(out, { recursive: true });
+  const log = (msg: string) =>
+    process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+  const base: Omit<BenchOptions, 'n'> = {
+    scenarios: chosen,
+    latencyMs: positive(values['latency-ms'], 40, '--latency-ms'),
+    jitterMs: positive(values['jitter-ms'], 10, '--jitter-ms'),
+    concurrency: positive(values.concurrency, 16, '--concurrency'),
+    resyncMs: duration(values.resync ?? (smoke ? '8s' : '30s')),
+    periods: positive(values.periods, smoke ? 2 : 3, '--periods'),
+    latencySamples: positive(values.samples, smoke ? 10 : 50, '--samples'),
+    transitions: { flinkUpdating: [4000, 6000], keyspacesUpdating: [2500, 3500], kmsRotation: [1500, 2500] },
+    minDeadlineMs: smoke ? 45_000 : 120_000,
+    maxDeadlineMs: smoke ? 90_000 : 900_000,
+    log,
+  };
+  const report: BenchReport = {
+    startedAt: new Date().toISOString(),
+    finishedAt: '',
+    node: process.version,
+    machine: `${cpus().length} CPU(s), ${cpus()[0]?.model ?? 'unknown'}`,
+    code: await codeVersion(),
+    options: { ...base, log: undefined, n: ns, smoke },
+    runs: [],
+  };
+  const write = async () => {
+    report.finishedAt = new Date().toISOString();
+    await writeFile(join(out, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+    await writeFile(join(out, 'results.md'), renderMarkdown(report));
+    await writeFile(join(out, 'convergence.svg'), renderSvg(report));
+  };
+  let failed = false;
+  for (const n of ns) {
+    try {
+      const run = await runBench({ ...base, n });
+      report.runs.push(run);
+      if (run.scenarios.length < chosen.length || run.scenarios.some((s) => !s.converged)) failed = true;
+    } catch (e) {
+      failed = true;
+      log(`N=${n} failed: ${(e as Error).stack ?? e}`);
+    }
+    await write();
+  }
+  log(`results in ${out}`);
+  process.stdout.write(`${join(out, 'results.json')}\n`);
+  return failed ? 1 : 0;
+}
+
+// A signal ends the run at once; the children are killed on exit (bench/processes.ts) and the
+// control plane's watchdogs stop etcd and the apiserver when this process is gone.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+
+process.exitCode = await main();

@@ -1,0 +1,80 @@
+// CI smoke run of the benchmark (`npm run bench -- --smoke`), so the harness cannot rot: it starts
+// its own control plane, the emulator and the operator as child processes, runs the four scenarios
+// at N=60 and writes results. Asserts that the results are complete, every scenario converged (and
+// was checked against AWS where keys moved), and the floor ratios are finite.
+
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { BenchReport } from '../../bench/report.ts';
+
+const root = resolve(import.meta.dirname, '../..');
+
+function run(args: string[], timeoutMs: number): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((ok, fail) => {
+    const child = spawn(process.execPath, [join(root, 'scripts/bench.ts'), ...args], {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      fail(new Error(`bench --smoke did not finish in ${timeoutMs / 1000} s:\n${stderr}`));
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      ok({ code, stderr });
+    });
+  });
+}
+
+describe('npm run bench -- --smoke', () => {
+  let out: string | undefined;
+  afterAll(async () => {
+    if (out) await rm(out, { recursive: true, force: true });
+  });
+
+  it('runs every scenario to convergence and writes complete results', { timeout: 170_000 }, async () => {
+    out = await mkdtemp(join(tmpdir(), 'cmk-bench-smoke-test-'));
+    const { code, stderr } = await run(['--smoke', '--out', out], 160_000);
+    expect(code, stderr).toBe(0);
+
+    const report = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as BenchReport;
+    expect(report.runs).toHaveLength(1);
+    const [runResult] = report.runs;
+    expect(runResult!.n).toBe(60);
+    expect(runResult!.scenarios.map((s) => s.scenario)).toEqual(['initial', 'switch', 'rotation', 'steady']);
+    for (const s of runResult!.scenarios) {
+      expect(s.converged, `${s.scenario}: ${s.error}`).toBe(true);
+      expect(Number.isFinite(s.ratio) && s.ratio > 0, `${s.scenario} ratio ${s.ratio}`).toBe(true);
+      expect(s.floor.timeMs).toBeGreaterThan(0);
+      expect(s.series.length).toBeGreaterThan(0);
+      expect(s.peakRssMiB).toBeGreaterThan(0);
+    }
+    const byName = Object.fromEntries(runResult!.scenarios.map((s) => [s.scenario, s]));
+    // The key switch really moved every workload: each needed its own mutation, and AWS agrees.
+    const sw = byName['switch']!;
+    expect(sw.verifiedInAws).toEqual({ checked: 60, wrong: 0 });
+    expect(byName['initial']!.verifiedInAws).toEqual({ checked: 60, wrong: 0 });
+    const updates =
+      (sw.awsCalls['kinesisanalytics.UpdateApplication'] ?? 0) +
+      (sw.awsCalls['cassandra.UpdateTable'] ?? 0) +
+      (sw.awsCalls['emr-serverless.UpdateApplication'] ?? 0);
+    expect(updates).toBeGreaterThanOrEqual(60);
+    expect(byName['rotation']!.awsCalls['kms.RotateKeyOnDemand']).toBeGreaterThanOrEqual(runResult!.keys);
+    const steady = byName['steady']!;
+    expect(steady.steady?.periods).toBeGreaterThanOrEqual(1.9);
+    expect(steady.specChangeLatency?.samples).toBeGreaterThan(0);
+
+    const md = await readFile(join(out, 'results.md'), 'utf8');
+    expect(md).toContain('## N = 60');
+    const svg = await readFile(join(out, 'convergence.svg'), 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('<polyline');
+  });
+});
