@@ -45,6 +45,7 @@ import {
 } from '@aws-sdk/client-emr-serverless';
 import type { AwsClients, AwsTarget } from './clients.ts';
 import { AwsCallError, awsCall } from './errors.ts';
+import { items, malformed, stringMap, text } from './guards.ts';
 import {
   type ChangeResult,
   type EncryptionSetting,
@@ -72,21 +73,6 @@ export const sparkConfKeys = {
   keyArn: 'spark.emr-serverless.disk.encryptionKeyArn',
   context: 'spark.emr-serverless.disk.encryptionContext',
 } as const;
-
-const malformed = (operation: string, message: string) =>
-  new AwsCallError(operation, { cause: 'Unknown', code: 'MalformedResponse', message });
-
-// AWS responses are not trusted to match their model: the SDK passes wrong-typed members through
-// as they arrived. Members are read through these guards, so a wrong type reads as absent and never
-// leaks into an observation or throws an unclassified TypeError.
-const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-const items = <T>(v: T[] | undefined): T[] =>
-  Array.isArray(v) ? v.filter((x) => x !== null && typeof x === 'object') : [];
-/** A string-to-string map as sent; members of another type are dropped. */
-const stringMap = (v: unknown): Record<string, string> =>
-  v !== null && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string'))
-    : {};
 
 function applicationIdOf(id: WorkloadId): string {
   if (id.service !== 'EmrServerless')

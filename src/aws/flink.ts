@@ -43,6 +43,7 @@ import {
 } from '@aws-sdk/client-kinesis-analytics-v2';
 import type { AwsClients, AwsTarget } from './clients.ts';
 import { AwsCallError, awsCall } from './errors.ts';
+import { epochMs, iso, items, malformed, text } from './guards.ts';
 import {
   type ChangeResult,
   type EncryptionSetting,
@@ -66,21 +67,6 @@ const lifecycleOperations: ReadonlySet<string> = new Set([
   'StartApplication',
   'StopApplication',
 ]);
-
-const iso = (d: Date | undefined): string | undefined =>
-  d instanceof Date && !Number.isNaN(d.getTime()) ? d.toISOString() : undefined;
-const epochMs = (d: Date | undefined): number =>
-  d instanceof Date && !Number.isNaN(d.getTime()) ? d.getTime() : 0;
-
-const malformed = (operation: string, message: string) =>
-  new AwsCallError(operation, { cause: 'Unknown', code: 'MalformedResponse', message });
-
-// AWS responses are not trusted to match their model: the SDK passes wrong-typed members through
-// as they arrived. Members are read through these guards, so a wrong type reads as absent and never
-// leaks into an observation or throws an unclassified TypeError.
-const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-const items = <T>(v: T[] | undefined): T[] =>
-  Array.isArray(v) ? v.filter((x) => x !== null && typeof x === 'object') : [];
 
 function applicationName(id: WorkloadId): string {
   if (id.service !== 'ManagedFlink') throw new Error(`flinkAdapter was given a ${id.service} workload`);

@@ -31,6 +31,7 @@ import {
   UpdateTableCommand,
 } from '@aws-sdk/client-keyspaces';
 import { AwsCallError, awsCall } from './errors.ts';
+import { items, malformed, text } from './guards.ts';
 import {
   type EncryptionSetting,
   memoized,
@@ -46,16 +47,6 @@ const inaccessible = 'INACCESSIBLE_ENCRYPTION_CREDENTIALS';
 const operationPrefix = 'UpdateTable@';
 const awsOwnedType = 'AWS_OWNED_KMS_KEY';
 const maxTagPages = 20;
-
-const malformed = (operation: string, message: string) =>
-  new AwsCallError(operation, { cause: 'Unknown', code: 'MalformedResponse', message });
-
-// AWS responses are not trusted to match their model: the SDK passes wrong-typed members through
-// as they arrived. Members are read through these guards, so a wrong type reads as absent and never
-// leaks into an observation or throws an unclassified TypeError.
-const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-const items = <T>(v: T[] | undefined): T[] =>
-  Array.isArray(v) ? v.filter((x) => x !== null && typeof x === 'object') : [];
 
 function tableOf(id: WorkloadId): { keyspaceName: string; tableName: string } {
   if (id.service !== 'Keyspaces') throw new Error(`keyspacesAdapter was given a ${id.service} workload`);

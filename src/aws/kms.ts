@@ -21,41 +21,30 @@ import {
 } from '@aws-sdk/client-kms';
 import { type KeyFacts, parseKeyArn, type RotationFacts } from '../keys/key-facts.ts';
 import { AwsCallError, awsCall } from './errors.ts';
-
-const iso = (d: Date | undefined): string | undefined =>
-  d instanceof Date && !Number.isNaN(d.getTime()) ? d.toISOString() : undefined;
-// KMS answers are not trusted to match their model (the SDK passes wrong-typed members through):
-// a member of the wrong type reads as absent, never as a value the operator then acts on.
-const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
-const positiveInt = (v: unknown): number | undefined =>
-  typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined;
-const objects = <T>(v: T[] | undefined): T[] =>
-  Array.isArray(v) ? v.filter((x) => x !== null && typeof x === 'object') : [];
-const malformed = (operation: string, message: string) =>
-  new AwsCallError(operation, { cause: 'Unknown', code: 'MalformedResponse', message });
+import { iso, items, malformed, nonEmptyText, positiveInt } from './guards.ts';
 
 /**
  * Normalises DescribeKey metadata; tolerates missing members (never trusts AWS to send them all),
  * except the key ARN: facts about a key KMS did not name are refused (MalformedResponse).
  */
 export function keyFactsFrom(m: KeyMetadata): KeyFacts {
-  const arn = text(m.Arn);
+  const arn = nonEmptyText(m.Arn);
   const parsed = arn ? parseKeyArn(arn) : undefined;
   if (!arn || !parsed)
     throw malformed('DescribeKey', `KeyMetadata names no valid key ARN (${String(m.Arn)})`);
   const deletionDate = iso(m.DeletionDate);
-  const materialId = text(m.CurrentKeyMaterialId);
-  const description = text(m.Description);
+  const materialId = nonEmptyText(m.CurrentKeyMaterialId);
+  const description = nonEmptyText(m.Description);
   return {
-    keyId: text(m.KeyId) ?? parsed.keyId,
+    keyId: nonEmptyText(m.KeyId) ?? parsed.keyId,
     arn,
-    accountId: text(m.AWSAccountId) ?? parsed.accountId,
+    accountId: nonEmptyText(m.AWSAccountId) ?? parsed.accountId,
     region: parsed.region,
-    state: text(m.KeyState) ?? 'Unknown',
-    keySpec: text(m.KeySpec) ?? text(m.CustomerMasterKeySpec) ?? 'Unknown',
-    keyUsage: text(m.KeyUsage) ?? 'Unknown',
-    keyManager: text(m.KeyManager) ?? 'Unknown',
-    origin: text(m.Origin) ?? 'Unknown',
+    state: nonEmptyText(m.KeyState) ?? 'Unknown',
+    keySpec: nonEmptyText(m.KeySpec) ?? nonEmptyText(m.CustomerMasterKeySpec) ?? 'Unknown',
+    keyUsage: nonEmptyText(m.KeyUsage) ?? 'Unknown',
+    keyManager: nonEmptyText(m.KeyManager) ?? 'Unknown',
+    origin: nonEmptyText(m.Origin) ?? 'Unknown',
     multiRegion: m.MultiRegion === true,
     ...(deletionDate ? { deletionDate } : {}),
     ...(materialId ? { currentKeyMaterialId: materialId } : {}),
@@ -76,23 +65,14 @@ export async function describeKey(kms: KMSClient, ref: string): Promise<KeyFacts
 }
 
 /** Rotation status plus the most recent completed rotations (newest first). */
-export async function readRotation(kms: KMSClient, keyArn: string): Promise<RotationFacts> {
+/** GetKeyRotationStatus: whether and how often the key rotates, and an on-demand rotation running. */
+export async function readRotationStatus(
+  kms: KMSClient,
+  keyArn: string,
+): Promise<Omit<RotationFacts, 'recent'>> {
   const status = await awsCall('GetKeyRotationStatus', () =>
     kms.send(new GetKeyRotationStatusCommand({ KeyId: keyArn })),
   );
-  const rotations = await awsCall('ListKeyRotations', () =>
-    kms.send(new ListKeyRotationsCommand({ KeyId: keyArn, Limit: 1000 })),
-  );
-  const recent = objects(rotations.Rotations)
-    .flatMap((r) => {
-      const date = iso(r.RotationDate);
-      if (!date) return [];
-      const type: 'AUTOMATIC' | 'ON_DEMAND' = r.RotationType === 'ON_DEMAND' ? 'ON_DEMAND' : 'AUTOMATIC';
-      const keyMaterialId = text(r.KeyMaterialId);
-      return [{ date, type, ...(keyMaterialId ? { keyMaterialId } : {}) }];
-    })
-    .sort((a, b) => b.date.localeCompare(a.date))
-    .slice(0, 10);
   const next = iso(status.NextRotationDate);
   const onDemand = iso(status.OnDemandRotationStartDate);
   return {
@@ -100,8 +80,30 @@ export async function readRotation(kms: KMSClient, keyArn: string): Promise<Rota
     ...(positiveInt(status.RotationPeriodInDays) ? { periodInDays: status.RotationPeriodInDays } : {}),
     ...(next ? { nextRotationDate: next } : {}),
     ...(onDemand ? { onDemandRotationStartDate: onDemand } : {}),
-    recent,
   };
+}
+
+/** ListKeyRotations: the most recent completed rotations, newest first (at most 10). */
+export async function listRecentRotations(kms: KMSClient, keyArn: string): Promise<RotationFacts['recent']> {
+  const rotations = await awsCall('ListKeyRotations', () =>
+    kms.send(new ListKeyRotationsCommand({ KeyId: keyArn, Limit: 1000 })),
+  );
+  return items(rotations.Rotations)
+    .flatMap((r) => {
+      const date = iso(r.RotationDate);
+      if (!date) return [];
+      const type: 'AUTOMATIC' | 'ON_DEMAND' = r.RotationType === 'ON_DEMAND' ? 'ON_DEMAND' : 'AUTOMATIC';
+      const keyMaterialId = nonEmptyText(r.KeyMaterialId);
+      return [{ date, type, ...(keyMaterialId ? { keyMaterialId } : {}) }];
+    })
+    .sort((a, b) => b.date.localeCompare(a.date))
+    .slice(0, 10);
+}
+
+/** Rotation status plus the most recent completed rotations (newest first). */
+export async function readRotation(kms: KMSClient, keyArn: string): Promise<RotationFacts> {
+  const status = await readRotationStatus(kms, keyArn);
+  return { ...status, recent: await listRecentRotations(kms, keyArn) };
 }
 
 export async function createKey(
@@ -170,8 +172,8 @@ export async function countGrants(kms: KMSClient, keyArn: string, maxPages = 100
     const out = await awsCall('ListGrants', () =>
       kms.send(new ListGrantsCommand({ KeyId: keyArn, Limit: 100, ...(marker ? { Marker: marker } : {}) })),
     );
-    count += objects(out.Grants).length;
-    const next = text(out.NextMarker);
+    count += items(out.Grants).length;
+    const next = nonEmptyText(out.NextMarker);
     if (out.Truncated !== true || !next) break;
     marker = next;
   }

@@ -12,7 +12,13 @@
 // - Targets (Region, role) never share entries: what one role may read says nothing about another.
 
 import type { AwsClients, AwsTarget } from '../aws/clients.ts';
-import { countGrants, describeKey, getKeyPolicy, readRotation } from '../aws/kms.ts';
+import {
+  countGrants,
+  describeKey,
+  getKeyPolicy,
+  listRecentRotations,
+  readRotationStatus,
+} from '../aws/kms.ts';
 import { createTtlMemo } from '../runtime/ttl-memo.ts';
 import type { KeyFacts, RotationFacts } from './key-facts.ts';
 
@@ -26,11 +32,26 @@ export interface KeyReadOptions {
   maxAgeMs?: number;
 }
 
+/**
+ * What a slow-changing read depends on. The completed-rotation list changes only when the key
+ * material does, the grant count only when the tables using the key do: given that, the entry is
+ * kept until the version changes (or an hour passes), not just for the TTL.
+ */
+export interface KeyReadVersion {
+  version?: string;
+}
+
 export interface KeyReads {
   describe(target: AwsTarget, ref: string, options?: KeyReadOptions): Promise<KeyFacts | undefined>;
-  rotation(target: AwsTarget, keyArn: string, options?: KeyReadOptions): Promise<RotationFacts>;
+  /** Rotation status (TTL) and completed rotations (kept per `version`: the current key material). */
+  rotation(
+    target: AwsTarget,
+    keyArn: string,
+    options?: KeyReadOptions & KeyReadVersion,
+  ): Promise<RotationFacts>;
   policy(target: AwsTarget, keyArn: string, options?: KeyReadOptions): Promise<string>;
-  grants(target: AwsTarget, keyArn: string, options?: KeyReadOptions): Promise<number>;
+  /** Grant count, kept per `version` (the tables using the key). */
+  grants(target: AwsTarget, keyArn: string, options?: KeyReadOptions & KeyReadVersion): Promise<number>;
   /** Forgets every entry about the key `keyArnOrRef` names (by ARN, id or the reference read). */
   invalidate(keyArnOrRef: string): void;
 }
@@ -45,6 +66,9 @@ export function createKeyCache(
   },
 ): KeyReads {
   const memo = createTtlMemo(options);
+  // Versioned entries are replaced when what they depend on changes, so they may live long.
+  const versioned = createTtlMemo({ ...options, ttlMs: Math.max(options.ttlMs, 60 * 60_000) });
+  const memoFor = (o: KeyReadVersion | undefined) => (o?.version === undefined ? memo : versioned);
   const age = (o: KeyReadOptions | undefined) =>
     o?.maxAgeMs !== undefined
       ? { maxAgeMs: o.maxAgeMs }
@@ -62,22 +86,37 @@ export function createKeyCache(
         ...age(o),
         aliases: (facts) => (facts ? [facts.arn, facts.keyId] : []),
       }),
-    rotation: (target, keyArn, o) =>
-      memo.remember(
+    rotation: async (target, keyArn, o) => {
+      const status = memo.remember(
         entryKey('rotation', target, keyArn),
-        () => readRotation(aws.kms(target), keyArn),
+        () => readRotationStatus(aws.kms(target), keyArn),
         age(o),
-      ),
+      );
+      const recent = memoFor(o).remember(
+        entryKey(`rotations@${o?.version ?? ''}`, target, keyArn),
+        () => listRecentRotations(aws.kms(target), keyArn),
+        age(o),
+      );
+      // Both settle before either is looked at: a rejection left unawaited would end the process.
+      const [rotationStatus, completed] = await Promise.all([status, recent]);
+      return { ...rotationStatus, recent: completed };
+    },
     policy: (target, keyArn, o) =>
       memo.remember(entryKey('policy', target, keyArn), () => getKeyPolicy(aws.kms(target), keyArn), age(o)),
     grants: (target, keyArn, o) =>
-      memo.remember(entryKey('grants', target, keyArn), () => countGrants(aws.kms(target), keyArn), age(o)),
+      memoFor(o).remember(
+        entryKey(`grants@${o?.version ?? ''}`, target, keyArn),
+        () => countGrants(aws.kms(target), keyArn),
+        age(o),
+      ),
     invalidate: (keyArnOrRef) => {
       const keyId = /:key\/(.+)$/.exec(keyArnOrRef)?.[1];
-      memo.forget((name) => {
+      const about = (name: string) => {
         const ref = refOf(name);
         return ref === keyArnOrRef || (keyId !== undefined && ref === keyId);
-      });
+      };
+      memo.forget(about);
+      versioned.forget(about);
     },
   };
 }

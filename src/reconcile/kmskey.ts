@@ -8,6 +8,7 @@
 // finalizer before cleanup succeeded; acts on a key by alias after it was resolved (status.keyArn
 // is the identity from then on, so re-pointing an alias never moves the object to another key).
 
+import { createHash } from 'node:crypto';
 import type { KmsKeyStatus } from '../api/kmskey.ts';
 import { cmkResources, type KeyReferencingObject, type KmsKeyObject } from '../api/resources.ts';
 import type { WorkloadReference } from '../api/shared.ts';
@@ -101,6 +102,15 @@ function pendingReason(o: KeyReferencingObject): string {
   return `${ready.reason}: ${ready.message}`.slice(0, 1024);
 }
 
+/** The Keyspaces tables referencing a key and whether each is on it: a version of its grant count. */
+function tablesVersion(referencing: KeyReferencingObject[], keyArn: string): string {
+  const tables = referencing
+    .filter((o) => (o.kind ?? '') === 'KeyspacesTable')
+    .map((o) => `${o.metadata.namespace}/${o.metadata.name}/${o.metadata.uid ?? ''}/${onKey(o, keyArn)}`)
+    .sort();
+  return createHash('sha256').update(tables.join('\n')).digest('hex').slice(0, 16);
+}
+
 function describeAction(a: KmsKeyAction): string {
   switch (a.type) {
     case 'EnableKeyRotation':
@@ -142,7 +152,11 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
         if (!facts) return { kind: 'notFound' };
         let rotation: Awaited<ReturnType<typeof readRotation>> | undefined;
         try {
-          rotation = await deps.keys.rotation(target, facts.arn, fresh ? { maxAgeMs: 0 } : {});
+          // The completed-rotation list changes with the key material: read again when it does.
+          rotation = await deps.keys.rotation(target, facts.arn, {
+            ...(fresh ? { maxAgeMs: 0 } : {}),
+            ...(facts.currentKeyMaterialId ? { version: facts.currentKeyMaterialId } : {}),
+          });
         } catch (e) {
           // Keys that cannot rotate (asymmetric, imported) answer UnsupportedOperation: not an error here.
           if (
@@ -236,7 +250,11 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
     if (observed.kind === 'found' && referencing.some((o) => (o.kind ?? '') === 'KeyspacesTable')) {
       try {
         grants = {
-          count: await deps.keys.grants(target, observed.key.arn, freshReads ? { maxAgeMs: 0 } : {}),
+          // Keyspaces creates grants per table: count again when the tables using the key change.
+          count: await deps.keys.grants(target, observed.key.arn, {
+            ...(freshReads ? { maxAgeMs: 0 } : {}),
+            version: tablesVersion(referencing, observed.key.arn),
+          }),
           limit: grantsPerKeyLimit,
         };
       } catch (e) {

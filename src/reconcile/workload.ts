@@ -118,6 +118,9 @@ const changeKeyAction: Record<WorkloadService, string> = {
   EmrServerless: 'UpdateApplication',
 };
 
+/** Actions that rest on the keys' state and policy: planned again on fresh key reads. */
+const keyActions = new Set<WorkloadAction['type']>(['ChangeKey', 'Stop', 'CancelJobRuns', 'Start']);
+
 /** Actions that change AWS: planned again on a full, fresh observation before they run. */
 const awsActions = new Set<WorkloadAction['type']>([
   'Claim',
@@ -161,11 +164,13 @@ export function workloadTarget(
 
 export interface ObserveOptions {
   /**
-   * The reconcile is about to act on what it sees: read the resource in full from AWS and the keys
-   * from KMS, bypassing the observe memo and the key cache. A reconcile plans on a light
-   * observation and, when the plan would change anything in AWS, observes again this way first.
+   * The reconcile is about to act on what it sees: read the resource in full from AWS, bypassing
+   * the observe memo. A reconcile plans on a light observation and, when the plan would change
+   * anything in AWS, observes again this way first.
    */
   forActing?: boolean;
+  /** Read the keys from KMS, not the key cache: the action rests on the key (a switch, a restart). */
+  freshKeys?: boolean;
   /** The light observation this one repeats: its record of the last change is carried over. */
   previous?: WorkloadPlanInput;
 }
@@ -189,7 +194,7 @@ export async function observeWorkload(
   const claim = `${deps.clusterName}/${object.metadata.namespace}/${object.metadata.name}`;
   const now = deps.now();
 
-  const fresh = options.forActing === true;
+  const fresh = options.freshKeys === true;
 
   // ---- observe -------------------------------------------------------------------------------
   let observed: WorkloadObservation;
@@ -198,7 +203,7 @@ export async function observeWorkload(
   try {
     const state = await adapter.observe(deps.aws, target, id, {
       ...(deps.observeMemo ? { memo: deps.observeMemo } : {}),
-      forActing: fresh,
+      forActing: options.forActing === true,
     });
     observed = state ? { kind: 'found', state } : { kind: 'notFound' };
     // Bring our record of the last change up to date from AWS.
@@ -339,10 +344,12 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
     let input = await observeWorkload(deps, object);
     let plan = planWorkload(input);
     // The plan was made on a light observation (memoized tags, cached key facts): before anything
-    // changes in AWS, read the resource and the keys again in full and plan once more, so a key
-    // disabled or re-policied a moment ago is never switched onto, nor a resource claimed since.
+    // changes in AWS, read the resource again in full (and, for an action that rests on the key, the
+    // keys from KMS) and plan once more, so a key disabled or re-policied a moment ago is never
+    // switched onto, nor a resource claimed since by someone else.
     if (plan.actions.some((a) => awsActions.has(a.type))) {
-      input = await observeWorkload(deps, object, { forActing: true, previous: input });
+      const freshKeys = plan.actions.some((a) => keyActions.has(a.type));
+      input = await observeWorkload(deps, object, { forActing: true, freshKeys, previous: input });
       plan = planWorkload(input);
     }
     const { now, observed, desired, preflight: verdict } = input;

@@ -124,6 +124,26 @@ describe('key cache', () => {
     expect(await t.calls('ListGrants')).toBe(1);
   });
 
+  it('keeps the completed-rotation list and the grant count while their version holds', async () => {
+    const t = setup(30_000);
+    const arn = await newKey(t.kms);
+    await t.cache.rotation(target, arn, { version: 'material-1' });
+    await t.cache.grants(target, arn, { version: 'tables-1' });
+    t.advance(30_001); // past the TTL: the rotation status is read again, the versioned reads are not
+    await t.cache.rotation(target, arn, { version: 'material-1' });
+    await t.cache.grants(target, arn, { version: 'tables-1' });
+    expect(await t.calls('GetKeyRotationStatus')).toBe(2);
+    expect(await t.calls('ListKeyRotations')).toBe(1);
+    expect(await t.calls('ListGrants')).toBe(1);
+    // A new material, new tables: read again. Invalidation forgets versioned entries too.
+    await t.cache.rotation(target, arn, { version: 'material-2' });
+    await t.cache.grants(target, arn, { version: 'tables-2' });
+    t.cache.invalidate(arn);
+    await t.cache.rotation(target, arn, { version: 'material-2' });
+    expect(await t.calls('ListKeyRotations')).toBe(3);
+    expect(await t.calls('ListGrants')).toBe(2);
+  });
+
   it('with a TTL of 0 every read reaches KMS', async () => {
     const t = setup(0);
     const arn = await newKey(t.kms);
