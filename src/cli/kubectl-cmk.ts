@@ -41,9 +41,9 @@ import {
   isNotFound,
   type KubeClient,
   type KubeObject,
-  loadKubeConfig,
   type ResourceType,
 } from '../runtime/kube.ts';
+import { kubeAccessOf } from '../runtime/kubeconfig.ts';
 
 const help = `usage: kubectl cmk <command> [options]
 
@@ -658,11 +658,17 @@ export async function kubectlCmkCommand(args: string[], io: CliIo = processIo): 
     return 2;
   }
   try {
-    const kc = loadKubeConfig(values['kubeconfig'] as string | undefined);
-    const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
+    // A kubectl plugin reads kubeconfigs the way kubectl does (several KUBECONFIG files merged, exec
+    // plugins such as `aws eks get-token`): client-node's loader, not the operator's lean one.
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const kc = new KubeConfig();
+    const kubeconfig = values['kubeconfig'] as string | undefined;
+    if (kubeconfig) kc.loadFromFile(kubeconfig);
+    else kc.loadFromDefault();
+    const access = kubeAccessOf(kc);
     const g: Globals = {
-      kube: io.kube ?? createKubeClient(kc, { userAgent: 'kubectl-cmk' }),
-      namespace: (values['namespace'] as string | undefined) ?? contextNamespace ?? 'default',
+      kube: io.kube ?? createKubeClient(access, { userAgent: 'kubectl-cmk' }),
+      namespace: (values['namespace'] as string | undefined) ?? access.namespace ?? 'default',
       all,
       io,
       values,

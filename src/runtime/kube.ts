@@ -1,5 +1,5 @@
 // A small typed Kubernetes API client for the runtime: get/list/create/replace/patch/delete and
-// watch on any resource type, from a KubeConfig (@kubernetes/client-node v2) over node:https.
+// watch on any resource type, over node:https, with the access src/runtime/kubeconfig.ts reads.
 //
 // Why node:https and not fetch: client-node v2 exposes a kubeconfig's TLS and auth either as an
 // https.Agent plus headers (`applyToHTTPSOptions`) or as a dispatcher of its own undici (v8), which
@@ -21,7 +21,7 @@ import {
   type OutgoingHttpHeaders,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { type ClientNodeConfig, type KubeAccess, kubeAccessOf, loadKubeAccess } from './kubeconfig.ts';
 
 export interface ResourceType {
   /** '' for the core group. */
@@ -240,12 +240,12 @@ export interface KubeClientOptions {
   onResponse?(method: string, statusCode: number): void;
 }
 
-/** A KubeConfig from a file, else the default chain (KUBECONFIG, ~/.kube/config, in-cluster). */
-export function loadKubeConfig(path?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
+/**
+ * How to reach the API server: a kubeconfig file, else KUBECONFIG, ~/.kube/config or the pod's
+ * service account (src/runtime/kubeconfig.ts, which imports client-node only for auth plugins).
+ */
+export function loadKubeConfig(path?: string): KubeAccess {
+  return loadKubeAccess(path);
 }
 
 interface Connection {
@@ -253,10 +253,12 @@ interface Connection {
   url: URL;
 }
 
-export function createKubeClient(kc: KubeConfig, clientOptions: KubeClientOptions = {}): KubeClient {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('kubeconfig has no current cluster');
-  const server = cluster.server.replace(/\/+$/, '');
+export function createKubeClient(
+  source: KubeAccess | ClientNodeConfig,
+  clientOptions: KubeClientOptions = {},
+): KubeClient {
+  const access = 'apply' in source ? source : kubeAccessOf(source);
+  const server = access.server;
   const requestTimeoutMs = clientOptions.requestTimeoutMs ?? 30_000;
   const userAgent = clientOptions.userAgent ?? 'cmk-operator';
   let keepAliveAgent: HttpsAgent | HttpAgent | undefined;
@@ -274,9 +276,9 @@ export function createKubeClient(kc: KubeConfig, clientOptions: KubeClientOption
       method,
       headers: { Accept: 'application/json', 'User-Agent': userAgent },
     };
-    await kc.applyToHTTPSOptions(options);
+    await access.apply(options);
     // client-node's agent has no keep-alive; reuse connections unless a proxy agent is in play.
-    if (!cluster?.proxyUrl) {
+    if (!access.proxied) {
       keepAliveAgent ??=
         url.protocol === 'https:'
           ? new HttpsAgent({
