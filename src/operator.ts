@@ -53,8 +53,8 @@ import {
   prometheusWorkQueueMetrics,
 } from './runtime/metrics.ts';
 import { createTtlMemo } from './runtime/ttl-memo.ts';
-import { createInformer, type Index, type Informer } from './runtime/watch.ts';
-import { createWorkQueue } from './runtime/work-queue.ts';
+import { createInformer, type Index, type Informer, type InformerHandlers } from './runtime/watch.ts';
+import { createWorkQueue, type WorkQueue } from './runtime/work-queue.ts';
 
 export interface OperatorOptions {
   kubeconfig?: string;
@@ -122,6 +122,17 @@ function changedBeyondStatus(previous: KubeObject, o: KubeObject): boolean {
       x.metadata.deletionTimestamp ?? null,
     ]);
   return m(previous) !== m(o);
+}
+
+/** Informer handlers that queue an object of the controller's own kind when it changes beyond status. */
+function enqueueOnChange(queue: WorkQueue): InformerHandlers<KubeObject> {
+  return {
+    onAdd: (o) => queue.add(objectKey(o)),
+    onUpdate: (previous, o) => {
+      if (changedBeyondStatus(previous, o)) queue.add(objectKey(o));
+    },
+    onDelete: (o) => queue.add(objectKey(o)),
+  };
 }
 
 /** Workload-triggered KmsKey reconciles wait this long, so a burst of progress costs one reconcile. */
@@ -239,13 +250,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
 
   const queue = createWorkQueue({ metrics: prometheusWorkQueueMetrics(registry, 'kmskey') });
   for (const i of kmsKeys.informers) {
-    i.addHandlers({
-      onAdd: (o) => queue.add(objectKey(o)),
-      onUpdate: (previous, o) => {
-        if (changedBeyondStatus(previous, o)) queue.add(objectKey(o));
-      },
-      onDelete: (o) => queue.add(objectKey(o)),
-    });
+    i.addHandlers(enqueueOnChange(queue));
   }
   // A workload that starts or stops referencing a key, or whose progress onto it changes, re-runs
   // that key's reconcile (STYLE 16). Other status changes do not: with a thousand workloads on a key,
@@ -320,7 +325,6 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     ...(options.labelSelector ? { liveReferencesTo } : {}),
     callerIdentity,
     defaultRegion: options.defaultRegion,
-    resyncMs: options.resyncMs,
     clusterName: options.clusterName,
     now: Date.now,
   });
@@ -350,13 +354,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     const name = wk.type.kind.toLowerCase();
     const wq = createWorkQueue({ metrics: prometheusWorkQueueMetrics(registry, name) });
     for (const i of r.cache.informers) {
-      i.addHandlers({
-        onAdd: (o) => wq.add(objectKey(o)),
-        onUpdate: (previous, o) => {
-          if (changedBeyondStatus(previous, o)) wq.add(objectKey(o));
-        },
-        onDelete: (o) => wq.add(objectKey(o)),
-      });
+      i.addHandlers(enqueueOnChange(wq));
     }
     workloadQueues.push({
       enqueueReferencing: (kmsKey) => {
@@ -386,7 +384,6 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
             ...(options.policyPreflight ? { policyPreflight: options.policyPreflight } : {}),
             defaultRegion: options.defaultRegion,
             clusterName: options.clusterName,
-            resyncMs: options.resyncMs,
             now: Date.now,
           }),
           concurrency: options.concurrency,
@@ -411,13 +408,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       for (const k of byApplication.lookup(applicationKey)) jq.add(k);
     };
     for (const i of jobRuns.cache.informers) {
-      i.addHandlers({
-        onAdd: (o) => jq.add(objectKey(o)),
-        onUpdate: (previous, o) => {
-          if (changedBeyondStatus(previous, o)) jq.add(objectKey(o));
-        },
-        onDelete: (o) => jq.add(objectKey(o)),
-      });
+      i.addHandlers(enqueueOnChange(jq));
     }
     // An application that appears or changes its key re-runs the job runs that inherit from it.
     for (const i of emrApplications.cache.informers) {
@@ -453,7 +444,6 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
             callerIdentity,
             ...(options.policyPreflight ? { policyPreflight: options.policyPreflight } : {}),
             defaultRegion: options.defaultRegion,
-            resyncMs: options.resyncMs,
             now: Date.now,
           }),
           concurrency: options.concurrency,

@@ -23,6 +23,20 @@ export type ErrorCause =
   /** Anything else. Treated like Transient, but reported as unexpected. */
   | 'Unknown';
 
+/** Every cause, once (the record makes the compiler insist on all of them). */
+const causeSet: Record<ErrorCause, true> = {
+  Throttled: true,
+  Conflict: true,
+  Transient: true,
+  KeyUnusable: true,
+  AccessDenied: true,
+  NotFound: true,
+  InvalidSpec: true,
+  QuotaExceeded: true,
+  Unknown: true,
+};
+export const errorCauses = Object.keys(causeSet) as ErrorCause[];
+
 export interface AwsFailure {
   cause: ErrorCause;
   /** The AWS error code (err.name), e.g. ConcurrentModificationException. */

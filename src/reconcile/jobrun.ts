@@ -70,8 +70,6 @@ export interface JobRunReconcilerDeps extends KeyResolutionDeps, PreflightDeps {
   getJobRun(key: string): JobRunObject | undefined;
   getApplication(key: string): EmrApplicationObject | undefined;
   defaultRegion: string;
-  /** The controller's resync interval: no requeue waits longer. */
-  resyncMs?: number;
   now(): number;
 }
 
@@ -430,6 +428,6 @@ export function jobRunReconciler(deps: JobRunReconcilerDeps) {
     if (submitted) return { requeueAfterMs: resync.transitioningMs };
     // Settled (finished, or waiting on something slow): the controller's jittered resync decides.
     if (plan.requeueAfterMs >= resync.settledMs) return {};
-    return { requeueAfterMs: Math.min(plan.requeueAfterMs, deps.resyncMs ?? plan.requeueAfterMs) };
+    return { requeueAfterMs: plan.requeueAfterMs };
   };
 }

@@ -15,8 +15,9 @@ import type { WorkloadReference } from '../api/shared.ts';
 import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
-import { createKey, keyMutations, type readRotation } from '../aws/kms.ts';
+import { createKey, keyMutations } from '../aws/kms.ts';
 import type { KeyReads } from '../keys/key-cache.ts';
+import type { RotationFacts } from '../keys/key-facts.ts';
 import { generateKeyPolicy } from '../keys/policy.ts';
 import { keyRefusal, type TenancyRules } from '../keys/tenancy.ts';
 import { type Condition, removeCondition, setCondition, withKstatus } from '../runtime/conditions.ts';
@@ -61,8 +62,6 @@ export interface KmsKeyReconcilerDeps {
   liveReferencesTo?(key: string, signal: AbortSignal): Promise<KeyReferencingObject[]>;
   callerIdentity(target: AwsTarget): Promise<CallerIdentity>;
   defaultRegion: string;
-  /** The controller's resync interval: no requeue waits longer. */
-  resyncMs?: number;
   /** Identifies this cluster in AWS tags (`cmk.io/owner`). */
   clusterName: string;
   now(): number;
@@ -150,7 +149,7 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
         if (!identity) return { kind: 'notCreated' };
         const facts = await deps.keys.describe(target, identity, fresh ? { maxAgeMs: 0 } : {});
         if (!facts) return { kind: 'notFound' };
-        let rotation: Awaited<ReturnType<typeof readRotation>> | undefined;
+        let rotation: RotationFacts | undefined;
         try {
           // The completed-rotation list changes with the key material: read again when it does.
           rotation = await deps.keys.rotation(target, facts.arn, {
@@ -632,8 +631,8 @@ export function kmsKeyReconciler(deps: KmsKeyReconcilerDeps) {
     if (waiting) throw waiting;
     if (mutated) return { requeueAfterMs: resync.transitioningMs };
     // Settled: the controller's jittered resync (--resync) decides when to look again; anything
-    // sooner never waits past it (a workload of another shard sends this key no event).
+    // sooner is capped at it by the controller (a workload of another shard sends this key no event).
     if (plan.requeueAfterMs >= resync.settledMs) return {};
-    return { requeueAfterMs: Math.min(plan.requeueAfterMs, deps.resyncMs ?? plan.requeueAfterMs) };
+    return { requeueAfterMs: plan.requeueAfterMs };
   };
 }

@@ -104,8 +104,6 @@ export interface WorkloadReconcilerDeps {
   policyPreflight?: PolicyPreflight;
   defaultRegion: string;
   clusterName: string;
-  /** The controller's resync interval: no requeue waits longer. */
-  resyncMs?: number;
   /** The operator's per-namespace key and resource allow-lists. */
   tenancy?: TenancyRules;
   now(): number;
@@ -122,14 +120,7 @@ const changeKeyAction: Record<WorkloadService, string> = {
 const keyActions = new Set<WorkloadAction['type']>(['ChangeKey', 'Stop', 'CancelJobRuns', 'Start']);
 
 /** Actions that change AWS: planned again on a full, fresh observation before they run. */
-const awsActions = new Set<WorkloadAction['type']>([
-  'Claim',
-  'Release',
-  'ChangeKey',
-  'Stop',
-  'CancelJobRuns',
-  'Start',
-]);
+const awsActions = new Set<WorkloadAction['type']>([...keyActions, 'Claim', 'Release']);
 
 function isoNow(now: number): string {
   return new Date(now).toISOString();
@@ -609,8 +600,8 @@ export function workloadReconciler(deps: WorkloadReconcilerDeps) {
 
     if (actionError) throw actionError;
     if (mutated) return { requeueAfterMs: resync.transitioningMs };
-    // Settled: the controller's jittered resync decides; anything sooner never waits past it.
+    // Settled: the controller's jittered resync decides; anything sooner is capped at it by the controller.
     if (plan.requeueAfterMs >= resync.settledMs) return {};
-    return { requeueAfterMs: Math.min(plan.requeueAfterMs, deps.resyncMs ?? plan.requeueAfterMs) };
+    return { requeueAfterMs: plan.requeueAfterMs };
   };
 }

@@ -4,7 +4,8 @@
 // - A key is reconciled by at most one worker at a time (the queue's processing set), and at most
 //   `concurrency` reconciles run at once.
 // - Outcomes (controller-runtime's): success -> forget the key's backoff and look again after a
-//   jittered resync; `{ requeueAfterMs }` -> forget and look again then; `{ requeue: true }` ->
+//   jittered resync; `{ requeueAfterMs }` -> forget and look again then, but never later than the
+//   resync interval (a reconcile asking for later still gets its resync); `{ requeue: true }` ->
 //   rate-limited requeue; WaitingError -> look again after its `retryAfterMs`, no backoff growth;
 //   TerminalError -> forget, never retried (logged at error, counted); anything else ->
 //   rate-limited requeue (per-key backoff, global bucket).
@@ -109,7 +110,7 @@ export function createController(options: ControllerOptions, deps: ControllerDep
       } else if (result.requeueAfterMs !== undefined && result.requeueAfterMs > 0) {
         label = 'requeue_after';
         queue.forget(key);
-        queue.addAfter(key, result.requeueAfterMs);
+        queue.addAfter(key, Math.min(result.requeueAfterMs, resyncMs));
       } else {
         label = 'success';
         queue.forget(key);

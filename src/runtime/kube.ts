@@ -21,7 +21,7 @@ import {
   type OutgoingHttpHeaders,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
-import { type ClientNodeConfig, type KubeAccess, kubeAccessOf, loadKubeAccess } from './kubeconfig.ts';
+import { type ClientNodeConfig, type KubeAccess, kubeAccessOf } from './kubeconfig.ts';
 
 export interface ResourceType {
   /** '' for the core group. */
@@ -240,13 +240,9 @@ export interface KubeClientOptions {
   onResponse?(method: string, statusCode: number): void;
 }
 
-/**
- * How to reach the API server: a kubeconfig file, else KUBECONFIG, ~/.kube/config or the pod's
- * service account (src/runtime/kubeconfig.ts, which imports client-node only for auth plugins).
- */
-export function loadKubeConfig(path?: string): KubeAccess {
-  return loadKubeAccess(path);
-}
+// How to reach the API server: a kubeconfig file, else KUBECONFIG, ~/.kube/config or the pod's
+// service account (src/runtime/kubeconfig.ts, which imports client-node only for auth plugins).
+export { loadKubeAccess as loadKubeConfig } from './kubeconfig.ts';
 
 interface Connection {
   options: RequestOptions;

@@ -19,7 +19,6 @@ export interface RememberOptions<T> {
 export interface TtlMemo {
   remember<T>(key: string, load: () => Promise<T>, options?: RememberOptions<T>): Promise<T>;
   forget(match: (keyOrAlias: string) => boolean): void;
-  size(): number;
 }
 
 interface Entry {
@@ -64,6 +63,5 @@ export function createTtlMemo(options: { ttlMs: number; maxEntries?: number; now
     forget(match) {
       for (const [k, entry] of entries) if (entry.names.some(match)) entries.delete(k);
     },
-    size: () => entries.size,
   };
 }

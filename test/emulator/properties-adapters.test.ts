@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AwsClients, createAwsClients } from '../../src/aws/clients.ts';
 import { emrServerlessAdapter, getJobRun } from '../../src/aws/emr-serverless.ts';
-import { AwsCallError, type ErrorCause } from '../../src/aws/errors.ts';
+import { AwsCallError, type ErrorCause, errorCauses } from '../../src/aws/errors.ts';
 import { flinkAdapter } from '../../src/aws/flink.ts';
 import { keyspacesAdapter } from '../../src/aws/keyspaces.ts';
 import { countGrants, describeKey, getKeyPolicy, readRotation } from '../../src/aws/kms.ts';
@@ -495,17 +495,7 @@ afterAll(async () => {
 
 // ---- the checks ----------------------------------------------------------------------------------
 
-const causes: ReadonlySet<ErrorCause> = new Set([
-  'Throttled',
-  'Conflict',
-  'Transient',
-  'KeyUnusable',
-  'AccessDenied',
-  'NotFound',
-  'InvalidSpec',
-  'QuotaExceeded',
-  'Unknown',
-]);
+const causes: ReadonlySet<ErrorCause> = new Set(errorCauses);
 const target = { region: 'us-east-1' };
 const callTimeoutMs = 15_000;
 

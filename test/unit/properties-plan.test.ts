@@ -18,7 +18,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { KmsKeySpec, KmsKeyStatus } from '../../src/api/kmskey.ts';
-import { type AwsFailure, classifyAwsError, type ErrorCause } from '../../src/aws/errors.ts';
+import { type AwsFailure, classifyAwsError, errorCauses } from '../../src/aws/errors.ts';
 import type { EncryptionSetting, WorkloadOperation, WorkloadState } from '../../src/aws/workload.ts';
 import type { KeyFacts, RotationFacts } from '../../src/keys/key-facts.ts';
 import { type JobRunPlanInput, planJobRun } from '../../src/reconcile/jobrun-plan.ts';
@@ -95,17 +95,7 @@ const window = fc.record(
   },
   { requiredKeys: ['start', 'durationMinutes'] },
 );
-const causes: ErrorCause[] = [
-  'Throttled',
-  'Conflict',
-  'Transient',
-  'KeyUnusable',
-  'AccessDenied',
-  'NotFound',
-  'InvalidSpec',
-  'QuotaExceeded',
-  'Unknown',
-];
+const causes = errorCauses;
 const failure: fc.Arbitrary<AwsFailure> = fc.record({
   cause: fc.constantFrom(...causes),
   code: text,

@@ -97,6 +97,15 @@ describe('controller outcomes', () => {
     await h.controller.stop();
   });
 
+  it('a requeueAfter longer than the resync interval waits only the resync interval', async () => {
+    const h = harness(async () => ({ requeueAfterMs: 60_000 }), { resyncMs: 1_000 });
+    h.controller.start();
+    h.queue.add('k');
+    await vi.advanceTimersByTimeAsync(2_500);
+    expect(h.times('k')).toEqual([0, 1_000, 2_000]);
+    await h.controller.stop();
+  });
+
   it('a thrown error is retried with growing backoff and counted', async () => {
     const h = harness(async () => {
       throw new Error('boom');
