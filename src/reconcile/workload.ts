@@ -1,112 +1,44 @@
-// The workload reconciler: one implementation for FlinkApplication, KeyspacesTable and
-// EmrServerlessApplication; the service adapter (src/aws/adapters.ts) is the only per-service part.
-//
-// Watches: the workload kind; KmsKeys (mapped to the workloads that reference them); KeyReferenceGrants.
-// Owns conditions: Ready, Reconciling, Stalled (kstatus), KeyUsable, KeyCurrent, and per service
-// MaterialCurrent (Flink) and KeyAccessible (Keyspaces).
-// Never: switches a workload onto a key that fails pre-flight; acts in Observe mode, without the
-// leader's signal, or on a resource another object claims; follows a reference into another namespace
-// without a KeyReferenceGrant there. Every AWS mutation is an Event and an audit log line.
-
-import { cmkResources, type KmsKeyObject } from '../api/resources.ts';
-import type { KeyReference } from '../api/shared.ts';
 import { adapterFor } from '../aws/adapters.ts';
-import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { cancelJobRun } from '../aws/emr-serverless-cancel.ts';
-import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
-import type { CallerIdentity } from '../aws/identity.ts';
-import type { WorkloadId, WorkloadOperation, WorkloadService } from '../aws/workload.ts';
-import type { KeyReads } from '../keys/key-cache.ts';
-import { type TenancyRules, workloadRefusal } from '../keys/tenancy.ts';
+import { AwsCallError } from '../aws/errors.ts';
+import type { WorkloadService } from '../aws/workload.ts';
 import { type Condition, removeCondition, setCondition, withKstatus } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileResult } from '../runtime/controller.ts';
-import type { EventRecorder } from '../runtime/events.ts';
 import { addFinalizer, removeFinalizer } from '../runtime/finalizers.ts';
-import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
+import type { KubeClient } from '../runtime/kube.ts';
 import { writeStatusIfChanged } from '../runtime/status.ts';
-import type { TtlMemo } from '../runtime/ttl-memo.ts';
 import { publishJobOverrides } from './job-overrides.ts';
-import { type PolicyPreflight, preflightKey, resolveKey } from './key-resolution.ts';
 import { resync } from './types.ts';
 import {
+  observeWorkload,
+  type WorkloadObject,
+  type WorkloadObserveDeps,
+  workloadTarget,
+} from './workload-observe.ts';
+import {
   keyLabel,
-  type Preflight,
   planWorkload,
   type WorkloadAction,
-  type WorkloadObservation,
-  type WorkloadPlanInput,
-  type WorkloadSpecView,
   type WorkloadStatusView,
   workloadFinalizer,
 } from './workload-plan.ts';
 
-export interface WorkloadObject extends KubeObject {
-  spec: WorkloadSpecView & {
-    key: KeyReference;
-    region?: string;
-    roleArn?: string;
-    applicationName?: string;
-    keyspaceName?: string;
-    tableName?: string;
-    applicationId?: string;
-    encryptionContext?: Record<string, string>;
-    jobOverridesConfigMap?: { name: string };
-  };
-  status?: WorkloadStatusView & { conditions?: Condition[]; observedGeneration?: number } & Record<
-      string,
-      unknown
-    >;
+export type { PolicyPreflight } from './key-resolution.ts';
+export {
+  observeWorkload,
+  type WorkloadKind,
+  type WorkloadObject,
+  workloadKinds,
+  workloadTarget,
+} from './workload-observe.ts';
+
+function isoNow(now: number): string {
+  return new Date(now).toISOString();
 }
 
-export interface WorkloadKind {
-  type: ResourceType;
-  service: WorkloadService;
-  id(spec: WorkloadObject['spec']): WorkloadId;
-}
-
-/** The workload kinds the shared reconcile core serves, with how each names its AWS resource. */
-export const workloadKinds: WorkloadKind[] = [
-  {
-    type: cmkResources.flinkApplication,
-    service: 'ManagedFlink',
-    id: (s) => ({ service: 'ManagedFlink', applicationName: s.applicationName ?? '' }),
-  },
-  {
-    type: cmkResources.keyspacesTable,
-    service: 'Keyspaces',
-    id: (s) => ({ service: 'Keyspaces', keyspaceName: s.keyspaceName ?? '', tableName: s.tableName ?? '' }),
-  },
-  {
-    type: cmkResources.emrServerlessApplication,
-    service: 'EmrServerless',
-    id: (s) => ({ service: 'EmrServerless', applicationId: s.applicationId ?? '' }),
-  },
-];
-
-// Key resolution and pre-flight live in key-resolution.ts (shared with the job-run reconciler).
-export type { PolicyPreflight };
-
-export interface WorkloadReconcilerDeps {
+export interface WorkloadReconcilerDeps extends WorkloadObserveDeps {
   kube: KubeClient;
-  aws: AwsClients;
-  /** KMS reads, through the operator's key cache. */
-  keys: KeyReads;
-  /** Slow-changing AWS reads (tags, operation history) remembered between reconciles. */
-  observeMemo?: TtlMemo;
-  events: EventRecorder;
-  kind: WorkloadKind;
   getWorkload(key: string): WorkloadObject | undefined;
-  getKmsKey(key: string): KmsKeyObject | undefined;
-  /** Whether workloads in `fromNamespace` may reference the KmsKey `namespace/name`. */
-  referenceGranted(fromNamespace: string, kmsKeyNamespace: string, kmsKeyName: string): boolean;
-  callerIdentity(target: AwsTarget): Promise<CallerIdentity>;
-  /** Key-policy pre-flight; only the key-state chain runs when absent. */
-  policyPreflight?: PolicyPreflight;
-  defaultRegion: string;
-  clusterName: string;
-  /** The operator's per-namespace key and resource allow-lists. */
-  tenancy?: TenancyRules;
-  now(): number;
 }
 
 /** The AWS call a key change is, per service (the intent's record names it before the call). */
@@ -121,203 +53,6 @@ const keyActions = new Set<WorkloadAction['type']>(['ChangeKey', 'Stop', 'Cancel
 
 /** Actions that change AWS: planned again on a full, fresh observation before they run. */
 const awsActions = new Set<WorkloadAction['type']>([...keyActions, 'Claim', 'Release']);
-
-function isoNow(now: number): string {
-  return new Date(now).toISOString();
-}
-
-/** What observeWorkload needs: the reconciler's deps without the Kubernetes writer. */
-export type WorkloadObserveDeps = Pick<
-  WorkloadReconcilerDeps,
-  | 'aws'
-  | 'keys'
-  | 'observeMemo'
-  | 'events'
-  | 'kind'
-  | 'getKmsKey'
-  | 'referenceGranted'
-  | 'callerIdentity'
-  | 'policyPreflight'
-  | 'defaultRegion'
-  | 'clusterName'
-  | 'tenancy'
-  | 'now'
->;
-
-/** The AWS target (Region, role) of a workload spec. */
-export function workloadTarget(
-  deps: Pick<WorkloadReconcilerDeps, 'defaultRegion'>,
-  spec: WorkloadObject['spec'],
-): AwsTarget {
-  const region = spec.region ?? deps.defaultRegion;
-  return { region, ...(spec.roleArn ? { roleArn: spec.roleArn } : {}) };
-}
-
-export interface ObserveOptions {
-  /**
-   * The reconcile is about to act on what it sees: read the resource in full from AWS, bypassing
-   * the observe memo. A reconcile plans on a light observation and, when the plan would change
-   * anything in AWS, observes again this way first.
-   */
-  forActing?: boolean;
-  /** Read the keys from KMS, not the key cache: the action rests on the key (a switch, a restart). */
-  freshKeys?: boolean;
-  /** The light observation this one repeats: its record of the last change is carried over. */
-  previous?: WorkloadPlanInput;
-}
-
-/**
- * The observe half of a reconcile: reads AWS (the resource, a finished operation), resolves the
- * desired key and runs the pre-flight; returns the input of planWorkload. Writes nothing to AWS or
- * Kubernetes; the only side effect is an Event (through deps.events) when the last operation is
- * seen to have ended.
- */
-export async function observeWorkload(
-  deps: WorkloadObserveDeps,
-  object: WorkloadObject,
-  options: ObserveOptions = {},
-): Promise<WorkloadPlanInput> {
-  const { kind } = deps;
-  const adapter = adapterFor(kind.service);
-  const spec = object.spec;
-  const target = workloadTarget(deps, spec);
-  const id = kind.id(spec);
-  const claim = `${deps.clusterName}/${object.metadata.namespace}/${object.metadata.name}`;
-  const now = deps.now();
-
-  const fresh = options.freshKeys === true;
-
-  // ---- observe -------------------------------------------------------------------------------
-  let observed: WorkloadObservation;
-  let lastOperation = object.status?.lastOperation;
-  if (options.previous) lastOperation = options.previous.status?.lastOperation;
-  try {
-    const state = await adapter.observe(deps.aws, target, id, {
-      ...(deps.observeMemo ? { memo: deps.observeMemo } : {}),
-      forActing: options.forActing === true,
-    });
-    observed = state ? { kind: 'found', state } : { kind: 'notFound' };
-    // Bring our record of the last change up to date from AWS.
-    if (state && lastOperation?.status === 'InProgress') {
-      let fromAws: WorkloadOperation | undefined;
-      if (lastOperation.id && adapter.operation)
-        fromAws = await adapter.operation(deps.aws, target, id, lastOperation.id);
-      else if (state.settled && lastOperation.toKey === keyLabel(state.encryption))
-        fromAws = { action: lastOperation.action, status: 'Succeeded' };
-      if (fromAws && fromAws.status !== 'InProgress') {
-        lastOperation = {
-          ...lastOperation,
-          status: fromAws.status,
-          endTime: fromAws.endTime ?? isoNow(now),
-          ...(fromAws.message ? { message: fromAws.message } : {}),
-        };
-        if (fromAws.status === 'Failed') {
-          deps.events.record(
-            { type: kind.type, object },
-            {
-              type: 'Warning',
-              reason: 'SwitchFailed',
-              action: lastOperation.action,
-              note: `switch to ${lastOperation.toKey} failed: ${fromAws.message ?? 'no detail from AWS'}`,
-            },
-          );
-        } else {
-          deps.events.record(
-            { type: kind.type, object },
-            {
-              type: 'Normal',
-              reason: 'KeySwitched',
-              action: lastOperation.action,
-              note: `now on ${lastOperation.toKey} (was ${lastOperation.fromKey})`,
-            },
-          );
-        }
-      }
-    }
-  } catch (e) {
-    observed = { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
-  }
-
-  const { desired, facts } = await resolveKey(deps, {
-    namespace: object.metadata.namespace ?? '',
-    key: spec.key,
-    encryptionContext: spec.encryptionContext,
-    target,
-    fresh,
-  });
-
-  // Pre-flight only when a switch to a customer managed key is on the table.
-  let verdict: Preflight | undefined;
-  if (
-    desired.kind === 'resolved' &&
-    desired.setting.type === 'CustomerManaged' &&
-    observed.kind === 'found'
-  ) {
-    const current = observed.state.encryption;
-    const differs = current.type !== 'CustomerManaged' || current.keyArn !== desired.setting.keyArn;
-    if (differs || kind.service === 'EmrServerless') {
-      verdict = await preflightKey(deps, {
-        service: kind.service,
-        id,
-        facts,
-        setting: desired.setting,
-        target,
-        resourceArn: observed.state.resourceArn,
-        fresh,
-      });
-    }
-  }
-  // Managed Flink also needs the key being left (MSF-015): the switch snapshots the running state
-  // under it, and restores from older snapshots still decrypt with it. Checked the same way.
-  if (
-    kind.service === 'ManagedFlink' &&
-    desired.kind === 'resolved' &&
-    observed.kind === 'found' &&
-    observed.state.encryption.type === 'CustomerManaged' &&
-    (desired.setting.type !== 'CustomerManaged' ||
-      desired.setting.keyArn !== observed.state.encryption.keyArn) &&
-    (verdict === undefined || verdict.ok)
-  ) {
-    const outgoing = observed.state.encryption;
-    const outgoingFacts = await deps.keys.describe(target, outgoing.keyArn, { fresh }).catch(() => undefined);
-    const old = await preflightKey(deps, {
-      service: kind.service,
-      id,
-      facts: outgoingFacts,
-      setting: outgoing,
-      target,
-      resourceArn: observed.state.resourceArn,
-      fresh,
-    });
-    if (!old.ok) {
-      verdict = {
-        ok: false,
-        reason: 'OutgoingKeyNotUsable',
-        message: `the key being left (${outgoing.keyArn}) must stay usable for the switch (Flink snapshots the running state under it): ${old.message}`,
-      };
-    }
-  }
-
-  const refused =
-    deps.tenancy && observed.kind === 'found'
-      ? workloadRefusal(deps.tenancy, object.metadata.namespace ?? '', observed.state.resourceArn)
-      : undefined;
-  const refusal = refused ? { reason: 'ResourceNotAllowed', message: refused } : undefined;
-
-  return {
-    now,
-    service: kind.service,
-    spec,
-    status: { ...object.status, ...(lastOperation ? { lastOperation } : {}) },
-    deleting: Boolean(object.metadata.deletionTimestamp),
-    hasFinalizer: object.metadata.finalizers?.includes(workloadFinalizer) ?? false,
-    desired,
-    preflight: verdict,
-    observed,
-    claim,
-    ...(refusal ? { refusal } : {}),
-  };
-}
 
 export function workloadReconciler(deps: WorkloadReconcilerDeps) {
   const { kind } = deps;

@@ -1,0 +1,277 @@
+// Observing a workload: what AWS reports for the resource, the key its spec resolves to, and the
+// pre-flight verdict, gathered into the input of planWorkload. Shared by the workload reconciler and
+// `kubectl cmk plan`, so the plugin shows exactly what the operator decides on.
+//
+// Writes nothing to AWS or Kubernetes; the only side effect is an Event (through deps.events) when
+// the last operation is seen to have ended.
+
+import { cmkResources, type KmsKeyObject } from '../api/resources.ts';
+import type { KeyReference } from '../api/shared.ts';
+import { adapterFor } from '../aws/adapters.ts';
+import type { AwsClients, AwsTarget } from '../aws/clients.ts';
+import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
+import type { CallerIdentity } from '../aws/identity.ts';
+import type { WorkloadId, WorkloadOperation, WorkloadService } from '../aws/workload.ts';
+import type { KeyReads } from '../keys/key-cache.ts';
+import { type TenancyRules, workloadRefusal } from '../keys/tenancy.ts';
+import type { Condition } from '../runtime/conditions.ts';
+import type { EventRecorder } from '../runtime/events.ts';
+import type { KubeObject, ResourceType } from '../runtime/kube.ts';
+import type { TtlMemo } from '../runtime/ttl-memo.ts';
+import { type PolicyPreflight, preflightKey, resolveKey } from './key-resolution.ts';
+import {
+  keyLabel,
+  type Preflight,
+  type WorkloadObservation,
+  type WorkloadPlanInput,
+  type WorkloadSpecView,
+  type WorkloadStatusView,
+  workloadFinalizer,
+} from './workload-plan.ts';
+
+export interface WorkloadObject extends KubeObject {
+  spec: WorkloadSpecView & {
+    key: KeyReference;
+    region?: string;
+    roleArn?: string;
+    applicationName?: string;
+    keyspaceName?: string;
+    tableName?: string;
+    applicationId?: string;
+    encryptionContext?: Record<string, string>;
+    jobOverridesConfigMap?: { name: string };
+  };
+  status?: WorkloadStatusView & { conditions?: Condition[]; observedGeneration?: number } & Record<
+      string,
+      unknown
+    >;
+}
+
+export interface WorkloadKind {
+  type: ResourceType;
+  service: WorkloadService;
+  id(spec: WorkloadObject['spec']): WorkloadId;
+}
+
+/** The workload kinds the shared reconcile core serves, with how each names its AWS resource. */
+export const workloadKinds: WorkloadKind[] = [
+  {
+    type: cmkResources.flinkApplication,
+    service: 'ManagedFlink',
+    id: (s) => ({ service: 'ManagedFlink', applicationName: s.applicationName ?? '' }),
+  },
+  {
+    type: cmkResources.keyspacesTable,
+    service: 'Keyspaces',
+    id: (s) => ({ service: 'Keyspaces', keyspaceName: s.keyspaceName ?? '', tableName: s.tableName ?? '' }),
+  },
+  {
+    type: cmkResources.emrServerlessApplication,
+    service: 'EmrServerless',
+    id: (s) => ({ service: 'EmrServerless', applicationId: s.applicationId ?? '' }),
+  },
+];
+
+// Key resolution and pre-flight live in key-resolution.ts (shared with the job-run reconciler).
+export type { PolicyPreflight };
+
+/** What observeWorkload needs: the workload reconciler's dependencies without the Kubernetes writer. */
+export interface WorkloadObserveDeps {
+  aws: AwsClients;
+  /** KMS reads, through the operator's key cache. */
+  keys: KeyReads;
+  /** Slow-changing AWS reads (tags, operation history) remembered between reconciles. */
+  observeMemo?: TtlMemo;
+  events: EventRecorder;
+  kind: WorkloadKind;
+  getKmsKey(key: string): KmsKeyObject | undefined;
+  /** Whether workloads in `fromNamespace` may reference the KmsKey `namespace/name`. */
+  referenceGranted(fromNamespace: string, kmsKeyNamespace: string, kmsKeyName: string): boolean;
+  callerIdentity(target: AwsTarget): Promise<CallerIdentity>;
+  /** Key-policy pre-flight; only the key-state chain runs when absent. */
+  policyPreflight?: PolicyPreflight;
+  defaultRegion: string;
+  clusterName: string;
+  /** The operator's per-namespace key and resource allow-lists. */
+  tenancy?: TenancyRules;
+  now(): number;
+}
+
+function isoNow(now: number): string {
+  return new Date(now).toISOString();
+}
+
+/** The AWS target (Region, role) of a workload spec. */
+export function workloadTarget(
+  deps: Pick<WorkloadObserveDeps, "defaultRegion">,
+  spec: WorkloadObject['spec'],
+): AwsTarget {
+  const region = spec.region ?? deps.defaultRegion;
+  return { region, ...(spec.roleArn ? { roleArn: spec.roleArn } : {}) };
+}
+
+export interface ObserveOptions {
+  /**
+   * The reconcile is about to act on what it sees: read the resource in full from AWS, bypassing
+   * the observe memo. A reconcile plans on a light observation and, when the plan would change
+   * anything in AWS, observes again this way first.
+   */
+  forActing?: boolean;
+  /** Read the keys from KMS, not the key cache: the action rests on the key (a switch, a restart). */
+  freshKeys?: boolean;
+  /** The light observation this one repeats: its record of the last change is carried over. */
+  previous?: WorkloadPlanInput;
+}
+
+/**
+ * The observe half of a reconcile: reads AWS (the resource, a finished operation), resolves the
+ * desired key and runs the pre-flight; returns the input of planWorkload. Writes nothing to AWS or
+ * Kubernetes; the only side effect is an Event (through deps.events) when the last operation is
+ * seen to have ended.
+ */
+export async function observeWorkload(
+  deps: WorkloadObserveDeps,
+  object: WorkloadObject,
+  options: ObserveOptions = {},
+): Promise<WorkloadPlanInput> {
+  const { kind } = deps;
+  const adapter = adapterFor(kind.service);
+  const spec = object.spec;
+  const target = workloadTarget(deps, spec);
+  const id = kind.id(spec);
+  const claim = `${deps.clusterName}/${object.metadata.namespace}/${object.metadata.name}`;
+  const now = deps.now();
+
+  const fresh = options.freshKeys === true;
+
+  // ---- observe -------------------------------------------------------------------------------
+  let observed: WorkloadObservation;
+  let lastOperation = object.status?.lastOperation;
+  if (options.previous) lastOperation = options.previous.status?.lastOperation;
+  try {
+    const state = await adapter.observe(deps.aws, target, id, {
+      ...(deps.observeMemo ? { memo: deps.observeMemo } : {}),
+      forActing: options.forActing === true,
+    });
+    observed = state ? { kind: 'found', state } : { kind: 'notFound' };
+    // Bring our record of the last change up to date from AWS.
+    if (state && lastOperation?.status === 'InProgress') {
+      let fromAws: WorkloadOperation | undefined;
+      if (lastOperation.id && adapter.operation)
+        fromAws = await adapter.operation(deps.aws, target, id, lastOperation.id);
+      else if (state.settled && lastOperation.toKey === keyLabel(state.encryption))
+        fromAws = { action: lastOperation.action, status: 'Succeeded' };
+      if (fromAws && fromAws.status !== 'InProgress') {
+        lastOperation = {
+          ...lastOperation,
+          status: fromAws.status,
+          endTime: fromAws.endTime ?? isoNow(now),
+          ...(fromAws.message ? { message: fromAws.message } : {}),
+        };
+        if (fromAws.status === 'Failed') {
+          deps.events.record(
+            { type: kind.type, object },
+            {
+              type: 'Warning',
+              reason: 'SwitchFailed',
+              action: lastOperation.action,
+              note: `switch to ${lastOperation.toKey} failed: ${fromAws.message ?? 'no detail from AWS'}`,
+            },
+          );
+        } else {
+          deps.events.record(
+            { type: kind.type, object },
+            {
+              type: 'Normal',
+              reason: 'KeySwitched',
+              action: lastOperation.action,
+              note: `now on ${lastOperation.toKey} (was ${lastOperation.fromKey})`,
+            },
+          );
+        }
+      }
+    }
+  } catch (e) {
+    observed = { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
+  }
+
+  const { desired, facts } = await resolveKey(deps, {
+    namespace: object.metadata.namespace ?? '',
+    key: spec.key,
+    encryptionContext: spec.encryptionContext,
+    target,
+    fresh,
+  });
+
+  // Pre-flight only when a switch to a customer managed key is on the table.
+  let verdict: Preflight | undefined;
+  if (
+    desired.kind === 'resolved' &&
+    desired.setting.type === 'CustomerManaged' &&
+    observed.kind === 'found'
+  ) {
+    const current = observed.state.encryption;
+    const differs = current.type !== 'CustomerManaged' || current.keyArn !== desired.setting.keyArn;
+    if (differs || kind.service === 'EmrServerless') {
+      verdict = await preflightKey(deps, {
+        service: kind.service,
+        id,
+        facts,
+        setting: desired.setting,
+        target,
+        resourceArn: observed.state.resourceArn,
+        fresh,
+      });
+    }
+  }
+  // Managed Flink also needs the key being left (MSF-015): the switch snapshots the running state
+  // under it, and restores from older snapshots still decrypt with it. Checked the same way.
+  if (
+    kind.service === 'ManagedFlink' &&
+    desired.kind === 'resolved' &&
+    observed.kind === 'found' &&
+    observed.state.encryption.type === 'CustomerManaged' &&
+    (desired.setting.type !== 'CustomerManaged' ||
+      desired.setting.keyArn !== observed.state.encryption.keyArn) &&
+    (verdict === undefined || verdict.ok)
+  ) {
+    const outgoing = observed.state.encryption;
+    const outgoingFacts = await deps.keys.describe(target, outgoing.keyArn, { fresh }).catch(() => undefined);
+    const old = await preflightKey(deps, {
+      service: kind.service,
+      id,
+      facts: outgoingFacts,
+      setting: outgoing,
+      target,
+      resourceArn: observed.state.resourceArn,
+      fresh,
+    });
+    if (!old.ok) {
+      verdict = {
+        ok: false,
+        reason: 'OutgoingKeyNotUsable',
+        message: `the key being left (${outgoing.keyArn}) must stay usable for the switch (Flink snapshots the running state under it): ${old.message}`,
+      };
+    }
+  }
+
+  const refused =
+    deps.tenancy && observed.kind === 'found'
+      ? workloadRefusal(deps.tenancy, object.metadata.namespace ?? '', observed.state.resourceArn)
+      : undefined;
+  const refusal = refused ? { reason: 'ResourceNotAllowed', message: refused } : undefined;
+
+  return {
+    now,
+    service: kind.service,
+    spec,
+    status: { ...object.status, ...(lastOperation ? { lastOperation } : {}) },
+    deleting: Boolean(object.metadata.deletionTimestamp),
+    hasFinalizer: object.metadata.finalizers?.includes(workloadFinalizer) ?? false,
+    desired,
+    preflight: verdict,
+    observed,
+    claim,
+    ...(refusal ? { refusal } : {}),
+  };
+}
