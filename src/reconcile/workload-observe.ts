@@ -103,7 +103,7 @@ function isoNow(now: number): string {
 
 /** The AWS target (Region, role) of a workload spec. */
 export function workloadTarget(
-  deps: Pick<WorkloadObserveDeps, "defaultRegion">,
+  deps: Pick<WorkloadObserveDeps, 'defaultRegion'>,
   spec: WorkloadObject['spec'],
 ): AwsTarget {
   const region = spec.region ?? deps.defaultRegion;
