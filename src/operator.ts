@@ -24,6 +24,7 @@ import {
 import { createAwsClients } from './aws/clients.ts';
 import { callerIdentityCache } from './aws/identity.ts';
 import { createKeyCache } from './keys/key-cache.ts';
+import { referenceGranted as grantAllows } from './keys/reference-grants.ts';
 import type { TenancyRules } from './keys/tenancy.ts';
 import { type EmrApplicationObject, type JobRunObject, jobRunReconciler } from './reconcile/jobrun.ts';
 import { isFinished } from './reconcile/jobrun-plan.ts';
@@ -337,16 +338,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
 
   // ---- workload controllers: one per kind, one shared reconcile core ---------------------------
   const referenceGranted = (fromNamespace: string, keyNamespace: string, keyName: string) =>
-    grants.informers.some((i) =>
-      i
-        .list()
-        .some(
-          (g) =>
-            g.metadata.namespace === keyNamespace &&
-            g.spec.from.some((f) => f.namespace === fromNamespace) &&
-            (!g.spec.to || g.spec.to.length === 0 || g.spec.to.some((t) => t.name === keyName)),
-        ),
-    );
+    grants.informers.some((i) => grantAllows(i.list(), fromNamespace, keyNamespace, keyName));
   const workloadQueues: Array<{ enqueueReferencing(kmsKey: string): void; enqueueAll(): void }> = [];
   for (const wk of workloadKinds) {
     const r = referencing.find((x) => x.type === wk.type);

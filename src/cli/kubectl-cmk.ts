@@ -26,6 +26,7 @@ import { createAwsClients, type StaticCredentials } from '../aws/clients.ts';
 import { callerIdentityCache } from '../aws/identity.ts';
 import { createKeyCache } from '../keys/key-cache.ts';
 import { keyPolicyPreflight } from '../keys/preflight.ts';
+import { referenceGranted } from '../keys/reference-grants.ts';
 import { loadTenancyRules, type TenancyRules } from '../keys/tenancy.ts';
 import {
   observeWorkload,
@@ -485,21 +486,6 @@ const discardEvents: EventRecorder = {
   close: () => {},
 };
 
-function grantAllows(
-  grants: KeyReferenceGrantObject[],
-  from: string,
-  keyNs: string,
-  keyName: string,
-): boolean {
-  // The same rule as the operator's referenceGranted (src/operator.ts).
-  return grants.some(
-    (g) =>
-      g.metadata.namespace === keyNs &&
-      g.spec.from.some((f) => f.namespace === from) &&
-      (!g.spec.to || g.spec.to.length === 0 || g.spec.to.some((t) => t.name === keyName)),
-  );
-}
-
 async function planCommand(g: Globals, positionals: string[]): Promise<number> {
   let targets: Array<{ kind: WorkloadKind; object: WorkloadObject }> = [];
   if (positionals.length > 0) {
@@ -594,7 +580,7 @@ async function planCommand(g: Globals, positionals: string[]): Promise<number> {
           kind,
           getKmsKey: (k) => kmsKeys.get(k),
           referenceGranted: (from, keyNs, keyName) =>
-            grantAllows(grants.get(keyNs) ?? [], from, keyNs, keyName),
+            referenceGranted(grants.get(keyNs) ?? [], from, keyNs, keyName),
           callerIdentity,
           policyPreflight: keyPolicyPreflight,
           defaultRegion: region,
