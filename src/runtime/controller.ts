@@ -7,7 +7,9 @@
 //   jittered resync; `{ requeueAfterMs }` -> forget and look again then, but never later than the
 //   resync interval (a reconcile asking for later still gets its resync); `{ requeue: true }` ->
 //   rate-limited requeue; WaitingError -> look again after its `retryAfterMs`, no backoff growth;
-//   TerminalError -> forget, never retried (logged at error, counted); anything else ->
+//   TerminalError -> forget, no backoff retries (logged at error, counted), looked at again only at
+//   the jittered resync (the cause may be fixed outside Kubernetes: IAM, a key policy) or on a
+//   watch event; anything else ->
 //   rate-limited requeue (per-key backoff, global bucket).
 // - Every log line of a reconcile carries `controller`, `key` and a short random `reconcileId`.
 // - stop(): takes no new key, waits for in-flight reconciles up to the deadline, then aborts their
@@ -128,9 +130,10 @@ export function createController(options: ControllerOptions, deps: ControllerDep
         metrics.errored(true);
         rlog.error(
           { err: thrown, reason: error.reason },
-          `terminal reconcile error, not retried: ${error.message}`,
+          `terminal reconcile error, not retried before the resync: ${error.message}`,
         );
         queue.forget(key);
+        queue.addAfter(key, jitter(resyncMs, resyncJitter, random));
       } else {
         label = 'error';
         metrics.errored(false);

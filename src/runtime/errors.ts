@@ -1,8 +1,9 @@
 // The reconcile error family: how a reconcile says why it could not finish, so the controller
 // picks the requeue policy and the status writer picks the condition, in one place each.
 //
-// - TerminalError: only a spec change (or a human) can fix it. Not retried; counted, logged, shown
-//   as Stalled=True with `reason`. A watch event on the object reconciles it again.
+// - TerminalError: only a spec change (or a human) can fix it. Not retried with backoff; counted,
+//   logged, shown as Stalled=True with `reason`. A watch event on the object reconciles it again,
+//   and so does the resync (a fix made outside Kubernetes sends no event).
 // - WaitingError: nothing is wrong, something outside is still moving (AWS is UPDATING, a key is
 //   pending import). Look again after `retryAfterMs`; no backoff growth, no error metric.
 // - TransientError: worth retrying soon (throttling, a 5xx, a conflict). Retried with per-key

@@ -131,21 +131,30 @@ describe('controller outcomes', () => {
     await h.controller.stop();
   });
 
-  it('a TerminalError is not retried, but counted as error and terminal', async () => {
-    const h = harness(async () => {
-      throw new TerminalError('key is asymmetric', { reason: 'KeyNotSymmetric' });
-    });
+  it('a TerminalError is not retried with backoff: counted as terminal, looked at again only at the resync', async () => {
+    const h = harness(
+      async () => {
+        throw new TerminalError('key is asymmetric', { reason: 'KeyNotSymmetric' });
+      },
+      { resyncMs: 600_000 },
+    );
     h.controller.start();
     h.queue.add('k');
-    await vi.advanceTimersByTimeAsync(3_600_000);
+    // No backoff retries (a TransientError would have run again within the first second).
+    await vi.advanceTimersByTimeAsync(500_000);
     expect(h.times('k')).toEqual([0]);
     expect(await h.metric('controller_runtime_reconcile_errors_total{controller="widget"}')).toBe(1);
     expect(await h.metric('controller_runtime_terminal_reconcile_errors_total{controller="widget"}')).toBe(1);
     expect(await h.metric('controller_runtime_reconcile_total{controller="widget",result="error"}')).toBe(1);
-    // A watch event (spec change) reconciles it again.
+    // A person may fix the cause outside Kubernetes (IAM, a key policy), which sends no watch event:
+    // the resync (jittered by 10%) looks again.
+    await vi.advanceTimersByTimeAsync(200_000);
+    expect(h.times('k')).toHaveLength(2);
+    expect(h.times('k')[1]).toBeGreaterThanOrEqual(540_000);
+    // A watch event (spec change) reconciles it again at once.
     h.queue.add('k');
     await vi.advanceTimersByTimeAsync(0);
-    expect(h.times('k')).toHaveLength(2);
+    expect(h.times('k')).toHaveLength(3);
     await h.controller.stop();
   });
 
