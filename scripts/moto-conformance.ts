@@ -3,7 +3,7 @@
 // compared: the error code when a step fails, the response SHAPE (member names and value types,
 // recursively; never values) when it succeeds. A difference passes only if the allow-list below names
 // it with the reason; anything else makes the run fail. moto is not AWS: where the two disagree the
-// spec (/work/shared/spec/aws-behaviour.md) decides, and the allow-list says which side follows it.
+// documented AWS behaviour (docs/aws-behaviour.md) decides, and the allow-list says which side follows it.
 //
 //   node scripts/moto-conformance.ts          prints the table; exit 1 on an unlisted difference,
 //                                             exit 2 when moto is not installed
@@ -403,52 +403,51 @@ export interface KnownDifference {
 }
 
 export const knownDifferences: KnownDifference[] = [
-  // --- moto is lenient where the spec says AWS rejects; the emulator follows the spec.
+  // --- moto is lenient where AWS rejects (docs/aws-behaviour.md); the emulator follows AWS.
   {
     step: /^(Encrypt|CreateGrant) DryRun$/,
     kind: 'outcome',
     outcome: 'ok -> DryRunOperationException',
-    reason:
-      'moto ignores DryRun and performs the call; AWS answers DryRunOperationException (412) (spec §2.7)',
+    reason: 'moto ignores DryRun and performs the call; AWS answers DryRunOperationException (412) (KMS-014)',
   },
   {
     step: /^ScheduleKeyDeletion window (6|31) /,
     kind: 'outcome',
     outcome: 'ok -> ValidationException',
-    reason: 'moto accepts a PendingWindowInDays outside 7-30; AWS rejects it (spec §2.5, §11 "unlike moto")',
+    reason: 'moto accepts a PendingWindowInDays outside 7-30; AWS rejects it (KMS-011)',
   },
   {
     step: /^EnableKeyRotation period (89|2561) /,
     kind: 'outcome',
     outcome: 'ok -> ValidationException',
-    reason: 'moto ignores RotationPeriodInDays; AWS bounds it to 90-2560 (spec §2.4)',
+    reason: 'moto ignores RotationPeriodInDays; AWS bounds it to 90-2560 (KMS-007)',
   },
   {
     step: 'EnableKeyRotation on a disabled key',
     kind: 'outcome',
     outcome: 'ok -> DisabledException',
-    reason: 'moto enables rotation on a disabled key; AWS answers DisabledException (spec §2.3)',
+    reason: 'moto enables rotation on a disabled key; AWS answers DisabledException (KMS-004)',
   },
   {
     step: /^(Encrypt|Decrypt) on a disabled key$/,
     kind: 'outcome',
     outcome: 'ok -> DisabledException',
     reason:
-      'moto does not check the key state in cryptographic calls; AWS answers DisabledException (spec §2.3)',
+      'moto does not check the key state in cryptographic calls; AWS answers DisabledException (KMS-004)',
   },
   {
     step: 'Encrypt on a key pending deletion',
     kind: 'outcome',
     outcome: 'ok -> KMSInvalidStateException',
     reason:
-      'moto encrypts under a key pending deletion; AWS refuses (KMSInvalidStateException, the code picked in spec §10 D6)',
+      'moto encrypts under a key pending deletion; AWS refuses (KMSInvalidStateException, the code picked in KMS-005)',
   },
   {
     step: 'CancelKeyDeletion not pending',
     kind: 'outcome',
     outcome: 'ok -> KMSInvalidStateException',
     reason:
-      'moto cancels a deletion that was never scheduled; AWS answers KMSInvalidStateException (spec §2.3)',
+      'moto cancels a deletion that was never scheduled; AWS answers KMSInvalidStateException (KMS-004)',
   },
   // --- moto's responses lack members of the current API model, or carry nulls.
   {

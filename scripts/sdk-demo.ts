@@ -31,7 +31,7 @@ import { CreateAliasCommand, CreateKeyCommand, KMSClient } from '@aws-sdk/client
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { startEmulator } from '../emulator/index.ts';
 
-/** A key policy the three workload services accept (spec §3.4, §4.4, §5.4). */
+/** A key policy the three workload services accept (MSF-007..010, KS-010..012, EMR-007). */
 function serviceReadyPolicy(accountId: string): string {
   return JSON.stringify({
     Version: '2012-10-17',

@@ -153,6 +153,8 @@ export function renderKeyPolicyDocs(): string {
     'exactly these before any switch, and a KmsKey with `spec.create.policy.services` is created with them.',
     "`keyUsers` means the IAM principals that configure workloads with the key (the operator's role).",
     `Examples use account ${example.accountId}, Region ${example.region}.`,
+    'The ids in the Why column (MSF-008, KS-011, ...) are AWS facts described in',
+    '[aws-behaviour.md](aws-behaviour.md).',
     '',
   ];
   for (const service of Object.keys(serviceRequirements) as KeyUser[]) {

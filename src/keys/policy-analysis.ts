@@ -2,7 +2,7 @@
 // one request, read from the policy document itself (GetKeyPolicy). It exists because a direct DryRun
 // cannot answer this for the workload services: their key-policy statements are conditioned on
 // `kms:ViaService` or name service principals, which a call from the operator never matches
-// (spec §2.7, trap §9.17).
+// (KMS-015, TRAP-17).
 //
 // Contract:
 // - `evaluateKeyPolicy` never throws. A document it cannot read answers 'unparseable' naming what is

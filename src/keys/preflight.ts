@@ -2,7 +2,7 @@
 // whether the key policy lets the service make every KMS call the workload will need. The policy part
 // reads the policy (GetKeyPolicy) instead of probing with DryRun, because the statements the services
 // need name service principals or carry `kms:ViaService`, which a direct call from the operator never
-// matches (spec §2.7, trap §9.17).
+// matches (KMS-015, TRAP-17).
 //
 // Guarantees:
 // - Pure: no I/O. The caller reads the key (DescribeKey) and its policy and passes them in.

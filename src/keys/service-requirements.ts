@@ -1,4 +1,4 @@
-// What each workload service needs from a key policy (spec §3.4, §4.4, §5.4), as data. The key
+// What each workload service needs from a key policy (MSF-007..010, KS-010..012, EMR-007), as data. The key
 // policy generator, the pre-flight policy analysis and the generated IAM/key-policy docs all read
 // this one table, so they cannot disagree. `calls` and `serviceKmsProfiles` say how the service's own
 // KMS requests look (which action, which condition keys they carry), so the pre-flight
@@ -192,7 +192,7 @@ export const serviceRequirements: Record<KeyUser, RequiredStatement[]> = {
           value: 'arn:aws:emr-serverless:{region}:{account}:/applications/*',
         },
       ],
-      why: 'EMR Serverless generates and reads the data keys of worker disks (EMR-005)',
+      why: 'EMR Serverless generates and reads the data keys of worker disks (EMR-007)',
       calls: [
         fromService('kms:GenerateDataKey', 'encryptionContext'),
         fromService('kms:Decrypt', 'encryptionContext'),
@@ -203,7 +203,7 @@ export const serviceRequirements: Record<KeyUser, RequiredStatement[]> = {
       principal: 'keyUsers',
       actions: ['kms:DescribeKey'],
       conditions: [],
-      why: "the submitting user's DescribeKey checks the key is enabled and symmetric (EMR-005)",
+      why: "the submitting user's DescribeKey checks the key is enabled and symmetric (EMR-007)",
       // EMR makes this check on the caller's behalf, so the request comes via the service.
       calls: [via('kms:DescribeKey')],
     },
@@ -214,7 +214,7 @@ export const serviceRequirements: Record<KeyUser, RequiredStatement[]> = {
       conditions: [
         { operator: 'StringEquals', key: 'kms:ViaService', value: 'emr-serverless.{region}.amazonaws.com' },
       ],
-      why: 'job submission uses the key on behalf of the submitting user (EMR-005, EMR-006)',
+      why: 'job submission uses the key on behalf of the submitting user (EMR-007, EMR-006)',
       calls: [via('kms:GenerateDataKey', 'encryptionContext'), via('kms:Decrypt', 'encryptionContext')],
     },
   ],
