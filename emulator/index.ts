@@ -12,7 +12,7 @@ import { createEmulatorServer, type EmulatorHost } from './server.ts';
 import { createEmrServerlessService } from './services/emr-serverless.ts';
 import { createKeyspacesService } from './services/keyspaces.ts';
 import { createKmsService } from './services/kms.ts';
-import { createMsfService } from './services/msf.ts';
+import { createMsfService } from './services/msf/index.ts';
 import { createStsService } from './services/sts.ts';
 
 /** KMS first: the others look keys up through world.kms. */
