@@ -10,7 +10,7 @@ import type { ServiceFactory, ServiceRuntime } from './core/service.ts';
 import { createWorld, defaultConfig, type EmulatorConfig, type World } from './core/world.ts';
 import { createEmulatorServer, type EmulatorHost } from './server.ts';
 import { createEmrServerlessService } from './services/emr-serverless.ts';
-import { createKeyspacesService } from './services/keyspaces.ts';
+import { createKeyspacesService } from './services/keyspaces/index.ts';
 import { createKmsService } from './services/kms.ts';
 import { createMsfService } from './services/msf/index.ts';
 import { createStsService } from './services/sts.ts';
