@@ -9,7 +9,7 @@ import { type Clock, createClock } from './core/clock.ts';
 import type { ServiceFactory, ServiceRuntime } from './core/service.ts';
 import { createWorld, defaultConfig, type EmulatorConfig, type World } from './core/world.ts';
 import { createEmulatorServer, type EmulatorHost } from './server.ts';
-import { createEmrServerlessService } from './services/emr-serverless.ts';
+import { createEmrServerlessService } from './services/emr-serverless/index.ts';
 import { createKeyspacesService } from './services/keyspaces/index.ts';
 import { createKmsService } from './services/kms.ts';
 import { createMsfService } from './services/msf/index.ts';
