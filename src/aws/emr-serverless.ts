@@ -4,11 +4,12 @@
 // and the Livy Spark conf keys) for the job-run controller and the published ConfigMap.
 //
 // Guarantees and choices:
-// - UpdateApplication is accepted only while CREATED or STOPPED (trap §9.11), so observe reports
-//   changeBlockedBy 'ApplicationRunning' while STARTED, 'Transitioning' while CREATING/STARTING/
-//   STOPPING (or an unknown state) and 'Terminated' for TERMINATED. The core decides whether to
-//   stop() (StopAndUpdate) or wait; stopping while jobs run is refused by AWS and arrives as a
-//   classified AwsCallError (ValidationException -> InvalidSpec). This adapter never cancels jobs.
+// - UpdateApplication is accepted only while CREATED or STOPPED (trap §9.11), so observe reports the
+//   blocker ApplicationRunning (with the ids of the job runs not yet finished) while STARTED,
+//   Transitioning while CREATING/STARTING/STOPPING (or an unknown state) and Terminated for
+//   TERMINATED. The core decides whether to stop() (StopAndUpdate) or wait; stopping while jobs run is
+//   refused by AWS and arrives as a classified AwsCallError (ValidationException -> InvalidSpec). This
+//   adapter never cancels jobs.
 // - changeKey sends diskEncryptionConfiguration only when asked to change it: {encryptionKeyArn,
 //   encryptionContext?} for a CMK, and an explicit empty object `{}` for the AWS-owned key, which
 //   is what clears it (EMR-004). No other code path sends the member (trap §9.12). The update is
@@ -43,10 +44,12 @@ import {
   UntagResourceCommand,
   UpdateApplicationCommand,
 } from '@aws-sdk/client-emr-serverless';
+import { emrServerlessCapabilities } from './capabilities.ts';
 import type { AwsClients, AwsTarget } from './clients.ts';
 import { AwsCallError, awsCall } from './errors.ts';
 import { items, malformed, stringMap, text } from './guards.ts';
 import {
+  type ChangeBlocker,
   type ChangeResult,
   type EncryptionSetting,
   memoized,
@@ -111,40 +114,38 @@ const sameSetting = (a: EncryptionSetting, b: EncryptionSetting) =>
       JSON.stringify(sortedEntries(a.encryptionContext)) ===
         JSON.stringify(sortedEntries(b.encryptionContext));
 
-/** Pure: WorkloadState from GetApplication, the tags and the number of active job runs. */
+/** Why UpdateApplication may not be called in `state` (EMR-010); undefined in CREATED and STOPPED. */
+function emrBlocker(state: string, activeJobRunIds: string[]): ChangeBlocker | undefined {
+  if (state === 'CREATED' || state === 'STOPPED') return undefined;
+  if (state === 'STARTED') return { kind: 'ApplicationRunning', activeJobRunIds };
+  if (state === 'TERMINATED') return { kind: 'Terminated' };
+  return { kind: 'Transitioning' };
+}
+
+/** Pure: WorkloadState from GetApplication, the tags and the ids of the active job runs. */
 export function emrState(
   app: Application,
   tags: Record<string, string>,
-  activeJobs: number | string[],
+  activeJobRunIds: string[],
 ): WorkloadState {
-  const activeIds = Array.isArray(activeJobs) ? activeJobs : [];
-  const activeCount = Array.isArray(activeJobs) ? activeJobs.length : activeJobs;
   const state: string = text(app.state) ?? 'Unknown';
-  const changeBlockedBy =
-    state === 'CREATED' || state === 'STOPPED'
-      ? undefined
-      : state === 'STARTED'
-        ? 'ApplicationRunning'
-        : state === 'TERMINATED'
-          ? 'Terminated'
-          : 'Transitioning';
-  const details: WorkloadState['details'] = {
-    activeJobs: activeCount,
-    ...(activeIds.length > 0 ? { activeJobRunIds: activeIds.join(',') } : {}),
-  };
+  const blocker = emrBlocker(state, activeJobRunIds);
   const releaseLabel = text(app.releaseLabel);
   const stateDetails = text(app.stateDetails);
-  if (releaseLabel) details['releaseLabel'] = releaseLabel;
-  if (stateDetails) details['stateDetails'] = stateDetails;
   return {
     resourceArn: text(app.arn) ?? '',
     awsState: state,
     settled: atRest.has(state),
     encryption: emrEncryption(app.diskEncryptionConfiguration),
-    ...(changeBlockedBy ? { changeBlockedBy } : {}),
+    ...(blocker ? { blocker } : {}),
     running: state === 'STARTED',
     tags,
-    details,
+    facts: {
+      service: 'EmrServerless',
+      activeJobs: activeJobRunIds.length,
+      ...(releaseLabel ? { releaseLabel } : {}),
+      ...(stateDetails ? { stateDetails } : {}),
+    },
   };
 }
 
@@ -204,13 +205,14 @@ function lifecycle(action: string, requestId: string | undefined): ChangeResult 
 
 export const emrServerlessAdapter: WorkloadAdapter = {
   service: 'EmrServerless',
+  capabilities: emrServerlessCapabilities,
 
   async observe(clients, target, id, options) {
     const client = clients.emrServerless(target);
     const applicationId = applicationIdOf(id);
     const app = await getApplication(client, applicationId);
     if (!app) return undefined;
-    if (app.state === 'TERMINATED') return emrState(app, {}, 0);
+    if (app.state === 'TERMINATED') return emrState(app, {}, []);
     const arn = app.arn!;
     // GetApplication carries the tags; ListTagsForResource only when it left them out.
     const tags =

@@ -10,8 +10,8 @@
 //   AWS-owned default (legacy applications report none). The key is reported as AWS stores it, a key
 //   ARN (trap §9.8); the core compares it with its own alias-resolved ARN.
 // - Unknown ApplicationStatus values (a newer API than this build) are reported as AWS sent them, with
-//   settled=false and changeBlockedBy 'Transitioning': poll, change nothing. ROLLED_BACK is settled
-//   but not changeable ('RolledBack'). Unknown OperationStatus values count as InProgress; CANCELLED
+//   settled=false and the blocker Transitioning: poll, change nothing. ROLLED_BACK is settled
+//   but not changeable (blocker RolledBack). Unknown OperationStatus values count as InProgress; CANCELLED
 //   counts as Failed. Missing members never throw; only a response without ApplicationDetail or ARN
 //   does, as an AwsCallError with cause Unknown (retried like Transient).
 // - lastOperation is the newest UpdateApplication/StartApplication/StopApplication among the latest
@@ -41,10 +41,12 @@ import {
   UntagResourceCommand,
   UpdateApplicationCommand,
 } from '@aws-sdk/client-kinesis-analytics-v2';
+import { flinkCapabilities } from './capabilities.ts';
 import type { AwsClients, AwsTarget } from './clients.ts';
 import { AwsCallError, awsCall } from './errors.ts';
 import { epochMs, iso, items, malformed, text } from './guards.ts';
 import {
+  type ChangeBlocker,
   type ChangeResult,
   type EncryptionSetting,
   memoized,
@@ -117,16 +119,10 @@ export function flinkState(
   lastOperation?: WorkloadOperation,
 ): WorkloadState {
   const status: string = text(detail.ApplicationStatus) ?? 'Unknown';
-  const changeBlockedBy = changeable.has(status)
+  const blocker: ChangeBlocker | undefined = changeable.has(status)
     ? undefined
-    : status === 'ROLLED_BACK'
-      ? 'RolledBack'
-      : 'Transitioning';
-  const details: WorkloadState['details'] = {};
-  if (Number.isFinite(detail.ApplicationVersionId))
-    details['applicationVersionId'] = detail.ApplicationVersionId!;
+    : { kind: status === 'ROLLED_BACK' ? 'RolledBack' : 'Transitioning' };
   const runtime = text(detail.RuntimeEnvironment);
-  if (runtime) details['runtime'] = runtime;
   return {
     resourceArn: text(detail.ApplicationARN) ?? '',
     awsState: status,
@@ -134,11 +130,17 @@ export function flinkState(
     encryption: flinkEncryption(
       detail.ApplicationConfigurationDescription?.ApplicationEncryptionConfigurationDescription,
     ),
-    ...(changeBlockedBy ? { changeBlockedBy } : {}),
+    ...(blocker ? { blocker } : {}),
     running: status === 'RUNNING',
     tags,
     ...(lastOperation ? { lastOperation } : {}),
-    details,
+    facts: {
+      service: 'ManagedFlink',
+      ...(Number.isFinite(detail.ApplicationVersionId)
+        ? { applicationVersionId: detail.ApplicationVersionId! }
+        : {}),
+      ...(runtime ? { runtime } : {}),
+    },
   };
 }
 
@@ -240,6 +242,7 @@ async function stopApplication(
 
 export const flinkAdapter: WorkloadAdapter = {
   service: 'ManagedFlink',
+  capabilities: flinkCapabilities,
 
   async observe(clients, target, id, options) {
     const client = clients.flink(target);

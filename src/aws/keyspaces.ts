@@ -7,10 +7,10 @@
 // Guarantees and choices:
 // - observe returns undefined for a missing table, and for one AWS reports as DELETED.
 // - INACCESSIBLE_ENCRYPTION_CREDENTIALS is settled (nothing is moving) but sets keyInaccessible and
-//   changeBlockedBy 'TableInaccessible': AWS deletes the table 7 days after detection, so the core
+//   the blocker TableInaccessible: AWS deletes the table 7 days after detection, so the core
 //   reports it at once; only re-enabling the key helps, not another key change.
-// - Unknown TableStatus values are reported as AWS sent them, settled=false, changeBlockedBy
-//   'Transitioning'. An absent encryptionSpecification is the AWS-owned default. Missing members never
+// - Unknown TableStatus values are reported as AWS sent them, settled=false, blocker
+//   Transitioning. An absent encryptionSpecification is the AWS-owned default. Missing members never
 //   throw; only a GetTable without resourceArn does (AwsCallError, cause Unknown).
 // - Keyspaces has no operation ids. changeKey returns a synthetic, deterministic id naming the target,
 //   `UpdateTable@<key ARN>` or `UpdateTable@AWS_OWNED_KMS_KEY`, so operation() needs no memory: it
@@ -30,9 +30,11 @@ import {
   UntagResourceCommand,
   UpdateTableCommand,
 } from '@aws-sdk/client-keyspaces';
+import { keyspacesCapabilities } from './capabilities.ts';
 import { AwsCallError, awsCall } from './errors.ts';
 import { items, malformed, text } from './guards.ts';
 import {
+  type ChangeBlocker,
   type EncryptionSetting,
   memoized,
   type WorkloadAdapter,
@@ -65,21 +67,21 @@ export function keyspacesEncryption(spec: EncryptionSpecification | undefined): 
 /** Pure: WorkloadState from GetTable and the tags. */
 export function keyspacesState(table: GetTableCommandOutput, tags: Record<string, string>): WorkloadState {
   const status: string = text(table.status) ?? 'Unknown';
-  const changeBlockedBy =
-    status === 'ACTIVE' ? undefined : status === inaccessible ? 'TableInaccessible' : 'Transitioning';
-  const details: WorkloadState['details'] = {};
+  const blocker: ChangeBlocker | undefined =
+    status === 'ACTIVE'
+      ? undefined
+      : { kind: status === inaccessible ? 'TableInaccessible' : 'Transitioning' };
   const pitr = text(table.pointInTimeRecovery?.status);
-  if (pitr) details['pointInTimeRecovery'] = pitr;
   return {
     resourceArn: text(table.resourceArn) ?? '',
     awsState: status,
     settled: atRest.has(status),
     encryption: keyspacesEncryption(table.encryptionSpecification),
-    ...(changeBlockedBy ? { changeBlockedBy } : {}),
+    ...(blocker ? { blocker } : {}),
     running: status === 'ACTIVE',
     ...(status === inaccessible ? { keyInaccessible: true } : {}),
     tags,
-    details,
+    facts: { service: 'Keyspaces', ...(pitr ? { pointInTimeRecovery: pitr } : {}) },
   };
 }
 
@@ -133,6 +135,7 @@ async function listTags(client: KeyspacesClient, resourceArn: string): Promise<R
 
 export const keyspacesAdapter: WorkloadAdapter = {
   service: 'Keyspaces',
+  capabilities: keyspacesCapabilities,
 
   async observe(clients, target, id, options) {
     const client = clients.keyspaces(target);

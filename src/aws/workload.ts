@@ -1,9 +1,11 @@
 // The one shape every workload service adapter has (DESIGN.md: one workload core, three adapters).
 // An adapter reads the resource's encryption state, requests a key change, tells whether AWS has
 // settled, restarts or stops/starts when asked, and claims the resource with tags. Service quirks
-// (MSF version tokens and operations, EMR's stopped-only updates, Keyspaces' inaccessible-key
-// countdown and one-setting-per-UpdateTable) live in the adapters and nowhere else; the reconcile
-// core above sees only these types. Every SDK failure leaves an adapter as a classified AwsCallError.
+// live in the adapters and reach the reconcile core above only as these types: why a key change
+// must wait is a typed ChangeBlocker (WorkloadState.blocker), what differs in the rules is a declared
+// WorkloadCapabilities (WorkloadAdapter.capabilities, the rule id of the AWS fact on each), and
+// service-specific facts are a typed per-service record. The core never branches on the service
+// name. Every SDK failure leaves an adapter as a classified AwsCallError.
 
 import type { TtlMemo } from '../runtime/ttl-memo.ts';
 import type { AwsClients, AwsTarget } from './clients.ts';
@@ -34,6 +36,40 @@ export interface WorkloadOperation {
   failureCause?: 'KeyUnusable';
 }
 
+/**
+ * Why a key change may not be requested now. Every value an adapter reports; the kind is also the
+ * CamelCase condition reason the core shows while it waits.
+ */
+export type ChangeBlocker =
+  /**
+   * EMR Serverless STARTED: UpdateApplication is accepted only while CREATED or STOPPED, and
+   * StopApplication only once every job run has ended or been cancelled (EMR-010, TRAP-11). The ids
+   * are the runs not yet finished; a light observation leaves them unread (empty).
+   */
+  | { kind: 'ApplicationRunning'; activeJobRunIds: string[] }
+  /** AWS is moving (or reports a status this build does not know): poll, change nothing (MSF-021, KS-023, EMR-010). */
+  | { kind: 'Transitioning' }
+  /** Managed Flink ROLLED_BACK: at rest, but UpdateApplication is documented only for READY and RUNNING (MSF-021). */
+  | { kind: 'RolledBack' }
+  /** EMR Serverless TERMINATED: the application was deleted; it still reads, but never changes (EMR-010). */
+  | { kind: 'Terminated' }
+  /** Keyspaces INACCESSIBLE_ENCRYPTION_CREDENTIALS: only restoring access to the key helps, not another change (KS-018, KS-023). */
+  | { kind: 'TableInaccessible' };
+
+export type ChangeBlockerKind = ChangeBlocker['kind'];
+
+/** Facts one service reports beyond the common shape, for status and the plugin; the plan reads none. */
+export type ServiceFacts =
+  | { service: 'ManagedFlink'; applicationVersionId?: number; runtime?: string }
+  | { service: 'Keyspaces'; pointInTimeRecovery?: string }
+  | {
+      service: 'EmrServerless';
+      /** Job runs not finished (0 when a light observation left them unread). */
+      activeJobs: number;
+      releaseLabel?: string;
+      stateDetails?: string;
+    };
+
 export interface WorkloadState {
   resourceArn: string;
   /** The status string AWS reports (RUNNING, ACTIVE, STOPPED...). */
@@ -42,24 +78,60 @@ export interface WorkloadState {
   settled: boolean;
   /** The configured encryption as AWS reports it. */
   encryption: EncryptionSetting;
-  /**
-   * Undefined when a key change may be requested now; otherwise the CamelCase reason it may not
-   * (`ApplicationRunning` for EMR STARTED, `Transitioning`, `TableInaccessible`...).
-   */
-  changeBlockedBy?: string;
+  /** Undefined when a key change may be requested now; otherwise why it may not. */
+  blocker?: ChangeBlocker;
   /** Whether the resource is running with storage provisioned (MSF RUNNING, EMR STARTED). */
   running: boolean;
   /**
    * Keyspaces: the table cannot reach its key (INACCESSIBLE_ENCRYPTION_CREDENTIALS). AWS deletes it
-   * 7 days after detection; the core reports this at once as a critical condition.
+   * 7 days after detection (KS-019); the core reports this at once as a critical condition.
    */
   keyInaccessible?: boolean;
   /** AWS tags on the resource (the core's ownership claim lives here). */
   tags: Record<string, string>;
   /** The latest key-related operation AWS reports (MSF), to follow a change to its end. */
   lastOperation?: WorkloadOperation;
-  /** Service-specific facts the core passes through to status (MSF version id, EMR job counts). */
-  details: Record<string, string | number | boolean>;
+  /** Service-specific facts (MSF version id, EMR job counts), typed per service. */
+  facts: ServiceFacts;
+}
+
+/**
+ * What a service does differently, declared by its adapter as data. The observe step and the pure
+ * plan read these instead of the service name; each names the AWS fact (docs/aws-behaviour.md) it
+ * stands for.
+ */
+export interface WorkloadCapabilities {
+  /**
+   * The AWS operation a key change is, named in the intent recorded before the call (MSF-011:
+   * UpdateApplication; KS-022: UpdateTable; EMR-004: UpdateApplication).
+   */
+  changeKeyOperation: 'UpdateApplication' | 'UpdateTable';
+  /**
+   * The encryption context is part of the configured key, so a context change is a key change
+   * (EMR-008: diskEncryptionConfiguration carries encryptionContext; MSF and Keyspaces have none).
+   */
+  comparesEncryptionContext: boolean;
+  /** The pre-flight runs even when the resource is on the desired key ARN (EMR-009 context conditions; EMR-003 job overrides publish the verdict). */
+  preflightWhenOnKey: boolean;
+  /**
+   * The key being left must stay usable for the switch: the running state is snapshotted under it,
+   * and a caller without permission on it cannot switch away, even to the AWS owned key (MSF-015, TRAP-07).
+   */
+  outgoingKeyMustStayUsable: boolean;
+  /** A key change restarts a running resource, a disruption that waits for the maintenance window (MSF-011, TRAP-04). */
+  changeRestartsRunning: boolean;
+  /**
+   * A running resource keeps the key material it started with until it restarts, so a rotation is
+   * tracked (MaterialCurrent) and answered with a restart when asked (MSF-017, TRAP-05).
+   */
+  keepsMaterialUntilRestart: boolean;
+  /**
+   * AWS reports whether the resource can reach its key (INACCESSIBLE_ENCRYPTION_CREDENTIALS), so the
+   * core shows KeyAccessible (KS-018, KS-019, KS-023).
+   */
+  reportsKeyAccessibility: boolean;
+  /** Jobs carry their own key, which wins over the application's: the operator publishes job-level overrides (EMR-003, TRAP-13). */
+  jobLevelKeys: boolean;
 }
 
 export interface ObserveOptions {
@@ -90,6 +162,8 @@ export interface ChangeResult {
 
 export interface WorkloadAdapter {
   service: WorkloadService;
+  /** What this service does differently, as data for the core (see WorkloadCapabilities). */
+  capabilities: WorkloadCapabilities;
   /**
    * Reads the resource; undefined when it does not exist. With a memo and without `forActing`, the
    * read is light: one call for the resource itself, with slow-changing facts (tags, MSF's
@@ -103,8 +177,8 @@ export interface WorkloadAdapter {
     options?: ObserveOptions,
   ): Promise<WorkloadState | undefined>;
   /**
-   * Requests the key change. Called only after the core's pre-flight passed and `changeBlockedBy`
-   * was undefined. Re-reads what the service needs for optimistic concurrency (MSF) immediately
+   * Requests the key change. Called only after the core's pre-flight passed and the state had no
+   * `blocker`. Re-reads what the service needs for optimistic concurrency (MSF) immediately
    * before the write; never blind-retries a stale token.
    */
   changeKey(

@@ -203,7 +203,9 @@ export async function observeWorkload(
     fresh,
   });
 
-  // Pre-flight only when a switch to a customer managed key is on the table.
+  // Pre-flight only when a switch to a customer managed key is on the table (or, where the service
+  // asks for it, whenever the desired key is a customer managed one).
+  const caps = adapter.capabilities;
   let verdict: Preflight | undefined;
   if (
     desired.kind === 'resolved' &&
@@ -212,7 +214,7 @@ export async function observeWorkload(
   ) {
     const current = observed.state.encryption;
     const differs = current.type !== 'CustomerManaged' || current.keyArn !== desired.setting.keyArn;
-    if (differs || kind.service === 'EmrServerless') {
+    if (differs || caps.preflightWhenOnKey) {
       verdict = await preflightKey(deps, {
         service: kind.service,
         id,
@@ -224,10 +226,11 @@ export async function observeWorkload(
       });
     }
   }
-  // Managed Flink also needs the key being left (MSF-015): the switch snapshots the running state
-  // under it, and restores from older snapshots still decrypt with it. Checked the same way.
+  // Where the key being left must stay usable (Managed Flink, MSF-015: the switch snapshots the
+  // running state under it, and restores from older snapshots still decrypt with it), it is checked
+  // the same way.
   if (
-    kind.service === 'ManagedFlink' &&
+    caps.outgoingKeyMustStayUsable &&
     desired.kind === 'resolved' &&
     observed.kind === 'found' &&
     observed.state.encryption.type === 'CustomerManaged' &&
@@ -264,6 +267,7 @@ export async function observeWorkload(
   return {
     now,
     service: kind.service,
+    capabilities: caps,
     spec,
     status: { ...object.status, ...(lastOperation ? { lastOperation } : {}) },
     deleting: Boolean(object.metadata.deletionTimestamp),

@@ -1,20 +1,27 @@
 // The workload decision, shared by every service: given the workload object, the key its spec
 // resolves to, the pre-flight verdict and what AWS reports (through the service's adapter), which
-// actions to take, which conditions to show, and when to look again. Pure; table-tested in
-// test/unit/workload-plan.test.ts.
+// actions to take, which conditions to show, and when to look again. Pure.
+//
+// The decision is an ordered chain of named steps (workloadPlanSteps), in the habit of
+// src/keys/checks.ts: each step reads the input, may add actions, conditions, events, status or plan
+// lines, and either lets the next step decide or ends the plan with an outcome. The first step that
+// ends decides the outcome. Deletion, a switch to another key, stopping for a change and key
+// material are chains of their own, run by one step of the chain above. Table-tested per step in
+// test/unit/workload-plan-steps.test.ts, as a whole in test/unit/workload-plan.test.ts.
 //
 // Safety: never plans a key change that failed pre-flight (invariant 1); never acts on a resource
 // another object or cluster claims (tags), never in Observe mode, never while AWS is transitioning;
 // the finalizer comes before the first AWS side effect; disruptive steps (an EMR stop, a Flink restart)
-// wait for the maintenance window. Service differences arrive as data in WorkloadState
-// (changeBlockedBy, running, keyInaccessible), never as branches on the service here, except the
-// one place a service has a distinct rule: Flink's running storage keeps old key material until a
-// restart.
+// wait for the maintenance window. Service differences arrive as data, never as branches on the
+// service here: in WorkloadState (a typed blocker, running, keyInaccessible) and in the adapter's
+// declared capabilities (src/aws/workload.ts WorkloadCapabilities).
 
 import type { Mode } from '../api/shared.ts';
+import { workloadCapabilities } from '../aws/capabilities.ts';
 import type { AwsFailure } from '../aws/errors.ts';
 import type {
   EncryptionSetting,
+  WorkloadCapabilities,
   WorkloadOperation,
   WorkloadService,
   WorkloadState,
@@ -59,7 +66,13 @@ export interface WorkloadStatusView {
 
 export interface WorkloadPlanInput {
   now: number;
+  /** The service, for messages and the plugin: the plan never branches on it (see `capabilities`). */
   service: WorkloadService;
+  /**
+   * What the service does differently (its adapter's declared capabilities). Optional only while
+   * hand-built inputs elsewhere catch up; absent, the service's declared capabilities apply.
+   */
+  capabilities?: WorkloadCapabilities;
   spec: WorkloadSpecView;
   status: WorkloadStatusView | undefined;
   deleting: boolean;
@@ -111,441 +124,555 @@ export function sameEncryption(a: EncryptionSetting, b: EncryptionSetting, compa
   return [...keys].every((k) => ca[k] === cb[k]);
 }
 
-export function planWorkload(input: WorkloadPlanInput): WorkloadPlan {
-  const { spec, observed, desired } = input;
-  const enforce = (spec.mode ?? 'Enforce') === 'Enforce';
-  const actions: WorkloadAction[] = [];
-  const conditions: DesiredCondition[] = [];
-  const events: PlannedEvent[] = [];
-  const lines: string[] = [];
-  const status: Record<string, unknown> = {};
-  const done = (outcome: PlanOutcome, requeueAfterMs: number): WorkloadPlan => ({
-    actions,
-    conditions,
-    events,
-    status,
-    lines,
-    outcome,
-    requeueAfterMs,
-  });
-  const waiting = (reason: string, message: string, retryAfterMs: number) =>
-    done({ kind: 'waiting', reason, message, retryAfterMs }, retryAfterMs);
-  // The context is part of EMR's configuration; MSF and Keyspaces have none to compare.
-  const compareContext = input.service === 'EmrServerless';
+// ---- the chain -------------------------------------------------------------------------------------
 
+/** The plan as the steps build it: everything a WorkloadPlan holds but its ending. */
+export type PlanDraft = Omit<WorkloadPlan, 'outcome' | 'requeueAfterMs'>;
+
+/** How a step ends the plan. */
+export type StepEnd = Pick<WorkloadPlan, 'outcome' | 'requeueAfterMs'>;
+
+/** What every step sees: the input, the service's capabilities, and two facts several steps share. */
+export interface PlanContext {
+  input: WorkloadPlanInput;
+  caps: WorkloadCapabilities;
+  /** spec.mode Enforce (the default): the operator may change AWS. */
+  enforce: boolean;
+  /** The resource carries another object's or cluster's ownership tag. */
+  claimedByOther: boolean;
+}
+
+/** A step that needs the resource read. */
+export interface ResourceContext extends PlanContext {
+  state: WorkloadState;
+}
+
+/** A step that needs the resource read and the desired key resolved. */
+export interface KeyContext extends ResourceContext {
+  want: EncryptionSetting;
+  /** The desired key's current material (KMS CurrentKeyMaterialId), when known. */
+  currentKeyMaterialId: string | undefined;
+  /** AWS reports the desired key (with its context, where the service compares one). */
+  onDesired: boolean;
+  /** Our record of the last change, already brought up to date from AWS by observeWorkload. */
+  lastOp: WorkloadStatusView['lastOperation'];
+}
+
+/** One named step: undefined lets the next step decide; a StepEnd ends the plan. */
+export interface PlanStep {
+  name: string;
+  run(c: PlanContext, plan: PlanDraft): StepEnd | undefined;
+}
+
+/** Runs `steps` in order until one ends the plan; undefined when none did. */
+export function runSteps(steps: readonly PlanStep[], c: PlanContext, plan: PlanDraft): StepEnd | undefined {
+  for (const s of steps) {
+    const end = s.run(c, plan);
+    if (end) return end;
+  }
+  return undefined;
+}
+
+/** The context every step of a plan for `input` sees. */
+export function planContext(input: WorkloadPlanInput): PlanContext {
+  const owner = input.observed.kind === 'found' ? input.observed.state.tags[ownerTag] : undefined;
+  return {
+    input,
+    caps: input.capabilities ?? workloadCapabilities[input.service],
+    enforce: (input.spec.mode ?? 'Enforce') === 'Enforce',
+    claimedByOther: owner !== undefined && owner !== input.claim,
+  };
+}
+
+function resourceContext(c: PlanContext): ResourceContext | undefined {
+  return c.input.observed.kind === 'found' ? { ...c, state: c.input.observed.state } : undefined;
+}
+
+function keyContext(c: PlanContext): KeyContext | undefined {
+  const r = resourceContext(c);
+  const desired = c.input.desired;
+  if (!r || desired.kind !== 'resolved') return undefined;
+  return {
+    ...r,
+    want: desired.setting,
+    currentKeyMaterialId: desired.currentKeyMaterialId,
+    onDesired: sameEncryption(r.state.encryption, desired.setting, c.caps.comparesEncryptionContext),
+    lastOp: c.input.status?.lastOperation,
+  };
+}
+
+const step = (name: string, run: PlanStep['run']): PlanStep => ({ name, run });
+/** A step with nothing to say until the resource was read. */
+const resourceStep = (name: string, run: (c: ResourceContext, plan: PlanDraft) => StepEnd | undefined) =>
+  step(name, (c, plan) => {
+    const r = resourceContext(c);
+    return r && run(r, plan);
+  });
+/** A step with nothing to say until the resource was read and the desired key resolved. */
+const keyStep = (name: string, run: (c: KeyContext, plan: PlanDraft) => StepEnd | undefined) =>
+  step(name, (c, plan) => {
+    const k = keyContext(c);
+    return k && run(k, plan);
+  });
+
+const proceed = (requeueAfterMs: number): StepEnd => ({ outcome: { kind: 'continue' }, requeueAfterMs });
+const waiting = (reason: string, message: string, retryAfterMs: number): StepEnd => ({
+  outcome: { kind: 'waiting', reason, message, retryAfterMs },
+  requeueAfterMs: retryAfterMs,
+});
+const stalled = (reason: string, message: string, requeueAfterMs: number): StepEnd => ({
+  outcome: { kind: 'stalled', reason, message },
+  requeueAfterMs,
+});
+/** A chain whose last step always ends: the fallback is never reached. */
+const ends = (end: StepEnd | undefined): StepEnd => end ?? proceed(resync.settledMs);
+
+function keyCurrent(plan: PlanDraft, status: DesiredCondition['status'], reason: string, message: string) {
+  plan.conditions.push({ type: 'KeyCurrent', status, reason, message });
+}
+
+/** The status fields every plan derives from the observation, before any step runs. */
+export function draftFor(input: WorkloadPlanInput): PlanDraft {
+  const { observed, desired } = input;
+  const status: Record<string, unknown> = {};
   if (observed.kind === 'found') {
     const s = observed.state;
     status['resourceArn'] = s.resourceArn;
     status['awsState'] = s.awsState;
     if (input.status?.lastOperation) status['lastOperation'] = input.status.lastOperation;
+    const material = recordedMaterial(input, s);
     status['current'] = {
       keyType: s.encryption.type,
       ...(s.encryption.type === 'CustomerManaged' ? { keyArn: s.encryption.keyArn } : {}),
-      ...(input.status?.current?.keyMaterialId &&
-      s.encryption.type === 'CustomerManaged' &&
-      input.status.current.keyArn === s.encryption.keyArn
-        ? { keyMaterialId: input.status.current.keyMaterialId }
-        : {}),
+      ...(material ? { keyMaterialId: material } : {}),
     };
   }
   if (desired.kind === 'resolved') status['desiredKeyArn'] = keyLabel(desired.setting);
+  return { actions: [], conditions: [], events: [], status, lines: [] };
+}
 
-  const claimedByOther =
-    observed.kind === 'found' &&
-    observed.state.tags[ownerTag] !== undefined &&
-    observed.state.tags[ownerTag] !== input.claim;
+/** The key material status records for the key AWS reports; undefined when none or another key's. */
+function recordedMaterial(input: WorkloadPlanInput, s: WorkloadState): string | undefined {
+  const current = input.status?.current;
+  return current?.keyMaterialId &&
+    s.encryption.type === 'CustomerManaged' &&
+    current.keyArn === s.encryption.keyArn
+    ? current.keyMaterialId
+    : undefined;
+}
 
-  // ---- deletion: the top-level branch -------------------------------------------------------
-  if (input.deleting) {
-    if (!input.hasFinalizer) return done({ kind: 'continue' }, resync.settledMs);
-    if (observed.kind === 'error') {
-      return waiting('AwsUnavailable', observed.failure.message, resync.transitioningMs);
+export function planWorkload(input: WorkloadPlanInput): WorkloadPlan {
+  const plan = draftFor(input);
+  return { ...plan, ...(runSteps(workloadPlanSteps, planContext(input), plan) ?? proceed(resync.settledMs)) };
+}
+
+// ---- the steps -------------------------------------------------------------------------------------
+
+/** Deleting (the object has a deletionTimestamp): each step ends the plan or defers to the next. */
+export const deletionSteps: readonly PlanStep[] = [
+  // Our finalizer is gone already: nothing of ours to clean up.
+  step('noFinalizer', (c) => (c.input.hasFinalizer ? undefined : proceed(resync.settledMs))),
+  // AWS did not answer: keep the finalizer and look again.
+  step('deletionUnread', (c) =>
+    c.input.observed.kind === 'error'
+      ? waiting('AwsUnavailable', c.input.observed.failure.message, resync.transitioningMs)
+      : undefined,
+  ),
+  // Gone, another's, Observe mode or refused: let the object go, touch nothing in AWS.
+  step('notOursToTouch', (c, plan) => {
+    if (c.input.observed.kind !== 'notFound' && !c.claimedByOther && c.enforce && !c.input.refusal)
+      return undefined;
+    plan.actions.push({ type: 'RemoveFinalizer' });
+    return proceed(resync.settledMs);
+  }),
+  // deletionPolicy RevertToAwsOwned: back to the AWS owned key first, once AWS takes a change.
+  resourceStep('revertToAwsOwned', (c, plan) => {
+    const s = c.state;
+    if ((c.input.spec.deletionPolicy ?? 'Orphan') !== 'RevertToAwsOwned' || s.encryption.type === 'AwsOwned')
+      return undefined;
+    if (!s.settled) {
+      const message = `waiting for ${s.awsState} to settle before reverting to the AWS owned key`;
+      return waiting('Transitioning', message, resync.transitioningMs);
     }
-    if (observed.kind === 'notFound' || claimedByOther || !enforce || input.refusal) {
-      actions.push({ type: 'RemoveFinalizer' });
-      return done({ kind: 'continue' }, resync.settledMs);
-    }
-    const s = observed.state;
-    if ((spec.deletionPolicy ?? 'Orphan') === 'RevertToAwsOwned' && s.encryption.type !== 'AwsOwned') {
-      if (!s.settled)
-        return waiting(
-          'Transitioning',
-          `waiting for ${s.awsState} to settle before reverting to the AWS owned key`,
-          resync.transitioningMs,
-        );
-      if (s.changeBlockedBy) {
-        return waiting(
-          s.changeBlockedBy,
-          `reverting to the AWS owned key waits: ${s.changeBlockedBy}`,
-          resync.slowMs,
-        );
-      }
-      actions.push({ type: 'ChangeKey', from: s.encryption, to: { type: 'AwsOwned' } });
-      lines.push(`revert ${s.resourceArn} from ${keyLabel(s.encryption)} to AWS_OWNED before deletion`);
-      return done({ kind: 'continue' }, resync.transitioningMs);
-    }
+    if (s.blocker)
+      return waiting(
+        s.blocker.kind,
+        `reverting to the AWS owned key waits: ${s.blocker.kind}`,
+        resync.slowMs,
+      );
+    plan.actions.push({ type: 'ChangeKey', from: s.encryption, to: { type: 'AwsOwned' } });
+    plan.lines.push(`revert ${s.resourceArn} from ${keyLabel(s.encryption)} to AWS_OWNED before deletion`);
+    return proceed(resync.transitioningMs);
+  }),
+  // Once AWS has settled: remove our claim, then the finalizer.
+  resourceStep('release', (c, plan) => {
+    const s = c.state;
     if (!s.settled)
       return waiting(
         'Transitioning',
         `waiting for ${s.awsState} to settle before release`,
         resync.transitioningMs,
       );
-    if (s.tags[ownerTag] === input.claim) actions.push({ type: 'Release', tagKeys: [ownerTag] });
-    actions.push({ type: 'RemoveFinalizer' });
-    return done({ kind: 'continue' }, resync.settledMs);
-  }
+    if (s.tags[ownerTag] === c.input.claim) plan.actions.push({ type: 'Release', tagKeys: [ownerTag] });
+    plan.actions.push({ type: 'RemoveFinalizer' });
+    return proceed(resync.settledMs);
+  }),
+];
 
-  if (!input.hasFinalizer) actions.push({ type: 'AddFinalizer' });
+/** Off the desired key: what stands between the resource and the switch; the last step switches. */
+export const switchSteps: readonly PlanStep[] = [
+  // Observe mode reports the drift as Stalled: kstatus, Argo CD and Flux show it as the failure it is.
+  keyStep('observeOnly', (c, plan) => {
+    if (c.enforce) return undefined;
+    const line = switchLine(c);
+    keyCurrent(plan, 'False', 'Drift', `Observe mode: would ${line}`);
+    const message = `Observe mode: would ${line}; set spec.mode: Enforce to let the operator switch it`;
+    return stalled('Drift', message, resync.settledMs);
+  }),
+  // Never onto a key that failed pre-flight (invariant 1).
+  step('preflight', (c, plan) => {
+    const verdict = c.input.preflight;
+    if (!verdict || verdict.ok) return undefined;
+    keyCurrent(plan, 'False', 'PreflightFailed', `not switching: ${verdict.message}`);
+    return stalled(verdict.reason, verdict.message, resync.slowMs);
+  }),
+  // Never while AWS is transitioning.
+  resourceStep('settled', (c, plan) => {
+    if (c.state.settled) return undefined;
+    keyCurrent(plan, 'False', 'Transitioning', `waiting for ${c.state.awsState} to settle`);
+    return waiting('Transitioning', `AWS reports ${c.state.awsState}`, resync.transitioningMs);
+  }),
+  // The same switch failed moments ago: report AWS's words and hold off, not a restart on every pass.
+  keyStep('recentFailure', (c, plan) => {
+    const hold = failedSwitchHoldMs(c);
+    if (hold === undefined) return undefined;
+    const retryAt = new Date(c.input.now + hold).toISOString();
+    const message = `switching to ${keyLabel(c.want)} failed: ${c.lastOp?.message ?? 'no detail from AWS'}; fix the cause (or change the spec); the operator tries again after ${retryAt}`;
+    keyCurrent(plan, 'False', 'SwitchFailed', message);
+    return stalled('SwitchFailed', message, hold);
+  }),
+  // AWS takes no change now: stop for it (an EMR application that runs) or wait, the blocker as reason.
+  resourceStep('blocker', (c, plan) => {
+    const blocker = c.state.blocker;
+    if (!blocker) return undefined;
+    if (blocker.kind === 'ApplicationRunning') return ends(runSteps(stopForChangeSteps, c, plan));
+    const message = `the key cannot change now: ${blocker.kind}`;
+    keyCurrent(plan, 'False', blocker.kind, message);
+    return waiting(blocker.kind, message, resync.slowMs);
+  }),
+  // A change that restarts a running resource is disruptive: inside the maintenance window only (MSF-011).
+  resourceStep('maintenanceWindow', (c, plan) =>
+    c.state.running && c.caps.changeRestartsRunning && !inWindow(c)
+      ? waitForWindow(c, plan, 'the switch restarts the running application')
+      : undefined,
+  ),
+  // Switch.
+  keyStep('change', (c, plan) => {
+    plan.actions.push({ type: 'ChangeKey', from: c.state.encryption, to: c.want });
+    keyCurrent(plan, 'False', 'Switching', switchLine(c));
+    return proceed(resync.transitioningMs);
+  }),
+];
 
-  // Tenancy: the namespace may not manage this resource at all (invariant 4).
-  if (input.refusal) {
-    conditions.push({
-      type: 'KeyCurrent',
-      status: 'Unknown',
-      reason: input.refusal.reason,
-      message: input.refusal.message,
-    });
-    return done(
-      { kind: 'stalled', reason: input.refusal.reason, message: input.refusal.message },
-      resync.slowMs,
+/** A running application blocks the change (EMR STARTED): wait, or stop it (StopAndUpdate). */
+export const stopForChangeSteps: readonly PlanStep[] = [
+  // whenStarted: Wait (the default): the application is left to stop on its own.
+  step('waitForStop', (c, plan) => {
+    if ((c.input.spec.whenStarted ?? 'Wait') !== 'Wait') return undefined;
+    const message =
+      'the application is STARTED; EMR Serverless changes disk encryption only while CREATED or STOPPED (whenStarted: Wait)';
+    plan.status['waitingFor'] = 'the application to stop';
+    keyCurrent(plan, 'False', 'WaitingForApplicationStop', message);
+    return waiting('WaitingForApplicationStop', message, resync.slowMs);
+  }),
+  // cancelRunningJobs: true: cancel the job runs (destructive, asked for), inside the window; stop after.
+  resourceStep('cancelJobs', (c, plan) => {
+    const jobRunIds = activeJobRunIds(c.state);
+    if (jobRunIds.length === 0 || !c.input.spec.cancelRunningJobs) return undefined;
+    if (!inWindow(c)) return waitForWindow(c, plan, 'cancelling running jobs');
+    plan.actions.push({ type: 'CancelJobRuns', jobRunIds });
+    plan.status['waitingFor'] = 'cancelled jobs to end';
+    const message = `cancelling ${jobRunIds.length} job run(s) to stop the application (cancelRunningJobs: true)`;
+    keyCurrent(plan, 'False', 'CancellingJobs', message);
+    return proceed(resync.transitioningMs);
+  }),
+  // Otherwise stopping waits for the job runs to end (AWS refuses to stop an application with jobs).
+  resourceStep('waitForJobs', (c, plan) => {
+    const active = activeJobRunIds(c.state).length;
+    if (active === 0) return undefined;
+    const message = `${active} job run(s) active; stopping the application waits for them (whenStarted: StopAndUpdate)`;
+    plan.status['waitingFor'] = 'running jobs to finish';
+    keyCurrent(plan, 'False', 'WaitingForJobs', message);
+    return waiting('WaitingForJobs', message, resync.slowMs);
+  }),
+  // Stopping is disruptive: inside the maintenance window only.
+  step('stopWindow', (c, plan) =>
+    inWindow(c) ? undefined : waitForWindow(c, plan, 'stopping the application'),
+  ),
+  // Stop; the key changes once it is stopped, and pendingStart starts it again after.
+  keyStep('stop', (c, plan) => {
+    plan.actions.push({ type: 'Stop', why: `change disk encryption to ${keyLabel(c.want)}` });
+    plan.status['pendingStart'] = true;
+    keyCurrent(plan, 'False', 'Stopping', 'stopping the application to change its key');
+    return proceed(resync.transitioningMs);
+  }),
+];
+
+/** Running storage keeps the key material it started with until a restart (MSF-017, trap 5). */
+export const materialSteps: readonly PlanStep[] = [
+  // First sight of a running resource on this key: it runs on the current material from now on.
+  keyStep('recordFirstSight', (c, plan) => {
+    if (c.currentKeyMaterialId && c.state.running && recordedMaterial(c.input, c.state) === undefined)
+      (plan.status['current'] as { keyMaterialId?: string }).keyMaterialId = c.currentKeyMaterialId;
+    return undefined;
+  }),
+  // Rotated, restartAfterRotation: Auto: restart (stop, then start) inside the maintenance window.
+  keyStep('restartAfterRotation', (c, plan) => {
+    const why = rotated(c);
+    if (!why || (c.input.spec.restartAfterRotation ?? 'Never') !== 'Auto' || !c.enforce) return undefined;
+    plan.status['restartPending'] = true;
+    if (!inWindow(c)) {
+      material(plan, 'False', 'WaitingForMaintenanceWindow', why);
+      return waitForWindow(c, plan, 'restarting after key rotation', true);
+    }
+    plan.actions.push({ type: 'Stop', why: 'restart to pick up rotated key material' });
+    plan.status['pendingStart'] = true;
+    material(plan, 'False', 'Restarting', why);
+    return proceed(resync.transitioningMs);
+  }),
+  // Rotated, restartAfterRotation: Never (or Observe mode): report that a restart is pending.
+  keyStep('restartPending', (c, plan) => {
+    const why = rotated(c);
+    if (!why) return undefined;
+    plan.status['restartPending'] = true;
+    material(plan, 'False', 'RestartPending', `${why} (restartAfterRotation: Never)`);
+    return proceed(resync.settledMs);
+  }),
+  // On the current material, or not running (the next start uses it).
+  resourceStep('materialCurrent', (c, plan) => {
+    plan.status['restartPending'] = false;
+    material(
+      plan,
+      'True',
+      c.state.running ? 'CurrentMaterial' : 'NotRunning',
+      c.state.running
+        ? 'the running application uses the current key material'
+        : 'not running: the next start uses the current key material',
     );
-  }
+    return undefined;
+  }),
+];
 
-  // ---- the key the spec asks for ------------------------------------------------------------
-  if (desired.kind === 'unresolved') {
-    conditions.push({ type: 'KeyUsable', status: 'False', reason: desired.reason, message: desired.message });
-  } else if (input.preflight && !input.preflight.ok) {
-    conditions.push({
-      type: 'KeyUsable',
-      status: 'False',
-      reason: input.preflight.reason,
-      message: input.preflight.message,
-    });
-  } else if (desired.setting.type === 'AwsOwned') {
-    conditions.push({
+/** The workload decision, in order; the first step that ends the plan decides its outcome. */
+export const workloadPlanSteps: readonly PlanStep[] = [
+  // Deleting is the top-level branch, and it always ends the plan.
+  step('deletion', (c, plan) => (c.input.deleting ? ends(runSteps(deletionSteps, c, plan)) : undefined)),
+  // The finalizer comes before the first AWS side effect.
+  step('finalizer', (c, plan) => {
+    if (!c.input.hasFinalizer) plan.actions.push({ type: 'AddFinalizer' });
+    return undefined;
+  }),
+  // Tenancy: the namespace may not manage this resource at all (invariant 4).
+  step('tenancyRefusal', (c, plan) => {
+    const refusal = c.input.refusal;
+    if (!refusal) return undefined;
+    keyCurrent(plan, 'Unknown', refusal.reason, refusal.message);
+    return stalled(refusal.reason, refusal.message, resync.slowMs);
+  }),
+  // KeyUsable: the key the spec asks for resolves and passes pre-flight (never ends the plan).
+  step('keyUsable', (c, plan) => {
+    plan.conditions.push(keyUsable(c.input));
+    return undefined;
+  }),
+  // The resource: AWS answered, and it exists.
+  step('resourceReadable', (c, plan) => {
+    const observed = c.input.observed;
+    if (observed.kind === 'notFound') {
+      const message =
+        'the AWS resource was not found: check the name/ID, the region and the role the operator uses';
+      keyCurrent(plan, 'Unknown', 'ResourceNotFound', message);
+      return stalled('ResourceNotFound', message, resync.slowMs);
+    }
+    if (observed.kind !== 'error') return undefined;
+    const { cause, code, message: text } = observed.failure;
+    const message = `${code}: ${text}`;
+    keyCurrent(plan, 'Unknown', cause === 'AccessDenied' ? 'AccessDenied' : 'AwsUnavailable', message);
+    if (cause === 'AccessDenied' || cause === 'InvalidSpec')
+      return stalled(cause === 'AccessDenied' ? 'AccessDenied' : 'AwsRejected', message, resync.slowMs);
+    return waiting('AwsUnavailable', message, resync.transitioningMs);
+  }),
+  // Ownership: stall on another's claim; claim an unclaimed resource (Enforce mode).
+  resourceStep('claim', (c, plan) => {
+    const s = c.state;
+    if (c.claimedByOther) {
+      const message = `${s.resourceArn} is claimed by ${s.tags[ownerTag]} (tag ${ownerTag}); only one object in one cluster may manage it`;
+      keyCurrent(plan, 'Unknown', 'ClaimedByAnother', message);
+      plan.events.push({ type: 'Warning', reason: 'ClaimConflict', action: 'Claim', note: message });
+      return stalled('ClaimedByAnother', message, resync.slowMs);
+    }
+    if (c.enforce && s.tags[ownerTag] === undefined)
+      plan.actions.push({ type: 'Claim', tags: { [ownerTag]: c.input.claim } });
+    return undefined;
+  }),
+  // KeyAccessible: a table that cannot reach its key is deleted by AWS after 7 days (KS-019); say so at once.
+  resourceStep('keyAccessibility', (c, plan) => {
+    if (c.state.keyInaccessible) reportInaccessible(c, plan);
+    else if (c.caps.reportsKeyAccessibility)
+      plan.conditions.push({
+        type: 'KeyAccessible',
+        status: 'True',
+        reason: 'Accessible',
+        message: 'the table can use its key',
+      });
+    return undefined;
+  }),
+  // The desired key resolves (a KmsKey that is not Ready, a missing alias: wait or stall).
+  step('desiredResolved', (c, plan) => {
+    const desired = c.input.desired;
+    if (desired.kind === 'resolved') return undefined;
+    keyCurrent(plan, 'Unknown', desired.reason, desired.message);
+    return desired.terminal
+      ? stalled(desired.reason, desired.message, resync.slowMs)
+      : waiting(desired.reason, desired.message, resync.slowMs);
+  }),
+  // Off the desired key: the switch chain decides, and it always ends the plan.
+  keyStep('switchWhenOffKey', (c, plan) => {
+    if (c.onDesired) return undefined;
+    plan.lines.push(switchLine(c));
+    return ends(runSteps(switchSteps, c, plan));
+  }),
+  // Configured is not applied: while AWS's latest operation is the failed switch, report it, never Ready.
+  keyStep('failedInAws', (c, plan) => {
+    const { state: s, lastOp } = c;
+    const awsStillFailed =
+      lastOp?.id !== undefined && s.lastOperation?.id === lastOp.id && s.lastOperation.status === 'Failed';
+    if (!s.settled || !awsStillFailed || !lastOp || lastOp.toKey !== keyLabel(c.want)) return undefined;
+    const message = `the switch to ${keyLabel(c.want)} is configured but failed in AWS: ${lastOp.message ?? s.lastOperation?.message ?? 'no detail from AWS'}; fix the cause and start the resource again (the operator reports, it does not restart it)`;
+    keyCurrent(plan, 'False', 'SwitchFailed', message);
+    return stalled('SwitchFailed', message, resync.slowMs);
+  }),
+  // On the desired key: KeyCurrent is True; while AWS still moves, look again soon.
+  keyStep('settledOnKey', (c, plan) => {
+    if (c.state.settled) {
+      keyCurrent(plan, 'True', 'OnDesiredKey', `AWS reports ${keyLabel(c.want)}`);
+      return undefined;
+    }
+    keyCurrent(plan, 'True', 'OnDesiredKey', `configured with ${keyLabel(c.want)}`);
+    return waiting('Transitioning', `AWS reports ${c.state.awsState}`, resync.transitioningMs);
+  }),
+  // Start again what the operator stopped for a key change or a restart.
+  resourceStep('pendingStart', (c, plan) => {
+    if (!c.input.status?.pendingStart) return undefined;
+    if (c.state.running) {
+      plan.status['pendingStart'] = false;
+      return undefined;
+    }
+    if (!c.enforce) return undefined;
+    plan.actions.push({ type: 'Start', why: 'started again after the operator stopped it' });
+    plan.status['pendingStart'] = false;
+    return proceed(resync.transitioningMs);
+  }),
+  // Where running storage keeps old key material until a restart (MSF-017): MaterialCurrent.
+  keyStep('material', (c, plan) =>
+    c.caps.keepsMaterialUntilRestart && c.want.type === 'CustomerManaged'
+      ? runSteps(materialSteps, c, plan)
+      : undefined,
+  ),
+];
+
+/** The names of the top-level steps, in order. */
+export const workloadPlanStepNames = workloadPlanSteps.map((s) => s.name);
+
+// ---- helpers ---------------------------------------------------------------------------------------
+
+function switchLine(c: KeyContext): string {
+  return `switch ${c.state.resourceArn} from ${keyLabel(c.state.encryption)} to ${keyLabel(c.want)}`;
+}
+
+function keyUsable({ desired, preflight }: WorkloadPlanInput): DesiredCondition {
+  if (desired.kind === 'unresolved')
+    return { type: 'KeyUsable', status: 'False', reason: desired.reason, message: desired.message };
+  if (preflight && !preflight.ok)
+    return { type: 'KeyUsable', status: 'False', reason: preflight.reason, message: preflight.message };
+  if (desired.setting.type === 'AwsOwned')
+    return {
       type: 'KeyUsable',
       status: 'True',
       reason: 'AwsOwnedKey',
       message: "the service's AWS owned key",
-    });
-  } else {
-    conditions.push({
-      type: 'KeyUsable',
-      status: 'True',
-      reason: 'PreflightPassed',
-      message: `key ${desired.setting.keyArn} passes pre-flight`,
-    });
-  }
-
-  // ---- the AWS resource ----------------------------------------------------------------------
-  if (observed.kind === 'error') {
-    const f = observed.failure;
-    const message = `${f.code}: ${f.message}`;
-    conditions.push({
-      type: 'KeyCurrent',
-      status: 'Unknown',
-      reason: f.cause === 'AccessDenied' ? 'AccessDenied' : 'AwsUnavailable',
-      message,
-    });
-    if (f.cause === 'AccessDenied' || f.cause === 'InvalidSpec') {
-      return done(
-        { kind: 'stalled', reason: f.cause === 'AccessDenied' ? 'AccessDenied' : 'AwsRejected', message },
-        resync.slowMs,
-      );
-    }
-    return waiting('AwsUnavailable', message, resync.transitioningMs);
-  }
-  if (observed.kind === 'notFound') {
-    const message =
-      'the AWS resource was not found: check the name/ID, the region and the role the operator uses';
-    conditions.push({ type: 'KeyCurrent', status: 'Unknown', reason: 'ResourceNotFound', message });
-    return done({ kind: 'stalled', reason: 'ResourceNotFound', message }, resync.slowMs);
-  }
-  const s = observed.state;
-  if (claimedByOther) {
-    const message = `${s.resourceArn} is claimed by ${s.tags[ownerTag]} (tag ${ownerTag}); only one object in one cluster may manage it`;
-    conditions.push({ type: 'KeyCurrent', status: 'Unknown', reason: 'ClaimedByAnother', message });
-    events.push({ type: 'Warning', reason: 'ClaimConflict', action: 'Claim', note: message });
-    return done({ kind: 'stalled', reason: 'ClaimedByAnother', message }, resync.slowMs);
-  }
-  if (enforce && s.tags[ownerTag] === undefined)
-    actions.push({ type: 'Claim', tags: { [ownerTag]: input.claim } });
-
-  // Keyspaces: a table that cannot reach its key is deleted by AWS after 7 days. Say so at once.
-  if (s.keyInaccessible) {
-    // A recorded time that is not a time (edited status, a restored backup) counts as first sight:
-    // formatting it would throw and fail every reconcile of the table.
-    const recorded = input.status?.inaccessibleSince;
-    const recordedMs = recorded ? Date.parse(recorded) + awsDeletesInaccessibleTablesAfterMs : Number.NaN;
-    const since =
-      recorded && Math.abs(recordedMs) <= maxDateMs ? recorded : new Date(input.now).toISOString();
-    const deletionAfter = new Date(Date.parse(since) + awsDeletesInaccessibleTablesAfterMs).toISOString();
-    status['inaccessibleSince'] = since;
-    status['deletionAfter'] = deletionAfter;
-    const message = `the table cannot use its key (${keyLabel(s.encryption)}): reads and writes fail, and AWS deletes the table after ${deletionAfter} unless key access is restored (enable the key, cancel its deletion, or fix its policy)`;
-    conditions.push({
-      type: 'KeyAccessible',
-      status: 'False',
-      reason: 'InaccessibleEncryptionCredentials',
-      message,
-    });
-    if (since !== recorded)
-      events.push({ type: 'Warning', reason: 'TableInaccessible', action: 'Check', note: message });
-  } else if (input.service === 'Keyspaces') {
-    conditions.push({
-      type: 'KeyAccessible',
-      status: 'True',
-      reason: 'Accessible',
-      message: 'the table can use its key',
-    });
-  }
-
-  if (desired.kind === 'unresolved') {
-    conditions.push({
-      type: 'KeyCurrent',
-      status: 'Unknown',
-      reason: desired.reason,
-      message: desired.message,
-    });
-    return desired.terminal
-      ? done({ kind: 'stalled', reason: desired.reason, message: desired.message }, resync.slowMs)
-      : waiting(desired.reason, desired.message, resync.slowMs);
-  }
-  const want = desired.setting;
-  const onDesired = sameEncryption(s.encryption, want, compareContext);
-  // Our record of the last change, already brought up to date from AWS by the executor.
-  const lastOp = input.status?.lastOperation;
-
-  if (!onDesired) {
-    const line = `switch ${s.resourceArn} from ${keyLabel(s.encryption)} to ${keyLabel(want)}`;
-    lines.push(line);
-    if (!enforce) {
-      conditions.push({
-        type: 'KeyCurrent',
-        status: 'False',
-        reason: 'Drift',
-        message: `Observe mode: would ${line}`,
-      });
-      // Stalled: the operator will not move it (Observe mode), so kstatus, Argo CD and Flux show the
-      // drift as a failure to resolve, in step with Ready=False, not as a healthy Current object.
-      return done(
-        {
-          kind: 'stalled',
-          reason: 'Drift',
-          message: `Observe mode: would ${line}; set spec.mode: Enforce to let the operator switch it`,
-        },
-        resync.settledMs,
-      );
-    }
-    if (input.preflight && !input.preflight.ok) {
-      conditions.push({
-        type: 'KeyCurrent',
-        status: 'False',
-        reason: 'PreflightFailed',
-        message: `not switching: ${input.preflight.message}`,
-      });
-      return done(
-        { kind: 'stalled', reason: input.preflight.reason, message: input.preflight.message },
-        resync.slowMs,
-      );
-    }
-    if (!s.settled) {
-      conditions.push({
-        type: 'KeyCurrent',
-        status: 'False',
-        reason: 'Transitioning',
-        message: `waiting for ${s.awsState} to settle`,
-      });
-      return waiting('Transitioning', `AWS reports ${s.awsState}`, resync.transitioningMs);
-    }
-    const failedAt = lastOp?.endTime ? Date.parse(lastOp.endTime) : Number.NaN;
-    // An end time ahead of this clock (skew between replicas, or an edited status) holds off at
-    // most failedSwitchRetryMs more; one beyond that is not believed. Never a requeue of years.
-    // A switch refused because the key was unusable (disabled, pending deletion) is tried again as
-    // soon as the pre-flight finds the key usable: the cause is fixed, nothing to wait for.
-    const keyUsableAgain = lastOp?.failureCause === 'KeyUnusable' && input.preflight?.ok === true;
-    if (
-      lastOp?.status === 'Failed' &&
-      lastOp.toKey === keyLabel(want) &&
-      !keyUsableAgain &&
-      input.now - failedAt < failedSwitchRetryMs &&
-      failedAt - input.now <= failedSwitchRetryMs
-    ) {
-      // The same switch failed moments ago: report AWS's own words and hold off, instead of a retry
-      // loop that restarts the workload on every pass. It is tried again after failedSwitchRetryMs.
-      const holdMs = Math.min(
-        failedSwitchRetryMs,
-        Math.max(1000, failedAt + failedSwitchRetryMs - input.now),
-      );
-      const retryAt = new Date(input.now + holdMs).toISOString();
-      const message = `switching to ${keyLabel(want)} failed: ${lastOp.message ?? 'no detail from AWS'}; fix the cause (or change the spec); the operator tries again after ${retryAt}`;
-      conditions.push({ type: 'KeyCurrent', status: 'False', reason: 'SwitchFailed', message });
-      return done({ kind: 'stalled', reason: 'SwitchFailed', message }, holdMs);
-    }
-    if (s.changeBlockedBy === 'ApplicationRunning') {
-      if ((spec.whenStarted ?? 'Wait') === 'Wait') {
-        const message =
-          'the application is STARTED; EMR Serverless changes disk encryption only while CREATED or STOPPED (whenStarted: Wait)';
-        status['waitingFor'] = 'the application to stop';
-        conditions.push({
-          type: 'KeyCurrent',
-          status: 'False',
-          reason: 'WaitingForApplicationStop',
-          message,
-        });
-        return waiting('WaitingForApplicationStop', message, resync.slowMs);
-      }
-      const activeJobs = Number(s.details['activeJobs'] ?? 0);
-      const jobRunIds = String(s.details['activeJobRunIds'] ?? '')
-        .split(',')
-        .filter(Boolean);
-      if (activeJobs > 0 && spec.cancelRunningJobs && jobRunIds.length > 0) {
-        // Destructive and asked for explicitly: cancel, then stop once they are gone.
-        if (!inMaintenanceWindow(input.now, spec.maintenanceWindow)) {
-          return waitForWindow(input, conditions, status, 'cancelling running jobs', waiting);
-        }
-        actions.push({ type: 'CancelJobRuns', jobRunIds });
-        status['waitingFor'] = 'cancelled jobs to end';
-        const message = `cancelling ${jobRunIds.length} job run(s) to stop the application (cancelRunningJobs: true)`;
-        conditions.push({ type: 'KeyCurrent', status: 'False', reason: 'CancellingJobs', message });
-        return done({ kind: 'continue' }, resync.transitioningMs);
-      }
-      if (activeJobs > 0) {
-        const message = `${activeJobs} job run(s) active; stopping the application waits for them (whenStarted: StopAndUpdate)`;
-        status['waitingFor'] = 'running jobs to finish';
-        conditions.push({ type: 'KeyCurrent', status: 'False', reason: 'WaitingForJobs', message });
-        return waiting('WaitingForJobs', message, resync.slowMs);
-      }
-      if (!inMaintenanceWindow(input.now, spec.maintenanceWindow)) {
-        return waitForWindow(input, conditions, status, 'stopping the application', waiting);
-      }
-      actions.push({ type: 'Stop', why: `change disk encryption to ${keyLabel(want)}` });
-      status['pendingStart'] = true;
-      conditions.push({
-        type: 'KeyCurrent',
-        status: 'False',
-        reason: 'Stopping',
-        message: 'stopping the application to change its key',
-      });
-      return done({ kind: 'continue' }, resync.transitioningMs);
-    }
-    if (s.changeBlockedBy) {
-      const message = `the key cannot change now: ${s.changeBlockedBy}`;
-      conditions.push({ type: 'KeyCurrent', status: 'False', reason: s.changeBlockedBy, message });
-      return waiting(s.changeBlockedBy, message, resync.slowMs);
-    }
-    // A running Flink application restarts as part of the update (MSF-011): disruptive.
-    if (
-      s.running &&
-      input.service === 'ManagedFlink' &&
-      !inMaintenanceWindow(input.now, spec.maintenanceWindow)
-    ) {
-      return waitForWindow(input, conditions, status, 'the switch restarts the running application', waiting);
-    }
-    actions.push({ type: 'ChangeKey', from: s.encryption, to: want });
-    conditions.push({ type: 'KeyCurrent', status: 'False', reason: 'Switching', message: line });
-    return done({ kind: 'continue' }, resync.transitioningMs);
-  }
-
-  // ---- on the desired key -------------------------------------------------------------------
-  // Configured is not the same as applied: a Flink update that failed (the key broke while the
-  // application restarted) leaves the new key configured and the application stopped. While AWS's
-  // latest operation is still that failed one, it is reported with AWS's own words, never as Ready.
-  // Services without operations (Keyspaces, EMR) are judged by their state alone.
-  const awsStillFailed =
-    lastOp?.id !== undefined && s.lastOperation?.id === lastOp.id && s.lastOperation.status === 'Failed';
-  if (s.settled && awsStillFailed && lastOp?.toKey === keyLabel(want)) {
-    const message = `the switch to ${keyLabel(want)} is configured but failed in AWS: ${lastOp.message ?? s.lastOperation?.message ?? 'no detail from AWS'}; fix the cause and start the resource again (the operator reports, it does not restart it)`;
-    conditions.push({ type: 'KeyCurrent', status: 'False', reason: 'SwitchFailed', message });
-    return done({ kind: 'stalled', reason: 'SwitchFailed', message }, resync.slowMs);
-  }
-  if (!s.settled) {
-    conditions.push({
-      type: 'KeyCurrent',
-      status: 'True',
-      reason: 'OnDesiredKey',
-      message: `configured with ${keyLabel(want)}`,
-    });
-    return waiting('Transitioning', `AWS reports ${s.awsState}`, resync.transitioningMs);
-  }
-  conditions.push({
-    type: 'KeyCurrent',
+    };
+  return {
+    type: 'KeyUsable',
     status: 'True',
-    reason: 'OnDesiredKey',
-    message: `AWS reports ${keyLabel(want)}`,
-  });
-
-  // Started again after a stop the operator made for a key change or a restart.
-  if (input.status?.pendingStart) {
-    if (s.running) {
-      status['pendingStart'] = false;
-    } else if (enforce) {
-      actions.push({ type: 'Start', why: 'started again after the operator stopped it' });
-      status['pendingStart'] = false;
-      return done({ kind: 'continue' }, resync.transitioningMs);
-    }
-  }
-
-  // Flink's running storage keeps the key material it started with (MSF-017, trap 5).
-  if (input.service === 'ManagedFlink' && want.type === 'CustomerManaged') {
-    const material = desired.currentKeyMaterialId;
-    const recorded = (status['current'] as { keyMaterialId?: string }).keyMaterialId;
-    if (material && s.running && recorded === undefined) {
-      // First sight of a running application on this key: it runs on the current material from now on.
-      (status['current'] as { keyMaterialId?: string }).keyMaterialId = material;
-    }
-    if (material && s.running && recorded !== undefined && recorded !== material) {
-      status['restartPending'] = true;
-      const why = `the key material rotated (${recorded} -> ${material}); the running application uses the old material until it restarts`;
-      if ((spec.restartAfterRotation ?? 'Never') === 'Auto' && enforce) {
-        if (!inMaintenanceWindow(input.now, spec.maintenanceWindow)) {
-          conditions.push({
-            type: 'MaterialCurrent',
-            status: 'False',
-            reason: 'WaitingForMaintenanceWindow',
-            message: why,
-          });
-          return waitForWindow(input, conditions, status, 'restarting after key rotation', waiting, true);
-        }
-        actions.push({ type: 'Stop', why: 'restart to pick up rotated key material' });
-        status['pendingStart'] = true;
-        conditions.push({ type: 'MaterialCurrent', status: 'False', reason: 'Restarting', message: why });
-        return done({ kind: 'continue' }, resync.transitioningMs);
-      }
-      conditions.push({
-        type: 'MaterialCurrent',
-        status: 'False',
-        reason: 'RestartPending',
-        message: `${why} (restartAfterRotation: Never)`,
-      });
-      return done({ kind: 'continue' }, resync.settledMs);
-    }
-    status['restartPending'] = false;
-    conditions.push({
-      type: 'MaterialCurrent',
-      status: 'True',
-      reason: s.running ? 'CurrentMaterial' : 'NotRunning',
-      message: s.running
-        ? 'the running application uses the current key material'
-        : 'not running: the next start uses the current key material',
-    });
-  }
-  return done({ kind: 'continue' }, resync.settledMs);
+    reason: 'PreflightPassed',
+    message: `key ${desired.setting.keyArn} passes pre-flight`,
+  };
 }
 
-function waitForWindow(
-  input: WorkloadPlanInput,
-  conditions: DesiredCondition[],
-  status: Record<string, unknown>,
-  what: string,
-  waiting: (reason: string, message: string, retryAfterMs: number) => WorkloadPlan,
-  materialOnly = false,
-): WorkloadPlan {
-  const next = nextWindowOpening(input.now, input.spec.maintenanceWindow);
+/** KeyAccessible=False with the date AWS deletes the table, an event at first sight. */
+function reportInaccessible(c: ResourceContext, plan: PlanDraft): void {
+  // A recorded time that is not a time (edited status, a restored backup) counts as first sight:
+  // formatting it would throw and fail every reconcile of the table.
+  const recorded = c.input.status?.inaccessibleSince;
+  const recordedMs = recorded ? Date.parse(recorded) + awsDeletesInaccessibleTablesAfterMs : Number.NaN;
+  const since =
+    recorded && Math.abs(recordedMs) <= maxDateMs ? recorded : new Date(c.input.now).toISOString();
+  const deletionAfter = new Date(Date.parse(since) + awsDeletesInaccessibleTablesAfterMs).toISOString();
+  plan.status['inaccessibleSince'] = since;
+  plan.status['deletionAfter'] = deletionAfter;
+  const message = `the table cannot use its key (${keyLabel(c.state.encryption)}): reads and writes fail, and AWS deletes the table after ${deletionAfter} unless key access is restored (enable the key, cancel its deletion, or fix its policy)`;
+  plan.conditions.push({
+    type: 'KeyAccessible',
+    status: 'False',
+    reason: 'InaccessibleEncryptionCredentials',
+    message,
+  });
+  if (since !== recorded)
+    plan.events.push({ type: 'Warning', reason: 'TableInaccessible', action: 'Check', note: message });
+}
+
+/**
+ * How long to hold off a switch that failed recently, or undefined to try it now. An end time ahead
+ * of this clock (skew between replicas, an edited status) holds off at most failedSwitchRetryMs more;
+ * one beyond that is not believed: never a requeue of years. A switch refused because the key was
+ * unusable (disabled, pending deletion) is tried again as soon as the pre-flight finds the key usable.
+ */
+function failedSwitchHoldMs({ lastOp, want, input }: KeyContext): number | undefined {
+  if (lastOp?.status !== 'Failed' || lastOp.toKey !== keyLabel(want)) return undefined;
+  if (lastOp.failureCause === 'KeyUnusable' && input.preflight?.ok === true) return undefined;
+  const failedAt = lastOp.endTime ? Date.parse(lastOp.endTime) : Number.NaN;
+  const recent = input.now - failedAt < failedSwitchRetryMs && failedAt - input.now <= failedSwitchRetryMs;
+  if (!recent) return undefined;
+  return Math.min(failedSwitchRetryMs, Math.max(1000, failedAt + failedSwitchRetryMs - input.now));
+}
+
+/** The job runs that keep an EMR application from stopping (none unless the blocker says so). */
+function activeJobRunIds(s: WorkloadState): string[] {
+  return s.blocker?.kind === 'ApplicationRunning' ? s.blocker.activeJobRunIds : [];
+}
+
+/** The message when the running resource uses older material than the key's current one. */
+function rotated(c: KeyContext): string | undefined {
+  const material = c.currentKeyMaterialId;
+  const recorded = recordedMaterial(c.input, c.state);
+  if (!material || !c.state.running || recorded === undefined || recorded === material) return undefined;
+  return `the key material rotated (${recorded} -> ${material}); the running application uses the old material until it restarts`;
+}
+
+function material(plan: PlanDraft, status: DesiredCondition['status'], reason: string, message: string) {
+  plan.conditions.push({ type: 'MaterialCurrent', status, reason, message });
+}
+
+function inWindow(c: PlanContext): boolean {
+  return inMaintenanceWindow(c.input.now, c.input.spec.maintenanceWindow);
+}
+
+function waitForWindow(c: PlanContext, plan: PlanDraft, what: string, materialOnly = false): StepEnd {
+  const { now, spec } = c.input;
+  const next = nextWindowOpening(now, spec.maintenanceWindow);
   const message = `${what}: waiting for the maintenance window${next ? ` (opens ${new Date(next).toISOString()})` : ''}`;
-  status['waitingFor'] = 'the maintenance window';
-  if (!materialOnly)
-    conditions.push({ type: 'KeyCurrent', status: 'False', reason: 'WaitingForMaintenanceWindow', message });
-  const retry = next ? Math.min(Math.max(next - input.now, 1000), resync.settledMs) : resync.settledMs;
+  plan.status['waitingFor'] = 'the maintenance window';
+  if (!materialOnly) keyCurrent(plan, 'False', 'WaitingForMaintenanceWindow', message);
+  const retry = next ? Math.min(Math.max(next - now, 1000), resync.settledMs) : resync.settledMs;
   return waiting('WaitingForMaintenanceWindow', message, retry);
 }

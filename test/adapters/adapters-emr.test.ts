@@ -133,7 +133,7 @@ describe('emrServerlessAdapter.observe', () => {
       encryption: { type: 'AwsOwned' },
       running: false,
       tags: { team: 'etl' },
-      details: { activeJobs: 0, releaseLabel: 'emr-7.5.0' },
+      facts: { service: 'EmrServerless', activeJobs: 0, releaseLabel: 'emr-7.5.0' },
     });
     expect(emrServerlessAdapter.encryptionContext(id, state, account)).toEqual({ applicationId: appId });
   });
@@ -171,7 +171,7 @@ describe('emrServerlessAdapter.observe', () => {
       awsState: 'TERMINATED',
       settled: true,
       running: false,
-      changeBlockedBy: 'Terminated',
+      blocker: { kind: 'Terminated' },
       tags: {},
     });
   });
@@ -205,7 +205,7 @@ describe('emrServerlessAdapter.changeKey', () => {
       awsState: 'STARTED',
       settled: true,
       running: true,
-      changeBlockedBy: 'ApplicationRunning',
+      blocker: { kind: 'ApplicationRunning', activeJobRunIds: [] },
     });
     // AWS refuses the update outright while STARTED (trap §9.11).
     const refused = await failure(emrServerlessAdapter.changeKey(clients, target, id, cmk(key)));
@@ -218,12 +218,12 @@ describe('emrServerlessAdapter.changeKey', () => {
     expect(await observe(id)).toMatchObject({
       awsState: 'STOPPING',
       settled: false,
-      changeBlockedBy: 'Transitioning',
+      blocker: { kind: 'Transitioning' },
     });
     advance();
     const stoppedState = await observe(id);
     expect(stoppedState).toMatchObject({ awsState: 'STOPPED', settled: true, running: false });
-    expect(stoppedState.changeBlockedBy).toBeUndefined();
+    expect(stoppedState.blocker).toBeUndefined();
 
     await changeKey(id, cmk(key));
     await emrServerlessAdapter.start!(clients, target, id);
@@ -241,7 +241,9 @@ describe('emrServerlessAdapter.changeKey', () => {
       clientToken: 'job-1',
       setting: awsOwned,
     });
-    expect((await observe(id)).details['activeJobs']).toBe(1);
+    const observed = await observe(id);
+    expect(observed.facts).toMatchObject({ activeJobs: 1 });
+    expect(observed.blocker).toEqual({ kind: 'ApplicationRunning', activeJobRunIds: [expect.any(String)] });
     const e = await failure(emrServerlessAdapter.stop!(clients, target, id));
     expect(e.failure).toMatchObject({ cause: 'InvalidSpec', code: 'ValidationException' });
     expect(await observe(id)).toMatchObject({ awsState: 'STARTED' });
@@ -370,13 +372,13 @@ describe('emrState (unexpected responses)', () => {
     ['an unknown state is unsettled and reported as sent', { state: 'HIBERNATING' }, 'HIBERNATING'],
     ['a missing state is unsettled', {}, 'Unknown'],
   ] as const)('%s', (_name, app, awsState) => {
-    expect(emrState(app as never, {}, 0)).toMatchObject({
+    expect(emrState(app as never, {}, [])).toMatchObject({
       awsState,
       settled: false,
-      changeBlockedBy: 'Transitioning',
+      blocker: { kind: 'Transitioning' },
       running: false,
       encryption: awsOwned,
-      details: { activeJobs: 0 },
+      facts: { activeJobs: 0 },
     });
   });
 
@@ -385,7 +387,7 @@ describe('emrState (unexpected responses)', () => {
       emrState(
         { state: 'STOPPED', diskEncryptionConfiguration: { encryptionContext: { a: 'b' } } } as never,
         {},
-        0,
+        [],
       ),
     ).toMatchObject({ encryption: awsOwned, settled: true });
   });

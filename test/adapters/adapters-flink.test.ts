@@ -123,7 +123,7 @@ async function changeAndSettle(id: WorkloadId, desired: EncryptionSetting) {
   const { operation } = await flinkAdapter.changeKey(clients, target, id, desired);
   expect(operation).toMatchObject({ action: 'UpdateApplication', status: 'InProgress' });
   const during = await observe(id);
-  expect(during).toMatchObject({ awsState: 'UPDATING', settled: false, changeBlockedBy: 'Transitioning' });
+  expect(during).toMatchObject({ awsState: 'UPDATING', settled: false, blocker: { kind: 'Transitioning' } });
   expect(during.lastOperation).toMatchObject({ id: operation.id, status: 'InProgress' });
   advance();
   expect(await flinkAdapter.operation!(clients, target, id, operation.id!)).toMatchObject({
@@ -149,7 +149,7 @@ describe('flinkAdapter.observe', () => {
       encryption: { type: 'AwsOwned' },
       running: false,
       tags: { team: 'data' },
-      details: { applicationVersionId: 1, runtime: 'FLINK-1_20' },
+      facts: { service: 'ManagedFlink', applicationVersionId: 1, runtime: 'FLINK-1_20' },
     });
     expect(flinkAdapter.encryptionContext(id, state, account)).toEqual({
       'aws:kinesisanalytics:arn': state.resourceArn,
@@ -160,7 +160,7 @@ describe('flinkAdapter.observe', () => {
     const key = await newKey();
     const state = await observe(flinkApp('orders', running(), withKey(key)));
     expect(state).toMatchObject({ awsState: 'RUNNING', settled: true, running: true, encryption: cmk(key) });
-    expect(state.changeBlockedBy).toBeUndefined();
+    expect(state.blocker).toBeUndefined();
   });
 
   it('returns undefined for an application that does not exist', async () => {
@@ -175,7 +175,7 @@ describe('flinkAdapter.changeKey', () => {
     const key = await newKey();
     const id = flinkApp('orders', running());
     const after = await changeAndSettle(id, cmk(key));
-    expect(after).toMatchObject({ awsState: 'RUNNING', running: true, details: { applicationVersionId: 2 } });
+    expect(after).toMatchObject({ awsState: 'RUNNING', running: true, facts: { applicationVersionId: 2 } });
     expect((await emulated('orders')).runningStorage).toMatchObject({ keyArn: key });
   });
 
@@ -217,9 +217,9 @@ describe('flinkAdapter.changeKey', () => {
     );
     advance();
     const after = await changeAndSettle(id, cmk(ours));
-    expect(after.details['applicationVersionId']).toBe(
-      (observed.details['applicationVersionId'] as number) + 2,
-    );
+    expect(after.facts).toMatchObject({
+      applicationVersionId: (observed.facts as { applicationVersionId: number }).applicationVersionId + 2,
+    });
   });
 
   it('does not update (or restart) when the desired key is already configured', async () => {
@@ -228,7 +228,7 @@ describe('flinkAdapter.changeKey', () => {
     const { operation } = await flinkAdapter.changeKey(clients, target, id, cmk(key));
     expect(operation).toMatchObject({ status: 'Succeeded' });
     expect(operation.id).toBeUndefined();
-    expect(await observe(id)).toMatchObject({ awsState: 'RUNNING', details: { applicationVersionId: 1 } });
+    expect(await observe(id)).toMatchObject({ awsState: 'RUNNING', facts: { applicationVersionId: 1 } });
   });
 
   it('surfaces a change requested while UPDATING as a Conflict', async () => {
@@ -338,9 +338,9 @@ describe('flinkState (unexpected responses)', () => {
     expect(state).toMatchObject({
       awsState,
       settled,
-      changeBlockedBy: blocked,
+      blocker: { kind: blocked },
       encryption: awsOwned,
-      details: {},
+      facts: { service: 'ManagedFlink' },
     });
   });
 

@@ -94,7 +94,7 @@ async function changeAndSettle(id: WorkloadId, desired: EncryptionSetting) {
   expect(await observe(id)).toMatchObject({
     awsState: 'UPDATING',
     settled: false,
-    changeBlockedBy: 'Transitioning',
+    blocker: { kind: 'Transitioning' },
   });
   expect(await keyspacesAdapter.operation!(clients, target, id, operation.id!)).toMatchObject({
     status: 'InProgress',
@@ -106,7 +106,7 @@ async function changeAndSettle(id: WorkloadId, desired: EncryptionSetting) {
   });
   const after = await observe(id);
   expect(after).toMatchObject({ awsState: 'ACTIVE', settled: true, running: true, encryption: desired });
-  expect(after.changeBlockedBy).toBeUndefined();
+  expect(after.blocker).toBeUndefined();
   return operation;
 }
 
@@ -121,7 +121,7 @@ describe('keyspacesAdapter.observe', () => {
       encryption: { type: 'AwsOwned' },
       running: true,
       tags: {},
-      details: { pointInTimeRecovery: 'DISABLED' },
+      facts: { service: 'Keyspaces', pointInTimeRecovery: 'DISABLED' },
     });
     expect(keyspacesAdapter.encryptionContext(id, state, account)).toEqual({
       'aws:cassandra:keyspaceName': 'app',
@@ -149,7 +149,7 @@ describe('keyspacesAdapter.observe', () => {
       settled: true,
       running: false,
       keyInaccessible: true,
-      changeBlockedBy: 'TableInaccessible',
+      blocker: { kind: 'TableInaccessible' },
       encryption: cmk(key),
     });
     await kms().send(new EnableKeyCommand({ KeyId: key }));
@@ -278,7 +278,7 @@ describe('keyspacesState (unexpected responses)', () => {
     expect(keyspacesState({ $metadata: {}, ...table } as never, {})).toMatchObject({
       awsState,
       settled,
-      changeBlockedBy: 'Transitioning',
+      blocker: { kind: 'Transitioning' },
       running: false,
       encryption: awsOwned,
     });

@@ -566,14 +566,26 @@ function expectWorkloadState(what: string, s: WorkloadState): void {
   expect(isString(s.awsState), `${what}: awsState is ${typeof s.awsState}`).toBe(true);
   expect(typeof s.settled, `${what}: settled`).toBe('boolean');
   expect(typeof s.running, `${what}: running`).toBe('boolean');
-  if (s.changeBlockedBy !== undefined) expect(s.changeBlockedBy, `${what}: changeBlockedBy`).toMatch(camel);
+  if (s.blocker !== undefined) {
+    expect(s.blocker.kind, `${what}: blocker`).toMatch(camel);
+    expect([
+      'ApplicationRunning',
+      'Transitioning',
+      'RolledBack',
+      'Terminated',
+      'TableInaccessible',
+    ]).toContain(s.blocker.kind);
+    if (s.blocker.kind === 'ApplicationRunning')
+      for (const j of s.blocker.activeJobRunIds)
+        expect(isString(j) && j.length > 0, `${what}: job run id`).toBe(true);
+  }
   if (s.keyInaccessible !== undefined) expect(typeof s.keyInaccessible).toBe('boolean');
   expectEncryption(`${what}: encryption`, s.encryption);
   for (const [k, v] of Object.entries(s.tags))
     expect(isString(v), `${what}: tag ${k} is ${typeof v}`).toBe(true);
-  for (const [k, v] of Object.entries(s.details)) {
-    expect(['string', 'number', 'boolean'], `${what}: detail ${k}`).toContain(typeof v);
-    if (typeof v === 'number') expect(Number.isFinite(v), `${what}: detail ${k}`).toBe(true);
+  for (const [k, v] of Object.entries(s.facts)) {
+    expect(['string', 'number'], `${what}: fact ${k}`).toContain(typeof v);
+    if (typeof v === 'number') expect(Number.isFinite(v), `${what}: fact ${k}`).toBe(true);
   }
   if (s.lastOperation) expectOperation(`${what}: lastOperation`, s.lastOperation);
   // Running means at rest: the core never sees a running resource that is still moving.

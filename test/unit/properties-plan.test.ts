@@ -18,8 +18,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { KmsKeySpec, KmsKeyStatus } from '../../src/api/kmskey.ts';
+import { workloadCapabilities } from '../../src/aws/capabilities.ts';
 import { type AwsFailure, classifyAwsError, errorCauses } from '../../src/aws/errors.ts';
-import type { EncryptionSetting, WorkloadOperation, WorkloadState } from '../../src/aws/workload.ts';
+import type {
+  ChangeBlocker,
+  EncryptionSetting,
+  ServiceFacts,
+  WorkloadCapabilities,
+  WorkloadOperation,
+  WorkloadState,
+} from '../../src/aws/workload.ts';
 import type { KeyFacts, RotationFacts } from '../../src/keys/key-facts.ts';
 import { type JobRunPlanInput, planJobRun } from '../../src/reconcile/jobrun-plan.ts';
 import { type KmsKeyPlan, type KmsKeyPlanInput, planKmsKey } from '../../src/reconcile/kmskey-plan.ts';
@@ -120,9 +128,16 @@ const workloadState: fc.Arbitrary<WorkloadState> = fc.record(
     awsState: fc.oneof(fc.constantFrom('RUNNING', 'READY', 'ACTIVE', 'STARTED', 'STOPPED', 'UPDATING'), text),
     settled: fc.boolean(),
     encryption: setting,
-    changeBlockedBy: fc.oneof(
-      fc.constantFrom('ApplicationRunning', 'Transitioning', 'TableInaccessible', 'RolledBack', 'Terminated'),
-      camel,
+    blocker: fc.oneof(
+      fc.constantFrom<ChangeBlocker>(
+        { kind: 'Transitioning' },
+        { kind: 'TableInaccessible' },
+        { kind: 'RolledBack' },
+        { kind: 'Terminated' },
+      ),
+      fc
+        .array(fc.constantFrom('j1', 'j2', '', ','), { maxLength: 3 })
+        .map((activeJobRunIds): ChangeBlocker => ({ kind: 'ApplicationRunning', activeJobRunIds })),
     ),
     running: fc.boolean(),
     keyInaccessible: fc.boolean(),
@@ -132,21 +147,30 @@ const workloadState: fc.Arbitrary<WorkloadState> = fc.record(
       fc.dictionary(fc.constantFrom(ownerTag, 'team'), fc.constantFrom(claim, 'other/ns/x', '')),
     ),
     lastOperation: operation,
-    details: fc.record(
-      {
-        activeJobs: fc.oneof(fc.integer({ min: -2, max: 5 }), fc.constantFrom('3', 'many', true)),
-        activeJobRunIds: fc.constantFrom('j1,j2', '', ',,', 'j1'),
-      },
-      { requiredKeys: [] },
+    facts: fc.constantFrom<ServiceFacts>(
+      { service: 'ManagedFlink', applicationVersionId: 3 },
+      { service: 'Keyspaces' },
+      { service: 'EmrServerless', activeJobs: 2 },
     ),
   },
-  { requiredKeys: ['resourceArn', 'awsState', 'settled', 'encryption', 'running', 'tags', 'details'] },
+  { requiredKeys: ['resourceArn', 'awsState', 'settled', 'encryption', 'running', 'tags', 'facts'] },
 );
 
 const workloadInput: fc.Arbitrary<WorkloadPlanInput> = fc.record(
   {
     now: nowArb,
     service: fc.constantFrom('ManagedFlink', 'Keyspaces', 'EmrServerless'),
+    // Any combination a service could declare (absent: the service's own).
+    capabilities: fc.record<WorkloadCapabilities>({
+      changeKeyOperation: fc.constantFrom('UpdateApplication', 'UpdateTable'),
+      comparesEncryptionContext: fc.boolean(),
+      preflightWhenOnKey: fc.boolean(),
+      outgoingKeyMustStayUsable: fc.boolean(),
+      changeRestartsRunning: fc.boolean(),
+      keepsMaterialUntilRestart: fc.boolean(),
+      reportsKeyAccessibility: fc.boolean(),
+      jobLevelKeys: fc.boolean(),
+    }),
     spec: fc.record(
       {
         mode: fc.constantFrom('Enforce', 'Observe'),
@@ -375,6 +399,7 @@ describe('planWorkload: a failed switch (property)', () => {
           const plan = planWorkload({
             now,
             service,
+            capabilities: workloadCapabilities[service],
             spec: {},
             status: {
               lastOperation: { action: 'UpdateApplication', status: 'Failed', toKey: keyA, endTime },
@@ -392,7 +417,7 @@ describe('planWorkload: a failed switch (property)', () => {
                 encryption: { type: 'AwsOwned' },
                 running: false,
                 tags: { [ownerTag]: claim },
-                details: {},
+                facts: { service: 'Keyspaces' },
               },
             },
             claim,

@@ -2,6 +2,7 @@
 // one named case per line.
 
 import { describe, expect, it } from 'vitest';
+import { workloadCapabilities } from '../../src/aws/capabilities.ts';
 import type { EncryptionSetting, WorkloadService, WorkloadState } from '../../src/aws/workload.ts';
 import { inMaintenanceWindow, nextWindowOpening } from '../../src/reconcile/maintenance-window.ts';
 import {
@@ -28,7 +29,7 @@ const state = (over: Partial<WorkloadState> = {}): WorkloadState => ({
   encryption: aok,
   running: true,
   tags: { 'cmk.io/owner': claim },
-  details: {},
+  facts: { service: 'ManagedFlink' },
   ...over,
 });
 
@@ -37,13 +38,17 @@ function workload(service: WorkloadService, ...mods: Mod[]): WorkloadPlanInput {
   const base: WorkloadPlanInput = {
     now,
     service,
+    capabilities: workloadCapabilities[service],
     spec: {},
     status: undefined,
     deleting: false,
     hasFinalizer: true,
     desired: { kind: 'resolved', setting: cmk(keyA), currentKeyMaterialId: 'm1' },
     preflight: { ok: true },
-    observed: { kind: 'found', state: state() },
+    observed: {
+      kind: 'found',
+      state: state({ facts: service === 'EmrServerless' ? { service, activeJobs: 0 } : { service } }),
+    },
     claim,
   };
   return mods.reduce((i, m) => m(i), base);
@@ -116,7 +121,10 @@ describe('planWorkload: switching keys', () => {
     ['waits for a key that does not resolve yet', workload('Keyspaces', unresolved), []],
     [
       'EMR: waits while STARTED by default',
-      workload('EmrServerless', aws({ changeBlockedBy: 'ApplicationRunning', awsState: 'STARTED' })),
+      workload(
+        'EmrServerless',
+        aws({ blocker: { kind: 'ApplicationRunning', activeJobRunIds: [] }, awsState: 'STARTED' }),
+      ),
       [],
     ],
     [
@@ -124,7 +132,7 @@ describe('planWorkload: switching keys', () => {
       workload(
         'EmrServerless',
         spec({ whenStarted: 'StopAndUpdate' }),
-        aws({ changeBlockedBy: 'ApplicationRunning' }),
+        aws({ blocker: { kind: 'ApplicationRunning', activeJobRunIds: [] } }),
       ),
       ['Stop'],
     ],
@@ -133,7 +141,7 @@ describe('planWorkload: switching keys', () => {
       workload(
         'EmrServerless',
         spec({ whenStarted: 'StopAndUpdate' }),
-        aws({ changeBlockedBy: 'ApplicationRunning', details: { activeJobs: 2 } }),
+        aws({ blocker: { kind: 'ApplicationRunning', activeJobRunIds: ['j1', 'j2'] } }),
       ),
       [],
     ],
@@ -297,7 +305,7 @@ describe('planWorkload: conditions', () => {
       aws({
         encryption: cmk(keyA),
         keyInaccessible: true,
-        changeBlockedBy: 'TableInaccessible',
+        blocker: { kind: 'TableInaccessible' },
         settled: true,
       }),
     );
@@ -380,7 +388,7 @@ describe('planWorkload: deletion', () => {
       workload(
         'EmrServerless',
         deleting,
-        aws({ encryption: cmk(keyA), changeBlockedBy: 'ApplicationRunning' }),
+        aws({ encryption: cmk(keyA), blocker: { kind: 'ApplicationRunning', activeJobRunIds: [] } }),
         spec({ deletionPolicy: 'RevertToAwsOwned' }),
       ),
       [],
@@ -467,9 +475,8 @@ describe('planWorkload: the key being left (MSF-015)', () => {
 
 describe('planWorkload: EMR StopAndUpdate with cancelRunningJobs', () => {
   const started = aws({
-    changeBlockedBy: 'ApplicationRunning',
+    blocker: { kind: 'ApplicationRunning', activeJobRunIds: ['j1', 'j2'] },
     awsState: 'STARTED',
-    details: { activeJobs: 2, activeJobRunIds: 'j1,j2' },
   });
   it('cancels the running jobs when told to', () => {
     const plan = planWorkload(
