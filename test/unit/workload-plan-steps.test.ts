@@ -344,7 +344,7 @@ describe('capabilities, not the service name', () => {
     expect(a.outcome).toMatchObject({ kind: 'waiting', reason: 'WaitingForMaintenanceWindow' });
   });
 
-  it('without capabilities, the service's declared ones apply', () => {
+  it("without capabilities, the service's declared ones apply", () => {
     const { capabilities: _, ...bare } = input(wants(cmk(keyB)), outsideWindow);
     expect(planWorkload(bare)).toEqual(planWorkload(input(wants(cmk(keyB)), outsideWindow)));
   });
