@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects, one command. `unit` is pure (no I/O); `emulator` talks to the in-process AWS
-// emulator over HTTP with the real SDK clients; `integration` adds a real etcd + kube-apiserver,
-// started once per run by the global setup and shared by every file.
+// Four projects, one command. `unit` is pure (no I/O); `emulator` tests the in-process AWS emulator
+// itself over HTTP with the real SDK clients; `adapters` runs the operator's AWS adapters, key cache
+// and pre-flight against that emulator; `integration` adds a real etcd + kube-apiserver, started
+// once per run by the global setup and shared by every file.
 export default defineConfig({
   test: {
     // Vitest's default is one worker fewer than the cores (one, on a 2-core CI machine). The
@@ -20,6 +21,13 @@ export default defineConfig({
         test: {
           name: 'emulator',
           include: ['test/emulator/**/*.test.ts'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'adapters',
+          include: ['test/adapters/**/*.test.ts'],
           testTimeout: 30_000,
         },
       },

@@ -8,9 +8,7 @@ import {
   EMRServerlessClient,
   GetApplicationCommand,
 } from '@aws-sdk/client-emr-serverless';
-import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AwsClients, createAwsClients } from '../../src/aws/clients.ts';
+import { describe, expect, it } from 'vitest';
 import {
   emrServerlessAdapter,
   emrState,
@@ -20,102 +18,39 @@ import {
 } from '../../src/aws/emr-serverless.ts';
 import { AwsCallError } from '../../src/aws/errors.ts';
 import type { EncryptionSetting, WorkloadId } from '../../src/aws/workload.ts';
-import { useEmulator } from './support/emulator.ts';
+import { failure, useAdapters } from '../fixtures/aws.ts';
+import { account, awsOwned, cmk, serviceKeyPolicy } from '../fixtures/keys.ts';
+import {
+  emrApp as emrSeed,
+  running as started,
+  stopped,
+  tagged,
+  type WorkloadMod,
+  withKey,
+} from '../fixtures/objects.ts';
 
-const fixture = useEmulator();
-const account = '111122223333';
-const target = { region: 'us-east-1' };
+const fixture = useAdapters();
+const { target } = fixture;
 const role = `arn:aws:iam::${account}:role/emr-job`;
 const sparkJob = { sparkSubmit: { entryPoint: 's3://bucket/job.py' } };
-let clients: AwsClients;
 
-beforeAll(() => {
-  process.env['AWS_ENDPOINT_URL'] = fixture.emulator.url;
-  clients = createAwsClients({
-    sessionName: 'test',
-    credentials: { accessKeyId: 'AKIAEMULATORADMIN0001', secretAccessKey: 'x' },
-  });
-});
-afterAll(() => {
-  clients?.destroy();
-  delete process.env['AWS_ENDPOINT_URL'];
-});
-
-const advance = (ms = 1000) => fixture.emulator.world().clock.advance(ms);
-const awsOwned: EncryptionSetting = { type: 'AwsOwned' };
-const cmk = (keyArn: string, encryptionContext?: Record<string, string>): EncryptionSetting => ({
-  type: 'CustomerManaged',
-  keyArn,
-  ...(encryptionContext ? { encryptionContext } : {}),
-});
-
-const kms = () => new KMSClient(fixture.clientConfig());
 /** A key whose policy lets emr-serverless.amazonaws.com generate and decrypt data keys (EMR docs). */
-async function emrKey(): Promise<string> {
-  const policy = {
-    Version: '2012-10-17',
-    Statement: [
-      { Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: 'kms:*', Resource: '*' },
-      {
-        Effect: 'Allow',
-        Principal: { Service: 'emr-serverless.amazonaws.com' },
-        Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
-        Resource: '*',
-      },
-    ],
-  };
-  return (await kms().send(new CreateKeyCommand({ Policy: JSON.stringify(policy) }))).KeyMetadata!.Arn!;
-}
-
-// ---- applications (seeded) --------------------------------------------------------------------------
-
-interface AppSeed {
-  id: string;
-  name: string;
-  state?: 'CREATED' | 'STARTED' | 'STOPPED';
-  diskEncryption?: { encryptionKeyArn: string; encryptionContext?: Record<string, string> };
-  tags?: Record<string, string>;
-}
-type AppMod = (a: AppSeed) => AppSeed;
-const started = (): AppMod => (a) => ({ ...a, state: 'STARTED' });
-const stopped = (): AppMod => (a) => ({ ...a, state: 'STOPPED' });
-const withKey =
-  (encryptionKeyArn: string, encryptionContext?: Record<string, string>): AppMod =>
-  (a) => ({
-    ...a,
-    diskEncryption: { encryptionKeyArn, ...(encryptionContext ? { encryptionContext } : {}) },
-  });
-const tagged =
-  (tags: Record<string, string>): AppMod =>
-  (a) => ({ ...a, tags });
+const emrKey = () =>
+  fixture.newKey(serviceKeyPolicy('emr-serverless.amazonaws.com', ['kms:GenerateDataKey', 'kms:Decrypt']));
 
 const appId = '00fetl0000000001';
-function emrApp(...mods: AppMod[]): WorkloadId {
-  const app = mods.reduce<AppSeed>((a, m) => m(a), { id: appId, name: 'etl' });
-  fixture.emulator.seed({ 'emr-serverless': { applications: [app] } });
-  return { service: 'EmrServerless', applicationId: appId };
-}
+const emrApp = (...mods: WorkloadMod[]) => fixture.seed(emrSeed(appId, 'etl', ...mods));
 const arnOf = (id: string) => `arn:aws:emr-serverless:us-east-1:${account}:/applications/${id}`;
 
 async function observe(id: WorkloadId) {
-  const state = await emrServerlessAdapter.observe(clients, target, id);
+  const state = await emrServerlessAdapter.observe(fixture.clients, target, id);
   if (!state) throw new Error('expected the application to exist');
   return state;
 }
 
-async function failure(p: Promise<unknown>): Promise<AwsCallError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof AwsCallError) return e;
-    throw e;
-  }
-  throw new Error('expected the call to fail');
-}
-
 /** A synchronous key change: Succeeded at once, and the application reports the new setting. */
 async function changeKey(id: WorkloadId, desired: EncryptionSetting) {
-  const { operation } = await emrServerlessAdapter.changeKey(clients, target, id, desired);
+  const { operation } = await emrServerlessAdapter.changeKey(fixture.clients, target, id, desired);
   expect(operation).toEqual({ action: 'UpdateApplication', status: 'Succeeded' });
   const after = await observe(id);
   expect(after.encryption).toEqual(desired);
@@ -155,7 +90,7 @@ describe('emrServerlessAdapter.observe', () => {
 
   it('returns undefined for an application that does not exist', async () => {
     expect(
-      await emrServerlessAdapter.observe(clients, target, {
+      await emrServerlessAdapter.observe(fixture.clients, target, {
         service: 'EmrServerless',
         applicationId: '00fnope',
       }),
@@ -208,10 +143,10 @@ describe('emrServerlessAdapter.changeKey', () => {
       blocker: { kind: 'ApplicationRunning', activeJobRunIds: [] },
     });
     // AWS refuses the update outright while STARTED (trap §9.11).
-    const refused = await failure(emrServerlessAdapter.changeKey(clients, target, id, cmk(key)));
+    const refused = await failure(emrServerlessAdapter.changeKey(fixture.clients, target, id, cmk(key)));
     expect(refused.failure).toMatchObject({ cause: 'InvalidSpec', code: 'ValidationException' });
 
-    expect((await emrServerlessAdapter.stop!(clients, target, id)).operation).toEqual({
+    expect((await emrServerlessAdapter.stop!(fixture.clients, target, id)).operation).toEqual({
       action: 'StopApplication',
       status: 'InProgress',
     });
@@ -220,21 +155,21 @@ describe('emrServerlessAdapter.changeKey', () => {
       settled: false,
       blocker: { kind: 'Transitioning' },
     });
-    advance();
+    fixture.advance();
     const stoppedState = await observe(id);
     expect(stoppedState).toMatchObject({ awsState: 'STOPPED', settled: true, running: false });
     expect(stoppedState.blocker).toBeUndefined();
 
     await changeKey(id, cmk(key));
-    await emrServerlessAdapter.start!(clients, target, id);
+    await emrServerlessAdapter.start!(fixture.clients, target, id);
     expect(await observe(id)).toMatchObject({ awsState: 'STARTING', settled: false });
-    advance();
+    fixture.advance();
     expect(await observe(id)).toMatchObject({ awsState: 'STARTED', running: true, encryption: cmk(key) });
   });
 
   it('surfaces stop() while a job runs as a classified error and counts the active job', async () => {
     const id = emrApp(started());
-    await startJobRun(clients, target, {
+    await startJobRun(fixture.clients, target, {
       applicationId: appId,
       executionRoleArn: role,
       jobDriver: sparkJob,
@@ -244,7 +179,7 @@ describe('emrServerlessAdapter.changeKey', () => {
     const observed = await observe(id);
     expect(observed.facts).toMatchObject({ activeJobs: 1 });
     expect(observed.blocker).toEqual({ kind: 'ApplicationRunning', activeJobRunIds: [expect.any(String)] });
-    const e = await failure(emrServerlessAdapter.stop!(clients, target, id));
+    const e = await failure(emrServerlessAdapter.stop!(fixture.clients, target, id));
     expect(e.failure).toMatchObject({ cause: 'InvalidSpec', code: 'ValidationException' });
     expect(await observe(id)).toMatchObject({ awsState: 'STARTED' });
   });
@@ -257,7 +192,7 @@ describe('emrServerlessAdapter.changeKey', () => {
     ],
   ])('surfaces %s as InvalidSpec and leaves the application as it was', async (_name, keyArn) => {
     const id = emrApp();
-    const e = await failure(emrServerlessAdapter.changeKey(clients, target, id, cmk(keyArn)));
+    const e = await failure(emrServerlessAdapter.changeKey(fixture.clients, target, id, cmk(keyArn)));
     expect(e.failure).toMatchObject({ cause: 'InvalidSpec', code: 'ValidationException' });
     expect((await observe(id)).encryption).toEqual(awsOwned);
   });
@@ -265,7 +200,7 @@ describe('emrServerlessAdapter.changeKey', () => {
   it('surfaces a missing application as NotFound', async () => {
     const e = await failure(
       emrServerlessAdapter.changeKey(
-        clients,
+        fixture.clients,
         target,
         { service: 'EmrServerless', applicationId: '00fnope' },
         awsOwned,
@@ -278,11 +213,11 @@ describe('emrServerlessAdapter.changeKey', () => {
 describe('emrServerlessAdapter tags', () => {
   it('adds tags and removes only the keys asked for', async () => {
     const id = emrApp(tagged({ team: 'etl' }));
-    await emrServerlessAdapter.tag(clients, target, arnOf(appId), {
+    await emrServerlessAdapter.tag(fixture.clients, target, arnOf(appId), {
       'cmk-operator/owner': 'ns/etl',
       extra: '1',
     });
-    await emrServerlessAdapter.untag(clients, target, arnOf(appId), ['extra']);
+    await emrServerlessAdapter.untag(fixture.clients, target, arnOf(appId), ['extra']);
     expect((await observe(id)).tags).toEqual({ team: 'etl', 'cmk-operator/owner': 'ns/etl' });
   });
 });
@@ -291,7 +226,7 @@ describe('job runs', () => {
   it('submits a job with a CMK override that wins over the application key, and reads it back', async () => {
     const key = await emrKey();
     emrApp(started());
-    const submitted = await startJobRun(clients, target, {
+    const submitted = await startJobRun(fixture.clients, target, {
       applicationId: appId,
       executionRoleArn: role,
       jobDriver: sparkJob,
@@ -300,32 +235,34 @@ describe('job runs', () => {
       setting: cmk(key, { team: 'etl' }),
     });
     const ids = { applicationId: appId, jobRunId: submitted.jobRunId };
-    expect(await getJobRun(clients, target, ids)).toMatchObject({
+    expect(await getJobRun(fixture.clients, target, ids)).toMatchObject({
       state: 'SUBMITTED',
       finished: false,
       override: cmk(key, { team: 'etl' }),
     });
-    for (let i = 0; i < 3; i++) advance();
-    expect(await getJobRun(clients, target, ids)).toMatchObject({ state: 'SUCCESS', finished: true });
+    for (let i = 0; i < 3; i++) fixture.advance();
+    expect(await getJobRun(fixture.clients, target, ids)).toMatchObject({ state: 'SUCCESS', finished: true });
   });
 
   it('submits a job without an override for the AWS-owned setting', async () => {
     emrApp(started());
-    const { jobRunId } = await startJobRun(clients, target, {
+    const { jobRunId } = await startJobRun(fixture.clients, target, {
       applicationId: appId,
       executionRoleArn: role,
       jobDriver: sparkJob,
       clientToken: 'job-1',
       setting: awsOwned,
     });
-    const run = await getJobRun(clients, target, { applicationId: appId, jobRunId });
+    const run = await getJobRun(fixture.clients, target, { applicationId: appId, jobRunId });
     expect(run).toMatchObject({ state: 'SUBMITTED' });
     expect(run!.override).toBeUndefined();
   });
 
   it('returns undefined for a job run that does not exist', async () => {
     emrApp(started());
-    expect(await getJobRun(clients, target, { applicationId: appId, jobRunId: '00fnope' })).toBeUndefined();
+    expect(
+      await getJobRun(fixture.clients, target, { applicationId: appId, jobRunId: '00fnope' }),
+    ).toBeUndefined();
   });
 });
 

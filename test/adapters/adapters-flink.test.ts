@@ -7,88 +7,21 @@ import {
   KinesisAnalyticsV2Client,
   UpdateApplicationCommand,
 } from '@aws-sdk/client-kinesis-analytics-v2';
-import { CreateKeyCommand, DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AwsClients, createAwsClients } from '../../src/aws/clients.ts';
-import { AwsCallError } from '../../src/aws/errors.ts';
+import { DisableKeyCommand } from '@aws-sdk/client-kms';
+import { describe, expect, it } from 'vitest';
 import { flinkAdapter, flinkState } from '../../src/aws/flink.ts';
 import type { EncryptionSetting, WorkloadId } from '../../src/aws/workload.ts';
-import { useEmulator } from './support/emulator.ts';
+import { failure, useAdapters } from '../fixtures/aws.ts';
+import { account, awsOwned, cmk, msfKeyActions, msfPrincipals, serviceKeyPolicy } from '../fixtures/keys.ts';
+import { flinkApp as flinkSeed, running, tagged, type WorkloadMod, withKey } from '../fixtures/objects.ts';
 
-const fixture = useEmulator();
-const account = '111122223333';
-const target = { region: 'us-east-1' };
-let clients: AwsClients;
-
-beforeAll(() => {
-  process.env['AWS_ENDPOINT_URL'] = fixture.emulator.url;
-  clients = createAwsClients({
-    sessionName: 'test',
-    credentials: { accessKeyId: 'AKIAEMULATORADMIN0001', secretAccessKey: 'x' },
-  });
-});
-afterAll(() => {
-  clients?.destroy();
-  delete process.env['AWS_ENDPOINT_URL'];
-});
-
-const advance = (ms = 1000) => fixture.emulator.world().clock.advance(ms);
-const awsOwned: EncryptionSetting = { type: 'AwsOwned' };
-const cmk = (keyArn: string): EncryptionSetting => ({ type: 'CustomerManaged', keyArn });
-
-// ---- keys ------------------------------------------------------------------------------------------
-
-const msfPrincipals = ['kinesisanalytics.amazonaws.com', 'infrastructure.kinesisanalytics.amazonaws.com'];
-const msfKeyActions = [
-  'kms:DescribeKey',
-  'kms:Decrypt',
-  'kms:GenerateDataKey',
-  'kms:GenerateDataKeyWithoutPlaintext',
-  'kms:CreateGrant',
-];
+const fixture = useAdapters();
+const { target } = fixture;
 
 /** A key policy MSF accepts (MSF-007/008/010); `services: []` leaves the MSF principals out. */
-function flinkKeyPolicy(services = msfPrincipals): string {
-  const statements: unknown[] = [
-    { Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${account}:root` }, Action: 'kms:*', Resource: '*' },
-  ];
-  if (services.length > 0)
-    statements.push({
-      Effect: 'Allow',
-      Principal: { Service: services },
-      Action: msfKeyActions,
-      Resource: '*',
-    });
-  return JSON.stringify({ Version: '2012-10-17', Statement: statements });
-}
-
-const kms = () => new KMSClient(fixture.clientConfig());
-async function newKey(policy = flinkKeyPolicy()): Promise<string> {
-  return (await kms().send(new CreateKeyCommand({ Policy: policy }))).KeyMetadata!.Arn!;
-}
-
-// ---- applications (seeded) --------------------------------------------------------------------------
-
-interface AppSeed {
-  name: string;
-  status?: 'READY' | 'RUNNING';
-  keyId?: string;
-  tags?: Record<string, string>;
-}
-type AppMod = (a: AppSeed) => AppSeed;
-const running = (): AppMod => (a) => ({ ...a, status: 'RUNNING' });
-const withKey =
-  (keyArn: string): AppMod =>
-  (a) => ({ ...a, keyId: keyArn });
-const tagged =
-  (tags: Record<string, string>): AppMod =>
-  (a) => ({ ...a, tags });
-
-function flinkApp(name: string, ...mods: AppMod[]): WorkloadId {
-  const app = mods.reduce<AppSeed>((a, m) => m(a), { name });
-  fixture.emulator.seed({ kinesisanalytics: { applications: [app] } });
-  return { service: 'ManagedFlink', applicationName: name };
-}
+const flinkKeyPolicy = (services = msfPrincipals) => serviceKeyPolicy(services, msfKeyActions);
+const newKey = (policy = flinkKeyPolicy()) => fixture.newKey(policy);
+const flinkApp = (name: string, ...mods: WorkloadMod[]) => fixture.seed(flinkSeed(name, ...mods));
 
 interface EmulatedApp {
   name: string;
@@ -103,30 +36,20 @@ async function emulated(name: string): Promise<EmulatedApp> {
 }
 
 async function observe(id: WorkloadId) {
-  const state = await flinkAdapter.observe(clients, target, id);
+  const state = await flinkAdapter.observe(fixture.clients, target, id);
   if (!state) throw new Error('expected the application to exist');
   return state;
 }
 
-async function failure(p: Promise<unknown>): Promise<AwsCallError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof AwsCallError) return e;
-    throw e;
-  }
-  throw new Error('expected the call to fail');
-}
-
 /** Follows a key change to its end: the operation succeeds and the application settles. */
 async function changeAndSettle(id: WorkloadId, desired: EncryptionSetting) {
-  const { operation } = await flinkAdapter.changeKey(clients, target, id, desired);
+  const { operation } = await flinkAdapter.changeKey(fixture.clients, target, id, desired);
   expect(operation).toMatchObject({ action: 'UpdateApplication', status: 'InProgress' });
   const during = await observe(id);
   expect(during).toMatchObject({ awsState: 'UPDATING', settled: false, blocker: { kind: 'Transitioning' } });
   expect(during.lastOperation).toMatchObject({ id: operation.id, status: 'InProgress' });
-  advance();
-  expect(await flinkAdapter.operation!(clients, target, id, operation.id!)).toMatchObject({
+  fixture.advance();
+  expect(await flinkAdapter.operation!(fixture.clients, target, id, operation.id!)).toMatchObject({
     id: operation.id,
     action: 'UpdateApplication',
     status: 'Succeeded',
@@ -165,7 +88,10 @@ describe('flinkAdapter.observe', () => {
 
   it('returns undefined for an application that does not exist', async () => {
     expect(
-      await flinkAdapter.observe(clients, target, { service: 'ManagedFlink', applicationName: 'nope' }),
+      await flinkAdapter.observe(fixture.clients, target, {
+        service: 'ManagedFlink',
+        applicationName: 'nope',
+      }),
     ).toBe(undefined);
   });
 });
@@ -215,7 +141,7 @@ describe('flinkAdapter.changeKey', () => {
         },
       }),
     );
-    advance();
+    fixture.advance();
     const after = await changeAndSettle(id, cmk(ours));
     expect(after.facts).toMatchObject({
       applicationVersionId: (observed.facts as { applicationVersionId: number }).applicationVersionId + 2,
@@ -225,7 +151,7 @@ describe('flinkAdapter.changeKey', () => {
   it('does not update (or restart) when the desired key is already configured', async () => {
     const key = await newKey();
     const id = flinkApp('orders', running(), withKey(key));
-    const { operation } = await flinkAdapter.changeKey(clients, target, id, cmk(key));
+    const { operation } = await flinkAdapter.changeKey(fixture.clients, target, id, cmk(key));
     expect(operation).toMatchObject({ status: 'Succeeded' });
     expect(operation.id).toBeUndefined();
     expect(await observe(id)).toMatchObject({ awsState: 'RUNNING', facts: { applicationVersionId: 1 } });
@@ -234,22 +160,27 @@ describe('flinkAdapter.changeKey', () => {
   it('surfaces a change requested while UPDATING as a Conflict', async () => {
     const [a, b] = [await newKey(), await newKey()];
     const id = flinkApp('orders', running());
-    await flinkAdapter.changeKey(clients, target, id, cmk(a));
-    const e = await failure(flinkAdapter.changeKey(clients, target, id, cmk(b)));
+    await flinkAdapter.changeKey(fixture.clients, target, id, cmk(a));
+    const e = await failure(flinkAdapter.changeKey(fixture.clients, target, id, cmk(b)));
     expect(e.failure).toMatchObject({ cause: 'Conflict', code: 'ResourceInUseException' });
   });
 
   it('surfaces a key MSF may not use as InvalidSpec and leaves the application as it was', async () => {
     const key = await newKey(flinkKeyPolicy([]));
     const id = flinkApp('orders', running());
-    const e = await failure(flinkAdapter.changeKey(clients, target, id, cmk(key)));
+    const e = await failure(flinkAdapter.changeKey(fixture.clients, target, id, cmk(key)));
     expect(e.failure).toMatchObject({ cause: 'InvalidSpec', code: 'InvalidArgumentException' });
     expect(await observe(id)).toMatchObject({ awsState: 'RUNNING', encryption: awsOwned });
   });
 
   it('surfaces a missing application as NotFound', async () => {
     const e = await failure(
-      flinkAdapter.changeKey(clients, target, { service: 'ManagedFlink', applicationName: 'nope' }, awsOwned),
+      flinkAdapter.changeKey(
+        fixture.clients,
+        target,
+        { service: 'ManagedFlink', applicationName: 'nope' },
+        awsOwned,
+      ),
     );
     expect(e.failure.cause).toBe('NotFound');
   });
@@ -259,11 +190,11 @@ describe('flinkAdapter restart, stop and start', () => {
   it('restarts in two phases: a graceful stop (with its snapshot), then start on the new key', async () => {
     const [oldKey, newKeyArn] = [await newKey(), await newKey()];
     const id = flinkApp('orders', running(), withKey(oldKey));
-    const stop = await flinkAdapter.restart!(clients, target, id);
+    const stop = await flinkAdapter.restart!(fixture.clients, target, id);
     expect(stop.operation).toMatchObject({ action: 'StopApplication', status: 'InProgress' });
     expect(await observe(id)).toMatchObject({ awsState: 'STOPPING', settled: false });
-    advance();
-    expect(await flinkAdapter.operation!(clients, target, id, stop.operation.id!)).toMatchObject({
+    fixture.advance();
+    expect(await flinkAdapter.operation!(fixture.clients, target, id, stop.operation.id!)).toMatchObject({
       status: 'Succeeded',
     });
     expect(await observe(id)).toMatchObject({ awsState: 'READY', settled: true, running: false });
@@ -273,9 +204,9 @@ describe('flinkAdapter restart, stop and start', () => {
 
     // A READY application takes the key change at once and uses it from the next start (MSF-012).
     await changeAndSettle(id, cmk(newKeyArn));
-    const start = await flinkAdapter.start!(clients, target, id);
-    advance();
-    expect(await flinkAdapter.operation!(clients, target, id, start.operation.id!)).toMatchObject({
+    const start = await flinkAdapter.start!(fixture.clients, target, id);
+    fixture.advance();
+    expect(await flinkAdapter.operation!(fixture.clients, target, id, start.operation.id!)).toMatchObject({
       action: 'StartApplication',
       status: 'Succeeded',
     });
@@ -286,10 +217,10 @@ describe('flinkAdapter restart, stop and start', () => {
   it('surfaces a failed start through operation() and lastOperation with AWS error text', async () => {
     const key = await newKey();
     const id = flinkApp('orders', withKey(key));
-    await kms().send(new DisableKeyCommand({ KeyId: key }));
-    const { operation } = await flinkAdapter.start!(clients, target, id);
-    advance();
-    const op = await flinkAdapter.operation!(clients, target, id, operation.id!);
+    await fixture.kms().send(new DisableKeyCommand({ KeyId: key }));
+    const { operation } = await flinkAdapter.start!(fixture.clients, target, id);
+    fixture.advance();
+    const op = await flinkAdapter.operation!(fixture.clients, target, id, operation.id!);
     expect(op).toMatchObject({
       action: 'StartApplication',
       status: 'Failed',
@@ -301,7 +232,7 @@ describe('flinkAdapter restart, stop and start', () => {
   });
 
   it('refuses restart of an application that is not running (Conflict)', async () => {
-    const e = await failure(flinkAdapter.restart!(clients, target, flinkApp('orders')));
+    const e = await failure(flinkAdapter.restart!(fixture.clients, target, flinkApp('orders')));
     expect(e.failure.cause).toBe('Conflict');
   });
 });
@@ -310,8 +241,8 @@ describe('flinkAdapter tags', () => {
   it('adds tags and removes only the keys asked for', async () => {
     const id = flinkApp('orders', tagged({ team: 'data' }));
     const arn = (await observe(id)).resourceArn;
-    await flinkAdapter.tag(clients, target, arn, { 'cmk-operator/owner': 'ns/orders', extra: '1' });
-    await flinkAdapter.untag(clients, target, arn, ['extra']);
+    await flinkAdapter.tag(fixture.clients, target, arn, { 'cmk-operator/owner': 'ns/orders', extra: '1' });
+    await flinkAdapter.untag(fixture.clients, target, arn, ['extra']);
     expect((await observe(id)).tags).toEqual({ team: 'data', 'cmk-operator/owner': 'ns/orders' });
   });
 });

@@ -3,84 +3,28 @@
 // clock; each key change is followed to ACTIVE with the new key, and the KMS grants are checked.
 
 import { KeyspacesClient, UpdateTableCommand } from '@aws-sdk/client-keyspaces';
-import {
-  CreateKeyCommand,
-  DisableKeyCommand,
-  EnableKeyCommand,
-  KMSClient,
-  ListGrantsCommand,
-} from '@aws-sdk/client-kms';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AwsClients, createAwsClients } from '../../src/aws/clients.ts';
-import { AwsCallError } from '../../src/aws/errors.ts';
+import { DisableKeyCommand, EnableKeyCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
+import { describe, expect, it } from 'vitest';
 import { keyspacesAdapter, keyspacesState } from '../../src/aws/keyspaces.ts';
 import type { EncryptionSetting, WorkloadId } from '../../src/aws/workload.ts';
-import { useEmulator } from './support/emulator.ts';
+import { failure, useAdapters } from '../fixtures/aws.ts';
+import { account, awsOwned, cmk } from '../fixtures/keys.ts';
+import { keyspacesTable, withKey as onKey, type WorkloadMod } from '../fixtures/objects.ts';
 
-const fixture = useEmulator();
-const account = '111122223333';
-const target = { region: 'us-east-1' };
-let clients: AwsClients;
+const fixture = useAdapters();
+const { target } = fixture;
 
-beforeAll(() => {
-  process.env['AWS_ENDPOINT_URL'] = fixture.emulator.url;
-  clients = createAwsClients({
-    sessionName: 'test',
-    credentials: { accessKeyId: 'AKIAEMULATORADMIN0001', secretAccessKey: 'x' },
-  });
-});
-afterAll(() => {
-  clients?.destroy();
-  delete process.env['AWS_ENDPOINT_URL'];
-});
-
-const advance = (ms = 1000) => fixture.emulator.world().clock.advance(ms);
-const awsOwned: EncryptionSetting = { type: 'AwsOwned' };
-const cmk = (keyArn: string): EncryptionSetting => ({ type: 'CustomerManaged', keyArn });
-
-const kms = () => new KMSClient(fixture.clientConfig());
 /** The default key policy (account root may use it) is enough for Keyspaces (KS-010/011). */
-async function newKey(): Promise<string> {
-  return (await kms().send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
-}
+const newKey = () => fixture.newKey();
 async function grantCount(keyArn: string): Promise<number> {
-  return ((await kms().send(new ListGrantsCommand({ KeyId: keyArn }))).Grants ?? []).length;
+  return ((await fixture.kms().send(new ListGrantsCommand({ KeyId: keyArn }))).Grants ?? []).length;
 }
-
-// ---- tables (seeded) -----------------------------------------------------------------------------------
-
-interface TableSeed {
-  name: string;
-  encryption?: { type: string; kmsKeyIdentifier?: string };
-}
-type TableMod = (t: TableSeed) => TableSeed;
-const onKey =
-  (keyArn: string): TableMod =>
-  (t) => ({
-    ...t,
-    encryption: { type: 'CUSTOMER_MANAGED_KMS_KEY', kmsKeyIdentifier: keyArn },
-  });
-
-function table(name: string, ...mods: TableMod[]): WorkloadId {
-  const t = mods.reduce<TableSeed>((acc, m) => m(acc), { name });
-  fixture.emulator.seed({ cassandra: { keyspaces: [{ name: 'app', tables: [t] }] } });
-  return { service: 'Keyspaces', keyspaceName: 'app', tableName: name };
-}
+const table = (name: string, ...mods: WorkloadMod[]) => fixture.seed(keyspacesTable('app', name, ...mods));
 
 async function observe(id: WorkloadId) {
-  const state = await keyspacesAdapter.observe(clients, target, id);
+  const state = await keyspacesAdapter.observe(fixture.clients, target, id);
   if (!state) throw new Error('expected the table to exist');
   return state;
-}
-
-async function failure(p: Promise<unknown>): Promise<AwsCallError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof AwsCallError) return e;
-    throw e;
-  }
-  throw new Error('expected the call to fail');
 }
 
 /**
@@ -89,18 +33,18 @@ async function failure(p: Promise<unknown>): Promise<AwsCallError> {
  * also shows the adapter sent it alone (trap §9.10).
  */
 async function changeAndSettle(id: WorkloadId, desired: EncryptionSetting) {
-  const { operation } = await keyspacesAdapter.changeKey(clients, target, id, desired);
+  const { operation } = await keyspacesAdapter.changeKey(fixture.clients, target, id, desired);
   expect(operation).toMatchObject({ action: 'UpdateTable', status: 'InProgress' });
   expect(await observe(id)).toMatchObject({
     awsState: 'UPDATING',
     settled: false,
     blocker: { kind: 'Transitioning' },
   });
-  expect(await keyspacesAdapter.operation!(clients, target, id, operation.id!)).toMatchObject({
+  expect(await keyspacesAdapter.operation!(fixture.clients, target, id, operation.id!)).toMatchObject({
     status: 'InProgress',
   });
-  advance();
-  expect(await keyspacesAdapter.operation!(clients, target, id, operation.id!)).toMatchObject({
+  fixture.advance();
+  expect(await keyspacesAdapter.operation!(fixture.clients, target, id, operation.id!)).toMatchObject({
     id: operation.id,
     status: 'Succeeded',
   });
@@ -136,14 +80,14 @@ describe('keyspacesAdapter.observe', () => {
       { service: 'Keyspaces', keyspaceName: 'app', tableName: 'nope' },
       { service: 'Keyspaces', keyspaceName: 'nope', tableName: 'events' },
     ] as const) {
-      expect(await keyspacesAdapter.observe(clients, target, id)).toBeUndefined();
+      expect(await keyspacesAdapter.observe(fixture.clients, target, id)).toBeUndefined();
     }
   });
 
   it('reports a table whose key is disabled as inaccessible, and ACTIVE again once it is re-enabled', async () => {
     const key = await newKey();
     const id = table('events', onKey(key));
-    await kms().send(new DisableKeyCommand({ KeyId: key }));
+    await fixture.kms().send(new DisableKeyCommand({ KeyId: key }));
     expect(await observe(id)).toMatchObject({
       awsState: 'INACCESSIBLE_ENCRYPTION_CREDENTIALS',
       settled: true,
@@ -152,7 +96,7 @@ describe('keyspacesAdapter.observe', () => {
       blocker: { kind: 'TableInaccessible' },
       encryption: cmk(key),
     });
-    await kms().send(new EnableKeyCommand({ KeyId: key }));
+    await fixture.kms().send(new EnableKeyCommand({ KeyId: key }));
     const state = await observe(id);
     expect(state).toMatchObject({ awsState: 'ACTIVE', running: true });
     expect(state.keyInaccessible).toBeUndefined();
@@ -186,8 +130,8 @@ describe('keyspacesAdapter.changeKey', () => {
   it('reports the operation Failed when the table settled on another key than the one asked for', async () => {
     const [ours, theirs] = [await newKey(), await newKey()];
     const id = table('events');
-    const { operation } = await keyspacesAdapter.changeKey(clients, target, id, cmk(ours));
-    advance();
+    const { operation } = await keyspacesAdapter.changeKey(fixture.clients, target, id, cmk(ours));
+    fixture.advance();
     await new KeyspacesClient(fixture.clientConfig()).send(
       new UpdateTableCommand({
         keyspaceName: 'app',
@@ -195,8 +139,8 @@ describe('keyspacesAdapter.changeKey', () => {
         encryptionSpecification: { type: 'CUSTOMER_MANAGED_KMS_KEY', kmsKeyIdentifier: theirs },
       }),
     );
-    advance();
-    expect(await keyspacesAdapter.operation!(clients, target, id, operation.id!)).toMatchObject({
+    fixture.advance();
+    expect(await keyspacesAdapter.operation!(fixture.clients, target, id, operation.id!)).toMatchObject({
       status: 'Failed',
       message: expect.stringContaining(theirs),
     });
@@ -205,23 +149,23 @@ describe('keyspacesAdapter.changeKey', () => {
   it('surfaces a change while UPDATING as a Conflict', async () => {
     const [a, b] = [await newKey(), await newKey()];
     const id = table('events');
-    await keyspacesAdapter.changeKey(clients, target, id, cmk(a));
-    const e = await failure(keyspacesAdapter.changeKey(clients, target, id, cmk(b)));
+    await keyspacesAdapter.changeKey(fixture.clients, target, id, cmk(a));
+    const e = await failure(keyspacesAdapter.changeKey(fixture.clients, target, id, cmk(b)));
     expect(e.failure).toMatchObject({ cause: 'Conflict', code: 'ConflictException' });
   });
 
   it('surfaces a key that does not exist as InvalidSpec and leaves the table as it was', async () => {
     const id = table('events');
     const missing = `arn:aws:kms:us-east-1:${account}:key/00000000-0000-0000-0000-000000000000`;
-    const e = await failure(keyspacesAdapter.changeKey(clients, target, id, cmk(missing)));
+    const e = await failure(keyspacesAdapter.changeKey(fixture.clients, target, id, cmk(missing)));
     expect(e.failure).toMatchObject({ cause: 'InvalidSpec', code: 'ValidationException' });
     expect(await observe(id)).toMatchObject({ awsState: 'ACTIVE', encryption: awsOwned });
   });
 
   it('surfaces a disabled key as InvalidSpec', async () => {
     const key = await newKey();
-    await kms().send(new DisableKeyCommand({ KeyId: key }));
-    const e = await failure(keyspacesAdapter.changeKey(clients, target, table('events'), cmk(key)));
+    await fixture.kms().send(new DisableKeyCommand({ KeyId: key }));
+    const e = await failure(keyspacesAdapter.changeKey(fixture.clients, target, table('events'), cmk(key)));
     expect(e.failure.cause).toBe('InvalidSpec');
   });
 
@@ -229,7 +173,7 @@ describe('keyspacesAdapter.changeKey', () => {
     table('events');
     const e = await failure(
       keyspacesAdapter.changeKey(
-        clients,
+        fixture.clients,
         target,
         { service: 'Keyspaces', keyspaceName: 'app', tableName: 'nope' },
         awsOwned,
@@ -242,12 +186,12 @@ describe('keyspacesAdapter.changeKey', () => {
 describe('keyspacesAdapter.operation', () => {
   it('reports Failed for a table that no longer exists and for an id it did not make', async () => {
     const id = table('events');
-    expect(await keyspacesAdapter.operation!(clients, target, id, 'something-else')).toMatchObject({
+    expect(await keyspacesAdapter.operation!(fixture.clients, target, id, 'something-else')).toMatchObject({
       status: 'Failed',
     });
     const gone = { service: 'Keyspaces', keyspaceName: 'app', tableName: 'nope' } as const;
     expect(
-      await keyspacesAdapter.operation!(clients, target, gone, 'UpdateTable@AWS_OWNED_KMS_KEY'),
+      await keyspacesAdapter.operation!(fixture.clients, target, gone, 'UpdateTable@AWS_OWNED_KMS_KEY'),
     ).toMatchObject({
       status: 'Failed',
       message: 'The table no longer exists.',
@@ -259,12 +203,12 @@ describe('keyspacesAdapter tags', () => {
   it('adds tags and removes only the keys asked for (reading their values first)', async () => {
     const id = table('events');
     const arn = (await observe(id)).resourceArn;
-    await keyspacesAdapter.tag(clients, target, arn, {
+    await keyspacesAdapter.tag(fixture.clients, target, arn, {
       'cmk-operator/owner': 'ns/events',
       extra: '1',
       keep: 'x',
     });
-    await keyspacesAdapter.untag(clients, target, arn, ['extra', 'not-there']);
+    await keyspacesAdapter.untag(fixture.clients, target, arn, ['extra', 'not-there']);
     expect((await observe(id)).tags).toEqual({ 'cmk-operator/owner': 'ns/events', keep: 'x' });
   });
 });

@@ -5,7 +5,7 @@
 import { CreateAliasCommand, CreateKeyCommand, DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
 import { createKeyCache } from '../../src/keys/key-cache.ts';
-import { useEmulator } from './support/emulator.ts';
+import { useEmulator } from '../fixtures/emulator.ts';
 
 const fixture = useEmulator();
 const target = { region: 'us-east-1' };

@@ -37,7 +37,7 @@ import { keyspacesAdapter } from '../../src/aws/keyspaces.ts';
 import { generateKeyPolicy, type KeyPolicy, type PolicyStatement } from '../../src/keys/policy.ts';
 import { checkServiceCanUseKey, type ServiceKeyUseVerdict } from '../../src/keys/preflight.ts';
 import { serviceRequirements } from '../../src/keys/service-requirements.ts';
-import { useEmulator } from './support/emulator.ts';
+import { useEmulator } from '../fixtures/emulator.ts';
 
 const fixture = useEmulator();
 const account = '111122223333';

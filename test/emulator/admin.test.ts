@@ -11,7 +11,7 @@ import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk
 import { afterAll, describe, expect, it } from 'vitest';
 import { emulatorAdmin } from '../../emulator/client.ts';
 import { type RunningEmulator, startEmulator } from '../../emulator/index.ts';
-import { useEmulator } from './support/emulator.ts';
+import { useEmulator } from '../fixtures/emulator.ts';
 
 const fixture = useEmulator();
 const frozenAt = Date.UTC(2026, 10, 23, 12, 0, 0);

@@ -20,7 +20,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import type { Principal } from '../../emulator/core/identity.ts';
 import type { KeyView, ServiceUseRequest } from '../../emulator/core/world.ts';
-import { useEmulator } from './support/emulator.ts';
+import { useEmulator } from '../fixtures/emulator.ts';
 
 const fixture = useEmulator();
 const account = '111122223333';

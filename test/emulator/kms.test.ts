@@ -37,7 +37,7 @@ import {
   UpdateAliasCommand,
 } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
-import { useEmulator } from './support/emulator.ts';
+import { useEmulator } from '../fixtures/emulator.ts';
 
 const fixture = useEmulator({ onDemandRotationCap: 3, aliasesPerKey: 2, grantsPerKey: 3 });
 const account = '111122223333';

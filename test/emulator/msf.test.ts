@@ -38,7 +38,7 @@ import {
   ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
-import { useEmulator } from './support/emulator.ts';
+import { useEmulator } from '../fixtures/emulator.ts';
 
 const fixture = useEmulator();
 

@@ -9,7 +9,7 @@ import {
   STSClient,
 } from '@aws-sdk/client-sts';
 import { describe, expect, it } from 'vitest';
-import { useEmulator } from './support/emulator.ts';
+import { useEmulator } from '../fixtures/emulator.ts';
 
 const fixture = useEmulator();
 const account = '111122223333';

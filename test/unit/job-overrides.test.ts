@@ -3,7 +3,6 @@
 
 import { describe, expect, it } from 'vitest';
 import { cmkResources } from '../../src/api/resources.ts';
-import type { EncryptionSetting } from '../../src/aws/workload.ts';
 import {
   desiredKeyAnnotation,
   foreignController,
@@ -12,13 +11,8 @@ import {
   renderJobOverrides,
   upToDate,
 } from '../../src/reconcile/job-overrides.ts';
+import { cmk, keyA } from '../fixtures/keys.ts';
 
-const keyA = 'arn:aws:kms:us-east-1:111122223333:key/aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa';
-const cmk = (keyArn: string, encryptionContext?: Record<string, string>): EncryptionSetting => ({
-  type: 'CustomerManaged',
-  keyArn,
-  ...(encryptionContext ? { encryptionContext } : {}),
-});
 const owner = {
   type: cmkResources.emrServerlessApplication,
   object: { metadata: { name: 'etl', namespace: 'data', uid: 'uid-1' } },

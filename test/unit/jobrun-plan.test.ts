@@ -11,15 +11,10 @@ import {
   type JobRunPlanInput,
   planJobRun,
 } from '../../src/reconcile/jobrun-plan.ts';
+import { cmk, keyA } from '../fixtures/keys.ts';
 
-const keyA = 'arn:aws:kms:us-east-1:111122223333:key/aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa';
 const uid = '6f1c1b2e-0000-4000-8000-000000000001';
 const appId = '00fabc123def4567';
-const cmk = (keyArn: string, encryptionContext?: Record<string, string>): EncryptionSetting => ({
-  type: 'CustomerManaged',
-  keyArn,
-  ...(encryptionContext ? { encryptionContext } : {}),
-});
 const now = Date.UTC(2026, 10, 23, 12, 0, 0);
 
 type Mod = (i: JobRunPlanInput) => JobRunPlanInput;

@@ -1,25 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { checkKey } from '../../src/keys/checks.ts';
-import type { KeyFacts } from '../../src/keys/key-facts.ts';
+import {
+  exampleKey as arn,
+  awsManaged,
+  inRegion,
+  inState,
+  type KeyFactsMod,
+  keyFacts,
+  specAndUsage as spec,
+} from '../fixtures/keys.ts';
 
-const arn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
-const base: KeyFacts = {
-  keyId: '1234abcd-12ab-34cd-56ef-1234567890ab',
-  arn,
-  accountId: '111122223333',
-  region: 'eu-west-1',
-  state: 'Enabled',
-  keySpec: 'SYMMETRIC_DEFAULT',
-  keyUsage: 'ENCRYPT_DECRYPT',
-  keyManager: 'CUSTOMER',
-  origin: 'AWS_KMS',
-  multiRegion: false,
-};
-const key = (...mods: Array<(k: KeyFacts) => KeyFacts>) => mods.reduce((k, m) => m(k), base);
-const inState = (state: string) => (k: KeyFacts) => ({ ...k, state });
-const spec = (keySpec: string, keyUsage: string) => (k: KeyFacts) => ({ ...k, keySpec, keyUsage });
-const awsManaged = (k: KeyFacts) => ({ ...k, keyManager: 'AWS' });
-const inRegion = (region: string) => (k: KeyFacts) => ({ ...k, region });
+const key = (...mods: KeyFactsMod[]) => keyFacts(arn, ...mods);
 
 describe('checkKey: the first failing check names the reason', () => {
   it.each([

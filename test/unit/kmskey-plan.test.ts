@@ -1,77 +1,22 @@
 // Table tests of the KmsKey decision: builders of small modifiers, one named case per line.
 
 import { describe, expect, it } from 'vitest';
-import type { KmsKeySpec } from '../../src/api/kmskey.ts';
-import type { KeyFacts, RotationFacts } from '../../src/keys/key-facts.ts';
 import { type KmsKeyPlanInput, planKmsKey } from '../../src/reconcile/kmskey-plan.ts';
-
-const arn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
-const facts: KeyFacts = {
-  keyId: '1234abcd-12ab-34cd-56ef-1234567890ab',
-  arn,
-  accountId: '111122223333',
-  region: 'eu-west-1',
-  state: 'Enabled',
-  keySpec: 'SYMMETRIC_DEFAULT',
-  keyUsage: 'ENCRYPT_DECRYPT',
-  keyManager: 'CUSTOMER',
-  origin: 'AWS_KMS',
-  multiRegion: false,
-  currentKeyMaterialId: 'm1',
-};
-const rotationOff: RotationFacts = { enabled: false, recent: [] };
-
-type Mod = (i: KmsKeyPlanInput) => KmsKeyPlanInput;
-function kmsKey(...mods: Mod[]): KmsKeyPlanInput {
-  const base: KmsKeyPlanInput = {
-    now: Date.UTC(2026, 10, 23),
-    spec: { keyId: 'alias/orders' },
-    status: undefined,
-    deleting: false,
-    hasFinalizer: true,
-    region: 'eu-west-1',
-    observed: { kind: 'found', key: facts, rotation: rotationOff },
-    references: [],
-  };
-  return mods.reduce((i, m) => m(i), base);
-}
-const withSpec =
-  (spec: Partial<KmsKeySpec>): Mod =>
-  (i) => ({ ...i, spec: { ...i.spec, ...spec } });
-const keyState =
-  (state: string): Mod =>
-  (i) =>
-    i.observed.kind === 'found'
-      ? { ...i, observed: { ...i.observed, key: { ...i.observed.key, state } } }
-      : i;
-const rotation =
-  (r: Partial<RotationFacts>): Mod =>
-  (i) =>
-    i.observed.kind === 'found'
-      ? { ...i, observed: { ...i.observed, rotation: { ...rotationOff, ...r } } }
-      : i;
-const usedBy =
-  (n: number): Mod =>
-  (i) => ({
-    ...i,
-    references: Array.from({ length: n }, (_, k) => ({
-      kind: 'KeyspacesTable',
-      namespace: 'team-a',
-      name: `t${k}`,
-    })),
-  });
-const deleting: Mod = (i) => ({ ...i, deleting: true });
-const noFinalizer: Mod = (i) => ({ ...i, hasFinalizer: false });
-const notFound: Mod = (i) => ({ ...i, observed: { kind: 'notFound' } });
-const notCreated: Mod = (i) => ({
-  ...i,
-  spec: { create: { alias: 'alias/new' } },
-  observed: { kind: 'notCreated' },
-});
-const observe: Mod = withSpec({ mode: 'Observe' });
-const lastToken =
-  (token: string): Mod =>
-  (i) => ({ ...i, status: { rotation: { enabled: false, lastOnDemandToken: token } } });
+import { exampleKey as arn } from '../fixtures/keys.ts';
+import {
+  deleting,
+  type KmsKeyMod,
+  keyState,
+  kmsKey,
+  lastToken,
+  noFinalizer,
+  notCreated,
+  notFound,
+  observeOnly,
+  rotation,
+  usedBy,
+  withSpec,
+} from '../fixtures/objects.ts';
 
 const actionTypes = (i: KmsKeyPlanInput) => planKmsKey(i).actions.map((a) => a.type);
 const condition = (i: KmsKeyPlanInput, type: string) => planKmsKey(i).conditions.find((c) => c.type === type);
@@ -85,7 +30,7 @@ describe('planKmsKey actions', () => {
       ['AddFinalizer', 'EnableKeyRotation'],
     ],
     ['create mode creates the key once', kmsKey(notCreated), ['CreateKey']],
-    ['Observe mode never creates', kmsKey(notCreated, observe), []],
+    ['Observe mode never creates', kmsKey(notCreated, observeOnly), []],
     [
       'enables rotation with the declared period',
       kmsKey(withSpec({ rotation: { periodInDays: 180 } })),
@@ -132,7 +77,7 @@ describe('planKmsKey actions', () => {
     ],
     [
       'Observe mode reports rotation drift without acting',
-      kmsKey(observe, withSpec({ rotation: { enabled: true } })),
+      kmsKey(observeOnly, withSpec({ rotation: { enabled: true } })),
       [],
     ],
     [
@@ -178,7 +123,7 @@ describe('planKmsKey actions', () => {
     ],
     [
       'deletion in Observe mode never schedules',
-      kmsKey(deleting, observe, withSpec({ deletionPolicy: 'ScheduleDeletion' })),
+      kmsKey(deleting, observeOnly, withSpec({ deletionPolicy: 'ScheduleDeletion' })),
       ['RemoveFinalizer'],
     ],
     ['deletion of a vanished key releases the finalizer', kmsKey(deleting, notFound), ['RemoveFinalizer']],
@@ -239,7 +184,7 @@ describe('planKmsKey conditions and outcomes', () => {
 
 describe('on-demand rotation happens once per token, even across restarts', () => {
   const pending =
-    (token: string, requestedAt: string, lastRotationBefore?: string): Mod =>
+    (token: string, requestedAt: string, lastRotationBefore?: string): KmsKeyMod =>
     (i) => ({
       ...i,
       status: {

@@ -25,6 +25,7 @@ import {
 } from '../../src/keys/preflight.ts';
 import { serviceRequirements } from '../../src/keys/service-requirements.ts';
 import type { PolicyPreflight } from '../../src/reconcile/key-resolution.ts';
+import { keyFacts } from '../fixtures/keys.ts';
 
 const account = '111122223333';
 const otherAccount = '444455556666';
@@ -557,18 +558,7 @@ describe('checkServiceCanUseKey', () => {
 });
 
 describe('preflightChain: the first failure wins, in a fixed order', () => {
-  const facts: KeyFacts = {
-    keyId: '1234abcd-12ab-34cd-56ef-1234567890ab',
-    arn: keyArn,
-    accountId: account,
-    region,
-    state: 'Enabled',
-    keySpec: 'SYMMETRIC_DEFAULT',
-    keyUsage: 'ENCRYPT_DECRYPT',
-    keyManager: 'CUSTOMER',
-    origin: 'AWS_KMS',
-    multiRegion: false,
-  };
+  const facts = keyFacts(keyArn);
   const good = JSON.stringify(generated('Keyspaces'));
   const bad = JSON.stringify(
     withoutSid(generated('Keyspaces', { root: false }), 'KeyspacesKeyUsersViaService'),

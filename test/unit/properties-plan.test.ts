@@ -46,11 +46,10 @@ import {
   setCondition,
   withKstatus,
 } from '../../src/runtime/conditions.ts';
+import { keyFacts as factsOf, keyA, keyB, keyFactsMembers } from '../fixtures/keys.ts';
 
 // ---- shared arbitraries ---------------------------------------------------------------------------
 
-const keyA = 'arn:aws:kms:us-east-1:111122223333:key/aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa';
-const keyB = 'arn:aws:kms:us-east-1:111122223333:key/bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb';
 const claim = 'it/team-a/orders';
 const day = 86_400_000;
 const t2026 = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -471,18 +470,7 @@ const keyFacts: fc.Arbitrary<KeyFacts> = fc.record(
     currentKeyMaterialId: fc.constantFrom('m0', 'm1'),
   },
   {
-    requiredKeys: [
-      'keyId',
-      'arn',
-      'accountId',
-      'region',
-      'state',
-      'keySpec',
-      'keyUsage',
-      'keyManager',
-      'origin',
-      'multiRegion',
-    ],
+    requiredKeys: [...keyFactsMembers],
   },
 );
 const rotationFacts: fc.Arbitrary<RotationFacts> = fc.record(
@@ -652,18 +640,7 @@ describe('planKmsKey: tenancy on deletion (found by the property above)', () => 
       region: 'us-east-1',
       observed: {
         kind: 'found',
-        key: {
-          keyId: 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa',
-          arn: keyA,
-          accountId: '111122223333',
-          region: 'us-east-1',
-          state: 'Enabled',
-          keySpec: 'SYMMETRIC_DEFAULT',
-          keyUsage: 'ENCRYPT_DECRYPT',
-          keyManager: 'CUSTOMER',
-          origin: 'AWS_KMS',
-          multiRegion: false,
-        },
+        key: factsOf(keyA),
         rotation: undefined,
       },
       references: [],
