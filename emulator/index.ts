@@ -11,7 +11,7 @@ import { createWorld, defaultConfig, type EmulatorConfig, type World } from './c
 import { createEmulatorServer, type EmulatorHost } from './server.ts';
 import { createEmrServerlessService } from './services/emr-serverless/index.ts';
 import { createKeyspacesService } from './services/keyspaces/index.ts';
-import { createKmsService } from './services/kms.ts';
+import { createKmsService } from './services/kms/index.ts';
 import { createMsfService } from './services/msf/index.ts';
 import { createStsService } from './services/sts.ts';
 
