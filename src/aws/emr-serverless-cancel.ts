@@ -1,5 +1,5 @@
 // CancelJobRun for the EmrServerlessJobRun controller, beside the EMR Serverless adapter
-// (emr-serverless.ts), which by contract never cancels jobs. Cancelling is destructive (trap 11), so
+// (emr-serverless.ts), which by contract never cancels jobs. Cancelling is destructive (TRAP-11), so
 // it is only called when an object asked for it explicitly: the job-run finalizer
 // (cmk.io/cancel-on-delete: "true") and an EmrServerlessApplication with whenStarted: StopAndUpdate
 // and cancelRunningJobs: true.

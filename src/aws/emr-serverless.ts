@@ -1,10 +1,10 @@
-// The EMR Serverless adapter (spec §5). It reads an application's disk-encryption configuration,
+// The EMR Serverless adapter (the AWS facts: EMR-001..011). It reads an application's disk-encryption configuration,
 // state, tags and count of active job runs; changes the key with UpdateApplication; stops and starts
 // the application; and builds the job-level encryption overrides (StartJobRun configurationOverrides
 // and the Livy Spark conf keys) for the job-run controller and the published ConfigMap.
 //
 // Guarantees and choices:
-// - UpdateApplication is accepted only while CREATED or STOPPED (trap §9.11), so observe reports the
+// - UpdateApplication is accepted only while CREATED or STOPPED (EMR-010, TRAP-11), so observe reports the
 //   blocker ApplicationRunning (with the ids of the job runs not yet finished) while STARTED,
 //   Transitioning while CREATING/STARTING/STOPPING (or an unknown state) and Terminated for
 //   TERMINATED. The core decides whether to stop() (StopAndUpdate) or wait; stopping while jobs run is
@@ -12,17 +12,17 @@
 //   adapter never cancels jobs.
 // - changeKey sends diskEncryptionConfiguration only when asked to change it: {encryptionKeyArn,
 //   encryptionContext?} for a CMK, and an explicit empty object `{}` for the AWS-owned key, which
-//   is what clears it (EMR-004). No other code path sends the member (trap §9.12). The update is
+//   is what clears it (EMR-004). No other code path sends the member (TRAP-12). The update is
 //   synchronous: the operation is Succeeded at once, or Failed when the returned configuration is
 //   not the one asked for. It has no AWS id; operation() is not implemented.
 // - Unknown application states are reported as AWS sent them with settled=false; missing members
 //   never throw, only a GetApplication without `application`/`arn` does (AwsCallError, cause Unknown).
 //   TERMINATED applications are still readable; their tags and jobs are not read (AWS hides them).
 // - encryptionContext(): {applicationId} merged with the custom context. Which pairs EMR sends is
-//   UNCONFIRMED (spec §5.4, trap §9.14); the emulator sends exactly this merge. Pass the state with
+//   UNCONFIRMED (EMR-009, TRAP-14); the emulator sends exactly this merge. Pass the state with
 //   `encryption` (the observed state, or {resourceArn, encryption: desired} before a change) to get
 //   the custom pairs; with only resourceArn the result is {applicationId}.
-// - Job overrides: a job-level key wins over the application's (EMR-003, trap §9.13). For the AWS-owned
+// - Job overrides: a job-level key wins over the application's (EMR-003, TRAP-13). For the AWS-owned
 //   setting no override is produced: a job cannot opt out of an application CMK (an override without a
 //   key ARN inherits the application's, UNCONFIRMED), so the application itself must be AWS-owned.
 
@@ -86,7 +86,7 @@ function applicationIdOf(id: WorkloadId): string {
 const nonEmpty = (c: Record<string, string> | undefined): c is Record<string, string> =>
   c !== undefined && Object.keys(c).length > 0;
 
-/** The disk key as AWS describes it: a key ARN means CMK, its absence the service-owned key (spec §5.2). */
+/** The disk key as AWS describes it: a key ARN means CMK, its absence the service-owned key (EMR-008). */
 export function emrEncryption(d: DiskEncryptionConfiguration | undefined): EncryptionSetting {
   const keyArn = text(d?.encryptionKeyArn);
   if (!keyArn) return { type: 'AwsOwned' };
@@ -297,7 +297,7 @@ export const emrServerlessAdapter: WorkloadAdapter = {
 export interface JobOverrides {
   /** StartJobRun `configurationOverrides`; empty for the AWS-owned setting (see the module comment). */
   configurationOverrides: ConfigurationOverrides;
-  /** Livy / Spark conf keys (spec §5.2); empty for the AWS-owned setting. */
+  /** Livy / Spark conf keys (EMR-008); empty for the AWS-owned setting. */
   sparkConf: Record<string, string>;
 }
 

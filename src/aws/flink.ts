@@ -1,14 +1,14 @@
-// The Managed Service for Apache Flink adapter (API kinesisanalyticsv2, spec §3). It reads an
+// The Managed Service for Apache Flink adapter (API kinesisanalyticsv2; the AWS facts: MSF-001..024). It reads an
 // application's configured key, status, tags and latest lifecycle operation; it changes the key with
-// UpdateApplication; it stops and starts the application. It never force-stops (trap §9.4: Force skips
-// the snapshot) and never retries a stale version token (trap §9.6): changeKey re-reads the
+// UpdateApplication; it stops and starts the application. It never force-stops (MSF-023, TRAP-04: Force skips
+// the snapshot) and never retries a stale version token (MSF-022, TRAP-06): changeKey re-reads the
 // application immediately before writing and lets a ConcurrentModificationException surface as a
 // Conflict for the core to re-plan.
 //
 // Guarantees and choices:
 // - observe returns undefined for a missing application. An absent encryption description is the
 //   AWS-owned default (legacy applications report none). The key is reported as AWS stores it, a key
-//   ARN (trap §9.8); the core compares it with its own alias-resolved ARN.
+//   ARN (MSF-020, TRAP-08); the core compares it with its own alias-resolved ARN.
 // - Unknown ApplicationStatus values (a newer API than this build) are reported as AWS sent them, with
 //   settled=false and the blocker Transitioning: poll, change nothing. ROLLED_BACK is settled
 //   but not changeable (blocker RolledBack). Unknown OperationStatus values count as InProgress; CANCELLED
@@ -58,10 +58,10 @@ import {
 
 /**
  * Statuses at rest. Everything else is unsettled: the transitional STARTING, UPDATING, STOPPING,
- * FORCE_STOPPING, ROLLING_BACK, AUTOSCALING, DELETING, MAINTENANCE (spec §3.3) and any unknown value.
+ * FORCE_STOPPING, ROLLING_BACK, AUTOSCALING, DELETING, MAINTENANCE (MSF-021) and any unknown value.
  */
 const atRest: ReadonlySet<string> = new Set(['READY', 'RUNNING', 'ROLLED_BACK']);
-/** UpdateApplication is documented only for these (spec §3.3). */
+/** UpdateApplication is documented only for these (MSF-021). */
 const changeable: ReadonlySet<string> = new Set(['READY', 'RUNNING']);
 /** The operations that move the key or the running storage. */
 const lifecycleOperations: ReadonlySet<string> = new Set([
@@ -75,7 +75,7 @@ function applicationName(id: WorkloadId): string {
   return id.applicationName;
 }
 
-/** The configured key as AWS describes it; absent means the AWS-owned default (spec §3.2). */
+/** The configured key as AWS describes it; absent means the AWS-owned default (MSF-020). */
 export function flinkEncryption(
   d: ApplicationEncryptionConfigurationDescription | undefined,
 ): EncryptionSetting {
@@ -211,7 +211,7 @@ async function latestOperation(
 }
 
 function encryptionUpdate(desired: EncryptionSetting): ApplicationEncryptionConfigurationUpdate {
-  // Back to AWS-owned: KeyIdUpdate must be absent (spec §3.2).
+  // Back to AWS-owned: KeyIdUpdate must be absent (MSF-020).
   return desired.type === 'CustomerManaged'
     ? { KeyTypeUpdate: 'CUSTOMER_MANAGED_KEY', KeyIdUpdate: desired.keyArn }
     : { KeyTypeUpdate: 'AWS_OWNED_KEY' };
@@ -226,7 +226,7 @@ async function stopApplication(
   id: WorkloadId,
 ): Promise<ChangeResult> {
   const name = applicationName(id);
-  // Never Force: a forced stop skips the snapshot and can lose or duplicate data (trap §9.4).
+  // Never Force: a forced stop skips the snapshot and can lose or duplicate data (MSF-023, TRAP-04).
   const out = await awsCall('StopApplication', () =>
     clients.flink(target).send(new StopApplicationCommand({ ApplicationName: name })),
   );
@@ -267,7 +267,7 @@ export const flinkAdapter: WorkloadAdapter = {
   async changeKey(clients, target, id, desired) {
     const client = clients.flink(target);
     const name = applicationName(id);
-    // Re-read now: a token from the observe at the start of the reconcile may be stale (trap §9.6).
+    // Re-read now: a token from the observe at the start of the reconcile may be stale (MSF-022, TRAP-06).
     const current = await describeApplication(client, name);
     const configured = flinkEncryption(
       current.ApplicationConfigurationDescription?.ApplicationEncryptionConfigurationDescription,

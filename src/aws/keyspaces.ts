@@ -1,8 +1,8 @@
-// The Amazon Keyspaces adapter (control plane, spec §4). It reads a table's encryption
+// The Amazon Keyspaces adapter (control plane; the AWS facts: KS-001..023). It reads a table's encryption
 // specification, status and tags, and changes the key with UpdateTable carrying the
-// encryptionSpecification and nothing else: UpdateTable takes one setting per call (trap §9.10), so
+// encryptionSpecification and nothing else: UpdateTable takes one setting per call (KS-022, TRAP-10), so
 // this adapter never batches the key with other drift. The key is always a key ARN (Keyspaces accepts
-// nothing else). It never touches the table's KMS grants (trap §9.9).
+// nothing else). It never touches the table's KMS grants (KS-017, TRAP-09).
 //
 // Guarantees and choices:
 // - observe returns undefined for a missing table, and for one AWS reports as DELETED.
@@ -55,7 +55,7 @@ function tableOf(id: WorkloadId): { keyspaceName: string; tableName: string } {
   return { keyspaceName: id.keyspaceName, tableName: id.tableName };
 }
 
-/** The table's key as AWS describes it; absent means the AWS-owned default (spec §4.2). */
+/** The table's key as AWS describes it; absent means the AWS-owned default (KS-022). */
 export function keyspacesEncryption(spec: EncryptionSpecification | undefined): EncryptionSetting {
   const keyArn = text(spec?.kmsKeyIdentifier);
   if (spec?.type === 'CUSTOMER_MANAGED_KMS_KEY' || keyArn) {
@@ -152,7 +152,7 @@ export const keyspacesAdapter: WorkloadAdapter = {
       desired.type === 'CustomerManaged'
         ? { type: 'CUSTOMER_MANAGED_KMS_KEY', kmsKeyIdentifier: desired.keyArn }
         : { type: awsOwnedType };
-    // encryptionSpecification alone: one setting per UpdateTable (trap §9.10).
+    // encryptionSpecification alone: one setting per UpdateTable (TRAP-10).
     const out = await awsCall('UpdateTable', () =>
       clients.keyspaces(target).send(new UpdateTableCommand({ ...tableOf(id), encryptionSpecification })),
     );

@@ -418,7 +418,7 @@ export const stopForChangeSteps: readonly PlanStep[] = [
   }),
 ];
 
-/** Running storage keeps the key material it started with until a restart (MSF-017, trap 5). */
+/** Running storage keeps the key material it started with until a restart (MSF-017, TRAP-05). */
 export const materialSteps: readonly PlanStep[] = [
   // First sight of a running resource on this key: it runs on the current material from now on.
   keyStep('recordFirstSight', (c, plan) => {
