@@ -19,6 +19,7 @@
 //   policy is parsed (MalformedPolicyDocumentException), so evaluation never meets one.
 
 import { iamAllows } from './core/identity.ts';
+import { grantOperations as keyspacesGrantOperations } from './services/keyspaces/rules.ts';
 
 export interface PolicyStatement {
   Sid?: string;
@@ -594,6 +595,23 @@ function grantContext(operations: string[], ec: Record<string, string>): Request
   };
 }
 
+/** One principal calling each of `actions` with the same context. */
+function usesOf(
+  principal: RequestPrincipal,
+  who: string,
+  actions: readonly string[],
+  context: RequestContext,
+  requireIam?: true,
+): ServiceUse[] {
+  return actions.map((action) => ({
+    principal,
+    who,
+    action,
+    context,
+    ...(requireIam ? { requireIam } : {}),
+  }));
+}
+
 /** The KMS calls a workload service makes for a key, per the spec's reference policies. */
 export function serviceUses(input: ServiceUseInput): ServiceUse[] {
   const caller: RequestPrincipal = {
@@ -610,65 +628,45 @@ export function serviceUses(input: ServiceUseInput): ServiceUse[] {
     const ec = { 'aws:kinesisanalytics:arn': input.sourceArn, ...input.encryptionContext };
     const who = `the caller ${input.caller.arn} via ${via}`;
     const base = callerContext(input, via);
-    uses.push({ principal: caller, who, requireIam: true, action: 'kms:DescribeKey', context: base });
-    for (const action of ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext'])
-      uses.push({
-        principal: caller,
+    uses.push(
+      ...usesOf(caller, who, ['kms:DescribeKey'], base, true),
+      ...usesOf(
+        caller,
         who,
-        requireIam: true,
-        action,
-        context: { ...base, ...encryptionContextKeys(ec) },
-      });
-    uses.push({
-      principal: caller,
-      who,
-      requireIam: true,
-      action: 'kms:CreateGrant',
-      context: { ...base, ...grantContext(['Decrypt'], ec) },
-    });
+        ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext'],
+        { ...base, ...encryptionContextKeys(ec) },
+        true,
+      ),
+      ...usesOf(caller, who, ['kms:CreateGrant'], { ...base, ...grantContext(['Decrypt'], ec) }, true),
+    );
     const svc: RequestPrincipal = { kind: 'service', service: 'kinesisanalytics.amazonaws.com' };
     const svcWho = 'service principal kinesisanalytics.amazonaws.com';
-    uses.push({ principal: svc, who: svcWho, action: 'kms:DescribeKey', context: source });
-    for (const action of ['kms:GenerateDataKey', 'kms:Decrypt'])
-      uses.push({
-        principal: svc,
-        who: svcWho,
-        action,
-        context: { ...source, ...encryptionContextKeys(ec) },
-      });
+    uses.push(
+      ...usesOf(svc, svcWho, ['kms:DescribeKey'], source),
+      ...usesOf(svc, svcWho, ['kms:GenerateDataKey', 'kms:Decrypt'], {
+        ...source,
+        ...encryptionContextKeys(ec),
+      }),
+    );
     const infra: RequestPrincipal = {
       kind: 'service',
       service: 'infrastructure.kinesisanalytics.amazonaws.com',
     };
     const infraWho = 'service principal infrastructure.kinesisanalytics.amazonaws.com';
-    uses.push({ principal: infra, who: infraWho, action: 'kms:DescribeKey', context: source });
-    for (const action of ['kms:Decrypt', 'kms:GenerateDataKeyWithoutPlaintext'])
-      uses.push({
-        principal: infra,
-        who: infraWho,
-        action,
-        context: { ...source, ...encryptionContextKeys(ec) },
-      });
-    uses.push({
-      principal: infra,
-      who: infraWho,
-      action: 'kms:CreateGrant',
-      context: { ...source, ...grantContext(['Decrypt'], ec) },
-    });
+    uses.push(
+      ...usesOf(infra, infraWho, ['kms:DescribeKey'], source),
+      ...usesOf(infra, infraWho, ['kms:Decrypt', 'kms:GenerateDataKeyWithoutPlaintext'], {
+        ...source,
+        ...encryptionContextKeys(ec),
+      }),
+      ...usesOf(infra, infraWho, ['kms:CreateGrant'], { ...source, ...grantContext(['Decrypt'], ec) }),
+    );
   } else if (input.service === 'cassandra') {
     // KS-011: Keyspaces needs the permission independent of Region, so the caller statement is checked
     // with this Region's endpoint and with another Region's: a Region-pinned kms:ViaService fails.
     const otherRegion = input.region === 'us-west-2' ? 'eu-west-1' : 'us-west-2';
     const ec = input.encryptionContext;
-    const grantOps = [
-      'DescribeKey',
-      'GenerateDataKey',
-      'Decrypt',
-      'Encrypt',
-      'ReEncryptFrom',
-      'ReEncryptTo',
-      'RetireGrant',
-    ];
+    const grantOps = keyspacesGrantOperations;
     for (const region of [input.region, otherRegion]) {
       const via = `cassandra.${region}.amazonaws.com`;
       const who = `the caller ${input.caller.arn} via ${via}`;
@@ -699,27 +697,14 @@ export function serviceUses(input: ServiceUseInput): ServiceUse[] {
     const via = `emr-serverless.${input.region}.amazonaws.com`;
     const svc: RequestPrincipal = { kind: 'service', service: 'emr-serverless.amazonaws.com' };
     const svcWho = 'service principal emr-serverless.amazonaws.com';
-    for (const action of ['kms:GenerateDataKey', 'kms:Decrypt'])
-      uses.push({
-        principal: svc,
-        who: svcWho,
-        action,
-        context: { ...source, ...encryptionContextKeys(input.encryptionContext) },
-      });
-    uses.push({
-      principal: caller,
-      who: `the caller ${input.caller.arn} via ${via}`,
-      action: 'kms:DescribeKey',
-      context: callerContext(input, via),
-    });
-    // The submitting user also needs the data-key calls through EMR Serverless (§5.4, EMR-006).
-    for (const action of ['kms:GenerateDataKey', 'kms:Decrypt'])
-      uses.push({
-        principal: caller,
-        who: `the caller ${input.caller.arn} via ${via}`,
-        action,
-        context: { ...callerContext(input, via), ...encryptionContextKeys(input.encryptionContext) },
-      });
+    const who = `the caller ${input.caller.arn} via ${via}`;
+    const ec = encryptionContextKeys(input.encryptionContext);
+    uses.push(
+      ...usesOf(svc, svcWho, ['kms:GenerateDataKey', 'kms:Decrypt'], { ...source, ...ec }),
+      ...usesOf(caller, who, ['kms:DescribeKey'], callerContext(input, via)),
+      // The submitting user also needs the data-key calls through EMR Serverless (§5.4, EMR-006).
+      ...usesOf(caller, who, ['kms:GenerateDataKey', 'kms:Decrypt'], { ...callerContext(input, via), ...ec }),
+    );
   }
   return uses;
 }

@@ -1,21 +1,18 @@
 // The `emr-serverless` seed section: { applications: [{ name, id?, state?, diskEncryption?, region?,
 // tags?, releaseLabel?, type?, autoStart?, accountId? }] }. Seeds are trusted: keys are not checked.
 
+import { seedList, seedScope } from '../../core/seed.ts';
 import type { JsonObject } from '../../core/service.ts';
 import type { World } from '../../core/world.ts';
 import type { EmrLifecycle } from './lifecycle.ts';
 import type { AppState, DiskEncryption, EmrStore } from './state.ts';
 
 export function seedEmr(world: World, store: EmrStore, life: EmrLifecycle, section: unknown): void {
-  if (section === null || typeof section !== 'object' || Array.isArray(section))
-    throw new Error('seed: emr-serverless must be a mapping with an applications list');
-  const list = (section as JsonObject)['applications'];
+  const list = seedList(section, 'emr-serverless', 'applications', 'an');
   if (list === undefined) return;
-  if (!Array.isArray(list)) throw new Error('seed: emr-serverless.applications must be a list');
   const now = world.clock.now();
-  for (const raw of list as JsonObject[]) {
-    const region = typeof raw['region'] === 'string' ? raw['region'] : world.config.defaultRegion;
-    const accountId = typeof raw['accountId'] === 'string' ? raw['accountId'] : world.config.accountId;
+  for (const raw of list) {
+    const { region, accountId } = seedScope(raw, world.config);
     const id = raw['id'] === undefined ? undefined : String(raw['id']);
     if (id !== undefined && !/^[0-9a-z]{1,64}$/.test(id))
       throw new Error(

@@ -2,6 +2,7 @@
 // encryption?, status?, schemaDefinition? }] }] }. Seeded tables bind to their keys (two grants each)
 // exactly like created ones.
 
+import { seedList, seedScope } from '../../core/seed.ts';
 import type { JsonObject } from '../../core/service.ts';
 import type { World } from '../../core/world.ts';
 import type { TableLifecycle } from './lifecycle.ts';
@@ -22,17 +23,13 @@ export function seedKeyspaces(
   life: TableLifecycle,
   section: unknown,
 ): void {
-  if (section === null || typeof section !== 'object' || Array.isArray(section))
-    throw new Error('seed: cassandra must be a mapping with a keyspaces list');
-  const keyspaces = (section as JsonObject)['keyspaces'];
+  const keyspaces = seedList(section, 'cassandra', 'keyspaces');
   if (keyspaces === undefined) return;
-  if (!Array.isArray(keyspaces)) throw new Error('seed: cassandra.keyspaces must be a list');
   const now = world.clock.now();
-  for (const raw of keyspaces as JsonObject[]) {
+  for (const raw of keyspaces) {
     const name = String(raw['name'] ?? '');
     if (!namePattern.test(name)) throw new Error(`seed: invalid keyspace name ${JSON.stringify(name)}`);
-    const region = typeof raw['region'] === 'string' ? raw['region'] : world.config.defaultRegion;
-    const accountId = typeof raw['accountId'] === 'string' ? raw['accountId'] : world.config.accountId;
+    const { region, accountId } = seedScope(raw, world.config);
     const scope = store.scopeOf(accountId, region);
     const ks = scope.keyspaces.get(name) ?? store.addKeyspace(scope, name);
     for (const tr of (raw['tables'] as JsonObject[] | undefined) ?? [])

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { AwsError, epochSeconds } from '../../core/protocol.ts';
 import type { CallContext, JsonHandler, JsonObject } from '../../core/service.ts';
 import type { World } from '../../core/world.ts';
+import type { RequestContext } from '../../policy.ts';
 import {
   authorize,
   authorizeIam,
@@ -75,6 +76,33 @@ export function kmsOperations(
     return key;
   }
 
+  /** The cryptographic calls: key policy or grant (with the request's context), then KMS-004 and usage. */
+  function authorizeCrypto(
+    ctx: CallContext,
+    k: KeyRecord,
+    op: string,
+    input: JsonObject,
+    ec: Record<string, string> | undefined,
+    extra: RequestContext = {},
+  ): void {
+    authorize(
+      ctx,
+      k,
+      op,
+      { ...encryptionContextConditions(ec), ...requestAliasContext(input), ...extra },
+      { ec },
+    );
+    requireUsable(k);
+    requireEncryptUsage(k, op);
+  }
+
+  /** KMS-001, KMS-002: a management call's key (key id or ARN, own account), authorized for `op`. */
+  function managedKey(ctx: CallContext, input: JsonObject, op: string): KeyRecord {
+    const k = keyFor(ctx, keyIdInput(input));
+    authorize(ctx, k, op);
+    return k;
+  }
+
   function cryptoKey(ctx: CallContext, input: JsonObject): KeyRecord {
     return keyFor(ctx, keyIdInput(input), { aliases: true, crossAccount: true });
   }
@@ -87,9 +115,7 @@ export function kmsOperations(
     const ec = v.optStringMap(input, 'EncryptionContext');
     v.optStringList(input, 'GrantTokens');
     const k = cryptoKey(ctx, input);
-    authorize(ctx, k, op, { ...encryptionContextConditions(ec), ...requestAliasContext(input) }, { ec });
-    requireUsable(k);
-    requireEncryptUsage(k, op);
+    authorizeCrypto(ctx, k, op, input, ec);
     if (k.keySpec !== 'SYMMETRIC_DEFAULT')
       throw err.keyUsage(`${k.arn} is not a symmetric encryption key; ${op} needs one.`);
     checkDryRun(input);
@@ -164,16 +190,14 @@ export function kmsOperations(
 
     UpdateKeyDescription(ctx, input) {
       const description = v.str(input, 'Description', { max: 8192 });
-      const k = keyFor(ctx, keyIdInput(input));
-      authorize(ctx, k, 'UpdateKeyDescription');
+      const k = managedKey(ctx, input, 'UpdateKeyDescription');
       requireNotPendingDeletion(k);
       k.description = description;
       return {};
     },
 
     EnableKey(ctx, input) {
-      const k = keyFor(ctx, keyIdInput(input));
-      authorize(ctx, k, 'EnableKey');
+      const k = managedKey(ctx, input, 'EnableKey');
       requireTogglable(k);
       if (k.state === 'Enabled') return {};
       k.state = 'Enabled';
@@ -183,8 +207,7 @@ export function kmsOperations(
     },
 
     DisableKey(ctx, input) {
-      const k = keyFor(ctx, keyIdInput(input));
-      authorize(ctx, k, 'DisableKey');
+      const k = managedKey(ctx, input, 'DisableKey');
       requireTogglable(k);
       if (k.state === 'Disabled') return {};
       k.state = 'Disabled';
@@ -272,8 +295,7 @@ export function kmsOperations(
 
     GetKeyPolicy(ctx, input) {
       const name = v.optStr(input, 'PolicyName', { min: 1, max: 128, pattern: /^[\w]+$/ }) ?? 'default';
-      const k = keyFor(ctx, keyIdInput(input));
-      authorize(ctx, k, 'GetKeyPolicy');
+      const k = managedKey(ctx, input, 'GetKeyPolicy');
       if (name !== 'default')
         throw err.notFound(`No such policy exists: ${name} (the only policy name is "default")`);
       return { Policy: k.policyText, PolicyName: 'default' };
@@ -283,8 +305,7 @@ export function kmsOperations(
       const name = v.optStr(input, 'PolicyName', { min: 1, max: 128, pattern: /^[\w]+$/ }) ?? 'default';
       const text = v.str(input, 'Policy', { min: 1, max: 32768 });
       const bypass = v.optBool(input, 'BypassPolicyLockoutSafetyCheck') ?? false;
-      const k = keyFor(ctx, keyIdInput(input));
-      authorize(ctx, k, 'PutKeyPolicy');
+      const k = managedKey(ctx, input, 'PutKeyPolicy');
       if (name !== 'default')
         throw err.notFound(`No such policy exists: ${name} (the only policy name is "default")`);
       const policy = parsePolicyOrThrow(text);
@@ -296,8 +317,7 @@ export function kmsOperations(
     },
 
     ListKeyPolicies(ctx, input) {
-      const k = keyFor(ctx, keyIdInput(input));
-      authorize(ctx, k, 'ListKeyPolicies');
+      managedKey(ctx, input, 'ListKeyPolicies');
       return { PolicyNames: ['default'], Truncated: false };
     },
 
@@ -314,8 +334,7 @@ export function kmsOperations(
     },
 
     DisableKeyRotation(ctx, input) {
-      const k = keyFor(ctx, keyIdInput(input));
-      authorize(ctx, k, 'DisableKeyRotation');
+      const k = managedKey(ctx, input, 'DisableKeyRotation');
       requireRotatable(k);
       requireUsable(k);
       life.disableRotation(k);
@@ -339,8 +358,7 @@ export function kmsOperations(
     },
 
     RotateKeyOnDemand(ctx, input) {
-      const k = keyFor(ctx, keyIdInput(input));
-      authorize(ctx, k, 'RotateKeyOnDemand');
+      const k = managedKey(ctx, input, 'RotateKeyOnDemand');
       requireRotatable(k);
       requireUsable(k);
       const refused = onDemandRotationProblem(k, ctx.now, world.config.onDemandRotationCap);
@@ -354,8 +372,7 @@ export function kmsOperations(
       const include =
         v.optEnum(input, 'IncludeKeyMaterial', ['ROTATIONS_ONLY', 'ALL_KEY_MATERIAL'] as const) ??
         'ROTATIONS_ONLY';
-      const k = keyFor(ctx, keyIdInput(input));
-      authorize(ctx, k, 'ListKeyRotations');
+      const k = managedKey(ctx, input, 'ListKeyRotations');
       requireRotatable(k);
       const state = (id: string) => (id === k.currentMaterialId ? 'CURRENT' : 'NON_CURRENT');
       const entries: JsonObject[] = [];
@@ -397,8 +414,7 @@ export function kmsOperations(
     },
 
     CancelKeyDeletion(ctx, input) {
-      const k = keyFor(ctx, keyIdInput(input));
-      authorize(ctx, k, 'CancelKeyDeletion');
+      const k = managedKey(ctx, input, 'CancelKeyDeletion');
       if (k.state !== 'PendingDeletion')
         throw err.invalidState(`${k.arn} is not pending deletion (it is ${k.state}).`);
       k.deletion?.event.cancel();
@@ -569,19 +585,9 @@ export function kmsOperations(
       const algorithm = v.optStr(input, 'EncryptionAlgorithm');
       v.optStringList(input, 'GrantTokens');
       const k = cryptoKey(ctx, input);
-      authorize(
-        ctx,
-        k,
-        'Encrypt',
-        {
-          ...encryptionContextConditions(ec),
-          ...requestAliasContext(input),
-          'kms:EncryptionAlgorithm': algorithm ?? 'SYMMETRIC_DEFAULT',
-        },
-        { ec },
-      );
-      requireUsable(k);
-      requireEncryptUsage(k, 'Encrypt');
+      authorizeCrypto(ctx, k, 'Encrypt', input, ec, {
+        'kms:EncryptionAlgorithm': algorithm ?? 'SYMMETRIC_DEFAULT',
+      });
       const allowed = keySpecs[k.keySpec]?.encryption ?? [];
       const alg = algorithm ?? (k.keySpec === 'SYMMETRIC_DEFAULT' ? 'SYMMETRIC_DEFAULT' : undefined);
       if (!alg || !allowed.includes(alg))
@@ -640,19 +646,9 @@ export function kmsOperations(
           );
         k = found.key;
       }
-      authorize(
-        ctx,
-        k,
-        'Decrypt',
-        {
-          ...encryptionContextConditions(ec),
-          ...requestAliasContext(input),
-          'kms:EncryptionAlgorithm': algorithm ?? 'SYMMETRIC_DEFAULT',
-        },
-        { ec },
-      );
-      requireUsable(k);
-      requireEncryptUsage(k, 'Decrypt');
+      authorizeCrypto(ctx, k, 'Decrypt', input, ec, {
+        'kms:EncryptionAlgorithm': algorithm ?? 'SYMMETRIC_DEFAULT',
+      });
       if (dryRun) throw err.dryRun();
       const material = k.materials.get(env!.materialId);
       const plaintext = material ? unseal(env!, material, ec) : undefined;
@@ -682,8 +678,7 @@ export function kmsOperations(
         v.fail(
           "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null",
         );
-      const k = keyFor(ctx, keyIdInput(input));
-      authorize(ctx, k, 'TagResource');
+      const k = managedKey(ctx, input, 'TagResource');
       requireNotPendingDeletion(k);
       k.tags = mergedTags(k.tags, tags);
       return {};
@@ -695,8 +690,7 @@ export function kmsOperations(
         v.fail(
           "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null",
         );
-      const k = keyFor(ctx, keyIdInput(input));
-      authorize(ctx, k, 'UntagResource');
+      const k = managedKey(ctx, input, 'UntagResource');
       requireNotPendingDeletion(k);
       for (const t of tagKeys!) k.tags.delete(t);
       return {};
@@ -704,8 +698,7 @@ export function kmsOperations(
 
     ListResourceTags(ctx, input) {
       const { limit, marker } = listInput(input, 50, 50);
-      const k = keyFor(ctx, keyIdInput(input));
-      authorize(ctx, k, 'ListResourceTags');
+      const k = managedKey(ctx, input, 'ListResourceTags');
       const { page, truncated, nextMarker } = paginate([...k.tags], limit, marker);
       return {
         Tags: page.map(([TagKey, TagValue]) => ({ TagKey, TagValue })),
