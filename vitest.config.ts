@@ -33,6 +33,12 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'emulator-rules',
+          include: ['test/emulator-rules/**/*.test.ts'],
+        },
+      },
+      {
+        test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/integration/global-setup.ts'],
