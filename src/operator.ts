@@ -21,13 +21,14 @@ import {
   referencedKmsKey,
   referencingResources,
 } from './api/resources.ts';
-import { createAwsClients } from './aws/clients.ts';
+import { type AwsClients, createAwsClients } from './aws/clients.ts';
 import { callerIdentityCache } from './aws/identity.ts';
-import { createKeyCache } from './keys/key-cache.ts';
+import { createKeyCache, type KeyReads } from './keys/key-cache.ts';
 import { referenceGranted as grantAllows } from './keys/reference-grants.ts';
 import type { TenancyRules } from './keys/tenancy.ts';
+import { controllerDefinitions, kmsKeyView } from './reconcile/controllers.ts';
 import { type EmrApplicationObject, type JobRunObject, jobRunReconciler } from './reconcile/jobrun.ts';
-import { isFinished } from './reconcile/jobrun-plan.ts';
+import { liveReferencesTo, referencesIn } from './reconcile/key-users.ts';
 import { kmsKeyReconciler } from './reconcile/kmskey.ts';
 import {
   type PolicyPreflight,
@@ -35,15 +36,14 @@ import {
   workloadKinds,
   workloadReconciler,
 } from './reconcile/workload.ts';
-import { type Controller, createController } from './runtime/controller.ts';
-import { createEventRecorder } from './runtime/events.ts';
+import type { Controller } from './runtime/controller.ts';
+import { createEventRecorder, type EventRecorder } from './runtime/events.ts';
 import { type HealthEndpoints, startHealthEndpoints } from './runtime/health.ts';
 import {
   createKubeClient,
-  KubeApiError,
+  type KubeClient,
   type KubeObject,
   loadKubeConfig,
-  objectKey,
   type ResourceType,
 } from './runtime/kube.ts';
 import { createLeaderElector, type LeaderElector } from './runtime/leader.ts';
@@ -54,8 +54,8 @@ import {
   prometheusWorkQueueMetrics,
 } from './runtime/metrics.ts';
 import { createTtlMemo } from './runtime/ttl-memo.ts';
-import { createInformer, type Index, type Informer, type InformerHandlers } from './runtime/watch.ts';
-import { createWorkQueue, type WorkQueue } from './runtime/work-queue.ts';
+import { createInformer, type Informer } from './runtime/watch.ts';
+import { type KindCache, kindCache, wireController } from './runtime/wiring.ts';
 
 export interface OperatorOptions {
   kubeconfig?: string;
@@ -98,79 +98,6 @@ export interface OperatorOptions {
   keyCacheTtlMs?: number;
 }
 
-/**
- * Whether a referencing object still uses its key: a job run that finished no longer does (its
- * disks are gone), so it neither holds the KmsKey's finalizer nor counts in its progress.
- */
-function usesKey(o: KeyReferencingObject, type: ResourceType): boolean {
-  if (type !== cmkResources.emrServerlessJobRun) return true;
-  return !isFinished((o.status as { state?: string } | undefined)?.state);
-}
-
-/**
- * Whether an update is more than a status write (most often this operator's own): a new generation
- * (spec), or other metadata a reconcile reads (labels, annotations, finalizers, deletion). A status-only
- * update re-runs nothing: the reconcile that wrote it already said when to look again, and the
- * resync covers the rest (as controller-runtime's GenerationChangedPredicate does).
- */
-function changedBeyondStatus(previous: KubeObject, o: KubeObject): boolean {
-  const m = (x: KubeObject) =>
-    JSON.stringify([
-      x.metadata.generation ?? null,
-      x.metadata.labels ?? null,
-      x.metadata.annotations ?? null,
-      x.metadata.finalizers ?? null,
-      x.metadata.deletionTimestamp ?? null,
-    ]);
-  return m(previous) !== m(o);
-}
-
-/** Informer handlers that queue an object of the controller's own kind when it changes beyond status. */
-function enqueueOnChange(queue: WorkQueue): InformerHandlers<KubeObject> {
-  return {
-    onAdd: (o) => queue.add(objectKey(o)),
-    onUpdate: (previous, o) => {
-      if (changedBeyondStatus(previous, o)) queue.add(objectKey(o));
-    },
-    onDelete: (o) => queue.add(objectKey(o)),
-  };
-}
-
-/** Workload-triggered KmsKey reconciles wait this long, so a burst of progress costs one reconcile. */
-const progressCoalesceMs = 1000;
-
-/** What the KmsKey reconcile reads from a workload: where it is, and how far onto the key it got. */
-function progressView(o: KeyReferencingObject): string {
-  const status = (o.status ?? {}) as {
-    current?: { keyArn?: string };
-    keyArn?: string;
-    conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
-  };
-  const condition = (type: string) => {
-    const c = status.conditions?.find((x) => x.type === type);
-    return c ? [c.status, c.reason, c.message] : null;
-  };
-  return JSON.stringify([
-    o.metadata.deletionTimestamp ?? null,
-    o.metadata.finalizers?.length ?? 0,
-    status.current?.keyArn ?? status.keyArn ?? null,
-    condition('Ready'),
-    condition('MaterialCurrent'),
-  ]);
-}
-
-/** What workloads read from a KmsKey: its spec, identity, usability and current material. */
-function kmsKeyView(o: KmsKeyObject): string {
-  const usable = o.status?.conditions?.find((c) => c.type === 'KeyUsable');
-  return JSON.stringify([
-    o.metadata.generation ?? null,
-    o.metadata.deletionTimestamp ?? null,
-    o.status?.keyArn ?? null,
-    o.status?.currentKeyMaterialId ?? null,
-    usable ? [usable.status, usable.reason, usable.message] : null,
-  ]);
-}
-
 export interface RunningOperator {
   identity: string;
   health: HealthEndpoints;
@@ -178,13 +105,6 @@ export interface RunningOperator {
   /** Resolves when this process lost a leadership term it held. */
   lostLeadership: Promise<string>;
   stop(): Promise<void>;
-}
-
-/** Informers of one kind across the watched namespaces, seen as one cache. */
-interface KindCache<T extends KubeObject> {
-  informers: Informer<T>[];
-  get(key: string): T | undefined;
-  indexBy(valuesOf: (o: T) => Iterable<string>): Index;
 }
 
 export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
@@ -203,33 +123,71 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     ...(options.awsCredentials ? { credentials: options.awsCredentials } : {}),
   });
   const events = createEventRecorder({ reportingInstance: identity }, { kube, log });
-  const namespaces = options.namespaces.length > 0 ? options.namespaces : [undefined];
+  const keys = createKeyCache(aws, {
+    ttlMs: options.keyCacheTtlMs ?? Math.min(5 * 60_000, Math.floor(options.resyncMs * 0.8)),
+  });
 
-  /** A cache of `type` over the watched namespaces; `owned` restricts it to this shard's objects. */
+  const caches = watchedCaches(kube, options);
+  const definitions = declareControllers(caches, { kube, aws, events, keys }, options);
+  const wiring = {
+    log,
+    concurrency: options.concurrency,
+    resyncMs: options.resyncMs,
+    queueMetrics: (name: string) => prometheusWorkQueueMetrics(registry, name),
+    controllerMetrics: (name: string) => prometheusControllerMetrics(registry, name),
+  };
+  const controllers = definitions.map((d) => wireController(d, wiring));
+  for (const i of caches.informers) i.start();
+
+  const leadership = runWhileLeading(
+    { kube, log, identity, controllers, informers: caches.informers },
+    options,
+  );
+  const health = await startHealthEndpoints(
+    {
+      healthAddress: options.healthAddress,
+      metricsAddress: options.metricsAddress,
+      registry,
+      informers: () => caches.informers,
+    },
+    { log },
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    identity,
+    health,
+    isLeader: leadership.isLeader,
+    lostLeadership: leadership.lost,
+    stop: () => {
+      stopping ??= (async () => {
+        log.info('stopping');
+        await leadership.stop(() => Promise.all(controllers.map((c) => c.stop({ deadlineMs: 20_000 }))));
+        await events.flush();
+        events.close();
+        await Promise.all(caches.informers.map((i) => i.stop()));
+        aws.destroy();
+        await health.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** The informer caches the controllers read, over the watched namespaces (and this shard). */
+function watchedCaches(kube: KubeClient, options: OperatorOptions) {
+  const namespaces = options.namespaces.length > 0 ? options.namespaces : [undefined];
+  /** A cache of `type`; `owned` restricts it to this shard's objects. */
   function cacheOf<T extends KubeObject>(type: ResourceType, owned = true): KindCache<T> {
     const labelSelector = owned ? options.labelSelector : undefined;
     const informers = namespaces.map((namespace) =>
       createInformer<T>(
         { type, ...(namespace ? { namespace } : {}), ...(labelSelector ? { labelSelector } : {}) },
-        { kube, log: log.child({ informer: type.plural }) },
+        { kube, log: options.log.child({ informer: type.plural }) },
       ),
     );
-    return {
-      informers,
-      get: (key) => {
-        for (const i of informers) {
-          const hit = i.get(key);
-          if (hit) return hit;
-        }
-        return undefined;
-      },
-      indexBy: (valuesOf) => {
-        const indexes = informers.map((i) => i.indexBy(valuesOf));
-        return { lookup: (value) => indexes.flatMap((ix) => ix.lookup(value)) };
-      },
-    };
+    return kindCache(type, informers);
   }
-
   // The KmsKeys this process manages, and (when sharded) every KmsKey, for workloads to resolve.
   const kmsKeys = cacheOf<KmsKeyObject>(cmkResources.kmsKey);
   const anyKmsKeys = options.labelSelector ? cacheOf<KmsKeyObject>(cmkResources.kmsKey, false) : kmsKeys;
@@ -242,253 +200,136 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     return { type, cache, byKey };
   });
   const grants = cacheOf<KeyReferenceGrantObject>(cmkResources.keyReferenceGrant);
-  const allInformers = [
+  const informers = [
     ...kmsKeys.informers,
     ...(anyKmsKeys === kmsKeys ? [] : anyKmsKeys.informers),
     ...referencing.flatMap((r) => r.cache.informers),
     ...grants.informers,
   ];
+  const ofKind = (type: ResourceType) => referencing.find((r) => r.type === type);
+  return { kmsKeys, anyKmsKeys, referencing, grants, informers, ofKind };
+}
 
-  const queue = createWorkQueue({ metrics: prometheusWorkQueueMetrics(registry, 'kmskey') });
-  for (const i of kmsKeys.informers) {
-    i.addHandlers(enqueueOnChange(queue));
-  }
-  // A workload that starts or stops referencing a key, or whose progress onto it changes, re-runs
-  // that key's reconcile (STYLE 16). Other status changes do not: with a thousand workloads on a key,
-  // each of their status writes would otherwise re-run it. Progress is coalesced for a second.
-  for (const r of referencing) {
-    for (const i of r.cache.informers) {
-      const enqueueRef = (o: KeyReferencingObject) => {
-        const ref = referencedKmsKey(o);
-        if (ref) queue.add(ref);
-      };
-      i.addHandlers({
-        onAdd: enqueueRef,
-        onUpdate: (previous, o) => {
-          if (referencedKmsKey(previous) !== referencedKmsKey(o)) {
-            enqueueRef(previous);
-            enqueueRef(o);
-          } else if (progressView(previous) !== progressView(o)) {
-            const ref = referencedKmsKey(o);
-            if (ref) queue.addAfter(ref, progressCoalesceMs);
-          }
-        },
-        onDelete: enqueueRef,
-      });
-    }
-  }
-
-  // Every workload referencing a KmsKey, other shards' included, straight from the API server:
-  // cluster-wide when RBAC allows it, else across the watched namespaces.
-  const liveReferencesTo = async (key: string, signal: AbortSignal): Promise<KeyReferencingObject[]> => {
-    const found: KeyReferencingObject[] = [];
-    for (const type of referencingResources) {
-      let items: KeyReferencingObject[];
-      try {
-        items = (await kube.list<KeyReferencingObject>(type, { signal })).items;
-      } catch (e) {
-        if (!(e instanceof KubeApiError && e.statusCode === 403) || options.namespaces.length === 0) throw e;
-        items = [];
-        for (const namespace of options.namespaces)
-          items.push(...(await kube.list<KeyReferencingObject>(type, { namespace, signal })).items);
-      }
-      for (const o of items)
-        if (referencedKmsKey(o) === key && usesKey(o, type)) found.push({ ...o, kind: o.kind ?? type.kind });
-    }
-    return found;
-  };
-  const callerIdentity = callerIdentityCache(aws);
-  const keys = createKeyCache(aws, {
-    ttlMs: options.keyCacheTtlMs ?? Math.min(5 * 60_000, Math.floor(options.resyncMs * 0.8)),
-  });
+/** The controllers with their reconcilers' dependencies: one per root kind. */
+function declareControllers(
+  caches: ReturnType<typeof watchedCaches>,
+  clients: { kube: KubeClient; aws: AwsClients; events: EventRecorder; keys: KeyReads },
+  options: OperatorOptions,
+) {
+  const { kmsKeys, anyKmsKeys, referencing, grants, ofKind } = caches;
+  const { kube, keys } = clients;
   // Tags and MSF operation history of each resource: re-read whenever the resource changes (the
   // memo key carries its version) and before every action; otherwise they cost no steady-state read.
   const observeMemo = createTtlMemo({
     ttlMs: Math.max(60 * 60_000, 6 * options.resyncMs),
     maxEntries: 200_000,
   });
-  const tenancy = options.tenancy ? { tenancy: options.tenancy } : {};
-  const reconcile = kmsKeyReconciler({
-    ...tenancy,
-    kube,
-    aws,
-    keys,
-    events,
-    getKmsKey: (key) => kmsKeys.get(key),
-    referencesTo: (key) =>
-      referencing.flatMap((r) =>
-        r.byKey
-          .lookup(key)
-          .map((k) => r.cache.get(k))
-          .filter((o): o is KeyReferencingObject => o !== undefined && usesKey(o, r.type))
-          .map((o) => ({ ...o, kind: o.kind ?? r.type.kind })),
-      ),
-    ...(options.labelSelector ? { liveReferencesTo } : {}),
-    callerIdentity,
+  const shared = {
+    ...clients,
+    ...(options.tenancy ? { tenancy: options.tenancy } : {}),
+    callerIdentity: callerIdentityCache(clients.aws),
     defaultRegion: options.defaultRegion,
-    clusterName: options.clusterName,
     now: Date.now,
-  });
-  const controllers: Controller[] = [
-    createController(
-      { name: 'kmskey', queue, reconcile, concurrency: options.concurrency, resyncMs: options.resyncMs },
-      { log, metrics: prometheusControllerMetrics(registry, 'kmskey') },
-    ),
-  ];
-
-  // ---- workload controllers: one per kind, one shared reconcile core ---------------------------
-  const referenceGranted = (fromNamespace: string, keyNamespace: string, keyName: string) =>
-    grants.informers.some((i) => grantAllows(i.list(), fromNamespace, keyNamespace, keyName));
-  const workloadQueues: Array<{ enqueueReferencing(kmsKey: string): void; enqueueAll(): void }> = [];
-  for (const wk of workloadKinds) {
-    const r = referencing.find((x) => x.type === wk.type);
-    if (!r) continue;
-    const name = wk.type.kind.toLowerCase();
-    const wq = createWorkQueue({ metrics: prometheusWorkQueueMetrics(registry, name) });
-    for (const i of r.cache.informers) {
-      i.addHandlers(enqueueOnChange(wq));
-    }
-    workloadQueues.push({
-      enqueueReferencing: (kmsKey) => {
-        for (const k of r.byKey.lookup(kmsKey)) wq.add(k);
-      },
-      enqueueAll: () => {
-        for (const i of r.cache.informers) for (const k of i.keys()) wq.add(k);
-      },
-    });
-    controllers.push(
-      createController(
-        {
-          name,
-          queue: wq,
-          reconcile: workloadReconciler({
-            ...tenancy,
-            kube,
-            aws,
-            keys,
-            observeMemo,
-            events,
-            kind: wk,
-            getWorkload: (k) => r.cache.get(k) as WorkloadObject | undefined,
-            getKmsKey: (k) => anyKmsKeys.get(k),
-            referenceGranted,
-            callerIdentity,
-            ...(options.policyPreflight ? { policyPreflight: options.policyPreflight } : {}),
-            defaultRegion: options.defaultRegion,
-            clusterName: options.clusterName,
-            now: Date.now,
-          }),
-          concurrency: options.concurrency,
-          resyncMs: options.resyncMs,
-        },
-        { log, metrics: prometheusControllerMetrics(registry, name) },
-      ),
-    );
-  }
-  // ---- EMR Serverless job runs: their own controller, on the cache the KmsKey index already has --
-  const jobRuns = referencing.find((x) => x.type === cmkResources.emrServerlessJobRun);
-  const emrApplications = referencing.find((x) => x.type === cmkResources.emrServerlessApplication);
-  if (jobRuns && emrApplications) {
-    const name = cmkResources.emrServerlessJobRun.kind.toLowerCase();
-    const jq = createWorkQueue({ metrics: prometheusWorkQueueMetrics(registry, name) });
-    // Job runs by the EmrServerlessApplication (`namespace/name`) whose key they inherit.
-    const byApplication = jobRuns.cache.indexBy((o) => {
-      const ref = (o as JobRunObject).spec.applicationRef;
-      return ref ? [`${o.metadata.namespace}/${ref.name}`] : [];
-    });
-    const enqueueOfApplication = (applicationKey: string) => {
-      for (const k of byApplication.lookup(applicationKey)) jq.add(k);
-    };
-    for (const i of jobRuns.cache.informers) {
-      i.addHandlers(enqueueOnChange(jq));
-    }
-    // An application that appears or changes its key re-runs the job runs that inherit from it.
-    for (const i of emrApplications.cache.informers) {
-      const onApplication = (o: KeyReferencingObject) => enqueueOfApplication(objectKey(o));
-      i.addHandlers({ onAdd: onApplication, onUpdate: (_p, o) => onApplication(o), onDelete: onApplication });
-    }
-    workloadQueues.push({
-      // A KmsKey reaches a job run directly (spec.key) or through its application's key.
-      enqueueReferencing: (kmsKey) => {
-        for (const k of jobRuns.byKey.lookup(kmsKey)) jq.add(k);
-        for (const a of emrApplications.byKey.lookup(kmsKey)) enqueueOfApplication(a);
-      },
-      enqueueAll: () => {
-        for (const i of jobRuns.cache.informers) for (const k of i.keys()) jq.add(k);
-      },
-    });
-    controllers.push(
-      createController(
-        {
-          name,
-          queue: jq,
-          reconcile: jobRunReconciler({
-            ...tenancy,
-            kube,
-            aws,
-            keys,
-            events,
-            type: cmkResources.emrServerlessJobRun,
-            getJobRun: (k) => jobRuns.cache.get(k) as JobRunObject | undefined,
-            getApplication: (k) => emrApplications.cache.get(k) as EmrApplicationObject | undefined,
-            getKmsKey: (k) => anyKmsKeys.get(k),
-            referenceGranted,
-            callerIdentity,
-            ...(options.policyPreflight ? { policyPreflight: options.policyPreflight } : {}),
-            defaultRegion: options.defaultRegion,
-            now: Date.now,
-          }),
-          concurrency: options.concurrency,
-          resyncMs: options.resyncMs,
-        },
-        { log, metrics: prometheusControllerMetrics(registry, name) },
-      ),
-    );
-  }
+  };
+  const workloadShared = {
+    ...shared,
+    getKmsKey: (k: string) => anyKmsKeys.get(k),
+    referenceGranted: (fromNamespace: string, keyNamespace: string, keyName: string) =>
+      grantAllows(grants.list(), fromNamespace, keyNamespace, keyName),
+    ...(options.policyPreflight ? { policyPreflight: options.policyPreflight } : {}),
+  };
 
   // A KmsKey that changes what its workloads depend on (its spec, key ARN, usability, material)
-  // re-runs every workload that references it, after dropping what the key cache knew about it.
-  // Its progress counters and rotation bookkeeping change often and concern no workload. Keys of
-  // other shards count too: this shard's workloads may use them.
+  // drops what the key cache knew about the key before its workloads re-run (the controllers'
+  // watches, attached after this). Keys of other shards count too: this shard's workloads use them.
+  const forget = (o: KmsKeyObject) => {
+    if (o.status?.keyArn) keys.invalidate(o.status.keyArn);
+  };
   for (const i of anyKmsKeys.informers) {
-    const fanOut = (o: KmsKeyObject) => {
-      for (const q of workloadQueues) q.enqueueReferencing(objectKey(o));
-    };
-    const forget = (o: KmsKeyObject) => {
-      if (o.status?.keyArn) keys.invalidate(o.status.keyArn);
-    };
     i.addHandlers({
-      onAdd: fanOut,
       onUpdate: (previous, o) => {
         if (kmsKeyView(previous) === kmsKeyView(o)) return;
         forget(previous);
         forget(o);
-        fanOut(o);
       },
-      onDelete: (o) => {
-        forget(o);
-        fanOut(o);
-      },
+      onDelete: forget,
     });
   }
-  // Grants change rarely: re-run every workload (the cross-namespace check is in the reconcile).
-  for (const i of grants.informers) {
-    const all = () => {
-      for (const q of workloadQueues) q.enqueueAll();
-    };
-    i.addHandlers({ onAdd: all, onUpdate: all, onDelete: all });
-  }
 
-  for (const i of allInformers) i.start();
+  const jobRuns = ofKind(cmkResources.emrServerlessJobRun);
+  const emrApplications = ofKind(cmkResources.emrServerlessApplication);
+  return controllerDefinitions({
+    kmsKeys,
+    anyKmsKeys,
+    grants,
+    referencing: referencing.map((r) => r.cache),
+    kmsKeyReconcile: kmsKeyReconciler({
+      ...shared,
+      clusterName: options.clusterName,
+      getKmsKey: (key) => kmsKeys.get(key),
+      referencesTo: (key) => referencesIn(referencing, key),
+      // A sharded cache does not see every workload: ask the API server before letting a key go.
+      ...(options.labelSelector
+        ? {
+            liveReferencesTo: (key: string, signal: AbortSignal) =>
+              liveReferencesTo(kube, options.namespaces, key, signal),
+          }
+        : {}),
+    }),
+    workloads: workloadKinds.flatMap((kind) => {
+      const r = ofKind(kind.type);
+      if (!r) return [];
+      const reconcile = workloadReconciler({
+        ...workloadShared,
+        observeMemo,
+        kind,
+        clusterName: options.clusterName,
+        getWorkload: (k) => r.cache.get(k) as WorkloadObject | undefined,
+      });
+      return [{ cache: r.cache, byKey: r.byKey, reconcile }];
+    }),
+    ...(jobRuns && emrApplications
+      ? {
+          jobRuns: {
+            cache: jobRuns.cache,
+            byKey: jobRuns.byKey,
+            applications: { cache: emrApplications.cache, byKey: emrApplications.byKey },
+            reconcile: jobRunReconciler({
+              ...workloadShared,
+              type: cmkResources.emrServerlessJobRun,
+              getJobRun: (k) => jobRuns.cache.get(k) as JobRunObject | undefined,
+              getApplication: (k) => emrApplications.cache.get(k) as EmrApplicationObject | undefined,
+            }),
+          },
+        }
+      : {}),
+  });
+}
 
+/**
+ * Runs the controllers only while this process holds the lease (or always, without leader
+ * election): they start once every cache synced, with the term's signal, and stop the moment the
+ * term ends; a lost term is final for this process.
+ */
+function runWhileLeading(
+  parts: {
+    kube: KubeClient;
+    log: Logger;
+    identity: string;
+    controllers: Controller[];
+    informers: Informer<KubeObject>[];
+  },
+  options: OperatorOptions,
+) {
+  const { kube, log, identity, controllers, informers } = parts;
   let leading = false;
   let resolveLost: (reason: string) => void = () => {};
-  const lostLeadership = new Promise<string>((resolve) => {
+  const lost = new Promise<string>((resolve) => {
     resolveLost = resolve;
   });
   const startControllers = (signal: AbortSignal) => {
     leading = true;
-    void Promise.all(allInformers.map((i) => i.waitForSync(signal)))
+    void Promise.all(informers.map((i) => i.waitForSync(signal)))
       .then(() => {
         if (signal.aborted) return;
         log.info({ identity }, 'caches synced; reconciling');
@@ -500,21 +341,16 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   };
 
   let elector: LeaderElector | undefined;
-  if (options.leaderElection.enabled) {
+  const election = options.leaderElection;
+  if (election.enabled) {
     elector = createLeaderElector(
       {
-        namespace: options.leaderElection.namespace,
-        name: options.leaderElection.name,
+        namespace: election.namespace,
+        name: election.name,
         identity,
-        ...(options.leaderElection.leaseDurationMs
-          ? { leaseDurationMs: options.leaderElection.leaseDurationMs }
-          : {}),
-        ...(options.leaderElection.renewDeadlineMs
-          ? { renewDeadlineMs: options.leaderElection.renewDeadlineMs }
-          : {}),
-        ...(options.leaderElection.retryPeriodMs
-          ? { retryPeriodMs: options.leaderElection.retryPeriodMs }
-          : {}),
+        ...(election.leaseDurationMs ? { leaseDurationMs: election.leaseDurationMs } : {}),
+        ...(election.renewDeadlineMs ? { renewDeadlineMs: election.renewDeadlineMs } : {}),
+        ...(election.retryPeriodMs ? { retryPeriodMs: election.retryPeriodMs } : {}),
         onStartedLeading: (signal) => {
           log.info({ identity }, 'became leader');
           startControllers(signal);
@@ -534,36 +370,14 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   } else {
     startControllers(new AbortController().signal);
   }
-
-  const health = await startHealthEndpoints(
-    {
-      healthAddress: options.healthAddress,
-      metricsAddress: options.metricsAddress,
-      registry,
-      informers: () => allInformers,
-    },
-    { log },
-  );
-
-  let stopping: Promise<void> | undefined;
   return {
-    identity,
-    health,
+    lost,
     isLeader: () => (elector ? elector.isLeader() : true),
-    lostLeadership,
-    stop: () => {
-      stopping ??= (async () => {
-        log.info('stopping');
-        leading = false;
-        await Promise.all(controllers.map((c) => c.stop({ deadlineMs: 20_000 })));
-        await elector?.stop();
-        await events.flush();
-        events.close();
-        await Promise.all(allInformers.map((i) => i.stop()));
-        aws.destroy();
-        await health.close();
-      })();
-      return stopping;
+    /** Stops the controllers (`drain`), then releases the lease so the other replica takes over at once. */
+    stop: async (drain: () => Promise<unknown>) => {
+      leading = false;
+      await drain();
+      await elector?.stop();
     },
   };
 }

@@ -17,6 +17,7 @@
 import type { JobRunView } from '../aws/emr-serverless.ts';
 import type { AwsFailure } from '../aws/errors.ts';
 import type { EncryptionSetting } from '../aws/workload.ts';
+import { planOutcomeFor } from '../runtime/outcome.ts';
 import { type DesiredCondition, type PlannedEvent, type PlanOutcome, resync } from './types.ts';
 import { type DesiredKey, keyLabel, type Preflight } from './workload-plan.ts';
 
@@ -240,12 +241,8 @@ export function planJobRun(input: JobRunPlanInput): JobRunPlan {
   if (observed.kind === 'error') {
     const f = observed.failure;
     const message = `GetJobRun ${jobRunId}: ${f.code}: ${f.message}`;
-    if (f.cause === 'AccessDenied')
-      return done({ kind: 'stalled', reason: 'AccessDenied', message }, resync.slowMs);
-    return done(
-      { kind: 'waiting', reason: 'AwsUnavailable', message, retryAfterMs: resync.transitioningMs },
-      resync.transitioningMs,
-    );
+    const outcome = planOutcomeFor(f, message, resync.transitioningMs);
+    return done(outcome, outcome.kind === 'stalled' ? resync.slowMs : resync.transitioningMs);
   }
   if (observed.kind === 'notFound') {
     const message = `job run ${jobRunId} no longer exists in application ${applicationId} (was the application deleted?)`;

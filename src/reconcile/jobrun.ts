@@ -1,6 +1,7 @@
 // The EmrServerlessJobRun reconciler: submits a job run once, on the key its manifest declares, and
-// follows it to the end. The decision is planJobRun (jobrun-plan.ts); this file gathers its inputs,
-// performs its actions and writes the status.
+// follows it to the end. The decision is planJobRun (jobrun-plan.ts); this file gathers its inputs
+// and supplies the action handlers; the generic executor (src/runtime/executor.ts) runs them and
+// writes the status.
 //
 // Watches: EmrServerlessJobRuns; EmrServerlessApplications (mapped to the job runs that reference
 // them, so a job waiting for its application's key goes on when it resolves); KmsKeys (directly or
@@ -25,32 +26,28 @@
 
 import type { JobDriver } from '@aws-sdk/client-emr-serverless';
 import type { EmrServerlessJobRunSpec } from '../api/workloads.ts';
-import type { AwsClients, AwsTarget } from '../aws/clients.ts';
-import { getJobRun, startJobRun } from '../aws/emr-serverless.ts';
+import type { AwsClients } from '../aws/clients.ts';
+import { startJobRun } from '../aws/emr-serverless.ts';
 import { cancelJobRun } from '../aws/emr-serverless-cancel.ts';
-import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
-import { type Condition, setCondition, withKstatus } from '../runtime/conditions.ts';
-import type { ReconcileContext, ReconcileResult } from '../runtime/controller.ts';
+import { AwsCallError } from '../aws/errors.ts';
+import type { Condition } from '../runtime/conditions.ts';
 import type { EventRecorder } from '../runtime/events.ts';
-import { addFinalizer, removeFinalizer } from '../runtime/finalizers.ts';
-import { isNotFound, type KubeClient, type KubeObject, type ResourceType } from '../runtime/kube.ts';
-import { writeStatusIfChanged } from '../runtime/status.ts';
+import { executor, type ReconcilerKind } from '../runtime/executor.ts';
+import type { KubeClient, KubeObject, ResourceType } from '../runtime/kube.ts';
+import { type JobRunObservation as Observation, observeJobRun } from './jobrun-observe.ts';
 import {
-  type ApplicationResolution,
   cancelOnDeleteAnnotation,
   isFinished,
   type JobRunAction,
-  type JobRunObservation,
   type JobRunPlan,
   type JobRunStatusView,
   jobRunFinalizer,
-  type KeySource,
   planJobRun,
 } from './jobrun-plan.ts';
-import { type KeyResolutionDeps, type PreflightDeps, preflightKey, resolveKey } from './key-resolution.ts';
+import type { KeyResolutionDeps, PreflightDeps } from './key-resolution.ts';
 import { resync } from './types.ts';
 import type { WorkloadObject } from './workload.ts';
-import { type DesiredKey, keyLabel, type Preflight } from './workload-plan.ts';
+import { keyLabel } from './workload-plan.ts';
 
 export interface JobRunObject extends KubeObject {
   spec: EmrServerlessJobRunSpec;
@@ -71,14 +68,6 @@ export interface JobRunReconcilerDeps extends KeyResolutionDeps, PreflightDeps {
   getApplication(key: string): EmrApplicationObject | undefined;
   defaultRegion: string;
   now(): number;
-}
-
-interface Inputs {
-  application: ApplicationResolution;
-  keySource: KeySource;
-  desired: DesiredKey;
-  preflight: Preflight | undefined;
-  observed: JobRunObservation;
 }
 
 /** A finished run whose outcome is already in status: nothing to read, nothing to write. */
@@ -120,189 +109,37 @@ function jobDriverOf(d: EmrServerlessJobRunSpec['jobDriver']): JobDriver {
   });
 }
 
-const emrApplicationArn = (region: string, accountId: string, applicationId: string) =>
-  `arn:aws:emr-serverless:${region}:${accountId}:/applications/${applicationId}`;
-
-export function jobRunReconciler(deps: JobRunReconcilerDeps) {
+export function jobRunKind(
+  deps: JobRunReconcilerDeps,
+): ReconcilerKind<JobRunObject, Observation, JobRunAction, JobRunPlan> {
   const { type } = deps;
 
-  /** The application object a job run references, and the AWS target both live in. */
-  function context(object: JobRunObject): { app: EmrApplicationObject | undefined; target: AwsTarget } {
-    const { spec } = object;
-    const ns = object.metadata.namespace ?? '';
-    const app = spec.applicationRef ? deps.getApplication(`${ns}/${spec.applicationRef.name}`) : undefined;
-    // The job runs where its application is: an unset region or role follows the application object.
-    const region = spec.region ?? app?.spec.region ?? deps.defaultRegion;
-    const roleArn = spec.roleArn ?? app?.spec.roleArn;
-    return { app, target: { region, ...(roleArn ? { roleArn } : {}) } };
-  }
-
-  async function gather(object: JobRunObject, target: AwsTarget, app: EmrApplicationObject | undefined) {
-    const { spec } = object;
-    const ns = object.metadata.namespace ?? '';
-    const status = object.status ?? {};
-    const deleting = Boolean(object.metadata.deletionTimestamp);
-    const cancelOnDelete = object.metadata.annotations?.[cancelOnDeleteAnnotation] === 'true';
-    const hasFinalizer = object.metadata.finalizers?.includes(jobRunFinalizer) ?? false;
-    const inputs: Inputs = {
-      application: { kind: 'unresolved', reason: 'NotNeeded', message: '', terminal: false },
-      keySource: spec.key ? 'job' : spec.applicationRef ? 'application' : 'none',
-      desired: { kind: 'unresolved', reason: 'NotNeeded', message: '', terminal: false },
-      preflight: undefined,
-      observed: { kind: 'notRead' },
-    };
-
-    if (status.jobRunId) {
-      // Follow the run while it may still change; on deletion only when it may have to be cancelled.
-      const worthReading = !deleting || (hasFinalizer && cancelOnDelete);
-      if (!isFinished(status.state) && worthReading) {
-        try {
-          const run = await getJobRun(deps.aws, target, {
-            applicationId: status.applicationId ?? '',
-            jobRunId: status.jobRunId,
-          });
-          inputs.observed = run ? { kind: 'found', run } : { kind: 'notFound' };
-        } catch (e) {
-          inputs.observed = {
-            kind: 'error',
-            failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e),
-          };
-        }
-      }
-      return inputs;
-    }
-    if (deleting) return inputs;
-
-    // ---- before submission: the application, the key, the pre-flight ---------------------------
-    const applicationId = spec.applicationId ?? app?.spec.applicationId;
-    if (!applicationId) {
-      inputs.application = {
-        kind: 'unresolved',
-        reason: 'ApplicationNotFound',
-        message: `EmrServerlessApplication ${ns}/${spec.applicationRef?.name} does not exist`,
-        terminal: false,
-      };
-      return inputs;
-    }
-    inputs.application = { kind: 'resolved', applicationId };
-
-    const resolveAndCheck = async (
-      key: NonNullable<EmrServerlessJobRunSpec['key']>,
-      encryptionContext: Record<string, string> | undefined,
-    ): Promise<DesiredKey> => {
-      // Job runs read keys from KMS, not the cache: a submission is a one-shot action (few runs, read once).
-      const { desired, facts } = await resolveKey(deps, {
-        namespace: ns,
-        key,
-        encryptionContext,
-        target,
-        fresh: true,
-      });
-      if (desired.kind === 'resolved' && desired.setting.type === 'CustomerManaged') {
-        inputs.preflight = await preflightKey(deps, {
-          service: 'EmrServerless',
-          id: { service: 'EmrServerless', applicationId },
-          facts,
-          setting: desired.setting,
-          target,
-          resourceArn: (accountId) => emrApplicationArn(target.region, accountId, applicationId),
-          fresh: true,
-        });
-      }
-      return desired;
-    };
-
-    if (spec.key) {
-      inputs.desired = await resolveAndCheck(spec.key, spec.encryptionContext);
-    } else if (app) {
-      // The application's desired key, resolved exactly as its own reconciler resolves it; a job
-      // context, when set, replaces the application's (the override is one object).
-      inputs.desired = await resolveAndCheck(
-        app.spec.key,
-        spec.encryptionContext ?? app.spec.encryptionContext,
-      );
-    } else {
-      inputs.desired = { kind: 'resolved', setting: { type: 'AwsOwned' } };
-    }
-    return inputs;
-  }
-
-  function planFor(object: JobRunObject, inputs: Inputs, now: number): JobRunPlan {
-    return planJobRun({
-      now,
-      uid: object.metadata.uid ?? '',
-      deleting: Boolean(object.metadata.deletionTimestamp),
-      hasFinalizer: object.metadata.finalizers?.includes(jobRunFinalizer) ?? false,
-      cancelOnDelete: object.metadata.annotations?.[cancelOnDeleteAnnotation] === 'true',
-      status: object.status,
-      ...inputs,
-    });
-  }
-
-  return async function reconcileJobRun(key: string, ctx: ReconcileContext): Promise<ReconcileResult> {
-    const cached = deps.getJobRun(key);
-    if (!cached || settled(cached)) return {};
-    let object: JobRunObject = cached;
-    const now = deps.now();
-    let { app, target } = context(object);
-    let inputs = await gather(object, target, app);
-    let plan = planFor(object, inputs, now);
-
+  return {
+    type,
+    finalizer: jobRunFinalizer,
+    get: deps.getJobRun,
+    settled,
+    observe: (object) => observeJobRun(deps, object),
+    plan: (object, o) =>
+      planJobRun({
+        now: deps.now(),
+        uid: object.metadata.uid ?? '',
+        deleting: Boolean(object.metadata.deletionTimestamp),
+        hasFinalizer: object.metadata.finalizers?.includes(jobRunFinalizer) ?? false,
+        cancelOnDelete: object.metadata.annotations?.[cancelOnDeleteAnnotation] === 'true',
+        status: object.status,
+        ...o.inputs,
+      }),
     // Submitting is decided on the object as stored, not as cached: the cache may not show yet the
     // jobRunId this process wrote a moment ago.
-    if (plan.actions.some((a) => a.type === 'Submit')) {
-      let fresh: JobRunObject;
-      try {
-        fresh = await deps.kube.get<JobRunObject>(
-          type,
-          { name: object.metadata.name, namespace: object.metadata.namespace ?? '' },
-          { signal: ctx.signal },
-        );
-      } catch (e) {
-        if (isNotFound(e)) return {};
-        throw e;
-      }
-      if (fresh.metadata.resourceVersion !== object.metadata.resourceVersion) {
-        object = fresh;
-        ({ app, target } = context(object));
-        inputs = await gather(object, target, app);
-        plan = planFor(object, inputs, now);
-      }
-    }
-    if (plan.actions.length > 0) ctx.log.debug({ actions: plan.actions.map((a) => a.type) }, 'planned');
-
-    // ---- act ---------------------------------------------------------------------------------
-    const updates: JobRunStatusView = {};
-    let submitted = false;
-    let actionError: AwsCallError | undefined;
-    let tokenConflict: string | undefined;
-    const deleting = Boolean(object.metadata.deletionTimestamp);
-    const audit = (action: string, detail: Record<string, unknown>, requestId?: string) =>
-      ctx.log.info({ audit: true, action, object: key, kind: type.kind, requestId, ...detail }, action);
-    const record = (kind: 'Normal' | 'Warning', reason: string, action: string, note: string) =>
-      deps.events.record({ type, object }, { type: kind, reason, action, note });
-
-    const run = async (action: JobRunAction): Promise<'released' | undefined> => {
-      switch (action.type) {
-        case 'AddFinalizer': {
-          const stored = await addFinalizer({ kube: deps.kube }, type, object, jobRunFinalizer, {
-            signal: ctx.signal,
-          });
-          if (!stored) return 'released';
-          object = stored as JobRunObject;
-          return undefined;
-        }
-        case 'RemoveFinalizer': {
-          const stored = await removeFinalizer({ kube: deps.kube }, type, object, jobRunFinalizer, {
-            signal: ctx.signal,
-          });
-          if (!stored || deleting) return 'released';
-          object = stored as JobRunObject;
-          return undefined;
-        }
-        case 'Submit': {
-          const { spec } = object;
-          const out = await startJobRun(deps.aws, target, {
+    decidedOnStored: new Set(['Submit']),
+    reobserveStored: true,
+    handlers: {
+      Submit: async (action, ctx) => {
+        const { spec } = ctx.object;
+        let out: Awaited<ReturnType<typeof startJobRun>>;
+        try {
+          out = await startJobRun(deps.aws, ctx.observation.target, {
             applicationId: action.applicationId,
             executionRoleArn: spec.executionRoleArn,
             jobDriver: jobDriverOf(spec.jobDriver),
@@ -310,124 +147,75 @@ export function jobRunReconciler(deps: JobRunReconcilerDeps) {
             clientToken: action.clientToken,
             setting: action.setting,
           });
-          const keyText = keyLabel(action.setting);
-          Object.assign(updates, {
+        } catch (e) {
+          if (!(e instanceof AwsCallError) || e.failure.cause !== 'Conflict') throw e;
+          // The token was used before with another request: a run may exist; never submit another.
+          const message = `StartJobRun refused clientToken ${action.clientToken}: ${e.failure.message}. A job run was submitted for this object with other parameters (its key changed while submitting); find it with aws emr-serverless list-job-runs --application-id ${action.applicationId}`;
+          ctx.record({
+            type: 'Warning',
+            reason: 'ClientTokenConflict',
+            action: 'StartJobRun',
+            note: message,
+          });
+          return { stalled: { reason: 'ClientTokenConflict', message } };
+        }
+        const keyText = keyLabel(action.setting);
+        ctx.audit(
+          'StartJobRun',
+          {
+            applicationId: out.applicationId,
+            jobRunId: out.jobRunId,
+            key: keyText,
+            clientToken: action.clientToken,
+          },
+          out.requestId,
+        );
+        ctx.record({
+          type: 'Normal',
+          reason: 'Submitted',
+          action: 'StartJobRun',
+          note: `submitted job run ${out.jobRunId} to application ${out.applicationId} with disk key ${keyText}`,
+        });
+        return {
+          status: {
             jobRunId: out.jobRunId,
             applicationId: out.applicationId,
             ...(out.arn ? { arn: out.arn } : {}),
             state: 'SUBMITTED',
-            submittedAt: new Date(now).toISOString(),
+            submittedAt: new Date(deps.now()).toISOString(),
             clientToken: action.clientToken,
-          } satisfies JobRunStatusView);
-          submitted = true;
-          audit(
-            'StartJobRun',
-            {
-              applicationId: out.applicationId,
-              jobRunId: out.jobRunId,
-              key: keyText,
-              clientToken: action.clientToken,
-            },
-            out.requestId,
-          );
-          record(
-            'Normal',
-            'Submitted',
-            'StartJobRun',
-            `submitted job run ${out.jobRunId} to application ${out.applicationId} with disk key ${keyText}`,
-          );
-          return undefined;
-        }
-        case 'Cancel': {
-          const out = await cancelJobRun(deps.aws, target, action);
-          audit('CancelJobRun', { ...action, outcome: out.outcome }, out.requestId);
-          record(
-            'Normal',
-            'CancelRequested',
-            'CancelJobRun',
-            `cancelling job run ${action.jobRunId}: the object was deleted with ${cancelOnDeleteAnnotation}: "true"`,
-          );
-          return undefined;
-        }
-      }
-    };
-
-    for (const action of plan.actions) {
-      if (ctx.signal.aborted) return { requeueAfterMs: 1000 };
-      try {
-        if ((await run(action)) === 'released') return {};
-      } catch (e) {
-        if (!(e instanceof AwsCallError)) throw e;
-        if (action.type === 'Submit' && e.failure.cause === 'Conflict') {
-          // The token was used before with another request: a run may exist; never submit another.
-          tokenConflict = `StartJobRun refused clientToken ${action.clientToken}: ${e.failure.message}. A job run was submitted for this object with other parameters (its key changed while submitting); find it with aws emr-serverless list-job-runs --application-id ${action.applicationId}`;
-          record('Warning', 'ClientTokenConflict', 'StartJobRun', tokenConflict);
-        } else {
-          actionError = e;
-          record(
-            'Warning',
-            `${action.type}Failed`,
-            action.type,
-            `${e.operation}: ${e.failure.code}: ${e.failure.message}`,
-          );
-        }
-        break;
-      }
-    }
-    for (const e of plan.events) record(e.type, e.reason, e.action, e.note);
-
-    // ---- status: written right after a submission, and whenever it changed ---------------------
-    const stamp = { generation: object.metadata.generation, now };
-    const compute = (fresh: JobRunObject): JobRunObject['status'] => {
-      let conditions: Condition[] = fresh.status?.conditions ?? [];
-      for (const c of plan.conditions) conditions = setCondition(conditions, c, stamp);
-      const failure = actionError?.failure;
-      const stalled = tokenConflict
-        ? { reason: 'ClientTokenConflict', message: tokenConflict }
-        : failure && (failure.cause === 'AccessDenied' || failure.cause === 'InvalidSpec')
-          ? {
-              reason: failure.cause === 'AccessDenied' ? 'AccessDenied' : 'AwsRejected',
-              message: actionError?.message ?? '',
-            }
-          : plan.outcome.kind === 'stalled'
-            ? { reason: plan.outcome.reason, message: plan.outcome.message }
-            : undefined;
-      const reconciling = actionError
-        ? { reason: 'Retrying', message: actionError.message }
-        : submitted
-          ? { reason: 'Submitted', message: `job run ${updates.jobRunId} is SUBMITTED` }
-          : plan.outcome.kind === 'waiting'
-            ? { reason: plan.outcome.reason, message: plan.outcome.message }
-            : plan.reconciling;
-      conditions = withKstatus(
-        conditions,
-        {
-          ...(stalled ? { stalled } : {}),
-          ...(reconciling && !stalled ? { reconciling } : {}),
-          readyWhen: ['KeyUsable', 'Succeeded'],
-          ready: {
-            reason: 'JobSucceeded',
-            message: `job run ${fresh.status?.jobRunId ?? updates.jobRunId} succeeded`,
           },
-        },
-        stamp,
-      );
-      return {
-        ...(fresh.status ?? {}),
-        ...plan.status,
-        ...updates,
-        observedGeneration: object.metadata.generation ?? 0,
-        conditions,
-      };
-    };
-    await writeStatusIfChanged<JobRunObject>({ kube: deps.kube }, type, object, compute, {
-      signal: ctx.signal,
-    });
-
-    if (actionError) throw actionError;
-    if (submitted) return { requeueAfterMs: resync.transitioningMs };
-    // Settled (finished, or waiting on something slow): the controller's jittered resync decides.
-    if (plan.requeueAfterMs >= resync.settledMs) return {};
-    return { requeueAfterMs: plan.requeueAfterMs };
+          mutated: true,
+          progress: { reason: 'Submitted', message: `job run ${out.jobRunId} is SUBMITTED` },
+        };
+      },
+      Cancel: async (action, ctx) => {
+        const out = await cancelJobRun(deps.aws, ctx.observation.target, action);
+        ctx.audit('CancelJobRun', { ...action, outcome: out.outcome }, out.requestId);
+        ctx.record({
+          type: 'Normal',
+          reason: 'CancelRequested',
+          action: 'CancelJobRun',
+          note: `cancelling job run ${action.jobRunId}: the object was deleted with ${cancelOnDeleteAnnotation}: "true"`,
+        });
+        return undefined;
+      },
+    },
+    subject: (object, _o, results) =>
+      results.status.arn ?? object.status?.arn ?? `${object.metadata.namespace}/${object.metadata.name}`,
+    prune: (conditions) => conditions,
+    readiness: (stored, plan, results) => ({
+      readyWhen: ['KeyUsable', 'Succeeded'],
+      ready: {
+        reason: 'JobSucceeded',
+        message: `job run ${stored.status?.jobRunId ?? results.status.jobRunId} succeeded`,
+      },
+      ...(plan.reconciling ? { inFlight: plan.reconciling } : {}),
+    }),
+    project: (stored, plan, _o, results) => ({ ...(stored.status ?? {}), ...plan.status, ...results.status }),
   };
+}
+
+export function jobRunReconciler(deps: JobRunReconcilerDeps) {
+  return executor(jobRunKind(deps), deps, resync);
 }

@@ -11,6 +11,7 @@ import type { WorkloadReference } from '../api/shared.ts';
 import type { AwsFailure } from '../aws/errors.ts';
 import { checkKey } from '../keys/checks.ts';
 import type { KeyFacts, RotationFacts } from '../keys/key-facts.ts';
+import { planOutcomeFor } from '../runtime/outcome.ts';
 import { type DesiredCondition, type PlannedEvent, type PlanOutcome, resync } from './types.ts';
 
 export const kmsKeyFinalizer = 'cmk.io/key-protection';
@@ -197,28 +198,13 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
   // ---- the key itself --------------------------------------------------------------------------
   if (observed.kind === 'error') {
     const f = observed.failure;
-    const terminal = f.cause === 'AccessDenied' || f.cause === 'InvalidSpec';
     conditions.push({
       type: 'KeyUsable',
       status: 'Unknown',
       reason: f.cause === 'AccessDenied' ? 'AccessDenied' : 'KmsUnavailable',
       message: `${f.code}: ${f.message}`,
     });
-    return plan(
-      terminal
-        ? {
-            kind: 'stalled',
-            reason: f.cause === 'AccessDenied' ? 'AccessDenied' : 'InvalidKeyReference',
-            message: f.message,
-          }
-        : {
-            kind: 'waiting',
-            reason: 'KmsUnavailable',
-            message: f.message,
-            retryAfterMs: resync.transitioningMs,
-          },
-      resync.transitioningMs,
-    );
+    return plan(planOutcomeFor(f, f.message, resync.transitioningMs), resync.transitioningMs);
   }
 
   if (observed.kind === 'notCreated') {

@@ -1,25 +1,8 @@
-// Data shared by every plan: the conditions a plan asks for and the events it wants recorded. The
-// status writer stamps times and generations; plans stay pure and comparable in tests.
+// Data shared by every plan: the conditions a plan asks for, the events it wants recorded and how
+// it ends (defined beside the executor that reads them, src/runtime/outcome.ts), and how soon to
+// look again. The status writer stamps times and generations; plans stay pure and comparable in tests.
 
-export interface DesiredCondition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-}
-
-export interface PlannedEvent {
-  type: 'Normal' | 'Warning';
-  reason: string;
-  action: string;
-  note: string;
-}
-
-/** How the reconcile ends when the plan cannot proceed. */
-export type PlanOutcome =
-  | { kind: 'continue' }
-  | { kind: 'waiting'; reason: string; message: string; retryAfterMs: number }
-  | { kind: 'stalled'; reason: string; message: string };
+export type { DesiredCondition, PlannedEvent, PlanOutcome } from '../runtime/outcome.ts';
 
 export const resync = {
   /** Settled: look again after this (jittered by the controller). */

@@ -1,0 +1,148 @@
+// The operator's controllers, declared as data: one per root kind, with what each watches and how a
+// change of a watched object maps to the root objects to reconcile again (src/runtime/wiring.ts
+// wires them). The mappers are the fan-out rules, kept narrow on purpose: with a thousand workloads
+// on a key, each of their status writes must not re-run the key's reconcile, and a KmsKey's progress
+// counters concern no workload.
+
+import type { KeyReferenceGrantObject, KeyReferencingObject, KmsKeyObject } from '../api/resources.ts';
+import { referencedKmsKey } from '../api/resources.ts';
+import type { Reconcile } from '../runtime/controller.ts';
+import { objectKey } from '../runtime/kube.ts';
+import type { Index } from '../runtime/watch.ts';
+import {
+  type ControllerDefinition,
+  type Enqueue,
+  type KindCache,
+  type Watch,
+  watch,
+} from '../runtime/wiring.ts';
+import type { JobRunObject } from './jobrun.ts';
+
+/** Workload-triggered KmsKey reconciles wait this long, so a burst of progress costs one reconcile. */
+export const progressCoalesceMs = 1000;
+
+/** What the KmsKey reconcile reads from a workload: where it is, and how far onto the key it got. */
+export function progressView(o: KeyReferencingObject): string {
+  const status = (o.status ?? {}) as {
+    current?: { keyArn?: string };
+    keyArn?: string;
+    conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
+  };
+  const condition = (type: string) => {
+    const c = status.conditions?.find((x) => x.type === type);
+    return c ? [c.status, c.reason, c.message] : null;
+  };
+  return JSON.stringify([
+    o.metadata.deletionTimestamp ?? null,
+    o.metadata.finalizers?.length ?? 0,
+    status.current?.keyArn ?? status.keyArn ?? null,
+    condition('Ready'),
+    condition('MaterialCurrent'),
+  ]);
+}
+
+/** What workloads read from a KmsKey: its spec, identity, usability and current material. */
+export function kmsKeyView(o: KmsKeyObject): string {
+  const usable = o.status?.conditions?.find((c) => c.type === 'KeyUsable');
+  return JSON.stringify([
+    o.metadata.generation ?? null,
+    o.metadata.deletionTimestamp ?? null,
+    o.status?.keyArn ?? null,
+    o.status?.currentKeyMaterialId ?? null,
+    usable ? [usable.status, usable.reason, usable.message] : null,
+  ]);
+}
+
+/**
+ * KmsKey ← its users: a workload that starts or stops referencing a key re-runs that key at once;
+ * one whose progress onto it changes re-runs it after progressCoalesceMs.
+ */
+export function keyUsers(source: KindCache<KeyReferencingObject>): Watch {
+  return watch(source, ({ object, previous }) => {
+    const ref = referencedKmsKey(object);
+    if (!previous) return ref ? [ref] : [];
+    const before = referencedKmsKey(previous);
+    if (before !== ref) return [before, ref].filter((k): k is string => k !== undefined);
+    if (ref && progressView(previous) !== progressView(object))
+      return [{ key: ref, afterMs: progressCoalesceMs }];
+    return [];
+  });
+}
+
+/** Workload ← KmsKey: a key that changes what its users depend on re-runs the users (`usersOf`). */
+export function keyChanges(source: KindCache<KmsKeyObject>, usersOf: (kmsKey: string) => Enqueue[]): Watch {
+  return watch(source, ({ object, previous }) => {
+    if (previous && kmsKeyView(previous) === kmsKeyView(object)) return [];
+    return usersOf(objectKey(object));
+  });
+}
+
+/** Workload ← KeyReferenceGrant: grants change rarely; every object is looked at again. */
+export function grantChanges(source: KindCache<KeyReferenceGrantObject>, all: () => string[]): Watch {
+  return watch(source, () => all());
+}
+
+export interface ControllerInputs {
+  kmsKeys: KindCache<KmsKeyObject>;
+  /** Every KmsKey, other shards' included (workloads may use them); `kmsKeys` when unsharded. */
+  anyKmsKeys: KindCache<KmsKeyObject>;
+  grants: KindCache<KeyReferenceGrantObject>;
+  /** The workload kinds, each with its cache, its index by referenced KmsKey and its reconcile. */
+  workloads: Array<{ cache: KindCache<KeyReferencingObject>; byKey: Index; reconcile: Reconcile }>;
+  /** Every kind that references a KmsKey (workloads and job runs), for the KmsKey's own watches. */
+  referencing: Array<KindCache<KeyReferencingObject>>;
+  jobRuns?: {
+    cache: KindCache<KeyReferencingObject>;
+    byKey: Index;
+    applications: { cache: KindCache<KeyReferencingObject>; byKey: Index };
+    reconcile: Reconcile;
+  };
+  kmsKeyReconcile: Reconcile;
+}
+
+/** The controllers, one per root kind. */
+export function controllerDefinitions(c: ControllerInputs): ControllerDefinition[] {
+  const definitions: ControllerDefinition[] = [
+    {
+      name: 'kmskey',
+      root: c.kmsKeys as KindCache<never>,
+      reconcile: c.kmsKeyReconcile,
+      watches: c.referencing.map(keyUsers),
+    },
+  ];
+  for (const w of c.workloads) {
+    definitions.push({
+      name: w.cache.type.kind.toLowerCase(),
+      root: w.cache as KindCache<never>,
+      reconcile: w.reconcile,
+      watches: [
+        keyChanges(c.anyKmsKeys, (k) => w.byKey.lookup(k)),
+        grantChanges(c.grants, () => w.cache.keys()),
+      ],
+    });
+  }
+  if (c.jobRuns) {
+    const { cache, byKey, applications, reconcile } = c.jobRuns;
+    // Job runs by the EmrServerlessApplication (`namespace/name`) whose key they inherit.
+    const byApplication = cache.indexBy((o) => {
+      const ref = (o as JobRunObject).spec.applicationRef;
+      return ref ? [`${o.metadata.namespace}/${ref.name}`] : [];
+    });
+    definitions.push({
+      name: cache.type.kind.toLowerCase(),
+      root: cache as KindCache<never>,
+      reconcile,
+      watches: [
+        // An application that appears or changes (its key) re-runs the job runs that inherit from it.
+        watch(applications.cache, ({ object }) => byApplication.lookup(objectKey(object))),
+        // A KmsKey reaches a job run directly (spec.key) or through its application's key.
+        keyChanges(c.anyKmsKeys, (k) => [
+          ...byKey.lookup(k),
+          ...applications.byKey.lookup(k).flatMap((a) => byApplication.lookup(a)),
+        ]),
+        grantChanges(c.grants, () => cache.keys()),
+      ],
+    });
+  }
+  return definitions;
+}

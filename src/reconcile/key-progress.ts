@@ -1,0 +1,72 @@
+// Who uses a KmsKey, and how far along each user is: the workload side of a key's status
+// (`status.workloads`: on the key, on its current material, and why the rest are not yet). Pure.
+
+import { createHash } from 'node:crypto';
+import type { KmsKeyStatus } from '../api/kmskey.ts';
+import type { KeyReferencingObject } from '../api/resources.ts';
+
+type StatusView = {
+  current?: { keyArn?: string };
+  keyArn?: string;
+  state?: string;
+  conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
+};
+
+const statusOf = (o: KeyReferencingObject) => (o.status as StatusView | undefined) ?? {};
+
+/** Whether AWS reports the workload on `keyArn` (workloads: status.current; job runs: status.keyArn). */
+export function onKey(o: KeyReferencingObject, keyArn: string | undefined): boolean {
+  const s = statusOf(o);
+  return keyArn !== undefined && (s.current?.keyArn === keyArn || s.keyArn === keyArn);
+}
+
+/**
+ * Whether a workload on the key also runs on its current material. Only Flink's running storage
+ * keeps old material (it reports MaterialCurrent); Keyspaces re-wraps and EMR disks are per job.
+ */
+export function onCurrentMaterial(o: KeyReferencingObject): boolean {
+  const material = statusOf(o).conditions?.find((c) => c.type === 'MaterialCurrent');
+  return material === undefined || material.status === 'True';
+}
+
+/** Why a workload is not on the key yet, in its own words (its Ready condition). */
+export function pendingReason(o: KeyReferencingObject): string {
+  const ready = statusOf(o).conditions?.find((c) => c.type === 'Ready');
+  if (!ready) return 'not reconciled yet';
+  return `${ready.reason}: ${ready.message}`.slice(0, 1024);
+}
+
+/** The Keyspaces tables referencing a key and whether each is on it: a version of its grant count. */
+export function tablesVersion(referencing: KeyReferencingObject[], keyArn: string): string {
+  const tables = referencing
+    .filter((o) => (o.kind ?? '') === 'KeyspacesTable')
+    .map((o) => `${o.metadata.namespace}/${o.metadata.name}/${o.metadata.uid ?? ''}/${onKey(o, keyArn)}`)
+    .sort();
+  return createHash('sha256').update(tables.join('\n')).digest('hex').slice(0, 16);
+}
+
+/** `status.workloads` of a KmsKey: how many referencing workloads are on the key and its current material. */
+export function workloadProgress(
+  referencing: KeyReferencingObject[],
+  keyArn: string | undefined,
+): NonNullable<KmsKeyStatus['workloads']> {
+  const total = referencing.length;
+  const onThisKey = referencing.filter((o) => onKey(o, keyArn));
+  const upToDate = onThisKey.filter(onCurrentMaterial);
+  const pending = referencing
+    .filter((o) => !onKey(o, keyArn) || !onCurrentMaterial(o))
+    .slice(0, 100)
+    .map((o) => ({
+      kind: o.kind ?? 'Workload',
+      namespace: o.metadata.namespace ?? '',
+      name: o.metadata.name,
+      reason: pendingReason(o),
+    }));
+  return {
+    total,
+    onKey: onThisKey.length,
+    onCurrentMaterial: upToDate.length,
+    summary: `${upToDate.length}/${total}`,
+    ...(pending.length ? { pending } : {}),
+  };
+}

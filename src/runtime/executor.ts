@@ -1,0 +1,406 @@
+// The one reconcile executor. Every kind (KmsKey, the three workloads, job runs) supplies the
+// pieces that are its own: how to observe, a pure plan, a table of action handlers and a status
+// projection. The executor owns the skeleton they share:
+//
+//   observe → plan → confirm (observe again, fuller, before acting; bounded) → decide one-shot
+//   actions on the object as stored → act (abort checked before each action; a handler writes its
+//   intent to status before its side effect) → audit + events → failure → outcome → one status
+//   write → requeue.
+//
+// Guarantees:
+// - No action runs once ctx.signal aborted (leadership lost, stopping): the reconcile ends with a
+//   WaitingError and writes nothing more.
+// - Actions run in plan order; the first one that fails ends the list. A failure AWS reported is
+//   mapped once, by outcomeFor: stalled → Stalled=True and a TerminalError (no backoff retries);
+//   transient → Reconciling=True (reason Retrying) and a TransientError (backoff). Anything that is
+//   not an AWS failure is rethrown as it is, with no status write (the queue retries it).
+// - Status is written once at the end, only if it changed, even when an action failed, from the
+//   object as stored (recomputed after a conflict). Handlers may write earlier only through
+//   ctx.recordNow (intent before side effect).
+// - Releasing the object (its finalizer removed while it is being deleted, or the object gone)
+//   ends the reconcile at once: nothing more is read or written.
+// - The controller decides requeues from what this returns or throws: a mutation looks again
+//   soon; otherwise the plan's requeue, with the resync covering settled objects.
+//
+// Never: looks at SDK error names (the adapters classify), retries an action itself, or writes
+// status through any path but the status writer.
+
+import type { Logger } from 'pino';
+import type { AwsCallError } from '../aws/errors.ts';
+import { AwsCallError as AwsCallErrorClass } from '../aws/errors.ts';
+import { type Condition, setCondition, withKstatus } from './conditions.ts';
+import type { ReconcileContext, ReconcileResult } from './controller.ts';
+import { TerminalError, TransientError, WaitingError } from './errors.ts';
+import type { EventRecorder } from './events.ts';
+import { addFinalizer, removeFinalizer } from './finalizers.ts';
+import { isNotFound, type KubeClient, type KubeObject, type ResourceType } from './kube.ts';
+import { type DesiredCondition, outcomeFor, type PlannedEvent, type PlanOutcome } from './outcome.ts';
+import { writeStatusIfChanged } from './status.ts';
+
+/** What every plan carries. Kinds add their own fields (status, lines...). */
+export interface ExecutablePlan<A extends { type: string }> {
+  actions: A[];
+  conditions: DesiredCondition[];
+  events: PlannedEvent[];
+  outcome: PlanOutcome;
+  requeueAfterMs: number;
+}
+
+/** An object with a status subresource. */
+export type Reconciled = KubeObject & { status?: unknown };
+type Status<O extends Reconciled> = NonNullable<O['status']>;
+type Reason = { reason: string; message: string };
+
+/** What a handler reports back. */
+export interface ActionResult<S> {
+  /** Status fields to merge into the final write. */
+  status?: Partial<S>;
+  /** The action changed AWS: look again soon to follow it. */
+  mutated?: boolean;
+  /** Domain conditions this action decided (e.g. RotationCurrent=False after a refusal). */
+  conditions?: DesiredCondition[];
+  /** The action was refused in a way the handler dealt with; a person must act. Ends the list. */
+  stalled?: Reason;
+  /** The action cannot happen yet; look again after `retryAfterMs`. Ends the list. */
+  deferred?: Reason & { retryAfterMs: number };
+  /** Shown as Reconciling while the result settles (default: Progressing, when mutated). */
+  progress?: Reason;
+}
+
+/** The results of every action of one reconcile, as the status projection sees them. */
+export interface Results<S> {
+  status: Partial<S>;
+  conditions: DesiredCondition[];
+  mutated: boolean;
+  /** The actions whose handlers returned (in order); a failed one is not among them. */
+  completed: string[];
+  stalled?: Reason;
+  deferred?: Reason & { retryAfterMs: number };
+  progress?: Reason;
+  /** The AWS failure that ended the action list, with its outcome. */
+  failure?: { action: string; error: AwsCallError; stalled: boolean; reason: string };
+}
+
+export interface ActionContext<O extends Reconciled, Obs = unknown> {
+  /** The object as last stored (finalizer patches and intent writes replace it). */
+  readonly object: O;
+  /** The observation the plan was made on. */
+  readonly observation: Obs;
+  /** What the actions before this one did. */
+  readonly results: Readonly<Results<Status<O>>>;
+  readonly log: Logger;
+  readonly signal: AbortSignal;
+  /** Writes status now, before a side effect whose record a crash must not lose. */
+  recordNow(patch: (stored: O) => Partial<Status<O>>, options?: { evenIfAborted?: boolean }): Promise<void>;
+  /** The audit record of an AWS mutation (structured log line; safety invariant 5). */
+  audit(action: string, detail: Record<string, unknown>, requestId?: string): void;
+  /** An Event on the object. */
+  record(event: PlannedEvent): void;
+}
+
+export type ActionHandlers<O extends Reconciled, A extends { type: string }, P, Obs = unknown> = {
+  [T in Exclude<A['type'], 'AddFinalizer' | 'RemoveFinalizer'>]: (
+    action: Extract<A, { type: T }>,
+    ctx: ActionContext<O, Obs>,
+    plan: P,
+  ) => Promise<ActionResult<Status<O>> | undefined>;
+};
+
+type Handler<O extends Reconciled, A, P, Obs> = (
+  action: A,
+  ctx: ActionContext<O, Obs>,
+  plan: P,
+) => Promise<ActionResult<Status<O>> | undefined>;
+
+/** How kstatus reads this kind: which domain conditions make it Ready, and what Ready says. */
+export interface Readiness {
+  readyWhen: string[];
+  ready: Reason;
+  /** In flight for a reason of the kind's own (after failures, deferrals, the plan and progress). */
+  inFlight?: Reason;
+}
+
+export interface KindDeps {
+  kube: KubeClient;
+  events: EventRecorder;
+  now(): number;
+}
+
+/** A kind, as the executor drives it. `Obs` is everything `plan` needs besides the object. */
+export interface ReconcilerKind<
+  O extends Reconciled,
+  Obs,
+  A extends { type: string },
+  P extends ExecutablePlan<A>,
+> {
+  type: ResourceType;
+  finalizer: string;
+  get(key: string): O | undefined;
+  /** Nothing to read and nothing to write (a finished job run already recorded). */
+  settled?(object: O): boolean;
+  observe(object: O, ctx: ReconcileContext): Promise<Obs>;
+  plan(object: O, observation: Obs): P;
+  /**
+   * Before acting on a plan made from a light observation: a fuller one to plan again on (fresh
+   * reads, the API server's view), or undefined to act on this one. Asked until undefined, at most
+   * three times.
+   */
+  confirm?(object: O, observation: Obs, plan: P, ctx: ReconcileContext): Promise<Obs | undefined>;
+  /** Actions decided on the object as stored, never as cached (one-shot: repeating them is harm). */
+  decidedOnStored?: ReadonlySet<A['type']>;
+  /** A newer stored object needs a new observation, not only a new plan. */
+  reobserveStored?: boolean;
+  /** The Event recorded once the object is released (its finalizer removed while deleting). */
+  released?: PlannedEvent;
+  /** Reads only the status needs, done once on the final observation. */
+  complete?(object: O, observation: Obs, plan: P, ctx: ReconcileContext): Promise<Obs>;
+  handlers: ActionHandlers<O, A, P, Obs>;
+  /** Bookkeeping after an action failed in AWS (the failure itself is mapped by the executor). */
+  onFailure?(
+    action: A,
+    error: AwsCallError,
+    ctx: ActionContext<O, Obs>,
+  ): Promise<Pick<ActionResult<Status<O>>, 'status' | 'conditions'> | undefined>;
+  /** Work after the actions that never fails the reconcile (cache upkeep, published ConfigMaps). */
+  afterActions?(
+    object: O,
+    observation: Obs,
+    plan: P,
+    results: Results<Status<O>>,
+    ctx: ReconcileContext,
+  ): Promise<void>;
+  /** The audit subject: the AWS resource or key the actions act on. */
+  subject(object: O, observation: Obs, results: Results<Status<O>>): string;
+  /** Domain conditions to drop when the plan does not set them (a service has no such condition). */
+  prune(conditions: Condition[], plan: P, object: O): Condition[];
+  readiness(stored: O, plan: P, results: Results<Status<O>>): Readiness;
+  /** The status without conditions and observedGeneration (the executor sets those). */
+  project(stored: O, plan: P, observation: Obs, results: Results<Status<O>>): Status<O>;
+  /** Requeue after a settled pass (default: the plan's). */
+  settledRequeueMs?: number;
+}
+
+const maxConfirmations = 3;
+
+/** A Reconcile for `kind`: the skeleton every kind shares. */
+export function executor<O extends Reconciled, Obs, A extends { type: string }, P extends ExecutablePlan<A>>(
+  kind: ReconcilerKind<O, Obs, A, P>,
+  deps: KindDeps,
+  options: { settledMs: number; transitioningMs: number },
+) {
+  const { type } = kind;
+
+  return async function reconcile(key: string, ctx: ReconcileContext): Promise<ReconcileResult> {
+    const cached = kind.get(key);
+    if (!cached || kind.settled?.(cached)) return {};
+    let object: O = cached;
+
+    // ---- observe, plan, confirm ----------------------------------------------------------------
+    let observation = await kind.observe(object, ctx);
+    let plan = kind.plan(object, observation);
+    for (let i = 0; i < maxConfirmations && kind.confirm && plan.actions.length > 0; i++) {
+      const fuller = await kind.confirm(object, observation, plan, ctx);
+      if (!fuller) break;
+      observation = fuller;
+      plan = kind.plan(object, observation);
+    }
+    // One-shot actions are decided on the object as stored: the cache may not yet show the status
+    // this process wrote a moment ago, and acting on it would repeat the action.
+    if (kind.decidedOnStored && plan.actions.some((a) => kind.decidedOnStored?.has(a.type))) {
+      let stored: O;
+      try {
+        stored = await deps.kube.get<O>(type, refOf(object), { signal: ctx.signal });
+      } catch (e) {
+        if (isNotFound(e)) return {};
+        throw e;
+      }
+      if (stored.metadata.resourceVersion !== object.metadata.resourceVersion) {
+        object = stored;
+        if (kind.reobserveStored) observation = await kind.observe(object, ctx);
+        plan = kind.plan(object, observation);
+      }
+    }
+    if (kind.complete) observation = await kind.complete(object, observation, plan, ctx);
+    if (plan.actions.length > 0)
+      ctx.log.debug(
+        { actions: plan.actions.map((a) => a.type), resourceVersion: object.metadata.resourceVersion },
+        'planned',
+      );
+
+    // ---- act -------------------------------------------------------------------------------------
+    const results: Results<Status<O>> = { status: {}, conditions: [], mutated: false, completed: [] };
+    const record = (event: PlannedEvent) => deps.events.record({ type, object }, event);
+    const actionContext: ActionContext<O, Obs> = {
+      get object() {
+        return object;
+      },
+      observation,
+      results,
+      log: ctx.log,
+      signal: ctx.signal,
+      recordNow: async (patch, recordOptions = {}) => {
+        const written = await writeStatusIfChanged<O>(
+          { kube: deps.kube },
+          type,
+          object,
+          (stored) => ({ ...(stored.status ?? {}), ...patch(stored) }) as O['status'],
+          recordOptions.evenIfAborted ? {} : { signal: ctx.signal },
+        );
+        object = written.object ?? object;
+      },
+      audit: (action, detail, requestId) => {
+        const subject = kind.subject(object, observation, results);
+        ctx.log.info(
+          { audit: true, action, object: key, kind: type.kind, subject, requestId, ...detail },
+          `${action} on ${subject}`,
+        );
+      },
+      record,
+    };
+
+    for (const action of plan.actions) {
+      if (ctx.signal.aborted)
+        throw new WaitingError('leadership lost or stopping', { reason: 'Stopping', retryAfterMs: 1000 });
+      try {
+        if (action.type === 'AddFinalizer') {
+          const stored = await addFinalizer({ kube: deps.kube }, type, object, kind.finalizer, {
+            signal: ctx.signal,
+          });
+          if (!stored) return {};
+          object = stored;
+          continue;
+        }
+        if (action.type === 'RemoveFinalizer') {
+          const stored = await removeFinalizer({ kube: deps.kube }, type, object, kind.finalizer, {
+            signal: ctx.signal,
+          });
+          if (!stored || object.metadata.deletionTimestamp) {
+            if (kind.released) record(kind.released);
+            return {};
+          }
+          object = stored;
+          continue;
+        }
+        const handler = (kind.handlers as unknown as Record<string, Handler<O, A, P, Obs>>)[action.type];
+        if (!handler) throw new Error(`${type.kind}: no handler for action ${action.type}`);
+        const result = await handler(action, actionContext, plan);
+        results.completed.push(action.type);
+        if (result) merge(results, result);
+        if (result?.stalled || result?.deferred) break;
+      } catch (e) {
+        if (!(e instanceof AwsCallErrorClass)) throw e;
+        const outcome = outcomeFor(e.failure, 'act');
+        const message = `${action.type} failed: ${e.failure.code}: ${e.failure.message}`;
+        record({ type: 'Warning', reason: `${action.type}Failed`, action: action.type, note: message });
+        const extra = await kind.onFailure?.(action, e, actionContext);
+        if (extra) merge(results, extra);
+        results.failure = {
+          action: action.type,
+          error: e,
+          stalled: outcome.kind === 'stalled',
+          reason: outcome.reason,
+        };
+        break;
+      }
+    }
+    if (kind.afterActions) await kind.afterActions(object, observation, plan, results, ctx);
+    for (const e of plan.events) record(e);
+
+    // ---- status: once, at the end -----------------------------------------------------------
+    const stamp = { generation: object.metadata.generation, now: deps.now() };
+    const generation = object.metadata.generation ?? 0;
+    const compute = (stored: O): O['status'] => {
+      let conditions: Condition[] =
+        ((stored.status as { conditions?: Condition[] } | undefined)?.conditions as
+          | Condition[]
+          | undefined) ?? [];
+      for (const c of [...plan.conditions, ...results.conditions])
+        conditions = setCondition(conditions, c, stamp);
+      conditions = kind.prune(conditions, plan, object);
+      const readiness = kind.readiness(stored, plan, results);
+      const { stalled, reconciling } = kstatusOf(plan.outcome, results, readiness);
+      conditions = withKstatus(
+        conditions,
+        {
+          ...(stalled ? { stalled } : {}),
+          ...(reconciling && !stalled ? { reconciling } : {}),
+          readyWhen: readiness.readyWhen,
+          ready: readiness.ready,
+        },
+        stamp,
+      );
+      return {
+        ...kind.project(stored, plan, observation, results),
+        observedGeneration: generation,
+        conditions,
+      } as O['status'];
+    };
+    const written = await writeStatusIfChanged<O>({ kube: deps.kube }, type, object, compute, {
+      signal: ctx.signal,
+    });
+    if (written.written) ctx.log.debug({ conflicts: written.conflicts }, 'status written');
+
+    // ---- how the reconcile ends -------------------------------------------------------------
+    const failure = results.failure;
+    if (failure) {
+      const message = `${failure.error.operation}: ${failure.error.failure.code}: ${failure.error.failure.message}`;
+      if (failure.stalled) throw new TerminalError(message, { reason: failure.reason, cause: failure.error });
+      throw new TransientError(message, { reason: failure.reason, cause: failure.error });
+    }
+    if (results.deferred)
+      throw new WaitingError(results.deferred.message, {
+        reason: results.deferred.reason,
+        retryAfterMs: results.deferred.retryAfterMs,
+      });
+    if (results.mutated) return { requeueAfterMs: options.transitioningMs };
+    // Settled: the controller's jittered resync decides; anything sooner is capped at it there.
+    if (plan.requeueAfterMs >= options.settledMs) return {};
+    return { requeueAfterMs: plan.requeueAfterMs };
+  };
+}
+
+function refOf(object: KubeObject): { name: string; namespace: string } {
+  return { name: object.metadata.name, namespace: object.metadata.namespace ?? '' };
+}
+
+function merge<S>(into: Results<S>, result: ActionResult<S>): void {
+  if (result.status) Object.assign(into.status as object, result.status);
+  if (result.conditions) into.conditions.push(...result.conditions);
+  if (result.mutated) into.mutated = true;
+  if (result.stalled) into.stalled = result.stalled;
+  if (result.deferred) into.deferred = result.deferred;
+  if (result.progress) into.progress = result.progress;
+}
+
+/**
+ * Stalled and Reconciling, in one order for every kind: a failure or refusal that needs a person,
+ * then the plan's own stall; in flight: a failed action being retried, an action deferred, the
+ * plan waiting, a mutation settling, the kind's own in-flight work.
+ */
+export function kstatusOf<S>(
+  outcome: PlanOutcome,
+  results: Results<S>,
+  readiness: Pick<Readiness, 'inFlight'>,
+): { stalled?: Reason; reconciling?: Reason } {
+  const failure = results.failure;
+  const failureMessage = failure
+    ? `${failure.error.operation}: ${failure.error.failure.code}: ${failure.error.failure.message}`
+    : '';
+  const stalled =
+    failure?.stalled === true
+      ? { reason: failure.reason, message: failureMessage }
+      : (results.stalled ??
+        (outcome.kind === 'stalled' ? { reason: outcome.reason, message: outcome.message } : undefined));
+  if (stalled) return { stalled };
+  const reconciling = failure
+    ? { reason: failure.reason, message: failure.error.message }
+    : results.deferred
+      ? { reason: results.deferred.reason, message: results.deferred.message }
+      : outcome.kind === 'waiting'
+        ? { reason: outcome.reason, message: outcome.message }
+        : (results.progress ??
+          (results.mutated
+            ? { reason: 'Progressing', message: 'changes requested from AWS; checking they took effect' }
+            : readiness.inFlight));
+  return reconciling ? { reconciling } : {};
+}
