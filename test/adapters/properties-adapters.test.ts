@@ -30,6 +30,7 @@ import type {
 } from '../../src/aws/workload.ts';
 import type { KeyFacts, RotationFacts } from '../../src/keys/key-facts.ts';
 import { createTtlMemo } from '../../src/runtime/ttl-memo.ts';
+import { keyFactsMembers } from '../fixtures/keys.ts';
 
 // ---- response shapes ---------------------------------------------------------------------------
 
@@ -593,17 +594,7 @@ function expectWorkloadState(what: string, s: WorkloadState): void {
 }
 
 function expectKeyFacts(what: string, k: KeyFacts): void {
-  for (const f of [
-    'keyId',
-    'arn',
-    'accountId',
-    'region',
-    'state',
-    'keySpec',
-    'keyUsage',
-    'keyManager',
-    'origin',
-  ] as const) {
+  for (const f of keyFactsMembers.filter((m) => m !== 'multiRegion')) {
     expect(isString(k[f]), `${what}: ${f} is ${typeof k[f]}`).toBe(true);
   }
   expect(typeof k.multiRegion).toBe('boolean');

@@ -11,20 +11,11 @@ import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk
 import { afterAll, describe, expect, it } from 'vitest';
 import { emulatorAdmin } from '../../emulator/client.ts';
 import { type RunningEmulator, startEmulator } from '../../emulator/index.ts';
-import { useEmulator } from '../fixtures/emulator.ts';
+import { sdkFailure, useEmulator } from '../fixtures/emulator.ts';
 
 const fixture = useEmulator();
 const frozenAt = Date.UTC(2026, 10, 23, 12, 0, 0);
 const kms = (opts?: { accessKeyId?: string }) => new KMSClient(fixture.clientConfig(opts));
-
-async function failure(p: Promise<unknown>) {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error & { $metadata: { httpStatusCode?: number }; $fault?: string };
-  }
-  throw new Error('expected the call to fail');
-}
 
 async function newKey(client = kms()) {
   const out = await client.send(new CreateKeyCommand({ Description: 'admin test' }));
@@ -50,7 +41,7 @@ describe('health, reset, seed and config', () => {
     await fixture.admin.addFault({ service: 'kms', operation: 'ListKeys', throttleRate: 1 });
     await fixture.admin.reset();
 
-    const err = await failure(kms().send(new DescribeKeyCommand({ KeyId: key.KeyId! })));
+    const err = await sdkFailure(kms().send(new DescribeKeyCommand({ KeyId: key.KeyId! })));
     expect(err.name).toBe('NotFoundException');
     const who = await new STSClient(fixture.clientConfig({ accessKeyId: 'AKIARESETME000000001' })).send(
       new GetCallerIdentityCommand({}),
@@ -220,7 +211,7 @@ describe('fault injection', () => {
 
   it('throttleRate 1.0 surfaces as ThrottlingException through the SDK (maxAttempts 1)', async () => {
     await fixture.admin.setFaults([{ service: 'kms', operation: '*', throttleRate: 1 }]);
-    const err = await failure(newKey());
+    const err = await sdkFailure(newKey());
     expect(err.name).toBe('ThrottlingException');
     expect(err.$metadata.httpStatusCode).toBe(400);
     expect(await fixture.admin.faultCounts()).toEqual({ 'kms.CreateKey.ThrottlingException': 1 });
@@ -232,7 +223,7 @@ describe('fault injection', () => {
     await fixture.admin.setFaults([{ service: 'kms', serverErrorRate: 1 }]);
     const seen = new Set<string>();
     for (let i = 0; i < 12; i++) {
-      const err = await failure(newKey());
+      const err = await sdkFailure(newKey());
       expect(['InternalFailure', 'ServiceUnavailableException']).toContain(err.name);
       expect(err.$metadata.httpStatusCode).toBe(err.name === 'InternalFailure' ? 500 : 503);
       expect(err.$fault).toBe('server');
@@ -247,7 +238,7 @@ describe('fault injection', () => {
       operation: 'CreateKey',
       error: { code: 'KMSInternalException', status: 500, message: 'boom', rate: 1 },
     });
-    const err = await failure(newKey());
+    const err = await sdkFailure(newKey());
     expect(err.name).toBe('KMSInternalException');
     expect(err.message).toBe('boom');
     expect(err.$metadata.httpStatusCode).toBe(500);
@@ -277,7 +268,7 @@ describe('fault injection', () => {
       quota: { ratePerSecond: 20, burst: 1 },
     });
     await newKey();
-    expect((await failure(newKey())).name).toBe('ThrottlingException');
+    expect((await sdkFailure(newKey())).name).toBe('ThrottlingException');
     await new Promise((r) => setTimeout(r, 120));
     await newKey();
   });
@@ -297,7 +288,7 @@ describe('fault injection', () => {
 
   it('clearing the rules stops injection', async () => {
     await fixture.admin.addFault({ service: '*', throttleRate: 1 });
-    expect((await failure(newKey())).name).toBe('ThrottlingException');
+    expect((await sdkFailure(newKey())).name).toBe('ThrottlingException');
     await fixture.admin.clearFaults();
     await newKey();
   });
@@ -366,7 +357,7 @@ describe('call log', () => {
         EncryptionContext: { tenant: 'acme' },
       }),
     );
-    await failure(client.send(new DescribeKeyCommand({ KeyId: 'alias/missing' })));
+    await sdkFailure(client.send(new DescribeKeyCommand({ KeyId: 'alias/missing' })));
 
     const calls = await fixture.admin.calls({ service: 'kms' });
     expect(calls.map((c) => [c.eventName, c.errorCode])).toEqual([
@@ -394,7 +385,7 @@ describe('call log', () => {
     const key = await newKey();
     const [first] = await fixture.admin.calls();
     await fixture.admin.addFault({ service: 'kms', operation: 'DescribeKey', throttleRate: 1, limit: 1 });
-    await failure(kms().send(new DescribeKeyCommand({ KeyId: key.KeyId! })));
+    await sdkFailure(kms().send(new DescribeKeyCommand({ KeyId: key.KeyId! })));
     await kms().send(new DescribeKeyCommand({ KeyId: key.KeyId! }));
 
     const throttled = await fixture.admin.calls({ errorCode: 'ThrottlingException' });

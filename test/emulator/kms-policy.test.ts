@@ -20,7 +20,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import type { Principal } from '../../emulator/core/identity.ts';
 import type { KeyView, ServiceUseRequest } from '../../emulator/core/world.ts';
-import { useEmulator } from '../fixtures/emulator.ts';
+import { sdkFailure, useEmulator } from '../fixtures/emulator.ts';
 
 const fixture = useEmulator();
 const account = '111122223333';
@@ -55,17 +55,8 @@ const app = () => as('AKIAAPPSESSION000001');
 const nobody = () => as('AKIANOBODY0000000001');
 const partner = () => as('AKIAPARTNER000000001');
 
-async function failure(p: Promise<unknown>) {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error & { $metadata: { httpStatusCode?: number } };
-  }
-  throw new Error('expected the call to fail');
-}
-
 async function denied(p: Promise<unknown>) {
-  const e = await failure(p);
+  const e = await sdkFailure(p);
   expect({ name: e.name, status: e.$metadata.httpStatusCode }).toEqual({
     name: 'AccessDeniedException',
     status: 400,
@@ -327,12 +318,12 @@ describe('key policy authorization of direct calls', () => {
     await denied(as('AKIAPARTNERNOIAM0001').send(new DescribeKeyCommand({ KeyId: key })));
     // Not on the list: denied. Not a cross-account operation: not found.
     await denied(partner().send(new EncryptCommand({ KeyId: key, Plaintext: bytes })));
-    const e = await failure(partner().send(new ScheduleKeyDeletionCommand({ KeyId: key })));
+    const e = await sdkFailure(partner().send(new ScheduleKeyDeletionCommand({ KeyId: key })));
     expect(e.name).toBe('NotFoundException');
     // A bare key id is looked up in the caller's own account.
-    expect((await failure(partner().send(new DescribeKeyCommand({ KeyId: key.split('/')[1] })))).name).toBe(
-      'NotFoundException',
-    );
+    expect(
+      (await sdkFailure(partner().send(new DescribeKeyCommand({ KeyId: key.split('/')[1] })))).name,
+    ).toBe('NotFoundException');
   });
 
   it('aws:PrincipalArn matches the role of an assumed-role session', async () => {
@@ -362,7 +353,7 @@ describe('key policy authorization of direct calls', () => {
     const key = seedKey([rootStatement]);
     const dry = (client: KMSClient) =>
       client.send(new DecryptCommand({ KeyId: key, DryRun: true, DryRunModifiers: ['IGNORE_CIPHERTEXT'] }));
-    const allowed = await failure(dry(app()));
+    const allowed = await sdkFailure(dry(app()));
     expect({ name: allowed.name, status: allowed.$metadata.httpStatusCode }).toEqual({
       name: 'DryRunOperationException',
       status: 412,

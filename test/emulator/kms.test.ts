@@ -37,7 +37,7 @@ import {
   UpdateAliasCommand,
 } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
-import { useEmulator } from '../fixtures/emulator.ts';
+import { sdkFailure, useEmulator } from '../fixtures/emulator.ts';
 
 const fixture = useEmulator({ onDemandRotationCap: 3, aliasesPerKey: 2, grantsPerKey: 3 });
 const account = '111122223333';
@@ -45,17 +45,8 @@ const dayMs = 86_400_000;
 const frozenAt = Date.UTC(2026, 10, 23, 12, 0, 0);
 const kms = (opts?: { region?: string; accessKeyId?: string }) => new KMSClient(fixture.clientConfig(opts));
 
-async function failure(p: Promise<unknown>) {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error & { $metadata: { httpStatusCode?: number } };
-  }
-  throw new Error('expected the call to fail');
-}
-
 async function expectError(p: Promise<unknown>, name: string, status: number) {
-  const e = await failure(p);
+  const e = await sdkFailure(p);
   expect({ name: e.name, status: e.$metadata.httpStatusCode }).toEqual({ name, status });
   return e;
 }

@@ -38,7 +38,7 @@ import {
   ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
-import { useEmulator } from '../fixtures/emulator.ts';
+import { sdkFailure, useEmulator } from '../fixtures/emulator.ts';
 
 const fixture = useEmulator();
 
@@ -201,15 +201,6 @@ async function updateKey(
   );
 }
 
-async function failure(p: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error & { $metadata?: { httpStatusCode?: number } };
-  }
-  throw new Error('expected the call to fail');
-}
-
 interface AppState {
   name: string;
   status: string;
@@ -281,11 +272,11 @@ describe('CreateApplication and DescribeApplication', () => {
 
   it('validates the CMK at create like at update: runtime before FLINK-1_20 and a disabled key are refused', async () => {
     const key = await createKey();
-    const old = await failure(createApp('old-runtime', { keyId: key.arn, runtime: 'FLINK-1_18' }));
+    const old = await sdkFailure(createApp('old-runtime', { keyId: key.arn, runtime: 'FLINK-1_18' }));
     expect(old.name).toBe('InvalidArgumentException');
     expect(old.message).toContain('FLINK-1_20');
     await kms().send(new DisableKeyCommand({ KeyId: key.keyId }));
-    const disabled = await failure(createApp('disabled-key', { keyId: key.arn }));
+    const disabled = await sdkFailure(createApp('disabled-key', { keyId: key.arn }));
     expect(disabled.name).toBe('InvalidArgumentException');
     expect(disabled.message).toContain(key.arn);
     await expect(describeApp('disabled-key')).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
@@ -293,29 +284,29 @@ describe('CreateApplication and DescribeApplication', () => {
 
   it('refuses a duplicate name in the same account and region but not in another region', async () => {
     await createApp('orders');
-    const dup = await failure(createApp('orders'));
+    const dup = await sdkFailure(createApp('orders'));
     expect(dup.name).toBe('ResourceInUseException');
     const other = await createApp('orders', { region: 'eu-west-1' });
     expect(other.ApplicationARN).toBe(`arn:aws:kinesisanalytics:eu-west-1:${account}:application/orders`);
   });
 
   it('rejects invalid input with InvalidArgumentException naming the member', async () => {
-    const badName = await failure(createApp('bad name!'));
+    const badName = await sdkFailure(createApp('bad name!'));
     expect(badName.name).toBe('InvalidArgumentException');
     expect(badName.message).toContain("'ApplicationName'");
-    const noKeyId = await failure(
+    const noKeyId = await sdkFailure(
       createApp('nokey', {
         ApplicationConfiguration: { ApplicationEncryptionConfiguration: { KeyType: 'CUSTOMER_MANAGED_KEY' } },
       }),
     );
     expect(noKeyId.name).toBe('InvalidArgumentException');
     expect(noKeyId.message).toContain('KeyId');
-    const badRuntime = await failure(createApp('runtime', { runtime: 'FLINK-9_9' }));
+    const badRuntime = await sdkFailure(createApp('runtime', { runtime: 'FLINK-9_9' }));
     expect(badRuntime.message).toContain("'RuntimeEnvironment'");
   });
 
   it('answers ResourceNotFoundException for an unknown application, with the message the SDK reads', async () => {
-    const err = await failure(describeApp('ghost'));
+    const err = await sdkFailure(describeApp('ghost'));
     expect(err.name).toBe('ResourceNotFoundException');
     expect(err.message).toContain('ghost');
     expect(err.$metadata?.httpStatusCode).toBe(400);
@@ -374,7 +365,7 @@ describe('UpdateApplication concurrency and state rules', () => {
     const key = await createKey();
     await updateKey('orders', setKey(key.arn));
     await advance(1000);
-    const staleVersion = await failure(
+    const staleVersion = await sdkFailure(
       flink().send(
         new UpdateApplicationCommand({
           ApplicationName: 'orders',
@@ -385,7 +376,7 @@ describe('UpdateApplication concurrency and state rules', () => {
     );
     expect(staleVersion.name).toBe('ConcurrentModificationException');
     expect(staleVersion.$metadata?.httpStatusCode).toBe(409);
-    const staleToken = await failure(
+    const staleToken = await sdkFailure(
       flink().send(
         new UpdateApplicationCommand({
           ApplicationName: 'orders',
@@ -400,7 +391,7 @@ describe('UpdateApplication concurrency and state rules', () => {
 
   it('requires exactly one of CurrentApplicationVersionId and ConditionalToken', async () => {
     const created = await createApp('orders');
-    const neither = await failure(
+    const neither = await sdkFailure(
       flink().send(
         new UpdateApplicationCommand({
           ApplicationName: 'orders',
@@ -409,7 +400,7 @@ describe('UpdateApplication concurrency and state rules', () => {
       ),
     );
     expect(neither.name).toBe('InvalidArgumentException');
-    const both = await failure(
+    const both = await sdkFailure(
       flink().send(
         new UpdateApplicationCommand({
           ApplicationName: 'orders',
@@ -426,13 +417,13 @@ describe('UpdateApplication concurrency and state rules', () => {
     await createApp('orders');
     await flink().send(new StartApplicationCommand({ ApplicationName: 'orders' }));
     expect((await describeApp('orders')).ApplicationStatus).toBe('STARTING');
-    const err = await failure(updateKey('orders', toAwsOwned));
+    const err = await sdkFailure(updateKey('orders', toAwsOwned));
     expect(err.name).toBe('ResourceInUseException');
     expect(err.message).toContain('STARTING');
   });
 
   it('answers ResourceNotFoundException when updating an unknown application', async () => {
-    const err = await failure(
+    const err = await sdkFailure(
       flink().send(
         new UpdateApplicationCommand({
           ApplicationName: 'ghost',
@@ -471,10 +462,10 @@ describe('CMK checks on UpdateApplication', () => {
   it('rejects a key that does not exist, naming it', async () => {
     await createApp('orders');
     const missing = `arn:aws:kms:us-east-1:${account}:key/00000000-0000-4000-8000-000000000000`;
-    const err = await failure(updateKey('orders', setKey(missing)));
+    const err = await sdkFailure(updateKey('orders', setKey(missing)));
     expect(err.name).toBe('InvalidArgumentException');
     expect(err.message).toContain(missing);
-    const alias = await failure(updateKey('orders', setKey('alias/nope')));
+    const alias = await sdkFailure(updateKey('orders', setKey('alias/nope')));
     expect(alias.message).toContain('alias/nope');
     expect((await describeApp('orders')).ApplicationVersionId).toBe(1);
   });
@@ -483,13 +474,13 @@ describe('CMK checks on UpdateApplication', () => {
     await createApp('orders');
     const disabled = await createKey();
     await kms().send(new DisableKeyCommand({ KeyId: disabled.keyId }));
-    const d = await failure(updateKey('orders', setKey(disabled.arn)));
+    const d = await sdkFailure(updateKey('orders', setKey(disabled.arn)));
     expect(d.name).toBe('InvalidArgumentException');
     expect(d.message).toContain(disabled.arn);
     expect(d.message).toContain('Disabled');
     const doomed = await createKey();
     await kms().send(new ScheduleKeyDeletionCommand({ KeyId: doomed.keyId, PendingWindowInDays: 7 }));
-    const p = await failure(updateKey('orders', setKey(doomed.arn)));
+    const p = await sdkFailure(updateKey('orders', setKey(doomed.arn)));
     expect(p.name).toBe('InvalidArgumentException');
     expect(p.message).toContain(doomed.arn);
     expect(p.message).toContain('PendingDeletion');
@@ -498,19 +489,19 @@ describe('CMK checks on UpdateApplication', () => {
   it('rejects asymmetric and HMAC keys', async () => {
     await createApp('orders');
     const rsa = await createKey({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' });
-    const r = await failure(updateKey('orders', setKey(rsa.arn)));
+    const r = await sdkFailure(updateKey('orders', setKey(rsa.arn)));
     expect(r.name).toBe('InvalidArgumentException');
     expect(r.message).toContain(rsa.arn);
     expect(r.message).toContain('RSA_2048');
     const hmac = await createKey({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' });
-    const h = await failure(updateKey('orders', setKey(hmac.arn)));
+    const h = await sdkFailure(updateKey('orders', setKey(hmac.arn)));
     expect(h.message).toContain('HMAC_256');
   });
 
   it('rejects a key in another region', async () => {
     await createApp('orders');
     const west = await createKey({ region: 'us-west-2' });
-    const err = await failure(updateKey('orders', setKey(west.arn)));
+    const err = await sdkFailure(updateKey('orders', setKey(west.arn)));
     expect(err.name).toBe('InvalidArgumentException');
     expect(err.message).toContain(west.arn);
     expect(err.message).toContain('us-west-2');
@@ -521,7 +512,7 @@ describe('CMK checks on UpdateApplication', () => {
     const key = await createKey({
       policy: flinkKeyPolicy({ services: ['infrastructure.kinesisanalytics.amazonaws.com'] }),
     });
-    const err = await failure(updateKey('orders', setKey(key.arn)));
+    const err = await sdkFailure(updateKey('orders', setKey(key.arn)));
     expect(err.name).toBe('InvalidArgumentException');
     expect(err.message).toContain(key.arn);
     expect(err.message).toMatch(/(?<!infrastructure\.)kinesisanalytics\.amazonaws\.com/);
@@ -530,7 +521,7 @@ describe('CMK checks on UpdateApplication', () => {
   it('rejects a key whose policy omits infrastructure.kinesisanalytics.amazonaws.com', async () => {
     await createApp('orders');
     const key = await createKey({ policy: flinkKeyPolicy({ services: ['kinesisanalytics.amazonaws.com'] }) });
-    const err = await failure(updateKey('orders', setKey(key.arn)));
+    const err = await sdkFailure(updateKey('orders', setKey(key.arn)));
     expect(err.name).toBe('InvalidArgumentException');
     expect(err.message).toContain('infrastructure.kinesisanalytics.amazonaws.com');
   });
@@ -538,7 +529,7 @@ describe('CMK checks on UpdateApplication', () => {
   it('rejects a key with the default (root-only) policy: MSF is not named', async () => {
     await createApp('orders');
     const out = await kms().send(new CreateKeyCommand({}));
-    const err = await failure(updateKey('orders', setKey(out.KeyMetadata!.Arn!)));
+    const err = await sdkFailure(updateKey('orders', setKey(out.KeyMetadata!.Arn!)));
     expect(err.name).toBe('InvalidArgumentException');
     expect(err.message).toContain(out.KeyMetadata!.Arn!);
   });
@@ -555,10 +546,10 @@ describe('CMK checks on UpdateApplication', () => {
         Policy: flinkKeyPolicy({ rootUse: false }),
       }),
     );
-    const toCmk = await failure(updateKey('orders', setKey(newKey.arn)));
+    const toCmk = await sdkFailure(updateKey('orders', setKey(newKey.arn)));
     expect(toCmk.name).toBe('InvalidArgumentException');
     expect(toCmk.message).toContain(oldKey.arn);
-    const toAok = await failure(updateKey('orders', toAwsOwned));
+    const toAok = await sdkFailure(updateKey('orders', toAwsOwned));
     expect(toAok.name).toBe('InvalidArgumentException');
     expect(toAok.message).toContain(oldKey.arn);
     expect((await describeApp('orders')).ApplicationVersionId).toBe(1);
@@ -578,7 +569,7 @@ describe('CMK checks on UpdateApplication', () => {
     await updateKey('orders', setKey(first.arn), operator);
     await advance(1000);
     const notNamed = await createKey({ policy: flinkKeyPolicy({ rootUse: false }) });
-    const denied = await failure(updateKey('orders', setKey(notNamed.arn), operator));
+    const denied = await sdkFailure(updateKey('orders', setKey(notNamed.arn), operator));
     expect(denied.name).toBe('InvalidArgumentException');
     expect(denied.message).toContain(notNamed.arn);
     await kms().send(
@@ -588,7 +579,7 @@ describe('CMK checks on UpdateApplication', () => {
         Policy: flinkKeyPolicy({ rootUse: false }),
       }),
     );
-    const leaving = await failure(updateKey('orders', setKey(second.arn), operator));
+    const leaving = await sdkFailure(updateKey('orders', setKey(second.arn), operator));
     expect(leaving.message).toContain(first.arn);
   });
 });
@@ -735,7 +726,7 @@ describe('StartApplication and StopApplication', () => {
       Operation: 'StartApplication',
       OperationStatus: 'SUCCESSFUL',
     });
-    const again = await failure(flink().send(new StartApplicationCommand({ ApplicationName: 'orders' })));
+    const again = await sdkFailure(flink().send(new StartApplicationCommand({ ApplicationName: 'orders' })));
     expect(again.name).toBe('ResourceInUseException');
   });
 
@@ -823,9 +814,9 @@ describe('StartApplication and StopApplication', () => {
 
   it('refuses a stop of a READY application with or without Force', async () => {
     await createApp('orders');
-    const plain = await failure(flink().send(new StopApplicationCommand({ ApplicationName: 'orders' })));
+    const plain = await sdkFailure(flink().send(new StopApplicationCommand({ ApplicationName: 'orders' })));
     expect(plain.name).toBe('ResourceInUseException');
-    const forced = await failure(
+    const forced = await sdkFailure(
       flink().send(new StopApplicationCommand({ ApplicationName: 'orders', Force: true })),
     );
     expect(forced.name).toBe('ResourceInUseException');
@@ -842,7 +833,7 @@ describe('a CMK that breaks while the application runs', () => {
     expect((await describeApp('orders')).ApplicationStatus).toBe('RUNNING');
     expect((await appState('orders')).keyAlarm).toMatchObject({ keyArn: key.arn, state: 'Disabled' });
 
-    const update = await failure(updateKey('orders', setKey(other.arn)));
+    const update = await sdkFailure(updateKey('orders', setKey(other.arn)));
     expect(update.name).toBe('InvalidArgumentException');
     expect(update.message).toContain(key.arn);
 
@@ -884,7 +875,7 @@ describe('a CMK that breaks while the application runs', () => {
 describe('snapshots', () => {
   it('creates, describes, lists with pagination and deletes snapshots of a running application', async () => {
     await createApp('orders');
-    const notRunning = await failure(
+    const notRunning = await sdkFailure(
       flink().send(new CreateApplicationSnapshotCommand({ ApplicationName: 'orders', SnapshotName: 's0' })),
     );
     expect(notRunning.name).toBe('ResourceInUseException');
@@ -898,7 +889,7 @@ describe('snapshots', () => {
       new DescribeApplicationSnapshotCommand({ ApplicationName: 'orders', SnapshotName: 's1' }),
     );
     expect(creating.SnapshotDetails).toMatchObject({ SnapshotStatus: 'CREATING', ApplicationVersionId: 1 });
-    const dup = await failure(
+    const dup = await sdkFailure(
       flink().send(new CreateApplicationSnapshotCommand({ ApplicationName: 'orders', SnapshotName: 's1' })),
     );
     expect(dup.name).toBe('InvalidArgumentException');
@@ -925,7 +916,7 @@ describe('snapshots', () => {
         SnapshotCreationTimestamp: s2.SnapshotCreationTimestamp!,
       }),
     );
-    const missing = await failure(
+    const missing = await sdkFailure(
       flink().send(new DescribeApplicationSnapshotCommand({ ApplicationName: 'orders', SnapshotName: 's2' })),
     );
     expect(missing.name).toBe('ResourceNotFoundException');
@@ -976,7 +967,7 @@ describe('operations', () => {
 
   it('answers ResourceNotFoundException for an unknown operation id', async () => {
     await createApp('orders');
-    const err = await failure(operation('orders', 'nope'));
+    const err = await sdkFailure(operation('orders', 'nope'));
     expect(err.name).toBe('ResourceNotFoundException');
   });
 });
@@ -984,7 +975,7 @@ describe('operations', () => {
 describe('DeleteApplication', () => {
   it('requires the matching CreateTimestamp, passes through DELETING and then forgets the application', async () => {
     const created = await createApp('orders');
-    const wrong = await failure(
+    const wrong = await sdkFailure(
       flink().send(
         new DeleteApplicationCommand({
           ApplicationName: 'orders',
@@ -997,10 +988,10 @@ describe('DeleteApplication', () => {
       new DeleteApplicationCommand({ ApplicationName: 'orders', CreateTimestamp: created.CreateTimestamp! }),
     );
     expect((await describeApp('orders')).ApplicationStatus).toBe('DELETING');
-    const busy = await failure(updateKey('orders', toAwsOwned));
+    const busy = await sdkFailure(updateKey('orders', toAwsOwned));
     expect(busy.name).toBe('ResourceInUseException');
     await advance(1000);
-    const gone = await failure(describeApp('orders'));
+    const gone = await sdkFailure(describeApp('orders'));
     expect(gone.name).toBe('ResourceNotFoundException');
     await createApp('orders');
   });
@@ -1033,7 +1024,7 @@ describe('ListApplications', () => {
   });
 
   it('rejects a Limit above 50', async () => {
-    const err = await failure(flink().send(new ListApplicationsCommand({ Limit: 51 })));
+    const err = await sdkFailure(flink().send(new ListApplicationsCommand({ Limit: 51 })));
     expect(err.name).toBe('InvalidArgumentException');
     expect(err.message).toContain("'Limit'");
   });
@@ -1054,11 +1045,13 @@ describe('tags', () => {
       { Key: 'env', Value: 'prod' },
     ]);
     const many = Array.from({ length: 50 }, (_, i) => ({ Key: `k${i}`, Value: 'v' }));
-    const tooMany = await failure(flink().send(new TagResourceCommand({ ResourceARN: arn, Tags: many })));
+    const tooMany = await sdkFailure(flink().send(new TagResourceCommand({ ResourceARN: arn, Tags: many })));
     expect(tooMany.name).toBe('TooManyTagsException');
-    const atCreate = await failure(createApp('tagged', { Tags: [...many, { Key: 'one-more', Value: 'v' }] }));
+    const atCreate = await sdkFailure(
+      createApp('tagged', { Tags: [...many, { Key: 'one-more', Value: 'v' }] }),
+    );
     expect(atCreate.name).toBe('TooManyTagsException');
-    const unknown = await failure(
+    const unknown = await sdkFailure(
       flink().send(
         new ListTagsForResourceCommand({
           ResourceARN: `arn:aws:kinesisanalytics:us-east-1:${account}:application/ghost`,

@@ -65,6 +65,21 @@ const camel = fc.oneof(
   fc.stringMatching(/^[A-Z][A-Za-z0-9]{0,15}$/),
 );
 const text = fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('', 'ü\u0000\u202e'));
+/** A reference or key that does not resolve (yet, or for good). */
+const unresolved = fc.record({
+  kind: fc.constant('unresolved' as const),
+  reason: camel,
+  message: text,
+  terminal: fc.boolean(),
+});
+/** A pre-flight verdict, or none. */
+const preflight = fc.option(
+  fc.oneof(
+    fc.constant({ ok: true as const }),
+    fc.record({ ok: fc.constant(false as const), reason: camel, message: text }),
+  ),
+  { nil: undefined },
+);
 /** Date strings as status may hold them: valid, from another century, or no date at all. */
 const dateText = fc.oneof(
   fc.integer({ min: t2026 - 60 * day, max: t2026 + 60 * day }).map((ms) => new Date(ms).toISOString()),
@@ -211,20 +226,9 @@ const workloadInput: fc.Arbitrary<WorkloadPlanInput> = fc.record(
         },
         { requiredKeys: ['kind', 'setting'] },
       ),
-      fc.record({
-        kind: fc.constant('unresolved' as const),
-        reason: camel,
-        message: text,
-        terminal: fc.boolean(),
-      }),
+      unresolved,
     ),
-    preflight: fc.option(
-      fc.oneof(
-        fc.constant({ ok: true as const }),
-        fc.record({ ok: fc.constant(false as const), reason: camel, message: text }),
-      ),
-      { nil: undefined },
-    ),
+    preflight,
     observed: fc.oneof(
       { weight: 4, arbitrary: workloadState.map((state) => ({ kind: 'found' as const, state })) },
       { weight: 1, arbitrary: fc.constant({ kind: 'notFound' as const }) },
@@ -680,30 +684,11 @@ const jobRunInput: fc.Arbitrary<JobRunPlanInput> = fc.record({
       kind: fc.constant('resolved' as const),
       applicationId: fc.constantFrom('00fabc123def4567', ''),
     }),
-    fc.record({
-      kind: fc.constant('unresolved' as const),
-      reason: camel,
-      message: text,
-      terminal: fc.boolean(),
-    }),
+    unresolved,
   ),
   keySource: fc.constantFrom('job', 'application', 'none'),
-  desired: fc.oneof(
-    fc.record({ kind: fc.constant('resolved' as const), setting }),
-    fc.record({
-      kind: fc.constant('unresolved' as const),
-      reason: camel,
-      message: text,
-      terminal: fc.boolean(),
-    }),
-  ),
-  preflight: fc.option(
-    fc.oneof(
-      fc.constant({ ok: true as const }),
-      fc.record({ ok: fc.constant(false as const), reason: camel, message: text }),
-    ),
-    { nil: undefined },
-  ),
+  desired: fc.oneof(fc.record({ kind: fc.constant('resolved' as const), setting }), unresolved),
+  preflight,
   observed: fc.oneof(
     fc.constant({ kind: 'notRead' as const }),
     fc.constant({ kind: 'notFound' as const }),
