@@ -15,19 +15,18 @@ import type { KmsKeyStatus } from '../api/kmskey.ts';
 import { cmkResources, type KeyReferencingObject, type KmsKeyObject } from '../api/resources.ts';
 import type { WorkloadReference } from '../api/shared.ts';
 import type { AwsClients, AwsTarget } from '../aws/clients.ts';
-import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
 import type { KeyReads } from '../keys/key-cache.ts';
-import type { RotationFacts } from '../keys/key-facts.ts';
-import { keyRefusal, type TenancyRules } from '../keys/tenancy.ts';
+import type { TenancyRules } from '../keys/tenancy.ts';
 import { removeCondition } from '../runtime/conditions.ts';
 import type { ReconcileContext } from '../runtime/controller.ts';
 import type { EventRecorder } from '../runtime/events.ts';
-import { type ActionContext, executor, type ReconcilerKind, type Results } from '../runtime/executor.ts';
+import { executor, type ReconcilerKind, type Results } from '../runtime/executor.ts';
 import type { KubeClient } from '../runtime/kube.ts';
 import { outcomeFor } from '../runtime/outcome.ts';
 import { tablesVersion, workloadProgress } from './key-progress.ts';
 import { kmsKeyActions } from './kmskey-actions.ts';
+import { readKey, refusalOf } from './kmskey-observe.ts';
 import {
   type KmsKeyAction,
   type KmsKeyObservation,
@@ -92,7 +91,6 @@ export interface KmsKeyObservationSet {
 }
 
 type Observation = KmsKeyObservationSet;
-type Context = ActionContext<KmsKeyObject, Observation>;
 
 const holds = (o: KeyReferencingObject) =>
   !o.metadata.deletionTimestamp || (o.metadata.finalizers?.length ?? 0) > 0;
@@ -119,53 +117,6 @@ export function kmsKeyKind(
   deps: KmsKeyReconcilerDeps,
 ): ReconcilerKind<KmsKeyObject, Observation, KmsKeyAction, KmsKeyPlan> {
   const type = cmkResources.kmsKey;
-  const arnOf = (ctx: Context) => keyArnOf(ctx.object, ctx.observation, ctx.results);
-
-  /** DescribeKey and the rotation state, through the key cache unless `fresh`. */
-  async function readKey(object: KmsKeyObject, fresh: boolean): Promise<KmsKeyObservation> {
-    const target = targetOf(deps, object);
-    const identity = object.status?.keyArn ?? object.spec.keyId;
-    try {
-      if (!identity) return { kind: 'notCreated' };
-      const facts = await deps.keys.describe(target, identity, fresh ? { maxAgeMs: 0 } : {});
-      if (!facts) return { kind: 'notFound' };
-      let rotation: RotationFacts | undefined;
-      try {
-        // The completed-rotation list changes with the key material: read again when it does.
-        rotation = await deps.keys.rotation(target, facts.arn, {
-          ...(fresh ? { maxAgeMs: 0 } : {}),
-          ...(facts.currentKeyMaterialId ? { version: facts.currentKeyMaterialId } : {}),
-        });
-      } catch (e) {
-        // Keys that cannot rotate (asymmetric, imported) answer UnsupportedOperation: not an error here.
-        if (
-          !(e instanceof AwsCallError) ||
-          (e.failure.cause !== 'InvalidSpec' && e.failure.cause !== 'KeyUnusable')
-        )
-          throw e;
-      }
-      return { kind: 'found', key: facts, rotation };
-    } catch (e) {
-      return { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
-    }
-  }
-
-  /**
-   * Tenancy: a key this namespace may not use is refused before anything acts on it. A key still to
-   * be created is checked as `key/*` in its Region and account, so only a rule allowing any key
-   * there lets the namespace create one.
-   */
-  async function refusalOf(object: KmsKeyObject, observed: KmsKeyObservation) {
-    if (!deps.tenancy) return undefined;
-    const target = targetOf(deps, object);
-    let arn = observed.kind === 'found' ? observed.key.arn : undefined;
-    if (!arn && observed.kind === 'notCreated') {
-      const who = await deps.callerIdentity(target).catch(() => undefined);
-      if (who) arn = `arn:aws:kms:${target.region}:${who.accountId}:key/*`;
-    }
-    const message = arn ? keyRefusal(deps.tenancy, object.metadata.namespace ?? '', arn) : undefined;
-    return message ? { reason: 'KeyNotAllowed', message } : undefined;
-  }
 
   return {
     type,
@@ -179,8 +130,8 @@ export function kmsKeyKind(
         object.status?.rotation?.pendingOnDemand !== undefined ||
         object.status?.rotation?.onDemandRotationStartDate !== undefined ||
         object.status?.conditions?.some((c) => c.type === 'Reconciling' && c.status === 'True') === true;
-      const observed = await readKey(object, fresh);
-      const refusal = await refusalOf(object, observed);
+      const observed = await readKey(deps, object, fresh);
+      const refusal = await refusalOf(deps, object, observed);
       return {
         observed,
         fresh,
@@ -203,7 +154,7 @@ export function kmsKeyKind(
       }),
     confirm: async (object, o, plan, ctx) => {
       if (!o.fresh && plan.actions.some((a) => awsActions.has(a.type)))
-        return { ...o, observed: await readKey(object, true), fresh: true };
+        return { ...o, observed: await readKey(deps, object, true), fresh: true };
       // Letting the key go (its deletion, or just the finalizer) rests on no workload using it. This
       // process's cache holds only its own shard: ask the API server about every workload first.
       if (deps.liveReferencesTo && !o.liveChecked && plan.actions.some((a) => lettingGo.has(a.type))) {
@@ -239,7 +190,7 @@ export function kmsKeyKind(
     handlers: kmsKeyActions(deps),
     onFailure: async (action, error, ctx) => {
       // A failed call may still have changed the key (a timeout after KMS acted): forget it.
-      const arn = arnOf(ctx);
+      const arn = keyArnOf(ctx.object, ctx.observation, ctx.results);
       if (arn) deps.keys.invalidate(arn);
       return {
         conditions: [
