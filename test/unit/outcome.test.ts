@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type ErrorCause, errorCauses } from '../../src/aws/errors.ts';
 import { outcomeFor, outcomeReasons, planOutcomeFor } from '../../src/runtime/outcome.ts';
@@ -44,5 +45,22 @@ describe('outcomeFor: one failure → outcome map for every kind', () => {
       message: 'slow down',
       retryAfterMs: 5000,
     });
+  });
+});
+
+describe('the Argo CD health checks read the vocabulary the same way', () => {
+  const template = readFileSync('argocd/health.lua.template', 'utf8');
+  const block = template.slice(template.indexOf('local transientReasons = {'));
+  const transient = new Set(
+    [...block.slice(0, block.indexOf('}')).matchAll(/^\s+([A-Za-z]+) = true,$/gm)].map((m) => m[1]),
+  );
+
+  it('shows waiting and transient failures as Progressing (the operator recovers by itself)', () => {
+    for (const reason of [...outcomeReasons.waiting, ...outcomeReasons.transient])
+      expect(transient).toContain(reason);
+  });
+
+  it('shows failures only a person can fix as Degraded, never as Progressing', () => {
+    for (const reason of outcomeReasons.stalled) expect(transient).not.toContain(reason);
   });
 });
