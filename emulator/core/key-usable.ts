@@ -26,8 +26,8 @@
 //     can never fail and they have no wording for it.
 //   - Keyspaces rejects a malformed kmsKeyIdentifier during request validation (KS-022, parsing in
 //     services/keyspaces/rules.ts), before the table is looked up, with its own alias wording; its
-//     `format` step here therefore never fails on a request. EMR checks the format inside the chain,
-//     after CreateApplication's clientToken replay and StartJobRun's state checks.
+//     `format` step here therefore never fails on a request. EMR checks the format (EMR-011) inside the
+//     chain, after CreateApplication's clientToken replay and StartJobRun's state checks.
 //   - MSF checks the runtime (MSF-005, FLINK-1_20 or later) before the chain starts.
 //   - Keyspaces creates its two grants after the chain passes (KS-012, KS-014); a full grant quota is
 //     a Keyspaces-only failure and is not part of this chain.
