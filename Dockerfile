@@ -19,8 +19,10 @@ FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 # Only what `cmk-operator run` loads: the entry point, the sources and their production
-# dependencies. Not emulator/ (a development tool with no authentication, loaded only by the
-# `emulator` command), not test/, scripts/ or the devDependencies.
+# dependencies. Not src/dev/ (.dockerignore: the development commands, emulator, testenv,
+# playground and crds, and the local control plane), not emulator/ (a development tool with no
+# authentication), not test/, scripts/ or the devDependencies (among them @peculiar/x509 and
+# reflect-metadata, which only the local control plane's certificates use).
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin

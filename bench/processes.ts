@@ -8,6 +8,8 @@ import { resolve } from 'node:path';
 import { operatorAccessKey, operatorSecret } from './fleet.ts';
 
 const main = resolve(import.meta.dirname, '../src/cli/main.ts');
+/** The development entry point: the emulator is not part of the operator's. */
+const devMain = resolve(import.meta.dirname, '../src/dev/main.ts');
 
 export interface Child {
   child: ChildProcess;
@@ -38,7 +40,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 export async function startEmulatorProcess(): Promise<Child & { url: string }> {
   const child = track(
-    spawn(process.execPath, [main, 'emulator', '--port', '0'], {
+    spawn(process.execPath, [devMain, 'emulator', '--port', '0'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     }),
   );

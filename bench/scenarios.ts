@@ -13,7 +13,7 @@ import { DescribeApplicationCommand, KinesisAnalyticsV2Client } from '@aws-sdk/c
 import { type EmulatorAdmin, emulatorAdmin } from '../emulator/client.ts';
 import type { CallRecord } from '../emulator/core/calllog.ts';
 import { customResourceDefinition, kinds } from '../src/api/kinds.ts';
-import { startControlPlane } from '../src/devenv/control-plane.ts';
+import { startControlPlane } from '../src/dev/devenv/control-plane.ts';
 import {
   accountId,
   type Fleet,

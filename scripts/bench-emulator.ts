@@ -85,7 +85,7 @@ function options(): Options {
 }
 
 async function startChild(): Promise<{ url: string; child: ChildProcess }> {
-  const main = resolve(import.meta.dirname, '../src/cli/main.ts');
+  const main = resolve(import.meta.dirname, '../src/dev/main.ts');
   const child = spawn(process.execPath, [main, 'emulator', '--port', '0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -20,7 +20,7 @@ function run(name: string, command: string, args: string[], env: NodeJS.ProcessE
 }
 
 const extra = process.argv.slice(2);
-let ok = run('generated files', 'node', ['src/cli/main.ts', 'crds', '--check']);
+let ok = run('generated files', 'node', ['src/dev/main.ts', 'crds', '--check']);
 ok = run('typecheck', 'tsc', ['-p', 'tsconfig.json']) && ok;
 ok = run('lint', 'biome', ['check', '.']) && ok;
 ok = run('test binaries', 'bash', ['scripts/test-binaries.sh']) && ok;

@@ -12,7 +12,6 @@
 // - Rendering is pure (renderStatusTree, renderExplain, renderPlan, remedyFor), tested with plain data.
 // Exit codes: 0 ok; 1 a problem was found (not Ready, a missing object, a failed call); 2 usage.
 
-import { parseArgs } from 'node:util';
 import { kinds } from '../api/kinds.ts';
 import {
   cmkResources,
@@ -45,29 +44,61 @@ import {
   type ResourceType,
 } from '../runtime/kube.ts';
 import { kubeAccessOf } from '../runtime/kubeconfig.ts';
+import { defineCommand } from './command.ts';
 
-const help = `usage: kubectl cmk <command> [options]
-
-commands:
+const cli = defineCommand({
+  name: 'kubectl cmk',
+  args: '<command> [args]',
+  description: `commands:
   status [-n NS | -A]              KmsKeys, the workloads under each, then workloads without a KmsKey
   rotate KEY [-n NS] [--token T]   rotate a KmsKey's key material now (sets spec.rotation.onDemandToken)
   explain KIND/NAME [-n NS]        why an object is not Ready and what fixes it
   plan KIND/NAME | plan [-n NS|-A] what the operator would change (read-only; AWS from AWS_REGION,
-                                   AWS_ENDPOINT_URL and the default credential chain)
-
-options:
-  --kubeconfig PATH        kubeconfig (default: $KUBECONFIG, then ~/.kube/config)
-  -n, --namespace NS       namespace (default: the kubeconfig context's, else default)
-  -A, --all-namespaces     every namespace (status, plan)
-  --token T                rotate: the token (default rotate-<UTC timestamp>)
-  --region R               plan: Region for objects without spec.region (default $AWS_REGION)
-  --cluster-name NAME      plan: the operator's --cluster-name (default: from the resource's owner tag)
-  --tenancy-config FILE    plan: the operator's --tenancy-config, so the plan applies its allow-lists
-
-KIND: kmskey (kk), flinkapplication (flinkapp), keyspacestable (kstable),
+                                   AWS_ENDPOINT_URL and the default credential chain)`,
+  flags: {
+    kubeconfig: {
+      type: 'string',
+      metavar: 'PATH',
+      defaultText: '$KUBECONFIG, then ~/.kube/config',
+      description: 'kubeconfig',
+    },
+    namespace: {
+      type: 'string',
+      short: 'n',
+      metavar: 'NS',
+      defaultText: "the kubeconfig context's, else default",
+      description: 'namespace',
+    },
+    'all-namespaces': { type: 'boolean', short: 'A', description: 'every namespace (status, plan)' },
+    token: {
+      type: 'string',
+      metavar: 'T',
+      defaultText: 'rotate-<UTC timestamp>',
+      description: 'rotate: the token',
+    },
+    region: {
+      type: 'string',
+      metavar: 'R',
+      defaultText: '$AWS_REGION',
+      description: 'plan: Region for objects without spec.region',
+    },
+    'cluster-name': {
+      type: 'string',
+      metavar: 'NAME',
+      defaultText: "from the resource's owner tag",
+      description: "plan: the operator's --cluster-name",
+    },
+    'tenancy-config': {
+      type: 'string',
+      metavar: 'FILE',
+      description: "plan: the operator's --tenancy-config, so the plan applies its allow-lists",
+    },
+  },
+  footer: `KIND: kmskey (kk), flinkapplication (flinkapp), keyspacestable (kstable),
       emrserverlessapplication (emrapp), emrserverlessjobrun (emrjob), keyreferencegrant (krg)
-exit codes: 0 ok, 1 problem found or failed, 2 usage
-`;
+exit codes: 0 ok, 1 problem found or failed, 2 usage`,
+});
+const help = cli.help();
 
 /** Where the command writes, and what tests replace. */
 export interface CliIo {
@@ -608,29 +639,11 @@ async function planCommand(g: Globals, positionals: string[]): Promise<number> {
 
 /** `kubectl cmk ...`: returns the exit code. */
 export async function kubectlCmkCommand(args: string[], io: CliIo = processIo): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        kubeconfig: { type: 'string' },
-        namespace: { type: 'string', short: 'n' },
-        'all-namespaces': { type: 'boolean', short: 'A' },
-        token: { type: 'string' },
-        region: { type: 'string' },
-        'cluster-name': { type: 'string' },
-        'tenancy-config': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    io.err(`${(e as Error).message}\n\n${help}`);
-    return 2;
-  }
+  const parsed = cli.parse(args, io);
+  if (!parsed.ok) return parsed.exitCode;
+  const { values, positionals } = parsed;
   const [command, ...rest] = positionals;
-  if (values['help'] || command === 'help') {
+  if (command === 'help') {
     io.out(help);
     return 0;
   }
@@ -638,7 +651,7 @@ export async function kubectlCmkCommand(args: string[], io: CliIo = processIo): 
     io.err(`${command ? `kubectl cmk: unknown command "${command}"\n\n` : ''}${help}`);
     return 2;
   }
-  const all = Boolean(values['all-namespaces']);
+  const all = values['all-namespaces'];
   if (all && (command === 'rotate' || command === 'explain' || (command === 'plan' && rest.length > 0))) {
     io.err(`kubectl cmk ${command}: -A/--all-namespaces applies to status and plan without a target\n`);
     return 2;
@@ -648,13 +661,12 @@ export async function kubectlCmkCommand(args: string[], io: CliIo = processIo): 
     // plugins such as `aws eks get-token`): client-node's loader, not the operator's lean one.
     const { KubeConfig } = await import('@kubernetes/client-node');
     const kc = new KubeConfig();
-    const kubeconfig = values['kubeconfig'] as string | undefined;
-    if (kubeconfig) kc.loadFromFile(kubeconfig);
+    if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
     else kc.loadFromDefault();
     const access = kubeAccessOf(kc);
     const g: Globals = {
       kube: io.kube ?? createKubeClient(access, { userAgent: 'kubectl-cmk' }),
-      namespace: (values['namespace'] as string | undefined) ?? access.namespace ?? 'default',
+      namespace: values.namespace ?? access.namespace ?? 'default',
       all,
       io,
       values,

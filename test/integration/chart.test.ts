@@ -25,7 +25,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningEmulator, startEmulator } from '../../emulator/index.ts';
 import { kinds } from '../../src/api/kinds.ts';
 import { apiVersion } from '../../src/api/shared.ts';
-import { type ControlPlane, startControlPlane } from '../../src/devenv/control-plane.ts';
+import { type ControlPlane, startControlPlane } from '../../src/dev/devenv/control-plane.ts';
 import { type RunningOperator, startOperator } from '../../src/operator.ts';
 import { cancelOnDeleteAnnotation } from '../../src/reconcile/jobrun-plan.ts';
 import { kmsKeyFinalizer } from '../../src/reconcile/kmskey-plan.ts';

@@ -3,7 +3,7 @@
 // provided here; each test isolates itself in its own namespace.
 
 import type { TestProject } from 'vitest/node';
-import { startControlPlane } from '../../src/devenv/control-plane.ts';
+import { startControlPlane } from '../../src/dev/devenv/control-plane.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,4 +1,4 @@
-// The README's first command works: `cmk-operator playground` starts its own control plane and
+// The README's first command works: `npm run playground` starts its own control plane and
 // emulator, runs the operator, applies examples/, and every example object becomes Ready.
 
 import { spawn } from 'node:child_process';
@@ -8,7 +8,7 @@ describe('the playground', () => {
   it('converges every example object and exits cleanly with --exit-when-ready', async () => {
     const child = spawn(
       process.execPath,
-      ['src/cli/main.ts', 'playground', '--exit-when-ready', '--timeout', '150'],
+      ['src/dev/main.ts', 'playground', '--exit-when-ready', '--timeout', '150'],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },

@@ -32,7 +32,7 @@ import { type RunningEmulator, startEmulator } from '../../emulator/index.ts';
 import { customResourceDefinition, kinds } from '../../src/api/kinds.ts';
 import { cmkResources } from '../../src/api/resources.ts';
 import { apiVersion } from '../../src/api/shared.ts';
-import { type ControlPlane, startControlPlane } from '../../src/devenv/control-plane.ts';
+import { type ControlPlane, startControlPlane } from '../../src/dev/devenv/control-plane.ts';
 import { keyPolicyPreflight } from '../../src/keys/preflight.ts';
 import { type RunningOperator, startOperator } from '../../src/operator.ts';
 import type { Condition } from '../../src/runtime/conditions.ts';

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { customResourceDefinition, kinds, openApiSchema } from '../../src/api/kinds.ts';
-import { staleCrdFiles } from '../../src/cli/crds.ts';
+import { staleCrdFiles } from '../../src/dev/crds.ts';
 
 type Node = Record<string, unknown>;
 

@@ -12,7 +12,7 @@ import {
   issueClientCertificate,
   issueServingCertificate,
   loadCertificateAuthority,
-} from '../../src/devenv/certs.ts';
+} from '../../src/dev/devenv/certs.ts';
 
 const dayMs = 24 * 60 * 60 * 1000;
 const now = new Date('2026-11-23T10:00:00Z');

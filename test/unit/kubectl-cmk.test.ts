@@ -239,8 +239,27 @@ describe('arguments', () => {
     expect(await kubectlCmkCommand(['frobnicate'], io)).toBe(2);
     expect(await kubectlCmkCommand(['status', '--bogus'], io)).toBe(2);
     expect(await kubectlCmkCommand(['explain', 'kk/x', '-A'], io)).toBe(2);
+    let err = '';
+    const errIo = { ...io, err: (t: string) => (err += t) };
+    expect(await kubectlCmkCommand(['status', '--all-namespaces=yes'], errIo)).toBe(2);
+    expect(err).toContain('--all-namespaces: takes true or false, got "yes"');
+    err = '';
+    expect(await kubectlCmkCommand(['status', '--bogus'], errIo)).toBe(2);
+    expect(err).toContain("Unknown option '--bogus'");
+    expect(err).toContain('kubectl cmk --help');
     let out = '';
     expect(await kubectlCmkCommand(['--help'], { ...io, out: (t) => (out += t) })).toBe(0);
     expect(out).toContain('usage: kubectl cmk');
+    // The help is generated from the flag declarations: every flag, with its default.
+    for (const flag of [
+      '--kubeconfig PATH',
+      '-n, --namespace NS',
+      '-A, --all-namespaces',
+      '--token T',
+      '--region R',
+    ])
+      expect(out).toContain(flag);
+    expect(out).toContain('(default rotate-<UTC timestamp>)');
+    expect(out).toContain('KIND: kmskey (kk)');
   });
 });

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
-import { mintIdentity } from '../../../src/devenv/control-plane.ts';
+import { mintIdentity } from '../../../src/dev/devenv/control-plane.ts';
 
 export interface ApiResponse {
   status: number;

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
-import { findBinaries } from '../../../src/devenv/binaries.ts';
+import { findBinaries } from '../../../src/dev/devenv/binaries.ts';
 
 export const chartDir = fileURLToPath(new URL('../../../charts/cmk-operator', import.meta.url));
 export const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
@@ -38,7 +38,7 @@ export interface Tools {
 
 let tools: Promise<Tools> | undefined;
 
-/** helm and kubeconform from the test-binary cache (src/devenv/binaries.ts); throws if absent. */
+/** helm and kubeconform from the test-binary cache (src/dev/devenv/binaries.ts); throws if absent. */
 export function chartTools(): Promise<Tools> {
   tools ??= findBinaries().then((b) => {
     if (!b.helm || !b.kubeconform)

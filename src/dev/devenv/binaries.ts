@@ -33,7 +33,7 @@ const optional = [
   { key: 'kubeconform', file: 'kubeconform' },
 ] as const;
 
-const buildScript = fileURLToPath(new URL('../../scripts/test-binaries.sh', import.meta.url));
+const buildScript = fileURLToPath(new URL('../../../scripts/test-binaries.sh', import.meta.url));
 
 function isExecutable(path: string): boolean {
   try {

@@ -1,5 +1,6 @@
-// `cmk-operator testenv up | down | status`: a local control plane (and the AWS emulator, when the
-// emulator module is present) that outlives the command, for running tests or poking around by hand.
+// `npm run testenv -- up | down | status` (node src/dev/main.ts testenv ...): a local control plane
+// (and the AWS emulator, when the emulator module is present) that outlives the command, for
+// running tests or poking around by hand.
 //
 // `up` starts a detached background process (`testenv __serve`) that owns everything and writes,
 // under .testenv/: kubeconfig, env (shell exports: `source .testenv/env`), state.json (what runs,
@@ -14,9 +15,9 @@ import { request } from 'node:https';
 import { join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { findBinaries } from '../devenv/binaries.ts';
-import { reapControlPlaneDir, startControlPlane } from '../devenv/control-plane.ts';
+import { defineCommand } from '../cli/command.ts';
+import { findBinaries } from './devenv/binaries.ts';
+import { reapControlPlaneDir, startControlPlane } from './devenv/control-plane.ts';
 
 interface TestenvState {
   pid: number;
@@ -304,26 +305,30 @@ async function status(dir: string): Promise<number> {
   return apiserverReady && (emulatorUp || !state.emulatorUrl) ? 0 : 1;
 }
 
-const usage = `usage: cmk-operator testenv <up|down|status> [--dir .testenv] [--seed file]
-
-  up      start etcd, kube-apiserver and the AWS emulator in the background
+export const testenvCli = defineCommand({
+  name: 'node src/dev/main.ts testenv',
+  args: '<up|down|status>',
+  description: `  up      start etcd, kube-apiserver and the AWS emulator in the background
   down    stop everything up started (safe to run twice)
-  status  say what runs
-`;
+  status  say what runs`,
+  flags: {
+    dir: {
+      type: 'string',
+      metavar: 'DIR',
+      default: '.testenv',
+      description: 'where the state, kubeconfig and logs go',
+    },
+    seed: { type: 'string', metavar: 'FILE', description: "the AWS emulator's seed (YAML or JSON)" },
+  },
+});
 
 export async function testenvCommand(args: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      dir: { type: 'string', default: '.testenv' },
-      seed: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const parsed = testenvCli.parse(args);
+  if (!parsed.ok) return parsed.exitCode;
+  const { positionals, values } = parsed;
   const dir = resolve(values.dir);
   const seedFile = values.seed ? resolve(values.seed) : undefined;
-  switch (values.help ? 'help' : positionals[0]) {
+  switch (positionals[0]) {
     case 'up':
       return up(dir, seedFile);
     case 'down':
@@ -333,10 +338,12 @@ export async function testenvCommand(args: string[]): Promise<number> {
     case '__serve':
       return serve(dir, seedFile);
     case 'help':
-      process.stdout.write(usage);
+      process.stdout.write(testenvCli.help());
       return 0;
     default:
-      process.stderr.write(usage);
+      process.stderr.write(
+        `${positionals[0] === undefined ? 'testenv: say up, down or status' : `testenv: unknown subcommand "${positionals[0]}"`}\n\n${testenvCli.help()}`,
+      );
       return 2;
   }
 }

@@ -1,13 +1,14 @@
-// `cmk-operator crds [--check]`: writes the CRD manifests generated from src/api into crds/ (and
-// the Helm chart's crds/ when the chart exists). With --check, writes nothing and exits 1 listing
-// every stale, missing or extra file, so CI fails when someone edits src/api and forgets to regenerate.
+// `npm run crds` (node src/dev/main.ts crds [--check]): writes the CRD manifests generated from
+// src/api into crds/ (and the Helm chart's crds/ when the chart exists). With --check, writes
+// nothing and exits 1 listing every stale, missing or extra file, so CI fails when someone edits
+// src/api and forgets to regenerate.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { renderArgoHealthChecks } from '../api/argocd-health.ts';
 import { renderApiReference } from '../api/reference.ts';
 import { crdDirectories, renderCrds } from '../api/render.ts';
+import { defineCommand } from '../cli/command.ts';
 import { operatorIamPolicy, renderKeyPolicyDocs } from '../keys/iam.ts';
 
 export function staleCrdFiles(root: string): string[] {
@@ -48,8 +49,28 @@ function generatedDocs(): Array<[string, string]> {
 /** The generated CRD reference. */
 export const apiReferencePath = 'docs/api-reference.md';
 
+export const crdsCli = defineCommand({
+  name: 'node src/dev/main.ts crds',
+  description:
+    "Writes the CRD manifests generated from src/api into crds/ (and the chart's crds/), and the generated docs.",
+  flags: {
+    check: {
+      type: 'boolean',
+      description: 'write nothing; exit 1 listing every stale, missing or extra file',
+    },
+    root: {
+      type: 'string',
+      metavar: 'DIR',
+      defaultText: 'the current directory',
+      description: 'the repository root',
+    },
+  },
+});
+
 export async function crdsCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { check: { type: 'boolean' }, root: { type: 'string' } } });
+  const parsed = crdsCli.parse(args);
+  if (!parsed.ok) return parsed.exitCode;
+  const { values } = parsed;
   const root = values.root ?? process.cwd();
   if (values.check) {
     const problems = staleCrdFiles(root);

@@ -1,31 +1,43 @@
-// `cmk-operator playground`: everything on one machine, in the foreground. A real control plane
-// (etcd + kube-apiserver) and the AWS emulator seeded with examples/playground-seed.yaml; the CRDs;
-// the operator itself (in this process, talking to both exactly as it would in a cluster); then
-// examples/kmskey.yaml and examples/workloads.yaml applied, and a table of every cmk.io object
-// updating in place until Ctrl-C. Nothing outside loopback is touched.
+// `npm run playground` (node src/dev/main.ts playground): everything on one machine, in the
+// foreground. A real control plane (etcd + kube-apiserver) and the AWS emulator seeded with
+// examples/playground-seed.yaml; the CRDs; the operator itself (in this process, talking to both
+// exactly as it would in a cluster); then examples/kmskey.yaml and examples/workloads.yaml applied,
+// and a table of every cmk.io object updating in place until Ctrl-C. Nothing outside loopback is
+// touched.
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { startEmulator } from '../../emulator/index.ts';
 import { customResourceDefinition, kinds } from '../api/kinds.ts';
 import { apiVersion, group } from '../api/shared.ts';
-import { findBinaries } from '../devenv/binaries.ts';
-import { startControlPlane } from '../devenv/control-plane.ts';
+import { defineCommand } from '../cli/command.ts';
 import { keyPolicyPreflight } from '../keys/preflight.ts';
 import { startOperator } from '../operator.ts';
 import { createKubeClient, type KubeObject, loadKubeConfig, resourceTypes } from '../runtime/kube.ts';
 import { createLogger } from '../runtime/log.ts';
+import { findBinaries } from './devenv/binaries.ts';
+import { startControlPlane } from './devenv/control-plane.ts';
 import { shutdownSignal } from './testenv.ts';
 
-const help = `usage: cmk-operator playground [--exit-when-ready] [--timeout DURATION]
-
-Starts a local Kubernetes control plane and AWS emulator, installs the CRDs, runs the operator,
-applies examples/kmskey.yaml and examples/workloads.yaml, and shows every object converge.
-  --exit-when-ready   stop everything and exit 0 once every object is Ready (for scripts and CI)
-  --timeout SECONDS   with --exit-when-ready: give up (exit 1) after this long (default 180)
-`;
+export const playgroundCli = defineCommand({
+  name: 'node src/dev/main.ts playground',
+  description: `Starts a local Kubernetes control plane and AWS emulator, installs the CRDs, runs the operator,
+applies examples/kmskey.yaml and examples/workloads.yaml, and shows every object converge.`,
+  flags: {
+    'exit-when-ready': {
+      type: 'boolean',
+      description: 'stop everything and exit 0 once every object is Ready (for scripts and CI)',
+    },
+    timeout: {
+      type: 'number',
+      metavar: 'SECONDS',
+      min: 1,
+      default: 180,
+      description: 'with --exit-when-ready: give up (exit 1) after this long',
+    },
+  },
+});
 
 interface Row {
   kind: string;
@@ -92,26 +104,10 @@ function renderTable(rows: Row[], width: number): string[] {
 }
 
 export async function playgroundCommand(args: string[]): Promise<number> {
-  let values: { 'exit-when-ready'?: boolean; timeout?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        'exit-when-ready': { type: 'boolean' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n\n${help}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(help);
-    return 0;
-  }
-  const exitWhenReady = values['exit-when-ready'] === true;
-  const timeoutMs = Number(values.timeout ?? 180) * 1000;
+  const parsed = playgroundCli.parse(args);
+  if (!parsed.ok) return parsed.exitCode;
+  const exitWhenReady = parsed.values['exit-when-ready'];
+  const timeoutMs = parsed.values.timeout * 1000;
   const tty = process.stdout.isTTY === true && !exitWhenReady;
   const say = (message: string) => process.stdout.write(`${message}\n`);
   const root = process.cwd();
