@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { apiVersion } from '../../src/api/shared.ts';
 import { adminIdentity, createNamespace } from './support/cluster.ts';
 import { installCrds } from './support/crds.ts';
+import { plurals as plural } from './support/operator.ts';
 
 const keyArn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 let ns: string;
@@ -14,15 +15,6 @@ beforeAll(async () => {
   await installCrds();
   ns = await createNamespace('crds');
 });
-
-const plural: Record<string, string> = {
-  KmsKey: 'kmskeys',
-  FlinkApplication: 'flinkapplications',
-  KeyspacesTable: 'keyspacestables',
-  EmrServerlessApplication: 'emrserverlessapplications',
-  EmrServerlessJobRun: 'emrserverlessjobruns',
-  KeyReferenceGrant: 'keyreferencegrants',
-};
 
 const path = (kind: string, name?: string) =>
   `/apis/${apiVersion}/namespaces/${ns}/${plural[kind]}${name ? `/${name}` : ''}`;

@@ -357,21 +357,16 @@ describe('EmrServerlessJobRun', () => {
 });
 
 describe('the job-override ConfigMap of an EmrServerlessApplication', () => {
-  it('is published for the desired key, rewritten only when it changes, and cleared for AWS owned', async () => {
-    const first = unique('k');
-    const second = unique('k');
-    const firstArn = await serviceKey(first);
-    const secondArn = await serviceKey(second);
-    const cmName = unique('overrides');
-    const app = await application(
-      { kmsKeyRef: { name: first } },
-      { encryptionContext: { team: 'etl' }, jobOverridesConfigMap: { name: cmName } },
-    );
-    const published = (arn: string) => async () => {
-      const cm = await configMap(cmName);
-      return cm?.metadata.annotations?.['cmk.io/desired-key'] === arn ? cm : undefined;
-    };
+  type Overrides = {
+    app: Awaited<ReturnType<typeof application>>;
+    cmName: string;
+    published: (arn: string) => () => Promise<PublishedConfigMap | undefined>;
+  };
+  type PublishedConfigMap = NonNullable<Awaited<ReturnType<typeof configMap>>>;
 
+  /** The ConfigMap carries the first key and the context in all three formats, owned by the application. */
+  async function expectPublishedForTheFirstKey(c: Overrides, firstArn: string): Promise<PublishedConfigMap> {
+    const { app, published } = c;
     const cm = await eventually(published(firstArn), { what: 'ConfigMap published', timeoutMs: 30_000 });
     expect(JSON.parse(cm.data!['configurationOverrides.json']!)).toEqual({
       diskEncryptionConfiguration: { encryptionKeyArn: firstArn, encryptionContext: { team: 'etl' } },
@@ -393,7 +388,12 @@ describe('the job-override ConfigMap of an EmrServerlessApplication', () => {
         controller: true,
       },
     ]);
+    return cm;
+  }
 
+  /** Several resyncs later (1.5 s each) nothing was rewritten. */
+  async function expectNoRewriteOverResyncs(c: Overrides, cm: PublishedConfigMap): Promise<void> {
+    const { app, cmName } = c;
     // Several resyncs later (1.5 s each) nothing was rewritten.
     await f.waitFor(
       'EmrServerlessApplication',
@@ -404,7 +404,11 @@ describe('the job-override ConfigMap of an EmrServerlessApplication', () => {
     );
     await sleep(4000);
     expect((await configMap(cmName))?.metadata.resourceVersion).toBe(cm.metadata.resourceVersion);
+  }
 
+  /** A job run started by a pipeline with these overrides lands on the application's key. */
+  async function expectAJobRunWithThemOnTheKey(c: Overrides, cm: PublishedConfigMap): Promise<void> {
+    const { app } = c;
     // A job run started by a pipeline with these overrides lands on the application's key.
     const jobName = unique('job');
     await createJobRun(jobName, { applicationRef: { name: app.name } });
@@ -416,7 +420,11 @@ describe('the job-override ConfigMap of an EmrServerlessApplication', () => {
     expect((await awsJobRun(app.applicationId, jobStatus.jobRunId!)).configurationOverrides).toEqual(
       JSON.parse(cm.data!['configurationOverrides.json']!),
     );
+  }
 
+  /** The application moves to the second key: the ConfigMap follows. */
+  async function moveToTheSecondKey(c: Overrides, second: string, secondArn: string): Promise<void> {
+    const { app, published } = c;
     await patch('EmrServerlessApplication', app.name, { spec: { key: { kmsKeyRef: { name: second } } } });
     const moved = await eventually(published(secondArn), {
       what: 'ConfigMap on the second key',
@@ -426,7 +434,11 @@ describe('the job-override ConfigMap of an EmrServerlessApplication', () => {
       diskEncryptionConfiguration: { encryptionKeyArn: secondArn, encryptionContext: { team: 'etl' } },
     });
     expect(moved.data!['spark-defaults.conf']).toContain(`encryptionKeyArn ${secondArn}\n`);
+  }
 
+  /** The application moves to the AWS owned key: the ConfigMap is emptied. */
+  async function clearForAwsOwned(c: Overrides): Promise<void> {
+    const { app, published } = c;
     await patch('EmrServerlessApplication', app.name, {
       spec: { key: { kmsKeyRef: null, awsOwned: true }, encryptionContext: null },
     });
@@ -439,5 +451,28 @@ describe('the job-override ConfigMap of an EmrServerlessApplication', () => {
       'spark-defaults.conf': '',
       'livy-session-conf.json': '{}\n',
     });
+  }
+
+  it('is published for the desired key, rewritten only when it changes, and cleared for AWS owned', async () => {
+    const first = unique('k');
+    const second = unique('k');
+    const firstArn = await serviceKey(first);
+    const secondArn = await serviceKey(second);
+    const cmName = unique('overrides');
+    const app = await application(
+      { kmsKeyRef: { name: first } },
+      { encryptionContext: { team: 'etl' }, jobOverridesConfigMap: { name: cmName } },
+    );
+    const published = (arn: string) => async () => {
+      const cm = await configMap(cmName);
+      return cm?.metadata.annotations?.['cmk.io/desired-key'] === arn ? cm : undefined;
+    };
+    const c: Overrides = { app, cmName, published };
+
+    const cm = await expectPublishedForTheFirstKey(c, firstArn);
+    await expectNoRewriteOverResyncs(c, cm);
+    await expectAJobRunWithThemOnTheKey(c, cm);
+    await moveToTheSecondKey(c, second, secondArn);
+    await clearForAwsOwned(c);
   });
 });

@@ -5,6 +5,7 @@
 
 import { DescribeApplicationCommand, KinesisAnalyticsV2Client } from '@aws-sdk/client-kinesis-analytics-v2';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { flinkApp, keyspacesTable, running, withKey } from '../fixtures/objects.ts';
 import { adminIdentity } from './support/cluster.ts';
 import { condition, useOperator } from './support/operator.ts';
 
@@ -35,7 +36,8 @@ const isReady = (o: KeyStatus) =>
   o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
 
 describe('rotation progress', () => {
-  it('on-demand rotation -> Flink Auto restarts, Never reports pending -> KmsKey shows k of n', async () => {
+  /** A KmsKey the operator creates, without automatic rotation; once Ready. */
+  async function createTheKey(): Promise<KeyStatus> {
     await f.create('KmsKey', 'rotated', {
       create: { policy: { services: ['ManagedFlink', 'Keyspaces'] } },
       rotation: { enabled: false },
@@ -46,25 +48,14 @@ describe('rotation progress', () => {
       (o) => (isReady(o) ? o : undefined),
       'key Ready',
     );
-    const keyArn = key.status!.keyArn!;
-    f.emulator.seed({
-      kinesisanalytics: {
-        applications: [
-          { name: 'auto-app', status: 'RUNNING', keyType: 'CUSTOMER_MANAGED_KEY', keyId: keyArn },
-          { name: 'never-app', status: 'RUNNING', keyType: 'CUSTOMER_MANAGED_KEY', keyId: keyArn },
-        ],
-      },
-      cassandra: {
-        keyspaces: [
-          {
-            name: 'ks_rot',
-            tables: [
-              { name: 't1', encryption: { type: 'CUSTOMER_MANAGED_KMS_KEY', kmsKeyIdentifier: keyArn } },
-            ],
-          },
-        ],
-      },
-    });
+    return key;
+  }
+
+  /** Two running Flink applications (restart Auto and Never) and a table on the key; all three counted on it. */
+  async function putThreeWorkloadsOnIt(keyArn: string): Promise<void> {
+    f.emulator.seed(flinkApp('auto-app', running(), withKey(keyArn)));
+    f.emulator.seed(flinkApp('never-app', running(), withKey(keyArn)));
+    f.emulator.seed(keyspacesTable('ks_rot', 't1', withKey(keyArn)));
     await f.create('FlinkApplication', 'auto-app', {
       applicationName: 'auto-app',
       restartAfterRotation: 'Auto',
@@ -86,7 +77,10 @@ describe('rotation progress', () => {
       'all three on the key',
       30_000,
     );
+  }
 
+  /** Rotates the key on demand; once the key reports new material. */
+  async function rotateOnDemand(key: KeyStatus): Promise<void> {
     // Rotate on demand.
     const o = (await f.get<{ spec: Record<string, unknown> } & Record<string, unknown>>(
       'KmsKey',
@@ -109,7 +103,10 @@ describe('rotation progress', () => {
       'rotated',
       30_000,
     );
+  }
 
+  /** Never: reported, not restarted; Auto: restarted and running on the current material. */
+  async function expectNeverPendingAndAutoRestarted(): Promise<void> {
     // Never: reported, not restarted.
     const pending = await f.waitFor(
       'FlinkApplication',
@@ -131,7 +128,10 @@ describe('rotation progress', () => {
     expect(events).toEqual(expect.arrayContaining(['Stopping', 'Starting']));
     const app = await flink.send(new DescribeApplicationCommand({ ApplicationName: 'auto-app' }));
     expect(app.ApplicationDetail?.ApplicationStatus).toBe('RUNNING');
+  }
 
+  /** Progress on the key: 2 of 3 on the current material; never-app listed with its reason. */
+  async function expectKeyProgressTwoOfThree(): Promise<void> {
     // Progress on the key: 2 of 3 on the current material; never-app listed with its reason.
     const progress = await f.waitFor<KeyStatus, KeyStatus>(
       'KmsKey',
@@ -145,5 +145,13 @@ describe('rotation progress', () => {
     expect(progress.status?.workloads?.pending?.[0]?.reason).toContain('RestartPending');
     // Keyspaces: 2 grants per table on this key.
     expect(progress.status?.grants).toEqual({ count: 2, limit: 50_000 });
+  }
+
+  it('on-demand rotation -> Flink Auto restarts, Never reports pending -> KmsKey shows k of n', async () => {
+    const key = await createTheKey();
+    await putThreeWorkloadsOnIt(key.status!.keyArn!);
+    await rotateOnDemand(key);
+    await expectNeverPendingAndAutoRestarted();
+    await expectKeyProgressTwoOfThree();
   });
 });

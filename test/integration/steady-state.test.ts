@@ -5,6 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { apiVersion } from '../../src/api/shared.ts';
+import { emrApp, flinkApp, keyspacesTable, running } from '../fixtures/objects.ts';
 import { adminIdentity } from './support/cluster.ts';
 import { condition, useOperator } from './support/operator.ts';
 
@@ -53,19 +54,16 @@ const sum = (m: Map<string, number>, prefix: string, ...parts: string[]) =>
     .reduce((a, [, v]) => a + v, 0);
 
 describe('steady state', () => {
-  it('one AWS read per workload per resync, KMS reads per key, and no writes at all', {
-    timeout: 120_000,
-  }, async () => {
+  /** Three workloads per service on two keys, seeded on AWS and declared; once all are Ready and settled. */
+  async function declareTheFleet() {
     const keys = [await f.serviceKey('steady-a'), await f.serviceKey('steady-b')];
     const objects: Array<{ kind: string; name: string }> = [];
     for (let i = 0; i < perService; i++) {
       const keyRef = { kmsKeyRef: { name: i % 2 === 0 ? 'steady-a' : 'steady-b' } };
       const id = `00f${String(900000000000 + i).padStart(13, '0')}`;
-      f.emulator.seed({
-        kinesisanalytics: { applications: [{ name: `steady-app-${i}`, status: 'RUNNING' }] },
-        cassandra: { keyspaces: [{ name: `ks_steady_${i}`, tables: [{ name: `t${i}` }] }] },
-        'emr-serverless': { applications: [{ name: `steady-emr-${i}`, id, state: 'STARTED' }] },
-      });
+      f.emulator.seed(flinkApp(`steady-app-${i}`, running()));
+      f.emulator.seed(keyspacesTable(`ks_steady_${i}`, `t${i}`));
+      f.emulator.seed(emrApp(id, `steady-emr-${i}`, running()));
       await f.create('FlinkApplication', `app-${i}`, { applicationName: `steady-app-${i}`, key: keyRef });
       await f.create('KeyspacesTable', `table-${i}`, {
         keyspaceName: `ks_steady_${i}`,
@@ -86,7 +84,11 @@ describe('steady state', () => {
     for (const o of objects) await f.waitFor(o.kind, o.name, condition('Ready', 'True'), undefined, 60_000);
     // Let the last transitions (restarts after the switch, progress on the keys) finish.
     await new Promise((r) => setTimeout(r, 3 * resyncMs));
+    return { keys, objects };
+  }
 
+  /** Watches the operator for six resyncs: the objects, Events, metrics and AWS calls before and after. */
+  async function watchAQuietWindow() {
     const versionsBefore = await resourceVersions();
     const eventsBefore = await eventCount();
     const metricsBefore = await metrics();
@@ -95,12 +97,20 @@ describe('steady state', () => {
     await new Promise((r) => setTimeout(r, windowMs));
     const calls = (await f.admin.calls()).filter((c) => c.userIdentity.accessKeyId === operatorKey);
     const metricsAfter = await metrics();
+    return { versionsBefore, eventsBefore, metricsBefore, windowMs, calls, metricsAfter };
+  }
 
-    // Nothing changed, so nothing was written: every object keeps its resourceVersion, no Event.
-    expect(await resourceVersions()).toEqual(versionsBefore);
-    expect(await eventCount()).toBe(eventsBefore);
+  type QuietWindow = Awaited<ReturnType<typeof watchAQuietWindow>>;
 
-    // Each workload reconcile reads its resource once.
+  /** Nothing changed, so nothing was written: every object keeps its resourceVersion, no Event. */
+  async function expectNothingWritten(w: QuietWindow): Promise<void> {
+    expect(await resourceVersions()).toEqual(w.versionsBefore);
+    expect(await eventCount()).toBe(w.eventsBefore);
+  }
+
+  /** Each workload reconcile reads its resource once. */
+  function expectOneReadPerWorkloadReconcile(w: QuietWindow, workloads: number): void {
+    const { calls, metricsAfter, metricsBefore, windowMs } = w;
     const workloadReconciles = ['flinkapplication', 'keyspacestable', 'emrserverlessapplication'].reduce(
       (a, c) =>
         a +
@@ -109,7 +119,6 @@ describe('steady state', () => {
       0,
     );
     const workloadReads = calls.filter((c) => workloadServices.includes(c.eventSource.split('.')[0]!));
-    const workloads = objects.length;
     const resyncs = windowMs / resyncMs;
     const byOperation: Record<string, number> = {};
     for (const c of calls) byOperation[c.eventName] = (byOperation[c.eventName] ?? 0) + 1;
@@ -121,12 +130,19 @@ describe('steady state', () => {
     expect(workloadReconciles).toBeGreaterThanOrEqual(workloads * (resyncs - 2));
     expect(workloadReads.length).toBeLessThanOrEqual(workloadReconciles);
     expect(workloadReads.every((c) => /^(Describe|Get|List)/.test(c.eventName))).toBe(true);
+  }
 
-    // KMS is read per key, not per workload: 9 workloads per key would otherwise cost 9+ reads each resync.
+  /** KMS is read per key, not per workload: 9 workloads per key would otherwise cost 9+ reads each resync. */
+  function expectKmsReadPerKey(w: QuietWindow, keys: number): void {
+    const { calls } = w;
+    const resyncs = w.windowMs / resyncMs;
     const kmsCalls = calls.filter((c) => c.eventSource.startsWith('kms.'));
-    expect(kmsCalls.length / keys.length / resyncs).toBeLessThanOrEqual(6);
+    expect(kmsCalls.length / keys / resyncs).toBeLessThanOrEqual(6);
+  }
 
-    // The operator's own metrics saw the same AWS traffic and its API-server requests.
+  /** The operator's own metrics saw the same AWS traffic and its API-server requests. */
+  function expectMetricsSawTheSameTraffic(w: QuietWindow): void {
+    const { calls, metricsAfter, metricsBefore } = w;
     const awsCounted =
       sum(metricsAfter, 'cmk_aws_api_calls_total{') - sum(metricsBefore, 'cmk_aws_api_calls_total{');
     // (The two are read a few milliseconds apart, so a call or two may fall between them.)
@@ -135,5 +151,16 @@ describe('steady state', () => {
     expect(
       sum(metricsAfter, 'cmk_aws_api_calls_total{', 'service="kms"', 'operation="DescribeKey"'),
     ).toBeGreaterThan(0);
+  }
+
+  it('one AWS read per workload per resync, KMS reads per key, and no writes at all', {
+    timeout: 120_000,
+  }, async () => {
+    const { keys, objects } = await declareTheFleet();
+    const w = await watchAQuietWindow();
+    await expectNothingWritten(w);
+    expectOneReadPerWorkloadReconcile(w, objects.length);
+    expectKmsReadPerKey(w, keys.length);
+    expectMetricsSawTheSameTraffic(w);
   });
 });

@@ -3,6 +3,7 @@
 
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { rootOnlyKeyPolicy } from '../fixtures/keys.ts';
 import { condition, useOperator } from './support/operator.ts';
 
 const f = useOperator({
@@ -20,23 +21,9 @@ beforeAll(() => {
   kms = new KMSClient(f.awsConfig());
 });
 
-const policyFor = () =>
-  JSON.stringify({
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Sid: 'Root',
-        Effect: 'Allow',
-        Principal: { AWS: 'arn:aws:iam::111122223333:root' },
-        Action: 'kms:*',
-        Resource: '*',
-      },
-    ],
-  });
-
 describe('tenancy rules', () => {
   it('a workload outside the allowed resource patterns is refused and untouched', async () => {
-    const keyArn = (await kms.send(new CreateKeyCommand({ Policy: policyFor() }))).KeyMetadata!.Arn!;
+    const keyArn = (await kms.send(new CreateKeyCommand({ Policy: rootOnlyKeyPolicy }))).KeyMetadata!.Arn!;
     f.emulator.seed({ cassandra: { keyspaces: [{ name: 'team_b', tables: [{ name: 'orders' }] }] } });
     await f.create('KeyspacesTable', 'not-ours', {
       keyspaceName: 'team_b',
@@ -56,7 +43,7 @@ describe('tenancy rules', () => {
   });
 
   it('a workload inside the patterns proceeds', async () => {
-    const keyArn = (await kms.send(new CreateKeyCommand({ Policy: policyFor() }))).KeyMetadata!.Arn!;
+    const keyArn = (await kms.send(new CreateKeyCommand({ Policy: rootOnlyKeyPolicy }))).KeyMetadata!.Arn!;
     f.emulator.seed({ cassandra: { keyspaces: [{ name: 'team_a', tables: [{ name: 'orders' }] }] } });
     await f.create('KeyspacesTable', 'ours', {
       keyspaceName: 'team_a',

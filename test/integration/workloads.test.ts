@@ -16,6 +16,7 @@ import {
 import { DisableKeyCommand, EnableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { EncryptionSetting } from '../../src/aws/workload.ts';
+import { rootOnlyKeyPolicy } from '../fixtures/keys.ts';
 import { adminIdentity, eventually } from './support/cluster.ts';
 import { condition, useOperator } from './support/operator.ts';
 
@@ -493,18 +494,7 @@ describe('cross-namespace references', () => {
 describe('pre-flight reads the key policy', () => {
   it('refuses a Flink switch onto a key whose policy lacks the Flink service principals, and never calls UpdateApplication', async () => {
     const { CreateKeyCommand } = await import('@aws-sdk/client-kms');
-    const rootOnly = JSON.stringify({
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Sid: 'Root',
-          Effect: 'Allow',
-          Principal: { AWS: 'arn:aws:iam::111122223333:root' },
-          Action: 'kms:*',
-          Resource: '*',
-        },
-      ],
-    });
+    const rootOnly = rootOnlyKeyPolicy;
     const keyArn = (await kms.send(new CreateKeyCommand({ Policy: rootOnly }))).KeyMetadata!.Arn!;
     const name = unique('w');
     const ids = services[0]!.seed(name);
