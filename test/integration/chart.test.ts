@@ -324,8 +324,8 @@ describe('the chart renders valid objects', () => {
 // ---- install, upgrade, uninstall on the shared apiserver ------------------------------------------
 
 describe('helm install, upgrade and uninstall on the test apiserver', () => {
-  it('installs, upgrades a value into the Deployment and the RBAC, and uninstalls cleanly', async () => {
-    await installCrds();
+  /** A fresh namespace and release name, and how to reach what the chart installs there. */
+  async function newRelease() {
     const kubeconfig = inject('kubeconfigPath');
     const ns = await createNamespace('chart');
     const release = uniqueName('cmk');
@@ -334,7 +334,13 @@ describe('helm install, upgrade and uninstall on the test apiserver', () => {
     const get = (path: string) => admin.request('GET', path);
     const deploymentPath = `/apis/apps/v1/namespaces/${ns}/deployments/${fullname}`;
     const base = ['--namespace', ns, '--kubeconfig', kubeconfig];
+    return { ns, release, fullname, get, deploymentPath, base, admin };
+  }
+  type Release = Awaited<ReturnType<typeof newRelease>>;
 
+  /** Installs the release; the Deployment logs at info and every other object is there. */
+  async function installAndExpectEveryObject(r: Release): Promise<void> {
+    const { ns, release, fullname, get, deploymentPath, base } = r;
     await helm(['install', release, chartDir, ...base, ...valuesArgs({ aws: { region: 'us-east-1' } })]);
     const installed = await get(deploymentPath);
     expect(installed.status).toBe(200);
@@ -352,7 +358,11 @@ describe('helm install, upgrade and uninstall on the test apiserver', () => {
     ]) {
       expect((await get(path)).status, path).toBe(200);
     }
+  }
 
+  /** Upgrades a value into the Deployment and, with a watched namespace, the ClusterRole into a Role. */
+  async function upgradeToAWatchedNamespace(r: Release): Promise<void> {
+    const { ns, release, fullname, get, deploymentPath, base } = r;
     // Upgrade: a new log level and a watched namespace (ClusterRole -> Role).
     await helm([
       'upgrade',
@@ -373,6 +383,11 @@ describe('helm install, upgrade and uninstall on the test apiserver', () => {
     expect((await get(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles/${fullname}`)).status).toBe(
       200,
     );
+  }
+
+  /** The ServiceAccount may read KmsKeys in the watched namespace, and nowhere else. */
+  async function expectAccessOnlyInTheWatchedNamespace(r: Release): Promise<void> {
+    const { ns, fullname, admin } = r;
     // The ServiceAccount may read KmsKeys in the watched namespace, and nowhere else.
     const sar = async (namespace: string | undefined) => {
       const res = await admin.request('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
@@ -394,7 +409,11 @@ describe('helm install, upgrade and uninstall on the test apiserver', () => {
     await eventually(async () => ((await sar(ns)) ? true : undefined), { what: 'the Role to take effect' });
     expect(await sar(undefined)).toBe(false);
     expect(await sar('default')).toBe(false);
+  }
 
+  /** Uninstalls the release: its objects are gone, the CRDs stay. */
+  async function uninstallAndExpectOnlyCrdsLeft(r: Release): Promise<void> {
+    const { ns, release, fullname, get, deploymentPath, base } = r;
     await helm(['uninstall', release, ...base]);
     for (const path of [
       deploymentPath,
@@ -408,6 +427,15 @@ describe('helm install, upgrade and uninstall on the test apiserver', () => {
     expect((await get('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/kmskeys.cmk.io')).status).toBe(
       200,
     );
+  }
+
+  it('installs, upgrades a value into the Deployment and the RBAC, and uninstalls cleanly', async () => {
+    await installCrds();
+    const r = await newRelease();
+    await installAndExpectEveryObject(r);
+    await upgradeToAWatchedNamespace(r);
+    await expectAccessOnlyInTheWatchedNamespace(r);
+    await uninstallAndExpectOnlyCrdsLeft(r);
   });
 });
 
@@ -521,7 +549,8 @@ describe('the rendered RBAC is exactly what the operator uses', () => {
     return [...text.matchAll(pattern)].reduce((sum, m) => sum + Number(m[1]), 0);
   }
 
-  it('the operator, as the chart ServiceAccount, reconciles every kind it owns; no request is refused', async () => {
+  /** The operator in this worker, with the chart ServiceAccount's identity and RBAC; once it leads. */
+  async function startOperatorAsTheServiceAccount(): Promise<void> {
     const identity = await cp.mintIdentity(user, saGroups);
     operator = await startOperator({
       kubeconfig: identity.kubeconfigPath,
@@ -539,21 +568,29 @@ describe('the rendered RBAC is exactly what the operator uses', () => {
         : silentLogger(),
     });
     await eventually(async () => (operator!.isLeader() ? true : undefined), { what: 'leadership' });
-    const aws = {
+  }
+
+  /** SDK client config for the emulator, as a tester (not the operator). */
+  function awsConfig() {
+    return {
       endpoint: emulator.url,
       region: 'us-east-1',
       credentials: { accessKeyId: 'AKIATESTER0000000001', secretAccessKey: 'x' },
     };
+  }
 
+  async function adoptAKeyAndCreateOne(): Promise<void> {
     // A KmsKey adopting an existing key, and one the operator creates (a one-shot action: re-read first).
-    const kms = new KMSClient(aws);
+    const kms = new KMSClient(awsConfig());
     const key = await kms.send(new CreateKeyCommand({ Description: 'chart rbac' }));
     await createObject('KmsKey', 'kmskeys', 'adopted', { keyId: key.KeyMetadata!.Arn });
     await createObject('KmsKey', 'kmskeys', 'created', { create: {} });
     const adopted = await waitCondition('kmskeys', 'adopted', 'Ready', 'True');
     expect(adopted.metadata.finalizers).toContain(kmsKeyFinalizer);
     await waitCondition('kmskeys', 'created', 'Ready', 'True');
+  }
 
+  async function reconcileAWorkloadOfEachKindPastAForeignFinalizer(): Promise<void> {
     // One workload of each kind on an AWS owned key. While the operator waits for AWS in its first
     // reconcile, another controller's finalizer lands on the object: the operator's guarded
     // finalizer patch then fails its test op, and it re-reads the object (get) and patches again.
@@ -602,7 +639,9 @@ describe('the rendered RBAC is exactly what the operator uses', () => {
         expect(o.metadata.finalizers?.sort(), w.kind).toEqual([workloadFinalizer, 'example.com/hold'].sort());
       }),
     );
+  }
 
+  async function publishOverridesAndSubmitAJobRun(): Promise<void> {
     // The job-override ConfigMap is published; a job run on the application is submitted once
     // (decided on the stored object: a get) and followed.
     await eventually(
@@ -633,10 +672,12 @@ describe('the rendered RBAC is exactly what the operator uses', () => {
         ).status?.jobRunId,
       { what: 'the job run submitted', timeoutMs: 20_000 },
     );
+  }
 
+  async function reconcileAnApplicationAnotherClusterClaimsTwice(): Promise<void> {
     // A Flink application another cluster claims: a Warning each reconcile. The second one joins the
     // first Event as a series, which the operator patches (here: when it stops and flushes).
-    const flink = new KinesisAnalyticsV2Client(aws);
+    const flink = new KinesisAnalyticsV2Client(awsConfig());
     const app = await flink.send(new DescribeApplicationCommand({ ApplicationName: 'claimed' }));
     await flink.send(
       new TagResourceCommand({
@@ -664,8 +705,11 @@ describe('the rendered RBAC is exactly what the operator uses', () => {
     await eventually(async () => ((await reconciles('flinkapplication')) > before ? true : undefined), {
       what: 'a second reconcile of the claimed application',
     });
+  }
 
-    await operator.stop();
+  /** Stops the operator (flushing its Event series), then reads its requests from the audit log. */
+  async function stopAndExpectNoRequestRefused(): Promise<void> {
+    await operator!.stop();
     operator = undefined;
     const events = await admin.request<{ items: Array<{ reason: string; series?: { count: number } }> }>(
       'GET',
@@ -679,6 +723,15 @@ describe('the rendered RBAC is exactly what the operator uses', () => {
       .filter((e) => e.responseStatus?.code === 403)
       .map((e) => `${e.verb} ${e.requestURI}`);
     expect(refused).toEqual([]);
+  }
+
+  it('the operator, as the chart ServiceAccount, reconciles every kind it owns; no request is refused', async () => {
+    await startOperatorAsTheServiceAccount();
+    await adoptAKeyAndCreateOne();
+    await reconcileAWorkloadOfEachKindPastAForeignFinalizer();
+    await publishOverridesAndSubmitAJobRun();
+    await reconcileAnApplicationAnotherClusterClaimsTwice();
+    await stopAndExpectNoRequestRefused();
   });
 
   it('grants exactly the (group, resource, verb) pairs the operator used: nothing missing, nothing spare', async () => {
@@ -694,98 +747,104 @@ describe('the rendered RBAC is exactly what the operator uses', () => {
     expect({ missing, spare }).toEqual({ missing: [], spare: [] });
   });
 
-  it('every verb of every rule is needed: without it, a request the operator made is denied', async () => {
-    const audit = await readAuditLog(auditLog, user);
-    const requests = uniqueRequests(audit);
-    const bound = rulesBoundTo(rendered, { namespace: releaseNs, name: release });
-    const rbac = (kind: string, namespace?: string) => ({
-      group: 'rbac.authorization.k8s.io',
-      version: 'v1',
-      plural: `${kind.toLowerCase()}s`,
-      namespaced: namespace !== undefined,
-      kind,
-    });
-    const allowed = async (subject: string, groups: string[], r: AuditRequest) => {
-      const review = await admin.create<Manifest>(
-        {
-          group: 'authorization.k8s.io',
-          version: 'v1',
-          plural: 'subjectaccessreviews',
-          namespaced: false,
-          kind: 'SubjectAccessReview',
-        },
-        {
-          apiVersion: 'authorization.k8s.io/v1',
-          kind: 'SubjectAccessReview',
-          metadata: { name: '' },
-          spec: { user: subject, groups, resourceAttributes: r.attributes },
-        } as Manifest,
-      );
-      return (review['status'] as { allowed: boolean }).allowed;
-    };
-    let n = 0;
-    const checked: string[] = [];
-    for (const [roleIndex, { role, rules }] of bound.entries()) {
-      for (const [ruleIndex, rule] of rules.entries()) {
-        for (const verb of rule.verbs) {
-          const subject = `minus-${++n}-${randomBytes(2).toString('hex')}`;
-          const without = rules
-            .map((r, i) => (i === ruleIndex ? { ...r, verbs: r.verbs.filter((v) => v !== verb) } : r))
-            .filter((r) => r.verbs.length > 0);
-          // The subject gets every bound role, this one with the verb removed from this rule.
-          for (const [i, other] of bound.entries()) {
-            const ns = other.role.metadata.namespace;
-            const name = i === roleIndex ? subject : other.role.metadata.name;
-            if (i === roleIndex)
-              await admin.create(rbac(other.role.kind, ns), {
-                apiVersion: 'rbac.authorization.k8s.io/v1',
-                kind: other.role.kind,
-                metadata: { name, ...(ns ? { namespace: ns } : {}) },
-                rules: without,
-              } as Manifest);
-            const bindingKind = other.role.kind === 'ClusterRole' ? 'ClusterRoleBinding' : 'RoleBinding';
-            await admin.create(rbac(bindingKind, ns), {
-              apiVersion: 'rbac.authorization.k8s.io/v1',
-              kind: bindingKind,
-              metadata: { name: `${subject}-${i}`, ...(ns ? { namespace: ns } : {}) },
-              roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: other.role.kind, name },
-              subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: subject }],
-            } as Manifest);
-          }
-          const affected = requests.filter((r) => r.verb === verb && matches(rule, role, r));
-          expect(
-            affected.length,
-            `${role.metadata.name} rule ${ruleIndex} ${verb}: no request used it`,
-          ).toBeGreaterThan(0);
-          // The bindings are in effect (a request the reduced roles still grant is allowed)...
-          const stillGranted = (r: AuditRequest) =>
-            bound.some((b, i) =>
-              (i === roleIndex ? without : b.rules).some(
-                (x) => x.verbs.includes(r.verb) && matches(x, b.role, r),
-              ),
-            );
-          const control = requests.find(stillGranted);
-          if (control)
-            await eventually(async () => ((await allowed(subject, [], control)) ? true : undefined), {
-              what: `${subject} bound`,
-            });
-          // ...and every request this verb of this rule allowed is now denied.
-          for (const r of affected) {
-            expect(await allowed(user, saGroups, r), `${r.key} as the ServiceAccount`).toBe(true);
-            expect(
-              await allowed(subject, [], r),
-              `${r.key} without ${verb} in ${role.metadata.name} rule ${ruleIndex}`,
-            ).toBe(false);
-          }
-          checked.push(
-            `${role.kind}/${role.metadata.name}[${ruleIndex}] ${verb}: ${affected.length} request kinds denied`,
-          );
-        }
-      }
-    }
-    expect(checked.length).toBe(
-      bound.reduce((sum, b) => sum + b.rules.reduce((s, r) => s + r.verbs.length, 0), 0),
+  const rbac = (kind: string, namespace?: string) => ({
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    plural: `${kind.toLowerCase()}s`,
+    namespaced: namespace !== undefined,
+    kind,
+  });
+  const allowed = async (subject: string, groups: string[], r: AuditRequest) => {
+    const review = await admin.create<Manifest>(
+      {
+        group: 'authorization.k8s.io',
+        version: 'v1',
+        plural: 'subjectaccessreviews',
+        namespaced: false,
+        kind: 'SubjectAccessReview',
+      },
+      {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        metadata: { name: '' },
+        spec: { user: subject, groups, resourceAttributes: r.attributes },
+      } as Manifest,
     );
+    return (review['status'] as { allowed: boolean }).allowed;
+  };
+
+  /** Binds a fresh subject to every bound role, role `roleIndex` replaced by `without`. */
+  async function bindEveryRoleWithOneVerbRemoved(
+    bound: Bound,
+    roleIndex: number,
+    subject: string,
+    without: PolicyRule[],
+  ): Promise<void> {
+    // The subject gets every bound role, this one with the verb removed from this rule.
+    for (const [i, other] of bound.entries()) {
+      const ns = other.role.metadata.namespace;
+      const name = i === roleIndex ? subject : other.role.metadata.name;
+      if (i === roleIndex)
+        await admin.create(rbac(other.role.kind, ns), {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: other.role.kind,
+          metadata: { name, ...(ns ? { namespace: ns } : {}) },
+          rules: without,
+        } as Manifest);
+      const bindingKind = other.role.kind === 'ClusterRole' ? 'ClusterRoleBinding' : 'RoleBinding';
+      await admin.create(rbac(bindingKind, ns), {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: bindingKind,
+        metadata: { name: `${subject}-${i}`, ...(ns ? { namespace: ns } : {}) },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: other.role.kind, name },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: subject }],
+      } as Manifest);
+    }
+  }
+
+  /**
+   * Every request the verb of the rule allowed is allowed for the ServiceAccount and denied for the
+   * subject bound without it (once its bindings are in effect); the number of such request kinds.
+   */
+  async function expectOnlyThatVerbDenied(c: {
+    requests: AuditRequest[];
+    bound: Bound;
+    roleIndex: number;
+    ruleIndex: number;
+    verb: string;
+    without: PolicyRule[];
+    subject: string;
+  }): Promise<number> {
+    const { requests, bound, roleIndex, ruleIndex, verb, without, subject } = c;
+    const { role, rules } = bound[roleIndex]!;
+    const rule = rules[ruleIndex]!;
+    const affected = requests.filter((r) => r.verb === verb && matches(rule, role, r));
+    expect(
+      affected.length,
+      `${role.metadata.name} rule ${ruleIndex} ${verb}: no request used it`,
+    ).toBeGreaterThan(0);
+    // The bindings are in effect (a request the reduced roles still grant is allowed)...
+    const stillGranted = (r: AuditRequest) =>
+      bound.some((b, i) =>
+        (i === roleIndex ? without : b.rules).some((x) => x.verbs.includes(r.verb) && matches(x, b.role, r)),
+      );
+    const control = requests.find(stillGranted);
+    if (control)
+      await eventually(async () => ((await allowed(subject, [], control)) ? true : undefined), {
+        what: `${subject} bound`,
+      });
+    // ...and every request this verb of this rule allowed is now denied.
+    for (const r of affected) {
+      expect(await allowed(user, saGroups, r), `${r.key} as the ServiceAccount`).toBe(true);
+      expect(
+        await allowed(subject, [], r),
+        `${r.key} without ${verb} in ${role.metadata.name} rule ${ruleIndex}`,
+      ).toBe(false);
+    }
+    return affected.length;
+  }
+
+  function recordLeastPrivilegeFigures(audit: AuditEvent[], bound: Bound, checked: string[]): void {
     const used = new Set(audit.flatMap(auditPairs));
     const granted = new Set(bound.flatMap(({ rules }) => [...rulePairs(rules)]));
     recordFigures('chart-rbac', {
@@ -807,8 +866,45 @@ describe('the rendered RBAC is exactly what the operator uses', () => {
         'pairs granted but not used': [...granted].filter((x) => !used.has(x)).length,
       },
     });
+  }
+
+  it('every verb of every rule is needed: without it, a request the operator made is denied', async () => {
+    const audit = await readAuditLog(auditLog, user);
+    const requests = uniqueRequests(audit);
+    const bound = rulesBoundTo(rendered, { namespace: releaseNs, name: release });
+    let n = 0;
+    const checked: string[] = [];
+    for (const [roleIndex, { role, rules }] of bound.entries()) {
+      for (const [ruleIndex, rule] of rules.entries()) {
+        for (const verb of rule.verbs) {
+          const subject = `minus-${++n}-${randomBytes(2).toString('hex')}`;
+          const without = rules
+            .map((r, i) => (i === ruleIndex ? { ...r, verbs: r.verbs.filter((v) => v !== verb) } : r))
+            .filter((r) => r.verbs.length > 0);
+          await bindEveryRoleWithOneVerbRemoved(bound, roleIndex, subject, without);
+          const denied = await expectOnlyThatVerbDenied({
+            requests,
+            bound,
+            roleIndex,
+            ruleIndex,
+            verb,
+            without,
+            subject,
+          });
+          checked.push(
+            `${role.kind}/${role.metadata.name}[${ruleIndex}] ${verb}: ${denied} request kinds denied`,
+          );
+        }
+      }
+    }
+    expect(checked.length).toBe(
+      bound.reduce((sum, b) => sum + b.rules.reduce((s, r) => s + r.verbs.length, 0), 0),
+    );
+    recordLeastPrivilegeFigures(audit, bound, checked);
   });
 });
+
+type Bound = Array<{ role: Manifest; rules: PolicyRule[] }>;
 
 interface AuditRequest {
   key: string;

@@ -469,6 +469,92 @@ describe('AWS fault profiles: a fleet key switch converges with bounded calls', 
     expect(r.injectedByCode['ConflictException']).toBeGreaterThan(0);
   });
 
+  /** Waits for the operator's first accepted switch onto `toArn`, then disables that key. */
+  async function disableAfterTheFirstAcceptedSwitch(since: number, toArn: string) {
+    const firstAccepted = await eventually(
+      async () =>
+        (await f.admin.calls({ since })).find(
+          (c) =>
+            c.userIdentity.accessKeyId === operatorAccessKey &&
+            switchOps.has(op(c)) &&
+            !c.errorCode &&
+            switchTarget(c) === toArn,
+        ),
+      { what: 'a first accepted switch', timeoutMs: 60_000, intervalMs: 50 },
+    );
+    expect(firstAccepted).toBeDefined();
+    await kms.send(new DisableKeyCommand({ KeyId: toArn }));
+    const disabledAt = Date.now();
+    const disableId = (await f.admin.calls({ since, eventName: 'DisableKey' })).at(-1)?.eventId ?? 0;
+    return { disabledAt, disableId };
+  }
+
+  /** Reported at once on the key and on every workload that uses or is switching to it; when each was. */
+  async function waitUntilEveryoneReportsIt(to: 'a' | 'b') {
+    // Reported at once on the key ...
+    await f.waitFor(
+      'KmsKey',
+      to,
+      (o: { status?: { conditions?: Condition[] } }) =>
+        cond(o, 'KeyUsable')?.status === 'False' ? true : undefined,
+      `KmsKey ${to} reports the disabled key`,
+      60_000,
+    );
+    const keyReportedAt = Date.now();
+    // ... and on every workload that uses or is switching to it.
+    const reportedAt = new Map<string, number>();
+    await eventually(
+      async () => {
+        for (const o of await fleetObjects()) {
+          const id = `${o.kind}/${o.metadata.name}`;
+          if (
+            !reportedAt.has(id) &&
+            cond(o, 'KeyUsable')?.status === 'False' &&
+            cond(o, 'Ready')?.status !== 'True'
+          )
+            reportedAt.set(id, Date.now());
+        }
+        return reportedAt.size === fleet.length ? true : undefined;
+      },
+      { what: 'every workload reports the disabled key', timeoutMs: 60_000, intervalMs: 100 },
+    );
+    return { keyReportedAt, reportedAt };
+  }
+
+  /** Held disabled over two resync periods, the operator keeps off the key; the attempts AWS refused. */
+  async function expectNoSwitchOntoTheDisabledKey(c: {
+    disableId: number;
+    toArn: string;
+    keyReportedAt: number;
+    reportedAt: Map<string, number>;
+  }) {
+    const { disableId, toArn, keyReportedAt, reportedAt } = c;
+    // Hold it disabled over two resync periods: the operator must keep off it, not retry onto it.
+    await new Promise((r) => setTimeout(r, 2 * resyncMs));
+    const whileDisabled = (await f.admin.calls({ since: disableId })).filter(
+      (c) => c.userIdentity.accessKeyId === operatorAccessKey,
+    );
+    const attempts = whileDisabled.filter((c) => switchOps.has(op(c)) && switchTarget(c) === toArn);
+    // Invariant 1: no switch onto the key accepted while it is disabled ...
+    const acceptedWhileDisabled = attempts.filter((c) => !c.errorCode);
+    lost['switches onto a disabled key'] += acceptedWhileDisabled.length;
+    expect(acceptedWhileDisabled).toEqual([]);
+    // ... none even attempted once the key's status reported it, but for a grace of 2 s: a
+    // reconcile whose fresh read of the key came just before DisableKey still sends its
+    // request (AWS refuses it), moments later; a retry onto the key would come much later ...
+    expect(attempts.filter((c) => c.eventTime > keyReportedAt + 2000)).toEqual([]);
+    // ... and none for a workload after its own status reported it.
+    for (const w of fleet.filter((x) => x.kind !== 'EmrServerlessApplication')) {
+      const at = reportedAt.get(`${w.kind}/${w.name}`) ?? 0;
+      const mine = attempts.filter((c) => JSON.stringify(c.requestParameters).includes(`"${w.name}"`));
+      expect(
+        mine.filter((c) => c.eventTime > at),
+        `${w.kind}/${w.name}`,
+      ).toEqual([]);
+    }
+    return attempts;
+  }
+
   it('the key disabled in the middle of the switch, then enabled again', { timeout: 200_000 }, async () => {
     // Tables stay UPDATING for a while, so the key goes away under switches in flight.
     await f.admin.patchConfig({
@@ -486,73 +572,15 @@ describe('AWS fault profiles: a fleet key switch converges with bounded calls', 
         during: async ({ since, to, result }) => {
           const toArn = keys[to];
           const fromArn = keys[to === 'a' ? 'b' : 'a'];
-          const firstAccepted = await eventually(
-            async () =>
-              (await f.admin.calls({ since })).find(
-                (c) =>
-                  c.userIdentity.accessKeyId === operatorAccessKey &&
-                  switchOps.has(op(c)) &&
-                  !c.errorCode &&
-                  switchTarget(c) === toArn,
-              ),
-            { what: 'a first accepted switch', timeoutMs: 60_000, intervalMs: 50 },
-          );
-          expect(firstAccepted).toBeDefined();
-          await kms.send(new DisableKeyCommand({ KeyId: toArn }));
-          const disabledAt = Date.now();
+          const { disabledAt, disableId } = await disableAfterTheFirstAcceptedSwitch(since, toArn);
           result.otherFaults = 1;
-          const disableId = (await f.admin.calls({ since, eventName: 'DisableKey' })).at(-1)?.eventId ?? 0;
-
-          // Reported at once on the key ...
-          await f.waitFor(
-            'KmsKey',
-            to,
-            (o: { status?: { conditions?: Condition[] } }) =>
-              cond(o, 'KeyUsable')?.status === 'False' ? true : undefined,
-            `KmsKey ${to} reports the disabled key`,
-            60_000,
-          );
-          const keyReportedAt = Date.now();
-          // ... and on every workload that uses or is switching to it.
-          const reportedAt = new Map<string, number>();
-          await eventually(
-            async () => {
-              for (const o of await fleetObjects()) {
-                const id = `${o.kind}/${o.metadata.name}`;
-                if (
-                  !reportedAt.has(id) &&
-                  cond(o, 'KeyUsable')?.status === 'False' &&
-                  cond(o, 'Ready')?.status !== 'True'
-                )
-                  reportedAt.set(id, Date.now());
-              }
-              return reportedAt.size === fleet.length ? true : undefined;
-            },
-            { what: 'every workload reports the disabled key', timeoutMs: 60_000, intervalMs: 100 },
-          );
-          // Hold it disabled over two resync periods: the operator must keep off it, not retry onto it.
-          await new Promise((r) => setTimeout(r, 2 * resyncMs));
-          const whileDisabled = (await f.admin.calls({ since: disableId })).filter(
-            (c) => c.userIdentity.accessKeyId === operatorAccessKey,
-          );
-          const attempts = whileDisabled.filter((c) => switchOps.has(op(c)) && switchTarget(c) === toArn);
-          // Invariant 1: no switch onto the key accepted while it is disabled ...
-          const acceptedWhileDisabled = attempts.filter((c) => !c.errorCode);
-          lost['switches onto a disabled key'] += acceptedWhileDisabled.length;
-          expect(acceptedWhileDisabled).toEqual([]);
-          // ... none even attempted once the key's status reported it, but for a grace of 2 s: a
-          // reconcile whose fresh read of the key came just before DisableKey still sends its
-          // request (AWS refuses it), moments later; a retry onto the key would come much later ...
-          expect(attempts.filter((c) => c.eventTime > keyReportedAt + 2000)).toEqual([]);
-          // ... and none for a workload after its own status reported it.
-          for (const w of fleet.filter((x) => x.kind !== 'EmrServerlessApplication')) {
-            const at = reportedAt.get(`${w.kind}/${w.name}`) ?? 0;
-            const mine = attempts.filter((c) => JSON.stringify(c.requestParameters).includes(`"${w.name}"`));
-            expect(
-              mine.filter((c) => c.eventTime > at),
-              `${w.kind}/${w.name}`,
-            ).toEqual([]);
-          }
+          const { keyReportedAt, reportedAt } = await waitUntilEveryoneReportsIt(to);
+          const attempts = await expectNoSwitchOntoTheDisabledKey({
+            disableId,
+            toArn,
+            keyReportedAt,
+            reportedAt,
+          });
           // Workloads the switch had not reached are still on the old key in AWS.
           const onOld = (await Promise.all(fleet.map(awsKeyOf))).filter((k) => k === fromArn).length;
           result.recoveryMs = 0;
