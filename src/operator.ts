@@ -24,11 +24,12 @@ import {
 import { type AwsClients, createAwsClients } from './aws/clients.ts';
 import { callerIdentityCache } from './aws/identity.ts';
 import { createKeyCache, type KeyReads } from './keys/key-cache.ts';
+import { keyArnsOf } from './keys/key-usage.ts';
 import { referenceGranted as grantAllows } from './keys/reference-grants.ts';
 import type { TenancyRules } from './keys/tenancy.ts';
 import { controllerDefinitions, kmsKeyView } from './reconcile/controllers.ts';
 import { type EmrApplicationObject, type JobRunObject, jobRunReconciler } from './reconcile/jobrun.ts';
-import { liveReferencesTo, referencesIn } from './reconcile/key-users.ts';
+import { cachedUsesOf, liveReferencesTo, liveUsesOf, referencesIn } from './reconcile/key-users.ts';
 import { kmsKeyReconciler } from './reconcile/kmskey.ts';
 import {
   type PolicyPreflight,
@@ -197,8 +198,10 @@ function watchedCaches(kube: KubeClient, options: OperatorOptions) {
       const ref = referencedKmsKey(o);
       return ref ? [ref] : [];
     });
-    return { type, cache, byKey };
+    const byArn = cache.indexBy((o) => keyArnsOf(o).map((u) => u.arn));
+    return { type, cache, byKey, byArn };
   });
+  const kmsKeysByArn = anyKmsKeys.indexBy((o) => (o.status?.keyArn ? [o.status.keyArn] : []));
   const grants = cacheOf<KeyReferenceGrantObject>(cmkResources.keyReferenceGrant);
   const informers = [
     ...kmsKeys.informers,
@@ -207,7 +210,7 @@ function watchedCaches(kube: KubeClient, options: OperatorOptions) {
     ...grants.informers,
   ];
   const ofKind = (type: ResourceType) => referencing.find((r) => r.type === type);
-  return { kmsKeys, anyKmsKeys, referencing, grants, informers, ofKind };
+  return { kmsKeys, anyKmsKeys, kmsKeysByArn, referencing, grants, informers, ofKind };
 }
 
 /** The controllers with their reconcilers' dependencies: one per root kind. */
@@ -216,7 +219,7 @@ function declareControllers(
   clients: { kube: KubeClient; aws: AwsClients; events: EventRecorder; keys: KeyReads },
   options: OperatorOptions,
 ) {
-  const { kmsKeys, anyKmsKeys, referencing, grants, ofKind } = caches;
+  const { kmsKeys, anyKmsKeys, kmsKeysByArn, referencing, grants, ofKind } = caches;
   const { kube, keys } = clients;
   // Tags and MSF operation history of each resource: re-read whenever the resource changes (the
   // memo key carries its version) and before every action; otherwise they cost no steady-state read.
@@ -263,11 +266,22 @@ function declareControllers(
     anyKmsKeys,
     grants,
     referencing: referencing.map((r) => r.cache),
+    kmsKeysOf: (arn) => kmsKeysByArn.lookup(arn).filter((k) => kmsKeys.get(k) !== undefined),
     kmsKeyReconcile: kmsKeyReconciler({
       ...shared,
       clusterName: options.clusterName,
       getKmsKey: (key) => kmsKeys.get(key),
       referencesTo: (key) => referencesIn(referencing, key),
+      // Uses of the key's ARN in any namespace, however the objects name it; every KmsKey declaring it.
+      usesOfKey: (arn, live) =>
+        live && options.labelSelector
+          ? liveUsesOf(kube, options.namespaces, arn, live)
+          : cachedUsesOf(referencing, arn),
+      declarationsOf: (arn) =>
+        kmsKeysByArn
+          .lookup(arn)
+          .map((k) => anyKmsKeys.get(k))
+          .filter((k): k is KmsKeyObject => k !== undefined),
       // A sharded cache does not see every workload: ask the API server before letting a key go.
       ...(options.labelSelector
         ? {

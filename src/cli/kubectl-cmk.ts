@@ -275,7 +275,10 @@ export const remedies: Record<string, string[]> = {
     'The running Flink storage still uses old key material: set spec.restartAfterRotation: Auto, or restart the application yourself.',
   ],
   KeyInUse: [
-    'The KmsKey is still referenced by workloads: point them at another key (kubectl get kmskey <name> -o jsonpath={.status.usedBy}).',
+    'The key is still used: the condition names the workloads (any namespace, any way of naming the key) and KmsKeys; move them to another key, or set deletionPolicy: Retain to keep the key and let the object go.',
+  ],
+  AuthorityHeldByAnother: [
+    'Another KmsKey holds the authority to schedule this key’s deletion (it created the key, or is older): set deletionPolicy: Retain here, or change the holder named in the condition.',
   ],
   KmsUnavailable: ['KMS did not answer (throttling, 5xx or network): the operator retries with backoff.'],
   AwsUnavailable: ['AWS did not answer (throttling, 5xx or network): the operator retries with backoff.'],

@@ -6,6 +6,7 @@
 
 import type { KeyReferenceGrantObject, KeyReferencingObject, KmsKeyObject } from '../api/resources.ts';
 import { referencedKmsKey } from '../api/resources.ts';
+import { keyArnsOf } from '../keys/key-usage.ts';
 import type { Reconcile } from '../runtime/controller.ts';
 import { objectKey } from '../runtime/kube.ts';
 import type { Index } from '../runtime/watch.ts';
@@ -69,6 +70,24 @@ export function keyUsers(source: KindCache<KeyReferencingObject>): Watch {
   });
 }
 
+/**
+ * KmsKey ← objects tied to its key by ARN (any namespace, however they name the key): when the
+ * keys an object's status names change, the KmsKeys declaring those keys look again (coalesced), so
+ * a deletion held for a user goes on once the user moved off the key.
+ */
+export function keyArnUsers(
+  source: KindCache<KeyReferencingObject>,
+  kmsKeysOf: (arn: string) => string[],
+): Watch {
+  return watch(source, ({ object, previous }) => {
+    const now = keyArnsOf(object).map((u) => u.arn);
+    const before = previous ? keyArnsOf(previous).map((u) => u.arn) : [];
+    if (previous && now.join() === before.join()) return [];
+    const arns = new Set([...now, ...before]);
+    return [...arns].flatMap((arn) => kmsKeysOf(arn).map((key) => ({ key, afterMs: progressCoalesceMs })));
+  });
+}
+
 /** Workload ← KmsKey: a key that changes what its users depend on re-runs the users (`usersOf`). */
 export function keyChanges(source: KindCache<KmsKeyObject>, usersOf: (kmsKey: string) => Enqueue[]): Watch {
   return watch(source, ({ object, previous }) => {
@@ -91,6 +110,8 @@ export interface ControllerInputs {
   workloads: Array<{ cache: KindCache<KeyReferencingObject>; byKey: Index; reconcile: Reconcile }>;
   /** Every kind that references a KmsKey (workloads and job runs), for the KmsKey's own watches. */
   referencing: Array<KindCache<KeyReferencingObject>>;
+  /** The KmsKeys (`namespace/name`) of this shard that declare a key ARN. */
+  kmsKeysOf(arn: string): string[];
   jobRuns?: {
     cache: KindCache<KeyReferencingObject>;
     byKey: Index;
@@ -107,7 +128,7 @@ export function controllerDefinitions(c: ControllerInputs): ControllerDefinition
       name: 'kmskey',
       root: c.kmsKeys as KindCache<never>,
       reconcile: c.kmsKeyReconcile,
-      watches: c.referencing.map(keyUsers),
+      watches: [...c.referencing.map(keyUsers), ...c.referencing.map((r) => keyArnUsers(r, c.kmsKeysOf))],
     },
   ];
   for (const w of c.workloads) {

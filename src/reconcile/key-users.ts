@@ -1,6 +1,7 @@
 // Which Kubernetes objects use a KmsKey: the workloads and job runs whose spec.key.kmsKeyRef names
-// it, as this process's caches see them or as the API server does (a sharded operator's cache holds
-// only its own shard; a key is let go only after asking the API server about every shard).
+// it, and (by the key's ARN) every object whose status ties it to the key however it names it; as
+// this process's caches see them or as the API server does (a sharded operator's cache holds only
+// its own shard; a key is let go only after asking the API server about every shard).
 
 import {
   cmkResources,
@@ -8,6 +9,7 @@ import {
   referencedKmsKey,
   referencingResources,
 } from '../api/resources.ts';
+import { type KeyUse, usesOfKey } from '../keys/key-usage.ts';
 import { KubeApiError, type KubeClient, type ResourceType } from '../runtime/kube.ts';
 import type { Index } from '../runtime/watch.ts';
 import type { KindCache } from '../runtime/wiring.ts';
@@ -37,16 +39,15 @@ export function referencesIn(
 }
 
 /**
- * The same, straight from the API server, other shards' objects included: cluster-wide when RBAC
- * allows it, else across `namespaces`.
+ * Every workload and job-run object, straight from the API server, other shards' objects included:
+ * cluster-wide when RBAC allows it, else across `namespaces`.
  */
-export async function liveReferencesTo(
+async function listReferencing(
   kube: KubeClient,
   namespaces: string[],
-  key: string,
   signal: AbortSignal,
-): Promise<KeyReferencingObject[]> {
-  const found: KeyReferencingObject[] = [];
+): Promise<Array<{ type: ResourceType; items: KeyReferencingObject[] }>> {
+  const all: Array<{ type: ResourceType; items: KeyReferencingObject[] }> = [];
   for (const type of referencingResources) {
     let items: KeyReferencingObject[];
     try {
@@ -57,8 +58,49 @@ export async function liveReferencesTo(
       for (const namespace of namespaces)
         items.push(...(await kube.list<KeyReferencingObject>(type, { namespace, signal })).items);
     }
-    for (const o of items)
-      if (referencedKmsKey(o) === key && usesKey(o, type)) found.push({ ...o, kind: o.kind ?? type.kind });
+    all.push({ type, items: items.map((o) => ({ ...o, kind: o.kind ?? type.kind })) });
   }
-  return found;
+  return all;
+}
+
+/** The objects referencing the KmsKey `key` that still use it, as the API server has them. */
+export async function liveReferencesTo(
+  kube: KubeClient,
+  namespaces: string[],
+  key: string,
+  signal: AbortSignal,
+): Promise<KeyReferencingObject[]> {
+  return (await listReferencing(kube, namespaces, signal)).flatMap(({ type, items }) =>
+    items.filter((o) => referencedKmsKey(o) === key && usesKey(o, type)),
+  );
+}
+
+/** The uses of a key ARN by workload and job-run objects, as the API server has them. */
+export async function liveUsesOf(
+  kube: KubeClient,
+  namespaces: string[],
+  arn: string,
+  signal: AbortSignal,
+): Promise<KeyUse[]> {
+  return usesOfKey(
+    (await listReferencing(kube, namespaces, signal)).flatMap(({ items }) => items),
+    arn,
+  );
+}
+
+/** The uses of a key ARN in the caches (indexed by the ARNs each object's status names). */
+export function cachedUsesOf(
+  caches: Array<{ cache: KindCache<KeyReferencingObject>; byArn: Index }>,
+  arn: string,
+): KeyUse[] {
+  return usesOfKey(
+    caches.flatMap((r) =>
+      r.byArn
+        .lookup(arn)
+        .map((k) => r.cache.get(k))
+        .filter((o): o is KeyReferencingObject => o !== undefined)
+        .map((o) => ({ ...o, kind: o.kind ?? r.cache.type.kind })),
+    ),
+    arn,
+  );
 }

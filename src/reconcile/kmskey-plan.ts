@@ -11,6 +11,7 @@ import type { WorkloadReference } from '../api/shared.ts';
 import type { AwsFailure } from '../aws/errors.ts';
 import { checkKey } from '../keys/checks.ts';
 import type { KeyFacts, RotationFacts } from '../keys/key-facts.ts';
+import { describeUses, type KeyUse } from '../keys/key-usage.ts';
 import { planOutcomeFor } from '../runtime/outcome.ts';
 import { type DesiredCondition, type PlannedEvent, type PlanOutcome, resync } from './types.ts';
 
@@ -36,6 +37,13 @@ export interface KmsKeyPlanInput {
   references: WorkloadReference[];
   /** Set when the operator's tenancy rules forbid this namespace the key. */
   refusal?: { reason: string; message: string };
+  /**
+   * Uses of the key's ARN beyond `references`: objects in any namespace whose status ties them to
+   * the key however they name it, and other KmsKey objects declaring it (src/keys/key-usage.ts).
+   */
+  keyUses?: KeyUse[];
+  /** Another KmsKey object holds the authority to schedule this key's deletion. */
+  authorityHeldBy?: { namespace: string; name: string };
 }
 
 export type KmsKeyAction =
@@ -164,15 +172,30 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
     }
     const schedule = (spec.deletionPolicy ?? 'Retain') === 'ScheduleDeletion';
     // A key the namespace may not use (tenancy, invariant 4) is never scheduled for deletion from
-    // it: deleting the object only lets go of it, as Retain does.
+    // it, nor one whose deletion another KmsKey object holds the authority for: deleting the object
+    // only lets go of it, as Retain does.
     if (
       schedule &&
       enforce &&
       !input.refusal &&
+      !input.authorityHeldBy &&
       observed.kind === 'found' &&
       observed.key.state !== 'PendingDeletion' &&
       observed.key.state !== 'PendingReplicaDeletion'
     ) {
+      // Scheduling the deletion rests on nothing Kubernetes can see using the key, in any namespace
+      // and however it names the key (invariant 2): held until the last use is gone, or the object
+      // is set to Retain.
+      const uses = input.keyUses ?? [];
+      if (uses.length > 0) {
+        const message = `deletion of ${observed.key.arn} waits until nothing uses it; still used by ${describeUses(uses)} (set deletionPolicy: Retain to let go of the object and keep the key)`;
+        conditions.push({ type: 'DeletionBlocked', status: 'True', reason: 'KeyInUse', message });
+        events.push({ type: 'Warning', reason: 'DeletionBlocked', action: 'Delete', note: message });
+        return plan(
+          { kind: 'waiting', reason: 'KeyInUse', message, retryAfterMs: resync.slowMs },
+          resync.slowMs,
+        );
+      }
       actions.push({ type: 'ScheduleKeyDeletion', pendingWindowInDays: spec.pendingWindowInDays ?? 30 });
     }
     actions.push({ type: 'RemoveFinalizer' });
@@ -180,6 +203,16 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
   }
 
   if (!input.hasFinalizer) actions.push({ type: 'AddFinalizer' });
+  // Exactly one KmsKey object per key may schedule its deletion: say so before anyone deletes.
+  if ((spec.deletionPolicy ?? 'Retain') === 'ScheduleDeletion' && input.authorityHeldBy) {
+    const holder = `${input.authorityHeldBy.namespace}/${input.authorityHeldBy.name}`;
+    conditions.push({
+      type: 'DeletionAuthority',
+      status: 'False',
+      reason: 'AuthorityHeldByAnother',
+      message: `KmsKey ${holder} holds the authority to schedule this key's deletion (it created the key, or declared ScheduleDeletion first); deleting this object lets go of it as Retain does. Set deletionPolicy: Retain here, or remove it from ${holder}`,
+    });
+  }
 
   // Tenancy: the namespace may not use this key at all (invariant 4); nothing is read or changed.
   if (input.refusal) {

@@ -2,12 +2,15 @@
 //
 // Watches: KmsKey objects, and every workload kind that can reference a KmsKey (mapped to the
 // referenced KmsKey through an index, so a new or removed reference re-runs the key's reconcile).
-// Owns conditions: Ready, Reconciling, Stalled (kstatus), KeyUsable, RotationCurrent, DeletionBlocked.
+// Owns conditions: Ready, Reconciling, Stalled (kstatus), KeyUsable, RotationCurrent, DeletionBlocked,
+// DeletionAuthority.
 // Acts on AWS only through src/aws/kms.ts, only in Enforce mode, only with the leader's signal.
 // Reads: key facts through the key cache (one KMS read per key per TTL however many workloads re-run
 // this reconcile); fresh from KMS when the object changed since it was last reconciled, while
 // anything is in flight, and before any action.
-// Never: schedules deletion of (or disables) a key that any workload references; removes the
+// Never: schedules deletion of (or disables) a key that any workload references, or that any object
+// in any namespace uses by its ARN (src/keys/key-usage.ts), or whose deletion another KmsKey holds the
+// authority for; removes the
 // finalizer before cleanup succeeded; acts on a key by alias after it was resolved (status.keyArn
 // is the identity from then on, so re-pointing an alias never moves the object to another key).
 
@@ -17,6 +20,7 @@ import type { WorkloadReference } from '../api/shared.ts';
 import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
 import type { KeyReads } from '../keys/key-cache.ts';
+import { declarationsOf, deletionAuthority, deletionClaimOf, type KeyUse } from '../keys/key-usage.ts';
 import type { TenancyRules } from '../keys/tenancy.ts';
 import { removeCondition } from '../runtime/conditions.ts';
 import type { ReconcileContext } from '../runtime/controller.ts';
@@ -69,6 +73,13 @@ export interface KmsKeyReconcilerDeps {
    * not see every workload (a sharded operator), and asked before a key is let go.
    */
   liveReferencesTo?(key: string, signal: AbortSignal): Promise<KeyReferencingObject[]>;
+  /**
+   * Workload and job-run objects in any namespace whose status ties them to the key ARN, however
+   * they name it (src/keys/key-usage.ts); with `live`, read from the API server (every shard).
+   */
+  usesOfKey?(arn: string, live?: AbortSignal): KeyUse[] | Promise<KeyUse[]>;
+  /** Every KmsKey object (any namespace, any shard) whose status declares the key ARN. */
+  declarationsOf?(arn: string): KmsKeyObject[];
   callerIdentity(target: AwsTarget): Promise<CallerIdentity>;
   defaultRegion: string;
   /** Identifies this cluster in AWS tags (`cmk.io/owner`). */
@@ -88,6 +99,10 @@ export interface KmsKeyObservationSet {
   liveChecked: boolean;
   refusal?: { reason: string; message: string };
   grants?: { count: number; limit: number };
+  /** Uses of the key ARN beyond the references (other namespaces, key ids, other KmsKeys). */
+  uses: KeyUse[];
+  /** Another KmsKey object holds the authority to schedule this key's deletion. */
+  authorityHeldBy?: { namespace: string; name: string };
 }
 
 type Observation = KmsKeyObservationSet;
@@ -132,12 +147,16 @@ export function kmsKeyKind(
         object.status?.conditions?.some((c) => c.type === 'Reconciling' && c.status === 'True') === true;
       const observed = await readKey(deps, object, fresh);
       const refusal = await refusalOf(deps, object, observed);
+      const referencing = deps.referencesTo(keyOf(object)).filter(holds);
+      const arn = object.status?.keyArn ?? (observed.kind === 'found' ? observed.key.arn : undefined);
+      const uses = arn && deps.usesOfKey ? await deps.usesOfKey(arn) : [];
       return {
         observed,
         fresh,
-        referencing: deps.referencesTo(keyOf(object)).filter(holds),
+        referencing,
         liveChecked: false,
         ...(refusal ? { refusal } : {}),
+        ...keyClaims(deps, object, arn, referencing, uses),
       };
     },
     plan: (object, o) =>
@@ -150,6 +169,8 @@ export function kmsKeyKind(
         region: targetOf(deps, object).region,
         observed: o.observed,
         references: o.referencing.map(toReference),
+        keyUses: o.uses,
+        ...(o.authorityHeldBy ? { authorityHeldBy: o.authorityHeldBy } : {}),
         ...(o.refusal ? { refusal: o.refusal } : {}),
       }),
     confirm: async (object, o, plan, ctx) => {
@@ -159,7 +180,10 @@ export function kmsKeyKind(
       // process's cache holds only its own shard: ask the API server about every workload first.
       if (deps.liveReferencesTo && !o.liveChecked && plan.actions.some((a) => lettingGo.has(a.type))) {
         const live = (await deps.liveReferencesTo(keyOf(object), ctx.signal)).filter(holds);
-        return { ...o, liveChecked: true, ...(live.length > 0 ? { referencing: live } : {}) };
+        const referencing = live.length > 0 ? live : o.referencing;
+        const arn = object.status?.keyArn ?? (o.observed.kind === 'found' ? o.observed.key.arn : undefined);
+        const uses = arn && deps.usesOfKey ? await deps.usesOfKey(arn, ctx.signal) : o.uses;
+        return { ...o, liveChecked: true, referencing, ...keyClaims(deps, object, arn, referencing, uses) };
       }
       return undefined;
     },
@@ -211,8 +235,8 @@ export function kmsKeyKind(
     subject: keyArnOf,
     prune: (conditions, plan, object) => {
       let next = conditions;
-      if (!plan.conditions.some((c) => c.type === 'DeletionBlocked'))
-        next = removeCondition(next, 'DeletionBlocked');
+      for (const t of ['DeletionBlocked', 'DeletionAuthority'])
+        if (!plan.conditions.some((c) => c.type === t)) next = removeCondition(next, t);
       if (!object.spec.rotation) next = removeCondition(next, 'RotationCurrent');
       return next;
     },
@@ -249,6 +273,44 @@ export function kmsKeyKind(
     },
   };
 }
+
+/**
+ * The key's other users (those not already counted as references) and, when this object asks for
+ * the key's deletion, whether another KmsKey object holds that authority.
+ */
+function keyClaims(
+  deps: KmsKeyReconcilerDeps,
+  object: KmsKeyObject,
+  arn: string | undefined,
+  referencing: KeyReferencingObject[],
+  uses: KeyUse[],
+): Pick<Observation, 'uses' | 'authorityHeldBy'> {
+  if (!arn) return { uses: [] };
+  const referenced = new Set(
+    referencing.map((r) => `${r.kind ?? 'Workload'} ${r.metadata.namespace}/${r.metadata.name}`),
+  );
+  const declarations = deps.declarationsOf?.(arn) ?? [];
+  const others = [
+    ...uses.filter((u) => !referenced.has(`${u.kind} ${u.namespace}/${u.name}`)),
+    ...declarationsOf(declarations, arn, object),
+  ];
+  const mine = deletionClaimOf(object);
+  if (!mine) return { uses: others };
+  const claims = [
+    mine,
+    ...declarations.flatMap((k) => (sameObject(k, object) ? [] : (deletionClaimOf(k) ?? []))),
+  ];
+  const holder = deletionAuthority(claims);
+  return {
+    uses: others,
+    ...(holder && holder !== mine
+      ? { authorityHeldBy: { namespace: holder.namespace, name: holder.name } }
+      : {}),
+  };
+}
+
+const sameObject = (a: KmsKeyObject, b: KmsKeyObject) =>
+  a.metadata.namespace === b.metadata.namespace && a.metadata.name === b.metadata.name;
 
 /** `namespace/name` of a KmsKey, the key its references are indexed by. */
 function keyOf(o: KmsKeyObject): string {

@@ -572,6 +572,19 @@ const kmsKeyInput: fc.Arbitrary<KmsKeyPlanInput> = fc.record(
     ),
     references: fc.array(reference, { maxLength: 7 }),
     refusal: fc.record({ reason: camel, message: text }),
+    keyUses: fc.array(
+      fc.record({
+        kind: fc.constantFrom('FlinkApplication', 'KeyspacesTable', 'EmrServerlessJobRun', 'KmsKey'),
+        namespace: fc.constantFrom('team-a', 'team-b'),
+        name: fc.constantFrom('orders', 'payments', 'etl'),
+        how: fc.constantFrom('on-key', 'switching-to', 'switching-from', 'declared-by'),
+      }),
+      { maxLength: 3 },
+    ),
+    authorityHeldBy: fc.record({
+      namespace: fc.constantFrom('team-a', 'team-b'),
+      name: fc.constantFrom('k1', 'k2'),
+    }),
   },
   { requiredKeys: ['now', 'spec', 'status', 'deleting', 'hasFinalizer', 'region', 'observed', 'references'] },
 );
@@ -603,6 +616,10 @@ describe('planKmsKey (property)', () => {
         }
         if (types.includes('ScheduleKeyDeletion')) {
           expect(input.deleting && enforce && input.spec.deletionPolicy === 'ScheduleDeletion').toBe(true);
+          // Invariant 2 by the key's ARN: nothing in any namespace uses the key, and this object
+          // holds the authority to delete it.
+          expect(input.keyUses ?? [], 'deletion of a key used by ARN').toEqual([]);
+          expect(input.authorityHeldBy, 'deletion without the authority').toBeUndefined();
         }
         if (types.includes('RemoveFinalizer')) expect(input.deleting).toBe(true);
         // Out-of-band protection acts only for a key in use, and only when asked.
