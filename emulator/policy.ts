@@ -541,7 +541,7 @@ export function evaluateKeyPolicy(policy: PolicyDocument, request: AuthRequest):
 }
 
 // ---------------------------------------------------------------------------------------------------
-// What the workload services' own KMS calls need (spec §3.4, §4.4, §5.4). Each service is a list of
+// What the workload services' own KMS calls need (MSF-007..010, KS-010..012, EMR-007). Each service is a list of
 // "uses": a principal (the service principal itself, or the caller acting through the service with
 // kms:ViaService) calling an action with the context the service would send.
 
@@ -612,7 +612,7 @@ function usesOf(
   }));
 }
 
-/** The KMS calls a workload service makes for a key, per the spec's reference policies. */
+/** The KMS calls a workload service makes for a key, per the services' reference key policies (MSF-008, KS-010, EMR-007). */
 export function serviceUses(input: ServiceUseInput): ServiceUse[] {
   const caller: RequestPrincipal = {
     kind: 'aws',
@@ -702,7 +702,7 @@ export function serviceUses(input: ServiceUseInput): ServiceUse[] {
     uses.push(
       ...usesOf(svc, svcWho, ['kms:GenerateDataKey', 'kms:Decrypt'], { ...source, ...ec }),
       ...usesOf(caller, who, ['kms:DescribeKey'], callerContext(input, via)),
-      // The submitting user also needs the data-key calls through EMR Serverless (§5.4, EMR-006).
+      // The submitting user also needs the data-key calls through EMR Serverless (EMR-007, EMR-006).
       ...usesOf(caller, who, ['kms:GenerateDataKey', 'kms:Decrypt'], { ...callerContext(input, via), ...ec }),
     );
   }

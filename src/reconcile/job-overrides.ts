@@ -1,7 +1,7 @@
 // The job-override ConfigMap of an EmrServerlessApplication (spec.jobOverridesConfigMap): the
 // job-level disk encryption for the application's desired key, published for pipelines that submit
 // EMR Serverless jobs themselves (Airflow, Step Functions, spark-submit wrappers). A job-level
-// override beats the application setting (EMR-003, trap 13), so a pipeline that copies these values
+// override beats the application setting (EMR-003, TRAP-13), so a pipeline that copies these values
 // into every StartJobRun / Livy session runs on the key the manifest declares even while the
 // application itself still waits for a stop to switch.
 //
@@ -9,7 +9,7 @@
 //   configurationOverrides.json  StartJobRun `configurationOverrides`:
 //                                {"diskEncryptionConfiguration": {"encryptionKeyArn": ..., "encryptionContext": {...}}}
 //   spark-defaults.conf          `spark.emr-serverless.disk.encryptionKeyArn <arn>` and, with a context,
-//                                `spark.emr-serverless.disk.encryptionContext k1:v1,k2:v2` (spec §5.2)
+//                                `spark.emr-serverless.disk.encryptionContext k1:v1,k2:v2` (EMR-008)
 //   livy-session-conf.json       the same two keys as a Livy session `conf` map
 // For the AWS owned key the override is empty: `{}`, an empty file, `{}`. Pipelines should still
 // pass it (merging `{}` changes nothing): a job cannot opt out of an application's CMK, and without

@@ -7,7 +7,7 @@
 //   that is unresolved or fails pre-flight (invariant 1). Its clientToken is derived from the
 //   object's UID and recorded, so every attempt for one object carries the same idempotency token.
 // - The job's disk key: its own spec.key when set, else its application's desired key, sent as an
-//   explicit job-level override (trap 13: the application's current key may still be the old one).
+//   explicit job-level override (TRAP-13: the application's current key may still be the old one).
 // - Deletion is the top-level branch. A job run is never cancelled unless the object carries the
 //   annotation cmk.io/cancel-on-delete: "true"; only then does it hold a finalizer (added before
 //   the submission, dropped once the run is finished), and cancelling is requested before release.

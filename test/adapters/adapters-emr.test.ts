@@ -142,7 +142,7 @@ describe('emrServerlessAdapter.changeKey', () => {
       running: true,
       blocker: { kind: 'ApplicationRunning', activeJobRunIds: [] },
     });
-    // AWS refuses the update outright while STARTED (trap §9.11).
+    // AWS refuses the update outright while STARTED (TRAP-11).
     const refused = await failure(emrServerlessAdapter.changeKey(fixture.clients, target, id, cmk(key)));
     expect(refused.failure).toMatchObject({ cause: 'InvalidSpec', code: 'ValidationException' });
 

@@ -30,7 +30,7 @@ async function observe(id: WorkloadId) {
 /**
  * Follows a key change to its end: UPDATING, then ACTIVE with the new key and operation() Succeeded.
  * The emulator refuses encryptionSpecification batched with any other setting, so an accepted change
- * also shows the adapter sent it alone (trap §9.10).
+ * also shows the adapter sent it alone (TRAP-10).
  */
 async function changeAndSettle(id: WorkloadId, desired: EncryptionSetting) {
   const { operation } = await keyspacesAdapter.changeKey(fixture.clients, target, id, desired);

@@ -11,7 +11,7 @@
 // and statements, changed condition values, swapped principals, added Denies).
 //
 // EMR Serverless's submitting user needs kms:GenerateDataKey and kms:Decrypt (through
-// emr-serverless.<region>) as well as DescribeKey (§5.4 table, EMR-006); the emulator checked only
+// emr-serverless.<region>) as well as DescribeKey (EMR-007, EMR-006); the emulator checked only
 // DescribeKey until this cross-check found it. A disagreement of that shape is still tallied as
 // `emrSubmitterCrypto` so a regression is named, but every named case now expects agreement.
 
@@ -328,7 +328,7 @@ const cases: Case[] = [
     ]),
   ),
   [
-    'ManagedFlink: without either infrastructure statement (trap 7)',
+    'ManagedFlink: without either infrastructure statement (TRAP-07)',
     'ManagedFlink',
     without(
       generated('ManagedFlink'),
@@ -399,7 +399,7 @@ const cases: Case[] = [
     'refuse',
   ],
   [
-    'EmrServerless: the service statement scoped to another application id (trap 14)',
+    'EmrServerless: the service statement scoped to another application id (TRAP-14)',
     'EmrServerless',
     changing(generated('EmrServerless'), 'EmrServerlessServiceDisks', (s) => ({
       ...s,

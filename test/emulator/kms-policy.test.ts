@@ -610,7 +610,7 @@ describe('serviceUseDenied: Amazon Keyspaces (KS-010..012)', () => {
   });
 });
 
-describe('serviceUseDenied: EMR Serverless (EMR-005)', () => {
+describe('serviceUseDenied: EMR Serverless (EMR-007)', () => {
   const appArn = `arn:aws:emr-serverless:us-east-1:${account}:/applications/00abc`;
   const complete: Statement[] = [
     adminStatement,

@@ -437,7 +437,7 @@ describe('checkServiceCanUseKey', () => {
     ]);
   });
 
-  it('Managed Flink without infrastructure.kinesisanalytics.amazonaws.com fails naming it (trap 7)', () => {
+  it('Managed Flink without infrastructure.kinesisanalytics.amazonaws.com fails naming it (TRAP-07)', () => {
     const p = generated('ManagedFlink');
     const v = check('ManagedFlink', {
       ...p,
@@ -474,7 +474,7 @@ describe('checkServiceCanUseKey', () => {
     expect(!v.ok && v.missing[0]!.condition).toContain('kms:GrantConstraintType');
   });
 
-  it('EMR Serverless with an encryption-context condition the workload does not send fails (trap 14)', () => {
+  it('EMR Serverless with an encryption-context condition the workload does not send fails (TRAP-14)', () => {
     const scoped = (applicationId: string) =>
       mapStatement(generated('EmrServerless'), 'EmrServerlessServiceDisks', (s) => ({
         ...s,

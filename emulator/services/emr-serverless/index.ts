@@ -14,7 +14,7 @@
 //   seed.ts        the `emr-serverless` seed section
 // The key checks are the shared chain in core/key-usable.ts, worded the EMR Serverless way.
 //
-// Choices where AWS is UNCONFIRMED (spec §5, §10), always the stricter reading:
+// Choices where AWS is UNCONFIRMED (docs/aws-behaviour.md), always the stricter reading:
 // - encryptionKeyArn must be a key ARN (no alias ARN, no bare id) in the caller's account and
 //   region, a symmetric ENCRYPT_DECRYPT customer managed key, Enabled, and KMS must allow
 //   emr-serverless to use it for the caller. Checked at CreateApplication, UpdateApplication and

@@ -14,7 +14,7 @@
 // The key checks on CreateTable/UpdateTable are the shared chain in core/key-usable.ts, worded the
 // Keyspaces way.
 //
-// Choices where AWS is UNCONFIRMED (spec §4, §10), always the stricter reading:
+// Choices where AWS is UNCONFIRMED (docs/aws-behaviour.md), always the stricter reading:
 // - kmsKeyIdentifier must be a key ARN in the caller's account and region; alias ARNs, bare key ids
 //   and cross-account/cross-region keys are refused with ValidationException.
 // - Every key problem (missing, not Enabled, not a symmetric customer managed key, KMS denies

@@ -30,7 +30,7 @@
 //       region: us-east-1            # default config.defaultRegion
 //       accountId: "111122223333"    # default config.accountId
 //
-// Choices where AWS is UNCONFIRMED (spec §2) — the stricter behaviour was picked:
+// Choices where AWS is UNCONFIRMED (docs/aws-behaviour.md) — the stricter behaviour was picked:
 // - management operations (rotation, deletion, Enable/DisableKey, policies, grants, tags, ListAliases
 //   KeyId, CreateAlias TargetKeyId) given an alias name or alias ARN answer NotFoundException; only
 //   DescribeKey and the cryptographic operations resolve aliases;
@@ -38,11 +38,11 @@
 //   NotFoundException except on the operations documented as cross-account (DescribeKey,
 //   GetKeyRotationStatus, ListGrants, CreateGrant, RetireGrant, RevokeGrant and the cryptographic ones);
 // - PendingWindowInDays outside 7-30 and RotationPeriodInDays outside 90-2560 are ValidationException;
-// - cryptographic calls and CreateGrant on a PendingDeletion key answer KMSInvalidStateException (D6);
+// - cryptographic calls and CreateGrant on a PendingDeletion key answer KMSInvalidStateException (KMS-005);
 // - an alias under the reserved `alias/aws/` prefix answers NotAuthorizedException; a name without the
 //   `alias/` prefix answers ValidationException;
 // - after an automatic rotation was missed while the key was Disabled or PendingDeletion, EnableKey
-//   rotates at once and restarts the schedule from then (D13: "a year" read as the rotation period);
+//   rotates at once and restarts the schedule from then (KMS-010: "a year" read as the rotation period);
 // - changing the period of a key that already rotates moves NextRotationDate to the last automatic
 //   rotation (or the enable date) plus the new period, and at the earliest to now;
 // - EnableKeyRotation without RotationPeriodInDays sets the period back to 365;

@@ -10,7 +10,7 @@
 //   seed.ts        the `kinesisanalytics` seed section
 // The key checks on create/update are the shared chain in core/key-usable.ts, worded MSF's way.
 //
-// Two keys per application, because AWS distinguishes them (MSF-011..MSF-013, §10 D1):
+// Two keys per application, because AWS distinguishes them (MSF-011..MSF-013, MSF-017):
 //   - the configured key: what DescribeApplication reports, changed by UpdateApplication at once;
 //   - the running storage: the key AND key material captured when the application last (re)started.
 //     A READY application has none; a key change or a rotation reaches it only through a restart.

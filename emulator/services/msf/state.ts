@@ -39,7 +39,7 @@ export interface KeyRef {
 }
 
 export interface StorageKey extends KeyRef {
-  /** The CMK's material when the storage was provisioned (D1: it does not follow rotations). */
+  /** The CMK's material when the storage was provisioned (MSF-017: it does not follow rotations). */
   keyMaterialId?: string;
 }
 

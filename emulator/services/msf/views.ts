@@ -100,7 +100,7 @@ export function applicationState(app: Application, runningKeyMaterialId: string 
     runtime: app.runtime,
     configuredKey: { ...app.configured },
     runningStorage: app.running ? { ...app.running } : null,
-    // False once the running key has been rotated since this application (re)started (§10 D1).
+    // False once the running key has been rotated since this application (re)started (MSF-017).
     keyMaterialCurrent: app.running?.keyArn ? runningKeyMaterialId === app.running.keyMaterialId : null,
     keyAlarm: app.keyAlarm ?? null,
     pendingOperation: app.pending?.operation?.id ?? null,
