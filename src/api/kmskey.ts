@@ -213,6 +213,28 @@ export const KmsKeyStatus = Type.Object(
     conditions: Type.Optional(Conditions),
     keyArn: Type.Optional(Type.String({ maxLength: 2048, description: 'Resolved key ARN.' })),
     keyId: Type.Optional(Type.String({ maxLength: 128, description: 'Resolved key ID.' })),
+    creation: Type.Optional(
+      Type.Object(
+        {
+          requestedAt: Type.String({
+            format: 'date-time',
+            description: 'When CreateKey was about to be called.',
+          }),
+          keyArn: Type.Optional(
+            Type.String({
+              maxLength: 2048,
+              description:
+                'The key CreateKey made, recorded at once (keyArn is set once its alias is in place).',
+            }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'A key creation under way (spec.create), written before CreateKey: a retry or a restart finds the key it made (here, through its alias, or by its cmk.io/uid tag) and never creates another. Removed once keyArn is set.',
+        },
+      ),
+    ),
     region: Type.Optional(Type.String({ maxLength: 32, description: 'Region of the key.' })),
     keyState: Type.Optional(
       Type.String({ maxLength: 64, description: 'KMS key state (Enabled, Disabled, PendingDeletion...).' }),

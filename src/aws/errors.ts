@@ -93,6 +93,9 @@ const byCode: Record<string, ErrorCause> = {
   InvalidKeyUsageException: 'InvalidSpec',
   IncorrectKeyException: 'InvalidSpec',
   CodeValidationException: 'InvalidSpec',
+  // KMS-019: the name is taken (an alias another key holds); retrying cannot free it, only a spec
+  // change or a person can. Never transient: a retry after CreateKey would make another key.
+  AlreadyExistsException: 'InvalidSpec',
 
   LimitExceededException: 'QuotaExceeded',
   ServiceQuotaExceededException: 'QuotaExceeded',

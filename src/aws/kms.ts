@@ -16,6 +16,8 @@ import {
   type KMSClient,
   ListGrantsCommand,
   ListKeyRotationsCommand,
+  ListKeysCommand,
+  ListResourceTagsCommand,
   RotateKeyOnDemandCommand,
   ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms';
@@ -106,9 +108,14 @@ export async function readRotation(kms: KMSClient, keyArn: string): Promise<Rota
   return { ...status, recent: await listRecentRotations(kms, keyArn) };
 }
 
+/**
+ * CreateKey, with its tags in the same call (KMS-020): a key this operator creates always carries its
+ * `cmk.io/uid` tag, so a lost record of it can be found again (findKeyTagged). No alias here: the
+ * caller records the key before it asks for one (createAlias), so an alias refused never orphans it.
+ */
 export async function createKey(
   kms: KMSClient,
-  input: { description?: string; policy?: string; tags: Record<string, string>; alias?: string },
+  input: { description?: string; policy?: string; tags: Record<string, string> },
 ): Promise<KeyFacts> {
   const out = await awsCall('CreateKey', () =>
     kms.send(
@@ -123,13 +130,116 @@ export async function createKey(
   );
   if (out.KeyMetadata === null || typeof out.KeyMetadata !== 'object')
     throw malformed('CreateKey', 'CreateKey returned no key metadata');
-  const facts = keyFactsFrom(out.KeyMetadata);
-  if (input.alias) {
+  return keyFactsFrom(out.KeyMetadata);
+}
+
+/**
+ * CreateAlias. A name another key holds is an answer, not an error (KMS-019: AlreadyExistsException,
+ * which no retry can fix): the ARN of the key holding it, read back with DescribeKey.
+ */
+export async function createAlias(
+  kms: KMSClient,
+  alias: string,
+  keyId: string,
+): Promise<{ created: true } | { heldBy: string }> {
+  try {
     await awsCall('CreateAlias', () =>
-      kms.send(new CreateAliasCommand({ AliasName: input.alias, TargetKeyId: facts.keyId })),
+      kms.send(new CreateAliasCommand({ AliasName: alias, TargetKeyId: keyId })),
     );
+    return { created: true };
+  } catch (e) {
+    if (!(e instanceof AwsCallError) || e.failure.code !== 'AlreadyExistsException') throw e;
+    // Deleted again since: still not ours to have taken; the next look tries again.
+    return { heldBy: (await describeKey(kms, alias))?.arn ?? `(a key that released ${alias} since)` };
   }
-  return facts;
+}
+
+/** The key's tags, every page (KMS-021), at most `maxPages` of 50. */
+export async function keyTags(
+  kms: KMSClient,
+  keyArn: string,
+  maxPages = 10,
+): Promise<Record<string, string>> {
+  const tags: Record<string, string> = {};
+  let marker: string | undefined;
+  for (let page = 0; page < maxPages; page++) {
+    const out = await awsCall('ListResourceTags', () =>
+      kms.send(
+        new ListResourceTagsCommand({ KeyId: keyArn, Limit: 50, ...(marker ? { Marker: marker } : {}) }),
+      ),
+    );
+    for (const t of items(out.Tags)) {
+      const key = nonEmptyText(t.TagKey);
+      if (key) tags[key] = t.TagValue ?? '';
+    }
+    const next = nonEmptyText(out.NextMarker);
+    if (out.Truncated !== true || !next) break;
+    marker = next;
+  }
+  return tags;
+}
+
+/** Bounds of a search by tag: ListKeys pages (of `pageSize`), and keys whose tags are read. */
+export interface TagSearchBounds {
+  pageSize?: number;
+  maxListPages?: number;
+  maxTagReads?: number;
+}
+
+export interface TagSearch {
+  /** The key carrying the tag, if one was found. */
+  keyArn?: string;
+  /** Every key of the account and Region was listed and its tags read: "none found" is an answer. */
+  complete: boolean;
+  listed: number;
+  read: number;
+}
+
+/**
+ * A key of this account and Region carrying the tag `key` = `value`: ListKeys (every page, up to the
+ * bound) and ListResourceTags per key, the last listed first (KMS-021: the emulator lists in creation
+ * order; AWS documents none, so only the bounds matter). Keys whose tags cannot be read (another
+ * team's key policy, deleted meanwhile) are skipped. Costs one call per key: only for recovery.
+ */
+export async function findKeyTagged(
+  kms: KMSClient,
+  tag: { key: string; value: string },
+  bounds: TagSearchBounds = {},
+): Promise<TagSearch> {
+  const { pageSize = 1000, maxListPages = 100, maxTagReads = 2000 } = bounds;
+  const arns: string[] = [];
+  let listedAll = false;
+  let marker: string | undefined;
+  for (let page = 0; page < maxListPages; page++) {
+    const out = await awsCall('ListKeys', () =>
+      kms.send(new ListKeysCommand({ Limit: pageSize, ...(marker ? { Marker: marker } : {}) })),
+    );
+    for (const k of items(out.Keys)) {
+      const arn = nonEmptyText(k.KeyArn);
+      if (arn) arns.push(arn);
+    }
+    const next = nonEmptyText(out.NextMarker);
+    if (out.Truncated !== true || !next) {
+      listedAll = true;
+      break;
+    }
+    marker = next;
+  }
+  let read = 0;
+  for (const arn of arns.toReversed()) {
+    if (read >= maxTagReads) return { complete: false, listed: arns.length, read };
+    read++;
+    let tags: Record<string, string>;
+    try {
+      tags = await keyTags(kms, arn);
+    } catch (e) {
+      if (e instanceof AwsCallError && ['AccessDenied', 'NotFound', 'KeyUnusable'].includes(e.failure.cause))
+        continue;
+      throw e;
+    }
+    if (tags[tag.key] === tag.value) return { keyArn: arn, complete: true, listed: arns.length, read };
+  }
+  return { complete: listedAll, listed: arns.length, read };
 }
 
 export const keyMutations = {

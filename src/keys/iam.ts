@@ -38,6 +38,9 @@ export function operatorIamPolicy(): IamPolicy {
           'kms:GetKeyRotationStatus',
           'kms:ListKeyRotations',
           'kms:ListGrants',
+          // Finding a key whose creation was not recorded, by its cmk.io/uid tag (issue #13 item 4).
+          'kms:ListKeys',
+          'kms:ListResourceTags',
         ],
         Resource: '*',
       },

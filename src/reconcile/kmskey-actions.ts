@@ -2,16 +2,24 @@
 // Event. The executor (src/runtime/executor.ts) runs them in plan order and maps a failure; the
 // one-shot actions (a new key, an on-demand rotation) record what they do in status at once.
 
+import type { KmsKeyStatus } from '../api/kmskey.ts';
 import type { KmsKeyObject } from '../api/resources.ts';
 import type { AwsClients } from '../aws/clients.ts';
 import { AwsCallError } from '../aws/errors.ts';
-import { createKey, keyMutations } from '../aws/kms.ts';
+import { createAlias, createKey, describeKey, findKeyTagged, keyMutations, keyTags } from '../aws/kms.ts';
+import type { KeyFacts } from '../keys/key-facts.ts';
 import { generateKeyPolicy } from '../keys/policy.ts';
-import type { ActionContext, ActionHandlers } from '../runtime/executor.ts';
+import type { ActionContext, ActionHandlers, ActionResult } from '../runtime/executor.ts';
 import { type KmsKeyObservationSet, type KmsKeyReconcilerDeps, keyArnOf, targetOf } from './kmskey.ts';
 import type { KmsKeyAction, KmsKeyPlan } from './kmskey-plan.ts';
+import { resync } from './types.ts';
 
 type Context = ActionContext<KmsKeyObject, KmsKeyObservationSet>;
+type Kms = ReturnType<AwsClients['kms']>;
+type CreateKeyAction = Extract<KmsKeyAction, { type: 'CreateKey' }>;
+
+/** The tag CreateKey puts on every key it makes: the object's UID, how a lost record finds its key. */
+const uidTag = 'cmk.io/uid';
 
 function describeAction(a: KmsKeyAction): string {
   switch (a.type) {
@@ -34,43 +42,7 @@ export function kmsKeyActions(
   const kmsOf = (ctx: Context) => deps.aws.kms(targetOf(deps, ctx.object));
   const arnOf = (ctx: Context) => keyArnOf(ctx.object, ctx.observation, ctx.results);
   return {
-    CreateKey: async (action, ctx) => {
-      const object = ctx.object;
-      const target = targetOf(deps, object);
-      const who = await deps.callerIdentity(target);
-      const policy = action.policy
-        ? JSON.stringify(
-            generateKeyPolicy({
-              accountId: who.accountId,
-              region: target.region,
-              services: action.policy.services,
-              keyAdministrators: action.policy.keyAdministrators,
-              keyUsers: action.policy.keyUsers.length > 0 ? action.policy.keyUsers : who.arn ? [who.arn] : [],
-            }),
-          )
-        : undefined;
-      const facts = await createKey(kmsOf(ctx), {
-        ...(action.description ? { description: action.description } : {}),
-        ...(policy ? { policy } : {}),
-        ...(action.alias ? { alias: action.alias } : {}),
-        tags: {
-          ...action.tags,
-          'cmk.io/owner': `${deps.clusterName}/${object.metadata.namespace}/${object.metadata.name}`,
-          ...(object.metadata.uid ? { 'cmk.io/uid': object.metadata.uid } : {}),
-        },
-      });
-      // Record the new key at once, whatever else happens: a crash after this line must adopt
-      // it, not create another.
-      await ctx.recordNow(() => ({ keyArn: facts.arn, keyId: facts.keyId }), { evenIfAborted: true });
-      ctx.audit('CreateKey', { to: facts.arn, alias: action.alias });
-      ctx.record({
-        type: 'Normal',
-        reason: 'KeyCreated',
-        action: 'CreateKey',
-        note: `created ${facts.arn}${action.alias ? ` with alias ${action.alias}` : ''}`,
-      });
-      return { status: { keyArn: facts.arn, keyId: facts.keyId }, mutated: true };
-    },
+    CreateKey: (action, ctx) => createKeyOnce(deps, action, ctx, kmsOf(ctx)),
     EnableKeyRotation: async (action, ctx) => {
       const out = await keyMutations.enableKeyRotation(kmsOf(ctx), arnOf(ctx), action.periodInDays);
       ctx.audit('EnableKeyRotation', { periodInDays: action.periodInDays }, out.$metadata.requestId);
@@ -221,4 +193,164 @@ async function rotateOnDemand(
     }
     throw e;
   }
+}
+
+/**
+ * A key for spec.create, made at most once per object (issue #13 item 4), however often this runs:
+ * - the intent (status.creation) is written before CreateKey and the key it returns recorded in it at
+ *   once; status.keyArn is set, and the intent removed, only once the alias is in place;
+ * - an intent without a recorded key (a retry, a restart that lost the status write) means CreateKey
+ *   may have run: the key is looked for before another is made, through the alias, then by its
+ *   cmk.io/uid tag (CreateKey carries the tags, KMS-020), never by creating a second one;
+ * - an alias another key holds is found before CreateKey (no key made), and, taken in the moment
+ *   between CreateKey and CreateAlias, refused by KMS (KMS-019) with the key already recorded: either
+ *   way the object is Stalled (AliasInUse) naming the holder, and looked at again each minute.
+ */
+async function createKeyOnce(
+  deps: KmsKeyReconcilerDeps,
+  action: CreateKeyAction,
+  ctx: Context,
+  kms: Kms,
+): Promise<ActionResult<KmsKeyStatus> | undefined> {
+  const object = ctx.object;
+  if (object.status?.keyArn) return undefined; // planned on a cache that lagged: the key is recorded
+  const uid = object.metadata.uid ?? '';
+  const intent = object.status?.creation;
+  const holder = action.alias ? await describeKey(kms, action.alias) : undefined;
+  const holderIsOurs =
+    holder !== undefined && (holder.arn === intent?.keyArn || (await taggedWith(kms, holder.arn, uid)));
+  if (holder && !holderIsOurs) return aliasInUse(ctx, action.alias!, holder.arn, intent?.keyArn);
+
+  let key = holderIsOurs ? holder : intent ? await keyCreatedBefore(ctx, kms, intent, uid) : undefined;
+  if (key === 'searchIncomplete') return searchIncomplete(ctx, uid);
+  if (key) {
+    ctx.log.info({ keyArn: key.arn, requestedAt: intent?.requestedAt }, 'adopting the key created earlier');
+  } else {
+    key = await createOnce(deps, action, ctx, kms);
+  }
+  if (action.alias && !holderIsOurs) {
+    const alias = await createAlias(kms, action.alias, key.keyId);
+    if ('heldBy' in alias) return { ...aliasInUse(ctx, action.alias, alias.heldBy, key.arn), mutated: true };
+    ctx.audit('CreateAlias', { alias: action.alias, to: key.arn });
+  }
+  return { status: { keyArn: key.arn, keyId: key.keyId, creation: undefined }, mutated: true };
+}
+
+/** CreateKey, its intent written before the call and the key recorded at once after it. */
+async function createOnce(
+  deps: KmsKeyReconcilerDeps,
+  action: CreateKeyAction,
+  ctx: Context,
+  kms: Kms,
+): Promise<KeyFacts> {
+  const object = ctx.object;
+  const target = targetOf(deps, object);
+  const who = await deps.callerIdentity(target);
+  const policy = action.policy
+    ? JSON.stringify(
+        generateKeyPolicy({
+          accountId: who.accountId,
+          region: target.region,
+          services: action.policy.services,
+          keyAdministrators: action.policy.keyAdministrators,
+          keyUsers: action.policy.keyUsers.length > 0 ? action.policy.keyUsers : who.arn ? [who.arn] : [],
+        }),
+      )
+    : undefined;
+  const requestedAt = new Date(deps.now()).toISOString();
+  await ctx.recordNow(() => ({ creation: { requestedAt } }));
+  let key: KeyFacts;
+  try {
+    key = await createKey(kms, {
+      ...(action.description ? { description: action.description } : {}),
+      ...(policy ? { policy } : {}),
+      tags: {
+        ...action.tags,
+        'cmk.io/owner': `${deps.clusterName}/${object.metadata.namespace}/${object.metadata.name}`,
+        ...(object.metadata.uid ? { [uidTag]: object.metadata.uid } : {}),
+      },
+    });
+  } catch (e) {
+    // KMS refused (throttled, denied, invalid): no key was made and the intent is void, so the retry
+    // creates without a search. A timeout, a 5xx or an unreadable answer may hide a key: kept.
+    if (e instanceof AwsCallError && e.failure.cause !== 'Transient' && e.failure.cause !== 'Unknown')
+      await ctx.recordNow(() => ({ creation: undefined }), { evenIfAborted: true });
+    throw e;
+  }
+  // Recorded whatever happens next (leadership lost included): a retry adopts it, never makes another.
+  await ctx.recordNow(() => ({ creation: { requestedAt, keyArn: key.arn } }), { evenIfAborted: true });
+  ctx.audit('CreateKey', { to: key.arn, alias: action.alias });
+  ctx.record({
+    type: 'Normal',
+    reason: 'KeyCreated',
+    action: 'CreateKey',
+    note: `created ${key.arn}${action.alias ? ` (alias ${action.alias} next)` : ''}`,
+  });
+  return key;
+}
+
+/**
+ * The key an earlier CreateKey made for this object: the one recorded in the intent, else the one
+ * tagged with its UID (a bounded search; 'searchIncomplete' when the bound ended it unanswered).
+ * Undefined: no such key, CreateKey never reached KMS.
+ */
+async function keyCreatedBefore(
+  ctx: Context,
+  kms: Kms,
+  intent: NonNullable<KmsKeyStatus['creation']>,
+  uid: string,
+): Promise<KeyFacts | 'searchIncomplete' | undefined> {
+  if (intent.keyArn) {
+    const recorded = await describeKey(kms, intent.keyArn);
+    if (recorded) return recorded;
+  }
+  if (!uid) return undefined;
+  const search = await findKeyTagged(kms, { key: uidTag, value: uid });
+  ctx.log.info({ uid, ...search }, 'looked for a key created before its record was lost');
+  if (search.keyArn) return describeKey(kms, search.keyArn);
+  return search.complete ? undefined : 'searchIncomplete';
+}
+
+/** The key carries this object's UID tag; a key whose tags this operator may not read is not its own. */
+async function taggedWith(kms: Kms, keyArn: string, uid: string): Promise<boolean> {
+  try {
+    return uid !== '' && (await keyTags(kms, keyArn))[uidTag] === uid;
+  } catch (e) {
+    if (e instanceof AwsCallError && e.failure.cause === 'AccessDenied') return false;
+    throw e;
+  }
+}
+
+/** Stalled: the alias is another key's. Looked at again each minute, so the key follows once it is freed. */
+function aliasInUse(
+  ctx: Context,
+  alias: string,
+  holderArn: string,
+  ownKeyArn: string | undefined,
+): ActionResult<KmsKeyStatus> {
+  const message =
+    `alias ${alias} is held by ${holderArn}, a key this KmsKey did not create; ` +
+    (ownKeyArn
+      ? `the key created for it, ${ownKeyArn}, is recorded in status.creation and gets the alias once it is free. `
+      : 'no key was created. ') +
+    `Fix: delete or re-point the alias (aws kms delete-alias --alias-name ${alias}), or delete this KmsKey and create one with another alias`;
+  ctx.record({ type: 'Warning', reason: 'AliasInUse', action: 'CreateKey', note: message });
+  return {
+    conditions: [{ type: 'KeyUsable', status: 'False', reason: 'AliasInUse', message }],
+    stalled: { reason: 'AliasInUse', message },
+    deferred: { reason: 'AliasInUse', message, retryAfterMs: resync.slowMs },
+  };
+}
+
+/** Stalled: CreateKey may have run, and the bounded search could not tell; creating again could orphan a key. */
+function searchIncomplete(ctx: Context, uid: string): ActionResult<KmsKeyStatus> {
+  const message =
+    `a key creation was requested at ${ctx.object.status?.creation?.requestedAt} and its result was not recorded; ` +
+    `no key tagged ${uidTag}=${uid} was found within the search bound (too many keys in the account and Region). ` +
+    `Fix: find the key tagged ${uidTag}=${uid} and adopt it (a KmsKey with spec.keyId), or remove status.creation to create a new key`;
+  ctx.record({ type: 'Warning', reason: 'KeySearchIncomplete', action: 'CreateKey', note: message });
+  return {
+    conditions: [{ type: 'KeyUsable', status: 'False', reason: 'KeySearchIncomplete', message }],
+    stalled: { reason: 'KeySearchIncomplete', message },
+  };
 }
