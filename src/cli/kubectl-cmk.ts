@@ -260,6 +260,13 @@ export const remedies: Record<string, string[]> = {
     'KMS caps on-demand rotations per key and the cap cannot be raised; this token is never retried.',
     'Stalled until spec.rotation.onDemandToken changes or is removed; automatic rotation is unaffected.',
   ],
+  AliasInUse: [
+    'spec.create.alias is held by another key (named in the message); no second key is ever created for it (one made already is in status.creation.keyArn).',
+    'Delete or re-point that alias (aws kms delete-alias --alias-name <alias>), or delete this KmsKey and create one with another alias.',
+  ],
+  KeySearchIncomplete: [
+    'A key creation result was lost and the bounded search by the cmk.io/uid tag found nothing: adopt the key tagged with the object UID (spec.keyId), or remove status.creation to create one.',
+  ],
   Drift: [
     'Observe mode: AWS differs from the spec and the operator only reports it (status.plan lists what it would do).',
     'To let the operator act, set spec.mode: Enforce.',
