@@ -189,7 +189,7 @@ export interface TagSearchBounds {
 export interface TagSearch {
   /** The key carrying the tag, if one was found. */
   keyArn?: string;
-  /** Every key of the account and Region was listed and its tags read: "none found" is an answer. */
+  /** The search answered: the key was found, or every key was listed and read ("none" is an answer). */
   complete: boolean;
   listed: number;
   read: number;
