@@ -3,12 +3,14 @@
 // STARTED -> STOPPING -> STOPPED -> TERMINATED on the emulator timeline (auto-start on job
 // submission, auto-stop after the idle timeout); UpdateApplication only in CREATED/STOPPED; job runs
 // walk SUBMITTED -> SCHEDULED -> RUNNING -> SUCCESS, CANCELLING -> CANCELLED, or FAILED when their
-// disk-encryption key stops being usable. Key policy decisions belong to KMS
+// disk-encryption key stops being usable. Interactive sessions (EMR-012) walk SUBMITTED -> STARTING ->
+// STARTED -> IDLE and end TERMINATED (TerminateSession, idle timeout) or FAILED (their key became
+// unusable); a live session keeps its application started. Key policy decisions belong to KMS
 // (world.kms.serviceUseDenied).
 //
-//   state.ts       the data model and store (scopes, applications, job runs, key index)
+//   state.ts       the data model and store (scopes, applications, job runs, sessions, key indexes)
 //   rules.ts       constants, request validation and pure decisions with their rule ids
-//   lifecycle.ts   the timeline transitions of applications and job runs
+//   lifecycle.ts   the timeline transitions of applications, job runs and sessions
 //   operations.ts  the request handlers and their routes
 //   views.ts       response shapes
 //   seed.ts        the `emr-serverless` seed section
@@ -33,6 +35,10 @@
 //   TERMINATED, and when it is CREATED/STOPPED with auto-start disabled.
 // - StartApplication on STARTING/STARTED and StopApplication on CREATED/STOPPING/STOPPED succeed
 //   without effect; other states are a ValidationException.
+// - StartSession (EMR-013): the disk key is the spark-defaults property
+//   spark.emr-serverless.disk.encryptionKeyArn (with ...encryptionContext as k1:v1,k2:v2); without it
+//   the session inherits the application's key. The effective key goes through the same chain as
+//   StartJobRun's. Sessions need interactiveConfiguration.sessionEnabled and emr-7.13.0 or later.
 // - TERMINATED applications stay readable with GetApplication but are listed only when the states
 //   filter asks for TERMINATED.
 
@@ -54,11 +60,13 @@ export function createEmrServerlessService(world: World): ServiceRuntime {
     snapshot() {
       const byState: Record<string, number> = {};
       let jobs = 0;
+      let sessions = 0;
       for (const app of store.apps.values()) {
         byState[app.state] = (byState[app.state] ?? 0) + 1;
         jobs += app.jobOrder.length;
+        sessions += app.sessionOrder.length;
       }
-      return { applications: store.apps.size, byState, jobRuns: jobs };
+      return { applications: store.apps.size, byState, jobRuns: jobs, sessions };
     },
   };
 }

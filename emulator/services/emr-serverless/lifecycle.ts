@@ -1,6 +1,8 @@
 // EMR Serverless lifecycle on the emulator timeline: application start/stop and idle auto-stop, job
-// runs walking SUBMITTED -> SCHEDULED -> RUNNING -> SUCCESS/FAILED/CANCELLED, and jobs failing when
-// their disk key stops being usable. Shared by the request handlers and the seed.
+// runs walking SUBMITTED -> SCHEDULED -> RUNNING -> SUCCESS/FAILED/CANCELLED, interactive sessions
+// walking SUBMITTED -> STARTING -> STARTED -> IDLE -> (TERMINATING ->) TERMINATED (EMR-012), and jobs
+// and sessions failing when their disk key stops being usable. Shared by the request handlers and
+// the seed.
 
 import { emrKeyVocabulary, requireKeyUsable } from '../../core/key-usable.ts';
 import type { CallContext } from '../../core/service.ts';
@@ -11,9 +13,21 @@ import {
   jobKeyProblem,
   keyDependentStates,
   keyFailure,
+  liveSessionStates,
   minute,
+  sessionKeyFailure,
+  sessionKeyProblem,
 } from './rules.ts';
-import type { Application, AppState, DiskEncryption, EmrStore, JobRun, JobState } from './state.ts';
+import type {
+  Application,
+  AppState,
+  DiskEncryption,
+  EmrStore,
+  JobRun,
+  JobState,
+  Session,
+  SessionState,
+} from './state.ts';
 
 export interface EmrLifecycle {
   /** The key-usable chain worded the EMR way (EMR-002, EMR-006, EMR-011): the key, or ValidationException. */
@@ -27,6 +41,9 @@ export interface EmrLifecycle {
   armIdle(app: Application, at: number): void;
   submitJob(job: JobRun, at: number): void;
   cancelJob(job: JobRun, at: number): void;
+  /** EMR-012: a new session walks SUBMITTED -> STARTING -> STARTED -> IDLE once its application runs. */
+  startSession(session: Session, at: number): void;
+  terminateSession(session: Session, at: number): void;
 }
 
 export function createEmrLifecycle(world: World, store: EmrStore): EmrLifecycle {
@@ -80,6 +97,63 @@ export function createEmrLifecycle(world: World, store: EmrStore): EmrLifecycle 
     );
   }
 
+  function setSessionState(session: Session, state: SessionState, at: number, details = ''): void {
+    session.state = state;
+    session.stateDetails = details;
+    session.updatedAt = at;
+  }
+
+  function endSession(session: Session, state: 'TERMINATED' | 'FAILED', at: number, details: string): void {
+    if (!liveSessionStates.has(session.state)) return;
+    session.event?.cancel();
+    session.event = undefined;
+    setSessionState(session, state, at, details);
+    session.endedAt = at;
+    session.idleSince = undefined;
+    store.unindexSessionKey(session);
+    session.app.waitingSessions.delete(session);
+    session.app.liveSessions--;
+    life.armIdle(session.app, at);
+  }
+
+  /** STARTING, its application STARTED: the session starts (its key must still serve data), then idles. */
+  function runSession(session: Session, at: number): void {
+    session.app.waitingSessions.delete(session);
+    if (session.state !== 'STARTING') return;
+    const { region, accountId } = session.app.scope;
+    const problem = sessionKeyProblem(
+      session.keyArn,
+      session.keyArn ? world.kms.findKey(session.keyArn, region, accountId) : undefined,
+    );
+    if (problem) {
+      endSession(session, 'FAILED', at, problem);
+      return;
+    }
+    setSessionState(session, 'STARTED', at);
+    session.startedAt = at;
+    const idleAt = at + world.transitionMs('emr-serverless.SESSION_STARTED');
+    session.event = world.timeline.schedule(idleAt, `emr-serverless session ${session.id} IDLE`, () => {
+      session.event = undefined;
+      if (session.state !== 'STARTED') return;
+      setSessionState(session, 'IDLE', idleAt);
+      session.idleSince = idleAt;
+      const timeoutAt = idleAt + session.idleTimeoutMinutes * minute;
+      session.event = world.timeline.schedule(
+        timeoutAt,
+        `emr-serverless session ${session.id} idle timeout`,
+        () => {
+          session.event = undefined;
+          endSession(
+            session,
+            'TERMINATED',
+            timeoutAt,
+            `Session terminated after ${session.idleTimeoutMinutes} idle minutes (idleTimeoutMinutes)`,
+          );
+        },
+      );
+    });
+  }
+
   const life: EmrLifecycle = {
     usableKey(ctx, app, disk) {
       return requireKeyUsable(world.kms, emrKeyVocabulary, {
@@ -117,6 +191,7 @@ export function createEmrLifecycle(world: World, store: EmrStore): EmrLifecycle 
         if (app.state !== 'STARTING') return;
         life.setAppState(app, 'STARTED', done);
         for (const job of [...app.waiting]) runJob(job, done);
+        for (const session of [...app.waitingSessions]) runSession(session, done);
         life.armIdle(app, done);
       });
     },
@@ -135,11 +210,12 @@ export function createEmrLifecycle(world: World, store: EmrStore): EmrLifecycle 
     armIdle(app, at) {
       app.idle?.cancel();
       app.idle = undefined;
-      if (!app.autoStop.enabled || app.state !== 'STARTED' || app.activeJobs > 0) return;
+      const busy = app.activeJobs + app.liveSessions > 0;
+      if (!app.autoStop.enabled || app.state !== 'STARTED' || busy) return;
       const due = at + app.autoStop.idleTimeoutMinutes * minute;
       app.idle = world.timeline.schedule(due, `emr-serverless ${app.id} idle auto-stop`, () => {
         app.idle = undefined;
-        if (app.state === 'STARTED' && app.activeJobs === 0)
+        if (app.state === 'STARTED' && app.activeJobs + app.liveSessions === 0)
           life.stopApp(
             app,
             due,
@@ -176,6 +252,43 @@ export function createEmrLifecycle(world: World, store: EmrStore): EmrLifecycle 
         finishJob(job, 'CANCELLED', done, 'Job run cancelled by user');
       });
     },
+
+    startSession(session, at) {
+      const startingAt = at + world.transitionMs('emr-serverless.SESSION_SUBMITTED');
+      session.event = world.timeline.schedule(
+        startingAt,
+        `emr-serverless session ${session.id} STARTING`,
+        () => {
+          session.event = undefined;
+          if (session.state !== 'SUBMITTED') return;
+          setSessionState(session, 'STARTING', startingAt);
+          const readyAt = startingAt + world.transitionMs('emr-serverless.SESSION_STARTING');
+          session.event = world.timeline.schedule(
+            readyAt,
+            `emr-serverless session ${session.id} ready to start`,
+            () => {
+              session.event = undefined;
+              if (session.state !== 'STARTING') return;
+              if (session.app.state === 'STARTED') runSession(session, readyAt);
+              else session.app.waitingSessions.add(session);
+            },
+          );
+        },
+      );
+    },
+
+    terminateSession(session, at) {
+      session.event?.cancel();
+      session.event = undefined;
+      session.app.waitingSessions.delete(session);
+      setSessionState(session, 'TERMINATING', at);
+      session.idleSince = undefined;
+      const done = at + world.transitionMs('emr-serverless.SESSION_TERMINATING');
+      session.event = world.timeline.schedule(done, `emr-serverless session ${session.id} TERMINATED`, () => {
+        session.event = undefined;
+        endSession(session, 'TERMINATED', done, 'Session terminated by user');
+      });
+    },
   };
 
   // A job whose key becomes unusable while it still needs the key ends FAILED at once.
@@ -188,6 +301,15 @@ export function createEmrLifecycle(world: World, store: EmrStore): EmrLifecycle 
       if (keyDependentStates.has(job.state))
         finishJob(job, 'FAILED', now, keyFailure(key.arn, deleted ? 'deleted' : key.state));
     }
+  });
+  // So does a session (EMR-013): its worker disks need the key for as long as it lives.
+  world.kms.onKeyChange((key, deleted) => {
+    if (!deleted && key.state === 'Enabled') return;
+    const sessions = store.sessionsOn(key.arn);
+    if (!sessions) return;
+    const now = world.clock.now();
+    for (const session of [...sessions])
+      endSession(session, 'FAILED', now, sessionKeyFailure(key.arn, deleted ? 'deleted' : key.state));
   });
 
   return life;

@@ -12,6 +12,7 @@ import {
   effectiveDisk,
   encodeToken,
   jobStates,
+  liveSessionStates,
   maxTags,
   notFound,
   parseAutoStop,
@@ -22,14 +23,31 @@ import {
   queryStates,
   queryTime,
   roleArnPattern,
+  sessionDisk,
+  sessionPrecondition,
+  sessionStates,
   stateProblem,
   v,
   validateJobDriver,
   validateReleaseLabel,
   validation,
 } from './rules.ts';
-import { type Application, type AppState, applicationArn, type EmrStore, type JobRun } from './state.ts';
-import { describeApp, describeJob, summarizeApp, summarizeJob } from './views.ts';
+import {
+  type Application,
+  type AppState,
+  applicationArn,
+  type EmrStore,
+  type JobRun,
+  type Session,
+} from './state.ts';
+import {
+  describeApp,
+  describeJob,
+  describeSession,
+  summarizeApp,
+  summarizeJob,
+  summarizeSession,
+} from './views.ts';
 
 function requireState(app: Application, allowed: readonly AppState[]): void {
   const problem = stateProblem(app, allowed);
@@ -165,6 +183,14 @@ export function emrRoutes(store: EmrStore, life: EmrLifecycle): RestRoute[] {
         `Application ${app.id} cannot be stopped while job runs are active: ${busy.join(', ')}. Wait for them to finish or cancel them first`,
       );
     }
+    if (app.liveSessions > 0) {
+      const live = app.sessionOrder
+        .filter((x) => liveSessionStates.has(x.state))
+        .map((x) => `${x.id} (${x.state})`);
+      throw validation(
+        `Application ${app.id} cannot be stopped while sessions are active: ${live.join(', ')}. Terminate them first`,
+      );
+    }
     life.stopApp(app, ctx.now);
     return {};
   }
@@ -277,6 +303,104 @@ export function emrRoutes(store: EmrStore, life: EmrLifecycle): RestRoute[] {
     return { applicationId: job.app.id, jobRunId: job.id };
   }
 
+  // ---- Interactive sessions (EMR-012, EMR-013) -----------------------------------------------------
+
+  function startSession(ctx: CallContext, { params, body }: RestRequest) {
+    const app = store.appFor(ctx, params['applicationId']!);
+    const executionRoleArn = v.str(body, 'executionRoleArn', { min: 20, max: 2048 });
+    if (!roleArnPattern.test(executionRoleArn))
+      throw validation(`Invalid executionRoleArn ${executionRoleArn}: expected an IAM role ARN`);
+    const clientToken = v.optStr(body, 'clientToken', { min: 1, max: 64 });
+    const name = v.optStr(body, 'name', { min: 1, max: 256 });
+    const overrides = v.optObject(body, 'configurationOverrides');
+    if (overrides) {
+      const other = Object.keys(overrides).filter((k) => k !== 'runtimeConfiguration');
+      if (other.length > 0)
+        throw validation(
+          `Unsupported configurationOverrides member ${other[0]}: only runtime configuration overrides are supported for sessions`,
+        );
+    }
+    const disk = sessionDisk(overrides);
+    const tags = parseTags(body, 'tags') ?? {};
+    const idleTimeoutMinutes = v.optInt(body, 'idleTimeoutMinutes', { min: 1, max: 10_080 }) ?? 60;
+
+    const fingerprint = fingerprintOf(body);
+    const previous = replayed(app.sessionTokens, clientToken, fingerprint);
+    if (previous) return { applicationId: app.id, sessionId: previous.session.id, arn: previous.session.arn };
+
+    if (app.state === 'TERMINATED' || app.state === 'CREATING' || app.state === 'STOPPING')
+      throw validation(`Application ${app.id} is ${app.state} and cannot start sessions`);
+    const problem = sessionPrecondition(app);
+    if (problem) throw validation(problem);
+    const needsStart = app.state === 'CREATED' || app.state === 'STOPPED';
+    if (needsStart && !app.autoStart)
+      throw validation(
+        `Application ${app.id} is ${app.state} and auto-start is disabled; start the application before starting sessions`,
+      );
+    // EMR-013: the spark-defaults disk key; without one the session inherits the application's.
+    const effective = effectiveDisk(disk, app.disk);
+    if (effective) life.usableKey(ctx, app, effective);
+
+    const id = store.newId();
+    const session: Session = {
+      app,
+      id,
+      arn: `${app.arn}/sessions/${id}`,
+      ...(name !== undefined ? { name } : {}),
+      createdBy: ctx.caller.arn,
+      createdAt: ctx.now,
+      updatedAt: ctx.now,
+      executionRoleArn,
+      state: 'SUBMITTED',
+      stateDetails: '',
+      releaseLabel: app.releaseLabel,
+      ...(overrides ? { configurationOverrides: structuredClone(overrides) } : {}),
+      idleTimeoutMinutes,
+      tags,
+      ...(effective ? { keyArn: effective.encryptionKeyArn } : {}),
+    };
+    app.sessions.set(id, session);
+    app.sessionOrder.push(session);
+    if (clientToken !== undefined) app.sessionTokens.set(clientToken, { fingerprint, session });
+    app.liveSessions++;
+    app.idle?.cancel();
+    app.idle = undefined;
+    store.indexSessionKey(session);
+    if (needsStart) life.startApp(app, ctx.now);
+    life.startSession(session, ctx.now);
+    return { applicationId: app.id, sessionId: id, arn: session.arn };
+  }
+
+  function listSessions(ctx: CallContext, { params, query }: RestRequest) {
+    const app = store.appFor(ctx, params['applicationId']!);
+    const max = queryInt(query, 'maxResults', 1, 50) ?? 50;
+    const token = decodeToken(query.get('nextToken'));
+    const states = queryStates(query, sessionStates);
+    const after = queryTime(query, 'createdAtAfter');
+    const before = queryTime(query, 'createdAtBefore');
+    const matches = (x: Session) =>
+      (!states || states.has(x.state)) &&
+      (after === undefined || x.createdAt >= after) &&
+      (before === undefined || x.createdAt <= before);
+    // Newest first; the token is the index (in creation order) to continue from, as for job runs.
+    const list = app.sessionOrder;
+    const out: JsonObject[] = [];
+    let i = token ?? list.length - 1;
+    for (; i >= 0 && out.length < max; i--) if (matches(list[i]!)) out.push(summarizeSession(list[i]!));
+    while (i >= 0 && !matches(list[i]!)) i--;
+    return { sessions: out, ...(i >= 0 ? { nextToken: encodeToken(i) } : {}) };
+  }
+
+  function terminateSession(ctx: CallContext, { params }: RestRequest) {
+    const session = store.sessionFor(ctx, params);
+    const ids = { applicationId: session.app.id, sessionId: session.id };
+    if (session.state === 'TERMINATING') return ids;
+    if (!liveSessionStates.has(session.state))
+      throw validation(`Session ${session.id} is already in a terminal state: ${session.state}`);
+    life.terminateSession(session, ctx.now);
+    return ids;
+  }
+
   function tagResource(ctx: CallContext, { params, body }: RestRequest) {
     const tags = parseTags(body, 'tags');
     if (!tags)
@@ -305,6 +429,7 @@ export function emrRoutes(store: EmrStore, life: EmrLifecycle): RestRoute[] {
 
   const app = '/applications/{applicationId}';
   const jobs = `${app}/jobruns`;
+  const sessions = `${app}/sessions`;
   return [
     { method: 'POST', path: '/applications', operation: 'CreateApplication', handler: createApplication },
     { method: 'GET', path: '/applications', operation: 'ListApplications', handler: listApplications },
@@ -324,6 +449,20 @@ export function emrRoutes(store: EmrStore, life: EmrLifecycle): RestRoute[] {
     { method: 'GET', path: jobs, operation: 'ListJobRuns', handler: listJobRuns },
     { method: 'GET', path: `${jobs}/{jobRunId}`, operation: 'GetJobRun', handler: getJobRun },
     { method: 'DELETE', path: `${jobs}/{jobRunId}`, operation: 'CancelJobRun', handler: cancelJobRun },
+    { method: 'POST', path: sessions, operation: 'StartSession', handler: startSession },
+    { method: 'GET', path: sessions, operation: 'ListSessions', handler: listSessions },
+    {
+      method: 'GET',
+      path: `${sessions}/{sessionId}`,
+      operation: 'GetSession',
+      handler: (ctx, { params }) => ({ session: describeSession(store.sessionFor(ctx, params), ctx.now) }),
+    },
+    {
+      method: 'DELETE',
+      path: `${sessions}/{sessionId}`,
+      operation: 'TerminateSession',
+      handler: terminateSession,
+    },
     { method: 'POST', path: '/tags/{resourceArn}', operation: 'TagResource', handler: tagResource },
     { method: 'DELETE', path: '/tags/{resourceArn}', operation: 'UntagResource', handler: untagResource },
     {

@@ -6,7 +6,7 @@ import { AwsError } from '../../core/protocol.ts';
 import type { JsonObject } from '../../core/service.ts';
 import { validator } from '../../core/validate.ts';
 import type { KeyView } from '../../core/world.ts';
-import type { Application, AppState, DiskEncryption, JobState } from './state.ts';
+import type { Application, AppState, DiskEncryption, JobState, SessionState } from './state.ts';
 
 export const v = validator('ValidationException');
 export const validation = (message: string) => new AwsError('ValidationException', message, 400);
@@ -56,7 +56,7 @@ export const roleArnPattern = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 export const releaseLabelPattern = /^emr-\d+\.\d+\.\d+(-[a-z0-9.-]+)?$/;
 export const appNamePattern = /^[A-Za-z0-9._/#-]+$/;
 export const resourceArnPattern =
-  /^arn:aws[a-z-]*:emr-serverless:([a-z0-9-]+):(\d{12}):\/applications\/([0-9a-z]+)(?:\/jobruns\/([0-9a-z]+))?$/;
+  /^arn:aws[a-z-]*:emr-serverless:([a-z0-9-]+):(\d{12}):\/applications\/([0-9a-z]+)(?:\/(jobruns|sessions)\/([0-9a-z]+))?$/;
 export const minute = 60_000;
 export const maxTags = 200;
 
@@ -226,4 +226,117 @@ export function jobKeyProblem(keyArn: string | undefined, key: KeyView | undefin
   if (!keyArn) return undefined;
   if (keyServesData(key)) return undefined;
   return keyFailure(keyArn, key ? key.state : 'deleted');
+}
+
+// ---- Interactive sessions -----------------------------------------------------------------------
+
+/** EMR-012: session states. */
+export const sessionStates: readonly SessionState[] = [
+  'SUBMITTED',
+  'STARTING',
+  'STARTED',
+  'IDLE',
+  'BUSY',
+  'TERMINATING',
+  'TERMINATED',
+  'FAILED',
+];
+/** Sessions that have not ended: they keep their application started and still need their disk key. */
+export const liveSessionStates: ReadonlySet<SessionState> = new Set([
+  'SUBMITTED',
+  'STARTING',
+  'STARTED',
+  'IDLE',
+  'BUSY',
+  'TERMINATING',
+]);
+/** EMR-012: the first release that runs interactive sessions through StartSession. */
+export const firstSessionRelease = [7, 13, 0] as const;
+
+/** EMR-008, EMR-013: the Spark properties that carry a session's disk key. */
+export const sessionDiskProperties = {
+  keyArn: 'spark.emr-serverless.disk.encryptionKeyArn',
+  context: 'spark.emr-serverless.disk.encryptionContext',
+} as const;
+
+/** Whether `label` (emr-X.Y.Z) is at least `min`; false for a label this pattern cannot read. */
+export function releaseAtLeast(label: string, min: readonly [number, number, number]): boolean {
+  const m = /^emr-(\d+)\.(\d+)\.(\d+)/.exec(label);
+  if (!m) return false;
+  const parts = [Number(m[1]), Number(m[2]), Number(m[3])];
+  for (let i = 0; i < 3; i++) if (parts[i] !== min[i]) return parts[i]! > min[i]!;
+  return true;
+}
+
+/**
+ * EMR-012: why an application cannot run a session, or undefined. Interactive sessions must be
+ * switched on (interactiveConfiguration.sessionEnabled) and the release must be recent enough; the
+ * application's state is checked as for job runs.
+ */
+export function sessionPrecondition(
+  app: Pick<Application, 'id' | 'releaseLabel' | 'config'>,
+): string | undefined {
+  const interactive = app.config['interactiveConfiguration'] as JsonObject | undefined;
+  if (interactive?.['sessionEnabled'] !== true)
+    return `Interactive sessions are not enabled for application ${app.id}: set interactiveConfiguration.sessionEnabled to true with UpdateApplication`;
+  if (!releaseAtLeast(app.releaseLabel, firstSessionRelease))
+    return `Application ${app.id} runs ${app.releaseLabel}; interactive sessions need emr-${firstSessionRelease.join('.')} or later`;
+  return undefined;
+}
+
+/** EMR-008: a Spark conf encryption context `k1:v1,k2:v2` as a map. */
+export function parseSparkContext(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of text.split(',')) {
+    const i = pair.indexOf(':');
+    if (i <= 0 || i === pair.length - 1)
+      throw validation(
+        `Invalid ${sessionDiskProperties.context} ${JSON.stringify(text)}: expected key1:value1,key2:value2`,
+      );
+    out[pair.slice(0, i)] = pair.slice(i + 1);
+  }
+  return out;
+}
+
+/**
+ * EMR-013: the disk key a StartSession request names in its runtime configuration: the
+ * `spark-defaults` classification's disk properties, or undefined when it names none. Only runtime
+ * configuration overrides exist for sessions; a context without a key ARN is a ValidationException.
+ */
+export function sessionDisk(overrides: JsonObject | undefined): DiskEncryption | undefined {
+  if (!overrides) return undefined;
+  const runtime = overrides['runtimeConfiguration'];
+  if (runtime === undefined || runtime === null) return undefined;
+  if (!Array.isArray(runtime))
+    throw validation('configurationOverrides.runtimeConfiguration must be a list of configurations');
+  let disk: DiskEncryption | undefined;
+  let context: Record<string, string> | undefined;
+  for (const raw of runtime) {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+      throw validation('Each runtimeConfiguration entry must be an object with a classification');
+    const entry = raw as JsonObject;
+    v.str(entry, 'classification', { min: 1, max: 1024 });
+    if (entry['classification'] !== 'spark-defaults') continue;
+    const properties = v.optStringMap(entry, 'properties') ?? {};
+    const keyArn = properties[sessionDiskProperties.keyArn];
+    const contextText = properties[sessionDiskProperties.context];
+    if (keyArn !== undefined) disk = { encryptionKeyArn: keyArn };
+    if (contextText !== undefined) context = parseSparkContext(contextText);
+  }
+  if (!disk) {
+    if (context)
+      throw validation(`${sessionDiskProperties.context} requires ${sessionDiskProperties.keyArn}`);
+    return undefined;
+  }
+  return context ? { ...disk, encryptionContext: context } : disk;
+}
+
+/** The stateDetails of a session failed because its disk key is unusable. */
+export const sessionKeyFailure = (arn: string, state: string) =>
+  `Session failed: the KMS key ${arn} used for disk encryption is ${state} (KMS key not usable). Enable the key or start a new session with another key.`;
+
+/** A session's disk key must still serve data when the session starts (KMS-004); why not, or undefined. */
+export function sessionKeyProblem(keyArn: string | undefined, key: KeyView | undefined): string | undefined {
+  if (!keyArn || keyServesData(key)) return undefined;
+  return sessionKeyFailure(keyArn, key ? key.state : 'deleted');
 }

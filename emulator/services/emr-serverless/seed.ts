@@ -1,5 +1,7 @@
 // The `emr-serverless` seed section: { applications: [{ name, id?, state?, diskEncryption?, region?,
-// tags?, releaseLabel?, type?, autoStart?, accountId? }] }. Seeds are trusted: keys are not checked.
+// tags?, releaseLabel?, type?, autoStart?, interactiveConfiguration?, accountId? }] }. Seeds are
+// trusted: keys are not checked. `interactiveConfiguration: {sessionEnabled: true}` with a release of
+// emr-7.13.0 or later lets the application run interactive sessions (EMR-012).
 
 import { seedList, seedScope } from '../../core/seed.ts';
 import type { JsonObject } from '../../core/service.ts';
@@ -42,7 +44,15 @@ export function seedEmr(world: World, store: EmrStore, life: EmrLifecycle, secti
       autoStart: raw['autoStart'] !== false,
       tags: { ...((raw['tags'] as Record<string, string> | undefined) ?? {}) },
       ...(disk ? { disk } : {}),
+      config: interactiveConfigOf(raw['interactiveConfiguration']),
     });
     life.armIdle(app, now);
   }
+}
+
+function interactiveConfigOf(raw: unknown): JsonObject {
+  if (raw === undefined) return {};
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new Error('seed: emr-serverless interactiveConfiguration must be an object');
+  return { interactiveConfiguration: { ...(raw as JsonObject) } };
 }

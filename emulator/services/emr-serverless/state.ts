@@ -1,6 +1,6 @@
 // EMR Serverless data model and store: applications per account and Region in creation order (list
-// tokens are indexes), their job runs, client-token idempotency records, and the index of which active
-// jobs use which key.
+// tokens are indexes), their job runs and interactive sessions, client-token idempotency records, and
+// the indexes of which active jobs and live sessions use which key.
 
 import type { ScheduledEvent } from '../../core/clock.ts';
 import { indexAdd, indexRemove } from '../../core/collections.ts';
@@ -27,6 +27,16 @@ export type JobState =
   | 'FAILED'
   | 'CANCELLING'
   | 'CANCELLED';
+/** EMR-012: the states of an interactive session. */
+export type SessionState =
+  | 'SUBMITTED'
+  | 'STARTING'
+  | 'STARTED'
+  | 'IDLE'
+  | 'BUSY'
+  | 'TERMINATING'
+  | 'TERMINATED'
+  | 'FAILED';
 
 export interface DiskEncryption {
   encryptionKeyArn: string;
@@ -64,6 +74,13 @@ export interface Application {
   activeJobs: number;
   /** SCHEDULED jobs waiting for the application to reach STARTED. */
   waiting: Set<JobRun>;
+  sessions: Map<string, Session>;
+  sessionOrder: Session[];
+  sessionTokens: Map<string, { fingerprint: string; session: Session }>;
+  /** Sessions not yet TERMINATED or FAILED: they keep the application started, as jobs do. */
+  liveSessions: number;
+  /** STARTING sessions waiting for the application to reach STARTED. */
+  waitingSessions: Set<Session>;
   transition?: ScheduledEvent;
   idle?: ScheduledEvent;
 }
@@ -93,6 +110,29 @@ export interface JobRun {
   event?: ScheduledEvent;
 }
 
+export interface Session {
+  app: Application;
+  id: string;
+  arn: string;
+  name?: string;
+  createdBy: string;
+  createdAt: number;
+  updatedAt: number;
+  executionRoleArn: string;
+  state: SessionState;
+  stateDetails: string;
+  releaseLabel: string;
+  configurationOverrides?: JsonObject;
+  idleTimeoutMinutes: number;
+  tags: Record<string, string>;
+  /** The effective CMK (the spark-defaults disk key, else the application's), if any (EMR-013). */
+  keyArn?: string;
+  startedAt?: number;
+  endedAt?: number;
+  idleSince?: number;
+  event?: ScheduledEvent;
+}
+
 export const applicationArn = (region: string, accountId: string, id: string) =>
   `arn:aws:emr-serverless:${region}:${accountId}:/applications/${id}`;
 
@@ -104,6 +144,7 @@ export interface EmrStore {
   has(accountId: string, region: string, id: string): boolean;
   appFor(ctx: CallContext, id: string): Application;
   jobFor(ctx: CallContext, params: Record<string, string>): JobRun;
+  sessionFor(ctx: CallContext, params: Record<string, string>): Session;
   /** The application or job run an ARN names (for tagging), or the AWS error. */
   resourceFor(ctx: CallContext, arn: string): { tags: Record<string, string> };
   newApplication(
@@ -115,6 +156,10 @@ export interface EmrStore {
   jobsOn(keyArn: string): Set<JobRun> | undefined;
   indexJobKey(job: JobRun): void;
   unindexJobKey(job: JobRun): void;
+  /** Live sessions on a key ARN. */
+  sessionsOn(keyArn: string): Set<Session> | undefined;
+  indexSessionKey(session: Session): void;
+  unindexSessionKey(session: Session): void;
 }
 
 export function createEmrStore(world: World): EmrStore {
@@ -123,6 +168,7 @@ export function createEmrStore(world: World): EmrStore {
   const scopes = new Map<string, Scope>();
   const apps = new Map<string, Application>();
   const jobsByKey = new Map<string, Set<JobRun>>();
+  const sessionsByKey = new Map<string, Set<Session>>();
 
   const store: EmrStore = {
     apps,
@@ -153,17 +199,24 @@ export function createEmrStore(world: World): EmrStore {
       return job;
     },
 
+    sessionFor(ctx, params) {
+      const app = store.appFor(ctx, params['applicationId']!);
+      const session = app.sessions.get(params['sessionId']!);
+      if (!session) throw notFound(`Session ${params['sessionId']} does not exist in application ${app.id}`);
+      return session;
+    },
+
     resourceFor(ctx, arn) {
       const m = resourceArnPattern.exec(arn);
       if (!m) throw validation(`Invalid resourceArn ${arn}`);
-      const [, region, account, appId, jobId] = m;
+      const [, region, account, appId, childKind, childId] = m;
       const app = apps.get(`${account}/${region}/${appId}`);
       const missing = () => notFound(`Resource ${arn} does not exist`);
       if (!app || account !== ctx.accountId || app.state === 'TERMINATED') throw missing();
-      if (jobId === undefined) return app;
-      const job = app.jobs.get(jobId);
-      if (!job) throw missing();
-      return job;
+      if (childId === undefined) return app;
+      const child = childKind === 'sessions' ? app.sessions.get(childId) : app.jobs.get(childId);
+      if (!child) throw missing();
+      return child;
     },
 
     newApplication(scope, at, fields) {
@@ -184,6 +237,11 @@ export function createEmrStore(world: World): EmrStore {
         jobTokens: new Map(),
         activeJobs: 0,
         waiting: new Set(),
+        sessions: new Map(),
+        sessionOrder: [],
+        sessionTokens: new Map(),
+        liveSessions: 0,
+        waitingSessions: new Set(),
         ...fields,
       };
       scope.apps.push(app);
@@ -197,6 +255,13 @@ export function createEmrStore(world: World): EmrStore {
     },
     unindexJobKey(job) {
       if (job.keyArn) indexRemove(jobsByKey, job.keyArn, job);
+    },
+    sessionsOn: (keyArn) => sessionsByKey.get(keyArn),
+    indexSessionKey(session) {
+      if (session.keyArn) indexAdd(sessionsByKey, session.keyArn, session);
+    },
+    unindexSessionKey(session) {
+      if (session.keyArn) indexRemove(sessionsByKey, session.keyArn, session);
     },
   };
   return store;

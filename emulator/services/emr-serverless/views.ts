@@ -2,7 +2,7 @@
 
 import { epochSeconds } from '../../core/protocol.ts';
 import type { JsonObject } from '../../core/service.ts';
-import type { Application, JobRun } from './state.ts';
+import type { Application, JobRun, Session } from './state.ts';
 
 /** Members every application view carries, in the order AWS lists them. */
 function applicationHeader(app: Application): JsonObject {
@@ -91,4 +91,44 @@ export function summarizeJob(job: JobRun): JsonObject {
     mode: job.mode,
     ...attempt(job),
   };
+}
+
+/** Members every session view carries (EMR-012). */
+function sessionHeader(session: Session): JsonObject {
+  return {
+    applicationId: session.app.id,
+    sessionId: session.id,
+    arn: session.arn,
+    ...(session.name !== undefined ? { name: session.name } : {}),
+    state: session.state,
+    stateDetails: session.stateDetails,
+    releaseLabel: session.releaseLabel,
+    executionRoleArn: session.executionRoleArn,
+    createdBy: session.createdBy,
+    createdAt: epochSeconds(session.createdAt),
+    updatedAt: epochSeconds(session.updatedAt),
+  };
+}
+
+/** GetSession: the summary's members plus the overrides as submitted, times and the idle timeout. */
+export function describeSession(session: Session, now: number): JsonObject {
+  const duration =
+    session.startedAt === undefined ? 0 : Math.floor(((session.endedAt ?? now) - session.startedAt) / 1000);
+  return {
+    ...sessionHeader(session),
+    ...(session.startedAt !== undefined ? { startedAt: epochSeconds(session.startedAt) } : {}),
+    ...(session.endedAt !== undefined ? { endedAt: epochSeconds(session.endedAt) } : {}),
+    ...(session.idleSince !== undefined ? { idleSince: epochSeconds(session.idleSince) } : {}),
+    ...(session.configurationOverrides
+      ? { configurationOverrides: structuredClone(session.configurationOverrides) }
+      : {}),
+    idleTimeoutMinutes: session.idleTimeoutMinutes,
+    tags: { ...session.tags },
+    totalExecutionDurationSeconds: duration,
+  };
+}
+
+/** ListSessions: no configurationOverrides, so a key audit reads GetSession per session (EMR-012). */
+export function summarizeSession(session: Session): JsonObject {
+  return sessionHeader(session);
 }
