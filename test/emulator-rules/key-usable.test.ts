@@ -17,11 +17,11 @@ import {
   msfKeyVocabulary,
 } from '../../emulator/core/key-usable.ts';
 import type { KeyView, WorkloadService } from '../../emulator/core/world.ts';
+import { account, exampleKeyId, keyArnOf, keyView } from '../fixtures/keys.ts';
 
-const account = '111122223333';
 const region = 'us-east-1';
-const keyId = '1234abcd-12ab-34cd-56ef-1234567890ab';
-const keyArn = `arn:aws:kms:${region}:${account}:key/${keyId}`;
+const keyId = exampleKeyId;
+const keyArn = keyArnOf(region, keyId);
 const caller: Principal = {
   arn: `arn:aws:iam::${account}:role/operator`,
   accountId: account,
@@ -29,21 +29,7 @@ const caller: Principal = {
   type: 'role',
 };
 
-function key(overrides: Partial<KeyView> = {}): KeyView {
-  return {
-    keyId,
-    arn: keyArn,
-    accountId: account,
-    region,
-    state: 'Enabled',
-    keySpec: 'SYMMETRIC_DEFAULT',
-    keyUsage: 'ENCRYPT_DECRYPT',
-    keyManager: 'CUSTOMER',
-    origin: 'AWS_KMS',
-    currentKeyMaterialId: 'm1',
-    ...overrides,
-  };
-}
+const key = (overrides: Partial<KeyView> = {}): KeyView => keyView(keyArn, overrides);
 
 /** A directory that knows one key (by id, ARN and `alias/app`) and records what it was asked. */
 function directory(found: KeyView | undefined, denied?: string) {

@@ -22,6 +22,7 @@ import {
   storageProblem,
 } from '../../emulator/services/msf/rules.ts';
 import type { Application, KeyRef, SnapshotRecord } from '../../emulator/services/msf/state.ts';
+import { keyView } from '../fixtures/keys.ts';
 
 const account = '111122223333';
 const region = 'us-east-1';
@@ -37,20 +38,8 @@ const arnB = `arn:aws:kms:${region}:${account}:key/b`;
 const cmk = (keyArn: string): KeyRef => ({ keyType: 'CUSTOMER_MANAGED_KEY', keyArn });
 const aok: KeyRef = { keyType: 'AWS_OWNED_KEY' };
 
-function view(arn: string, state = 'Enabled'): KeyView {
-  return {
-    keyId: arn.split('/')[1]!,
-    arn,
-    accountId: account,
-    region,
-    state,
-    keySpec: 'SYMMETRIC_DEFAULT',
-    keyUsage: 'ENCRYPT_DECRYPT',
-    keyManager: 'CUSTOMER',
-    origin: 'AWS_KMS',
-    currentKeyMaterialId: `material-of-${arn.split('/')[1]}`,
-  };
-}
+const view = (arn: string, state = 'Enabled'): KeyView =>
+  keyView(arn, { state, currentKeyMaterialId: `material-of-${arn.split('/')[1]}` });
 
 function kms(keys: KeyView[], denied?: string): KeyDirectory {
   return {

@@ -10,12 +10,7 @@ import {
   flinkCapabilities,
   keyspacesCapabilities,
 } from '../../src/aws/capabilities.ts';
-import type {
-  ChangeBlocker,
-  EncryptionSetting,
-  WorkloadCapabilities,
-  WorkloadState,
-} from '../../src/aws/workload.ts';
+import type { ChangeBlocker, WorkloadCapabilities } from '../../src/aws/workload.ts';
 import {
   deletionSteps,
   draftFor,
@@ -30,72 +25,32 @@ import {
   workloadPlanStepNames,
   workloadPlanSteps,
 } from '../../src/reconcile/workload-plan.ts';
+import { awsOwned as aok, cmk, keyA, keyB } from '../fixtures/keys.ts';
+import {
+  aws,
+  deleting,
+  failedSwitch,
+  noFinalizer,
+  notFound,
+  preflightFails,
+  spec,
+  status,
+  type WorkloadMod,
+  wants,
+  workload,
+} from '../fixtures/workload-plan.ts';
 
-const keyA = 'arn:aws:kms:us-east-1:111122223333:key/aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa';
-const keyB = 'arn:aws:kms:us-east-1:111122223333:key/bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb';
-const claim = 'it/team-a/orders';
-const now = Date.UTC(2026, 10, 23, 12, 0, 0); // a Monday, 12:00 UTC
-const cmk = (keyArn: string, encryptionContext?: Record<string, string>): EncryptionSetting => ({
-  type: 'CustomerManaged',
-  keyArn,
-  ...(encryptionContext ? { encryptionContext } : {}),
-});
-const aok: EncryptionSetting = { type: 'AwsOwned' };
-
-// ---- builders ------------------------------------------------------------------------------------
-
-type Mod = (i: WorkloadPlanInput) => WorkloadPlanInput;
+type Mod = WorkloadMod;
 /** A running Flink application on keyA, ours, wanting keyA, pre-flight passed: a settled plan. */
-function input(...mods: Mod[]): WorkloadPlanInput {
-  const state: WorkloadState = {
-    resourceArn: 'arn:aws:kinesisanalytics:us-east-1:111122223333:application/orders',
-    awsState: 'RUNNING',
-    settled: true,
-    encryption: cmk(keyA),
-    running: true,
-    tags: { 'cmk.io/owner': claim },
-    facts: { service: 'ManagedFlink' },
-  };
-  const base: WorkloadPlanInput = {
-    now,
-    service: 'ManagedFlink',
-    capabilities: flinkCapabilities,
-    spec: {},
-    status: undefined,
-    deleting: false,
-    hasFinalizer: true,
-    desired: { kind: 'resolved', setting: cmk(keyA), currentKeyMaterialId: 'm1' },
-    preflight: { ok: true },
-    observed: { kind: 'found', state },
-    claim,
-  };
-  return mods.reduce((i, m) => m(i), base);
-}
-const aws =
-  (over: Partial<WorkloadState>): Mod =>
-  (i) =>
-    i.observed.kind === 'found'
-      ? { ...i, observed: { kind: 'found', state: { ...i.observed.state, ...over } } }
-      : i;
+const input = (...mods: Mod[]): WorkloadPlanInput =>
+  workload('ManagedFlink', aws({ encryption: cmk(keyA) }), ...mods);
 const caps =
   (c: Partial<WorkloadCapabilities>): Mod =>
   (i) => ({ ...i, capabilities: { ...flinkCapabilities, ...i.capabilities, ...c } });
-const spec =
-  (s: WorkloadPlanInput['spec']): Mod =>
-  (i) => ({ ...i, spec: { ...i.spec, ...s } });
-const status =
-  (s: WorkloadPlanInput['status']): Mod =>
-  (i) => ({ ...i, status: { ...i.status, ...s } });
-const wants =
-  (setting: EncryptionSetting): Mod =>
-  (i) => ({ ...i, desired: { kind: 'resolved', setting, currentKeyMaterialId: 'm1' } });
 const blocked = (blocker: ChangeBlocker) => aws({ blocker });
 const emrStarted = (...activeJobRunIds: string[]) =>
   aws({ blocker: { kind: 'ApplicationRunning', activeJobRunIds }, awsState: 'STARTED' });
-const deleting: Mod = (i) => ({ ...i, deleting: true });
-const noFinalizer: Mod = (i) => ({ ...i, hasFinalizer: false });
 const observe: Mod = spec({ mode: 'Observe' });
-const notFound: Mod = (i) => ({ ...i, observed: { kind: 'notFound' } });
 const awsError =
   (cause: 'AccessDenied' | 'InvalidSpec' | 'Throttled'): Mod =>
   (i) => ({ ...i, observed: { kind: 'error', failure: { cause, code: 'Code', message: 'no' } } });
@@ -104,14 +59,6 @@ const otherOwner = aws({ tags: { 'cmk.io/owner': 'x/y/z' } });
 const untagged = aws({ tags: {} });
 const unsettled = aws({ settled: false, awsState: 'UPDATING' });
 const stopped = aws({ running: false, awsState: 'READY' });
-const preflightFails: Mod = (i) => ({
-  ...i,
-  preflight: {
-    ok: false,
-    reason: 'KeyPolicyMissingPermission',
-    message: 'no kinesisanalytics.amazonaws.com',
-  },
-});
 const unresolved =
   (terminal: boolean): Mod =>
   (i) => ({
@@ -120,16 +67,6 @@ const unresolved =
   });
 const outsideWindow = spec({ maintenanceWindow: { start: '02:00', durationMinutes: 60 } });
 const insideWindow = spec({ maintenanceWindow: { start: '11:30', durationMinutes: 60 } });
-const failedSwitch = (endedMsAgo: number, over: object = {}): Mod =>
-  status({
-    lastOperation: {
-      action: 'UpdateApplication',
-      status: 'Failed',
-      toKey: keyB,
-      endTime: new Date(now - endedMsAgo).toISOString(),
-      ...over,
-    },
-  });
 const recorded = (keyMaterialId: string) =>
   status({ current: { keyType: 'CustomerManaged', keyArn: keyA, keyMaterialId } });
 

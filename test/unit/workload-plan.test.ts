@@ -2,83 +2,27 @@
 // one named case per line.
 
 import { describe, expect, it } from 'vitest';
-import { workloadCapabilities } from '../../src/aws/capabilities.ts';
-import type { EncryptionSetting, WorkloadService, WorkloadState } from '../../src/aws/workload.ts';
 import { inMaintenanceWindow, nextWindowOpening } from '../../src/reconcile/maintenance-window.ts';
 import {
   failedSwitchRetryMs,
   planWorkload,
   type WorkloadPlanInput,
 } from '../../src/reconcile/workload-plan.ts';
+import { awsOwned as aok, cmk, keyA, keyB } from '../fixtures/keys.ts';
+import {
+  aws,
+  deleting,
+  failedSwitch,
+  notFound,
+  preflightFails,
+  spec,
+  status,
+  type WorkloadMod,
+  wants,
+  workload,
+} from '../fixtures/workload-plan.ts';
 
-const keyA = 'arn:aws:kms:us-east-1:111122223333:key/aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa';
-const keyB = 'arn:aws:kms:us-east-1:111122223333:key/bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb';
-const cmk = (keyArn: string, encryptionContext?: Record<string, string>): EncryptionSetting => ({
-  type: 'CustomerManaged',
-  keyArn,
-  ...(encryptionContext ? { encryptionContext } : {}),
-});
-const aok: EncryptionSetting = { type: 'AwsOwned' };
-const claim = 'it/team-a/orders';
-const now = Date.UTC(2026, 10, 23, 12, 0, 0); // a Monday
-
-const state = (over: Partial<WorkloadState> = {}): WorkloadState => ({
-  resourceArn: 'arn:aws:kinesisanalytics:us-east-1:111122223333:application/orders',
-  awsState: 'RUNNING',
-  settled: true,
-  encryption: aok,
-  running: true,
-  tags: { 'cmk.io/owner': claim },
-  facts: { service: 'ManagedFlink' },
-  ...over,
-});
-
-type Mod = (i: WorkloadPlanInput) => WorkloadPlanInput;
-function workload(service: WorkloadService, ...mods: Mod[]): WorkloadPlanInput {
-  const base: WorkloadPlanInput = {
-    now,
-    service,
-    capabilities: workloadCapabilities[service],
-    spec: {},
-    status: undefined,
-    deleting: false,
-    hasFinalizer: true,
-    desired: { kind: 'resolved', setting: cmk(keyA), currentKeyMaterialId: 'm1' },
-    preflight: { ok: true },
-    observed: {
-      kind: 'found',
-      state: state({ facts: service === 'EmrServerless' ? { service, activeJobs: 0 } : { service } }),
-    },
-    claim,
-  };
-  return mods.reduce((i, m) => m(i), base);
-}
-const aws =
-  (over: Partial<WorkloadState>): Mod =>
-  (i) =>
-    i.observed.kind === 'found'
-      ? { ...i, observed: { kind: 'found', state: { ...i.observed.state, ...over } } }
-      : i;
-const wants =
-  (setting: EncryptionSetting, material = 'm1'): Mod =>
-  (i) => ({ ...i, desired: { kind: 'resolved', setting, currentKeyMaterialId: material } });
-const spec =
-  (s: WorkloadPlanInput['spec']): Mod =>
-  (i) => ({ ...i, spec: { ...i.spec, ...s } });
-const status =
-  (s: WorkloadPlanInput['status']): Mod =>
-  (i) => ({ ...i, status: { ...i.status, ...s } });
-const preflightFails: Mod = (i) => ({
-  ...i,
-  preflight: {
-    ok: false,
-    reason: 'KeyPolicyMissingPermission',
-    message: 'no kinesisanalytics.amazonaws.com',
-  },
-});
-const deleting: Mod = (i) => ({ ...i, deleting: true });
-const notFound: Mod = (i) => ({ ...i, observed: { kind: 'notFound' } });
-const unresolved: Mod = (i) => ({
+const unresolved: WorkloadMod = (i) => ({
   ...i,
   desired: {
     kind: 'unresolved',
@@ -184,33 +128,17 @@ describe('planWorkload: switching keys', () => {
     ],
     [
       'a switch that just failed is not retried at once',
-      workload(
-        'ManagedFlink',
-        status({
-          lastOperation: {
-            action: 'UpdateApplication',
-            status: 'Failed',
-            toKey: keyA,
-            endTime: new Date(now - 60_000).toISOString(),
-            message: 'boom',
-          },
-        }),
-      ),
+      workload('ManagedFlink', failedSwitch(60_000, { toKey: keyA, message: 'boom' })),
       [],
     ],
     [
       'a switch refused because the key was unusable is retried as soon as the key passes pre-flight',
       workload(
         'ManagedFlink',
-        status({
-          lastOperation: {
-            action: 'UpdateApplication',
-            status: 'Failed',
-            toKey: keyA,
-            endTime: new Date(now - 60_000).toISOString(),
-            message: 'KMSInvalidStateException: key is Disabled',
-            failureCause: 'KeyUnusable',
-          },
+        failedSwitch(60_000, {
+          toKey: keyA,
+          message: 'KMSInvalidStateException: key is Disabled',
+          failureCause: 'KeyUnusable',
         }),
       ),
       ['ChangeKey'],
@@ -220,31 +148,13 @@ describe('planWorkload: switching keys', () => {
       workload(
         'ManagedFlink',
         preflightFails,
-        status({
-          lastOperation: {
-            action: 'UpdateApplication',
-            status: 'Failed',
-            toKey: keyA,
-            endTime: new Date(now - 60_000).toISOString(),
-            failureCause: 'KeyUnusable',
-          },
-        }),
+        failedSwitch(60_000, { toKey: keyA, failureCause: 'KeyUnusable' }),
       ),
       [],
     ],
     [
       'a switch that failed long ago is retried',
-      workload(
-        'ManagedFlink',
-        status({
-          lastOperation: {
-            action: 'UpdateApplication',
-            status: 'Failed',
-            toKey: keyA,
-            endTime: new Date(now - failedSwitchRetryMs - 1).toISOString(),
-          },
-        }),
-      ),
+      workload('ManagedFlink', failedSwitch(failedSwitchRetryMs + 1, { toKey: keyA })),
       ['ChangeKey'],
     ],
   ] as const)('%s', (_name, input, expected) => {
