@@ -21,8 +21,9 @@ import {
   referencedKmsKey,
   referencingResources,
 } from './api/resources.ts';
-import { type AwsClients, createAwsClients } from './aws/clients.ts';
+import { type AwsClients, type AwsTarget, createAwsClients } from './aws/clients.ts';
 import { callerIdentityCache } from './aws/identity.ts';
+import { createKeyInventory, type KeyInventory } from './keys/inventory.ts';
 import { createKeyCache, type KeyReads } from './keys/key-cache.ts';
 import { keyArnsOf } from './keys/key-usage.ts';
 import { referenceGranted as grantAllows } from './keys/reference-grants.ts';
@@ -97,6 +98,13 @@ export interface OperatorOptions {
    * reconciles. Default: 0.8 x resync, at most 5 minutes. Actions always re-read from KMS.
    */
   keyCacheTtlMs?: number;
+  /**
+   * Period of the key usage inventory's passes over the accounts and Regions the objects name
+   * (src/keys/inventory.ts); 0 turns the inventory off (only Kubernetes then counts as a key's users).
+   */
+  inventoryPeriodMs?: number;
+  /** AWS calls per second the inventory may make. Default 5. */
+  inventoryCallsPerSecond?: number;
 }
 
 export interface RunningOperator {
@@ -129,7 +137,17 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   });
 
   const caches = watchedCaches(kube, options);
-  const definitions = declareControllers(caches, { kube, aws, events, keys }, options);
+  const inventory = options.inventoryPeriodMs
+    ? createKeyInventory(
+        { aws, keys, log: log.child({ component: 'inventory' }), now: Date.now },
+        {
+          periodMs: options.inventoryPeriodMs,
+          ...(options.inventoryCallsPerSecond ? { callsPerSecond: options.inventoryCallsPerSecond } : {}),
+          targets: () => targetsOf(caches, options.defaultRegion),
+        },
+      )
+    : undefined;
+  const definitions = declareControllers(caches, { kube, aws, events, keys }, options, inventory);
   const wiring = {
     log,
     concurrency: options.concurrency,
@@ -140,8 +158,17 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const controllers = definitions.map((d) => wireController(d, wiring));
   for (const i of caches.informers) i.start();
 
+  // Work that runs only while leading, besides the controllers: the inventory's passes.
+  const stopped = new AbortController();
   const leadership = runWhileLeading(
-    { kube, log, identity, controllers, informers: caches.informers },
+    {
+      kube,
+      log,
+      identity,
+      controllers,
+      informers: caches.informers,
+      onLeading: (signal) => inventory?.start(AbortSignal.any([signal, stopped.signal])),
+    },
     options,
   );
   const health = await startHealthEndpoints(
@@ -163,6 +190,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     stop: () => {
       stopping ??= (async () => {
         log.info('stopping');
+        stopped.abort();
         await leadership.stop(() => Promise.all(controllers.map((c) => c.stop({ deadlineMs: 20_000 }))));
         await events.flush();
         events.close();
@@ -199,7 +227,11 @@ function watchedCaches(kube: KubeClient, options: OperatorOptions) {
       return ref ? [ref] : [];
     });
     const byArn = cache.indexBy((o) => keyArnsOf(o).map((u) => u.arn));
-    return { type, cache, byKey, byArn };
+    const byResourceArn = cache.indexBy((o) => {
+      const arn = (o.status as { resourceArn?: string } | undefined)?.resourceArn;
+      return arn ? [arn] : [];
+    });
+    return { type, cache, byKey, byArn, byResourceArn };
   });
   const kmsKeysByArn = anyKmsKeys.indexBy((o) => (o.status?.keyArn ? [o.status.keyArn] : []));
   const grants = cacheOf<KeyReferenceGrantObject>(cmkResources.keyReferenceGrant);
@@ -218,6 +250,7 @@ function declareControllers(
   caches: ReturnType<typeof watchedCaches>,
   clients: { kube: KubeClient; aws: AwsClients; events: EventRecorder; keys: KeyReads },
   options: OperatorOptions,
+  inventory: KeyInventory | undefined,
 ) {
   const { kmsKeys, anyKmsKeys, kmsKeysByArn, referencing, grants, ofKind } = caches;
   const { kube, keys } = clients;
@@ -273,6 +306,8 @@ function declareControllers(
       getKmsKey: (key) => kmsKeys.get(key),
       referencesTo: (key) => referencesIn(referencing, key),
       // Uses of the key's ARN in any namespace, however the objects name it; every KmsKey declaring it.
+      ...(inventory ? { inventory } : {}),
+      managerOf: (resourceArn) => managerOf(referencing, resourceArn),
       usesOfKey: (arn, live) =>
         live && options.labelSelector
           ? liveUsesOf(kube, options.namespaces, arn, live)
@@ -320,6 +355,33 @@ function declareControllers(
   });
 }
 
+/** The accounts and Regions the objects name (Region and role), for the inventory's passes. */
+function targetsOf(caches: ReturnType<typeof watchedCaches>, defaultRegion: string): AwsTarget[] {
+  const seen = new Map<string, AwsTarget>();
+  const add = (spec: { region?: string; roleArn?: string } | undefined) => {
+    const region = spec?.region ?? defaultRegion;
+    const t: AwsTarget = { region, ...(spec?.roleArn ? { roleArn: spec.roleArn } : {}) };
+    seen.set(`${region}|${spec?.roleArn ?? ''}`, t);
+  };
+  add(undefined);
+  for (const k of caches.kmsKeys.list()) add(k.spec);
+  for (const r of caches.referencing)
+    for (const o of r.cache.list()) add(o.spec as { region?: string; roleArn?: string });
+  return [...seen.values()];
+}
+
+/** The object of this cluster (this shard) that manages an AWS resource, as `Kind namespace/name`. */
+function managerOf(
+  referencing: ReturnType<typeof watchedCaches>['referencing'],
+  resourceArn: string,
+): string | undefined {
+  for (const r of referencing) {
+    const key = r.byResourceArn.lookup(resourceArn)[0];
+    if (key) return `${r.type.kind} ${key}`;
+  }
+  return undefined;
+}
+
 /**
  * Runs the controllers only while this process holds the lease (or always, without leader
  * election): they start once every cache synced, with the term's signal, and stop the moment the
@@ -332,6 +394,8 @@ function runWhileLeading(
     identity: string;
     controllers: Controller[];
     informers: Informer<KubeObject>[];
+    /** Starts leader-only work besides the controllers, with the term's signal. */
+    onLeading?(signal: AbortSignal): void;
   },
   options: OperatorOptions,
 ) {
@@ -348,6 +412,7 @@ function runWhileLeading(
         if (signal.aborted) return;
         log.info({ identity }, 'caches synced; reconciling');
         for (const c of controllers) c.start(signal);
+        parts.onLeading?.(signal);
       })
       .catch((e: unknown) => {
         if (!signal.aborted) log.error({ err: e }, 'cache sync failed');

@@ -306,6 +306,47 @@ export const KmsKeyStatus = Type.Object(
         description: 'Workload objects that reference this key.',
       }),
     ),
+    usage: Type.Optional(
+      Type.Object(
+        {
+          kubernetes: Type.Integer({
+            description:
+              'Objects in any namespace using the key: workloads and job runs on it, resolving to it or switching away from it, and other KmsKeys declaring it.',
+          }),
+          aws: Type.Integer({
+            description:
+              'Resources, snapshots, active job runs and service grants AWS shows on the key, at the last inventory pass.',
+          }),
+          unmanaged: Type.Integer({ description: 'Of those, the ones no object of this cluster manages.' }),
+          lastInventoryTime: Type.Optional(
+            Type.String({
+              format: 'date-time',
+              description: 'When the inventory last scanned the key’s Region.',
+            }),
+          ),
+          unmanagedUsers: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  service: Type.String({ maxLength: 64 }),
+                  what: Type.String({
+                    maxLength: 32,
+                    description: 'application, table, snapshot, jobRun or grant.',
+                  }),
+                  resourceArn: Type.String({ maxLength: 2048 }),
+                },
+                { additionalProperties: false },
+              ),
+              { maxItems: 10, description: 'The first AWS users no object manages.' },
+            ),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description: 'Who uses the key, from Kubernetes and from AWS (`kubectl cmk usage` lists them all).',
+        },
+      ),
+    ),
     workloads: Type.Optional(
       Type.Object(
         {

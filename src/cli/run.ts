@@ -33,6 +33,19 @@ export const runCli = defineCommand({
       description: 'concurrent reconciles per controller',
     },
     resync: { type: 'duration', default: 600_000, description: 'look again after success, e.g. 10m, 30s' },
+    'inventory-period': {
+      type: 'duration',
+      default: 600_000,
+      description:
+        'between passes of the key usage inventory over the accounts and Regions the objects name (0 turns it off: only Kubernetes counts as a key’s users)',
+    },
+    'inventory-calls-per-second': {
+      type: 'number',
+      min: 0.1,
+      max: 100,
+      default: 5,
+      description: 'AWS calls per second the inventory may make (it never takes the reconciles’ quota)',
+    },
     'health-address': {
       type: 'string',
       metavar: 'ADDR',
@@ -135,6 +148,8 @@ export async function runCommand(args: string[]): Promise<number> {
     ...(v.selector ? { labelSelector: v.selector } : {}),
     concurrency: v.concurrency,
     resyncMs: v.resync,
+    inventoryPeriodMs: v['inventory-period'],
+    inventoryCallsPerSecond: v['inventory-calls-per-second'],
     healthAddress: v['health-address'],
     metricsAddress: v['metrics-address'],
     leaderElection: {

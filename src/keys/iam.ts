@@ -88,6 +88,8 @@ export function operatorIamPolicy(): IamPolicy {
         Effect: 'Allow',
         Action: [
           'kinesisanalytics:DescribeApplication',
+          'kinesisanalytics:ListApplications',
+          'kinesisanalytics:ListApplicationSnapshots',
           'kinesisanalytics:UpdateApplication',
           'kinesisanalytics:StartApplication',
           'kinesisanalytics:StopApplication',
@@ -110,6 +112,7 @@ export function operatorIamPolicy(): IamPolicy {
         Effect: 'Allow',
         Action: [
           'emr-serverless:GetApplication',
+          'emr-serverless:ListApplications',
           'emr-serverless:UpdateApplication',
           'emr-serverless:StartApplication',
           'emr-serverless:StopApplication',

@@ -44,6 +44,10 @@ export interface KmsKeyPlanInput {
   keyUses?: KeyUse[];
   /** Another KmsKey object holds the authority to schedule this key's deletion. */
   authorityHeldBy?: { namespace: string; name: string };
+  /** What AWS shows on the key: resources, snapshots, active job runs, service grants (the inventory). */
+  awsUses?: Array<{ service: string; what: string; resourceArn: string; managedBy?: string }>;
+  /** Set when AWS could not be asked who uses the key: a deletion waits. */
+  awsUnknown?: string;
 }
 
 export type KmsKeyAction =
@@ -71,6 +75,17 @@ export interface KmsKeyPlan {
   status: Partial<KmsKeyStatus>;
   outcome: PlanOutcome;
   requeueAfterMs: number;
+}
+
+/** `arn:... (Keyspaces table, unmanaged)`, the first few. */
+function describeAwsUses(uses: NonNullable<KmsKeyPlanInput['awsUses']>, max = 5): string {
+  const names = uses
+    .slice(0, max)
+    .map(
+      (u) =>
+        `${u.resourceArn} (${u.service} ${u.what}, ${u.managedBy ? `managed by ${u.managedBy}` : 'unmanaged'})`,
+    );
+  return uses.length > max ? `${names.join(', ')} and ${uses.length - max} more` : names.join(', ');
 }
 
 function describeRefs(refs: WorkloadReference[]): string {
@@ -187,8 +202,14 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
       // and however it names the key (invariant 2): held until the last use is gone, or the object
       // is set to Retain.
       const uses = input.keyUses ?? [];
-      if (uses.length > 0) {
-        const message = `deletion of ${observed.key.arn} waits until nothing uses it; still used by ${describeUses(uses)} (set deletionPolicy: Retain to let go of the object and keep the key)`;
+      const inAws = input.awsUses ?? [];
+      if (uses.length > 0 || inAws.length > 0 || input.awsUnknown) {
+        const users = [
+          ...(uses.length > 0 ? [describeUses(uses)] : []),
+          ...(inAws.length > 0 ? [`in AWS ${describeAwsUses(inAws)}`] : []),
+          ...(input.awsUnknown ? [input.awsUnknown] : []),
+        ].join('; ');
+        const message = `deletion of ${observed.key.arn} waits until nothing uses it; still used by ${users} (set deletionPolicy: Retain to let go of the object and keep the key)`;
         conditions.push({ type: 'DeletionBlocked', status: 'True', reason: 'KeyInUse', message });
         events.push({ type: 'Warning', reason: 'DeletionBlocked', action: 'Delete', note: message });
         return plan(

@@ -19,6 +19,7 @@ import { cmkResources, type KeyReferencingObject, type KmsKeyObject } from '../a
 import type { WorkloadReference } from '../api/shared.ts';
 import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
+import type { KeyInventory } from '../keys/inventory.ts';
 import type { KeyReads } from '../keys/key-cache.ts';
 import { declarationsOf, deletionAuthority, deletionClaimOf, type KeyUse } from '../keys/key-usage.ts';
 import type { TenancyRules } from '../keys/tenancy.ts';
@@ -80,6 +81,10 @@ export interface KmsKeyReconcilerDeps {
   usesOfKey?(arn: string, live?: AbortSignal): KeyUse[] | Promise<KeyUse[]>;
   /** Every KmsKey object (any namespace, any shard) whose status declares the key ARN. */
   declarationsOf?(arn: string): KmsKeyObject[];
+  /** The key usage inventory from AWS (src/keys/inventory.ts); without it only Kubernetes counts. */
+  inventory?: KeyInventory;
+  /** The object of this cluster that manages an AWS resource (`Kind namespace/name`), if any. */
+  managerOf?(resourceArn: string): string | undefined;
   callerIdentity(target: AwsTarget): Promise<CallerIdentity>;
   defaultRegion: string;
   /** Identifies this cluster in AWS tags (`cmk.io/owner`). */
@@ -103,6 +108,8 @@ export interface KmsKeyObservationSet {
   uses: KeyUse[];
   /** Another KmsKey object holds the authority to schedule this key's deletion. */
   authorityHeldBy?: { namespace: string; name: string };
+  /** What AWS shows using the key (the inventory's last pass; fresh before a deletion). */
+  aws: { users: AwsUse[]; at?: number; checked: boolean; unknown?: string };
 }
 
 type Observation = KmsKeyObservationSet;
@@ -150,6 +157,9 @@ export function kmsKeyKind(
       const referencing = deps.referencesTo(keyOf(object)).filter(holds);
       const arn = object.status?.keyArn ?? (observed.kind === 'found' ? observed.key.arn : undefined);
       const uses = arn && deps.usesOfKey ? await deps.usesOfKey(arn) : [];
+      const target = targetOf(deps, object);
+      const seen = arn ? deps.inventory?.usersOf(target, arn) : undefined;
+      const at = deps.inventory?.lastPass(target);
       return {
         observed,
         fresh,
@@ -157,6 +167,7 @@ export function kmsKeyKind(
         liveChecked: false,
         ...(refusal ? { refusal } : {}),
         ...keyClaims(deps, object, arn, referencing, uses),
+        aws: { users: awsUses(deps, seen ?? []), ...(at !== undefined ? { at } : {}), checked: false },
       };
     },
     plan: (object, o) =>
@@ -170,6 +181,8 @@ export function kmsKeyKind(
         observed: o.observed,
         references: o.referencing.map(toReference),
         keyUses: o.uses,
+        awsUses: o.aws.users,
+        ...(o.aws.unknown ? { awsUnknown: o.aws.unknown } : {}),
         ...(o.authorityHeldBy ? { authorityHeldBy: o.authorityHeldBy } : {}),
         ...(o.refusal ? { refusal: o.refusal } : {}),
       }),
@@ -184,6 +197,11 @@ export function kmsKeyKind(
         const arn = object.status?.keyArn ?? (o.observed.kind === 'found' ? o.observed.key.arn : undefined);
         const uses = arn && deps.usesOfKey ? await deps.usesOfKey(arn, ctx.signal) : o.uses;
         return { ...o, liveChecked: true, referencing, ...keyClaims(deps, object, arn, referencing, uses) };
+      }
+      // Scheduling the deletion rests on AWS showing nothing on the key either: a fresh inventory
+      // pass of its Region and its grants, read now.
+      if (deps.inventory && !o.aws.checked && plan.actions.some((a) => a.type === 'ScheduleKeyDeletion')) {
+        return { ...o, aws: await checkAws(deps, object, o, ctx.signal) };
       }
       return undefined;
     },
@@ -257,6 +275,7 @@ export function kmsKeyKind(
         ...plan.status,
         ...updates,
         workloads: workloadProgress(o.referencing, arn),
+        usage: usageOf(o),
       };
       if (plan.status.rotation && updates.rotation)
         next.rotation = { ...plan.status.rotation, ...updates.rotation };
@@ -311,6 +330,80 @@ function keyClaims(
 
 const sameObject = (a: KmsKeyObject, b: KmsKeyObject) =>
   a.metadata.namespace === b.metadata.namespace && a.metadata.name === b.metadata.name;
+
+/** An AWS user of the key as the plan and the status see it. */
+export interface AwsUse {
+  service: string;
+  what: string;
+  resourceArn: string;
+  /** The object of this cluster that manages the resource (`Kind namespace/name`); unmanaged when absent. */
+  managedBy?: string;
+}
+
+function awsUses(
+  deps: KmsKeyReconcilerDeps,
+  users: Array<Pick<AwsUse, 'service' | 'what' | 'resourceArn'>>,
+): AwsUse[] {
+  return users.map((u) => {
+    const managedBy = deps.managerOf?.(u.resourceArn);
+    return {
+      service: u.service,
+      what: u.what,
+      resourceArn: u.resourceArn,
+      ...(managedBy ? { managedBy } : {}),
+    };
+  });
+}
+
+/** A fresh look at AWS before a deletion: an inventory pass of the key's Region and its grants. */
+async function checkAws(
+  deps: KmsKeyReconcilerDeps,
+  object: KmsKeyObject,
+  o: Observation,
+  signal: AbortSignal,
+): Promise<Observation['aws']> {
+  const inventory = deps.inventory;
+  const arn = o.observed.kind === 'found' ? o.observed.key.arn : object.status?.keyArn;
+  if (!inventory || !arn) return { ...o.aws, checked: true };
+  const target = targetOf(deps, object);
+  try {
+    await inventory.refresh(target, signal);
+    const resources = inventory.usersOf(target, arn) ?? [];
+    // Grants name a table; a table already seen on the key is not listed twice. A grant whose
+    // table is gone protects its backups (KS-015).
+    const tables = new Set(resources.map((r) => r.resourceArn));
+    const grants = (await inventory.grants(target, arn, signal)).filter(
+      (g) => !tables.has(g.resourceArn.split(' ')[0] ?? ''),
+    );
+    const at = inventory.lastPass(target);
+    return {
+      users: awsUses(deps, [...resources, ...grants]),
+      ...(at !== undefined ? { at } : {}),
+      checked: true,
+    };
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : String(e);
+    return { ...o.aws, checked: true, unknown: `AWS could not be asked who uses the key (${reason})` };
+  }
+}
+
+/** `status.usage`: who uses the key, from Kubernetes and from AWS. */
+function usageOf(o: Observation): NonNullable<KmsKeyStatus['usage']> {
+  const unmanaged = o.aws.users.filter((u) => !u.managedBy);
+  return {
+    kubernetes: o.referencing.length + o.uses.length,
+    aws: o.aws.users.length,
+    unmanaged: unmanaged.length,
+    ...(o.aws.at !== undefined ? { lastInventoryTime: new Date(o.aws.at).toISOString() } : {}),
+    ...(unmanaged.length > 0
+      ? {
+          unmanagedUsers: unmanaged
+            .slice(0, 10)
+            .map((u) => ({ service: u.service, what: u.what, resourceArn: u.resourceArn.slice(0, 2048) })),
+        }
+      : {}),
+  };
+}
 
 /** `namespace/name` of a KmsKey, the key its references are indexed by. */
 function keyOf(o: KmsKeyObject): string {

@@ -62,6 +62,8 @@ export function useOperator(
     emulatorConfig?: Partial<EmulatorConfig>;
     resyncMs?: number;
     tenancy?: (namespace: string) => TenancyRules;
+    /** Turns the key usage inventory on with this period (off by default, as in most tests). */
+    inventoryPeriodMs?: number;
   } = {},
 ): OperatorFixture {
   const f = {} as OperatorFixture;
@@ -90,6 +92,9 @@ export function useOperator(
       clusterName: 'it',
       policyPreflight: keyPolicyPreflight,
       ...(options.tenancy ? { tenancy: options.tenancy(f.namespace) } : {}),
+      ...(options.inventoryPeriodMs
+        ? { inventoryPeriodMs: options.inventoryPeriodMs, inventoryCallsPerSecond: 50 }
+        : {}),
       log: process.env['CMK_TEST_LOG']
         ? createLogger({ level: 'debug', destination: pino.destination(process.env['CMK_TEST_LOG']) })
         : silentLogger(),

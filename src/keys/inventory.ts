@@ -1,0 +1,207 @@
+// The key usage inventory, from AWS: a periodic, bounded scan of the accounts and Regions the
+// operator serves (src/aws/inventory.ts), indexed by resolved key ARN. Each pass is incremental
+// (resources AWS lists with an unchanged version are not read again) and every `fullEvery`-th pass
+// reads everything. Calls are paced by a token bucket (`callsPerSecond`), so a scan never takes the
+// request quota the reconciles need.
+//
+// What it cannot see: IAM principals that may call the key directly, services other than Managed
+// Flink, Keyspaces and EMR Serverless, interactive sessions, accounts and Regions no KmsKey or
+// workload names, and anything created after the last pass (a deletion decision asks for a fresh
+// pass of the key's Region first: `refresh`).
+
+import type { Logger } from 'pino';
+import type { AwsClients, AwsTarget } from '../aws/clients.ts';
+import { type AwsKeyUser, grantUsers, type ScanResult, scanKeyUsers } from '../aws/inventory.ts';
+import type { KeyReads } from './key-cache.ts';
+
+/** An AWS user of a key, resolved to the key's ARN, with where and when it was seen. */
+export interface InventoryUser extends AwsKeyUser {
+  keyArn: string;
+  region: string;
+  /** When the pass that saw it ended (ms since the epoch). */
+  seenAt: number;
+}
+
+export interface KeyInventoryOptions {
+  /** Between passes over a target. */
+  periodMs: number;
+  /** Every n-th pass reads every resource, not only changed ones. Default 6. */
+  fullEvery?: number;
+  /** AWS calls per second the scan may make, over all targets. Default 5. */
+  callsPerSecond?: number;
+  /** The accounts and Regions to scan (the ones the operator's objects name). */
+  targets(): AwsTarget[];
+}
+
+export interface KeyInventoryDeps {
+  aws: AwsClients;
+  keys: KeyReads;
+  log: Logger;
+  now(): number;
+  sleep?(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export interface KeyInventory {
+  /** Scans every target every period until `signal` aborts. */
+  start(signal: AbortSignal): void;
+  /** The AWS users of a key from the last pass over `target`; undefined before the first pass. */
+  usersOf(target: AwsTarget, keyArn: string): InventoryUser[] | undefined;
+  /** A pass over `target` now (shared with one already running), e.g. before a key's deletion. */
+  refresh(target: AwsTarget, signal?: AbortSignal): Promise<void>;
+  /** The service grants on a key, read now. */
+  grants(target: AwsTarget, keyArn: string, signal?: AbortSignal): Promise<InventoryUser[]>;
+  /** When the last pass over `target` ended, if any. */
+  lastPass(target: AwsTarget): number | undefined;
+}
+
+const targetKey = (t: AwsTarget) => `${t.region}|${t.roleArn ?? ''}`;
+
+/** Whether `ref` is already a key ARN (not a key id, an alias name or an alias ARN). */
+export function isKeyArn(ref: string): boolean {
+  return /^arn:aws[a-z-]*:kms:[^:]+:\d{12}:key\/.+$/.test(ref);
+}
+
+/** Indexes scan results by key ARN, resolving key ids and aliases through `resolve`. */
+export async function indexByKey(
+  users: AwsKeyUser[],
+  region: string,
+  seenAt: number,
+  resolve: (ref: string) => Promise<string | undefined>,
+): Promise<Map<string, InventoryUser[]>> {
+  const byKey = new Map<string, InventoryUser[]>();
+  for (const u of users) {
+    const keyArn = isKeyArn(u.keyRef) ? u.keyRef : ((await resolve(u.keyRef)) ?? u.keyRef);
+    const list = byKey.get(keyArn) ?? [];
+    list.push({ ...u, keyArn, region, seenAt });
+    byKey.set(keyArn, list);
+  }
+  return byKey;
+}
+
+export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventoryOptions): KeyInventory {
+  const fullEvery = Math.max(1, options.fullEvery ?? 6);
+  const intervalMs = 1000 / Math.max(0.1, options.callsPerSecond ?? 5);
+  const sleep =
+    deps.sleep ??
+    ((ms: number, signal?: AbortSignal) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, ms);
+        signal?.addEventListener('abort', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      }));
+  const state = new Map<
+    string,
+    {
+      byKey: Map<string, InventoryUser[]>;
+      at?: number;
+      passes: number;
+      seen: Map<string, { version: string; users: AwsKeyUser[] }>;
+      running?: Promise<void>;
+      queued?: Promise<void>;
+    }
+  >();
+  let nextSlot = 0;
+  /** One call slot of the shared token bucket. */
+  const pace = async () => {
+    const now = deps.now();
+    const at = Math.max(now, nextSlot);
+    nextSlot = at + intervalMs;
+    if (at > now) await sleep(at - now);
+  };
+  const stateOf = (t: AwsTarget) => {
+    let s = state.get(targetKey(t));
+    if (!s) {
+      s = { byKey: new Map(), passes: 0, seen: new Map() };
+      state.set(targetKey(t), s);
+    }
+    return s;
+  };
+
+  async function pass(target: AwsTarget, signal?: AbortSignal): Promise<void> {
+    const s = stateOf(target);
+    const full = s.passes % fullEvery === 0;
+    const started = deps.now();
+    let result: ScanResult;
+    try {
+      result = await scanKeyUsers(deps.aws, target, {
+        pace,
+        ...(signal ? { signal } : {}),
+        seen: s.seen,
+        full,
+      });
+    } catch (e) {
+      deps.log.warn({ err: e, region: target.region }, 'key inventory pass failed');
+      return;
+    }
+    const resolve = async (ref: string) =>
+      (await deps.keys.describe(target, ref).catch(() => undefined))?.arn;
+    s.byKey = await indexByKey(result.users, target.region, deps.now(), resolve);
+    s.at = deps.now();
+    s.passes += 1;
+    deps.log.info(
+      {
+        region: target.region,
+        roleArn: target.roleArn,
+        full,
+        calls: result.calls,
+        users: result.users.length,
+        skipped: result.skipped.length,
+        seconds: (s.at - started) / 1000,
+      },
+      'key inventory pass',
+    );
+    for (const skip of result.skipped.slice(0, 10))
+      deps.log.warn(
+        { region: target.region, where: skip.where, reason: skip.reason },
+        'key inventory skipped',
+      );
+  }
+
+  /**
+   * A pass that starts after this call: one running now may have read a resource before it
+   * changed, so the new pass waits for it; callers while it waits share it.
+   */
+  function refresh(target: AwsTarget, signal?: AbortSignal): Promise<void> {
+    const s = stateOf(target);
+    if (s.queued) return s.queued;
+    const after = s.running ?? Promise.resolve();
+    const queued = after.then(() => {
+      s.queued = undefined;
+      s.running = pass(target, signal).finally(() => {
+        if (s.running === running) s.running = undefined;
+      });
+      const running = s.running;
+      return running;
+    });
+    s.queued = queued;
+    return queued;
+  }
+
+  return {
+    start(signal) {
+      void (async () => {
+        while (!signal.aborted) {
+          for (const t of options.targets()) {
+            if (signal.aborted) break;
+            await refresh(t, signal);
+          }
+          await sleep(options.periodMs, signal);
+        }
+      })();
+    },
+    usersOf(target, keyArn) {
+      const s = state.get(targetKey(target));
+      if (s?.at === undefined) return undefined;
+      return s.byKey.get(keyArn) ?? [];
+    },
+    refresh,
+    async grants(target, keyArn, signal) {
+      const users = await grantUsers(deps.aws, target, keyArn, { pace, ...(signal ? { signal } : {}) });
+      const at = deps.now();
+      return users.map((u) => ({ ...u, keyArn, region: target.region, seenAt: at }));
+    },
+    lastPass: (target) => state.get(targetKey(target))?.at,
+  };
+}

@@ -1,0 +1,137 @@
+// The key usage inventory's scan against the emulator, through the operator's own SDK clients: what
+// AWS shows on each key (resources, snapshots, service grants), paginated, paced, incremental.
+
+import { CreateApplicationSnapshotCommand } from '@aws-sdk/client-kinesis-analytics-v2';
+import { describe, expect, it } from 'vitest';
+import { grantUsers, keyspacesTableOfGrant, scanKeyUsers } from '../../src/aws/inventory.ts';
+import { indexByKey, isKeyArn } from '../../src/keys/inventory.ts';
+import { useAdapters } from '../fixtures/aws.ts';
+import { emrApp, flinkApp, keyspacesTable, running, withKey } from '../fixtures/objects.ts';
+
+const aws = useAdapters();
+const account = '111122223333';
+
+describe('scanKeyUsers', () => {
+  it('finds every resource on a CMK in the Region, and nothing on the AWS owned key', async () => {
+    const key = await aws.newKey();
+    aws.seed(flinkApp('inv-orders', withKey(key)));
+    aws.seed(flinkApp('inv-plain'));
+    aws.seed(keyspacesTable('inv_ks', 'ledger', withKey(key)));
+    aws.seed(keyspacesTable('inv_ks', 'plain'));
+    aws.seed(emrApp('00finventory00001', 'inv-etl', withKey(key)));
+    let calls = 0;
+    const result = await scanKeyUsers(aws.clients, aws.target, { pace: async () => void calls++ });
+    const onKey = result.users.filter((u) => u.keyRef === key).map((u) => [u.service, u.what, u.resourceArn]);
+    expect(onKey).toEqual(
+      expect.arrayContaining([
+        [
+          'ManagedFlink',
+          'application',
+          `arn:aws:kinesisanalytics:us-east-1:${account}:application/inv-orders`,
+        ],
+        ['Keyspaces', 'table', `arn:aws:cassandra:us-east-1:${account}:/keyspace/inv_ks/table/ledger`],
+        ['EmrServerless', 'application', expect.stringContaining('/applications/00finventory00001')],
+      ]),
+    );
+    expect(onKey).toHaveLength(3);
+    expect(
+      result.users.some((u) => u.resourceArn.endsWith('inv-plain') || u.resourceArn.endsWith('/plain')),
+    ).toBe(false);
+    expect(result.skipped).toEqual([]);
+    // Every call went through the pace (the caller's rate limit).
+    expect(calls).toBe(result.calls);
+  });
+
+  it('reports a snapshot under the key it was taken with', async () => {
+    const key = await aws.newKey();
+    aws.seed(flinkApp('inv-snapped', running(), withKey(key)));
+    await aws.clients
+      .flink(aws.target)
+      .send(new CreateApplicationSnapshotCommand({ ApplicationName: 'inv-snapped', SnapshotName: 's1' }));
+    await aws.advance(60_000);
+    const result = await scanKeyUsers(aws.clients, aws.target, { pace: async () => {} });
+    expect(result.users).toContainEqual({
+      service: 'ManagedFlink',
+      what: 'snapshot',
+      resourceArn: `arn:aws:kinesisanalytics:us-east-1:${account}:application/inv-snapped/snapshot/s1`,
+      keyRef: key,
+    });
+  });
+
+  it('an incremental pass does not read an unchanged application again, and carries its users over', async () => {
+    const key = await aws.newKey();
+    aws.seed(flinkApp('inv-stable', withKey(key)));
+    const seen = new Map();
+    const first = await scanKeyUsers(aws.clients, aws.target, { pace: async () => {}, seen });
+    const second = await scanKeyUsers(aws.clients, aws.target, { pace: async () => {}, seen });
+    const full = await scanKeyUsers(aws.clients, aws.target, { pace: async () => {}, seen, full: true });
+    const stable = (r: typeof first) =>
+      r.users.filter((u) => u.resourceArn.endsWith('application/inv-stable'));
+    expect(stable(second)).toEqual(stable(first));
+    expect(second.calls).toBeLessThan(first.calls);
+    expect(full.calls).toBe(first.calls);
+  });
+
+  it('stops listing at maxPages (a bound on one scan)', async () => {
+    const result = await scanKeyUsers(aws.clients, aws.target, { pace: async () => {}, maxPages: 0 });
+    expect(result.users).toEqual([]);
+    expect(result.calls).toBe(0);
+  });
+});
+
+describe('grantUsers', () => {
+  it('names the Keyspaces table behind each service grant on the key (KS-016)', async () => {
+    const key = await aws.newKey();
+    aws.seed(keyspacesTable('inv_grants', 'orders', withKey(key)));
+    const users = await grantUsers(aws.clients, aws.target, key, { pace: async () => {} });
+    const table = `arn:aws:cassandra:us-east-1:${account}:/keyspace/inv_grants/table/orders`;
+    expect(users.length).toBeGreaterThanOrEqual(1);
+    for (const u of users) {
+      expect(u).toMatchObject({ service: 'Keyspaces', what: 'grant', keyRef: key });
+      expect(u.resourceArn.startsWith(`${table} (grant `)).toBe(true);
+    }
+  });
+});
+
+describe('inventory helpers (pure)', () => {
+  it.each([
+    ['a key ARN', 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab', true],
+    ['a key id', '1234abcd-12ab-34cd-56ef-1234567890ab', false],
+    ['an alias name', 'alias/orders', false],
+    ['an alias ARN', 'arn:aws:kms:us-east-1:111122223333:alias/orders', false],
+  ] as const)('isKeyArn: %s', (_name, ref, expected) => {
+    expect(isKeyArn(ref)).toBe(expected);
+  });
+
+  it('indexes users by the key ARN their reference resolves to', async () => {
+    const arn = 'arn:aws:kms:us-east-1:111122223333:key/k1';
+    const byKey = await indexByKey(
+      [
+        { service: 'Keyspaces', what: 'table', resourceArn: 't1', keyRef: arn },
+        { service: 'Keyspaces', what: 'table', resourceArn: 't2', keyRef: 'alias/orders' },
+        { service: 'Keyspaces', what: 'table', resourceArn: 't3', keyRef: 'alias/unknown' },
+      ],
+      'us-east-1',
+      5,
+      async (ref) => (ref === 'alias/orders' ? arn : undefined),
+    );
+    expect(byKey.get(arn)?.map((u) => u.resourceArn)).toEqual(['t1', 't2']);
+    // An unresolvable reference is kept under its own name, never dropped.
+    expect(byKey.get('alias/unknown')?.map((u) => u.resourceArn)).toEqual(['t3']);
+  });
+
+  it('reads the table from a grant constraint, and nothing from a foreign one', () => {
+    expect(
+      keyspacesTableOfGrant(
+        {
+          'aws:cassandra:keyspaceName': 'ks',
+          'aws:cassandra:tableName': 't',
+          'aws:cassandra:subscriberId': account,
+        },
+        'eu-west-1',
+      ),
+    ).toBe(`arn:aws:cassandra:eu-west-1:${account}:/keyspace/ks/table/t`);
+    expect(keyspacesTableOfGrant({ 'aws:s3:arn': 'x' }, 'eu-west-1')).toBeUndefined();
+    expect(keyspacesTableOfGrant(undefined, 'eu-west-1')).toBeUndefined();
+  });
+});

@@ -1,0 +1,160 @@
+// The KmsKey deletion guard counts what AWS shows using a key, not only Kubernetes objects: a
+// table nobody manages, a workload deleted with Orphan (its resource stays on the key), and a
+// Managed Flink snapshot taken under the key each hold a ScheduleDeletion, named in DeletionBlocked;
+// status.usage reports them. The key usage inventory runs as in production (a paced scan of the
+// Region), here every 2 s. Real kube-apiserver + the AWS emulator over HTTP.
+
+import {
+  CreateApplicationSnapshotCommand,
+  KinesisAnalyticsV2Client,
+} from '@aws-sdk/client-kinesis-analytics-v2';
+import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from './support/cluster.ts';
+import { condition, testRegion, useOperator } from './support/operator.ts';
+
+const f = useOperator({
+  inventoryPeriodMs: 2000,
+  emulatorConfig: { transitions: { default: { min: 200, max: 400 } } },
+});
+let kms: KMSClient;
+let flink: KinesisAnalyticsV2Client;
+beforeAll(() => {
+  kms = new KMSClient(f.awsConfig());
+  flink = new KinesisAnalyticsV2Client(f.awsConfig());
+});
+
+const account = '111122223333';
+const keyState = async (arn: string) =>
+  (await kms.send(new DescribeKeyCommand({ KeyId: arn }))).KeyMetadata?.KeyState;
+const blocked = condition('DeletionBlocked', 'True', 'KeyInUse');
+interface KeyView {
+  status?: {
+    keyArn?: string;
+    usage?: { aws: number; unmanaged: number; unmanagedUsers?: Array<{ resourceArn: string; what: string }> };
+    conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
+  };
+}
+
+/** A KmsKey that creates its key, may schedule its deletion, and is Ready; resolves to the key ARN. */
+async function deletableKey(name: string): Promise<string> {
+  await f.create('KmsKey', name, {
+    create: { policy: { services: ['ManagedFlink', 'Keyspaces', 'EmrServerless'] } },
+    deletionPolicy: 'ScheduleDeletion',
+    pendingWindowInDays: 7,
+  });
+  return f.waitFor<KeyView, string>(
+    'KmsKey',
+    name,
+    (o) =>
+      o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+        ? o.status.keyArn
+        : undefined,
+    `${name} Ready`,
+    30_000,
+  );
+}
+
+/** Deletes the KmsKey and returns the DeletionBlocked message once the guard holds it. */
+async function deleteAndExpectBlocked(name: string, keyArn: string): Promise<string> {
+  await f.remove('KmsKey', name);
+  const c = await f.waitFor('KmsKey', name, blocked, `${name} DeletionBlocked`, 30_000);
+  expect(await keyState(keyArn)).toBe('Enabled');
+  return c.message;
+}
+
+describe('the deletion guard counts what AWS shows on the key', () => {
+  it('a Keyspaces table nobody manages from Kubernetes', async () => {
+    const arn = await deletableKey('unmanaged-table-key');
+    f.emulator.seed({
+      cassandra: {
+        keyspaces: [
+          {
+            name: 'ks_unmanaged',
+            tables: [
+              { name: 'ledger', encryption: { type: 'CUSTOMER_MANAGED_KMS_KEY', kmsKeyIdentifier: arn } },
+            ],
+          },
+        ],
+      },
+    });
+    const tableArn = `arn:aws:cassandra:${testRegion}:${account}:/keyspace/ks_unmanaged/table/ledger`;
+    // The inventory reports it in status before anyone deletes anything.
+    const usage = await f.waitFor<KeyView, NonNullable<NonNullable<KeyView['status']>['usage']>>(
+      'KmsKey',
+      'unmanaged-table-key',
+      (o) =>
+        o.status?.usage?.unmanagedUsers?.some((u) => u.resourceArn === tableArn) ? o.status.usage : undefined,
+      'status.usage lists the unmanaged table',
+      30_000,
+    );
+    expect(usage.unmanaged).toBeGreaterThanOrEqual(1);
+
+    const message = await deleteAndExpectBlocked('unmanaged-table-key', arn);
+    expect(message).toContain(`${tableArn} (Keyspaces table, unmanaged)`);
+  });
+
+  it('a workload deleted with Orphan leaves its resource on the key', async () => {
+    const arn = await deletableKey('orphan-key');
+    f.emulator.seed({ kinesisanalytics: { applications: [{ name: 'orphaned', status: 'READY' }] } });
+    await f.create('FlinkApplication', 'orphaned', {
+      applicationName: 'orphaned',
+      key: { kmsKeyRef: { name: 'orphan-key' } },
+    });
+    await f.waitFor<{ status?: { current?: { keyArn?: string } } }, true>(
+      'FlinkApplication',
+      'orphaned',
+      (o) => (o.status?.current?.keyArn === arn ? true : undefined),
+      'on the key',
+      30_000,
+    );
+    await f.remove('FlinkApplication', 'orphaned');
+    await eventually(
+      async () => ((await f.get('FlinkApplication', 'orphaned')) === undefined ? true : undefined),
+      {
+        what: 'workload released with Orphan',
+        timeoutMs: 20_000,
+      },
+    );
+
+    const message = await deleteAndExpectBlocked('orphan-key', arn);
+    expect(message).toContain(
+      `arn:aws:kinesisanalytics:${testRegion}:${account}:application/orphaned (ManagedFlink application, unmanaged)`,
+    );
+  });
+
+  it('a Managed Flink snapshot taken under the key, after the application moved to another key', async () => {
+    const arn = await deletableKey('snapshot-key');
+    const next = await deletableKey('snapshot-next-key');
+    f.emulator.seed({ kinesisanalytics: { applications: [{ name: 'snapped', status: 'RUNNING' }] } });
+    await f.create('FlinkApplication', 'snapped', {
+      applicationName: 'snapped',
+      key: { kmsKeyRef: { name: 'snapshot-key' } },
+    });
+    const onKey = (k: string) => (o: { status?: { current?: { keyArn?: string }; awsState?: string } }) =>
+      o.status?.current?.keyArn === k && o.status.awsState === 'RUNNING' ? true : undefined;
+    await f.waitFor('FlinkApplication', 'snapped', onKey(arn), 'running on the first key', 40_000);
+    await flink.send(
+      new CreateApplicationSnapshotCommand({ ApplicationName: 'snapped', SnapshotName: 'before-move' }),
+    );
+
+    // The application moves to the other key; the snapshot stays encrypted under the first.
+    await f.remove('FlinkApplication', 'snapped');
+    await eventually(
+      async () => ((await f.get('FlinkApplication', 'snapped')) === undefined ? true : undefined),
+      {
+        what: 'released',
+        timeoutMs: 20_000,
+      },
+    );
+    await f.create('FlinkApplication', 'snapped', {
+      applicationName: 'snapped',
+      key: { kmsKeyRef: { name: 'snapshot-next-key' } },
+    });
+    await f.waitFor('FlinkApplication', 'snapped', onKey(next), 'running on the second key', 60_000);
+
+    const message = await deleteAndExpectBlocked('snapshot-key', arn);
+    expect(message).toContain(`application/snapped/snapshot/before-move (ManagedFlink snapshot`);
+    expect(message).not.toContain('application/snapped (ManagedFlink application');
+  });
+});
