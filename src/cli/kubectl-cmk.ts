@@ -45,6 +45,7 @@ import {
 } from '../runtime/kube.ts';
 import { kubeAccessOf } from '../runtime/kubeconfig.ts';
 import { defineCommand } from './command.ts';
+import { keyUsage, renderUsage } from './usage.ts';
 
 const cli = defineCommand({
   name: 'kubectl cmk',
@@ -54,7 +55,9 @@ const cli = defineCommand({
   rotate KEY [-n NS] [--token T]   rotate a KmsKey's key material now (sets spec.rotation.onDemandToken)
   explain KIND/NAME [-n NS]        why an object is not Ready and what fixes it
   plan KIND/NAME | plan [-n NS|-A] what the operator would change (read-only; AWS from AWS_REGION,
-                                   AWS_ENDPOINT_URL and the default credential chain)`,
+                                   AWS_ENDPOINT_URL and the default credential chain)
+  usage KEY [-n NS] [--scan]       everything that uses a KmsKey's key: objects in every namespace,
+                                   and what AWS shows (the operator's last inventory, or --scan now)`,
   flags: {
     kubeconfig: {
       type: 'string',
@@ -87,6 +90,10 @@ const cli = defineCommand({
       metavar: 'NAME',
       defaultText: "from the resource's owner tag",
       description: "plan: the operator's --cluster-name",
+    },
+    scan: {
+      type: 'boolean',
+      description: "usage: scan the key's Region now with your AWS credentials (read-only)",
     },
     'tenancy-config': {
       type: 'string',
@@ -647,6 +654,53 @@ async function planCommand(g: Globals, positionals: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
+async function usageCommand(g: Globals, positionals: string[]): Promise<number> {
+  const [name, ...extra] = positionals;
+  if (!name || extra.length > 0) {
+    g.io.err(`usage: one KmsKey name\n\n${help}`);
+    return 2;
+  }
+  const keyName = name.replace(/^(kmskey|kk)\//i, '');
+  let scan: { aws: ReturnType<typeof createAwsClients>; region: string } | undefined;
+  if (g.values['scan']) {
+    const region =
+      (g.values['region'] as string | undefined) ??
+      process.env['AWS_REGION'] ??
+      process.env['AWS_DEFAULT_REGION'];
+    if (!region) {
+      g.io.err('usage --scan: no AWS Region: pass --region or set AWS_REGION\n');
+      return 2;
+    }
+    scan = {
+      aws: createAwsClients({
+        sessionName: 'kubectl-cmk-usage',
+        ...(g.io.awsCredentials ? { credentials: g.io.awsCredentials } : {}),
+      }),
+      region,
+    };
+  }
+  try {
+    const result = await keyUsage({
+      kube: g.kube,
+      namespace: g.namespace,
+      name: keyName,
+      ...(scan ? { scan } : {}),
+    });
+    if (typeof result === 'string') {
+      g.io.err(`${result}\n`);
+      return 1;
+    }
+    g.io.out(renderUsage(result.keyArn, result.rows));
+    return 0;
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+    g.io.err(`KmsKey ${keyName} does not exist in namespace ${g.namespace}\n`);
+    return 1;
+  } finally {
+    scan?.aws.destroy();
+  }
+}
+
 /** `kubectl cmk ...`: returns the exit code. */
 export async function kubectlCmkCommand(args: string[], io: CliIo = processIo): Promise<number> {
   const parsed = cli.parse(args, io);
@@ -657,7 +711,7 @@ export async function kubectlCmkCommand(args: string[], io: CliIo = processIo): 
     io.out(help);
     return 0;
   }
-  if (!command || !['status', 'rotate', 'explain', 'plan'].includes(command)) {
+  if (!command || !['status', 'rotate', 'explain', 'plan', 'usage'].includes(command)) {
     io.err(`${command ? `kubectl cmk: unknown command "${command}"\n\n` : ''}${help}`);
     return 2;
   }
@@ -688,6 +742,8 @@ export async function kubectlCmkCommand(args: string[], io: CliIo = processIo): 
         return await rotateCommand(g, rest);
       case 'explain':
         return await explainCommand(g, rest);
+      case 'usage':
+        return await usageCommand(g, rest);
       default:
         return await planCommand(g, rest);
     }

@@ -9,7 +9,8 @@ import {
   KinesisAnalyticsV2Client,
 } from '@aws-sdk/client-kinesis-analytics-v2';
 import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { kubectlCmkCommand } from '../../src/cli/kubectl-cmk.ts';
 import { eventually } from './support/cluster.ts';
 import { condition, testRegion, useOperator } from './support/operator.ts';
 
@@ -156,5 +157,82 @@ describe('the deletion guard counts what AWS shows on the key', () => {
     const message = await deleteAndExpectBlocked('snapshot-key', arn);
     expect(message).toContain(`application/snapped/snapshot/before-move (ManagedFlink snapshot`);
     expect(message).not.toContain('application/snapped (ManagedFlink application');
+  });
+});
+
+describe('kubectl cmk usage', () => {
+  async function usage(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const code = await kubectlCmkCommand(
+      ['usage', ...args, '--kubeconfig', inject('kubeconfigPath'), '-n', f.namespace],
+      {
+        out: (t) => (out += t),
+        err: (t) => (err += t),
+        awsCredentials: { accessKeyId: 'AKIAUSAGE0000000001', secretAccessKey: 'x' },
+      },
+    );
+    return { code, out, err };
+  }
+
+  it('lists every user of a key: objects by how they use it, AWS resources managed or not, and where each was seen', async () => {
+    const arn = await deletableKey('usage-key');
+    f.emulator.seed({ kinesisanalytics: { applications: [{ name: 'usage-app', status: 'READY' }] } });
+    await f.create('FlinkApplication', 'usage-app', { applicationName: 'usage-app', key: { keyId: arn } });
+    await f.waitFor<{ status?: { current?: { keyArn?: string } } }, true>(
+      'FlinkApplication',
+      'usage-app',
+      (o) => (o.status?.current?.keyArn === arn ? true : undefined),
+      'on the key',
+      30_000,
+    );
+    f.emulator.seed({
+      cassandra: {
+        keyspaces: [
+          {
+            name: 'ks_usage',
+            tables: [
+              { name: 'stray', encryption: { type: 'CUSTOMER_MANAGED_KMS_KEY', kmsKeyIdentifier: arn } },
+            ],
+          },
+        ],
+      },
+    });
+    const tableArn = `arn:aws:cassandra:${testRegion}:${account}:/keyspace/ks_usage/table/stray`;
+
+    const scanned = await usage('usage-key', '--scan', '--region', testRegion);
+    expect(scanned.err).toBe('');
+    expect(scanned.code).toBe(0);
+    expect(scanned.out).toContain(arn);
+    expect(scanned.out).toMatch(
+      new RegExp(`FlinkApplication ${f.namespace}/usage-app\\s+on the key\\s+-\\s+kubernetes`),
+    );
+    expect(scanned.out).toMatch(
+      new RegExp(
+        `application/usage-app\\s+ManagedFlink application\\s+FlinkApplication ${f.namespace}/usage-app\\s+aws \\(scanned now`,
+      ),
+    );
+    expect(scanned.out).toMatch(
+      new RegExp(`${tableArn.replace(/[/.]/g, (c) => `\\${c}`)}\\s+Keyspaces table\\s+unmanaged`),
+    );
+
+    // Without --scan: the operator's last inventory pass, as status.usage recorded it.
+    await f.waitFor<KeyView, true>(
+      'KmsKey',
+      'usage-key',
+      (o) => (o.status?.usage?.unmanagedUsers?.some((u) => u.resourceArn === tableArn) ? true : undefined),
+      'inventory saw the table',
+      30_000,
+    );
+    const recorded = await usage('kk/usage-key');
+    expect(recorded.code).toBe(0);
+    expect(recorded.out).toMatch(
+      new RegExp(
+        `${tableArn.replace(/[/.]/g, (c) => `\\${c}`)}\\s+Keyspaces table\\s+unmanaged\\s+aws \\(inventory `,
+      ),
+    );
+
+    expect((await usage('no-such-key')).code).toBe(1);
+    expect((await usage()).code).toBe(2);
   });
 });
