@@ -2,7 +2,6 @@
 // members, job overrides, the encryption context, job key failures, states. No emulator, no HTTP.
 
 import { describe, expect, it } from 'vitest';
-import type { KeyView } from '../../emulator/core/world.ts';
 import {
   decodeToken,
   diskEncryptionContext,
@@ -12,6 +11,8 @@ import {
   parseDisk,
   stateProblem,
 } from '../../emulator/services/emr-serverless/rules.ts';
+
+import { keyStateCases } from '../fixtures/keys.ts';
 
 const keyArn = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 const otherArn = 'arn:aws:kms:us-east-1:111122223333:key/99999999-12ab-34cd-56ef-1234567890ab';
@@ -73,16 +74,9 @@ describe('EMR-009: the encryption context EMR Serverless sends', () => {
 });
 
 describe('a job needs its key when it starts running', () => {
-  const key = (state: string) => ({ state }) as KeyView;
   const failure = (state: string) =>
     `Job failed: the KMS key ${keyArn} used for disk encryption is ${state} (KMS key not usable). Enable the key or choose another key and resubmit the job.`;
-  it.each([
-    ['no key: nothing to check', undefined, undefined, undefined],
-    ['an Enabled key', keyArn, key('Enabled'), undefined],
-    ['a Disabled key', keyArn, key('Disabled'), failure('Disabled')],
-    ['a key pending deletion', keyArn, key('PendingDeletion'), failure('PendingDeletion')],
-    ['a deleted key', keyArn, undefined, failure('deleted')],
-  ])('%s', (_name, arn, found, expected) => {
+  it.each(keyStateCases(keyArn, failure))('%s', (_name, arn, found, expected) => {
     expect(jobKeyProblem(arn, found)).toBe(expected);
   });
 });

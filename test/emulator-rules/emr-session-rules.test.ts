@@ -3,7 +3,6 @@
 // StartSession and the key a session needs to start. No emulator, no HTTP.
 
 import { describe, expect, it } from 'vitest';
-import type { KeyView } from '../../emulator/core/world.ts';
 import {
   parseSparkContext,
   releaseAtLeast,
@@ -11,6 +10,8 @@ import {
   sessionKeyProblem,
   sessionPrecondition,
 } from '../../emulator/services/emr-serverless/rules.ts';
+
+import { keyStateCases } from '../fixtures/keys.ts';
 
 const keyArn = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 const keyProperty = 'spark.emr-serverless.disk.encryptionKeyArn';
@@ -139,16 +140,9 @@ describe('EMR-012: which applications run sessions', () => {
 });
 
 describe('a session needs its key when it starts', () => {
-  const key = (state: string) => ({ state }) as KeyView;
   const failure = (state: string) =>
     `Session failed: the KMS key ${keyArn} used for disk encryption is ${state} (KMS key not usable). Enable the key or start a new session with another key.`;
-  it.each([
-    ['no key: nothing to check', undefined, undefined, undefined],
-    ['an Enabled key', keyArn, key('Enabled'), undefined],
-    ['a Disabled key', keyArn, key('Disabled'), failure('Disabled')],
-    ['a key pending deletion', keyArn, key('PendingDeletion'), failure('PendingDeletion')],
-    ['a deleted key', keyArn, undefined, failure('deleted')],
-  ])('%s', (_name, arn, found, expected) => {
+  it.each(keyStateCases(keyArn, failure))('%s', (_name, arn, found, expected) => {
     expect(sessionKeyProblem(arn, found)).toBe(expected);
   });
 });

@@ -20,6 +20,16 @@ function leaseStore() {
     }
     if (state.down) throw new Error('connection refused');
   };
+  /** Stores `object` as the next resourceVersion and answers with the stored copy. */
+  const write = <T extends KubeObject>(object: T): T => {
+    rv += 1;
+    state.writes += 1;
+    stored = {
+      ...(structuredClone(object) as unknown as Lease),
+      metadata: { ...object.metadata, resourceVersion: String(rv) },
+    };
+    return structuredClone(stored) as unknown as T;
+  };
   const api = {
     get: async <T extends KubeObject>(
       _t: unknown,
@@ -38,13 +48,7 @@ function leaseStore() {
     ): Promise<T> => {
       await guard(o.signal);
       if (stored) throw new KubeApiError('POST', '/lease', 409, { reason: 'AlreadyExists' }, '');
-      rv += 1;
-      state.writes += 1;
-      stored = {
-        ...(structuredClone(object) as Lease),
-        metadata: { ...object.metadata, resourceVersion: String(rv) },
-      };
-      return structuredClone(stored) as unknown as T;
+      return write(object);
     },
     replace: async <T extends KubeObject>(
       _t: unknown,
@@ -56,13 +60,7 @@ function leaseStore() {
       if (object.metadata.resourceVersion !== stored.metadata.resourceVersion) {
         throw new KubeApiError('PUT', '/lease', 409, { reason: 'Conflict' }, '');
       }
-      rv += 1;
-      state.writes += 1;
-      stored = {
-        ...(structuredClone(object) as Lease),
-        metadata: { ...object.metadata, resourceVersion: String(rv) },
-      };
-      return structuredClone(stored) as unknown as T;
+      return write(object);
     },
   };
   return {
@@ -106,6 +104,22 @@ function candidate(
   return { elector, log, signal: () => signal };
 }
 
+/** `c` crashes: its loop ends and its release never reaches the API server. */
+async function crash(store: ReturnType<typeof leaseStore>, c: ReturnType<typeof candidate>) {
+  store.state.down = true;
+  await c.elector.stop();
+  store.state.down = false;
+}
+
+/** A Lease store where candidate `a` has started and leads. */
+async function aLeads() {
+  const store = leaseStore();
+  const a = candidate(store, 'a');
+  a.elector.start();
+  await vi.advanceTimersByTimeAsync(0);
+  return { store, a };
+}
+
 describe('leader election', () => {
   it('the first candidate creates the lease and leads; the second waits', async () => {
     const store = leaseStore();
@@ -132,10 +146,7 @@ describe('leader election', () => {
   });
 
   it('renews every retry period', async () => {
-    const store = leaseStore();
-    const a = candidate(store, 'a');
-    a.elector.start();
-    await vi.advanceTimersByTimeAsync(0);
+    const { store, a } = await aLeads();
     const writes = store.state.writes;
     await vi.advanceTimersByTimeAsync(10_000);
     expect(store.state.writes - writes).toBe(5);
@@ -173,9 +184,7 @@ describe('leader election', () => {
     b.elector.start();
     await vi.advanceTimersByTimeAsync(1_000);
     // a "crashes" before its next renewal: its loop ends and its release never reaches the API server.
-    store.state.down = true;
-    await a.elector.stop();
-    store.state.down = false;
+    await crash(store, a);
     await vi.advanceTimersByTimeAsync(13_999);
     expect(b.elector.isLeader()).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
@@ -185,14 +194,9 @@ describe('leader election', () => {
   });
 
   it('a standby tries again the moment the lease it saw expires, not a jittered period later', async () => {
-    const store = leaseStore();
-    const a = candidate(store, 'a');
-    a.elector.start();
-    await vi.advanceTimersByTimeAsync(0);
+    const { store, a } = await aLeads();
     // a crashes right after a renewal: nothing renews the lease any more.
-    store.state.down = true;
-    await a.elector.stop();
-    store.state.down = false;
+    await crash(store, a);
     // The longest jitter: blind polls at +0, +4.4, +8.8, +13.1, +17.5 s would take over at 17.5 s.
     const b = candidate(store, 'b', false, () => 0.99);
     const firstSeen = Date.now();
@@ -206,10 +210,7 @@ describe('leader election', () => {
   });
 
   it('while the leader renews, a standby still polls at the jittered retry period', async () => {
-    const store = leaseStore();
-    const a = candidate(store, 'a');
-    a.elector.start();
-    await vi.advanceTimersByTimeAsync(0);
+    const { store, a } = await aLeads();
     const b = candidate(store, 'b', false, () => 0.5); // every 2 s x 1.6 = 3.2 s
     const reads = store.state.reads;
     b.elector.start();
@@ -222,10 +223,7 @@ describe('leader election', () => {
   });
 
   it('aborts the signal the moment the renew deadline passes when the API is unreachable', async () => {
-    const store = leaseStore();
-    const a = candidate(store, 'a');
-    a.elector.start();
-    await vi.advanceTimersByTimeAsync(0);
+    const { store, a } = await aLeads();
     const lastRenew = Date.now();
     store.state.down = true;
     await vi.advanceTimersByTimeAsync(9_999);
@@ -239,10 +237,7 @@ describe('leader election', () => {
   });
 
   it('a hanging API request cannot delay the deadline', async () => {
-    const store = leaseStore();
-    const a = candidate(store, 'a');
-    a.elector.start();
-    await vi.advanceTimersByTimeAsync(0);
+    const { store, a } = await aLeads();
     store.state.hang = true;
     await vi.advanceTimersByTimeAsync(10_000);
     expect(a.signal()?.aborted).toBe(true);
@@ -250,10 +245,7 @@ describe('leader election', () => {
   });
 
   it('isLeader() answers from the clock even before the deadline timer runs', async () => {
-    const store = leaseStore();
-    const a = candidate(store, 'a');
-    a.elector.start();
-    await vi.advanceTimersByTimeAsync(0);
+    const { store, a } = await aLeads();
     store.state.down = true;
     vi.setSystemTime(Date.now() + 11_000); // the clock jumps; no timer has fired yet
     expect(a.elector.isLeader()).toBe(false);
@@ -262,10 +254,7 @@ describe('leader election', () => {
   });
 
   it('a leader whose lease was taken aborts at its next renewal', async () => {
-    const store = leaseStore();
-    const a = candidate(store, 'a');
-    a.elector.start();
-    await vi.advanceTimersByTimeAsync(0);
+    const { store, a } = await aLeads();
     store.steal('thief');
     await vi.advanceTimersByTimeAsync(2_000);
     expect(a.signal()?.aborted).toBe(true);
@@ -276,10 +265,7 @@ describe('leader election', () => {
   });
 
   it('after losing it stops campaigning by default (the process should restart)', async () => {
-    const store = leaseStore();
-    const a = candidate(store, 'a');
-    a.elector.start();
-    await vi.advanceTimersByTimeAsync(0);
+    const { store, a } = await aLeads();
     store.state.down = true;
     await vi.advanceTimersByTimeAsync(10_000);
     store.state.down = false;
