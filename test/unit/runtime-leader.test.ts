@@ -104,6 +104,18 @@ function candidate(
   return { elector, log, signal: () => signal };
 }
 
+/**
+ * `c` is not leading a millisecond before `afterMs` from now and leads at `afterMs`, its one term
+ * starting at `startedAt`.
+ */
+async function expectLeadsAfter(c: ReturnType<typeof candidate>, afterMs: number, startedAt: number) {
+  await vi.advanceTimersByTimeAsync(afterMs - 1);
+  expect(c.elector.isLeader()).toBe(false);
+  await vi.advanceTimersByTimeAsync(1);
+  expect(c.elector.isLeader()).toBe(true);
+  expect(c.log).toEqual([`started@${startedAt}`]);
+}
+
 /** `c` crashes: its loop ends and its release never reaches the API server. */
 async function crash(store: ReturnType<typeof leaseStore>, c: ReturnType<typeof candidate>) {
   store.state.down = true;
@@ -185,11 +197,7 @@ describe('leader election', () => {
     await vi.advanceTimersByTimeAsync(1_000);
     // a "crashes" before its next renewal: its loop ends and its release never reaches the API server.
     await crash(store, a);
-    await vi.advanceTimersByTimeAsync(13_999);
-    expect(b.elector.isLeader()).toBe(false);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(b.elector.isLeader()).toBe(true);
-    expect(b.log).toEqual([`started@${lastRenewal + 15_000}`]);
+    await expectLeadsAfter(b, 14_000, lastRenewal + 15_000);
     await b.elector.stop();
   });
 
@@ -201,11 +209,7 @@ describe('leader election', () => {
     const b = candidate(store, 'b', false, () => 0.99);
     const firstSeen = Date.now();
     b.elector.start();
-    await vi.advanceTimersByTimeAsync(14_999);
-    expect(b.elector.isLeader()).toBe(false);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(b.elector.isLeader()).toBe(true);
-    expect(b.log).toEqual([`started@${firstSeen + 15_000}`]);
+    await expectLeadsAfter(b, 15_000, firstSeen + 15_000);
     await b.elector.stop();
   });
 
