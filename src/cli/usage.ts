@@ -80,14 +80,26 @@ export async function keyUsage(input: UsageInput): Promise<{ keyArn: string; row
       objects.push({ ...o, kind: o.kind ?? type.kind });
   const kmsKeys = (await input.kube.list<KmsKeyObject>(cmkResources.kmsKey)).items;
   const uses = [...usesOfKey(objects, keyArn), ...declarationsOf(kmsKeys, keyArn, key)];
-  const managers = new Map<string, string>();
+  const managers = new Map<string, { name: string; desiredKeyArn?: string }>();
   for (const o of objects) {
-    const arn = (o.status as { resourceArn?: string } | undefined)?.resourceArn;
-    if (arn) managers.set(arn, `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`);
+    const s = o.status as { resourceArn?: string; desiredKeyArn?: string } | undefined;
+    if (s?.resourceArn)
+      managers.set(s.resourceArn, {
+        name: `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`,
+        ...(s.desiredKeyArn ? { desiredKeyArn: s.desiredKeyArn } : {}),
+      });
   }
   const withManager = (u: { service: string; what: string; resourceArn: string }) => {
-    const managedBy = managers.get(u.resourceArn);
-    return { ...u, ...(managedBy ? { managedBy } : {}) };
+    const managedBy = managers.get(u.resourceArn)?.name;
+    // Audit: a job run on a managed application whose job-level key overrides the application's
+    // declared key (a job-level override wins, EMR-003), so its disks are not on the declared key.
+    const application =
+      u.what === 'jobRun' ? managers.get(u.resourceArn.split('/jobruns/')[0] ?? '') : undefined;
+    const overrides =
+      application?.desiredKeyArn && application.desiredKeyArn !== keyArn
+        ? `, overrides the key ${application.name} declares (${application.desiredKeyArn})`
+        : '';
+    return { ...u, what: `${u.what}${overrides}`, ...(managedBy ? { managedBy } : {}) };
   };
   if (input.scan) {
     const target = {

@@ -4,6 +4,7 @@
 // status.usage reports them. The key usage inventory runs as in production (a paced scan of the
 // Region), here every 2 s. Real kube-apiserver + the AWS emulator over HTTP.
 
+import { EMRServerlessClient, StartJobRunCommand } from '@aws-sdk/client-emr-serverless';
 import {
   CreateApplicationSnapshotCommand,
   KinesisAnalyticsV2Client,
@@ -234,5 +235,39 @@ describe('kubectl cmk usage', () => {
 
     expect((await usage('no-such-key')).code).toBe(1);
     expect((await usage()).code).toBe(2);
+  });
+
+  it('flags a job run whose job-level key overrides the key its managed application declares (EMR-003)', async () => {
+    const declared = await deletableKey('declared-key');
+    const other = await deletableKey('override-key');
+    const applicationId = '00fusageaudit0001';
+    f.emulator.seed({
+      'emr-serverless': { applications: [{ name: 'audited', id: applicationId, state: 'CREATED' }] },
+    });
+    await f.create('EmrServerlessApplication', 'audited', {
+      applicationId,
+      key: { kmsKeyRef: { name: 'declared-key' } },
+    });
+    await f.waitFor<{ status?: { current?: { keyArn?: string } } }, true>(
+      'EmrServerlessApplication',
+      'audited',
+      (o) => (o.status?.current?.keyArn === declared ? true : undefined),
+      'application on its declared key',
+      30_000,
+    );
+    // A pipeline submits a job itself, overriding the disk key with another one.
+    await new EMRServerlessClient(f.awsConfig()).send(
+      new StartJobRunCommand({
+        applicationId,
+        executionRoleArn: `arn:aws:iam::${account}:role/emr-job`,
+        jobDriver: { sparkSubmit: { entryPoint: 's3://bucket/job.py' } },
+        configurationOverrides: { diskEncryptionConfiguration: { encryptionKeyArn: other } },
+      }),
+    );
+    const out = await usage('override-key', '--scan', '--region', testRegion);
+    expect(out.code).toBe(0);
+    expect(out.out).toContain(
+      `EmrServerless jobRun, overrides the key EmrServerlessApplication ${f.namespace}/audited declares (${declared})`,
+    );
   });
 });
