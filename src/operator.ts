@@ -32,6 +32,7 @@ import { controllerDefinitions, kmsKeyView } from './reconcile/controllers.ts';
 import { type EmrApplicationObject, type JobRunObject, jobRunReconciler } from './reconcile/jobrun.ts';
 import { cachedUsesOf, liveReferencesTo, liveUsesOf, referencesIn } from './reconcile/key-users.ts';
 import { kmsKeyReconciler } from './reconcile/kmskey.ts';
+import { type SessionObject, sessionReconciler } from './reconcile/session.ts';
 import {
   type PolicyPreflight,
   type WorkloadObject,
@@ -293,6 +294,7 @@ function declareControllers(
   }
 
   const jobRuns = ofKind(cmkResources.emrServerlessJobRun);
+  const sessions = ofKind(cmkResources.emrServerlessSession);
   const emrApplications = ofKind(cmkResources.emrServerlessApplication);
   return controllerDefinitions({
     kmsKeys,
@@ -347,6 +349,21 @@ function declareControllers(
               ...workloadShared,
               type: cmkResources.emrServerlessJobRun,
               getJobRun: (k) => jobRuns.cache.get(k) as JobRunObject | undefined,
+              getApplication: (k) => emrApplications.cache.get(k) as EmrApplicationObject | undefined,
+            }),
+          },
+        }
+      : {}),
+    ...(sessions && emrApplications
+      ? {
+          sessions: {
+            cache: sessions.cache,
+            byKey: sessions.byKey,
+            applications: { cache: emrApplications.cache, byKey: emrApplications.byKey },
+            reconcile: sessionReconciler({
+              ...workloadShared,
+              type: cmkResources.emrServerlessSession,
+              getSession: (k) => sessions.cache.get(k) as SessionObject | undefined,
               getApplication: (k) => emrApplications.cache.get(k) as EmrApplicationObject | undefined,
             }),
           },

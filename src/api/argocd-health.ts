@@ -17,6 +17,7 @@ const variants: HealthVariant[] = [
   { kind: 'KeyspacesTable', degradedWhenFalse: [] },
   { kind: 'EmrServerlessApplication', degradedWhenFalse: [] },
   { kind: 'EmrServerlessJobRun', degradedWhenFalse: [] },
+  { kind: 'EmrServerlessSession', degradedWhenFalse: [] },
 ];
 
 const templateHeaderLines = 3;

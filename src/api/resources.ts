@@ -8,6 +8,7 @@ import { group, version } from './shared.ts';
 import type {
   EmrServerlessApplicationSpec,
   EmrServerlessJobRunSpec,
+  EmrServerlessSessionSpec,
   FlinkApplicationSpec,
   KeyspacesTableSpec,
 } from './workloads.ts';
@@ -26,6 +27,7 @@ export const cmkResources = {
   keyspacesTable: cmk('KeyspacesTable', 'keyspacestables'),
   emrServerlessApplication: cmk('EmrServerlessApplication', 'emrserverlessapplications'),
   emrServerlessJobRun: cmk('EmrServerlessJobRun', 'emrserverlessjobruns'),
+  emrServerlessSession: cmk('EmrServerlessSession', 'emrserverlesssessions'),
   keyReferenceGrant: cmk('KeyReferenceGrant', 'keyreferencegrants'),
 } as const;
 
@@ -35,6 +37,7 @@ export const referencingResources = [
   cmkResources.keyspacesTable,
   cmkResources.emrServerlessApplication,
   cmkResources.emrServerlessJobRun,
+  cmkResources.emrServerlessSession,
 ] as const;
 
 export interface KmsKeyObject extends KubeObject {
@@ -43,7 +46,12 @@ export interface KmsKeyObject extends KubeObject {
 }
 
 export interface KeyReferencingObject extends KubeObject {
-  spec: FlinkApplicationSpec | KeyspacesTableSpec | EmrServerlessApplicationSpec | EmrServerlessJobRunSpec;
+  spec:
+    | FlinkApplicationSpec
+    | KeyspacesTableSpec
+    | EmrServerlessApplicationSpec
+    | EmrServerlessJobRunSpec
+    | EmrServerlessSessionSpec;
   status?: Record<string, unknown>;
 }
 

@@ -420,3 +420,132 @@ export const EmrServerlessJobRunStatus = Type.Object(
   },
   { additionalProperties: false },
 );
+
+// ---- EMR Serverless interactive sessions ---------------------------------------------------------
+
+const sessionDiskProperties = [
+  'spark.emr-serverless.disk.encryptionKeyArn',
+  'spark.emr-serverless.disk.encryptionContext',
+] as const;
+
+export const EmrServerlessSessionSpec = Type.Object(
+  {
+    applicationRef: Type.Optional(
+      Type.Unsafe<{ name: string }>({
+        ...LocalObjectReference,
+        description:
+          'The EmrServerlessApplication object (same namespace) whose application runs the session and whose key it uses unless spec.key is set.',
+      }),
+    ),
+    applicationId: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description:
+          'EMR Serverless application ID, when no EmrServerlessApplication object manages it (spec.key is then required).',
+        ...rules({
+          rule: "self.matches('^[0-9a-z]+$')",
+          message: 'applicationId must be the lowercase alphanumeric application ID, e.g. 00fabc123def4567',
+        }),
+      }),
+    ),
+    region: Type.Optional(Region),
+    roleArn: Type.Optional(RoleArn),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'Session name.' })),
+    executionRoleArn: Type.String({
+      maxLength: 2048,
+      description: 'Runtime role of the session.',
+      ...rules({
+        rule: "self.matches('^arn:aws[a-z-]*:iam::[0-9]{12}:role/[a-zA-Z0-9+=,.@_/-]+$')",
+        message: 'executionRoleArn must be an IAM role ARN: arn:aws:iam::<account>:role/<name>',
+      }),
+    }),
+    idleTimeoutMinutes: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 10080,
+        description:
+          "Minutes without work after which AWS terminates the session (1-10080); AWS's default when unset.",
+      }),
+    ),
+    sparkDefaults: Type.Optional(
+      Type.Unsafe<Record<string, string>>({
+        ...stringMap({
+          description:
+            'Further spark-defaults properties for the session (executor sizes and the like). The disk key is not set here but with spec.key and spec.encryptionContext.',
+          maxProperties: 64,
+          valueMaxLength: 4096,
+        }),
+        ...rules({
+          rule: sessionDiskProperties.map((p) => `!('${p}' in self)`).join(' && '),
+          message:
+            'the session disk key is set with spec.key (and spec.encryptionContext), not in sparkDefaults: remove spark.emr-serverless.disk.encryptionKeyArn and spark.emr-serverless.disk.encryptionContext',
+        }),
+      }),
+    ),
+    key: Type.Optional(KeyReference),
+    encryptionContext: Type.Optional(EncryptionContext),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'An interactive session, started once on the key of its own key reference or its application; terminated when the object is deleted. The spec cannot change afterwards (create a new object for another session).',
+    ...rules(
+      {
+        rule: 'has(self.applicationRef) != has(self.applicationId)',
+        message: 'set exactly one of applicationRef (an EmrServerlessApplication object) or applicationId',
+      },
+      {
+        rule: '!has(self.applicationId) || has(self.key)',
+        message:
+          "with applicationId, set key (kmsKeyRef, keyId or awsOwned: true): a session's disk key is always named explicitly; or use applicationRef to take the application object's key",
+        fieldPath: '.key',
+        reason: 'FieldValueRequired',
+      },
+      {
+        rule: '!has(self.encryptionContext) || !has(self.key) || !has(self.key.awsOwned)',
+        message:
+          'encryptionContext applies only to a customer managed key; remove it or set key.kmsKeyRef / key.keyId',
+        fieldPath: '.encryptionContext',
+      },
+      {
+        rule: 'self == oldSelf',
+        message: 'a session is immutable once created: create a new EmrServerlessSession for another session',
+      },
+    ),
+  },
+);
+export type EmrServerlessSessionSpec = Static<typeof EmrServerlessSessionSpec>;
+export const EmrServerlessSessionStatus = Type.Object(
+  {
+    observedGeneration: Type.Optional(ObservedGeneration),
+    conditions: Type.Optional(Conditions),
+    sessionId: Type.Optional(Type.String({ maxLength: 64, description: 'Session ID AWS assigned.' })),
+    applicationId: Type.Optional(
+      Type.String({ maxLength: 64, description: 'Application the session runs on.' }),
+    ),
+    arn: Type.Optional(Type.String({ maxLength: 2048, description: 'Session ARN.' })),
+    state: Type.Optional(
+      Type.String({
+        maxLength: 32,
+        description:
+          'Session state (SUBMITTED, STARTING, STARTED, IDLE, BUSY, TERMINATING, TERMINATED, FAILED).',
+      }),
+    ),
+    stateDetails: Type.Optional(Type.String({ maxLength: 4096, description: 'AWS state details.' })),
+    keyArn: Type.Optional(
+      Type.String({
+        maxLength: 2048,
+        description:
+          'Key the session disks use (ARN), or AWS_OWNED; removed once the session ended (it no longer uses the key).',
+      }),
+    ),
+    requestedAt: Type.Optional(
+      Type.String({ format: 'date-time', description: 'When StartSession was called.' }),
+    ),
+    clientToken: Type.Optional(
+      Type.String({ maxLength: 64, description: 'Idempotency token used for StartSession.' }),
+    ),
+  },
+  { additionalProperties: false },
+);

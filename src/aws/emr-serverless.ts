@@ -1,7 +1,8 @@
 // The EMR Serverless adapter (the AWS facts: EMR-001..011). It reads an application's disk-encryption configuration,
 // state, tags and count of active job runs; changes the key with UpdateApplication; stops and starts
 // the application; and builds the job-level encryption overrides (StartJobRun configurationOverrides
-// and the Livy Spark conf keys) for the job-run controller and the published ConfigMap.
+// and the Livy Spark conf keys) for the job-run controller and the published ConfigMap; and starts,
+// reads, lists and terminates interactive sessions (EMR-012) for the session controller.
 //
 // Guarantees and choices:
 // - UpdateApplication is accepted only while CREATED or STOPPED (EMR-010, TRAP-11), so observe reports the
@@ -22,6 +23,9 @@
 //   UNCONFIRMED (EMR-009, TRAP-14); the emulator sends exactly this merge. Pass the state with
 //   `encryption` (the observed state, or {resourceArn, encryption: desired} before a change) to get
 //   the custom pairs; with only resourceArn the result is {applicationId}.
+// - Sessions: StartSession takes only a runtime configuration, so a session's key travels as the
+//   spark-defaults properties of EMR-008 (EMR-013, unconfirmed for StartSession); the AWS-owned setting
+//   sends none. GetSession's runtime configuration is read back for the key the session asked for.
 // - Job overrides: a job-level key wins over the application's (EMR-003, TRAP-13). For the AWS-owned
 //   setting no override is produced: a job cannot opt out of an application CMK (an override without a
 //   key ARN inherits the application's, UNCONFIRMED), so the application itself must be AWS-owned.
@@ -33,14 +37,19 @@ import {
   type EMRServerlessClient,
   GetApplicationCommand,
   GetJobRunCommand,
+  GetSessionCommand,
   type JobDriver,
   type JobRunState,
   ListJobRunsCommand,
+  ListSessionsCommand,
   ListTagsForResourceCommand,
+  type SessionState,
   StartApplicationCommand,
   StartJobRunCommand,
+  StartSessionCommand,
   StopApplicationCommand,
   TagResourceCommand,
+  TerminateSessionCommand,
   UntagResourceCommand,
   UpdateApplicationCommand,
 } from '@aws-sdk/client-emr-serverless';
@@ -411,4 +420,180 @@ export async function getJobRun(
     if (e instanceof AwsCallError && e.failure.cause === 'NotFound') return undefined;
     throw e;
   }
+}
+
+// ---- Interactive sessions (EMR-012, EMR-013) -------------------------------------------------------
+
+/** Session states after which nothing changes any more. */
+export const endedSessionStates: ReadonlySet<string> = new Set(['TERMINATED', 'FAILED']);
+
+export interface SessionRequest {
+  applicationId: string;
+  executionRoleArn: string;
+  name?: string;
+  idleTimeoutMinutes?: number;
+  /** Extra spark-defaults properties; the disk properties are the operator's own and win. */
+  sparkDefaults?: Record<string, string>;
+  /** Idempotency token: the same token and request return the same session. */
+  clientToken: string;
+  setting: EncryptionSetting;
+}
+
+/**
+ * The runtime configuration StartSession carries for `setting`: one spark-defaults classification with
+ * the disk properties (EMR-008, EMR-013) over the extra properties; none when there is nothing to send.
+ * Pure. Throws like jobOverrides for a context Spark conf cannot carry.
+ */
+export function sessionRuntimeConfiguration(
+  setting: EncryptionSetting,
+  sparkDefaults: Record<string, string> = {},
+): Array<{ classification: string; properties: Record<string, string> }> {
+  const properties = { ...sparkDefaults, ...jobOverrides(setting).sparkConf };
+  return Object.keys(properties).length > 0 ? [{ classification: 'spark-defaults', properties }] : [];
+}
+
+export interface StartedSession {
+  applicationId: string;
+  sessionId: string;
+  arn: string;
+  requestId?: string;
+}
+
+/** Starts an interactive session whose disks use `setting`. */
+export async function startSession(
+  clients: AwsClients,
+  target: AwsTarget,
+  request: SessionRequest,
+): Promise<StartedSession> {
+  const runtimeConfiguration = sessionRuntimeConfiguration(request.setting, request.sparkDefaults);
+  const out = await awsCall('StartSession', () =>
+    clients.emrServerless(target).send(
+      new StartSessionCommand({
+        applicationId: request.applicationId,
+        executionRoleArn: request.executionRoleArn,
+        clientToken: request.clientToken,
+        ...(request.name ? { name: request.name } : {}),
+        ...(request.idleTimeoutMinutes !== undefined
+          ? { idleTimeoutMinutes: request.idleTimeoutMinutes }
+          : {}),
+        ...(runtimeConfiguration.length > 0 ? { configurationOverrides: { runtimeConfiguration } } : {}),
+      }),
+    ),
+  );
+  if (!out.sessionId)
+    throw malformed('StartSession', `no sessionId for application ${request.applicationId}`);
+  return {
+    applicationId: out.applicationId ?? request.applicationId,
+    sessionId: out.sessionId,
+    arn: out.arn ?? '',
+    ...(out.$metadata.requestId ? { requestId: out.$metadata.requestId } : {}),
+  };
+}
+
+export interface SessionView {
+  sessionId: string;
+  arn: string;
+  /** As AWS reports it (SUBMITTED ... TERMINATED, FAILED). */
+  state: string;
+  stateDetails?: string;
+  /** True only for TERMINATED and FAILED; unknown states count as live. */
+  ended: boolean;
+  /** The disk key the session asked for in its spark-defaults, as submitted; undefined when none. */
+  requestedKeyArn?: string;
+}
+
+/** Reads a session; undefined when it does not exist. */
+export async function getSession(
+  clients: AwsClients,
+  target: AwsTarget,
+  ids: { applicationId: string; sessionId: string },
+): Promise<SessionView | undefined> {
+  try {
+    const out = await awsCall('GetSession', () =>
+      clients.emrServerless(target).send(new GetSessionCommand(ids)),
+    );
+    const session = out.session;
+    if (!session || typeof session !== 'object')
+      throw malformed('GetSession', `no session for ${ids.sessionId}`);
+    const state: string = text(session.state) ?? 'Unknown';
+    const stateDetails = text(session.stateDetails);
+    const sparkDefaults = items(session.configurationOverrides?.runtimeConfiguration).find(
+      (c) => c.classification === 'spark-defaults',
+    );
+    const requestedKeyArn = text(stringMap(sparkDefaults?.properties)[sparkConfKeys.keyArn]);
+    return {
+      sessionId: text(session.sessionId) || ids.sessionId,
+      arn: text(session.arn) ?? '',
+      state,
+      ...(stateDetails ? { stateDetails } : {}),
+      ended: endedSessionStates.has(state),
+      ...(requestedKeyArn ? { requestedKeyArn } : {}),
+    };
+  } catch (e) {
+    if (e instanceof AwsCallError && e.failure.cause === 'NotFound') return undefined;
+    throw e;
+  }
+}
+
+export interface TerminatedSession {
+  outcome: 'Terminating' | 'NotFound';
+  requestId?: string;
+}
+
+/** Asks AWS to terminate a session (TERMINATING, then TERMINATED); a missing session is reported, not thrown. */
+export async function terminateSession(
+  clients: AwsClients,
+  target: AwsTarget,
+  ids: { applicationId: string; sessionId: string },
+): Promise<TerminatedSession> {
+  try {
+    const out = await awsCall('TerminateSession', () =>
+      clients.emrServerless(target).send(new TerminateSessionCommand(ids)),
+    );
+    return {
+      outcome: 'Terminating',
+      ...(out.$metadata.requestId ? { requestId: out.$metadata.requestId } : {}),
+    };
+  } catch (e) {
+    if (e instanceof AwsCallError && e.failure.cause === 'NotFound') return { outcome: 'NotFound' };
+    throw e;
+  }
+}
+
+export interface SessionSummaryView {
+  sessionId: string;
+  name?: string;
+  state: string;
+}
+
+/** The application's sessions, newest first, optionally only in `states` (at most 20 pages of 50). */
+export async function listSessions(
+  clients: AwsClients,
+  target: AwsTarget,
+  request: { applicationId: string; states?: SessionState[] },
+): Promise<SessionSummaryView[]> {
+  const out: SessionSummaryView[] = [];
+  let nextToken: string | undefined;
+  for (let page = 0; page < maxPages; page++) {
+    const res = await awsCall('ListSessions', () =>
+      clients.emrServerless(target).send(
+        new ListSessionsCommand({
+          applicationId: request.applicationId,
+          maxResults: 50,
+          ...(request.states ? { states: request.states } : {}),
+          ...(nextToken ? { nextToken } : {}),
+        }),
+      ),
+    );
+    for (const s of items(res.sessions)) {
+      const sessionId = text(s.sessionId);
+      if (!sessionId) continue;
+      const name = text(s.name);
+      out.push({ sessionId, state: text(s.state) ?? 'Unknown', ...(name ? { name } : {}) });
+    }
+    const next = text(res.nextToken);
+    if (!next || next === nextToken) break;
+    nextToken = next;
+  }
+  return out;
 }

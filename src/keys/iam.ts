@@ -120,6 +120,11 @@ export function operatorIamPolicy(): IamPolicy {
           'emr-serverless:StartJobRun',
           'emr-serverless:GetJobRun',
           'emr-serverless:CancelJobRun',
+          // Interactive sessions (EmrServerlessSession; EMR-012).
+          'emr-serverless:StartSession',
+          'emr-serverless:GetSession',
+          'emr-serverless:ListSessions',
+          'emr-serverless:TerminateSession',
           'emr-serverless:ListTagsForResource',
           'emr-serverless:TagResource',
           'emr-serverless:UntagResource',

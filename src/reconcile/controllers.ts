@@ -17,7 +17,6 @@ import {
   type Watch,
   watch,
 } from '../runtime/wiring.ts';
-import type { JobRunObject } from './jobrun.ts';
 
 /** Workload-triggered KmsKey reconciles wait this long, so a burst of progress costs one reconcile. */
 export const progressCoalesceMs = 1000;
@@ -112,13 +111,45 @@ export interface ControllerInputs {
   referencing: Array<KindCache<KeyReferencingObject>>;
   /** The KmsKeys (`namespace/name`) of this shard that declare a key ARN. */
   kmsKeysOf(arn: string): string[];
-  jobRuns?: {
-    cache: KindCache<KeyReferencingObject>;
-    byKey: Index;
-    applications: { cache: KindCache<KeyReferencingObject>; byKey: Index };
-    reconcile: Reconcile;
-  };
+  jobRuns?: ApplicationChildInputs;
+  /** EmrServerlessSessions, wired exactly as job runs. */
+  sessions?: ApplicationChildInputs;
   kmsKeyReconcile: Reconcile;
+}
+
+/** A kind whose objects run on an EmrServerlessApplication (spec.applicationRef): job runs, sessions. */
+export interface ApplicationChildInputs {
+  cache: KindCache<KeyReferencingObject>;
+  byKey: Index;
+  applications: { cache: KindCache<KeyReferencingObject>; byKey: Index };
+  reconcile: Reconcile;
+}
+
+function applicationChildController(
+  c: ControllerInputs,
+  child: ApplicationChildInputs,
+): ControllerDefinition {
+  const { cache, byKey, applications, reconcile } = child;
+  // Objects by the EmrServerlessApplication (`namespace/name`) whose key they inherit.
+  const byApplication = cache.indexBy((o) => {
+    const ref = (o.spec as { applicationRef?: { name: string } }).applicationRef;
+    return ref ? [`${o.metadata.namespace}/${ref.name}`] : [];
+  });
+  return {
+    name: cache.type.kind.toLowerCase(),
+    root: cache as KindCache<never>,
+    reconcile,
+    watches: [
+      // An application that appears or changes (its key) re-runs the objects that inherit from it.
+      watch(applications.cache, ({ object }) => byApplication.lookup(objectKey(object))),
+      // A KmsKey reaches them directly (spec.key) or through their application's key.
+      keyChanges(c.anyKmsKeys, (k) => [
+        ...byKey.lookup(k),
+        ...applications.byKey.lookup(k).flatMap((a) => byApplication.lookup(a)),
+      ]),
+      grantChanges(c.grants, () => cache.keys()),
+    ],
+  };
 }
 
 /** The controllers, one per root kind. */
@@ -142,28 +173,8 @@ export function controllerDefinitions(c: ControllerInputs): ControllerDefinition
       ],
     });
   }
-  if (c.jobRuns) {
-    const { cache, byKey, applications, reconcile } = c.jobRuns;
-    // Job runs by the EmrServerlessApplication (`namespace/name`) whose key they inherit.
-    const byApplication = cache.indexBy((o) => {
-      const ref = (o as JobRunObject).spec.applicationRef;
-      return ref ? [`${o.metadata.namespace}/${ref.name}`] : [];
-    });
-    definitions.push({
-      name: cache.type.kind.toLowerCase(),
-      root: cache as KindCache<never>,
-      reconcile,
-      watches: [
-        // An application that appears or changes (its key) re-runs the job runs that inherit from it.
-        watch(applications.cache, ({ object }) => byApplication.lookup(objectKey(object))),
-        // A KmsKey reaches a job run directly (spec.key) or through its application's key.
-        keyChanges(c.anyKmsKeys, (k) => [
-          ...byKey.lookup(k),
-          ...applications.byKey.lookup(k).flatMap((a) => byApplication.lookup(a)),
-        ]),
-        grantChanges(c.grants, () => cache.keys()),
-      ],
-    });
-  }
+  // Job runs and sessions: run on an application, on their own key or the application object's.
+  if (c.jobRuns) definitions.push(applicationChildController(c, c.jobRuns));
+  if (c.sessions) definitions.push(applicationChildController(c, c.sessions));
   return definitions;
 }

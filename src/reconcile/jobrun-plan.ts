@@ -18,6 +18,7 @@ import type { JobRunView } from '../aws/emr-serverless.ts';
 import type { AwsFailure } from '../aws/errors.ts';
 import type { EncryptionSetting } from '../aws/workload.ts';
 import { planOutcomeFor } from '../runtime/outcome.ts';
+import { type ApplicationResolution, clientTokenFor, gateSubmission, reasonOf } from './emr-submission.ts';
 import { type DesiredCondition, type PlannedEvent, type PlanOutcome, resync } from './types.ts';
 import { type DesiredKey, keyLabel, type Preflight } from './workload-plan.ts';
 
@@ -35,19 +36,12 @@ const cancellableStates: ReadonlySet<string> = new Set([
   'RUNNING',
 ]);
 
-/** The StartJobRun idempotency token of an object: stable for its lifetime, unique per object. */
-export function clientTokenFor(uid: string): string {
-  return `cmk-${uid}`;
-}
-
 export function isFinished(state: string | undefined): boolean {
   return state !== undefined && finishedJobRunStates.has(state);
 }
 
-/** The application the job runs on, from spec.applicationId or the referenced object. */
-export type ApplicationResolution =
-  | { kind: 'resolved'; applicationId: string }
-  | { kind: 'unresolved'; reason: string; message: string; terminal: boolean };
+// The StartJobRun idempotency token and the application resolution are shared with sessions.
+export { type ApplicationResolution, clientTokenFor } from './emr-submission.ts';
 
 /**
  * Where the job's key comes from: its own spec.key, its EmrServerlessApplication object's key, or
@@ -107,16 +101,6 @@ export interface JobRunPlan {
   reconciling?: { reason: string; message: string };
   outcome: PlanOutcome;
   requeueAfterMs: number;
-}
-
-/** `RUNNING` -> `Running`: a CamelCase condition reason from an AWS state. */
-function reasonOf(state: string): string {
-  const words = state
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
-    .filter(Boolean);
-  const camel = words.map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
-  return /^[A-Za-z]/.test(camel) ? camel : 'Unknown';
 }
 
 export function planJobRun(input: JobRunPlanInput): JobRunPlan {
@@ -184,55 +168,17 @@ export function planJobRun(input: JobRunPlanInput): JobRunPlan {
       reason: 'NotSubmitted',
       message: 'the job run has not been submitted yet',
     });
-    const app = input.application;
-    if (app.kind === 'unresolved') {
-      return app.terminal
-        ? done({ kind: 'stalled', reason: app.reason, message: app.message }, resync.slowMs)
-        : done(
-            { kind: 'waiting', reason: app.reason, message: app.message, retryAfterMs: resync.slowMs },
-            resync.slowMs,
-          );
+    const keySource = input.keySource === 'job' ? 'own' : input.keySource;
+    const gate = gateSubmission({ ...input, keySource }, { verb: 'submitting', noun: 'job' }, conditions);
+    if (gate.kind === 'blocked') {
+      if (input.application.kind === 'resolved') status.applicationId = input.application.applicationId;
+      return done(gate.outcome, gate.requeueAfterMs);
     }
-    status.applicationId = app.applicationId;
-    const desired = input.desired;
-    if (desired.kind === 'unresolved') {
-      conditions.push({
-        type: 'KeyUsable',
-        status: 'False',
-        reason: desired.reason,
-        message: desired.message,
-      });
-      return desired.terminal
-        ? done({ kind: 'stalled', reason: desired.reason, message: desired.message }, resync.slowMs)
-        : done(
-            {
-              kind: 'waiting',
-              reason: desired.reason,
-              message: desired.message,
-              retryAfterMs: resync.slowMs,
-            },
-            resync.slowMs,
-          );
-    }
-    const setting = desired.setting;
-    if (setting.type === 'CustomerManaged' && input.preflight && !input.preflight.ok) {
-      // Refused before submission; tried again when the key (or its KmsKey) changes, or on resync.
-      const message = `not submitting: ${input.preflight.message}`;
-      conditions.push({ type: 'KeyUsable', status: 'False', reason: input.preflight.reason, message });
-      return done({ kind: 'stalled', reason: input.preflight.reason, message }, resync.slowMs);
-    }
-    conditions.push(keyUsable(setting, input.keySource));
+    const { applicationId: appId, setting } = gate;
+    status.applicationId = appId;
     if (input.keySource !== 'none') status.keyArn = keyLabel(setting);
-    actions.push({
-      type: 'Submit',
-      applicationId: app.applicationId,
-      clientToken: status.clientToken!,
-      setting,
-    });
-    reconciling = {
-      reason: 'Submitting',
-      message: `submitting the job run to application ${app.applicationId}`,
-    };
+    actions.push({ type: 'Submit', applicationId: appId, clientToken: status.clientToken!, setting });
+    reconciling = { reason: 'Submitting', message: `submitting the job run to application ${appId}` };
     return done({ kind: 'continue' }, resync.transitioningMs);
   }
 
@@ -272,30 +218,4 @@ export function planJobRun(input: JobRunPlanInput): JobRunPlan {
   conditions.push({ type: 'Succeeded', status: 'Unknown', reason: reasonOf(shown), message });
   reconciling = { reason: reasonOf(shown), message };
   return done({ kind: 'continue' }, resync.transitioningMs);
-}
-
-function keyUsable(setting: EncryptionSetting, source: KeySource): DesiredCondition {
-  if (source === 'none')
-    return {
-      type: 'KeyUsable',
-      status: 'True',
-      reason: 'ApplicationConfiguration',
-      message:
-        'no spec.key and no EmrServerlessApplication object: the job carries no override and uses the application configuration AWS has',
-    };
-  if (setting.type === 'AwsOwned')
-    return {
-      type: 'KeyUsable',
-      status: 'True',
-      reason: 'AwsOwnedKey',
-      message:
-        "the AWS owned key: the job carries no override and inherits the application's configuration (a job cannot opt out of an application CMK)",
-    };
-  const from = source === 'job' ? 'its own key' : "its application's key";
-  return {
-    type: 'KeyUsable',
-    status: 'True',
-    reason: 'PreflightPassed',
-    message: `${from} ${setting.keyArn} passes pre-flight`,
-  };
 }

@@ -14,14 +14,18 @@ import { KubeApiError, type KubeClient, type ResourceType } from '../runtime/kub
 import type { Index } from '../runtime/watch.ts';
 import type { KindCache } from '../runtime/wiring.ts';
 import { isFinished } from './jobrun-plan.ts';
+import { hasEnded } from './session-plan.ts';
 
 /**
- * Whether a referencing object still uses its key: a job run that finished no longer does (its
- * disks are gone), so it neither holds the KmsKey's finalizer nor counts in its progress.
+ * Whether a referencing object still uses its key: a job run that finished, or a session that ended,
+ * no longer does (its disks are gone), so it neither holds the KmsKey's finalizer nor counts in its
+ * progress.
  */
 export function usesKey(o: KeyReferencingObject, type: ResourceType): boolean {
+  const state = (o.status as { state?: string } | undefined)?.state;
+  if (type === cmkResources.emrServerlessSession) return !hasEnded(state);
   if (type !== cmkResources.emrServerlessJobRun) return true;
-  return !isFinished((o.status as { state?: string } | undefined)?.state);
+  return !isFinished(state);
 }
 
 /** The objects in the caches that reference the KmsKey `key` (`namespace/name`) and still use it. */

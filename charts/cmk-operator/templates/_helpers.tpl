@@ -64,7 +64,7 @@ verb) fails the build.
 # The informers list and watch every kind. get and patch where the operator reconciles: patch
 # adds and removes its finalizer (JSON Patch guarded by a test op); get re-reads one object after
 # a write conflict, and before a one-shot action (creating a key, an on-demand rotation,
-# submitting a job run) so it is decided on the stored object, not the cache.
+# submitting a job run, starting a session) so it is decided on the stored object, not the cache.
 - apiGroups: ["cmk.io"]
   resources:
     - kmskeys
@@ -72,6 +72,7 @@ verb) fails the build.
     - keyspacestables
     - emrserverlessapplications
     - emrserverlessjobruns
+    - emrserverlesssessions
   verbs: ["get", "list", "watch", "patch"]
 # Read through the cache only.
 - apiGroups: ["cmk.io"]
@@ -85,6 +86,7 @@ verb) fails the build.
     - keyspacestables/status
     - emrserverlessapplications/status
     - emrserverlessjobruns/status
+    - emrserverlesssessions/status
   verbs: ["update"]
 # The audit trail: new Events, and series counts patched onto repeated ones.
 - apiGroups: ["events.k8s.io"]
