@@ -12,6 +12,7 @@ import { generateKeyPolicy } from '../keys/policy.ts';
 import type { ActionContext, ActionHandlers, ActionResult } from '../runtime/executor.ts';
 import { type KmsKeyObservationSet, type KmsKeyReconcilerDeps, keyArnOf, targetOf } from './kmskey.ts';
 import type { KmsKeyAction, KmsKeyPlan } from './kmskey-plan.ts';
+import type { PlannedEvent } from './types.ts';
 import { resync } from './types.ts';
 
 type Context = ActionContext<KmsKeyObject, KmsKeyObservationSet>;
@@ -43,67 +44,64 @@ export function kmsKeyActions(
   const arnOf = (ctx: Context) => keyArnOf(ctx.object, ctx.observation, ctx.results);
   return {
     CreateKey: (action, ctx) => createKeyOnce(deps, action, ctx, kmsOf(ctx)),
-    EnableKeyRotation: async (action, ctx) => {
-      const out = await keyMutations.enableKeyRotation(kmsOf(ctx), arnOf(ctx), action.periodInDays);
-      ctx.audit('EnableKeyRotation', { periodInDays: action.periodInDays }, out.$metadata.requestId);
-      ctx.record({
-        type: 'Normal',
-        reason: 'RotationEnabled',
-        action: 'EnableKeyRotation',
-        note: describeAction(action),
-      });
-      return { mutated: true };
-    },
-    DisableKeyRotation: async (_action, ctx) => {
-      const out = await keyMutations.disableKeyRotation(kmsOf(ctx), arnOf(ctx));
-      ctx.audit('DisableKeyRotation', {}, out.$metadata.requestId);
-      ctx.record({
-        type: 'Normal',
-        reason: 'RotationDisabled',
-        action: 'DisableKeyRotation',
-        note: 'automatic rotation disabled',
-      });
-      return { mutated: true };
-    },
+    EnableKeyRotation: (action, ctx) =>
+      mutation(
+        ctx,
+        action.type,
+        () => keyMutations.enableKeyRotation(kmsOf(ctx), arnOf(ctx), action.periodInDays),
+        {
+          detail: { periodInDays: action.periodInDays },
+          event: { type: 'Normal', reason: 'RotationEnabled', note: describeAction(action) },
+        },
+      ),
+    DisableKeyRotation: (action, ctx) =>
+      mutation(ctx, action.type, () => keyMutations.disableKeyRotation(kmsOf(ctx), arnOf(ctx)), {
+        detail: {},
+        event: { type: 'Normal', reason: 'RotationDisabled', note: 'automatic rotation disabled' },
+      }),
     RotateKeyOnDemand: (action, ctx, plan) => rotateOnDemand(deps, action, ctx, plan, kmsOf(ctx), arnOf(ctx)),
-    CancelKeyDeletion: async (_action, ctx) => {
-      const out = await keyMutations.cancelKeyDeletion(kmsOf(ctx), arnOf(ctx));
-      ctx.audit('CancelKeyDeletion', { from: 'PendingDeletion', to: 'Disabled' }, out.$metadata.requestId);
-      ctx.record({
-        type: 'Warning',
-        reason: 'KeyDeletionCancelled',
-        action: 'CancelKeyDeletion',
-        note: 'the key was scheduled for deletion while workloads use it; deletion cancelled (the key stays Disabled until enabled)',
-      });
-      return { mutated: true };
-    },
-    EnableKey: async (_action, ctx) => {
-      const out = await keyMutations.enableKey(kmsOf(ctx), arnOf(ctx));
-      ctx.audit('EnableKey', { from: 'Disabled', to: 'Enabled' }, out.$metadata.requestId);
-      ctx.record({
-        type: 'Warning',
-        reason: 'KeyReenabled',
-        action: 'EnableKey',
-        note: 'the key was disabled while workloads use it; enabled again',
-      });
-      return { mutated: true };
-    },
-    ScheduleKeyDeletion: async (action, ctx) => {
-      const out = await keyMutations.scheduleKeyDeletion(kmsOf(ctx), arnOf(ctx), action.pendingWindowInDays);
-      ctx.audit(
-        'ScheduleKeyDeletion',
-        { pendingWindowInDays: action.pendingWindowInDays },
-        out.$metadata.requestId,
-      );
-      ctx.record({
-        type: 'Normal',
-        reason: 'KeyDeletionScheduled',
-        action: 'ScheduleKeyDeletion',
-        note: describeAction(action),
-      });
-      return { mutated: true };
-    },
+    CancelKeyDeletion: (action, ctx) =>
+      mutation(ctx, action.type, () => keyMutations.cancelKeyDeletion(kmsOf(ctx), arnOf(ctx)), {
+        detail: { from: 'PendingDeletion', to: 'Disabled' },
+        event: {
+          type: 'Warning',
+          reason: 'KeyDeletionCancelled',
+          note: 'the key was scheduled for deletion while workloads use it; deletion cancelled (the key stays Disabled until enabled)',
+        },
+      }),
+    EnableKey: (action, ctx) =>
+      mutation(ctx, action.type, () => keyMutations.enableKey(kmsOf(ctx), arnOf(ctx)), {
+        detail: { from: 'Disabled', to: 'Enabled' },
+        event: {
+          type: 'Warning',
+          reason: 'KeyReenabled',
+          note: 'the key was disabled while workloads use it; enabled again',
+        },
+      }),
+    ScheduleKeyDeletion: (action, ctx) =>
+      mutation(
+        ctx,
+        action.type,
+        () => keyMutations.scheduleKeyDeletion(kmsOf(ctx), arnOf(ctx), action.pendingWindowInDays),
+        {
+          detail: { pendingWindowInDays: action.pendingWindowInDays },
+          event: { type: 'Normal', reason: 'KeyDeletionScheduled', note: describeAction(action) },
+        },
+      ),
   };
+}
+
+/** One KMS mutation: the call, its audit record and its Event (the executor forgets the cached key). */
+async function mutation(
+  ctx: Context,
+  action: string,
+  call: () => Promise<{ $metadata: { requestId?: string } }>,
+  record: { detail: Record<string, unknown>; event: Omit<PlannedEvent, 'action'> },
+) {
+  const out = await call();
+  ctx.audit(action, record.detail, out.$metadata.requestId);
+  ctx.record({ ...record.event, action });
+  return { mutated: true };
 }
 
 /**
