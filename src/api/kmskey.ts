@@ -328,12 +328,19 @@ export const KmsKeyStatus = Type.Object(
             Type.Array(
               Type.Object(
                 {
-                  service: Type.String({ maxLength: 64 }),
+                  service: Type.String({
+                    maxLength: 64,
+                    description: 'ManagedFlink, Keyspaces or EmrServerless.',
+                  }),
                   what: Type.String({
                     maxLength: 32,
                     description: 'application, table, snapshot, jobRun or grant.',
                   }),
-                  resourceArn: Type.String({ maxLength: 2048 }),
+                  resourceArn: Type.String({
+                    maxLength: 2048,
+                    description:
+                      'The resource (for a snapshot or grant: its resource, with a suffix naming it).',
+                  }),
                 },
                 { additionalProperties: false },
               ),

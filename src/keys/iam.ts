@@ -3,9 +3,9 @@
 // (service-requirements.ts), so documentation, generation and checking cannot disagree. Pure.
 //
 // The IAM actions are the AWS API calls the adapters in src/aws/ make, named per the Service
-// Authorization Reference. Keyspaces maps control-plane calls to CQL-style actions (GetTable and
-// ListTagsForResource read system tables: cassandra:Select; UpdateTable: cassandra:Alter); verify
-// them against the reference for your partition before use.
+// Authorization Reference. Keyspaces maps control-plane calls to CQL-style actions (GetTable,
+// ListKeyspaces, ListTables and ListTagsForResource read system tables: cassandra:Select;
+// UpdateTable: cassandra:Alter); verify them against the reference for your partition before use.
 
 import type { KeyUser } from '../api/kmskey.ts';
 import { generateKeyPolicy, type KeyPolicy } from './policy.ts';

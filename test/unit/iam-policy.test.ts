@@ -22,6 +22,8 @@ function actionsFor(client: string, command: string): string[] {
       return (
         {
           GetTable: ['cassandra:Select'],
+          ListKeyspaces: ['cassandra:Select'],
+          ListTables: ['cassandra:Select'],
           ListTagsForResource: ['cassandra:Select'],
           UpdateTable: ['cassandra:Alter'],
         }[op] ?? [`cassandra:${op}`]
@@ -38,8 +40,10 @@ function usedActions(): Set<string> {
   for (const file of readdirSync(awsDir).filter((f) => f.endsWith('.ts'))) {
     const text = readFileSync(join(awsDir, file), 'utf8');
     for (const m of text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'@aws-sdk\/client-([a-z0-9-]+)'/g)) {
-      for (const name of m[1]!.split(',').map((s) => s.trim().replace(/^type\s+/, ''))) {
-        if (name.endsWith('Command') && text.includes(`new ${name}(`))
+      for (const entry of m[1]!.split(',').map((s) => s.trim().replace(/^type\s+/, ''))) {
+        // `ListApplicationsCommand as ListFlinkApplicationsCommand`: the command, and its local name.
+        const [name = '', local = name] = entry.split(/\s+as\s+/);
+        if (name.endsWith('Command') && text.includes(`new ${local}(`))
           for (const a of actionsFor(m[2]!, name)) used.add(a);
       }
     }
