@@ -142,8 +142,8 @@ export interface ReconcilerKind<
   plan(object: O, observation: Obs): P;
   /**
    * Before acting on a plan made from a light observation: a fuller one to plan again on (fresh
-   * reads, the API server's view), or undefined to act on this one. Asked until undefined, at most
-   * three times.
+   * reads, the API server's view, AWS asked again), or undefined to act on this one. Asked until
+   * undefined; a kind that still asks for more after six rounds does not act (the reconcile waits).
    */
   confirm?(object: O, observation: Obs, plan: P, ctx: ReconcileContext): Promise<Obs | undefined>;
   /** Actions decided on the object as stored, never as cached (one-shot: repeating them is harm). */
@@ -180,7 +180,7 @@ export interface ReconcilerKind<
   settledRequeueMs?: number;
 }
 
-const maxConfirmations = 3;
+const maxConfirmations = 6;
 
 /** A Reconcile for `kind`: the skeleton every kind shares. */
 export function executor<O extends Reconciled, Obs, A extends { type: string }, P extends ExecutablePlan<A>>(
@@ -198,9 +198,14 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
     // ---- observe, plan, confirm ----------------------------------------------------------------
     let observation = await kind.observe(object, ctx);
     let plan = kind.plan(object, observation);
-    for (let i = 0; i < maxConfirmations && kind.confirm && plan.actions.length > 0; i++) {
+    for (let round = 0; kind.confirm && plan.actions.length > 0; round++) {
       const fuller = await kind.confirm(object, observation, plan, ctx);
       if (!fuller) break;
+      if (round >= maxConfirmations)
+        throw new WaitingError(`${type.kind} ${key}: the observation did not settle before acting`, {
+          reason: 'Confirming',
+          retryAfterMs: options.transitioningMs,
+        });
       observation = fuller;
       plan = kind.plan(object, observation);
     }
