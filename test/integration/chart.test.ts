@@ -165,6 +165,7 @@ describe('the chart renders valid objects', () => {
         'KeyspacesTable',
         'EmrServerlessApplication',
         'EmrServerlessJobRun',
+        'EmrServerlessSession',
         'KeyReferenceGrant',
       ].map((k) => `${apiVersion}/${k}`),
     ];
@@ -236,6 +237,7 @@ describe('the chart renders valid objects', () => {
         'KeyspacesTable',
         'EmrServerlessApplication',
         'EmrServerlessJobRun',
+        'EmrServerlessSession',
         'KeyReferenceGrant',
       ]),
     );
@@ -674,6 +676,30 @@ describe('the rendered RBAC is exactly what the operator uses', () => {
     );
   }
 
+  async function startASession(): Promise<void> {
+    // An interactive session: started once (decided on the stored object: a get), held by its
+    // finalizer (patch) while it lives, its state in status.
+    emulator.seed({
+      'emr-serverless': {
+        applications: [
+          {
+            name: 'notebooks',
+            id: '00f0000000000002',
+            state: 'CREATED',
+            releaseLabel: 'emr-7.13.0',
+            interactiveConfiguration: { sessionEnabled: true },
+          },
+        ],
+      },
+    });
+    await createObject('EmrServerlessSession', 'emrserverlesssessions', 'analyst', {
+      applicationId: '00f0000000000002',
+      executionRoleArn: 'arn:aws:iam::111122223333:role/notebook',
+      key: { awsOwned: true },
+    });
+    await waitCondition('emrserverlesssessions', 'analyst', 'Ready', 'True');
+  }
+
   async function reconcileAnApplicationAnotherClusterClaimsTwice(): Promise<void> {
     // A Flink application another cluster claims: a Warning each reconcile. The second one joins the
     // first Event as a series, which the operator patches (here: when it stops and flushes).
@@ -730,6 +756,7 @@ describe('the rendered RBAC is exactly what the operator uses', () => {
     await adoptAKeyAndCreateOne();
     await reconcileAWorkloadOfEachKindPastAForeignFinalizer();
     await publishOverridesAndSubmitAJobRun();
+    await startASession();
     await reconcileAnApplicationAnotherClusterClaimsTwice();
     await stopAndExpectNoRequestRefused();
   });
