@@ -60,20 +60,6 @@ interface ConfigMap {
   data?: Record<string, string>;
 }
 
-/** A KmsKey the operator creates, with a policy for EMR Serverless; resolves to its ARN. */
-async function serviceKey(name: string): Promise<string> {
-  await f.create('KmsKey', name, { create: { policy: { services: ['EmrServerless'] } } });
-  return f.waitFor<{ status?: { keyArn?: string; conditions?: Cond[] } }, string>(
-    'KmsKey',
-    name,
-    (o) =>
-      o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
-        ? o.status.keyArn
-        : undefined,
-    `KmsKey ${name} Ready`,
-  );
-}
-
 /** An EMR Serverless application in AWS (CREATED, auto-start on) and its EmrServerlessApplication object. */
 async function application(key: Record<string, unknown>, extra: Record<string, unknown> = {}) {
   const name = unique('app');
@@ -137,7 +123,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('EmrServerlessJobRun', () => {
   it("inherits its application's key as a job-level override and is followed to SUCCESS", async () => {
     const k = unique('k');
-    const keyArn = await serviceKey(k);
+    const keyArn = await f.serviceKey(k);
     const app = await application({ kmsKeyRef: { name: k } });
     await f.waitFor(
       'EmrServerlessApplication',
@@ -175,8 +161,8 @@ describe('EmrServerlessJobRun', () => {
   it("uses its own key reference (and context) over the application's", async () => {
     const appKey = unique('k');
     const jobKey = unique('k');
-    await serviceKey(appKey);
-    const jobKeyArn = await serviceKey(jobKey);
+    await f.serviceKey(appKey);
+    const jobKeyArn = await f.serviceKey(jobKey);
     const app = await application({ kmsKeyRef: { name: appKey } });
 
     const name = unique('job');
@@ -207,7 +193,7 @@ describe('EmrServerlessJobRun', () => {
 
   it('is submitted exactly once across many reconciles; a lost status write finds the same run again', async () => {
     const k = unique('k');
-    const keyArn = await serviceKey(k);
+    const keyArn = await f.serviceKey(k);
     const app = await application({ kmsKeyRef: { name: k } });
     const name = unique('job');
     await createJobRun(name, { applicationRef: { name: app.name } });
@@ -269,7 +255,7 @@ describe('EmrServerlessJobRun', () => {
 
   it('refuses a disabled key before submission, naming the key; submits once it is enabled', async () => {
     const app = await application({ awsOwned: true });
-    const keyArn = await serviceKey(unique('k'));
+    const keyArn = await f.serviceKey(unique('k'));
     await kms.send(new DisableKeyCommand({ KeyId: keyArn }));
     const name = unique('job');
     await createJobRun(name, { applicationRef: { name: app.name }, key: { keyId: keyArn } });
@@ -456,8 +442,8 @@ describe('the job-override ConfigMap of an EmrServerlessApplication', () => {
   it('is published for the desired key, rewritten only when it changes, and cleared for AWS owned', async () => {
     const first = unique('k');
     const second = unique('k');
-    const firstArn = await serviceKey(first);
-    const secondArn = await serviceKey(second);
+    const firstArn = await f.serviceKey(first);
+    const secondArn = await f.serviceKey(second);
     const cmName = unique('overrides');
     const app = await application(
       { kmsKeyRef: { name: first } },

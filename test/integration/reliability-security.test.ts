@@ -36,6 +36,7 @@ import { keyPolicyPreflight } from '../../src/keys/preflight.ts';
 import type { TenancyRules } from '../../src/keys/tenancy.ts';
 import { type RunningOperator, startOperator } from '../../src/operator.ts';
 import { createLogger } from '../../src/runtime/log.ts';
+import { account, rootOnlyKeyPolicy } from '../fixtures/keys.ts';
 import { recordFigures } from '../support/figures.ts';
 import {
   type ApiResponse,
@@ -50,7 +51,6 @@ import { expectStatusInvariants } from './support/invariants.ts';
 import { condition, plurals, testRegion } from './support/operator.ts';
 
 const slow = { timeout: 150_000 };
-const account = '111122223333';
 
 // Distinctive secrets: any of them in a log line, an Event or a status is a leak.
 const awsCreds = {
@@ -174,19 +174,6 @@ async function serviceKey(ns: string, name: string): Promise<string> {
   );
 }
 
-const rootOnlyPolicy = JSON.stringify({
-  Version: '2012-10-17',
-  Statement: [
-    {
-      Sid: 'Root',
-      Effect: 'Allow',
-      Principal: { AWS: `arn:aws:iam::${account}:root` },
-      Action: 'kms:*',
-      Resource: '*',
-    },
-  ],
-});
-
 const mutating = new Set([
   'UpdateApplication',
   'StartApplication',
@@ -258,8 +245,8 @@ beforeAll(async () => {
     region: testRegion,
     credentials: { accessKeyId: 'AKIATESTER0000000001', secretAccessKey: 'x' },
   });
-  allowedKeyArn = (await kms.send(new CreateKeyCommand({ Policy: rootOnlyPolicy }))).KeyMetadata!.Arn!;
-  otherKeyArn = (await kms.send(new CreateKeyCommand({ Policy: rootOnlyPolicy }))).KeyMetadata!.Arn!;
+  allowedKeyArn = (await kms.send(new CreateKeyCommand({ Policy: rootOnlyKeyPolicy }))).KeyMetadata!.Arn!;
+  otherKeyArn = (await kms.send(new CreateKeyCommand({ Policy: rootOnlyKeyPolicy }))).KeyMetadata!.Arn!;
   const tenancy: TenancyRules = {
     namespaces: {
       [nsFenced]: {
@@ -448,23 +435,18 @@ describe('tenancy with tenant identities', () => {
   let shared2Arn: string;
   const table = { keyspaceName: 'ks_tenant', tableName: 'orders' };
 
-  it("the tenant runs workloads in its namespace and cannot touch the key owner's", slow, async () => {
-    sharedArn = await serviceKey(nsKeys, 'team-key');
-    shared2Arn = await serviceKey(nsKeys, 'team-key2');
-    emulator.seed({
-      cassandra: { keyspaces: [{ name: table.keyspaceName, tables: [{ name: table.tableName }] }] },
-    });
-    const since = await lastEventId();
-
-    // Allowed in its own namespace.
+  /** Allowed in its own namespace: the tenant creates its table's object and reads it back. */
+  async function tenantCreatesItsTable(): Promise<void> {
     const created = await createAs(tenant, nsTeam, 'KeyspacesTable', 'orders', {
       ...table,
       key: { kmsKeyRef: { name: 'team-key', namespace: nsKeys } },
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect((await tenant.request('GET', path(nsTeam, 'KeyspacesTable', 'orders'))).status).toBe(200);
+  }
 
-    // Forbidden in the key owner's namespace: read, list, edit, delete, grant.
+  /** Forbidden in the key owner's namespace: read, list, edit, delete, grant. */
+  async function tenantForbiddenInKeyOwnersNamespace(): Promise<void> {
     const attempts: Array<[string, string, unknown?]> = [
       ['GET', path(nsKeys, 'KmsKey', 'team-key')],
       ['GET', path(nsKeys, 'KmsKey')],
@@ -495,9 +477,13 @@ describe('tenancy with tenant identities', () => {
       expect(res.status, `${method} ${p}`).toBe(403);
       figures.forbidden++;
     }
+  }
 
-    // The tenant cannot forge its own workload's status: no status verb in its Role, and status
-    // sent through the main resource is dropped (the CRDs have a status subresource).
+  /**
+   * The tenant cannot forge its own workload's status: no status verb in its Role, and status sent
+   * through the main resource is dropped (the CRDs have a status subresource).
+   */
+  async function tenantCannotForgeStatus(): Promise<void> {
     const forged = `arn:aws:kms:${testRegion}:${account}:key/00000000-0000-0000-0000-forgedforged`;
     const viaSub = await tenant.request(
       'PATCH',
@@ -515,15 +501,19 @@ describe('tenancy with tenant identities', () => {
     );
     expect(viaMain.status).toBe(200);
     expect(JSON.stringify((viaMain.body as Status).status ?? {})).not.toContain(forged);
+  }
 
-    // A grant in its own namespace does not unlock another namespace's key.
+  /** A grant in its own namespace (which does not unlock another namespace's key). */
+  async function tenantGrantsItself(): Promise<void> {
     const selfGrant = await createAs(tenant, nsTeam, 'KeyReferenceGrant', 'self-grant', {
       from: [{ namespace: nsTeam }],
       to: [{ name: 'team-key' }],
     });
     expect(selfGrant.status).toBe(201);
+  }
 
-    // Without a grant in the key's namespace: refused, naming what is missing; nothing in AWS.
+  /** Without a grant in the key's namespace: refused, naming what is missing; nothing in AWS. */
+  async function refusedWithoutGrantNothingInAws(since: number): Promise<void> {
     const refused = await waitFor(
       nsTeam,
       'KeyspacesTable',
@@ -539,6 +529,20 @@ describe('tenancy with tenant identities', () => {
     const writes = keyChanges(await mutationsSince(since, [table.tableName], 'cassandra'));
     lost['AWS mutations for refused workloads'] += writes.length;
     expect(writes).toEqual([]);
+  }
+
+  it("the tenant runs workloads in its namespace and cannot touch the key owner's", slow, async () => {
+    sharedArn = await serviceKey(nsKeys, 'team-key');
+    shared2Arn = await serviceKey(nsKeys, 'team-key2');
+    emulator.seed({
+      cassandra: { keyspaces: [{ name: table.keyspaceName, tables: [{ name: table.tableName }] }] },
+    });
+    const since = await lastEventId();
+    await tenantCreatesItsTable();
+    await tenantForbiddenInKeyOwnersNamespace();
+    await tenantCannotForgeStatus();
+    await tenantGrantsItself();
+    await refusedWithoutGrantNothingInAws(since);
   });
 
   it(
@@ -691,195 +695,391 @@ describe('ARN allow-lists (--tenancy-config)', () => {
   });
 });
 
+/** The workloads of the logged switches, one or two of each service (seeded in the emulator). */
+const secWorkloads = [
+  ['FlinkApplication', 'sec-app'],
+  ['KeyspacesTable', 't1'],
+  ['KeyspacesTable', 't2'],
+  ['EmrServerlessApplication', 'sec-emr'],
+] as const;
+
+/**
+ * Switches all three services onto `keyArn` through throttling (a quarter of the calls of every
+ * service, 12 at most); one table through a per-object role, so its calls use STS session credentials.
+ */
+async function switchAllThreeThroughThrottling(keyArn: string): Promise<void> {
+  emulator.seed({ kinesisanalytics: { applications: [{ name: 'sec-app', status: 'RUNNING' }] } });
+  emulator.seed({
+    cassandra: { keyspaces: [{ name: 'ks_sec', tables: [{ name: 't1' }, { name: 't2' }] }] },
+  });
+  const emr = emrId('00fa');
+  emulator.seed({ 'emr-serverless': { applications: [{ name: 'sec-emr', id: emr, state: 'CREATED' }] } });
+  await admin.setFaults(
+    ['cassandra', 'kms', 'kinesisanalytics', 'emr-serverless', 'sts'].map((service) => ({
+      service,
+      throttleRate: 0.25,
+      limit: 12,
+    })),
+  );
+  try {
+    await create(nsKeys, 'FlinkApplication', 'sec-app', {
+      applicationName: 'sec-app',
+      key: { kmsKeyRef: { name: 'svc' } },
+    });
+    await create(nsKeys, 'KeyspacesTable', 't1', {
+      keyspaceName: 'ks_sec',
+      tableName: 't1',
+      key: { kmsKeyRef: { name: 'svc' } },
+    });
+    // A per-object role: its calls use STS session credentials (a secret access key and token).
+    await create(nsKeys, 'KeyspacesTable', 't2', {
+      keyspaceName: 'ks_sec',
+      tableName: 't2',
+      roleArn: role,
+      key: { keyId: keyArn },
+    });
+    await create(nsKeys, 'EmrServerlessApplication', 'sec-emr', {
+      applicationId: emr,
+      key: { kmsKeyRef: { name: 'svc' } },
+    });
+    for (const [kind, name] of secWorkloads) {
+      await waitFor(nsKeys, kind, name, readyOn(keyArn), `${kind}/${name} switched`, 120_000);
+    }
+    figures.faultsInjected = Object.values(await admin.faultCounts()).reduce((a, b) => a + b, 0);
+    expect(figures.faultsInjected).toBeGreaterThan(0);
+  } finally {
+    await admin.clearFaults();
+  }
+  const assumed = (await admin.calls({ service: 'sts', eventName: 'AssumeRole' })).filter(
+    (c) => !c.errorCode,
+  );
+  expect(assumed.length).toBeGreaterThan(0);
+}
+
+/**
+ * For the errors: a key whose policy the operator may not read, a key Managed Flink may not use, and
+ * the workloads that will meet them.
+ */
+async function seedErrorScenario(): Promise<{ unreadable: string; noFlinkKey: string; emr2: string }> {
+  const unreadable = (await kms.send(new CreateKeyCommand({ Policy: rootOnlyKeyPolicy }))).KeyMetadata!.Arn!;
+  const noFlinkKey = (await kms.send(new CreateKeyCommand({ Policy: rootOnlyKeyPolicy }))).KeyMetadata!.Arn!;
+  emulator.seed({ cassandra: { keyspaces: [{ name: 'ks_sec3', tables: [{ name: 't3' }] }] } });
+  emulator.seed({ kinesisanalytics: { applications: [{ name: 'sec-app2', status: 'READY' }] } });
+  const emr2 = emrId('00fb');
+  emulator.seed({ 'emr-serverless': { applications: [{ name: 'sec-emr2', id: emr2, state: 'CREATED' }] } });
+  return { unreadable, noFlinkKey, emr2 };
+}
+
+/** A key policy the operator may not read (access denied): KeyUsable False, KeyPolicyUnreadable. */
+async function keyPolicyUnreadable(unreadable: string): Promise<void> {
+  await admin.setFaults([
+    {
+      service: 'kms',
+      operation: 'GetKeyPolicy',
+      error: {
+        code: 'AccessDeniedException',
+        rate: 1,
+        message: 'not authorized to perform kms:GetKeyPolicy',
+      },
+    },
+  ]);
+  try {
+    await create(nsKeys, 'KeyspacesTable', 't3', {
+      keyspaceName: 'ks_sec3',
+      tableName: 't3',
+      key: { keyId: unreadable },
+    });
+    await waitFor(
+      nsKeys,
+      'KeyspacesTable',
+      't3',
+      condition('KeyUsable', 'False', 'KeyPolicyUnreadable'),
+      'policy unreadable',
+    );
+  } finally {
+    await admin.clearFaults();
+  }
+}
+
+/** A key Managed Flink may not use (failing pre-flight) and a switch AWS refuses (access denied). */
+async function preflightFailsAndSwitchDenied(noFlinkKey: string, emr2: string): Promise<void> {
+  await admin.setFaults([
+    {
+      service: 'emr-serverless',
+      operation: 'UpdateApplication',
+      error: { code: 'AccessDeniedException', rate: 1 },
+    },
+  ]);
+  try {
+    await create(nsKeys, 'FlinkApplication', 'sec-app2', {
+      applicationName: 'sec-app2',
+      key: { keyId: noFlinkKey },
+    });
+    await create(nsKeys, 'EmrServerlessApplication', 'sec-emr2', {
+      applicationId: emr2,
+      key: { kmsKeyRef: { name: 'svc' } },
+    });
+    const preflight = await waitFor(
+      nsKeys,
+      'FlinkApplication',
+      'sec-app2',
+      (o) => {
+        const c = condition('KeyUsable', 'False')(o);
+        return c && c.reason !== 'KeyPolicyUnreadable' ? c : undefined;
+      },
+      'Flink pre-flight fails',
+    );
+    expect(preflight.message).toContain(noFlinkKey);
+    await waitFor(
+      nsKeys,
+      'EmrServerlessApplication',
+      'sec-emr2',
+      (o) => {
+        const c = condition('Ready', 'False')(o);
+        return c && /AccessDenied/.test(`${c.reason} ${c.message}`) ? c : undefined;
+      },
+      'EMR switch denied',
+      60_000,
+    );
+  } finally {
+    await admin.clearFaults();
+  }
+}
+
+/** The log: every line is JSON, the scenario is in it, and no secret is (the detectors are live). */
+async function expectLogHoldsNoSecret(): Promise<void> {
+  const text = await eventually(
+    async () => {
+      const t = readFileSync(logFile, 'utf8');
+      return t.includes('AccessDenied') ? t : undefined;
+    },
+    { what: 'access denied in the log', timeoutMs: 20_000 },
+  );
+  const lines = text.split('\n').filter((l) => l !== '');
+  figures.logLines = lines.length;
+  for (const l of lines) JSON.parse(l);
+  expect(lines.length).toBeGreaterThan(50);
+  expect(lines.some((l) => /"level":"(debug|trace)"/.test(l))).toBe(true);
+  expect(lines.some((l) => /"level":"(warn|error)"/.test(l))).toBe(true);
+  // The detectors are live: each finds its secret where it is plainly present.
+  const planted = [
+    awsCreds.secretAccessKey,
+    awsCreds.sessionToken,
+    `${stsTokenPrefix}abc`,
+    ...kubeSecrets,
+    'Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=0123456789abcdef0123',
+    'X-Amz-Security-Token: y',
+    'Bearer abcdefghijkl',
+    '{"authorization":"x","secretAccessKey":"y"}',
+    '-----BEGIN RSA PRIVATE KEY-----',
+  ].join('\n');
+  for (const d of detectors()) expect(d.count(planted), d.what).toBeGreaterThan(0);
+  const logLeaks = leaksIn(text);
+  lost['secrets in the log'] += logLeaks.length;
+  expect(logLeaks).toEqual([]);
+  figures.accessKeyIdMentions = text.split(awsCreds.accessKeyId).length - 1;
+}
+
+/** Events the operator wrote, and every status, in all three namespaces: no secret. */
+async function expectEventsAndStatusesHoldNoSecret(): Promise<void> {
+  const events: unknown[] = [];
+  const objects: unknown[] = [];
+  for (const ns of [nsTeam, nsKeys, nsFenced]) {
+    events.push(...(await listJson(`/apis/events.k8s.io/v1/namespaces/${ns}/events`)));
+    events.push(...(await listJson(`/api/v1/namespaces/${ns}/events`)));
+    for (const plural of Object.values(plurals))
+      objects.push(...(await listJson(`/apis/${apiVersion}/namespaces/${ns}/${plural}`)));
+  }
+  figures.eventsScanned = events.length;
+  figures.objectsScanned = objects.length;
+  expect(
+    events.some((e) => (e as { reason?: string }).reason === 'SwitchingKey'),
+    'the operator recorded switches',
+  ).toBe(true);
+  const eventLeaks = leaksIn(JSON.stringify(events));
+  lost['secrets in Events'] += eventLeaks.length;
+  expect(eventLeaks).toEqual([]);
+  const statusLeaks = leaksIn(JSON.stringify(objects));
+  lost['secrets in statuses'] += statusLeaks.length;
+  expect(statusLeaks).toEqual([]);
+}
+
 describe('no credentials or key material in logs, Events or statuses', () => {
   it('switches on all three services through throttling, access denied and failing pre-flights leak nothing', {
     timeout: 200_000,
   }, async () => {
     const keyArn = await serviceKey(nsKeys, 'svc');
-    emulator.seed({ kinesisanalytics: { applications: [{ name: 'sec-app', status: 'RUNNING' }] } });
-    emulator.seed({
-      cassandra: { keyspaces: [{ name: 'ks_sec', tables: [{ name: 't1' }, { name: 't2' }] }] },
-    });
-    const emr = emrId('00fa');
-    emulator.seed({ 'emr-serverless': { applications: [{ name: 'sec-emr', id: emr, state: 'CREATED' }] } });
-    await admin.setFaults(
-      ['cassandra', 'kms', 'kinesisanalytics', 'emr-serverless', 'sts'].map((service) => ({
-        service,
-        throttleRate: 0.25,
-        limit: 12,
-      })),
-    );
-    try {
-      await create(nsKeys, 'FlinkApplication', 'sec-app', {
-        applicationName: 'sec-app',
-        key: { kmsKeyRef: { name: 'svc' } },
-      });
-      await create(nsKeys, 'KeyspacesTable', 't1', {
-        keyspaceName: 'ks_sec',
-        tableName: 't1',
-        key: { kmsKeyRef: { name: 'svc' } },
-      });
-      // A per-object role: its calls use STS session credentials (a secret access key and token).
-      await create(nsKeys, 'KeyspacesTable', 't2', {
-        keyspaceName: 'ks_sec',
-        tableName: 't2',
-        roleArn: role,
-        key: { keyId: keyArn },
-      });
-      await create(nsKeys, 'EmrServerlessApplication', 'sec-emr', {
-        applicationId: emr,
-        key: { kmsKeyRef: { name: 'svc' } },
-      });
-      for (const [kind, name] of [
-        ['FlinkApplication', 'sec-app'],
-        ['KeyspacesTable', 't1'],
-        ['KeyspacesTable', 't2'],
-        ['EmrServerlessApplication', 'sec-emr'],
-      ] as const) {
-        await waitFor(nsKeys, kind, name, readyOn(keyArn), `${kind}/${name} switched`, 120_000);
-      }
-      figures.faultsInjected = Object.values(await admin.faultCounts()).reduce((a, b) => a + b, 0);
-      expect(figures.faultsInjected).toBeGreaterThan(0);
-    } finally {
-      await admin.clearFaults();
-    }
-    const assumed = (await admin.calls({ service: 'sts', eventName: 'AssumeRole' })).filter(
-      (c) => !c.errorCode,
-    );
-    expect(assumed.length).toBeGreaterThan(0);
-
+    await switchAllThreeThroughThrottling(keyArn);
     // Errors: a key policy the operator may not read (access denied), then a key Managed Flink may
     // not use (failing pre-flight) and a switch AWS refuses (access denied on UpdateApplication).
-    const unreadable = (await kms.send(new CreateKeyCommand({ Policy: rootOnlyPolicy }))).KeyMetadata!.Arn!;
-    const noFlinkKey = (await kms.send(new CreateKeyCommand({ Policy: rootOnlyPolicy }))).KeyMetadata!.Arn!;
-    emulator.seed({ cassandra: { keyspaces: [{ name: 'ks_sec3', tables: [{ name: 't3' }] }] } });
-    emulator.seed({ kinesisanalytics: { applications: [{ name: 'sec-app2', status: 'READY' }] } });
-    const emr2 = emrId('00fb');
-    emulator.seed({ 'emr-serverless': { applications: [{ name: 'sec-emr2', id: emr2, state: 'CREATED' }] } });
-    await admin.setFaults([
-      {
-        service: 'kms',
-        operation: 'GetKeyPolicy',
-        error: {
-          code: 'AccessDeniedException',
-          rate: 1,
-          message: 'not authorized to perform kms:GetKeyPolicy',
-        },
-      },
-    ]);
-    try {
-      await create(nsKeys, 'KeyspacesTable', 't3', {
-        keyspaceName: 'ks_sec3',
-        tableName: 't3',
-        key: { keyId: unreadable },
-      });
-      await waitFor(
-        nsKeys,
-        'KeyspacesTable',
-        't3',
-        condition('KeyUsable', 'False', 'KeyPolicyUnreadable'),
-        'policy unreadable',
-      );
-    } finally {
-      await admin.clearFaults();
-    }
-    await admin.setFaults([
-      {
-        service: 'emr-serverless',
-        operation: 'UpdateApplication',
-        error: { code: 'AccessDeniedException', rate: 1 },
-      },
-    ]);
-    try {
-      await create(nsKeys, 'FlinkApplication', 'sec-app2', {
-        applicationName: 'sec-app2',
-        key: { keyId: noFlinkKey },
-      });
-      await create(nsKeys, 'EmrServerlessApplication', 'sec-emr2', {
-        applicationId: emr2,
-        key: { kmsKeyRef: { name: 'svc' } },
-      });
-      const preflight = await waitFor(
-        nsKeys,
-        'FlinkApplication',
-        'sec-app2',
-        (o) => {
-          const c = condition('KeyUsable', 'False')(o);
-          return c && c.reason !== 'KeyPolicyUnreadable' ? c : undefined;
-        },
-        'Flink pre-flight fails',
-      );
-      expect(preflight.message).toContain(noFlinkKey);
-      await waitFor(
-        nsKeys,
-        'EmrServerlessApplication',
-        'sec-emr2',
-        (o) => {
-          const c = condition('Ready', 'False')(o);
-          return c && /AccessDenied/.test(`${c.reason} ${c.message}`) ? c : undefined;
-        },
-        'EMR switch denied',
-        60_000,
-      );
-    } finally {
-      await admin.clearFaults();
-    }
-    // The log: every line is JSON, the scenario is in it, and no secret is.
-    const text = await eventually(
-      async () => {
-        const t = readFileSync(logFile, 'utf8');
-        return t.includes('AccessDenied') ? t : undefined;
-      },
-      { what: 'access denied in the log', timeoutMs: 20_000 },
-    );
-    const lines = text.split('\n').filter((l) => l !== '');
-    figures.logLines = lines.length;
-    for (const l of lines) JSON.parse(l);
-    expect(lines.length).toBeGreaterThan(50);
-    expect(lines.some((l) => /"level":"(debug|trace)"/.test(l))).toBe(true);
-    expect(lines.some((l) => /"level":"(warn|error)"/.test(l))).toBe(true);
-    // The detectors are live: each finds its secret where it is plainly present.
-    const planted = [
-      awsCreds.secretAccessKey,
-      awsCreds.sessionToken,
-      `${stsTokenPrefix}abc`,
-      ...kubeSecrets,
-      'Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=0123456789abcdef0123',
-      'X-Amz-Security-Token: y',
-      'Bearer abcdefghijkl',
-      '{"authorization":"x","secretAccessKey":"y"}',
-      '-----BEGIN RSA PRIVATE KEY-----',
-    ].join('\n');
-    for (const d of detectors()) expect(d.count(planted), d.what).toBeGreaterThan(0);
-    const logLeaks = leaksIn(text);
-    lost['secrets in the log'] += logLeaks.length;
-    expect(logLeaks).toEqual([]);
-    figures.accessKeyIdMentions = text.split(awsCreds.accessKeyId).length - 1;
-
-    // Events the operator wrote, and every status, in all three namespaces.
-    const events: unknown[] = [];
-    const objects: unknown[] = [];
-    for (const ns of [nsTeam, nsKeys, nsFenced]) {
-      events.push(...(await listJson(`/apis/events.k8s.io/v1/namespaces/${ns}/events`)));
-      events.push(...(await listJson(`/api/v1/namespaces/${ns}/events`)));
-      for (const plural of Object.values(plurals))
-        objects.push(...(await listJson(`/apis/${apiVersion}/namespaces/${ns}/${plural}`)));
-    }
-    figures.eventsScanned = events.length;
-    figures.objectsScanned = objects.length;
-    expect(
-      events.some((e) => (e as { reason?: string }).reason === 'SwitchingKey'),
-      'the operator recorded switches',
-    ).toBe(true);
-    const eventLeaks = leaksIn(JSON.stringify(events));
-    lost['secrets in Events'] += eventLeaks.length;
-    expect(eventLeaks).toEqual([]);
-    const statusLeaks = leaksIn(JSON.stringify(objects));
-    lost['secrets in statuses'] += statusLeaks.length;
-    expect(statusLeaks).toEqual([]);
+    const { unreadable, noFlinkKey, emr2 } = await seedErrorScenario();
+    await keyPolicyUnreadable(unreadable);
+    await preflightFailsAndSwitchDenied(noFlinkKey, emr2);
+    await expectLogHoldsNoSecret();
+    await expectEventsAndStatusesHoldNoSecret();
     await expectStatusInvariants(nsKeys);
   });
 });
+
+const fetchText = async (url: string, init?: RequestInit) => {
+  const res = await fetch(url, init);
+  return { status: res.status, text: await res.text() };
+};
+type Bodies = Record<string, { status: number; text: string }>;
+
+/** Every probe, /metrics and a few requests that must fail; each listener serves only its own paths. */
+async function probeBodies(healthUrl: string, metricsUrl: string) {
+  const bodies = {
+    healthz: await fetchText(`${healthUrl}/healthz`),
+    readyz: await fetchText(`${healthUrl}/readyz`),
+    readyzVerbose: await fetchText(`${healthUrl}/readyz?verbose`),
+    livez: await fetchText(`${healthUrl}/livez`),
+    metrics: await fetchText(`${metricsUrl}/metrics`),
+    notFound: await fetchText(`${healthUrl}/debug/pprof`),
+    post: await fetchText(`${healthUrl}/healthz`, { method: 'POST', body: '{}' }),
+    traversal: await fetchText(`${metricsUrl}/metrics/../../etc/passwd`),
+  };
+  expect(bodies.healthz.status).toBe(200);
+  expect(bodies.readyz.status).toBe(200);
+  expect(bodies.metrics.status).toBe(200);
+  expect(bodies.notFound.status).toBe(404);
+  expect(bodies.post.status).toBe(405);
+  expect(bodies.traversal.status).toBe(404);
+  // Each listener serves only its own paths.
+  expect((await fetchText(`${healthUrl}/metrics`)).status).toBe(404);
+  expect((await fetchText(`${metricsUrl}/healthz`)).status).toBe(404);
+  return bodies;
+}
+
+/** The objects this file creates: none of their names may be a label value. */
+const objectNames = [
+  'team-key',
+  'team-key2',
+  'svc',
+  'orders',
+  'payments',
+  'other-team',
+  'refused-t',
+  'allowed-t',
+  'sec-app',
+  'sec-emr',
+];
+
+/** Secrets, ARNs, account ids, access key ids, stack traces and namespace names in any body. */
+function sensitiveTextIn(bodies: Bodies): string[] {
+  const sensitive = [
+    { what: 'ARN', re: /arn:aws/ },
+    { what: 'account id', re: new RegExp(account) },
+    { what: 'access key id', re: new RegExp(awsCreds.accessKeyId) },
+    { what: 'stack trace', re: /\n\s+at [^\n]+:\d+:\d+/ },
+    { what: 'namespace name', re: new RegExp(`${nsTeam}|${nsKeys}|${nsFenced}`) },
+  ];
+  const problems: string[] = [];
+  for (const [endpoint, { text }] of Object.entries(bodies)) {
+    figures.probesScanned++;
+    for (const leak of leaksIn(text)) problems.push(`${endpoint}: ${leak}`);
+    for (const s of sensitive) {
+      figures.leakChecks++;
+      if (s.re.test(text)) problems.push(`${endpoint}: ${s.what}`);
+    }
+  }
+  return problems;
+}
+
+/** Label values: only controller and queue names and the fixed enumerations; no object names. */
+function labelProblems(metricsText: string): string[] {
+  const samples = parseMetrics(metricsText);
+  figures.metricSeries = samples.length;
+  const controllers = new Set([
+    'kmskey',
+    'flinkapplication',
+    'keyspacestable',
+    'emrserverlessapplication',
+    'emrserverlessjobrun',
+  ]);
+  const problems: string[] = [];
+  for (const s of samples) {
+    for (const [label, value] of Object.entries(s.labels)) {
+      figures.leakChecks++;
+      if ((label === 'controller' || label === 'name') && !controllers.has(value))
+        problems.push(`${s.family}{${label}="${value}"}: not a controller or queue name`);
+      if (objectNames.includes(value)) problems.push(`${s.family}{${label}="${value}"}: an object's name`);
+    }
+  }
+  return problems;
+}
+
+/** Bound where configured: loopback, not the machine's other addresses. */
+async function expectLoopbackOnly(healthUrl: string, metricsUrl: string): Promise<void> {
+  expect(healthUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  expect(metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  expect(healthUrl).not.toBe(metricsUrl);
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a && !a.internal && a.family === 'IPv4')?.address;
+  if (external) {
+    for (const url of [healthUrl, metricsUrl]) {
+      const port = Number(new URL(url).port);
+      const outcome = await new Promise<string>((resolve) => {
+        const s = connect({ host: external, port, timeout: 3000 });
+        s.once('connect', () => {
+          s.destroy();
+          resolve('connected');
+        });
+        s.once('timeout', () => {
+          s.destroy();
+          resolve('timeout');
+        });
+        s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+      });
+      expect(outcome, `${external}:${port}`).not.toBe('connected');
+      figures.externalProbes++;
+    }
+  }
+}
+
+function recordSecurityFigures(): void {
+  recordFigures('security', {
+    title: 'Security (tenancy, secrets in logs, metrics exposure)',
+    reproduce: 'npx vitest run --project integration test/integration/reliability-security.test.ts',
+    figures: [
+      {
+        what: 'Kubernetes identities used (admin, operator kubeconfig with client key and token, tenant user)',
+        value: 3,
+      },
+      {
+        what: 'AWS identities used (environment credentials with session token, an assumed-role session)',
+        value: 2,
+      },
+      { what: 'tenant requests outside its namespace refused with 403', value: figures.forbidden },
+      {
+        what: 'workloads refused by grants or allow-lists (conditions checked)',
+        value: figures.refusals,
+      },
+      { what: 'faults injected during the logged key switches', value: figures.faultsInjected },
+      { what: 'log lines scanned (trace level)', value: figures.logLines },
+      { what: 'Events scanned', value: figures.eventsScanned },
+      { what: 'objects (statuses) scanned', value: figures.objectsScanned },
+      { what: 'probe and metrics responses scanned', value: figures.probesScanned },
+      { what: 'metric series scanned', value: figures.metricSeries },
+      { what: 'leak checks made', value: figures.leakChecks },
+      {
+        what: 'listener ports probed from a non-loopback address (none answered)',
+        value: figures.externalProbes,
+      },
+      {
+        what: 'ownership-claim tags on workloads whose key was refused (not a key change)',
+        value: figures.ownershipClaims,
+      },
+      {
+        what: 'log mentions of the access key id (allowed: an identifier, not a secret)',
+        value: figures.accessKeyIdMentions,
+      },
+    ],
+    lost,
+    headline: { faultsInjected: figures.faultsInjected },
+  });
+}
 
 describe('metrics and health endpoints expose nothing sensitive', () => {
   it(
@@ -887,150 +1087,15 @@ describe('metrics and health endpoints expose nothing sensitive', () => {
     slow,
     async () => {
       const { healthUrl, metricsUrl } = operator.health;
-      const get = async (url: string, init?: RequestInit) => {
-        const res = await fetch(url, init);
-        return { status: res.status, text: await res.text() };
-      };
-      const bodies = {
-        healthz: await get(`${healthUrl}/healthz`),
-        readyz: await get(`${healthUrl}/readyz`),
-        readyzVerbose: await get(`${healthUrl}/readyz?verbose`),
-        livez: await get(`${healthUrl}/livez`),
-        metrics: await get(`${metricsUrl}/metrics`),
-        notFound: await get(`${healthUrl}/debug/pprof`),
-        post: await get(`${healthUrl}/healthz`, { method: 'POST', body: '{}' }),
-        traversal: await get(`${metricsUrl}/metrics/../../etc/passwd`),
-      };
-      expect(bodies.healthz.status).toBe(200);
-      expect(bodies.readyz.status).toBe(200);
-      expect(bodies.metrics.status).toBe(200);
-      expect(bodies.notFound.status).toBe(404);
-      expect(bodies.post.status).toBe(405);
-      expect(bodies.traversal.status).toBe(404);
-      // Each listener serves only its own paths.
-      expect((await get(`${healthUrl}/metrics`)).status).toBe(404);
-      expect((await get(`${metricsUrl}/healthz`)).status).toBe(404);
-
-      const names = [
-        'team-key',
-        'team-key2',
-        'svc',
-        'orders',
-        'payments',
-        'other-team',
-        'refused-t',
-        'allowed-t',
-        'sec-app',
-        'sec-emr',
-      ];
-      const sensitive = [
-        { what: 'ARN', re: /arn:aws/ },
-        { what: 'account id', re: new RegExp(account) },
-        { what: 'access key id', re: new RegExp(awsCreds.accessKeyId) },
-        { what: 'stack trace', re: /\n\s+at [^\n]+:\d+:\d+/ },
-        { what: 'namespace name', re: new RegExp(`${nsTeam}|${nsKeys}|${nsFenced}`) },
-      ];
-      const problems: string[] = [];
-      for (const [endpoint, { text }] of Object.entries(bodies)) {
-        figures.probesScanned++;
-        for (const leak of leaksIn(text)) problems.push(`${endpoint}: ${leak}`);
-        for (const s of sensitive) {
-          figures.leakChecks++;
-          if (s.re.test(text)) problems.push(`${endpoint}: ${s.what}`);
-        }
-      }
-
-      // Label values: only controller and queue names and the fixed enumerations; no object names.
-      const samples = parseMetrics(bodies.metrics.text);
-      figures.metricSeries = samples.length;
-      const controllers = new Set([
-        'kmskey',
-        'flinkapplication',
-        'keyspacestable',
-        'emrserverlessapplication',
-        'emrserverlessjobrun',
-      ]);
-      for (const s of samples) {
-        for (const [label, value] of Object.entries(s.labels)) {
-          figures.leakChecks++;
-          if ((label === 'controller' || label === 'name') && !controllers.has(value))
-            problems.push(`${s.family}{${label}="${value}"}: not a controller or queue name`);
-          if (names.includes(value)) problems.push(`${s.family}{${label}="${value}"}: an object's name`);
-        }
-      }
+      const bodies = await probeBodies(healthUrl, metricsUrl);
+      const problems = [...sensitiveTextIn(bodies), ...labelProblems(bodies.metrics.text)];
       // Cardinality: the operator's series are the same set as before any object existed.
       const now = operatorSeries(bodies.metrics.text);
       expect(Object.fromEntries(now)).toEqual(Object.fromEntries(seriesAtStart));
       lost['secrets or ARNs in metrics and probes'] += problems.length;
       expect(problems).toEqual([]);
-
-      // Bound where configured: loopback, not the machine's other addresses.
-      expect(healthUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      expect(metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      expect(healthUrl).not.toBe(metricsUrl);
-      const external = Object.values(networkInterfaces())
-        .flat()
-        .find((a) => a && !a.internal && a.family === 'IPv4')?.address;
-      if (external) {
-        for (const url of [healthUrl, metricsUrl]) {
-          const port = Number(new URL(url).port);
-          const outcome = await new Promise<string>((resolve) => {
-            const s = connect({ host: external, port, timeout: 3000 });
-            s.once('connect', () => {
-              s.destroy();
-              resolve('connected');
-            });
-            s.once('timeout', () => {
-              s.destroy();
-              resolve('timeout');
-            });
-            s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-          });
-          expect(outcome, `${external}:${port}`).not.toBe('connected');
-          figures.externalProbes++;
-        }
-      }
-
-      recordFigures('security', {
-        title: 'Security (tenancy, secrets in logs, metrics exposure)',
-        reproduce: 'npx vitest run --project integration test/integration/reliability-security.test.ts',
-        figures: [
-          {
-            what: 'Kubernetes identities used (admin, operator kubeconfig with client key and token, tenant user)',
-            value: 3,
-          },
-          {
-            what: 'AWS identities used (environment credentials with session token, an assumed-role session)',
-            value: 2,
-          },
-          { what: 'tenant requests outside its namespace refused with 403', value: figures.forbidden },
-          {
-            what: 'workloads refused by grants or allow-lists (conditions checked)',
-            value: figures.refusals,
-          },
-          { what: 'faults injected during the logged key switches', value: figures.faultsInjected },
-          { what: 'log lines scanned (trace level)', value: figures.logLines },
-          { what: 'Events scanned', value: figures.eventsScanned },
-          { what: 'objects (statuses) scanned', value: figures.objectsScanned },
-          { what: 'probe and metrics responses scanned', value: figures.probesScanned },
-          { what: 'metric series scanned', value: figures.metricSeries },
-          { what: 'leak checks made', value: figures.leakChecks },
-          {
-            what: 'listener ports probed from a non-loopback address (none answered)',
-            value: figures.externalProbes,
-          },
-          {
-            what: 'ownership-claim tags on workloads whose key was refused (not a key change)',
-            value: figures.ownershipClaims,
-          },
-          {
-            what: 'log mentions of the access key id (allowed: an identifier, not a secret)',
-            value: figures.accessKeyIdMentions,
-          },
-        ],
-        lost,
-        headline: { faultsInjected: figures.faultsInjected },
-      });
+      await expectLoopbackOnly(healthUrl, metricsUrl);
+      recordSecurityFigures();
       for (const [what, n] of Object.entries(lost)) expect(n, what).toBe(0);
     },
   );
