@@ -296,6 +296,21 @@ export const remedies: Record<string, string[]> = {
   ],
   KmsUnavailable: ['KMS did not answer (throttling, 5xx or network): the operator retries with backoff.'],
   AwsUnavailable: ['AWS did not answer (throttling, 5xx or network): the operator retries with backoff.'],
+  SessionTerminated: [
+    'AWS ended the interactive session (its idle timeout, or terminated outside the operator); a session is never restarted.',
+    'Create a new EmrServerlessSession (or delete and re-create this one).',
+  ],
+  SessionFailed: [
+    "The session failed; status.stateDetails has AWS's text (a disabled key fails a live session at once).",
+    'Fix the cause, then create a new EmrServerlessSession.',
+  ],
+  SessionNotFound: [
+    'The recorded session no longer exists (was its application deleted?): check the application, then create a new session.',
+  ],
+  ClientTokenConflict: [
+    "AWS refused the object's idempotency token: something was started for it with other parameters (its key changed mid-start).",
+    'Find it (aws emr-serverless list-sessions / list-job-runs --application-id <id>), stop it if unwanted, then re-create the object.',
+  ],
 };
 
 /** The runbook lines for a reason, or a pointer when the table has none. */
