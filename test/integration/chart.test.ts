@@ -252,6 +252,8 @@ describe('the chart renders valid objects', () => {
       'run',
       '--concurrency=4',
       '--resync=10m',
+      '--inventory-period=10m',
+      '--inventory-calls-per-second=5',
       '--health-address=:8081',
       '--metrics-address=:8080',
       '--leader-elect=true',
