@@ -1,7 +1,8 @@
 // What AWS itself says uses KMS keys, in one account and Region: the resources of the three services
 // with their configured key, Managed Flink snapshots with the key they were taken under, EMR
 // Serverless job runs still active with a job-level key, and a key's KMS grants (Keyspaces holds two
-// per table, recognisable by their encryption-context constraints, KS-016). Read-only; every call is
+// per table, recognisable by their encryption-context constraints, KS-016), and EMR Serverless
+// interactive sessions still alive with the disk key they asked for. Read-only; every call is
 // paginated and goes through the quota-aware `pace` the caller gives, so a scan of a large account
 // never competes with the reconciles for the services' request quotas.
 //
@@ -13,6 +14,7 @@ import {
   GetJobRunCommand,
   ListApplicationsCommand as ListEmrApplicationsCommand,
   ListJobRunsCommand,
+  ListSessionsCommand,
 } from '@aws-sdk/client-emr-serverless';
 import { GetTableCommand, ListKeyspacesCommand, ListTablesCommand } from '@aws-sdk/client-keyspaces';
 import {
@@ -22,7 +24,7 @@ import {
 } from '@aws-sdk/client-kinesis-analytics-v2';
 import { ListGrantsCommand } from '@aws-sdk/client-kms';
 import type { AwsClients, AwsTarget } from './clients.ts';
-import { emrEncryption } from './emr-serverless.ts';
+import { emrEncryption, getSession } from './emr-serverless.ts';
 import { AwsCallError, awsCall } from './errors.ts';
 import { flinkEncryption } from './flink.ts';
 import { text } from './guards.ts';
@@ -33,7 +35,7 @@ import type { WorkloadService } from './workload.ts';
 export interface AwsKeyUser {
   service: WorkloadService;
   /** What it is: the resource itself, a snapshot or backup of it, an active job run, a KMS grant. */
-  what: 'application' | 'table' | 'snapshot' | 'jobRun' | 'grant';
+  what: 'application' | 'table' | 'snapshot' | 'jobRun' | 'session' | 'grant';
   /** The resource (for a snapshot or grant: the resource it belongs to, with a suffix naming it). */
   resourceArn: string;
   /** The key as the resource names it (ARN, key id or alias). */
@@ -257,6 +259,37 @@ export async function scanKeyUsers(
           remember(arn, version, result.users.slice(before));
         });
       }
+      // Interactive sessions still alive, with the disk key their spark-defaults name (EMR-013):
+      // like job runs, they come and go without the application changing.
+      await guarded(`sessions of ${applicationId}`, async () => {
+        const sessions = await pages(options, count, async (token) => {
+          const r = await awsCall('ListSessions', () =>
+            emr.send(
+              new ListSessionsCommand({
+                applicationId,
+                states: ['SUBMITTED', 'STARTING', 'STARTED', 'IDLE', 'BUSY'],
+                maxResults: 50,
+                ...(token ? { nextToken: token } : {}),
+              }),
+            ),
+          );
+          return { items: r.sessions ?? [], next: text(r.nextToken) };
+        });
+        for (const summary of sessions) {
+          const sessionId = text(summary.sessionId);
+          if (!sessionId) continue;
+          await options.pace();
+          count();
+          const session = await getSession(clients, target, { applicationId, sessionId });
+          if (session?.requestedKeyArn && !session.ended)
+            result.users.push({
+              service: 'EmrServerless',
+              what: 'session',
+              resourceArn: session.arn || `${arn}/sessions/${sessionId}`,
+              keyRef: session.requestedKeyArn,
+            });
+        }
+      });
       // Active job runs come and go without the application changing: read on every pass.
       await guarded(`job runs of ${applicationId}`, async () => {
         const runs = await pages(options, count, async (token) => {

@@ -5,8 +5,7 @@
 // request quota the reconciles need.
 //
 // What it cannot see: IAM principals that may call the key directly, services other than Managed
-// Flink, Keyspaces and EMR Serverless, interactive sessions, accounts and Regions no KmsKey or
-// workload names, and anything created after the last pass (a deletion decision asks for a fresh
+// Flink, Keyspaces and EMR Serverless, accounts and Regions no KmsKey or workload names, and anything created after the last pass (a deletion decision asks for a fresh
 // pass of the key's Region first: `refresh`).
 
 import type { Logger } from 'pino';

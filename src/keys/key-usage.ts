@@ -34,9 +34,10 @@ interface UseStatusView {
   lastOperation?: { status?: string; fromKey?: string };
 }
 
-const finishedJobStates = new Set(['SUCCESS', 'FAILED', 'CANCELLED']);
+/** A job run or an interactive session that ended no longer uses its key (its disks are gone). */
+const finishedJobStates = new Set(['SUCCESS', 'FAILED', 'CANCELLED', 'TERMINATED']);
 
-/** The key ARNs an object's status ties it to, and how. Empty for a finished job run. */
+/** The key ARNs an object's status ties it to, and how. Empty for a job run or session that ended. */
 export function keyArnsOf(o: KeyReferencingObject): Array<{ arn: string; how: KeyUseHow }> {
   const s = (o.status as UseStatusView | undefined) ?? {};
   if (s.state !== undefined && finishedJobStates.has(s.state)) return [];

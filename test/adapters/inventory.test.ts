@@ -1,11 +1,17 @@
 // The key usage inventory's scan against the emulator, through the operator's own SDK clients: what
 // AWS shows on each key (resources, snapshots, service grants), paginated, paced, incremental.
 
+import {
+  CreateApplicationCommand,
+  StartSessionCommand,
+  TerminateSessionCommand,
+} from '@aws-sdk/client-emr-serverless';
 import { CreateApplicationSnapshotCommand } from '@aws-sdk/client-kinesis-analytics-v2';
 import { describe, expect, it } from 'vitest';
 import { grantUsers, keyspacesTableOfGrant, scanKeyUsers } from '../../src/aws/inventory.ts';
 import { indexByKey, isKeyArn } from '../../src/keys/inventory.ts';
 import { useAdapters } from '../fixtures/aws.ts';
+import { serviceKeyPolicy } from '../fixtures/keys.ts';
 import { emrApp, flinkApp, keyspacesTable, running, withKey } from '../fixtures/objects.ts';
 
 const aws = useAdapters();
@@ -70,6 +76,46 @@ describe('scanKeyUsers', () => {
     expect(stable(second)).toEqual(stable(first));
     expect(second.calls).toBeLessThan(first.calls);
     expect(full.calls).toBe(first.calls);
+  });
+
+  it('reports a live interactive session with the disk key it asked for, and forgets it once it ended', async () => {
+    const key = await aws.newKey(
+      serviceKeyPolicy('emr-serverless.amazonaws.com', ['kms:GenerateDataKey', 'kms:Decrypt']),
+    );
+    const emr = aws.clients.emrServerless(aws.target);
+    const { applicationId } = await emr.send(
+      new CreateApplicationCommand({
+        name: 'inv-notebooks',
+        releaseLabel: 'emr-7.13.0',
+        type: 'SPARK',
+        interactiveConfiguration: { sessionEnabled: true },
+      }),
+    );
+    await aws.advance(1000);
+    const { sessionId, arn } = await emr.send(
+      new StartSessionCommand({
+        applicationId: applicationId!,
+        executionRoleArn: `arn:aws:iam::${account}:role/emr-job`,
+        configurationOverrides: {
+          runtimeConfiguration: [
+            {
+              classification: 'spark-defaults',
+              properties: { 'spark.emr-serverless.disk.encryptionKeyArn': key },
+            },
+          ],
+        },
+      }),
+    );
+    const sessionsOnKey = async () =>
+      (await scanKeyUsers(aws.clients, aws.target, { pace: async () => {} })).users.filter(
+        (u) => u.what === 'session' && u.keyRef === key,
+      );
+    expect(await sessionsOnKey()).toEqual([
+      { service: 'EmrServerless', what: 'session', resourceArn: arn, keyRef: key },
+    ]);
+    await emr.send(new TerminateSessionCommand({ applicationId: applicationId!, sessionId: sessionId! }));
+    await aws.advance(5000);
+    expect(await sessionsOnKey()).toEqual([]);
   });
 
   it('stops listing at maxPages (a bound on one scan)', async () => {
