@@ -3,6 +3,11 @@
 // happens around CreateKey: an alias another key holds (before CreateKey, or taken in the moment
 // between CreateKey and CreateAlias), a status write lost after CreateKey. Assertions are on final
 // state: the keys KMS holds per `cmk.io/uid` tag (real SDK, paginated), and the object's status.
+//
+// The last suite runs the operator as real processes (support/replica.ts) and kills the leader with -9
+// the moment the emulator has made a key for it, before the answer leaves: at least CMK_CRASH_KILLS
+// (default 20) times, object specs drawn from CMK_CRASH_SEED. Then it counts the keys per cmk.io/uid
+// tag: exactly one per KmsKey object, and it is the one in status.keyArn.
 
 import {
   CreateAliasCommand,
@@ -13,10 +18,21 @@ import {
   paginateListKeys,
   paginateListResourceTags,
 } from '@aws-sdk/client-kms';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { type RunningEmulator, startEmulator } from '../../emulator/index.ts';
 import { apiVersion } from '../../src/api/shared.ts';
-import { adminIdentity } from './support/cluster.ts';
+import { adminIdentity, createNamespace, eventually } from './support/cluster.ts';
 import { condition, plurals, useOperator } from './support/operator.ts';
+import {
+  createObject,
+  listObjects,
+  onEmulatorCall,
+  type Replica,
+  releaseLeaseOf,
+  seededRandom,
+  startReplica,
+  stopAllReplicas,
+} from './support/replica.ts';
 
 const f = useOperator();
 let kms: KMSClient;
@@ -41,16 +57,23 @@ interface KmsKeyView {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Every key KMS holds tagged `cmk.io/uid` = uid (every ListKeys page, every tag page). */
-async function keysTagged(uid: string): Promise<string[]> {
-  const found: string[] = [];
-  for await (const page of paginateListKeys({ client: kms, pageSize: 100 }, {})) {
+/** Every key KMS holds, by its `cmk.io/uid` tag (every ListKeys page, every tag page). */
+async function keysByUid(client: KMSClient): Promise<Map<string, string[]>> {
+  const byUid = new Map<string, string[]>();
+  for await (const page of paginateListKeys({ client, pageSize: 100 }, {})) {
     for (const k of page.Keys ?? []) {
-      for await (const tags of paginateListResourceTags({ client: kms }, { KeyId: k.KeyArn! }))
-        if (tags.Tags?.some((t) => t.TagKey === 'cmk.io/uid' && t.TagValue === uid)) found.push(k.KeyArn!);
+      for await (const tags of paginateListResourceTags({ client }, { KeyId: k.KeyArn! })) {
+        const uid = tags.Tags?.find((t) => t.TagKey === 'cmk.io/uid')?.TagValue;
+        if (uid) byUid.set(uid, [...(byUid.get(uid) ?? []), k.KeyArn!]);
+      }
     }
   }
-  return found;
+  return byUid;
+}
+
+/** Every key KMS holds tagged `cmk.io/uid` = uid. */
+async function keysTagged(uid: string): Promise<string[]> {
+  return (await keysByUid(kms)).get(uid) ?? [];
 }
 
 const byOperator = (c: { userIdentity: { accessKeyId: string } }) =>
@@ -194,5 +217,154 @@ describe('a status write lost after CreateKey', () => {
     expect(await createKeyCalls(name)).toBe(1);
     const searched = (await f.admin.calls({ since: mark, eventName: 'ListKeys' })).filter(byOperator);
     expect(searched.length > 0).toBe(alias === undefined);
+  });
+});
+
+// ---- kill -9 between CreateKey and the status write ---------------------------------------------
+
+const envInt = (name: string, fallback: number) => {
+  const v = Number(process.env[name]);
+  return Number.isInteger(v) && v > 0 ? v : fallback;
+};
+const killTarget = envInt('CMK_CRASH_KILLS', 20);
+const seed = envInt('CMK_CRASH_SEED', Date.now() % 1_000_000_007);
+
+describe('crash safety: kill -9 after CreateKey, before the key is recorded', () => {
+  let emulator: RunningEmulator | undefined;
+
+  it(`${killTarget} kills: exactly one key per KmsKey object`, {
+    timeout: 60_000 + killTarget * 5_000,
+  }, async () => {
+    console.log(`key-creation crash seed ${seed} (replay: CMK_CRASH_SEED=${seed})`);
+    const random = seededRandom(seed);
+    const started = Date.now();
+    const ns = await createNamespace('keycrash');
+    emulator = await startEmulator({ config: { seed } });
+    const replicas: Replica[] = [];
+    const incarnation = () => {
+      const n = replicas.length;
+      const r = startReplica({
+        name: `keycrash-${n}`,
+        accessKeyId: `AKIAKEYCRASH${String(n).padStart(8, '0')}`,
+        kubeconfig: inject('kubeconfigPath'),
+        awsEndpoint: emulator!.url,
+        namespaces: [ns],
+        leaseNamespace: ns,
+        resync: '2s',
+        concurrency: 2,
+        lease: { duration: '2s', renewDeadline: '1500ms', retryPeriod: '250ms' },
+      });
+      replicas.push(r);
+      return r;
+    };
+    // Two warm standbys: a takeover then costs a lease expiry, never a process start.
+    const standbyReady = () => {
+      const standbys = replicas.filter((r) => !r.exit && r.leaderSince === undefined).length;
+      for (let i = standbys; i < 2; i++) incarnation();
+    };
+
+    // The kill: the moment the emulator has made a key, before the answer leaves.
+    const kills: Array<{ victim: string; uid: string }> = [];
+    const undo = onEmulatorCall(
+      emulator,
+      (c) => c.eventName === 'CreateKey' && !c.errorCode,
+      (c) => {
+        const r = replicas.find((x) => x.accessKeyId === c.userIdentity.accessKeyId);
+        if (!r || r.exit || r.killedAt !== undefined || kills.length >= killTarget) return;
+        void r.kill('SIGKILL');
+        // The dead leader's Lease goes with it: the next leader starts at a standby's next retry.
+        void releaseLeaseOf(r, ns);
+        const tags = (c.requestParameters as { Tags?: Array<{ TagKey: string; TagValue: string }> }).Tags;
+        kills.push({ victim: r.name, uid: tags?.find((t) => t.TagKey === 'cmk.io/uid')?.TagValue ?? '' });
+      },
+    );
+
+    interface Obj {
+      metadata: { name: string; uid: string };
+      spec: { create: { alias?: string } };
+      status?: { keyArn?: string; creation?: unknown; conditions?: Cond[] };
+    }
+    let made = 0;
+    const makeObjects = async (count: number) => {
+      for (let i = 0; i < count; i++, made++) {
+        // Half with an alias: a restart finds those keys through it, the others by the tag search.
+        const alias = random() < 0.5 ? { alias: `alias/keycrash-${made}` } : {};
+        await createObject(ns, 'KmsKey', `k${String(made).padStart(3, '0')}`, { create: alias });
+      }
+    };
+    const done = (o: Obj) => Boolean(o.status?.keyArn) && o.status?.creation === undefined && ready(o);
+
+    try {
+      await incarnation().started;
+      standbyReady();
+      await makeObjects(4);
+      const deadline = Date.now() + killTarget * 4_000 + 20_000;
+      while (kills.length < killTarget && Date.now() < deadline) {
+        standbyReady();
+        const objects = await listObjects<Obj>(ns, 'KmsKey');
+        // Keep a key to create in front of the leader until the kills are done.
+        if (objects.filter((o) => !o.status?.keyArn).length < 2)
+          await makeObjects(2 + Math.floor(random() * 2));
+        await sleep(100);
+      }
+      const killsDone = Date.now();
+      const all = await eventually(
+        async () => {
+          standbyReady();
+          const objects = await listObjects<Obj>(ns, 'KmsKey');
+          return objects.every(done) ? objects : undefined;
+        },
+        { what: 'every KmsKey Ready on its recorded key', timeoutMs: 45_000, intervalMs: 250 },
+      ).catch(async (e: Error) => {
+        const stuck = (await listObjects<Obj>(ns, 'KmsKey')).filter((o) => !done(o));
+        const leader = replicas.find((r) => !r.exit && r.leaderSince !== undefined);
+        throw new Error(
+          `${e.message}; ${kills.length} kills, ${replicas.length} incarnations, leader ${leader?.name}; not done: ` +
+            stuck.map((o) => `${o.metadata.name} ${JSON.stringify(o.status ?? {})}`).join('\n') +
+            `\nleader log:\n${leader?.tail(40) ?? '(none)'}`,
+        );
+      });
+      const converged = Date.now();
+
+      // ---- count keys per cmk.io/uid tag, through the real SDK ---------------------------------
+      const client = new KMSClient({
+        endpoint: emulator.url,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'AKIAKEYCRASHREADER01', secretAccessKey: 'x' },
+      });
+      const byUid = await keysByUid(client);
+      const perObject = all.map((o) => byUid.get(o.metadata.uid) ?? []);
+      const calls = emulator.world().log.query({ service: 'kms', eventName: 'CreateKey' });
+      const created = calls.filter(
+        (c) => !c.errorCode && c.userIdentity.accessKeyId.startsWith('AKIAKEYCRASH0'),
+      );
+      const recoveries = replicas.reduce(
+        (n, r) => n + r.lines.filter((l) => l.msg === 'adopting the key created earlier').length,
+        0,
+      );
+      console.log(
+        `${kills.length} kills between CreateKey and the status write; ${all.length} KmsKeys, ` +
+          `keys per object: ${[...new Set(perObject.map((k) => k.length))].join('/')} ` +
+          `(${created.length} CreateKey calls, ${recoveries} adoptions, ${replicas.length} incarnations); ` +
+          `kills done after ${((killsDone - started) / 1000).toFixed(1)} s, converged after ${((converged - started) / 1000).toFixed(1)} s`,
+      );
+      expect(kills.length).toBeGreaterThanOrEqual(killTarget);
+      const problems = all.flatMap((o, i) =>
+        perObject[i]!.length === 1 && perObject[i]![0] === o.status?.keyArn
+          ? []
+          : [`${o.metadata.name}: keys ${JSON.stringify(perObject[i])}, status.keyArn ${o.status?.keyArn}`],
+      );
+      expect(problems).toEqual([]);
+      expect(created).toHaveLength(all.length);
+      // Every killed object's key was adopted, not made again; aliases ended on the recorded keys.
+      for (const o of all.filter((x) => x.spec.create.alias)) {
+        const target = await client.send(new DescribeKeyCommand({ KeyId: o.spec.create.alias }));
+        expect(target.KeyMetadata?.Arn, o.metadata.name).toBe(o.status?.keyArn);
+      }
+    } finally {
+      undo();
+      await stopAllReplicas();
+      await emulator.close();
+    }
   });
 });

@@ -7,7 +7,8 @@
 // (`stopAllReplicas` in afterAll). `startRecordingProxy` puts a pass-through proxy between the
 // processes and the emulator that ties every call-log entry to its request path (EMR's resource ids
 // are in the path, which the call log does not keep). `leadershipTerm` turns a process's log into
-// its term, for checking that every AWS mutation fell inside its caller's term.
+// its term, for checking that every AWS mutation fell inside its caller's term. `onEmulatorCall`
+// runs a test's hook (a kill) the moment the in-process emulator has served a call, before it answers.
 //
 // The second half is the fleet those processes work on: two service-ready KMS keys (A and B, from
 // examples/emulator-seed.yaml), AWS resources of the three services seeded into the emulator, their
@@ -22,6 +23,7 @@ import { EMRServerlessClient, GetApplicationCommand } from '@aws-sdk/client-emr-
 import { GetTableCommand, KeyspacesClient } from '@aws-sdk/client-keyspaces';
 import { DescribeApplicationCommand, KinesisAnalyticsV2Client } from '@aws-sdk/client-kinesis-analytics-v2';
 import { parse } from 'yaml';
+import type { CallRecord } from '../../../emulator/core/calllog.ts';
 import type { RunningEmulator } from '../../../emulator/index.ts';
 import { apiVersion } from '../../../src/api/shared.ts';
 import type { Condition } from '../../../src/runtime/conditions.ts';
@@ -294,6 +296,24 @@ export async function readLease(namespace: string, name = 'cmk-operator'): Promi
 }
 
 /**
+ * Releases the Lease once `r` has exited, as a graceful stop would (empty holder, written with the
+ * resourceVersion read, so a newer holder's Lease is never touched): a standby takes over at its next
+ * retry instead of after the lease expiry. For tests whose subject is not the takeover, after a kill -9.
+ */
+export async function releaseLeaseOf(r: Replica, namespace: string, name = 'cmk-operator'): Promise<boolean> {
+  await r.exited;
+  const path = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`;
+  const res = await adminIdentity().request('GET', path);
+  const lease = res.body as { spec?: { holderIdentity?: string } };
+  if (res.status !== 200 || !r.identity || lease.spec?.holderIdentity !== r.identity) return false;
+  const released = await adminIdentity().request('PUT', path, {
+    ...lease,
+    spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 },
+  });
+  return released.status === 200;
+}
+
+/**
  * A process's leadership term as its own log and the test saw it: from its 'became leader' line
  * (written after the Lease write that won) to the earliest of its 'stopped leading' line, the kill
  * and its exit. Undefined when it never led.
@@ -302,6 +322,41 @@ export function leadershipTerm(r: Replica): { from: number; to: number } | undef
   if (r.leaderSince === undefined) return undefined;
   const ends = [r.stoppedLeadingAt, r.killedAt, r.exit?.at].filter((t): t is number => t !== undefined);
   return { from: r.leaderSince, to: ends.length ? Math.min(...ends) : Number.POSITIVE_INFINITY };
+}
+
+/**
+ * Calls `fn` for every call the in-process emulator logs that `match` accepts, synchronously, after
+ * the service acted and before its answer is sent: a kill from `fn` lands after AWS acted and before
+ * the caller heard of it (the narrowest crash window there is). Returns the undo. The emulator must
+ * not be reset meanwhile (a reset makes a new world, with a new log).
+ */
+export function onEmulatorCall(
+  emulator: RunningEmulator,
+  match: (c: CallRecord) => boolean,
+  fn: (c: CallRecord) => void,
+): () => void {
+  const log = emulator.world().log;
+  const append = log.append;
+  log.append = (record) => {
+    const logged = append.call(log, record);
+    if (match(logged)) fn(logged);
+    return logged;
+  };
+  return () => {
+    log.append = append;
+  };
+}
+
+/** mulberry32: a small seeded PRNG, so a failing run can be replayed from its seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /** AWS API names that change something (successful calls of these are mutations). */
