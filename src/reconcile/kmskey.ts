@@ -21,7 +21,7 @@ import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
 import type { KeyInventory } from '../keys/inventory.ts';
 import type { KeyReads } from '../keys/key-cache.ts';
-import { declarationsOf, deletionAuthority, deletionClaimOf, type KeyUse } from '../keys/key-usage.ts';
+import type { KeyUse } from '../keys/key-usage.ts';
 import type { TenancyRules } from '../keys/tenancy.ts';
 import { removeCondition } from '../runtime/conditions.ts';
 import type { ReconcileContext } from '../runtime/controller.ts';
@@ -39,6 +39,7 @@ import {
   kmsKeyFinalizer,
   planKmsKey,
 } from './kmskey-plan.ts';
+import { type AwsUse, awsUses, checkAws, keyClaims, usageOf } from './kmskey-usage.ts';
 import { resync } from './types.ts';
 
 /** AWS's grants-per-key quota (not adjustable). */
@@ -290,118 +291,6 @@ export function kmsKeyKind(
       }
       return next;
     },
-  };
-}
-
-/**
- * The key's other users (those not already counted as references) and, when this object asks for
- * the key's deletion, whether another KmsKey object holds that authority.
- */
-function keyClaims(
-  deps: KmsKeyReconcilerDeps,
-  object: KmsKeyObject,
-  arn: string | undefined,
-  referencing: KeyReferencingObject[],
-  uses: KeyUse[],
-): Pick<Observation, 'uses' | 'authorityHeldBy'> {
-  if (!arn) return { uses: [] };
-  const referenced = new Set(
-    referencing.map((r) => `${r.kind ?? 'Workload'} ${r.metadata.namespace}/${r.metadata.name}`),
-  );
-  const declarations = deps.declarationsOf?.(arn) ?? [];
-  const others = [
-    ...uses.filter((u) => !referenced.has(`${u.kind} ${u.namespace}/${u.name}`)),
-    ...declarationsOf(declarations, arn, object),
-  ];
-  const mine = deletionClaimOf(object);
-  if (!mine) return { uses: others };
-  const claims = [
-    mine,
-    ...declarations.flatMap((k) => (sameObject(k, object) ? [] : (deletionClaimOf(k) ?? []))),
-  ];
-  const holder = deletionAuthority(claims);
-  return {
-    uses: others,
-    ...(holder && holder !== mine
-      ? { authorityHeldBy: { namespace: holder.namespace, name: holder.name } }
-      : {}),
-  };
-}
-
-const sameObject = (a: KmsKeyObject, b: KmsKeyObject) =>
-  a.metadata.namespace === b.metadata.namespace && a.metadata.name === b.metadata.name;
-
-/** An AWS user of the key as the plan and the status see it. */
-export interface AwsUse {
-  service: string;
-  what: string;
-  resourceArn: string;
-  /** The object of this cluster that manages the resource (`Kind namespace/name`); unmanaged when absent. */
-  managedBy?: string;
-}
-
-function awsUses(
-  deps: KmsKeyReconcilerDeps,
-  users: Array<Pick<AwsUse, 'service' | 'what' | 'resourceArn'>>,
-): AwsUse[] {
-  return users.map((u) => {
-    const managedBy = deps.managerOf?.(u.resourceArn);
-    return {
-      service: u.service,
-      what: u.what,
-      resourceArn: u.resourceArn,
-      ...(managedBy ? { managedBy } : {}),
-    };
-  });
-}
-
-/** A fresh look at AWS before a deletion: an inventory pass of the key's Region and its grants. */
-async function checkAws(
-  deps: KmsKeyReconcilerDeps,
-  object: KmsKeyObject,
-  o: Observation,
-  signal: AbortSignal,
-): Promise<Observation['aws']> {
-  const inventory = deps.inventory;
-  const arn = o.observed.kind === 'found' ? o.observed.key.arn : object.status?.keyArn;
-  if (!inventory || !arn) return { ...o.aws, checked: true };
-  const target = targetOf(deps, object);
-  try {
-    await inventory.refresh(target, signal);
-    const resources = inventory.usersOf(target, arn) ?? [];
-    // Grants name a table; a table already seen on the key is not listed twice. A grant whose
-    // table is gone protects its backups (KS-015).
-    const tables = new Set(resources.map((r) => r.resourceArn));
-    const grants = (await inventory.grants(target, arn, signal)).filter(
-      (g) => !tables.has(g.resourceArn.split(' ')[0] ?? ''),
-    );
-    const at = inventory.lastPass(target);
-    return {
-      users: awsUses(deps, [...resources, ...grants]),
-      ...(at !== undefined ? { at } : {}),
-      checked: true,
-    };
-  } catch (e) {
-    const reason = e instanceof Error ? e.message : String(e);
-    return { ...o.aws, checked: true, unknown: `AWS could not be asked who uses the key (${reason})` };
-  }
-}
-
-/** `status.usage`: who uses the key, from Kubernetes and from AWS. */
-function usageOf(o: Observation): NonNullable<KmsKeyStatus['usage']> {
-  const unmanaged = o.aws.users.filter((u) => !u.managedBy);
-  return {
-    kubernetes: o.referencing.length + o.uses.length,
-    aws: o.aws.users.length,
-    unmanaged: unmanaged.length,
-    ...(o.aws.at !== undefined ? { lastInventoryTime: new Date(o.aws.at).toISOString() } : {}),
-    ...(unmanaged.length > 0
-      ? {
-          unmanagedUsers: unmanaged
-            .slice(0, 10)
-            .map((u) => ({ service: u.service, what: u.what, resourceArn: u.resourceArn.slice(0, 2048) })),
-        }
-      : {}),
   };
 }
 
