@@ -45,8 +45,11 @@ export interface KeyInventory {
   start(signal: AbortSignal): void;
   /** The AWS users of a key from the last pass over `target`; undefined before the first pass. */
   usersOf(target: AwsTarget, keyArn: string): InventoryUser[] | undefined;
-  /** A pass over `target` now (shared with one already running), e.g. before a key's deletion. */
-  refresh(target: AwsTarget, signal?: AbortSignal): Promise<void>;
+  /**
+   * A pass over `target` that starts after this call, e.g. before a key's deletion; with
+   * `maxAgeMs`, the last pass is enough when it started at most that long ago.
+   */
+  refresh(target: AwsTarget, signal?: AbortSignal, options?: { maxAgeMs?: number }): Promise<void>;
   /** The service grants on a key, read now. */
   grants(target: AwsTarget, keyArn: string, signal?: AbortSignal): Promise<InventoryUser[]>;
   /** When the last pass over `target` ended, if any. */
@@ -95,6 +98,8 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
     {
       byKey: Map<string, InventoryUser[]>;
       at?: number;
+      /** When the last completed pass started. */
+      startedAt?: number;
       passes: number;
       seen: Map<string, { version: string; users: AwsKeyUser[] }>;
       running?: Promise<void>;
@@ -138,6 +143,7 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
       (await deps.keys.describe(target, ref).catch(() => undefined))?.arn;
     s.byKey = await indexByKey(result.users, target.region, deps.now(), resolve);
     s.at = deps.now();
+    s.startedAt = started;
     s.passes += 1;
     deps.log.info(
       {
@@ -162,9 +168,19 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
    * A pass that starts after this call: one running now may have read a resource before it
    * changed, so the new pass waits for it; callers while it waits share it.
    */
-  function refresh(target: AwsTarget, signal?: AbortSignal): Promise<void> {
+  function refresh(
+    target: AwsTarget,
+    signal?: AbortSignal,
+    options: { maxAgeMs?: number } = {},
+  ): Promise<void> {
     const s = stateOf(target);
     if (s.queued) return s.queued;
+    if (
+      options.maxAgeMs !== undefined &&
+      s.startedAt !== undefined &&
+      deps.now() - s.startedAt <= options.maxAgeMs
+    )
+      return Promise.resolve();
     const after = s.running ?? Promise.resolve();
     const queued = after.then(() => {
       s.queued = undefined;

@@ -70,19 +70,23 @@ export function awsUses(
   });
 }
 
-/** A fresh look at AWS before a deletion: an inventory pass of the key's Region and its grants. */
+/**
+ * A fresh look at AWS before a deletion: an inventory pass of the key's Region (one that started
+ * after this call, or at most `maxAgeMs` before it) and the key's grants, read now.
+ */
 export async function checkAws(
   deps: KmsKeyReconcilerDeps,
   object: KmsKeyObject,
   o: Observation,
   signal: AbortSignal,
+  maxAgeMs?: number,
 ): Promise<Observation['aws']> {
   const inventory = deps.inventory;
   const arn = o.observed.kind === 'found' ? o.observed.key.arn : object.status?.keyArn;
   if (!inventory || !arn) return { ...o.aws, checked: true };
   const target = targetOf(deps, object);
   try {
-    await inventory.refresh(target, signal);
+    await inventory.refresh(target, signal, maxAgeMs !== undefined ? { maxAgeMs } : {});
     const resources = inventory.usersOf(target, arn) ?? [];
     // Grants name a table; a table already seen on the key is not listed twice. A grant whose
     // table is gone protects its backups (KS-015).

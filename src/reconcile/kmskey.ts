@@ -145,7 +145,7 @@ export function kmsKeyKind(
     type,
     finalizer: kmsKeyFinalizer,
     get: deps.getKmsKey,
-    observe: async (object) => {
+    observe: async (object, ctx) => {
       // Fresh while something is in flight (a pending or running on-demand rotation, any Reconciling
       // state): its end should show at the next look, not a cache TTL later. Keys are few.
       const fresh =
@@ -161,7 +161,7 @@ export function kmsKeyKind(
       const target = targetOf(deps, object);
       const seen = arn ? deps.inventory?.usersOf(target, arn) : undefined;
       const at = deps.inventory?.lastPass(target);
-      return {
+      const o: Observation = {
         observed,
         fresh,
         referencing,
@@ -170,6 +170,11 @@ export function kmsKeyKind(
         ...keyClaims(deps, object, arn, referencing, uses),
         aws: { users: awsUses(deps, seen ?? []), ...(at !== undefined ? { at } : {}), checked: false },
       };
+      // A deletion held for AWS users looks at AWS again (a pass at most a minute old), so it goes
+      // on soon after the last user moved, not at the next scheduled pass.
+      if (object.metadata.deletionTimestamp && object.spec.deletionPolicy === 'ScheduleDeletion')
+        return { ...o, aws: { ...(await checkAws(deps, object, o, ctx.signal, 60_000)), checked: false } };
+      return o;
     },
     plan: (object, o) =>
       planKmsKey({
