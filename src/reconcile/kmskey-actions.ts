@@ -269,9 +269,13 @@ async function createOnce(
       },
     });
   } catch (e) {
-    // KMS refused (throttled, denied, invalid): no key was made and the intent is void, so the retry
-    // creates without a search. A timeout, a 5xx or an unreadable answer may hide a key: kept.
-    if (e instanceof AwsCallError && e.failure.cause !== 'Transient' && e.failure.cause !== 'Unknown')
+    // Refused for what the request is (denied, invalid): no attempt made a key, the intent is void
+    // and the retry creates without a search. Anything else (a timeout, a 5xx, throttling or a quota
+    // after the SDK's own retries) may follow an attempt that made one: kept, so the key is looked for.
+    if (
+      e instanceof AwsCallError &&
+      (e.failure.cause === 'AccessDenied' || e.failure.cause === 'InvalidSpec')
+    )
       await ctx.recordNow(() => ({ creation: undefined }), { evenIfAborted: true });
     throw e;
   }
