@@ -95,6 +95,7 @@ describe('valid manifests are accepted', () => {
     expect(top.map((r) => r.shortNames?.[0]).sort()).toEqual([
       'emrapp',
       'emrjob',
+      'emrsession',
       'flinkapp',
       'kk',
       'krg',
