@@ -996,6 +996,7 @@ function labelProblems(metricsText: string): string[] {
     'keyspacestable',
     'emrserverlessapplication',
     'emrserverlessjobrun',
+    'emrserverlesssession',
   ]);
   const problems: string[] = [];
   for (const s of samples) {
