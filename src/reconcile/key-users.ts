@@ -50,18 +50,25 @@ async function listReferencing(
   kube: KubeClient,
   namespaces: string[],
   signal: AbortSignal,
+  scope: 'cluster' | 'served' = 'cluster',
 ): Promise<Array<{ type: ResourceType; items: KeyReferencingObject[] }>> {
   const all: Array<{ type: ResourceType; items: KeyReferencingObject[] }> = [];
+  const inNamespaces = async (type: ResourceType) => {
+    const items: KeyReferencingObject[] = [];
+    for (const namespace of namespaces)
+      items.push(...(await kube.list<KeyReferencingObject>(type, { namespace, signal })).items);
+    return items;
+  };
   for (const type of referencingResources) {
     let items: KeyReferencingObject[];
-    try {
-      items = (await kube.list<KeyReferencingObject>(type, { signal })).items;
-    } catch (e) {
-      if (!(e instanceof KubeApiError && e.statusCode === 403) || namespaces.length === 0) throw e;
-      items = [];
-      for (const namespace of namespaces)
-        items.push(...(await kube.list<KeyReferencingObject>(type, { namespace, signal })).items);
-    }
+    if (scope === 'served' && namespaces.length > 0) items = await inNamespaces(type);
+    else
+      try {
+        items = (await kube.list<KeyReferencingObject>(type, { signal })).items;
+      } catch (e) {
+        if (!(e instanceof KubeApiError && e.statusCode === 403) || namespaces.length === 0) throw e;
+        items = await inNamespaces(type);
+      }
     all.push({ type, items: items.map((o) => ({ ...o, kind: o.kind ?? type.kind })) });
   }
   return all;
@@ -79,7 +86,11 @@ export async function liveReferencesTo(
   );
 }
 
-/** The uses of a key ARN by workload and job-run objects, as the API server has them. */
+/**
+ * The uses of a key ARN by workload and job-run objects, as the API server has them, in the
+ * namespaces this operator serves (all when `namespaces` is empty), as its caches would: a reference
+ * names one KmsKey object anywhere, but an ARN is matched only among the objects the operator serves.
+ */
 export async function liveUsesOf(
   kube: KubeClient,
   namespaces: string[],
@@ -87,7 +98,7 @@ export async function liveUsesOf(
   signal: AbortSignal,
 ): Promise<KeyUse[]> {
   return usesOfKey(
-    (await listReferencing(kube, namespaces, signal)).flatMap(({ items }) => items),
+    (await listReferencing(kube, namespaces, signal, 'served')).flatMap(({ items }) => items),
     arn,
   );
 }
