@@ -17,7 +17,13 @@ import { condition, testRegion, useOperator } from './support/operator.ts';
 
 const f = useOperator({
   inventoryPeriodMs: 2000,
-  emulatorConfig: { transitions: { default: { min: 200, max: 400 } } },
+  // Job runs stay RUNNING (the audit of job-level keys looks at runs still active).
+  emulatorConfig: {
+    transitions: {
+      default: { min: 200, max: 400 },
+      'emr-serverless.JOB_RUNNING': { min: 600_000, max: 600_000 },
+    },
+  },
 });
 let kms: KMSClient;
 let flink: KinesisAnalyticsV2Client;
