@@ -10,7 +10,12 @@ import { createAlias, createKey, describeKey, findKeyTagged, keyMutations, keyTa
 import type { KeyFacts } from '../keys/key-facts.ts';
 import { generateKeyPolicy } from '../keys/policy.ts';
 import type { ActionContext, ActionHandlers, ActionResult } from '../runtime/executor.ts';
-import { type KmsKeyObservationSet, type KmsKeyReconcilerDeps, keyArnOf, targetOf } from './kmskey.ts';
+import {
+  type KmsKeyObservationSet,
+  type KmsKeyReconcilerDeps,
+  keyArnOf,
+  targetOf,
+} from './kmskey-observe.ts';
 import type { KmsKeyAction, KmsKeyPlan } from './kmskey-plan.ts';
 import type { PlannedEvent } from './types.ts';
 import { resync } from './types.ts';

@@ -1,12 +1,22 @@
-// Observing a KmsKey: the key as KMS describes it (DescribeKey and its rotation state, through the
-// key cache unless fresh), and whether the namespace may use it at all. Writes nothing.
+// Observing a KmsKey: what the kind reads (its dependencies and its observation), the key as KMS
+// describes it (DescribeKey and its rotation state, through the key cache unless fresh), and whether
+// the namespace may use it at all. Writes nothing.
 
-import type { KmsKeyObject } from '../api/resources.ts';
+import type { KmsKeyStatus } from '../api/kmskey.ts';
+import type { KeyReferencingObject, KmsKeyObject } from '../api/resources.ts';
+import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
+import type { CallerIdentity } from '../aws/identity.ts';
+import type { KeyInventory } from '../keys/inventory.ts';
+import type { KeyReads } from '../keys/key-cache.ts';
 import type { RotationFacts } from '../keys/key-facts.ts';
-import { keyRefusal } from '../keys/tenancy.ts';
-import { type KmsKeyReconcilerDeps, targetOf } from './kmskey.ts';
+import type { KeyUse } from '../keys/key-usage.ts';
+import { keyRefusal, type TenancyRules } from '../keys/tenancy.ts';
+import type { EventRecorder } from '../runtime/events.ts';
+import type { Results } from '../runtime/executor.ts';
+import type { KubeClient } from '../runtime/kube.ts';
 import type { KmsKeyObservation } from './kmskey-plan.ts';
+import type { AwsUse } from './kmskey-usage.ts';
 
 /** DescribeKey and the rotation state, through the key cache unless `fresh`. */
 export async function readKey(
@@ -60,4 +70,75 @@ export async function refusalOf(
   }
   const message = arn ? keyRefusal(deps.tenancy, object.metadata.namespace ?? '', arn) : undefined;
   return message ? { reason: 'KeyNotAllowed', message } : undefined;
+}
+
+export interface KmsKeyReconcilerDeps {
+  /** The operator's per-namespace key allow-lists. */
+  tenancy?: TenancyRules;
+  kube: KubeClient;
+  aws: AwsClients;
+  /** KMS reads, through the operator's key cache. */
+  keys: KeyReads;
+  events: EventRecorder;
+  /** The KmsKey cache (informer). */
+  getKmsKey(key: string): KmsKeyObject | undefined;
+  /** Workload objects whose spec.key.kmsKeyRef points at `namespace/name`. */
+  referencesTo(key: string): KeyReferencingObject[];
+  /**
+   * The same, read from the API server rather than this process's cache: set when the cache does
+   * not see every workload (a sharded operator), and asked before a key is let go.
+   */
+  liveReferencesTo?(key: string, signal: AbortSignal): Promise<KeyReferencingObject[]>;
+  /**
+   * Workload and job-run objects in any namespace whose status ties them to the key ARN, however
+   * they name it (src/keys/key-usage.ts); with `live`, read from the API server (every shard).
+   */
+  usesOfKey?(arn: string, live?: AbortSignal): KeyUse[] | Promise<KeyUse[]>;
+  /** Every KmsKey object (any namespace, any shard) whose status declares the key ARN. */
+  declarationsOf?(arn: string): KmsKeyObject[];
+  /** The key usage inventory from AWS (src/keys/inventory.ts); without it only Kubernetes counts. */
+  inventory?: KeyInventory;
+  /** The object of this cluster that manages an AWS resource (`Kind namespace/name`), if any. */
+  managerOf?(resourceArn: string): string | undefined;
+  callerIdentity(target: AwsTarget): Promise<CallerIdentity>;
+  defaultRegion: string;
+  /** Identifies this cluster in AWS tags (`cmk.io/owner`). */
+  clusterName: string;
+  now(): number;
+}
+
+/** Everything planKmsKey needs besides the object, and how it was read. */
+export interface KmsKeyObservationSet {
+  observed: KmsKeyObservation;
+  /** Read from KMS now, not from the key cache. */
+  fresh: boolean;
+  referencing: KeyReferencingObject[];
+  /** The references were read from the API server (every shard's workloads). */
+  liveChecked: boolean;
+  refusal?: { reason: string; message: string };
+  grants?: { count: number; limit: number };
+  /** Uses of the key ARN beyond the references (other namespaces, key ids, other KmsKeys). */
+  uses: KeyUse[];
+  /** Another KmsKey object holds the authority to schedule this key's deletion. */
+  authorityHeldBy?: { namespace: string; name: string };
+  /** What AWS shows using the key (the inventory's last pass; fresh before a deletion). */
+  aws: { users: AwsUse[]; at?: number; checked: boolean; unknown?: string };
+}
+
+export function targetOf(deps: KmsKeyReconcilerDeps, o: KmsKeyObject): AwsTarget {
+  const region = o.spec.region ?? deps.defaultRegion;
+  return { region, ...(o.spec.roleArn ? { roleArn: o.spec.roleArn } : {}) };
+}
+
+/** The key's ARN as this reconcile knows it: created just now, observed, or recorded. */
+export function keyArnOf(
+  object: KmsKeyObject,
+  observation: KmsKeyObservationSet,
+  results: Results<KmsKeyStatus>,
+): string {
+  return (
+    results.status.keyArn ??
+    (observation.observed.kind === 'found' ? observation.observed.key.arn : object.status?.keyArn) ??
+    ''
+  );
 }

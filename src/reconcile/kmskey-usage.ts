@@ -6,7 +6,11 @@
 import type { KmsKeyStatus } from '../api/kmskey.ts';
 import type { KeyReferencingObject, KmsKeyObject } from '../api/resources.ts';
 import { declarationsOf, deletionAuthority, deletionClaimOf, type KeyUse } from '../keys/key-usage.ts';
-import { type KmsKeyReconcilerDeps, type KmsKeyObservationSet as Observation, targetOf } from './kmskey.ts';
+import {
+  type KmsKeyReconcilerDeps,
+  type KmsKeyObservationSet as Observation,
+  targetOf,
+} from './kmskey-observe.ts';
 
 /**
  * The key's other users (those not already counted as references) and, when this object asks for

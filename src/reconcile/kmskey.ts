@@ -17,29 +17,22 @@
 import type { KmsKeyStatus } from '../api/kmskey.ts';
 import { cmkResources, type KeyReferencingObject, type KmsKeyObject } from '../api/resources.ts';
 import type { WorkloadReference } from '../api/shared.ts';
-import type { AwsClients, AwsTarget } from '../aws/clients.ts';
-import type { CallerIdentity } from '../aws/identity.ts';
-import type { KeyInventory } from '../keys/inventory.ts';
-import type { KeyReads } from '../keys/key-cache.ts';
-import type { KeyUse } from '../keys/key-usage.ts';
-import type { TenancyRules } from '../keys/tenancy.ts';
 import { removeCondition } from '../runtime/conditions.ts';
 import type { ReconcileContext } from '../runtime/controller.ts';
-import type { EventRecorder } from '../runtime/events.ts';
-import { executor, type ReconcilerKind, type Results } from '../runtime/executor.ts';
-import type { KubeClient } from '../runtime/kube.ts';
+import { executor, type ReconcilerKind } from '../runtime/executor.ts';
 import { outcomeFor } from '../runtime/outcome.ts';
 import { tablesVersion, workloadProgress } from './key-progress.ts';
 import { kmsKeyActions } from './kmskey-actions.ts';
-import { readKey, refusalOf } from './kmskey-observe.ts';
 import {
-  type KmsKeyAction,
-  type KmsKeyObservation,
-  type KmsKeyPlan,
-  kmsKeyFinalizer,
-  planKmsKey,
-} from './kmskey-plan.ts';
-import { type AwsUse, awsUses, checkAws, keyClaims, usageOf } from './kmskey-usage.ts';
+  type KmsKeyObservationSet,
+  type KmsKeyReconcilerDeps,
+  keyArnOf,
+  readKey,
+  refusalOf,
+  targetOf,
+} from './kmskey-observe.ts';
+import { type KmsKeyAction, type KmsKeyPlan, kmsKeyFinalizer, planKmsKey } from './kmskey-plan.ts';
+import { awsUses, checkAws, keyClaims, usageOf } from './kmskey-usage.ts';
 import { resync } from './types.ts';
 
 /** AWS's grants-per-key quota (not adjustable). */
@@ -58,60 +51,7 @@ const awsActions = new Set<KmsKeyAction['type']>([
 /** Actions that let the key go: they rest on no workload anywhere using it. */
 const lettingGo = new Set<KmsKeyAction['type']>(['ScheduleKeyDeletion', 'RemoveFinalizer']);
 
-export interface KmsKeyReconcilerDeps {
-  /** The operator's per-namespace key allow-lists. */
-  tenancy?: TenancyRules;
-  kube: KubeClient;
-  aws: AwsClients;
-  /** KMS reads, through the operator's key cache. */
-  keys: KeyReads;
-  events: EventRecorder;
-  /** The KmsKey cache (informer). */
-  getKmsKey(key: string): KmsKeyObject | undefined;
-  /** Workload objects whose spec.key.kmsKeyRef points at `namespace/name`. */
-  referencesTo(key: string): KeyReferencingObject[];
-  /**
-   * The same, read from the API server rather than this process's cache: set when the cache does
-   * not see every workload (a sharded operator), and asked before a key is let go.
-   */
-  liveReferencesTo?(key: string, signal: AbortSignal): Promise<KeyReferencingObject[]>;
-  /**
-   * Workload and job-run objects in any namespace whose status ties them to the key ARN, however
-   * they name it (src/keys/key-usage.ts); with `live`, read from the API server (every shard).
-   */
-  usesOfKey?(arn: string, live?: AbortSignal): KeyUse[] | Promise<KeyUse[]>;
-  /** Every KmsKey object (any namespace, any shard) whose status declares the key ARN. */
-  declarationsOf?(arn: string): KmsKeyObject[];
-  /** The key usage inventory from AWS (src/keys/inventory.ts); without it only Kubernetes counts. */
-  inventory?: KeyInventory;
-  /** The object of this cluster that manages an AWS resource (`Kind namespace/name`), if any. */
-  managerOf?(resourceArn: string): string | undefined;
-  callerIdentity(target: AwsTarget): Promise<CallerIdentity>;
-  defaultRegion: string;
-  /** Identifies this cluster in AWS tags (`cmk.io/owner`). */
-  clusterName: string;
-  now(): number;
-}
-
-type Status = KmsKeyStatus;
-
-/** Everything planKmsKey needs besides the object, and how it was read. */
-export interface KmsKeyObservationSet {
-  observed: KmsKeyObservation;
-  /** Read from KMS now, not from the key cache. */
-  fresh: boolean;
-  referencing: KeyReferencingObject[];
-  /** The references were read from the API server (every shard's workloads). */
-  liveChecked: boolean;
-  refusal?: { reason: string; message: string };
-  grants?: { count: number; limit: number };
-  /** Uses of the key ARN beyond the references (other namespaces, key ids, other KmsKeys). */
-  uses: KeyUse[];
-  /** Another KmsKey object holds the authority to schedule this key's deletion. */
-  authorityHeldBy?: { namespace: string; name: string };
-  /** What AWS shows using the key (the inventory's last pass; fresh before a deletion). */
-  aws: { users: AwsUse[]; at?: number; checked: boolean; unknown?: string };
-}
+export type { KmsKeyReconcilerDeps } from './kmskey-observe.ts';
 
 type Observation = KmsKeyObservationSet;
 
@@ -120,20 +60,6 @@ const holds = (o: KeyReferencingObject) =>
 
 function toReference(o: KeyReferencingObject): WorkloadReference {
   return { kind: o.kind ?? 'Workload', namespace: o.metadata.namespace ?? '', name: o.metadata.name };
-}
-
-export function targetOf(deps: KmsKeyReconcilerDeps, o: KmsKeyObject): AwsTarget {
-  const region = o.spec.region ?? deps.defaultRegion;
-  return { region, ...(o.spec.roleArn ? { roleArn: o.spec.roleArn } : {}) };
-}
-
-/** The key's ARN as this reconcile knows it: created just now, observed, or recorded. */
-export function keyArnOf(object: KmsKeyObject, observation: Observation, results: Results<Status>): string {
-  return (
-    results.status.keyArn ??
-    (observation.observed.kind === 'found' ? observation.observed.key.arn : object.status?.keyArn) ??
-    ''
-  );
 }
 
 export function kmsKeyKind(
