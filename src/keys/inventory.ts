@@ -184,10 +184,10 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
     const after = s.running ?? Promise.resolve();
     const queued = after.then(() => {
       s.queued = undefined;
-      s.running = pass(target, signal).finally(() => {
+      const running: Promise<void> = pass(target, signal).finally(() => {
         if (s.running === running) s.running = undefined;
       });
-      const running = s.running;
+      s.running = running;
       return running;
     });
     s.queued = queued;

@@ -348,7 +348,7 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
     // ---- how the reconcile ends -------------------------------------------------------------
     const failure = results.failure;
     if (failure) {
-      const message = `${failure.error.operation}: ${failure.error.failure.code}: ${failure.error.failure.message}`;
+      const message = failureText(failure.error);
       if (failure.stalled) throw new TerminalError(message, { reason: failure.reason, cause: failure.error });
       throw new TransientError(message, { reason: failure.reason, cause: failure.error });
     }
@@ -362,6 +362,11 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
     if (plan.requeueAfterMs >= options.settledMs) return {};
     return { requeueAfterMs: plan.requeueAfterMs };
   };
+}
+
+/** `Operation: Code: message`, as a failed call is reported in status and in the thrown error. */
+function failureText(error: AwsCallError): string {
+  return `${error.operation}: ${error.failure.code}: ${error.failure.message}`;
 }
 
 function refOf(object: KubeObject): { name: string; namespace: string } {
@@ -388,9 +393,7 @@ export function kstatusOf<S>(
   readiness: Pick<Readiness, 'inFlight'>,
 ): { stalled?: Reason; reconciling?: Reason } {
   const failure = results.failure;
-  const failureMessage = failure
-    ? `${failure.error.operation}: ${failure.error.failure.code}: ${failure.error.failure.message}`
-    : '';
+  const failureMessage = failure ? failureText(failure.error) : '';
   const stalled =
     failure?.stalled === true
       ? { reason: failure.reason, message: failureMessage }
