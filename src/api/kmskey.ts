@@ -77,7 +77,10 @@ export const KmsKeyCreate = Type.Object(
 export const Rotation = Type.Object(
   {
     enabled: Type.Optional(
-      Type.Boolean({ description: 'Automatic rotation of the key material.', default: true }),
+      Type.Boolean({
+        description:
+          'Automatic rotation of the key material. Unset: on for a key this object creates; an adopted key keeps the setting it has in AWS. Setting only onDemandToken never changes automatic rotation.',
+      }),
     ),
     periodInDays: Type.Optional(
       Type.Integer({

@@ -116,12 +116,15 @@ async function resolve(deps: KeyResolutionDeps, input: KeyResolutionInput): Prom
     }
     const usable = kmsKey.status?.conditions?.find((c) => c.type === 'KeyUsable');
     if (!kmsKey.status?.keyArn || usable?.status !== 'True') {
+      // A KmsKey that needs a person (Stalled: its key disabled, pending deletion, refused) stalls
+      // every workload that depends on it, with the key's own reason; otherwise it is still coming.
+      const stalled = kmsKey.status?.conditions?.some((c) => c.type === 'Stalled' && c.status === 'True');
       return {
         desired: {
           kind: 'unresolved',
-          reason: 'KmsKeyNotReady',
-          message: `KmsKey ${keyNs}/${ref.kmsKeyRef.name} is not usable yet${usable ? `: ${usable.message}` : ''}`,
-          terminal: false,
+          reason: stalled && usable?.status === 'False' ? usable.reason : 'KmsKeyNotReady',
+          message: `KmsKey ${keyNs}/${ref.kmsKeyRef.name} is not usable${stalled ? '' : ' yet'}${usable ? `: ${usable.message}` : ''}`,
+          terminal: stalled === true,
         },
       };
     }

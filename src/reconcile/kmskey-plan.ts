@@ -9,7 +9,7 @@
 import type { KeyUser, KmsKeySpec, KmsKeyStatus } from '../api/kmskey.ts';
 import type { WorkloadReference } from '../api/shared.ts';
 import type { AwsFailure } from '../aws/errors.ts';
-import { checkKey } from '../keys/checks.ts';
+import { checkKey, type KeyCheckFailure } from '../keys/checks.ts';
 import type { KeyFacts, RotationFacts } from '../keys/key-facts.ts';
 import { describeUses, type KeyUse } from '../keys/key-usage.ts';
 import { planOutcomeFor } from '../runtime/outcome.ts';
@@ -142,6 +142,45 @@ function onDemandRotationSeen(rotation: RotationFacts, lastRotationBefore: strin
   return rotation.recent.some((r) => r.type === 'ON_DEMAND' && Date.parse(r.date) > since);
 }
 
+/** Automatic rotation is managed when the spec says so, or for a key this object creates (on by default). */
+export function rotationManaged(spec: KmsKeySpec): boolean {
+  return (
+    spec.rotation?.enabled !== undefined ||
+    spec.rotation?.periodInDays !== undefined ||
+    spec.create !== undefined
+  );
+}
+
+/** RotationCurrent is reported (and part of Ready) when rotation is managed or asked for once. */
+export function reportsRotation(spec: KmsKeySpec): boolean {
+  return rotationManaged(spec) || spec.rotation?.onDemandToken !== undefined;
+}
+
+/**
+ * The automatic rotation the spec asks for: `enabled` when set; on for a key this object creates
+ * (the documented default); otherwise undefined, which leaves an adopted key's rotation as AWS has
+ * it. An `onDemandToken` alone never changes automatic rotation: a one-time request has no lasting
+ * effect.
+ */
+function wantedAutomaticRotation(spec: KmsKeySpec, key: KeyFacts): boolean | undefined {
+  if (spec.rotation?.enabled !== undefined) return spec.rotation.enabled;
+  if (spec.rotation?.periodInDays !== undefined) return true;
+  // Imported or external key material cannot rotate automatically: the default does not apply.
+  if (spec.create !== undefined && key.origin === 'AWS_KMS') return true;
+  return undefined;
+}
+
+/**
+ * Whether a failed key check needs a person (Stalled) or only time (a key AWS is still creating or
+ * updating). A disabled key, one pending deletion, one in a disconnected key store, or one of the
+ * wrong kind stays that way until someone acts.
+ */
+function checkOutcome(check: KeyCheckFailure, state: string, message: string): PlanOutcome {
+  return state === 'Creating' || state === 'Updating'
+    ? { kind: 'waiting', reason: check.reason, message, retryAfterMs: resync.slowMs }
+    : { kind: 'stalled', reason: check.reason, message };
+}
+
 export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
   const { spec, observed, references } = input;
   const enforce = (spec.mode ?? 'Enforce') === 'Enforce';
@@ -162,13 +201,74 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
     requeueAfterMs,
   });
 
+  if (input.deleting && !input.hasFinalizer) return plan({ kind: 'continue' }, resync.settledMs);
+
+  /**
+   * The key's state, in every branch (deletion included): status from DescribeKey, the protection
+   * that undoes out-of-band changes locking workloads out (invariant 2's second half), and
+   * KeyUsable. Returns the state after protection and the first failing check.
+   */
+  const assessKey = (key: KeyFacts, rotation: RotationFacts | undefined) => {
+    status = { ...status, ...statusFromKey(key, rotation, input.status) };
+    const pendingDeletion = key.state === 'PendingDeletion' || key.state === 'PendingReplicaDeletion';
+    const inUse = references.length > 0;
+    let keyState = key.state;
+    // A namespace the key is refused to (tenancy, invariant 4) changes nothing about it.
+    const protect = enforce && !input.refusal;
+    if (pendingDeletion && inUse) {
+      const note = `key ${key.arn} was scheduled for deletion outside Kubernetes but is used by ${describeRefs(references)}`;
+      events.push({ type: 'Warning', reason: 'KeyPendingDeletionInUse', action: 'Check', note });
+      if (protect && spec.protection?.cancelDeletion) {
+        actions.push({ type: 'CancelKeyDeletion' });
+        keyState = 'Disabled'; // CancelKeyDeletion leaves the key Disabled
+      }
+    }
+    if (keyState === 'Disabled' && inUse) {
+      if (!pendingDeletion) {
+        events.push({
+          type: 'Warning',
+          reason: 'KeyDisabledInUse',
+          action: 'Check',
+          note: `key ${key.arn} is disabled but used by ${describeRefs(references)}`,
+        });
+      }
+      if (protect && spec.protection?.reenable) {
+        actions.push({ type: 'EnableKey' });
+        keyState = 'Enabled';
+      }
+    }
+    const check = checkKey({
+      key: { ...key, state: keyState },
+      reference: spec.keyId ?? key.arn,
+      region: input.region,
+    });
+    conditions.push(
+      check
+        ? { type: 'KeyUsable', status: 'False', reason: check.reason, message: check.message }
+        : {
+            type: 'KeyUsable',
+            status: 'True',
+            reason: 'KeyUsable',
+            message: `key ${key.arn} passes every check`,
+          },
+    );
+    return { keyState, check };
+  };
+
   // ---- deletion: the top-level branch -------------------------------------------------------
   if (input.deleting) {
-    if (!input.hasFinalizer) return plan({ kind: 'continue' }, resync.settledMs);
+    const assessed = observed.kind === 'found' ? assessKey(observed.key, observed.rotation) : undefined;
     if (references.length > 0) {
       const message = `deletion waits until no workload references this key; still used by ${describeRefs(references)}`;
       conditions.push({ type: 'DeletionBlocked', status: 'True', reason: 'KeyInUse', message });
       events.push({ type: 'Warning', reason: 'DeletionBlocked', action: 'Delete', note: message });
+      // A key its users cannot use needs a person more than the held deletion does.
+      if (assessed?.check && observed.kind === 'found')
+        return plan(
+          checkOutcome(assessed.check, assessed.keyState, `${assessed.check.message}; ${message}`),
+          resync.slowMs,
+        );
+      if (actions.length > 0) return plan({ kind: 'continue' }, resync.transitioningMs);
       return plan(
         { kind: 'waiting', reason: 'KeyInUse', message, retryAfterMs: resync.slowMs },
         resync.slowMs,
@@ -222,7 +322,6 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
     actions.push({ type: 'RemoveFinalizer' });
     return plan({ kind: 'continue' }, resync.settledMs);
   }
-
   if (!input.hasFinalizer) actions.push({ type: 'AddFinalizer' });
   // Exactly one KmsKey object per key may schedule its deletion: say so before anyone deletes.
   if ((spec.deletionPolicy ?? 'Retain') === 'ScheduleDeletion' && input.authorityHeldBy) {
@@ -317,61 +416,18 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
   }
 
   const { key, rotation } = observed;
-  status = { ...status, ...statusFromKey(key, rotation, input.status) };
-  const pendingDeletion = key.state === 'PendingDeletion' || key.state === 'PendingReplicaDeletion';
-  const inUse = references.length > 0;
-  let keyState = key.state;
-
-  // Out-of-band changes that would lock workloads out (invariant 2's second half).
-  if (pendingDeletion && inUse) {
-    const note = `key ${key.arn} was scheduled for deletion outside Kubernetes but is used by ${describeRefs(references)}`;
-    events.push({ type: 'Warning', reason: 'KeyPendingDeletionInUse', action: 'Check', note });
-    if (enforce && spec.protection?.cancelDeletion) {
-      actions.push({ type: 'CancelKeyDeletion' });
-      keyState = 'Disabled'; // CancelKeyDeletion leaves the key Disabled
-    }
-  }
-  if (keyState === 'Disabled' && inUse) {
-    if (!pendingDeletion) {
-      events.push({
-        type: 'Warning',
-        reason: 'KeyDisabledInUse',
-        action: 'Check',
-        note: `key ${key.arn} is disabled but used by ${describeRefs(references)}`,
-      });
-    }
-    if (enforce && spec.protection?.reenable) {
-      actions.push({ type: 'EnableKey' });
-      keyState = 'Enabled';
-    }
-  }
-
-  const check = checkKey({
-    key: { ...key, state: keyState },
-    reference: spec.keyId ?? key.arn,
-    region: input.region,
-  });
-  if (check) {
-    conditions.push({ type: 'KeyUsable', status: 'False', reason: check.reason, message: check.message });
-  } else {
-    conditions.push({
-      type: 'KeyUsable',
-      status: 'True',
-      reason: 'KeyUsable',
-      message: `key ${key.arn} passes every check`,
-    });
-  }
+  const { keyState, check } = assessKey(key, rotation);
 
   // ---- rotation -------------------------------------------------------------------------------
   let rotationPending: string | undefined;
   let onDemandRecorded: string | undefined;
   /** KMS refused the current token for good (the per-key cap): only a new token can change that. */
   let rotationRefused: string | undefined;
-  if (spec.rotation && keyState === 'Enabled' && rotation) {
-    const wantEnabled = spec.rotation.enabled ?? true;
-    const wantPeriod = spec.rotation.periodInDays;
+  if (keyState === 'Enabled' && rotation) {
+    const wantEnabled = wantedAutomaticRotation(spec, key);
+    const wantPeriod = spec.rotation?.periodInDays;
     if (
-      wantEnabled &&
+      wantEnabled === true &&
       (!rotation.enabled || (wantPeriod !== undefined && rotation.periodInDays !== wantPeriod))
     ) {
       if (enforce)
@@ -383,11 +439,11 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
         wantPeriod !== undefined
           ? `automatic rotation every ${wantPeriod} days`
           : 'automatic rotation enabled';
-    } else if (!wantEnabled && rotation.enabled) {
+    } else if (wantEnabled === false && rotation.enabled) {
       if (enforce) actions.push({ type: 'DisableKeyRotation' });
       rotationPending = 'automatic rotation disabled';
     }
-    const token = spec.rotation.onDemandToken;
+    const token = spec.rotation?.onDemandToken;
     const pending = input.status?.rotation?.pendingOnDemand;
     if (token !== undefined && token !== input.status?.rotation?.lastOnDemandToken) {
       if (pending?.token === token && onDemandRotationSeen(rotation, pending.lastRotationBefore)) {
@@ -419,7 +475,7 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
       reason: 'OnDemandRotationLimitExceeded',
       message: rotationRefused,
     });
-  } else if (spec.rotation) {
+  } else if (reportsRotation(spec)) {
     conditions.push(
       rotationPending
         ? {
@@ -434,23 +490,16 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
             reason: 'RotationAsDeclared',
             message: rotation?.enabled
               ? `automatic rotation every ${rotation.periodInDays ?? 365} days${rotation.nextRotationDate ? `, next on ${rotation.nextRotationDate}` : ''}`
-              : 'automatic rotation off',
+              : wantedAutomaticRotation(spec, key) === undefined
+                ? 'automatic rotation off (as set in AWS; spec.rotation.enabled not set)'
+                : 'automatic rotation off',
           },
     );
   }
 
-  if (check) {
-    const terminal =
-      check.reason === 'KeyNotSymmetric' ||
-      check.reason === 'KeyNotCustomerManaged' ||
-      check.reason === 'KeyInOtherRegion';
-    return plan(
-      terminal
-        ? { kind: 'stalled', reason: check.reason, message: check.message }
-        : { kind: 'waiting', reason: check.reason, message: check.message, retryAfterMs: resync.slowMs },
-      resync.slowMs,
-    );
-  }
+  // A key that cannot serve its workloads needs a person (Stalled), unless the operator's own
+  // protection is putting it right in this reconcile.
+  if (check) return plan(checkOutcome(check, keyState, check.message), resync.slowMs);
   if (rotationRefused && !rotationPending) {
     return plan(
       { kind: 'stalled', reason: 'OnDemandRotationLimitExceeded', message: rotationRefused },

@@ -31,7 +31,13 @@ import {
   refusalOf,
   targetOf,
 } from './kmskey-observe.ts';
-import { type KmsKeyAction, type KmsKeyPlan, kmsKeyFinalizer, planKmsKey } from './kmskey-plan.ts';
+import {
+  type KmsKeyAction,
+  type KmsKeyPlan,
+  kmsKeyFinalizer,
+  planKmsKey,
+  reportsRotation,
+} from './kmskey-plan.ts';
 import { awsUses, checkAws, keyClaims, usageOf } from './kmskey-usage.ts';
 import { resync } from './types.ts';
 
@@ -187,11 +193,11 @@ export function kmsKeyKind(
       let next = conditions;
       for (const t of ['DeletionBlocked', 'DeletionAuthority'])
         if (!plan.conditions.some((c) => c.type === t)) next = removeCondition(next, t);
-      if (!object.spec.rotation) next = removeCondition(next, 'RotationCurrent');
+      if (!reportsRotation(object.spec)) next = removeCondition(next, 'RotationCurrent');
       return next;
     },
     readiness: (stored, plan, results) => ({
-      readyWhen: stored.spec.rotation ? ['KeyUsable', 'RotationCurrent'] : ['KeyUsable'],
+      readyWhen: reportsRotation(stored.spec) ? ['KeyUsable', 'RotationCurrent'] : ['KeyUsable'],
       ready: { reason: 'KeyReady', message: 'key usable and configured as declared' },
       ...((plan.status.rotation?.onDemandRotationStartDate ??
       results.status.rotation?.onDemandRotationStartDate)
@@ -209,6 +215,9 @@ export function kmsKeyKind(
         workloads: workloadProgress(o.referencing, arn),
         usage: usageOf(o),
       };
+      // The deletion date is AWS's: gone once the key is no longer pending deletion (a cancel).
+      if (plan.status.keyState !== undefined && plan.status.deletionDate === undefined)
+        delete next.deletionDate;
       if (plan.status.rotation && updates.rotation)
         next.rotation = { ...plan.status.rotation, ...updates.rotation };
       const intent = stored.status?.rotation?.pendingOnDemand;

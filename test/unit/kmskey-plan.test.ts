@@ -139,14 +139,27 @@ describe('planKmsKey conditions and outcomes', () => {
     expect(plan.outcome.kind).toBe('continue');
   });
 
+  // Stalled means a person is needed: a disabled key or one pending deletion stays that way until
+  // someone acts; a key AWS is still creating only needs time.
   it.each([
-    ['disabled', keyState('Disabled'), 'KeyDisabled', 'waiting'],
-    ['pending deletion', keyState('PendingDeletion'), 'KeyPendingDeletion', 'waiting'],
+    ['disabled', keyState('Disabled'), 'KeyDisabled', 'stalled'],
+    ['pending deletion', keyState('PendingDeletion'), 'KeyPendingDeletion', 'stalled'],
+    ['pending import', keyState('PendingImport'), 'KeyNotEnabled', 'stalled'],
+    ['unavailable (key store disconnected)', keyState('Unavailable'), 'KeyNotEnabled', 'stalled'],
+    ['still creating', keyState('Creating'), 'KeyNotEnabled', 'waiting'],
     ['missing', notFound, 'KeyNotFound', 'stalled'],
   ] as const)('a %s key is not usable (%s) and the reconcile is %s', (_n, mod, reason, outcome) => {
     const input = kmsKey(mod);
     expect(condition(input, 'KeyUsable')).toMatchObject({ status: 'False', reason });
     expect(planKmsKey(input).outcome.kind).toBe(outcome);
+  });
+
+  it('a disabled key the operator re-enables (protection.reenable) is its own work, not Stalled', () => {
+    const plan = planKmsKey(
+      kmsKey(usedBy(1), keyState('Disabled'), withSpec({ protection: { reenable: true } })),
+    );
+    expect(plan.actions.map((a) => a.type)).toEqual(['EnableKey']);
+    expect(plan.outcome.kind).toBe('continue');
   });
 
   it('a key in use that is disabled out of band raises a Warning event at once', () => {
@@ -261,5 +274,75 @@ describe('a token refused for good', () => {
     expect(plan.outcome).toMatchObject({ kind: 'stalled', reason: 'OnDemandRotationLimitExceeded' });
     const next = withSpec({ rotation: { enabled: false, onDemandToken: 'three' } })(refusedInput);
     expect(actionTypes(next)).toEqual(['RotateKeyOnDemand']);
+  });
+});
+
+describe('the key is assessed in every branch, deletion included', () => {
+  it('a held deletion still reports a key disabled out of band, Stalled with the fix', () => {
+    const plan = planKmsKey(kmsKey(deleting, usedBy(2), keyState('Disabled')));
+    expect(condition(kmsKey(deleting, usedBy(2), keyState('Disabled')), 'KeyUsable')).toMatchObject({
+      status: 'False',
+      reason: 'KeyDisabled',
+    });
+    expect(plan.status.keyState).toBe('Disabled');
+    expect(plan.conditions.find((c) => c.type === 'DeletionBlocked')?.status).toBe('True');
+    expect(plan.outcome).toMatchObject({ kind: 'stalled', reason: 'KeyDisabled' });
+    expect(plan.outcome.kind === 'stalled' && plan.outcome.message).toContain('enable it');
+    expect(plan.events.map((e) => e.reason)).toContain('KeyDisabledInUse');
+  });
+
+  it('protection acts while the deletion is held: re-enable, cancel a deletion', () => {
+    const protect = withSpec({ protection: { reenable: true, cancelDeletion: true } });
+    expect(actionTypes(kmsKey(deleting, usedBy(1), keyState('Disabled'), protect))).toEqual(['EnableKey']);
+    expect(actionTypes(kmsKey(deleting, usedBy(1), keyState('PendingDeletion'), protect))).toEqual([
+      'CancelKeyDeletion',
+      'EnableKey',
+    ]);
+  });
+
+  it('a held deletion of a usable key waits (KeyInUse), not Stalled', () => {
+    expect(planKmsKey(kmsKey(deleting, usedBy(1))).outcome).toMatchObject({
+      kind: 'waiting',
+      reason: 'KeyInUse',
+    });
+  });
+});
+
+describe('rotation defaults are what the schema says', () => {
+  const created = (i: KmsKeyPlanInput): KmsKeyPlanInput => ({
+    ...i,
+    spec: { create: {} },
+    status: { keyArn: arn },
+  });
+  it('a key this object created gets automatic rotation without a rotation block', () => {
+    expect(actionTypes(kmsKey(created))).toEqual(['EnableKeyRotation']);
+    expect(condition(kmsKey(created), 'RotationCurrent')).toMatchObject({
+      status: 'False',
+      reason: 'RotationPending',
+    });
+  });
+  it('an adopted key without a rotation block keeps the rotation AWS has', () => {
+    expect(actionTypes(kmsKey())).toEqual([]);
+    expect(actionTypes(kmsKey(rotation({ enabled: true, periodInDays: 365 })))).toEqual([]);
+  });
+  it('an on-demand token alone rotates once and never turns automatic rotation on', () => {
+    const input = kmsKey(withSpec({ rotation: { onDemandToken: 'r1' } }));
+    expect(actionTypes(input)).toEqual(['RotateKeyOnDemand']);
+  });
+  it('an on-demand token alone never turns automatic rotation off either', () => {
+    const input = kmsKey(
+      withSpec({ rotation: { onDemandToken: 'r1' } }),
+      rotation({ enabled: true }),
+      lastToken('r1'),
+    );
+    expect(actionTypes(input)).toEqual([]);
+    expect(condition(input, 'RotationCurrent')).toMatchObject({ status: 'True' });
+  });
+  it('imported key material is never rotated by default', () => {
+    const imported: KmsKeyMod = (i) =>
+      i.observed.kind === 'found'
+        ? { ...i, observed: { ...i.observed, key: { ...i.observed.key, origin: 'EXTERNAL' } } }
+        : i;
+    expect(actionTypes(kmsKey(created, imported))).toEqual([]);
   });
 });

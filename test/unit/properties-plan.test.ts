@@ -178,7 +178,6 @@ const workloadInput: fc.Arbitrary<WorkloadPlanInput> = fc.record(
     capabilities: fc.record<WorkloadCapabilities>({
       changeKeyOperation: fc.constantFrom('UpdateApplication', 'UpdateTable'),
       comparesEncryptionContext: fc.boolean(),
-      preflightWhenOnKey: fc.boolean(),
       outgoingKeyMustStayUsable: fc.boolean(),
       changeRestartsRunning: fc.boolean(),
       keepsMaterialUntilRestart: fc.boolean(),
