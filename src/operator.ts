@@ -25,6 +25,7 @@ import { type AwsClients, type AwsTarget, createAwsClients } from './aws/clients
 import { callerIdentityCache } from './aws/identity.ts';
 import { createKeyInventory, type KeyInventory } from './keys/inventory.ts';
 import { createKeyCache, type KeyReads } from './keys/key-cache.ts';
+import { createKeyPoll } from './keys/key-poll.ts';
 import { keyArnsOf } from './keys/key-usage.ts';
 import { referenceGranted as grantAllows } from './keys/reference-grants.ts';
 import type { TenancyRules } from './keys/tenancy.ts';
@@ -32,6 +33,7 @@ import { controllerDefinitions, kmsKeyView } from './reconcile/controllers.ts';
 import { type EmrApplicationObject, type JobRunObject, jobRunReconciler } from './reconcile/jobrun.ts';
 import { cachedUsesOf, liveReferencesTo, liveUsesOf, referencesIn } from './reconcile/key-users.ts';
 import { kmsKeyReconciler } from './reconcile/kmskey.ts';
+import { createNudges } from './reconcile/nudges.ts';
 import { type SessionObject, sessionReconciler } from './reconcile/session.ts';
 import {
   type PolicyPreflight,
@@ -54,6 +56,7 @@ import {
   createMetricsRegistry,
   prometheusClientMetrics,
   prometheusControllerMetrics,
+  prometheusSignalMetrics,
   prometheusWorkQueueMetrics,
 } from './runtime/metrics.ts';
 import { createTtlMemo } from './runtime/ttl-memo.ts';
@@ -106,6 +109,13 @@ export interface OperatorOptions {
   inventoryPeriodMs?: number;
   /** AWS calls per second the inventory may make. Default 5. */
   inventoryCallsPerSecond?: number;
+  /**
+   * Period of the key-state poll (src/keys/key-poll.ts): every key something depends on is read
+   * once per period and a change enqueues its holders and users. Default 30 s; 0 turns it off.
+   */
+  keyPollMs?: number;
+  /** The SQS queue of CloudTrail events (src/events/intake.ts); off when unset. */
+  eventQueue?: { url: string; region?: string };
 }
 
 export interface RunningOperator {
@@ -123,6 +133,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     options.identity ?? `${process.env['POD_NAME'] ?? hostname()}_${randomBytes(4).toString('hex')}`;
   const registry = createMetricsRegistry({ defaultMetrics: true });
   const clientMetrics = prometheusClientMetrics(registry);
+  const signalMetrics = prometheusSignalMetrics(registry);
   const kube = createKubeClient(loadKubeConfig(options.kubeconfig), {
     userAgent: 'cmk-operator',
     onResponse: clientMetrics.kubeResponse,
@@ -158,6 +169,29 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   };
   const controllers = definitions.map((d) => wireController(d, wiring));
   for (const i of caches.informers) i.start();
+  const nudges = createNudges({
+    ...caches,
+    defaultRegion: options.defaultRegion,
+    enqueue: (type, key) => {
+      const i = definitions.findIndex((d) => d.root.type.plural === type.plural);
+      if (i >= 0) controllers[i]!.queue.add(key);
+    },
+  });
+  const keyPoll =
+    (options.keyPollMs ?? 30_000) > 0
+      ? createKeyPoll(
+          { keys, log: log.child({ component: 'key-poll' }) },
+          {
+            periodMs: options.keyPollMs ?? 30_000,
+            keys: nudges.keysInUse,
+            onChange: (arn) => {
+              signalMetrics.keyPollChanges.inc();
+              nudges.key(arn);
+            },
+            onRead: (outcome) => signalMetrics.keyPollReads.inc({ outcome }),
+          },
+        )
+      : undefined;
 
   // Work that runs only while leading, besides the controllers: the inventory's passes.
   const stopped = new AbortController();
@@ -168,7 +202,11 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       identity,
       controllers,
       informers: caches.informers,
-      onLeading: (signal) => inventory?.start(AbortSignal.any([signal, stopped.signal])),
+      onLeading: (signal) => {
+        const term = AbortSignal.any([signal, stopped.signal]);
+        inventory?.start(term);
+        keyPoll?.start(term);
+      },
     },
     options,
   );

@@ -46,6 +46,23 @@ export const runCli = defineCommand({
       default: 5,
       description: 'AWS calls per second the inventory may make (it never takes the reconciles’ quota)',
     },
+    'key-poll': {
+      type: 'duration',
+      default: 30_000,
+      description:
+        'between reads of every key something depends on (one DescribeKey per key): bounds how long a key disabled or scheduled for deletion outside Kubernetes goes unnoticed without an event queue (0 turns it off)',
+    },
+    'event-queue-url': {
+      type: 'string',
+      metavar: 'URL',
+      description:
+        'SQS queue that an EventBridge rule fills with the CloudTrail events of KMS and the three services (docs/events.md); the operator long-polls it and looks at the affected objects at once',
+    },
+    'event-queue-region': {
+      type: 'string',
+      metavar: 'REGION',
+      description: "the event queue's Region (default: the one in its URL, else --region)",
+    },
     'health-address': {
       type: 'string',
       metavar: 'ADDR',
@@ -150,6 +167,15 @@ export async function runCommand(args: string[]): Promise<number> {
     resyncMs: v.resync,
     inventoryPeriodMs: v['inventory-period'],
     inventoryCallsPerSecond: v['inventory-calls-per-second'],
+    keyPollMs: v['key-poll'],
+    ...(v['event-queue-url']
+      ? {
+          eventQueue: {
+            url: v['event-queue-url'],
+            ...(v['event-queue-region'] ? { region: v['event-queue-region'] } : {}),
+          },
+        }
+      : {}),
     healthAddress: v['health-address'],
     metricsAddress: v['metrics-address'],
     leaderElection: {

@@ -268,3 +268,31 @@ export function prometheusClientMetrics(registry: Registry): {
     awsCall: (service, operation, outcome) => aws.inc({ service, operation, outcome }),
   };
 }
+
+/**
+ * What the operator hears from AWS besides its own reads: the key-state poll's reads and the event
+ * queue's messages. Reported apart from the reconciles' AWS calls so their share of the steady-state
+ * budget shows.
+ */
+export function prometheusSignalMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    keyPollReads: new Counter({
+      name: 'cmk_key_poll_reads_total',
+      help: 'DescribeKey reads of the key-state poll, by outcome (read, failed)',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    keyPollChanges: new Counter({
+      name: 'cmk_key_poll_changes_total',
+      help: 'Key changes the key-state poll noticed (state, deletion date or key material), each enqueuing the key’s holders and users',
+      registers,
+    }),
+    eventMessages: new Counter({
+      name: 'cmk_event_messages_total',
+      help: 'Messages read from the event queue, by outcome (enqueued, ignored, failed)',
+      labelNames: ['outcome'],
+      registers,
+    }),
+  };
+}

@@ -243,6 +243,23 @@ describe('the chart renders valid objects', () => {
     );
   });
 
+  it('an event queue value becomes the operator flags', async () => {
+    const { objects } = await renderChart(
+      {
+        eventQueue: {
+          url: 'https://sqs.eu-west-1.amazonaws.com/111122223333/cmk-events',
+          region: 'eu-west-1',
+        },
+        keyPoll: '10s',
+      },
+      { release: 'cmk', namespace: 'ops' },
+    );
+    const args = operatorContainer(objects).args;
+    expect(args).toContain('--event-queue-url=https://sqs.eu-west-1.amazonaws.com/111122223333/cmk-events');
+    expect(args).toContain('--event-queue-region=eu-west-1');
+    expect(args).toContain('--key-poll=10s');
+  });
+
   it('default values: a Deployment that runs the operator as the chart says', async () => {
     const { objects } = await renderChart({}, { release: 'cmk', namespace: 'ops' });
     const [deployment] = find(objects, 'Deployment');
@@ -254,6 +271,7 @@ describe('the chart renders valid objects', () => {
       '--resync=10m',
       '--inventory-period=10m',
       '--inventory-calls-per-second=5',
+      '--key-poll=30s',
       '--health-address=:8081',
       '--metrics-address=:8080',
       '--leader-elect=true',

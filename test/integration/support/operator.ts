@@ -3,6 +3,7 @@
 // settings (AWS_ENDPOINT_URL, AWS_REGION, credentials), Kubernetes through a kubeconfig. Each test
 // file gets its own namespace, Lease and emulator.
 
+import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, inject } from 'vitest';
 import { type EmulatorAdmin, emulatorAdmin } from '../../../emulator/client.ts';
@@ -57,6 +58,22 @@ export const plurals: Record<string, string> = {
 
 export const testRegion = 'us-east-1';
 
+/** Creates (or finds) an SQS queue in the emulator and returns its URL. */
+export async function queueUrl(endpoint: string, name: string): Promise<string> {
+  const sqs = new SQSClient({
+    endpoint,
+    region: testRegion,
+    credentials: { accessKeyId: 'AKIATESTER0000000001', secretAccessKey: 'x' },
+  });
+  try {
+    const created = await sqs.send(new CreateQueueCommand({ QueueName: name }));
+    if (!created.QueueUrl) throw new Error(`CreateQueue ${name} returned no URL`);
+    return created.QueueUrl;
+  } finally {
+    sqs.destroy();
+  }
+}
+
 export function useOperator(
   options: {
     emulatorConfig?: Partial<EmulatorConfig>;
@@ -64,6 +81,10 @@ export function useOperator(
     tenancy?: (namespace: string) => TenancyRules;
     /** Turns the key usage inventory on with this period (off by default, as in most tests). */
     inventoryPeriodMs?: number;
+    /** Turns the key-state poll on with this period (off by default: most tests count AWS calls). */
+    keyPollMs?: number;
+    /** Name of an emulator SQS queue the operator reads CloudTrail events from (created if missing). */
+    eventQueue?: string;
   } = {},
 ): OperatorFixture {
   const f = {} as OperatorFixture;
@@ -94,6 +115,10 @@ export function useOperator(
       ...(options.tenancy ? { tenancy: options.tenancy(f.namespace) } : {}),
       ...(options.inventoryPeriodMs
         ? { inventoryPeriodMs: options.inventoryPeriodMs, inventoryCallsPerSecond: 50 }
+        : {}),
+      keyPollMs: options.keyPollMs ?? 0,
+      ...(options.eventQueue
+        ? { eventQueue: { url: await queueUrl(f.emulator.url, options.eventQueue) } }
         : {}),
       log: process.env['CMK_TEST_LOG']
         ? createLogger({ level: 'debug', destination: pino.destination(process.env['CMK_TEST_LOG']) })
