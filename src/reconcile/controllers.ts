@@ -37,6 +37,7 @@ export function progressView(o: KeyReferencingObject): string {
     o.metadata.finalizers?.length ?? 0,
     status.current?.keyArn ?? status.keyArn ?? null,
     condition('Ready'),
+    condition('KeyUsable'),
     condition('MaterialCurrent'),
   ]);
 }
@@ -50,6 +51,8 @@ export function kmsKeyView(o: KmsKeyObject): string {
     o.status?.keyArn ?? null,
     o.status?.currentKeyMaterialId ?? null,
     usable ? [usable.status, usable.reason, usable.message] : null,
+    // A Stalled KmsKey stalls its workloads (src/reconcile/key-resolution.ts).
+    o.status?.conditions?.find((c) => c.type === 'Stalled')?.status ?? null,
   ]);
 }
 

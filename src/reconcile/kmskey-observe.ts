@@ -116,6 +116,8 @@ export interface KmsKeyObservationSet {
   /** The references were read from the API server (every shard's workloads). */
   liveChecked: boolean;
   refusal?: { reason: string; message: string };
+  /** Referencing workloads whose pre-flight says the key policy shuts their service out. */
+  policyRefusals: Array<{ who: string; message: string }>;
   grants?: { count: number; limit: number };
   /** Uses of the key ARN beyond the references (other namespaces, key ids, other KmsKeys). */
   uses: KeyUse[];
@@ -127,7 +129,11 @@ export interface KmsKeyObservationSet {
 
 export function targetOf(deps: KmsKeyReconcilerDeps, o: KmsKeyObject): AwsTarget {
   const region = o.spec.region ?? deps.defaultRegion;
-  return { region, ...(o.spec.roleArn ? { roleArn: o.spec.roleArn } : {}) };
+  // With a role, the namespace: the clients check it against the tenancy rules and tag the session.
+  return {
+    region,
+    ...(o.spec.roleArn ? { roleArn: o.spec.roleArn, namespace: o.metadata.namespace ?? '' } : {}),
+  };
 }
 
 /** The key's ARN as this reconcile knows it: created just now, observed, or recorded. */
@@ -141,4 +147,28 @@ export function keyArnOf(
     (observation.observed.kind === 'found' ? observation.observed.key.arn : object.status?.keyArn) ??
     ''
   );
+}
+
+/** KeyUsable reasons by which a workload's pre-flight says the key policy shuts its service out. */
+const policyReasons = new Set(['KeyPolicyMissingPermission', 'KeyPolicyUnparseable']);
+
+/** The referencing workloads whose own pre-flight found the key policy refuses their service. */
+export function policyRefusalsOf(
+  referencing: KeyReferencingObject[],
+): Array<{ who: string; message: string }> {
+  const refusals: Array<{ who: string; message: string }> = [];
+  for (const o of referencing) {
+    const conditions = (
+      o.status as
+        | { conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> }
+        | undefined
+    )?.conditions;
+    const usable = conditions?.find((c) => c.type === 'KeyUsable');
+    if (usable?.status === 'False' && policyReasons.has(usable.reason ?? ''))
+      refusals.push({
+        who: `${o.kind ?? 'Workload'} ${o.metadata.namespace ?? ''}/${o.metadata.name}`,
+        message: usable.message ?? '',
+      });
+  }
+  return refusals;
 }

@@ -48,6 +48,11 @@ export interface KmsKeyPlanInput {
   awsUses?: Array<{ service: string; what: string; resourceArn: string; managedBy?: string }>;
   /** Set when AWS could not be asked who uses the key: a deletion waits. */
   awsUnknown?: string;
+  /**
+   * Workloads whose pre-flight found that the key policy no longer lets their service use the key
+   * (their KeyUsable condition): the key is fine, its policy shuts them out.
+   */
+  policyRefusals?: Array<{ who: string; message: string }>;
 }
 
 export type KmsKeyAction =
@@ -418,6 +423,21 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
   const { key, rotation } = observed;
   const { keyState, check } = assessKey(key, rotation);
 
+  // ---- the key policy, as its users' pre-flights read it ----------------------------------------
+  const refusals = check ? [] : (input.policyRefusals ?? []);
+  if (refusals.length > 0) {
+    const who = refusals.slice(0, 3).map((r) => `${r.who}: ${r.message}`);
+    const message = `the key policy no longer lets ${refusals.length} workload(s) use the key: ${who.join('; ')}${refusals.length > 3 ? ` and ${refusals.length - 3} more` : ''}; fix the key policy (docs/key-policies.md)`;
+    conditions.push({ type: 'ServiceAccess', status: 'False', reason: 'KeyPolicyDeniesService', message });
+  } else if (!check && references.length > 0) {
+    conditions.push({
+      type: 'ServiceAccess',
+      status: 'True',
+      reason: 'KeyPolicyAllowsUsers',
+      message: `the key policy lets the ${references.length} workload(s) on this key use it`,
+    });
+  }
+
   // ---- rotation -------------------------------------------------------------------------------
   let rotationPending: string | undefined;
   let onDemandRecorded: string | undefined;
@@ -500,6 +520,13 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
   // A key that cannot serve its workloads needs a person (Stalled), unless the operator's own
   // protection is putting it right in this reconcile.
   if (check) return plan(checkOutcome(check, keyState, check.message), resync.slowMs);
+  if (refusals.length > 0) {
+    const refused = conditions.find((c) => c.type === 'ServiceAccess')!;
+    return plan(
+      { kind: 'stalled', reason: 'KeyPolicyDeniesService', message: refused.message },
+      resync.slowMs,
+    );
+  }
   if (rotationRefused && !rotationPending) {
     return plan(
       { kind: 'stalled', reason: 'OnDemandRotationLimitExceeded', message: rotationRefused },

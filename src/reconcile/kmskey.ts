@@ -2,7 +2,7 @@
 //
 // Watches: KmsKey objects, and every workload kind that can reference a KmsKey (mapped to the
 // referenced KmsKey through an index, so a new or removed reference re-runs the key's reconcile).
-// Owns conditions: Ready, Reconciling, Stalled (kstatus), KeyUsable, RotationCurrent, DeletionBlocked,
+// Owns conditions: Ready, Reconciling, Stalled (kstatus), KeyUsable, ServiceAccess, RotationCurrent, DeletionBlocked,
 // DeletionAuthority.
 // Acts on AWS only through src/aws/kms.ts, only in Enforce mode, only with the leader's signal.
 // Reads: key facts through the key cache (one KMS read per key per TTL however many workloads re-run
@@ -27,6 +27,7 @@ import {
   type KmsKeyObservationSet,
   type KmsKeyReconcilerDeps,
   keyArnOf,
+  policyRefusalsOf,
   readKey,
   refusalOf,
   targetOf,
@@ -97,6 +98,7 @@ export function kmsKeyKind(
         observed,
         fresh,
         referencing,
+        policyRefusals: policyRefusalsOf(referencing),
         liveChecked: false,
         ...(refusal ? { refusal } : {}),
         ...keyClaims(deps, object, arn, referencing, uses),
@@ -121,6 +123,7 @@ export function kmsKeyKind(
         keyUses: o.uses,
         awsUses: o.aws.users,
         ...(o.aws.unknown ? { awsUnknown: o.aws.unknown } : {}),
+        policyRefusals: o.policyRefusals,
         ...(o.authorityHeldBy ? { authorityHeldBy: o.authorityHeldBy } : {}),
         ...(o.refusal ? { refusal: o.refusal } : {}),
       }),
@@ -191,13 +194,17 @@ export function kmsKeyKind(
     subject: keyArnOf,
     prune: (conditions, plan, object) => {
       let next = conditions;
-      for (const t of ['DeletionBlocked', 'DeletionAuthority'])
+      for (const t of ['DeletionBlocked', 'DeletionAuthority', 'ServiceAccess'])
         if (!plan.conditions.some((c) => c.type === t)) next = removeCondition(next, t);
       if (!reportsRotation(object.spec)) next = removeCondition(next, 'RotationCurrent');
       return next;
     },
     readiness: (stored, plan, results) => ({
-      readyWhen: reportsRotation(stored.spec) ? ['KeyUsable', 'RotationCurrent'] : ['KeyUsable'],
+      readyWhen: [
+        'KeyUsable',
+        ...(reportsRotation(stored.spec) ? ['RotationCurrent'] : []),
+        ...(plan.conditions.some((c) => c.type === 'ServiceAccess') ? ['ServiceAccess'] : []),
+      ],
       ready: { reason: 'KeyReady', message: 'key usable and configured as declared' },
       ...((plan.status.rotation?.onDemandRotationStartDate ??
       results.status.rotation?.onDemandRotationStartDate)

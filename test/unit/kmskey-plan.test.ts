@@ -346,3 +346,32 @@ describe('rotation defaults are what the schema says', () => {
     expect(actionTypes(kmsKey(created, imported))).toEqual([]);
   });
 });
+
+describe('the key policy, as its users read it', () => {
+  const refused = (i: KmsKeyPlanInput): KmsKeyPlanInput => ({
+    ...i,
+    policyRefusals: [
+      { who: 'FlinkApplication team-a/orders', message: 'the key policy does not allow kms:CreateGrant' },
+    ],
+  });
+  it('a policy that shuts a workload out is Stalled on the KmsKey, naming the workload and the fix', () => {
+    const plan = planKmsKey(kmsKey(usedBy(1), refused));
+    expect(plan.conditions.find((c) => c.type === 'ServiceAccess')).toMatchObject({
+      status: 'False',
+      reason: 'KeyPolicyDeniesService',
+    });
+    expect(plan.outcome).toMatchObject({ kind: 'stalled', reason: 'KeyPolicyDeniesService' });
+    expect(plan.outcome.kind === 'stalled' && plan.outcome.message).toContain(
+      'FlinkApplication team-a/orders',
+    );
+    // The key itself stays usable: workloads that reference it keep resolving it.
+    expect(condition(kmsKey(usedBy(1), refused), 'KeyUsable')).toMatchObject({ status: 'True' });
+  });
+  it('users that can use the key are reported as such', () => {
+    expect(condition(kmsKey(usedBy(2)), 'ServiceAccess')).toMatchObject({ status: 'True' });
+    expect(planKmsKey(kmsKey(usedBy(2))).outcome.kind).toBe('continue');
+  });
+  it('a key with no users says nothing about them', () => {
+    expect(condition(kmsKey(), 'ServiceAccess')).toBeUndefined();
+  });
+});
