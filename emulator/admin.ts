@@ -19,10 +19,15 @@
 //   GET    /_emulator/calls?service=&eventName=&errorCode=&since=
 //   DELETE /_emulator/calls
 //   GET    /_emulator/state                  every service's snapshot
+//   GET    /_emulator/events                 {settings, counts} of the event trail
+//   PUT    /_emulator/events                 body {queueName, accountId?, region?, delayMs?,
+//                                              duplicateRate?, dropRate?, reorder?}
+//   DELETE /_emulator/events                 stop publishing events
 
 import { parse as parseYaml } from 'yaml';
 import type { FaultRule } from './core/faults.ts';
 import type { EncodedResponse } from './core/protocol.ts';
+import type { EventQueueSettings } from './core/trail.ts';
 import type { EmulatorHost } from './server.ts';
 
 function json(status: number, value: unknown): EncodedResponse {
@@ -127,6 +132,14 @@ export async function handleAdmin(
           200,
           Object.fromEntries(host.services().map((s) => [s.name, s.snapshot ? s.snapshot() : null])),
         );
+      case 'GET /_emulator/events':
+        return json(200, { settings: world.events.settings() ?? null, counts: world.events.counts() });
+      case 'PUT /_emulator/events':
+        world.events.configure(parseBody(body) as unknown as EventQueueSettings);
+        return json(200, { settings: world.events.settings() ?? null, counts: world.events.counts() });
+      case 'DELETE /_emulator/events':
+        world.events.configure(undefined);
+        return json(200, { settings: null, counts: world.events.counts() });
       default:
         return json(404, { error: `no admin route ${method} ${path}` });
     }

@@ -3,6 +3,14 @@
 
 import type { CallRecord } from './core/calllog.ts';
 import type { FaultRule } from './core/faults.ts';
+import type { EventQueueSettings, EventQueueTarget, EventTrailCounts } from './core/trail.ts';
+
+export type { EventQueueSettings } from './core/trail.ts';
+
+export interface EventQueueState {
+  settings: (EventQueueSettings & EventQueueTarget) | null;
+  counts: EventTrailCounts;
+}
 
 export interface EmulatorAdmin {
   health(): Promise<{ ok: boolean; now: number; mode: string; services: string[] }>;
@@ -28,6 +36,15 @@ export interface EmulatorAdmin {
   }): Promise<CallRecord[]>;
   clearCalls(): Promise<void>;
   state(): Promise<Record<string, unknown>>;
+  /**
+   * Publishes a CloudTrail-shaped EventBridge event into the named SQS queue (create it first) after
+   * every successful mutating call on the allow-list, with optional delay, drop, duplicate and
+   * reorder faults. Replaces earlier settings.
+   */
+  setEventQueue(settings: EventQueueSettings): Promise<EventQueueState>;
+  eventQueue(): Promise<EventQueueState>;
+  /** Stops publishing events. */
+  clearEventQueue(): Promise<void>;
 }
 
 export function emulatorAdmin(baseUrl: string): EmulatorAdmin {
@@ -82,5 +99,10 @@ export function emulatorAdmin(baseUrl: string): EmulatorAdmin {
       await call('DELETE', 'calls');
     },
     state: () => call('GET', 'state'),
+    setEventQueue: (settings) => call('PUT', 'events', settings),
+    eventQueue: () => call('GET', 'events'),
+    clearEventQueue: async () => {
+      await call('DELETE', 'events');
+    },
   };
 }

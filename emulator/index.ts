@@ -13,6 +13,7 @@ import { createEmrServerlessService } from './services/emr-serverless/index.ts';
 import { createKeyspacesService } from './services/keyspaces/index.ts';
 import { createKmsService } from './services/kms/index.ts';
 import { createMsfService } from './services/msf/index.ts';
+import { createSqsService } from './services/sqs/index.ts';
 import { createStsService } from './services/sts.ts';
 
 /** KMS first: the others look keys up through world.kms. */
@@ -22,6 +23,7 @@ const factories: ServiceFactory[] = [
   createKeyspacesService,
   createEmrServerlessService,
   createStsService,
+  createSqsService,
 ];
 
 export interface EmulatorOptions {
@@ -48,6 +50,8 @@ export interface RunningEmulator {
 
 export interface EmulatorState extends EmulatorHost {
   world(): World;
+  /** Ends whatever the services wait on in real time (long polls); the state stays readable. */
+  dispose(): void;
 }
 
 /** Builds the world and its services without a server (unit tests of service rules use this). */
@@ -62,11 +66,15 @@ export function createEmulatorState(options: Pick<EmulatorOptions, 'config' | 'c
     reset(config) {
       // Overrides apply to this world only: a later plain reset starts again from the startup config,
       // so one test's overrides cannot leak into the next test's world.
+      for (const s of services) s.dispose?.();
       world = createWorld(structuredClone({ ...baseConfig, ...config }), clock);
       services = factories.map((f) => f(world));
     },
     seed(doc) {
       applySeed(world, services, doc);
+    },
+    dispose() {
+      for (const s of services) s.dispose?.();
     },
   };
   return state;
@@ -139,6 +147,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     seed: (doc) => state.seed(doc),
     close: () =>
       new Promise<void>((resolve) => {
+        // Pending long polls answer (empty) first, so no request holds the server open.
+        state.dispose();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

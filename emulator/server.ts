@@ -2,7 +2,8 @@
 // `/_emulator/...` is the admin API; an `X-Amz-Target` header picks a JSON-RPC service by its target
 // prefix; a form-encoded POST is the query protocol (STS); anything else is matched against the
 // restJson1 routes (EMR Serverless). Every call then goes through the same steps: settle the
-// timeline, identify the caller, apply injected faults, run the handler, record the call.
+// timeline, identify the caller, apply injected faults, run the handler, record the call, and hand a
+// successful call to the event trail (core/trail.ts), which publishes it when it is on its list.
 
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -59,6 +60,13 @@ function readBody(req: IncomingMessage): Promise<string> {
 function send(res: ServerResponse, r: EncodedResponse): void {
   res.writeHead(r.status, { ...r.headers, 'content-length': Buffer.byteLength(r.body) });
   res.end(r.body);
+}
+
+/** A service's own error encoding when it has one (SQS), else its protocol's. */
+function errorResponse(service: ServiceRuntime, error: AwsError, requestId: string): EncodedResponse {
+  return (
+    service.encodeError?.(error, requestId) ?? encodeError(service.name, service.protocol, error, requestId)
+  );
 }
 
 function compileRoutes(services: ServiceRuntime[]): CompiledRoute[] {
@@ -118,6 +126,8 @@ export function createEmulatorServer(host: EmulatorHost): Server {
     let service: ServiceRuntime | undefined;
     let operation: string | undefined;
     let handlerCall: ((ctx: CallContext) => unknown) | undefined;
+    /** The decoded input (REST: path parameters and body), for the event trail. */
+    let callInput: JsonObject = {};
     const body = await readBody(req);
 
     if (typeof target === 'string') {
@@ -141,9 +151,8 @@ export function createEmulatorServer(host: EmulatorHost): Server {
       if (!contentType.startsWith(expected)) {
         send(
           res,
-          encodeError(
-            service.name,
-            service.protocol,
+          errorResponse(
+            service,
             new AwsError(
               'SerializationException',
               `Expected Content-Type ${expected}, got ${contentType || 'none'}`,
@@ -162,7 +171,8 @@ export function createEmulatorServer(host: EmulatorHost): Server {
             'UnknownOperationException',
             `Operation ${op} is not supported by the ${svc.name} emulator`,
           );
-        return handler(ctx, parseJsonBody(body));
+        callInput = parseJsonBody(body);
+        return handler(ctx, callInput);
       };
     } else if (contentType.startsWith('application/x-www-form-urlencoded')) {
       const form = new URLSearchParams(body);
@@ -189,8 +199,11 @@ export function createEmulatorServer(host: EmulatorHost): Server {
           params[n] = decodeURIComponent(m[i + 1]!);
         });
         const route = c.route;
-        handlerCall = (ctx) =>
-          route.handler(ctx, { params, query: url.searchParams, body: parseJsonBody(body) });
+        handlerCall = (ctx) => {
+          const parsed = parseJsonBody(body);
+          callInput = { ...params, ...parsed };
+          return route.handler(ctx, { params, query: url.searchParams, body: parsed });
+        };
         break;
       }
       if (!service) {
@@ -221,6 +234,7 @@ export function createEmulatorServer(host: EmulatorHost): Server {
       caller,
       requestId,
       now,
+      ...(req.headers.host ? { endpoint: `http://${req.headers.host}` } : {}),
     };
     const started = performance.now();
     const record = (errorCode?: string, errorMessage?: string, injected?: boolean) => {
@@ -251,12 +265,19 @@ export function createEmulatorServer(host: EmulatorHost): Server {
     if (fault.delayMs > 0) await new Promise((r) => setTimeout(r, fault.delayMs));
     if (fault.error) {
       record(fault.error.code, fault.error.message, true);
-      send(res, encodeError(svc.name, svc.protocol, fault.error, requestId));
+      send(res, errorResponse(svc, fault.error, requestId));
       return;
     }
     try {
       const result = await handlerCall!(ctx);
       record();
+      try {
+        world.events.record(ctx, callInput, result);
+      } catch (e) {
+        process.stderr.write(
+          `[emulator] event for ${svc.name}.${op} not published: ${(e as Error)?.stack ?? e}\n`,
+        );
+      }
       if (svc.protocol === 'awsQuery') {
         send(res, {
           status: 200,
@@ -278,7 +299,7 @@ export function createEmulatorServer(host: EmulatorHost): Server {
       if (!(e instanceof AwsError))
         process.stderr.write(`[emulator] ${svc.name}.${op} failed: ${(e as Error)?.stack ?? e}\n`);
       record(error.code, error.message);
-      send(res, encodeError(svc.name, svc.protocol, error, requestId));
+      send(res, errorResponse(svc, error, requestId));
     }
   }
 

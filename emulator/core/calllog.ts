@@ -39,6 +39,7 @@ export const eventSources: Record<ServiceName, string> = {
   cassandra: 'cassandra.amazonaws.com',
   'emr-serverless': 'emr-serverless.amazonaws.com',
   sts: 'sts.amazonaws.com',
+  sqs: 'sqs.amazonaws.com',
 };
 
 export interface CallFilter {

@@ -2,7 +2,7 @@
 // travels back to the SDK, and how timestamps are encoded. Services throw `AwsError`; only the
 // server turns it into bytes, so every service gets AWS-shaped errors for free.
 
-export type ServiceName = 'kms' | 'kinesisanalytics' | 'cassandra' | 'emr-serverless' | 'sts';
+export type ServiceName = 'kms' | 'kinesisanalytics' | 'cassandra' | 'emr-serverless' | 'sts' | 'sqs';
 
 export type Protocol = 'awsJson1_1' | 'awsJson1_0' | 'restJson1' | 'awsQuery';
 

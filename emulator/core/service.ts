@@ -4,7 +4,7 @@
 // returns the response object, or throws an AwsError.
 
 import type { Principal } from './identity.ts';
-import type { Protocol, ServiceName } from './protocol.ts';
+import type { AwsError, EncodedResponse, Protocol, ServiceName } from './protocol.ts';
 import type { World } from './world.ts';
 
 export type JsonObject = Record<string, unknown>;
@@ -20,6 +20,8 @@ export interface CallContext {
   readonly requestId: string;
   /** The emulator clock at the start of the call, ms since the epoch. */
   readonly now: number;
+  /** The origin the caller reached the emulator at (`http://127.0.0.1:4599`), for URLs it hands back. */
+  readonly endpoint?: string;
 }
 
 export type JsonHandler = (ctx: CallContext, input: JsonObject) => unknown;
@@ -50,6 +52,10 @@ export interface ServiceRuntime {
   seed?(section: unknown, world: World): void;
   /** A JSON summary for `GET /_emulator/state`. */
   snapshot?(): unknown;
+  /** Encodes an error itself instead of the protocol's default (SQS adds its query-error header). */
+  encodeError?(error: AwsError, requestId: string): EncodedResponse;
+  /** Ends whatever waits in real time (SQS long polls) when the world is replaced or the server closes. */
+  dispose?(): void;
 }
 
 export type ServiceFactory = (world: World) => ServiceRuntime;

@@ -8,6 +8,7 @@ import { type Clock, createTimeline, type Timeline } from './clock.ts';
 import { createFaultInjector, type FaultInjector } from './faults.ts';
 import { createIdentityStore, type IdentityStore, type Principal } from './identity.ts';
 import { type Random, seededRandom } from './random.ts';
+import { createEventTrail, type EventTrail } from './trail.ts';
 
 export interface EmulatorConfig {
   /** The account every resource lives in unless a seed says otherwise. */
@@ -105,6 +106,8 @@ export interface World {
   readonly faults: FaultInjector;
   /** Set by the KMS service when it is created. */
   kms: KmsAccess;
+  /** CloudTrail-shaped events of successful mutations, published into an SQS queue when one is named. */
+  readonly events: EventTrail;
   /** A duration in ms for a transition kind, drawn from the configured range. */
   transitionMs(kind: string): number;
   /** Runs every timeline event due by now. */
@@ -125,6 +128,7 @@ export function createWorld(config: EmulatorConfig, clock: Clock): World {
     identities: createIdentityStore(config.accountId),
     log: createCallLog(),
     faults: createFaultInjector(seededRandom(config.seed ^ 0x5eed)),
+    events: createEventTrail({ config, clock, timeline }),
     kms: {
       findKey: notReady,
       serviceUseDenied: notReady,
