@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { type Clock, createClock } from './core/clock.ts';
+import { parseRoleSeed } from './core/identity.ts';
 import type { ServiceFactory, ServiceRuntime } from './core/service.ts';
 import { createWorld, defaultConfig, type EmulatorConfig, type World } from './core/world.ts';
 import { createEmulatorServer, type EmulatorHost } from './server.ts';
@@ -99,12 +100,8 @@ function applySeed(world: World, services: ServiceRuntime[], doc: unknown): void
     });
   }
   for (const r of (d['roles'] as Array<Record<string, unknown>> | undefined) ?? []) {
-    const arn = String(r['arn'] ?? '');
-    if (!arn) throw new Error('seed: each role needs an arn');
-    world.identities.roles.set(arn, {
-      arn,
-      ...(Array.isArray(r['iamAllow']) ? { iamAllow: r['iamAllow'].map(String) } : {}),
-    });
+    const role = parseRoleSeed(r);
+    world.identities.roles.set(role.arn, role);
   }
   for (const s of services) {
     if (d[s.name] !== undefined) {

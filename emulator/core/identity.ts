@@ -18,6 +18,60 @@ export interface Principal {
   iamAllow?: string[];
   /** For assumed-role sessions: the role ARN that was assumed. */
   roleArn?: string;
+  /** For assumed-role sessions: the session tags AssumeRole was given (IAM-006), as principal tags. */
+  sessionTags?: Record<string, string>;
+}
+
+/**
+ * What a role's trust policy demands of AssumeRole, as far as the emulator models it. Absent: trust
+ * policies are not modelled for the role (any ExternalId, any session tags).
+ */
+export interface RoleTrust {
+  /** The trust policy's `sts:ExternalId` condition: AssumeRole must present exactly this (IAM-005). */
+  externalId?: string;
+  /** The trust policy allows `sts:TagSession`; without it, an AssumeRole with tags is refused (IAM-006). */
+  tagSession?: boolean;
+  /**
+   * `aws:RequestTag/<key>` conditions (StringLike patterns, any of the list): every named tag must be
+   * sent with a matching value, so a role can serve one namespace only.
+   */
+  requestTags?: Record<string, string[]>;
+}
+
+export interface Role {
+  arn: string;
+  iamAllow?: string[];
+  trust?: RoleTrust;
+}
+
+/** A role from the seed's `roles:` list: `{arn, iamAllow?, trust?: {externalId?, tagSession?, requestTags?}}`. */
+export function parseRoleSeed(raw: Record<string, unknown>): Role {
+  const arn = String(raw['arn'] ?? '');
+  if (!arn) throw new Error('seed: each role needs an arn');
+  const t = raw['trust'];
+  if (t !== undefined && (t === null || typeof t !== 'object' || Array.isArray(t)))
+    throw new Error(`seed: roles[${arn}].trust must be a mapping`);
+  const trust = t as Record<string, unknown> | undefined;
+  const tags = trust?.['requestTags'] as Record<string, unknown> | undefined;
+  return {
+    arn,
+    ...(Array.isArray(raw['iamAllow']) ? { iamAllow: raw['iamAllow'].map(String) } : {}),
+    ...(trust
+      ? {
+          trust: {
+            ...(trust['externalId'] !== undefined ? { externalId: String(trust['externalId']) } : {}),
+            ...(trust['tagSession'] !== undefined ? { tagSession: trust['tagSession'] === true } : {}),
+            ...(tags
+              ? {
+                  requestTags: Object.fromEntries(
+                    Object.entries(tags).map(([k, v]) => [k, (Array.isArray(v) ? v : [v]).map(String)]),
+                  ),
+                }
+              : {}),
+          },
+        }
+      : {}),
+  };
 }
 
 export interface SigV4Scope {
@@ -59,14 +113,14 @@ export interface IdentityStore {
   /** The principal for an access key id; unknown keys are the account administrator. */
   resolve(accessKeyId: string | undefined): Principal;
   add(principal: Principal): void;
-  /** Roles that STS AssumeRole may assume, by role ARN, with their IAM allowances. */
-  roles: Map<string, { arn: string; iamAllow?: string[] }>;
+  /** Roles that STS AssumeRole may assume, by role ARN, with their IAM allowances and trust. */
+  roles: Map<string, Role>;
   all(): Principal[];
 }
 
 export function createIdentityStore(accountId: string): IdentityStore {
   const byKey = new Map<string, Principal>();
-  const roles = new Map<string, { arn: string; iamAllow?: string[] }>();
+  const roles = new Map<string, Role>();
   return {
     resolve(accessKeyId) {
       const known = accessKeyId ? byKey.get(accessKeyId) : undefined;

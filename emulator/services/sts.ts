@@ -10,7 +10,12 @@
 // - Which roles may be assumed: when roles are seeded, only those (anything else is AccessDenied, as
 //   when a trust policy does not name the caller). When none are seeded, any role ARN in the
 //   caller's own account, as an administrator; cross-account roles must be seeded. Trust policies
-//   themselves are not modelled.
+//   are modelled only as far as a seeded role's `trust` says: an `externalId` that AssumeRole must
+//   present exactly (IAM-005), whether `sts:TagSession` is allowed, and `aws:RequestTag` patterns the
+//   session tags must match (IAM-006); every refusal is AccessDenied, as AWS gives no other hint. A
+//   role without `trust` takes any ExternalId and any tags (trust not modelled).
+// - Session tags are recorded on the session's principal (`sessionTags`, the principal tags it
+//   carries); role chaining does not pass them on (transitive tags are not modelled).
 // - The caller needs `sts:AssumeRole` in its iamAllow. A seeded principal whose ARN is the account
 //   root is refused ("Roles may not be assumed by root accounts"); unknown access keys (the
 //   emulator's implicit administrator) may assume roles.
@@ -25,7 +30,7 @@
 //   refreshes credentials on wall time, so expiring them would break flows that are valid in AWS.
 
 import { createHash } from 'node:crypto';
-import type { Principal } from '../core/identity.ts';
+import type { Principal, Role } from '../core/identity.ts';
 import { iamAllows, wildcardMatch } from '../core/identity.ts';
 import { AwsError, xmlEscape } from '../core/protocol.ts';
 import { seededRandom } from '../core/random.ts';
@@ -149,6 +154,35 @@ export function intersectAllow(role: string[] | undefined, session: string[]): s
   return [...out];
 }
 
+/**
+ * IAM-005, IAM-006: what a role's modelled trust policy refuses. The ExternalId must be exactly the
+ * trusted one (absent or different alike); tags need sts:TagSession and must match every
+ * `aws:RequestTag` pattern. Throws AccessDenied naming the STS action refused.
+ */
+function trustRefusal(
+  ctx: CallContext,
+  role: Role,
+  externalId: string | undefined,
+  tags: Record<string, string>,
+): void {
+  const trust = role.trust;
+  if (!trust) return;
+  const denied = (action: string) =>
+    new AwsError(
+      'AccessDenied',
+      `User: ${ctx.caller.arn} is not authorized to perform: ${action} on resource: ${role.arn}`,
+      403,
+    );
+  if (trust.externalId !== undefined && externalId !== trust.externalId) throw denied('sts:AssumeRole');
+  const tagged = Object.keys(tags).length > 0;
+  if (tagged && trust.tagSession !== true) throw denied('sts:TagSession');
+  for (const [key, patterns] of Object.entries(trust.requestTags ?? {})) {
+    const value = tags[key];
+    if (value === undefined || !patterns.some((p) => wildcardMatch(p, value)))
+      throw denied(tagged ? 'sts:TagSession' : 'sts:AssumeRole');
+  }
+}
+
 /** A stable IAM-style unique id (AROA..., AIDA...) for an ARN, so GetCallerIdentity is repeatable. */
 function uniqueId(prefix: string, arn: string): string {
   const digest = createHash('sha256').update(arn).digest();
@@ -192,7 +226,7 @@ export function createStsService(world: World): ServiceRuntime {
     Array.from({ length: n }, () => alphabet[random.int(0, alphabet.length - 1)]).join('');
   let sessions = 0;
 
-  function assumableRole(ctx: CallContext, roleArn: string): { arn: string; iamAllow?: string[] } {
+  function assumableRole(ctx: CallContext, roleArn: string): Role {
     const denied = () =>
       new AwsError(
         'AccessDenied',
@@ -233,7 +267,6 @@ export function createStsService(world: World): ServiceRuntime {
       });
       const duration = optInteger(input, 'DurationSeconds', 'durationSeconds', 900, 43200) ?? 3600;
       const policy = optString(input, 'Policy', 'policy', { min: 1, max: 2048 });
-      optString(input, 'ExternalId', 'externalId', { min: 2, max: 1224, pattern: /^[\w+=,.@:/-]*$/ });
       optString(input, 'SerialNumber', 'serialNumber', { min: 9, max: 256, pattern: /^[\w+=/:,.@-]*$/ });
       optString(input, 'TokenCode', 'tokenCode', { min: 6, max: 6, pattern: /^\d*$/ });
       const sourceIdentity = optString(input, 'SourceIdentity', 'sourceIdentity', {
@@ -255,9 +288,16 @@ export function createStsService(world: World): ServiceRuntime {
           'PolicyArns (managed session policies) are not modelled by the emulator; use an inline Policy',
         );
 
+      const externalId = optString(input, 'ExternalId', 'externalId', {
+        min: 2,
+        max: 1224,
+        pattern: /^[\w+=,.@:/-]*$/,
+      });
       const match = roleArnPattern.exec(roleArn);
       if (!match) throw validationError(`${roleArn} is invalid`);
       const role = assumableRole(ctx, roleArn);
+      const sessionTags = Object.fromEntries(tags.map((t) => [t['Key']!, t['Value'] ?? '']));
+      trustRefusal(ctx, role, externalId, sessionTags);
       if (ctx.caller.type === 'assumed-role' && duration > 3600)
         throw validationError(
           'The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.',
@@ -293,6 +333,7 @@ export function createStsService(world: World): ServiceRuntime {
         type: 'assumed-role',
         roleArn,
         ...(iamAllow === undefined ? {} : { iamAllow }),
+        ...(tags.length > 0 ? { sessionTags } : {}),
       };
       world.identities.add(principal);
       sessions++;

@@ -3,7 +3,11 @@
 // so the same binary talks to AWS or to the local emulator without a special code path. Retries are
 // the SDK's own (adaptive mode, which adds client-side rate limiting on throttling); nothing wraps
 // SDK calls in another retry layer. A role ARN on an object is assumed through STS with cached,
-// auto-refreshing temporary credentials.
+// auto-refreshing temporary credentials: with the role's ExternalId from the tenancy configuration
+// (IAM-005) and the session tags `cmk.io/cluster` and `cmk.io/namespace` (IAM-006), one session per
+// (role, namespace) so a role's trust policy can scope who may be served by it. A role the target's
+// namespace may not use (tenancy `allowedRoleArnPatterns`) is never assumed: every call through such
+// a client fails as AccessDenied (code RoleNotAllowed) with a message naming spec.roleArn and the fix.
 
 import { EMRServerlessClient } from '@aws-sdk/client-emr-serverless';
 import { KeyspacesClient } from '@aws-sdk/client-keyspaces';
@@ -11,11 +15,17 @@ import { KinesisAnalyticsV2Client } from '@aws-sdk/client-kinesis-analytics-v2';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { STSClient } from '@aws-sdk/client-sts';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { assumeRoleRules, roleRefusal, type TenancyRules } from '../keys/tenancy.ts';
 
 export interface AwsTarget {
   region: string;
   /** Role to assume for this target; the operator's own identity when undefined. */
   roleArn?: string;
+  /**
+   * The namespace of the object the calls are for: checked against the tenancy rules' role
+   * allow-list and sent as the `cmk.io/namespace` session tag. Only meaningful with `roleArn`.
+   */
+  namespace?: string;
 }
 
 export interface StaticCredentials {
@@ -31,6 +41,10 @@ export interface AwsClientOptions {
   maxAttempts?: number;
   /** Longest wait for an answer (socket idle) per attempt; default 10 s. */
   requestTimeoutMs?: number;
+  /** Role allow-lists per namespace and, per role, its ExternalId and whether to send session tags. */
+  tenancy?: TenancyRules;
+  /** Sent as the `cmk.io/cluster` session tag (the operator's --cluster-name). */
+  clusterName?: string;
   /** Overrides the default credential chain (tests, tools). */
   credentials?: StaticCredentials | (() => Promise<StaticCredentials>);
   /**
@@ -51,6 +65,13 @@ export interface AwsClients {
 }
 
 type Destroyable = { destroy(): void };
+
+/** One client per (service, Region, role, namespace): the namespace matters only with a role. */
+function clientKey(service: string, target: AwsTarget): string {
+  return [service, target.region, target.roleArn ?? '', target.roleArn ? (target.namespace ?? '') : ''].join(
+    '|',
+  );
+}
 
 interface Countable {
   middlewareStack: {
@@ -86,16 +107,47 @@ function countCalls(
   );
 }
 
+/** The session tags of an AssumeRole for `target` (IAM-006); STS tag values allow `[\p{L}\p{Z}\p{N}_.:/=+@-]`. */
+export function sessionTagsFor(
+  target: Pick<AwsTarget, 'namespace'>,
+  clusterName: string | undefined,
+): Array<{ Key: string; Value: string }> {
+  const clean = (v: string) => v.replace(/[^\p{L}\p{Z}\p{N}_.:/=+@-]/gu, '-').slice(0, 256);
+  return [
+    ...(clusterName ? [{ Key: 'cmk.io/cluster', Value: clean(clusterName) }] : []),
+    ...(target.namespace ? [{ Key: 'cmk.io/namespace', Value: clean(target.namespace) }] : []),
+  ];
+}
+
+/** The error every call through a client for a refused role fails with (classified AccessDenied). */
+function roleNotAllowed(message: string): Error {
+  return Object.assign(new Error(message), { name: 'RoleNotAllowed', $metadata: { httpStatusCode: 403 } });
+}
+
 export function createAwsClients(options: AwsClientOptions): AwsClients {
   const cache = new Map<string, Destroyable>();
   const credentialsFor = (target: AwsTarget) => {
     if (!target.roleArn) return options.credentials ? { credentials: options.credentials } : {};
+    const refusal =
+      options.tenancy && target.namespace !== undefined
+        ? roleRefusal(options.tenancy, target.namespace, target.roleArn)
+        : undefined;
+    if (refusal)
+      return {
+        credentials: async () => {
+          throw roleNotAllowed(refusal);
+        },
+      };
+    const role = assumeRoleRules(options.tenancy, target.roleArn);
+    const tags = role.sessionTags ? sessionTagsFor(target, options.clusterName) : [];
     return {
       credentials: fromTemporaryCredentials({
         params: {
           RoleArn: target.roleArn,
           RoleSessionName: options.sessionName.slice(0, 64),
           DurationSeconds: 3600,
+          ...(role.externalId ? { ExternalId: role.externalId } : {}),
+          ...(tags.length > 0 ? { Tags: tags } : {}),
         },
         clientConfig: { region: target.region },
         ...(options.credentials ? { masterCredentials: options.credentials as never } : {}),
@@ -103,7 +155,7 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
     };
   };
   function get<C extends Destroyable>(service: string, target: AwsTarget, make: (config: object) => C): C {
-    const key = `${service}|${target.region}|${target.roleArn ?? ''}`;
+    const key = clientKey(service, target);
     let client = cache.get(key) as C | undefined;
     if (!client) {
       client = make({

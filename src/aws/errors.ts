@@ -79,6 +79,8 @@ const byCode: Record<string, ErrorCause> = {
   InvalidClientTokenId: 'AccessDenied',
   ExpiredToken: 'AccessDenied',
   ExpiredTokenException: 'AccessDenied',
+  // clients.ts: the tenancy rules refuse the namespace the role its object names.
+  RoleNotAllowed: 'AccessDenied',
 
   NotFoundException: 'NotFound',
   ResourceNotFoundException: 'NotFound',
@@ -160,11 +162,37 @@ export class AwsCallError extends Error {
   }
 }
 
+/**
+ * The KMS calls the operator's IAM policy allows only on keys tagged `cmk.io/owner` = `<cluster>/...`
+ * (IAM-001; src/keys/iam.ts, checked against it by test/unit/iam-policy.test.ts).
+ */
+export const ownerTagScopedKmsOperations: readonly string[] = [
+  'CancelKeyDeletion',
+  'CreateAlias',
+  'DisableKeyRotation',
+  'EnableKey',
+  'EnableKeyRotation',
+  'RotateKeyOnDemand',
+  'ScheduleKeyDeletion',
+];
+
+/** An AccessDenied on a tag-scoped KMS call says what the operator's IAM policy needs of the key. */
+function withOwnerTagHint(operation: string, failure: AwsFailure): AwsFailure {
+  if (failure.cause !== 'AccessDenied' || !ownerTagScopedKmsOperations.includes(operation)) return failure;
+  return {
+    ...failure,
+    message:
+      `${failure.message} (the operator's IAM policy, docs/iam-policy.json, allows kms:${operation} only on keys ` +
+      `tagged cmk.io/owner = <cluster-name>/...: a key adopted with spec.keyId needs the tag ` +
+      `cmk.io/owner=<cluster-name>/<namespace>/<name> before the operator may change it, and its key policy must allow the call too)`,
+  };
+}
+
 /** Runs one SDK call and rethrows any failure as a classified AwsCallError. */
 export async function awsCall<T>(operation: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (e) {
-    throw new AwsCallError(operation, classifyAwsError(e));
+    throw new AwsCallError(operation, withOwnerTagHint(operation, classifyAwsError(e)));
   }
 }

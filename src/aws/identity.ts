@@ -1,6 +1,7 @@
 // Who the operator is in AWS, per target (its own credentials or an assumed role): the account the
 // generated key policies name and the principal ARN the audit log records. Cached: the answer does
-// not change for the life of a credential.
+// not change for the life of a credential. Cached per namespace too when a role is assumed: the
+// tenancy rules may let one namespace use a role and refuse it to another (clients.ts).
 
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import type { AwsClients, AwsTarget } from './clients.ts';
@@ -14,7 +15,9 @@ export interface CallerIdentity {
 export function callerIdentityCache(clients: AwsClients): (target: AwsTarget) => Promise<CallerIdentity> {
   const cache = new Map<string, Promise<CallerIdentity>>();
   return (target) => {
-    const key = `${target.region}|${target.roleArn ?? ''}`;
+    const key = [target.region, target.roleArn ?? '', target.roleArn ? (target.namespace ?? '') : ''].join(
+      '|',
+    );
     let hit = cache.get(key);
     if (!hit) {
       hit = awsCall('GetCallerIdentity', () =>

@@ -1,4 +1,7 @@
-// What each workload service needs from a key policy (MSF-007..010, KS-010..012, EMR-007), as data. The key
+// What each workload service needs from a key policy (MSF-007..010, KS-010..012, EMR-007), as data,
+// in the narrowest form the services' own KMS calls still pass (MSF-008, MSF-009, EMR-007): the
+// caller's Managed Flink statements bound to the application ARN in the encryption context, its
+// grants to service-made Decrypt grants, EMR Serverless's disks to the application id. The key
 // policy generator, the pre-flight policy analysis and the generated IAM/key-policy docs all read
 // this one table, so they cannot disagree. `calls` and `serviceKmsProfiles` say how the service's own
 // KMS requests look (which action, which condition keys they carry), so the pre-flight
@@ -6,7 +9,12 @@
 
 import type { KeyUser } from '../api/kmskey.ts';
 
-export type ConditionOperator = 'StringEquals' | 'StringLike' | 'ArnLike' | 'ForAllValues:StringEquals';
+export type ConditionOperator =
+  | 'StringEquals'
+  | 'StringLike'
+  | 'ArnLike'
+  | 'Bool'
+  | 'ForAllValues:StringEquals';
 
 export interface RequiredStatement {
   /** Stable id, also the generated statement's Sid. */
@@ -14,7 +22,11 @@ export interface RequiredStatement {
   /** Who: a service principal, or 'keyUsers' (the IAM principals that configure workloads). */
   principal: { service: string } | 'keyUsers';
   actions: string[];
-  /** Condition key -> [operator, value]; `{region}`, `{account}` are filled in. */
+  /**
+   * Condition key -> [operator, value]; `{partition}`, `{region}`, `{account}` are filled in, and a value with
+   * `{application}` becomes one value per application the key is generated for (Managed Flink
+   * application names, EMR Serverless application ids), or `*` when none is named.
+   */
   conditions: Array<{ operator: ConditionOperator; key: string; value: string | string[] }>;
   why: string;
   /**
@@ -91,37 +103,60 @@ const fromService = (action: string, ...more: CarriedContext[]): ServiceKmsCall 
   carries: ['source', ...more],
 });
 
+const msfContextKey = 'kms:EncryptionContext:aws:kinesisanalytics:arn';
+const msfApplicationArn = 'arn:{partition}:kinesisanalytics:{region}:{account}:application/{application}';
+
 export const serviceRequirements: Record<KeyUser, RequiredStatement[]> = {
   ManagedFlink: [
     {
-      sid: 'ManagedFlinkKeyUsersViaService',
+      sid: 'ManagedFlinkKeyUsersDescribe',
       principal: 'keyUsers',
-      actions: [
-        'kms:DescribeKey',
-        'kms:Decrypt',
-        'kms:GenerateDataKey',
-        'kms:GenerateDataKeyWithoutPlaintext',
-        'kms:CreateGrant',
-      ],
+      actions: ['kms:DescribeKey'],
       conditions: [
         { operator: 'StringEquals', key: 'kms:ViaService', value: 'kinesisanalytics.{region}.amazonaws.com' },
       ],
-      why: 'UpdateApplication validates the key and provisions storage on behalf of the caller (MSF-008, MSF-010)',
+      why: 'UpdateApplication resolves and validates the key on behalf of the caller (MSF-008, MSF-010)',
+      calls: [via('kms:DescribeKey')],
+    },
+    {
+      sid: 'ManagedFlinkKeyUsersViaService',
+      principal: 'keyUsers',
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext'],
+      conditions: [
+        { operator: 'StringEquals', key: 'kms:ViaService', value: 'kinesisanalytics.{region}.amazonaws.com' },
+        { operator: 'StringLike', key: msfContextKey, value: msfApplicationArn },
+      ],
+      why: "UpdateApplication provisions storage on behalf of the caller, for the application's ARN only (MSF-008, MSF-010)",
       // MSF-008: everything but DescribeKey carries the application ARN as encryption context.
       calls: [
-        via('kms:DescribeKey'),
         via('kms:Decrypt', 'encryptionContext'),
         via('kms:GenerateDataKey', 'encryptionContext'),
         via('kms:GenerateDataKeyWithoutPlaintext', 'encryptionContext'),
-        via('kms:CreateGrant', 'grant'),
       ],
+    },
+    {
+      sid: 'ManagedFlinkKeyUsersGrants',
+      principal: 'keyUsers',
+      actions: ['kms:CreateGrant'],
+      conditions: [
+        { operator: 'StringEquals', key: 'kms:ViaService', value: 'kinesisanalytics.{region}.amazonaws.com' },
+        { operator: 'StringLike', key: msfContextKey, value: msfApplicationArn },
+        { operator: 'Bool', key: 'kms:GrantIsForAWSResource', value: 'true' },
+        { operator: 'StringEquals', key: 'kms:GrantConstraintType', value: 'EncryptionContextSubset' },
+        { operator: 'ForAllValues:StringEquals', key: 'kms:GrantOperations', value: ['Decrypt'] },
+      ],
+      why: "the caller's grant for running storage: made by the service (KMS-030), Decrypt only, within the application's context (MSF-008, MSF-009)",
+      calls: [via('kms:CreateGrant', 'grant')],
     },
     {
       sid: 'ManagedFlinkServiceDurableState',
       principal: { service: 'kinesisanalytics.amazonaws.com' },
       actions: ['kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKey'],
-      conditions: [{ operator: 'StringEquals', key: 'aws:SourceAccount', value: '{account}' }],
-      why: 'Flink reads and writes checkpoints and snapshots (durable application storage) (MSF-007, MSF-008)',
+      conditions: [
+        { operator: 'StringEquals', key: 'aws:SourceAccount', value: '{account}' },
+        { operator: 'ArnLike', key: 'aws:SourceArn', value: msfApplicationArn },
+      ],
+      why: 'Flink reads and writes checkpoints and snapshots (durable application storage) of the application (MSF-007, MSF-008)',
       calls: [
         fromService('kms:DescribeKey'),
         fromService('kms:GenerateDataKey', 'encryptionContext'),
@@ -189,10 +224,13 @@ export const serviceRequirements: Record<KeyUser, RequiredStatement[]> = {
         {
           operator: 'ArnLike',
           key: 'aws:SourceArn',
-          value: 'arn:aws:emr-serverless:{region}:{account}:/applications/*',
+          value: 'arn:{partition}:emr-serverless:{region}:{account}:/applications/{application}',
         },
+        // EMR-009: the context carries the application id (TRAP-14: whether EMR adds it to a custom
+        // context is unconfirmed; the emulator and the adapter assume it does).
+        { operator: 'StringLike', key: 'kms:EncryptionContext:applicationId', value: '{application}' },
       ],
-      why: 'EMR Serverless generates and reads the data keys of worker disks (EMR-007)',
+      why: "EMR Serverless generates and reads the data keys of the application's worker disks (EMR-007, EMR-009)",
       calls: [
         fromService('kms:GenerateDataKey', 'encryptionContext'),
         fromService('kms:Decrypt', 'encryptionContext'),
@@ -220,6 +258,16 @@ export const serviceRequirements: Record<KeyUser, RequiredStatement[]> = {
   ],
 };
 
-export function fill(value: string, region: string, account: string): string {
-  return value.replaceAll('{region}', region).replaceAll('{account}', account);
+export function fill(value: string, region: string, account: string, partition = 'aws'): string {
+  return value
+    .replaceAll('{partition}', partition)
+    .replaceAll('{region}', region)
+    .replaceAll('{account}', account);
+}
+
+/** `value` with `{application}` filled in once per application (`*` when none is named). */
+export function fillApplications(value: string, applications: readonly string[] | undefined): string[] {
+  if (!value.includes('{application}')) return [value];
+  const names = applications?.length ? applications : ['*'];
+  return names.map((a) => value.replaceAll('{application}', a));
 }

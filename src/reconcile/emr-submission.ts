@@ -93,7 +93,7 @@ export function submissionContext(
   // It runs where its application is: an unset region or role follows the application object.
   const region = spec.region ?? app?.spec.region ?? deps.defaultRegion;
   const roleArn = spec.roleArn ?? app?.spec.roleArn;
-  return { app, target: { region, ...(roleArn ? { roleArn } : {}) } };
+  return { app, target: { region, ...(roleArn ? { roleArn, namespace: ns } : {}) } };
 }
 
 export const notNeeded = { kind: 'unresolved', reason: 'NotNeeded', message: '', terminal: false } as const;

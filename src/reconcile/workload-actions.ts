@@ -41,7 +41,7 @@ export function workloadActions(
   const { kind } = deps;
   const adapter = adapterFor(kind.service);
   // Handlers read the resource's identity from the object being reconciled.
-  const target = (ctx: Context) => workloadTarget(deps, ctx.object.spec);
+  const target = (ctx: Context) => workloadTarget(deps, ctx.object.spec, ctx.object.metadata.namespace);
   const id = (ctx: Context) => kind.id(ctx.object.spec);
   return {
     Claim: async (action, ctx) => {
@@ -152,7 +152,9 @@ export async function switchRefused(
   if (action.to.type === 'CustomerManaged') {
     deps.keys.invalidate(action.to.keyArn);
     const facts = await deps.keys
-      .describe(workloadTarget(deps, ctx.object.spec), action.to.keyArn, { maxAgeMs: 0 })
+      .describe(workloadTarget(deps, ctx.object.spec, ctx.object.metadata.namespace), action.to.keyArn, {
+        maxAgeMs: 0,
+      })
       .catch(() => undefined);
     keyFoundUnusable = facts !== undefined && facts.state !== 'Enabled';
   }

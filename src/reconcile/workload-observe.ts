@@ -101,13 +101,17 @@ function isoNow(now: number): string {
   return new Date(now).toISOString();
 }
 
-/** The AWS target (Region, role) of a workload spec. */
+/**
+ * The AWS target (Region, role) of a workload spec; with a role, the object's namespace too (the
+ * clients check it against the tenancy rules' role allow-list and tag the session with it).
+ */
 export function workloadTarget(
   deps: Pick<WorkloadObserveDeps, 'defaultRegion'>,
   spec: WorkloadObject['spec'],
+  namespace?: string,
 ): AwsTarget {
   const region = spec.region ?? deps.defaultRegion;
-  return { region, ...(spec.roleArn ? { roleArn: spec.roleArn } : {}) };
+  return { region, ...(spec.roleArn ? { roleArn: spec.roleArn, namespace: namespace ?? '' } : {}) };
 }
 
 export interface ObserveOptions {
@@ -137,7 +141,7 @@ export async function observeWorkload(
   const { kind } = deps;
   const adapter = adapterFor(kind.service);
   const spec = object.spec;
-  const target = workloadTarget(deps, spec);
+  const target = workloadTarget(deps, spec, object.metadata.namespace);
   const id = kind.id(spec);
   const claim = `${deps.clusterName}/${object.metadata.namespace}/${object.metadata.name}`;
   const now = deps.now();

@@ -339,3 +339,71 @@ describe('AssumeRole', () => {
     expect(body).toContain('<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">');
   });
 });
+
+describe("AssumeRole against a role's modelled trust (IAM-005, IAM-006)", () => {
+  const tenantRole = `arn:aws:iam::${account}:role/cmk-tenant-a`;
+  const tags = (namespace: string) => [
+    { Key: 'cmk.io/cluster', Value: 'prod' },
+    { Key: 'cmk.io/namespace', Value: namespace },
+  ];
+  const seedTrust = (trust: Record<string, unknown>) =>
+    fixture.emulator.seed({ principals: [operatorUser], roles: [{ arn: tenantRole, trust }] });
+  const assume = (input: Partial<AssumeRoleCommandInput>) =>
+    sts(operatorUser.accessKeyId).send(
+      new AssumeRoleCommand({ RoleArn: tenantRole, RoleSessionName: 'op', ...input }),
+    );
+  const refusal = (input: Partial<AssumeRoleCommandInput>) =>
+    stsError({ RoleArn: tenantRole, RoleSessionName: 'op', ...input }, operatorUser.accessKeyId);
+
+  it('admits only the trusted ExternalId; a missing or different one is AccessDenied', async () => {
+    seedTrust({ externalId: 'team-a-7f0c' });
+    await expect(assume({ ExternalId: 'team-a-7f0c' })).resolves.toMatchObject({
+      AssumedRoleUser: { Arn: `arn:aws:sts::${account}:assumed-role/cmk-tenant-a/op` },
+    });
+    for (const input of [{}, { ExternalId: 'team-b-1234' }]) {
+      const err = await refusal(input);
+      expect(err.name).toBe('AccessDenied');
+      expect(err.$metadata.httpStatusCode).toBe(403);
+      expect(err.message).toBe(
+        `User: ${operatorUser.arn} is not authorized to perform: sts:AssumeRole on resource: ${tenantRole}`,
+      );
+    }
+  });
+
+  it('records session tags on the session when the trust policy allows sts:TagSession', async () => {
+    seedTrust({ tagSession: true });
+    const out = await assume({ Tags: tags('team-a') });
+    const session = fixture.emulator
+      .world()
+      .identities.all()
+      .find((p) => p.accessKeyId === out.Credentials!.AccessKeyId);
+    expect(session?.sessionTags).toEqual({ 'cmk.io/cluster': 'prod', 'cmk.io/namespace': 'team-a' });
+    const untagged = await assume({});
+    expect(
+      fixture.emulator
+        .world()
+        .identities.all()
+        .find((p) => p.accessKeyId === untagged.Credentials!.AccessKeyId)?.sessionTags,
+    ).toBeUndefined();
+  });
+
+  it('refuses session tags without sts:TagSession in the trust policy', async () => {
+    seedTrust({});
+    const err = await refusal({ Tags: tags('team-a') });
+    expect(err.name).toBe('AccessDenied');
+    expect(err.message).toContain('sts:TagSession');
+    await expect(assume({})).resolves.toBeDefined();
+  });
+
+  it('admits only sessions whose tags match the trust policy (one namespace per role)', async () => {
+    seedTrust({ tagSession: true, requestTags: { 'cmk.io/namespace': ['team-a'] } });
+    await expect(assume({ Tags: tags('team-a') })).resolves.toBeDefined();
+    expect((await refusal({ Tags: tags('team-b') })).message).toContain('sts:TagSession');
+    expect((await refusal({})).message).toContain('sts:AssumeRole');
+  });
+
+  it('takes any ExternalId and tags for a role whose trust is not modelled', async () => {
+    fixture.emulator.seed({ principals: [operatorUser], roles: [{ arn: tenantRole }] });
+    await expect(assume({ ExternalId: 'anything', Tags: tags('x') })).resolves.toBeDefined();
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyAwsError } from '../../src/aws/errors.ts';
+import { type AwsCallError, awsCall, classifyAwsError } from '../../src/aws/errors.ts';
 
 const sdkError = (name: string, status?: number) =>
   Object.assign(new Error(`${name} happened`), {
@@ -44,4 +44,37 @@ describe('classifyAwsError', () => {
       expect(() => classifyAwsError(value)).not.toThrow();
     },
   );
+});
+
+describe('awsCall on a KMS call the IAM policy scopes by the owner tag (IAM-001)', () => {
+  const failing = async (operation: string, name: string) => {
+    try {
+      await awsCall(operation, () => Promise.reject(sdkError(name, 400)));
+    } catch (e) {
+      return e as AwsCallError;
+    }
+    throw new Error('expected a failure');
+  };
+
+  it('says an adopted key needs the cmk.io/owner tag when the call is denied', async () => {
+    for (const op of ['ScheduleKeyDeletion', 'EnableKey', 'CancelKeyDeletion', 'EnableKeyRotation']) {
+      const e = await failing(op, 'AccessDeniedException');
+      expect(e.failure.cause).toBe('AccessDenied');
+      expect(e.message).toContain('AccessDeniedException happened');
+      expect(e.message).toContain(`allows kms:${op} only on keys tagged cmk.io/owner`);
+      expect(e.message).toContain('a key adopted with spec.keyId needs the tag');
+    }
+  });
+
+  it.each([
+    ['another cause on a scoped call', 'EnableKey', 'ThrottlingException'],
+    ['a denied read', 'DescribeKey', 'AccessDeniedException'],
+    ['a denied workload call', 'UpdateApplication', 'AccessDeniedException'],
+  ])('adds nothing for %s', async (_n, op, name) => {
+    expect((await failing(op, name)).message).not.toContain('cmk.io/owner');
+  });
+
+  it('classifies a role the tenancy rules refuse as AccessDenied', () => {
+    expect(classifyAwsError(sdkError('RoleNotAllowed', 403)).cause).toBe('AccessDenied');
+  });
 });

@@ -11,7 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const prefixes = ['AWS', 'KMS', 'MSF', 'KS', 'EMR', 'STS', 'SQS', 'EVT', 'TRAP'] as const;
+const prefixes = ['AWS', 'KMS', 'MSF', 'KS', 'EMR', 'STS', 'IAM', 'SQS', 'EVT', 'TRAP'] as const;
 const prefixAlt = prefixes.join('|');
 /** One id, then any `..NNN`, `/NNN`, `..PREFIX-NNN` or `/PREFIX-NNN` continuations. */
 const idPattern = new RegExp(`\\b(${prefixAlt})-(\\d+)((?:(?:\\.\\.|/)(?:(?:${prefixAlt})-)?\\d+\\b)*)`, 'g');
@@ -141,7 +141,7 @@ describe('docs/aws-behaviour.md', () => {
     const duplicates = defined.filter((id) => seen.has(id) || !seen.add(id));
     expect(duplicates).toEqual([]);
     expect(
-      defined.filter((id) => !/^(?:(?:AWS|KMS|MSF|KS|EMR|STS|SQS|EVT)-\d{3}|TRAP-\d{2})$/.test(id)),
+      defined.filter((id) => !/^(?:(?:AWS|KMS|MSF|KS|EMR|STS|IAM|SQS|EVT)-\d{3}|TRAP-\d{2})$/.test(id)),
     ).toEqual([]);
     expect(defined.length).toBeGreaterThan(0);
   });
