@@ -1,11 +1,15 @@
 // `npm test`: everything CI checks, in the order that fails fastest. Static checks first (generated
-// files, types, lint), then the test binaries (built once into a cache, loudly failing when they
-// cannot be), then every vitest project. Ends with one summary line, `N passed, N failed, N skipped`.
+// files, types, lint), then what the tests need that npm does not install, each into a cache once and
+// loudly failing when it cannot be: the test binaries (scripts/test-binaries.sh) and moto, the
+// reference emulator of the conformance test (scripts/moto-venv.sh; skipped when the arguments cannot
+// select that test, or when CMK_MOTO_PYTHON names a python that has it). Then every vitest project.
+// Ends with one summary line, `N passed, N failed, N skipped`.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { motoNeeded, motoPython } from './test-setup.ts';
 
 const started = Date.now();
 const steps: Array<{ name: string; seconds: number; ok: boolean }> = [];
@@ -24,16 +28,23 @@ let ok = run('generated files', 'node', ['src/dev/main.ts', 'crds', '--check']);
 ok = run('typecheck', 'tsc', ['-p', 'tsconfig.json']) && ok;
 ok = run('lint', 'biome', ['check', '.']) && ok;
 ok = run('test binaries', 'bash', ['scripts/test-binaries.sh']) && ok;
+let testEnv = process.env;
+if (process.env['CMK_MOTO_PYTHON']) {
+  process.stdout.write(`\n== moto: CMK_MOTO_PYTHON=${process.env['CMK_MOTO_PYTHON']} (not installing)\n`);
+} else if (motoNeeded(extra)) {
+  ok = run('moto', 'bash', ['scripts/moto-venv.sh']) && ok;
+  // The conformance test looks where the script installed, also under a CMK_MOTO_VENV of your choice.
+  testEnv = { ...process.env, CMK_MOTO_PYTHON: motoPython(process.env) };
+}
 
 const reportDir = mkdtempSync(join(tmpdir(), 'cmk-test-'));
 const reportFile = join(reportDir, 'vitest.json');
-const testsOk = run('tests', 'vitest', [
-  'run',
-  '--reporter=default',
-  '--reporter=json',
-  `--outputFile.json=${reportFile}`,
-  ...extra,
-]);
+const testsOk = run(
+  'tests',
+  'vitest',
+  ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${reportFile}`, ...extra],
+  testEnv,
+);
 ok = testsOk && ok;
 
 let passed = 0;

@@ -3,7 +3,9 @@
 //   status [-n NS|-A]        each KmsKey and, under it, the workloads that reference it
 //   rotate KEY [--token T]   on-demand rotation through spec.rotation.onDemandToken (merge patch)
 //   explain KIND/NAME        every condition, the runbook remedy for each reason, status.plan
-//   plan KIND/NAME | -n NS   what the operator would change, from the reconciler's own observe + plan
+//   plan KIND/NAME | -n NS   what the operator would change, from the reconciler's own observe + plan;
+//                            for a KeyspacesTable also the equivalent CQL (src/cli/cql.ts)
+//   version                  the plugin's version and the commit it was built from (src/cli/version.ts)
 //
 // Guarantees:
 // - status, explain and plan only read: Kubernetes through get/list, AWS through the same observe
@@ -45,7 +47,9 @@ import {
 } from '../runtime/kube.ts';
 import { kubeAccessOf } from '../runtime/kubeconfig.ts';
 import { defineCommand } from './command.ts';
+import { keyspacesPlanCql } from './cql.ts';
 import { keyUsage, renderUsage } from './usage.ts';
+import { buildInfo, versionText } from './version.ts';
 
 const cli = defineCommand({
   name: 'kubectl cmk',
@@ -55,9 +59,12 @@ const cli = defineCommand({
   rotate KEY [-n NS] [--token T]   rotate a KmsKey's key material now (sets spec.rotation.onDemandToken)
   explain KIND/NAME [-n NS]        why an object is not Ready and what fixes it
   plan KIND/NAME | plan [-n NS|-A] what the operator would change (read-only; AWS from AWS_REGION,
-                                   AWS_ENDPOINT_URL and the default credential chain)
+                                   AWS_ENDPOINT_URL and the default credential chain); for a
+                                   KeyspacesTable also the same change as CQL for cqlsh
   usage KEY [-n NS] [--scan]       everything that uses a KmsKey's key: objects in every namespace,
-                                   and what AWS shows (the operator's last inventory, or --scan now)`,
+                                   and what AWS shows (the operator's last inventory, or --scan now)
+  version                          the plugin's version, the commit it was built from, and the Node
+                                   it runs on (needs no cluster)`,
   flags: {
     kubeconfig: {
       type: 'string',
@@ -376,8 +383,11 @@ export function renderExplain(o: StatusObject, referenced?: StatusObject): strin
   return `${lines.join('\n')}\n`;
 }
 
-/** What planWorkload decided, for one workload. */
-export function renderPlan(o: StatusObject, plan: WorkloadPlan): string {
+/**
+ * What planWorkload decided, for one workload; `cql`, for a KeyspacesTable, is the same key change as
+ * a CQL statement a DBA can run (keyspacesPlanCql).
+ */
+export function renderPlan(o: StatusObject, plan: WorkloadPlan, cql?: string): string {
   const spec = (o.spec ?? {}) as { mode?: string };
   const mode = spec.mode ?? 'Enforce';
   const lines = [
@@ -409,6 +419,7 @@ export function renderPlan(o: StatusObject, plan: WorkloadPlan): string {
     `  outcome: ${outcome.kind}${outcome.reason ? ` ${outcome.reason}` : ''}${outcome.message ? `: ${outcome.message}` : ''}`,
   );
   for (const c of plan.conditions) lines.push(`  ${c.type} ${c.status} ${c.reason}: ${c.message ?? ''}`);
+  if (cql) lines.push('  cql (the same key change, for cqlsh):', `    ${cql}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -661,7 +672,8 @@ async function planCommand(g: Globals, positionals: string[]): Promise<number> {
       // Drift in Observe mode is what plan is for, not a failure; anything else stalled is.
       const stalled = plan.outcome.kind === 'stalled' && plan.outcome.reason !== 'Drift';
       if (input.observed.kind === 'error' || stalled) failed = true;
-      g.io.out(renderPlan(object as StatusObject, plan));
+      const cql = keyspacesPlanCql(input, plan, object.spec);
+      g.io.out(renderPlan(object as StatusObject, plan, cql));
     }
   } finally {
     aws.destroy();
@@ -724,6 +736,14 @@ export async function kubectlCmkCommand(args: string[], io: CliIo = processIo): 
   const [command, ...rest] = positionals;
   if (command === 'help') {
     io.out(help);
+    return 0;
+  }
+  if (command === 'version') {
+    if (rest.length > 0) {
+      io.err(`kubectl cmk version: takes no arguments\n\n${help}`);
+      return 2;
+    }
+    io.out(versionText(buildInfo(), process.version));
     return 0;
   }
   if (!command || !['status', 'rotate', 'explain', 'plan', 'usage'].includes(command)) {

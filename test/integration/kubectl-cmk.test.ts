@@ -1,12 +1,29 @@
-// kubectl-cmk end to end, in process: the operator (in this worker) against the real kube-apiserver
-// and the AWS emulator; each sub-command is called as a function with its output captured.
+// kubectl-cmk end to end: the operator (in this worker) against the real kube-apiserver and the AWS
+// emulator. Each sub-command is called in process as a function with its output captured; then the
+// release bundle (scripts/release-plugin.ts) is unpacked alone, the way krew installs it, and run as a
+// kubectl plugin by the real kubectl.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { parse } from 'yaml';
+import { pluginFileName, type Release, releasePlugin } from '../../scripts/release-plugin.ts';
+import { alterTableKeyCql } from '../../src/cli/cql.ts';
 import { type CliIo, kubectlCmkCommand } from '../../src/cli/kubectl-cmk.ts';
+import { findBinaries } from '../../src/dev/devenv/binaries.ts';
 import { createKubeClient, type KubeClient, loadKubeConfig } from '../../src/runtime/kube.ts';
 import { condition, useOperator } from './support/operator.ts';
 
@@ -151,6 +168,10 @@ describe('kubectl cmk', () => {
     expect(out).toMatch(/plan:\n {4}- .*switch/);
     expect(out).toContain(keyArn);
     expect(out).toContain('KeyCurrent False Drift');
+    // The same switch as CQL, for a DBA.
+    expect(out).toContain(
+      `  cql (the same key change, for cqlsh):\n    ${alterTableKeyCql(ids.keyspaceName, ids.tableName, { type: 'CustomerManaged', keyArn })}\n`,
+    );
 
     expect(kubeCalls.length).toBeGreaterThan(0);
     expect(kubeCalls.filter((m) => m !== 'get' && m !== 'list')).toEqual([]);
@@ -183,4 +204,92 @@ describe('kubectl cmk', () => {
     expect(bad.code).toBe(2);
     expect(bad.err).toContain('allowedKeys is not a known field');
   });
+});
+
+describe('the release bundle, alone, as a kubectl plugin', () => {
+  let release: Release;
+  let installed: string;
+  let kubectl: string;
+  /** The Node 24 that npm installed; the bundle finds `node` on PATH through its shebang. */
+  const node24Dir = dirname(realpathSync('node_modules/.bin/node'));
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cmk-plugin-'));
+    // A checkout with other work in progress is dirty; a release from CI's clean clone is not.
+    release = await releasePlugin({
+      baseUrl: 'https://releases.invalid/cmk',
+      outDir: join(dir, 'release'),
+      allowDirty: true,
+    });
+    // What krew does: unpack the tarball into its own folder, link kubectl-cmk on PATH to `bin`.
+    installed = join(dir, 'installed');
+    mkdirSync(installed);
+    const untar = spawnSync('tar', ['-xzf', release.tarball, '-C', installed], { encoding: 'utf8' });
+    expect(untar.status, untar.stderr).toBe(0);
+    symlinkSync(join(installed, pluginFileName), join(installed, 'kubectl-cmk'));
+    kubectl = (await findBinaries()).kubectl;
+  });
+
+  /** `kubectl cmk ...` through the real kubectl, with only the unpacked plugin and `nodeDir` on PATH. */
+  const kubectlCmk = (args: string[], nodeDir = node24Dir) => {
+    const r = spawnSync(kubectl, ['cmk', ...args], {
+      encoding: 'utf8',
+      cwd: installed,
+      env: { PATH: `${nodeDir}:${installed}:/usr/bin:/bin`, HOME: installed },
+      timeout: 60_000,
+    });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+
+  it('the tarball holds the one file, and the manifest names its sha256 and URL', () => {
+    expect(readdirSync(installed).sort()).toEqual(['kubectl-cmk', pluginFileName]);
+    const manifest = parse(readFileSync(release.manifest, 'utf8'));
+    const sha256 = createHash('sha256').update(readFileSync(release.tarball)).digest('hex');
+    expect(manifest.spec.version).toBe(release.version);
+    expect(manifest.spec.platforms[0].sha256).toBe(sha256);
+    expect(manifest.spec.platforms[0].uri).toBe(
+      `https://releases.invalid/cmk/kubectl-cmk-${release.version}.tar.gz`,
+    );
+  });
+
+  it('version and --help, with no repository or node_modules beside it', () => {
+    const commit = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
+    const version = kubectlCmk(['version']);
+    expect(version.err).toBe('');
+    expect(version.code).toBe(0);
+    expect(version.out).toMatch(
+      new RegExp(
+        `^kubectl-cmk ${release.version.slice(1)} \\(commit ${commit}( with uncommitted changes)?, node v24\\.`,
+      ),
+    );
+    const help = kubectlCmk(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('usage: kubectl cmk <command>');
+    expect(help.out).toMatch(/^ {2}version {2,}/m);
+  });
+
+  it('status against the real apiserver', async () => {
+    const keyArn = await f.serviceKey('bundle-key');
+    await f.waitFor('KmsKey', 'bundle-key', condition('Ready', 'True'), 'key Ready', 30_000);
+    const { out, err } = kubectlCmk(['status', '--kubeconfig', inject('kubeconfigPath'), '-n', f.namespace]);
+    expect(err).toBe('');
+    const line = out.split('\n').find((l) => l.startsWith('KmsKey bundle-key '));
+    expect(line, out).toContain(keyArn.slice(keyArn.indexOf(':key/') + 1));
+    expect(line).toContain('Ready True');
+  });
+
+  // The machine's own Node (this worker's PATH starts with node_modules/.bin, so not through PATH).
+  const systemNodePath = ['/usr/local/bin/node', '/usr/bin/node'].find((p) => existsSync(p));
+  const systemNode = systemNodePath
+    ? spawnSync(systemNodePath, ['--version'], { encoding: 'utf8' }).stdout.trim()
+    : 'none';
+  it.runIf(/^v(1\d|2[0-3])\./.test(systemNode))(
+    `an older Node (the system ${systemNode}) is told what to install`,
+    () => {
+      const r = kubectlCmk(['version'], dirname(systemNodePath!));
+      expect(r.code).toBe(1);
+      expect(r.err).toContain(`kubectl-cmk needs Node.js 24 or newer; `);
+      expect(r.err).toContain(`is ${systemNode}. Install Node.js 24 and put it first on PATH.`);
+    },
+  );
 });
