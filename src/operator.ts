@@ -11,6 +11,7 @@
 //   the other replica takes over at once, close watches and listeners.
 
 import { randomBytes } from 'node:crypto';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import {
@@ -23,6 +24,8 @@ import {
 } from './api/resources.ts';
 import { type AwsClients, type AwsTarget, createAwsClients } from './aws/clients.ts';
 import { callerIdentityCache } from './aws/identity.ts';
+import { createEventIntake } from './events/intake.ts';
+import { prometheusEventIntakeMetrics } from './events/metrics.ts';
 import { createKeyInventory, type KeyInventory } from './keys/inventory.ts';
 import { createKeyCache, type KeyReads } from './keys/key-cache.ts';
 import { createKeyPoll } from './keys/key-poll.ts';
@@ -177,6 +180,36 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       if (i >= 0) controllers[i]!.queue.add(key);
     },
   });
+  // The event queue: each CloudTrail event enqueues the objects it concerns (a key's cached reads
+  // are dropped first, so the reconcile that follows reads KMS afresh).
+  const eventQueue = options.eventQueue
+    ? {
+        ...options.eventQueue,
+        client: new SQSClient({
+          region: options.eventQueue.region ?? queueRegion(options.eventQueue.url) ?? options.defaultRegion,
+          ...(options.awsCredentials ? { credentials: options.awsCredentials } : {}),
+          // Longer than the 20-second long poll.
+          requestHandler: { requestTimeout: 30_000 },
+        }),
+        metrics: prometheusEventIntakeMetrics(registry),
+      }
+    : undefined;
+  const startEventIntake = (q: NonNullable<typeof eventQueue>, signal: AbortSignal) =>
+    createEventIntake({
+      client: q.client,
+      queueUrl: q.url,
+      log,
+      signal,
+      metrics: q.metrics,
+      onTargets: (targets) => {
+        for (const t of targets) {
+          if (t.kind === 'key') {
+            keys.invalidate(t.ref);
+            nudges.key(t.ref);
+          } else nudges.resource(t);
+        }
+      },
+    });
   const keyPoll =
     (options.keyPollMs ?? 30_000) > 0
       ? createKeyPoll(
@@ -206,6 +239,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         const term = AbortSignal.any([signal, stopped.signal]);
         inventory?.start(term);
         keyPoll?.start(term);
+        if (eventQueue) startEventIntake(eventQueue, term);
       },
     },
     options,
@@ -235,6 +269,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         events.close();
         await Promise.all(caches.informers.map((i) => i.stop()));
         aws.destroy();
+        eventQueue?.client.destroy();
         await health.close();
       })();
       return stopping;
@@ -514,4 +549,9 @@ function runWhileLeading(
       await elector?.stop();
     },
   };
+}
+
+/** The Region in an SQS queue URL (`https://sqs.<region>.amazonaws.com/...`), if it names one. */
+export function queueRegion(url: string): string | undefined {
+  return /^https:\/\/sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\//.exec(url)?.[1];
 }

@@ -270,9 +270,8 @@ export function prometheusClientMetrics(registry: Registry): {
 }
 
 /**
- * What the operator hears from AWS besides its own reads: the key-state poll's reads and the event
- * queue's messages. Reported apart from the reconciles' AWS calls so their share of the steady-state
- * budget shows.
+ * The key-state poll's reads and the changes it noticed, reported apart from the reconciles' AWS
+ * calls so its share of the steady-state budget shows (the event queue's are in src/events/metrics.ts).
  */
 export function prometheusSignalMetrics(registry: Registry) {
   const registers = [registry];
@@ -286,12 +285,6 @@ export function prometheusSignalMetrics(registry: Registry) {
     keyPollChanges: new Counter({
       name: 'cmk_key_poll_changes_total',
       help: 'Key changes the key-state poll noticed (state, deletion date or key material), each enqueuing the key’s holders and users',
-      registers,
-    }),
-    eventMessages: new Counter({
-      name: 'cmk_event_messages_total',
-      help: 'Messages read from the event queue, by outcome (enqueued, ignored, failed)',
-      labelNames: ['outcome'],
       registers,
     }),
   };

@@ -14,6 +14,7 @@ import {
 import { beforeAll, describe, expect, it } from 'vitest';
 import { healthScript, runHealth } from '../unit/support/argocd-lua.ts';
 import { kstatus } from '../unit/support/kstatus.ts';
+import { eventually } from './support/cluster.ts';
 import { condition, useOperator } from './support/operator.ts';
 
 const pollMs = 2000;
@@ -128,4 +129,45 @@ describe('the key-state poll', () => {
     await kms.send(new EnableKeyCommand({ KeyId: keyArn }));
     await f.waitFor('KmsKey', 'poll-key', ready, 'KmsKey Ready again', 15_000);
   }, 60_000);
+});
+
+describe('a KmsKey whose deletion is held by its workloads', () => {
+  it('still reports its key disabled outside Kubernetes (Stalled, keyState), and protection still acts', async () => {
+    await f.remove('KmsKey', 'poll-key');
+    await f.waitFor(
+      'KmsKey',
+      'poll-key',
+      condition('DeletionBlocked', 'True', 'KeyInUse'),
+      'deletion held',
+      15_000,
+    );
+    await kms.send(new DisableKeyCommand({ KeyId: keyArn }));
+    const held = await f.waitFor(
+      'KmsKey',
+      'poll-key',
+      (o: { status?: { keyState?: string } }) =>
+        o.status?.keyState === 'Disabled' && condition('Stalled', 'True', 'KeyDisabled')(o as never)
+          ? o
+          : undefined,
+      'held KmsKey reports the disabled key',
+      15_000,
+    );
+    expect(held.status?.keyState).toBe('Disabled');
+    // Protection set now, on an object being deleted: the operator enables the key again.
+    const res = await f.patch('KmsKey', 'poll-key', { spec: { protection: { reenable: true } } });
+    expect(res).toBeDefined();
+    await f.waitFor(
+      'KmsKey',
+      'poll-key',
+      (o: { status?: { keyState?: string } }) => (o.status?.keyState === 'Enabled' ? o : undefined),
+      'protection re-enabled the key',
+      15_000,
+    );
+    // The workload lets go; the KmsKey goes (deletionPolicy Retain keeps the key).
+    await f.remove('FlinkApplication', 'poll-app');
+    await eventually(async () => ((await f.get('KmsKey', 'poll-key')) === undefined ? true : undefined), {
+      what: 'KmsKey released',
+      timeoutMs: 30_000,
+    });
+  }, 90_000);
 });

@@ -34,6 +34,8 @@ export interface OperatorFixture {
   create<T = Record<string, unknown>>(kind: string, name: string, spec: unknown): Promise<T>;
   get<T = Record<string, unknown>>(kind: string, name: string): Promise<T | undefined>;
   remove(kind: string, name: string): Promise<void>;
+  /** A JSON merge patch of a cmk.io object in the fixture's namespace; returns it as stored. */
+  patch<T = Record<string, unknown>>(kind: string, name: string, patch: unknown): Promise<T>;
   /** Polls the object until `check` returns a value (not undefined). */
   waitFor<O, T = O>(
     kind: string,
@@ -158,6 +160,14 @@ export function useOperator(
     const res = await adminIdentity().request('DELETE', path(kind, name));
     if (res.status !== 200 && res.status !== 202 && res.status !== 404)
       throw new Error(`delete ${kind}/${name}: ${res.status}`);
+  };
+  f.patch = async (kind, name, patch) => {
+    const res = await adminIdentity().request('PATCH', path(kind, name), JSON.stringify(patch), {
+      contentType: 'application/merge-patch+json',
+    });
+    if (res.status !== 200)
+      throw new Error(`patch ${kind}/${name}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body as never;
   };
   f.waitFor = async (kind, name, check, what, timeoutMs = 20_000) => {
     try {
