@@ -175,8 +175,14 @@ export const FlinkApplicationSpec = workloadSpec(
     restartAfterRotation: Type.Optional(
       stringEnum(['Never', 'Auto'] as const, {
         description:
-          'Running Flink storage keeps the old key material until the application restarts. Auto: restart a running application after its key rotates (within maintenanceWindow if set). Never (default): report it and wait.',
+          'Running Flink storage keeps the key material it started with until the application restarts. Auto: restart a running application that started before its key last rotated, whoever started it (within maintenanceWindow if set; with snapshots disabled only when restartWithoutSnapshots is true). Never (default): report it and wait.',
         default: 'Never',
+      }),
+    ),
+    restartWithoutSnapshots: Type.Optional(
+      Type.Boolean({
+        description:
+          "Let restartAfterRotation: Auto restart an application whose snapshots are disabled (ApplicationSnapshotConfiguration SnapshotsEnabled: false). Such a restart loses the application's running state, so unless this is true the operator only reports the pending restart.",
       }),
     ),
     maintenanceWindow: Type.Optional(MaintenanceWindow),

@@ -1,4 +1,4 @@
-// The Managed Service for Apache Flink adapter (API kinesisanalyticsv2; the AWS facts: MSF-001..024). It reads an
+// The Managed Service for Apache Flink adapter (API kinesisanalyticsv2; the AWS facts: MSF-001..026). It reads an
 // application's configured key, status, tags and latest lifecycle operation; it changes the key with
 // UpdateApplication; it stops and starts the application. It never force-stops (MSF-023, TRAP-04: Force skips
 // the snapshot) and never retries a stale version token (MSF-022, TRAP-06): changeKey re-reads the
@@ -15,8 +15,12 @@
 //   counts as Failed. Missing members never throw; only a response without ApplicationDetail or ARN
 //   does, as an AwsCallError with cause Unknown (retried like Transient).
 // - lastOperation is the newest UpdateApplication/StartApplication/StopApplication among the latest
-//   five operations (ListApplicationOperations; ordering newest-first is assumed and the page is
+//   twenty operations (ListApplicationOperations; ordering newest-first is assumed and the page is
 //   sorted by StartTime to be safe). A failed one is described once more for its ErrorString.
+// - runningSince, for a RUNNING application, is the StartTime of the newest successful StartApplication
+//   or UpdateApplication on the same page (MSF-025: whoever called it); the restart after a rotation is
+//   decided on it. Not on the page (a long history, or none kept): undefined, and the core falls back.
+// - restartLosesState is set only when AWS says SnapshotsEnabled: false (MSF-026).
 // - changeKey skips the UpdateApplication (returns Succeeded without an id) when the re-read shows
 //   the desired key already configured: a redundant update restarts a RUNNING application.
 // - Restart is two-phase and driven by the core, because an adapter call never waits: restart() is
@@ -112,11 +116,12 @@ function operationFrom(
   };
 }
 
-/** Pure: WorkloadState from DescribeApplication, the tags and the latest operation. */
+/** Pure: WorkloadState from DescribeApplication, the tags and what the operation history shows. */
 export function flinkState(
   detail: ApplicationDetail,
   tags: Record<string, string>,
   lastOperation?: WorkloadOperation,
+  runningSince?: string,
 ): WorkloadState {
   const status: string = text(detail.ApplicationStatus) ?? 'Unknown';
   const blocker: ChangeBlocker | undefined = changeable.has(status)
@@ -132,6 +137,8 @@ export function flinkState(
     ),
     ...(blocker ? { blocker } : {}),
     running: status === 'RUNNING',
+    ...(status === 'RUNNING' && runningSince ? { runningSince } : {}),
+    ...(snapshotsDisabled(detail) ? { restartLosesState: true } : {}),
     tags,
     ...(lastOperation ? { lastOperation } : {}),
     facts: {
@@ -142,6 +149,14 @@ export function flinkState(
       ...(runtime ? { runtime } : {}),
     },
   };
+}
+
+/** Only an explicit false counts: an absent description says nothing (MSF-026). */
+function snapshotsDisabled(detail: ApplicationDetail): boolean {
+  return (
+    detail.ApplicationConfigurationDescription?.ApplicationSnapshotConfigurationDescription
+      ?.SnapshotsEnabled === false
+  );
 }
 
 async function describeApplication(
@@ -183,31 +198,43 @@ async function describeOperation(
   return operationFrom(info, operationId);
 }
 
-async function latestOperation(
-  client: KinesisAnalyticsV2Client,
-  name: string,
-): Promise<WorkloadOperation | undefined> {
+/** What the latest operations say: the newest lifecycle change, and when the running storage was provisioned. */
+interface OperationHistory {
+  lastOperation?: WorkloadOperation;
+  runningSince?: string;
+}
+
+/** The operations that provision running storage when they succeed (MSF-011, MSF-025). */
+const provisioning: ReadonlySet<string> = new Set(['StartApplication', 'UpdateApplication']);
+
+async function operationHistory(client: KinesisAnalyticsV2Client, name: string): Promise<OperationHistory> {
   let list: ApplicationOperationInfo[];
   try {
     const out = await awsCall('ListApplicationOperations', () =>
-      client.send(new ListApplicationOperationsCommand({ ApplicationName: name, Limit: 5 })),
+      client.send(new ListApplicationOperationsCommand({ ApplicationName: name, Limit: 20 })),
     );
     list = items(out.ApplicationOperationInfoList);
   } catch (e) {
     // UnsupportedOperation for applications without operation history: the state is still useful.
-    if (e instanceof AwsCallError && e.failure.cause === 'InvalidSpec') return undefined;
+    if (e instanceof AwsCallError && e.failure.cause === 'InvalidSpec') return {};
     throw e;
   }
-  const latest = list
+  const newestFirst = list
     .filter((op) => lifecycleOperations.has(text(op.Operation) ?? ''))
-    .sort((a, b) => epochMs(b.StartTime) - epochMs(a.StartTime))[0];
-  if (!latest) return undefined;
+    .sort((a, b) => epochMs(b.StartTime) - epochMs(a.StartTime));
+  const started = newestFirst.find(
+    (op) => provisioning.has(text(op.Operation) ?? '') && op.OperationStatus === 'SUCCESSFUL',
+  );
+  const runningSince = iso(started?.StartTime);
+  const history: OperationHistory = runningSince ? { runningSince } : {};
+  const latest = newestFirst[0];
+  if (!latest) return history;
   const op = operationFrom(latest);
   // The list carries no failure text; the core shows AWS's own reason, so fetch it once.
   if (op.status === 'Failed' && op.id && latest.OperationStatus === 'FAILED') {
-    return describeOperation(client, name, op.id);
+    return { ...history, lastOperation: await describeOperation(client, name, op.id) };
   }
-  return op;
+  return { ...history, lastOperation: op };
 }
 
 function encryptionUpdate(desired: EncryptionSetting): ApplicationEncryptionConfigurationUpdate {
@@ -257,11 +284,11 @@ export const flinkAdapter: WorkloadAdapter = {
     const arn = detail.ApplicationARN!;
     // The operation history changes only with the application: keyed by its version and status.
     const version = `${detail.ApplicationVersionId ?? ''}/${text(detail.ApplicationStatus) ?? ''}/${epochMs(detail.LastUpdateTimestamp)}`;
-    const [tags, lastOperation] = await Promise.all([
+    const [tags, history] = await Promise.all([
       memoized(options, `${arn}|tags`, () => listTags(client, arn)),
-      memoized(options, `${arn}|operation|${version}`, () => latestOperation(client, name)),
+      memoized(options, `${arn}|operations|${version}`, () => operationHistory(client, name)),
     ]);
-    return flinkState(detail, tags, lastOperation);
+    return flinkState(detail, tags, history.lastOperation, history.runningSince);
   },
 
   async changeKey(clients, target, id, desired) {

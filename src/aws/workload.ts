@@ -83,6 +83,14 @@ export interface WorkloadState {
   /** Whether the resource is running with storage provisioned (MSF RUNNING, EMR STARTED). */
   running: boolean;
   /**
+   * When the running resource's storage was provisioned, as AWS's own history shows it (MSF-025: the
+   * newest successful StartApplication, or UpdateApplication that restarted it); undefined when not
+   * running or when the history does not show it.
+   */
+  runningSince?: string;
+  /** A restart would lose the running state: MSF with snapshots disabled (MSF-026). */
+  restartLosesState?: boolean;
+  /**
    * Keyspaces: the table cannot reach its key (INACCESSIBLE_ENCRYPTION_CREDENTIALS). AWS deletes it
    * 7 days after detection (KS-019); the core reports this at once as a critical condition.
    */

@@ -19,6 +19,7 @@ import type { EventRecorder } from '../runtime/events.ts';
 import type { KubeObject, ResourceType } from '../runtime/kube.ts';
 import type { TtlMemo } from '../runtime/ttl-memo.ts';
 import { type PolicyPreflight, preflightKey, resolveKey } from './key-resolution.ts';
+import { observeMaterialSince } from './material-observe.ts';
 import {
   keyLabel,
   type Preflight,
@@ -267,6 +268,14 @@ export async function observeWorkload(
       ? workloadRefusal(deps.tenancy, object.metadata.namespace ?? '', observed.state.resourceArn)
       : undefined;
   const refusal = refused ? { reason: 'ResourceNotAllowed', message: refused } : undefined;
+  // Where running storage keeps its key material until a restart: when the current material became current.
+  const materialSince = await observeMaterialSince(deps, {
+    target,
+    caps,
+    desired,
+    observed,
+    status: object.status,
+  });
 
   return {
     now,
@@ -281,5 +290,6 @@ export async function observeWorkload(
     observed,
     claim,
     ...(refusal ? { refusal } : {}),
+    ...(materialSince ? { materialSince } : {}),
   };
 }

@@ -19,6 +19,7 @@
 import type { Mode } from '../api/shared.ts';
 import { workloadCapabilities } from '../aws/capabilities.ts';
 import type { AwsFailure } from '../aws/errors.ts';
+import type { MaterialSince } from '../aws/key-material.ts';
 import type {
   EncryptionSetting,
   WorkloadCapabilities,
@@ -43,6 +44,12 @@ export type DesiredKey =
 
 export type Preflight = { ok: true } | { ok: false; reason: string; message: string };
 
+/**
+ * When the desired key's current material became current (KMS-024), as observed for the restart
+ * decision (src/reconcile/material-observe.ts); `unknown` when the read failed, with why.
+ */
+export type MaterialDate = MaterialSince | { kind: 'unknown'; message: string };
+
 export type WorkloadObservation =
   | { kind: 'found'; state: WorkloadState }
   | { kind: 'notFound' }
@@ -52,6 +59,7 @@ export interface WorkloadSpecView {
   mode?: Mode;
   deletionPolicy?: 'Orphan' | 'RevertToAwsOwned';
   restartAfterRotation?: 'Never' | 'Auto';
+  restartWithoutSnapshots?: boolean;
   whenStarted?: 'Wait' | 'StopAndUpdate';
   cancelRunningJobs?: boolean;
   maintenanceWindow?: MaintenanceWindow;
@@ -85,6 +93,8 @@ export interface WorkloadPlanInput {
   claim: string;
   /** Set when the operator's tenancy rules forbid this namespace to manage the resource. */
   refusal?: { reason: string; message: string };
+  /** When the desired key's current material became current; read only where materialSteps needs it. */
+  materialSince?: MaterialDate;
 }
 
 export type WorkloadAction =
@@ -418,34 +428,65 @@ export const stopForChangeSteps: readonly PlanStep[] = [
   }),
 ];
 
-/** Running storage keeps the key material it started with until a restart (MSF-017, TRAP-05). */
+/**
+ * Running storage keeps the key material it started with until a restart (MSF-017, TRAP-05). Which
+ * material the running resource uses is decided by dates where AWS shows them: an old one exactly when
+ * the resource started (runningSince, MSF-025) no later than the key's current material became current
+ * (materialSince, KMS-024). So a rotation before the operator first saw the resource counts, and a
+ * restart by anyone after the rotation needs nothing more. Only where AWS shows no start time does the
+ * decision fall back to the material recorded when the operator first saw the resource running, taken
+ * to be the current one then (a rotation before that sight goes unnoticed). Material found current is
+ * recorded in status, so nothing more is read until the key rotates again (material-observe.ts).
+ */
 export const materialSteps: readonly PlanStep[] = [
-  // First sight of a running resource on this key: it runs on the current material from now on.
-  keyStep('recordFirstSight', (c, plan) => {
-    if (c.currentKeyMaterialId && c.state.running && recordedMaterial(c.input, c.state) === undefined)
+  // Running on the current material (by dates, or at first sight without a start time): record it.
+  keyStep('recordCurrentMaterial', (c, plan) => {
+    if (runningMaterial(c)?.kind === 'current' && c.currentKeyMaterialId)
       (plan.status['current'] as { keyMaterialId?: string }).keyMaterialId = c.currentKeyMaterialId;
     return undefined;
   }),
+  // The dates could not be read: say so, record nothing, read again at the next resync.
+  keyStep('materialUnknown', (c, plan) => {
+    const m = runningMaterial(c);
+    if (m?.kind !== 'unknown') return undefined;
+    material(plan, 'Unknown', 'MaterialUnknown', m.why);
+    return proceed(resync.settledMs);
+  }),
+  // Rotated, restartAfterRotation: Auto, but snapshots are off: a restart would lose the running state.
+  keyStep('keepStateWithoutSnapshots', (c, plan) => {
+    const m = runningMaterial(c);
+    if (m?.kind !== 'stale' || !autoRestart(c) || !c.state.restartLosesState) return undefined;
+    if (c.input.spec.restartWithoutSnapshots === true) return undefined;
+    plan.status['restartPending'] = true;
+    material(
+      plan,
+      'False',
+      'SnapshotsDisabled',
+      `${m.why}; the application's snapshots are disabled, so a restart would lose its running state and the operator does not restart it: enable snapshots on the application, restart it yourself, or set spec.restartWithoutSnapshots: true to let the operator restart it anyway`,
+    );
+    return proceed(resync.settledMs);
+  }),
   // Rotated, restartAfterRotation: Auto: restart (stop, then start) inside the maintenance window.
   keyStep('restartAfterRotation', (c, plan) => {
-    const why = rotated(c);
-    if (!why || (c.input.spec.restartAfterRotation ?? 'Never') !== 'Auto' || !c.enforce) return undefined;
+    const m = runningMaterial(c);
+    if (m?.kind !== 'stale' || !autoRestart(c)) return undefined;
     plan.status['restartPending'] = true;
     if (!inWindow(c)) {
-      material(plan, 'False', 'WaitingForMaintenanceWindow', why);
+      material(plan, 'False', 'WaitingForMaintenanceWindow', m.why);
       return waitForWindow(c, plan, 'restarting after key rotation', true);
     }
     plan.actions.push({ type: 'Stop', why: 'restart to pick up rotated key material' });
     plan.status['pendingStart'] = true;
-    material(plan, 'False', 'Restarting', why);
+    material(plan, 'False', 'Restarting', m.why);
     return proceed(resync.transitioningMs);
   }),
   // Rotated, restartAfterRotation: Never (or Observe mode): report that a restart is pending.
   keyStep('restartPending', (c, plan) => {
-    const why = rotated(c);
-    if (!why) return undefined;
+    const m = runningMaterial(c);
+    if (m?.kind !== 'stale') return undefined;
     plan.status['restartPending'] = true;
-    material(plan, 'False', 'RestartPending', `${why} (restartAfterRotation: Never)`);
+    const why = c.enforce ? 'restartAfterRotation: Never' : 'Observe mode';
+    material(plan, 'False', 'RestartPending', `${m.why} (${why})`);
     return proceed(resync.settledMs);
   }),
   // On the current material, or not running (the next start uses it).
@@ -651,12 +692,47 @@ function activeJobRunIds(s: WorkloadState): string[] {
   return s.blocker?.kind === 'ApplicationRunning' ? s.blocker.activeJobRunIds : [];
 }
 
-/** The message when the running resource uses older material than the key's current one. */
-function rotated(c: KeyContext): string | undefined {
-  const material = c.currentKeyMaterialId;
+/** Which material the running resource uses, next to the key's current one (see materialSteps). */
+type RunningMaterial =
+  | { kind: 'current' }
+  | { kind: 'stale'; why: string }
+  | { kind: 'unknown'; why: string };
+
+/** Undefined when nothing runs on the key's material or the key reports none. */
+function runningMaterial(c: KeyContext): RunningMaterial | undefined {
+  const current = c.currentKeyMaterialId;
+  if (!current || !c.state.running) return undefined;
   const recorded = recordedMaterial(c.input, c.state);
-  if (!material || !c.state.running || recorded === undefined || recorded === material) return undefined;
-  return `the key material rotated (${recorded} -> ${material}); the running application uses the old material until it restarts`;
+  // Recorded as current for this key, and the key has not rotated since.
+  if (recorded === current) return { kind: 'current' };
+  const started = c.state.runningSince;
+  const since = c.input.materialSince;
+  if (started !== undefined && !Number.isNaN(Date.parse(started)) && since) {
+    if (since.kind === 'original') return { kind: 'current' };
+    if (since.kind === 'rotated' && !Number.isNaN(Date.parse(since.date))) {
+      if (Date.parse(started) > Date.parse(since.date)) return { kind: 'current' };
+      return {
+        kind: 'stale',
+        why: `the key material rotated at ${since.date} (now ${current}) and the running application started at ${started}, before that: it uses the old material until it restarts`,
+      };
+    }
+    if (since.kind === 'unknown' && recorded === undefined)
+      return {
+        kind: 'unknown',
+        why: `cannot tell whether the running application (started at ${started}) uses the key's current material ${current}: ${since.message}; the operator reads again at the next resync`,
+      };
+  }
+  // No start time from AWS: the material recorded at first sight, taken to be current then.
+  if (recorded === undefined) return { kind: 'current' };
+  return {
+    kind: 'stale',
+    why: `the key material rotated (${recorded} -> ${current}); the running application uses the old material until it restarts`,
+  };
+}
+
+/** restartAfterRotation: Auto, and the operator may act (Enforce mode). */
+function autoRestart(c: KeyContext): boolean {
+  return (c.input.spec.restartAfterRotation ?? 'Never') === 'Auto' && c.enforce;
 }
 
 function material(plan: PlanDraft, status: DesiredCondition['status'], reason: string, message: string) {

@@ -30,10 +30,14 @@ import {
   aws,
   deleting,
   failedSwitch,
+  materialSince,
+  materialSinceUnknown,
   noFinalizer,
   notFound,
   preflightFails,
+  snapshotsDisabled,
   spec,
+  startedAt,
   status,
   type WorkloadMod,
   wants,
@@ -123,7 +127,7 @@ describe('the chains, in order', () => {
     [
       'materialSteps',
       materialSteps.map((s) => s.name),
-      'recordFirstSight restartAfterRotation restartPending materialCurrent',
+      'recordCurrentMaterial materialUnknown keepStateWithoutSnapshots restartAfterRotation restartPending materialCurrent',
     ],
   ] as const)('%s', (_chain, names, expected) => {
     expect(names.join(' ')).toBe(expected);
@@ -249,26 +253,81 @@ describe('stopForChangeSteps', () => {
 });
 
 describe('materialSteps', () => {
+  // The key's current material m1 became current at `rotation`; the application started before or after it.
+  const rotation = '2026-11-20T08:00:00.000Z';
+  const rotated = materialSince(rotation);
+  const startedBefore = startedAt('2026-11-19T08:00:00.000Z');
+  const startedAfter = startedAt('2026-11-21T08:00:00.000Z');
+  const auto = spec({ restartAfterRotation: 'Auto' });
+  const mayLoseState = spec({ restartWithoutSnapshots: true });
   // biome-ignore format: one named case per line
   table(materialSteps, [
-    ['recordFirstSight: never ends the plan', 'recordFirstSight', input(), 'next'],
-    ['restartAfterRotation: rotated with Auto restarts', 'restartAfterRotation', input(recorded('m0'), spec({ restartAfterRotation: 'Auto' })), 'continue +Stop MaterialCurrent=False:Restarting'],
-    ['restartAfterRotation: ...inside the maintenance window only', 'restartAfterRotation', input(recorded('m0'), spec({ restartAfterRotation: 'Auto' }), outsideWindow), 'waiting:WaitingForMaintenanceWindow MaterialCurrent=False:WaitingForMaintenanceWindow'],
+    ['recordCurrentMaterial: never ends the plan', 'recordCurrentMaterial', input(), 'next'],
+    ['materialUnknown: the dates were read, next', 'materialUnknown', input(startedBefore, rotated), 'next'],
+    ['materialUnknown: the rotation date could not be read at first sight: Unknown, read again', 'materialUnknown', input(startedBefore, materialSinceUnknown), 'continue MaterialCurrent=Unknown:MaterialUnknown'],
+    ['materialUnknown: ...with a recorded material, the ids decide, next', 'materialUnknown', input(recorded('m0'), startedBefore, materialSinceUnknown), 'next'],
+    ['restartAfterRotation: recorded material rotated, Auto restarts (no start time: the ids decide)', 'restartAfterRotation', input(recorded('m0'), auto), 'continue +Stop MaterialCurrent=False:Restarting'],
+    ['restartAfterRotation: a rotation before first sight, Auto restarts', 'restartAfterRotation', input(startedBefore, rotated, auto), 'continue +Stop MaterialCurrent=False:Restarting'],
+    ['restartAfterRotation: started at the very moment of the rotation counts as before it', 'restartAfterRotation', input(startedAt(rotation), rotated, auto), 'continue +Stop MaterialCurrent=False:Restarting'],
+    ['restartAfterRotation: restarted by someone else after the rotation, next', 'restartAfterRotation', input(recorded('m0'), startedAfter, rotated, auto), 'next'],
+    ['restartAfterRotation: the key never rotated, next', 'restartAfterRotation', input(startedBefore, materialSince('original'), auto), 'next'],
+    ['restartAfterRotation: no start time, not recorded: taken as current at first sight, next', 'restartAfterRotation', input(rotated, auto), 'next'],
+    ['restartAfterRotation: the read failed, recorded material rotated: the ids decide, restart', 'restartAfterRotation', input(recorded('m0'), startedBefore, materialSinceUnknown, auto), 'continue +Stop MaterialCurrent=False:Restarting'],
+    ['restartAfterRotation: ...inside the maintenance window only', 'restartAfterRotation', input(startedBefore, rotated, auto, outsideWindow), 'waiting:WaitingForMaintenanceWindow MaterialCurrent=False:WaitingForMaintenanceWindow'],
     ['restartAfterRotation: Never, next', 'restartAfterRotation', input(recorded('m0')), 'next'],
-    ['restartAfterRotation: Observe mode, next', 'restartAfterRotation', input(recorded('m0'), observe, spec({ restartAfterRotation: 'Auto' })), 'next'],
-    ['restartAfterRotation: not rotated, next', 'restartAfterRotation', input(recorded('m1'), spec({ restartAfterRotation: 'Auto' })), 'next'],
+    ['restartAfterRotation: Observe mode, next', 'restartAfterRotation', input(recorded('m0'), observe, auto), 'next'],
+    ['restartAfterRotation: not rotated, next', 'restartAfterRotation', input(recorded('m1'), auto), 'next'],
+    ['restartAfterRotation: snapshots disabled but restartWithoutSnapshots: true restarts', 'restartAfterRotation', input(startedBefore, rotated, auto, snapshotsDisabled, mayLoseState), 'continue +Stop MaterialCurrent=False:Restarting'],
+    ['keepStateWithoutSnapshots: snapshots disabled, Auto: reported pending, never restarted', 'keepStateWithoutSnapshots', input(startedBefore, rotated, auto, snapshotsDisabled), 'continue MaterialCurrent=False:SnapshotsDisabled'],
+    ['keepStateWithoutSnapshots: ...unless restartWithoutSnapshots: true, next', 'keepStateWithoutSnapshots', input(startedBefore, rotated, auto, snapshotsDisabled, mayLoseState), 'next'],
+    ['keepStateWithoutSnapshots: snapshots enabled, next', 'keepStateWithoutSnapshots', input(startedBefore, rotated, auto), 'next'],
+    ['keepStateWithoutSnapshots: Never reports as usual, next', 'keepStateWithoutSnapshots', input(startedBefore, rotated, snapshotsDisabled), 'next'],
+    ['keepStateWithoutSnapshots: not rotated, next', 'keepStateWithoutSnapshots', input(startedAfter, rotated, auto, snapshotsDisabled), 'next'],
     ['restartPending: rotated reports the pending restart', 'restartPending', input(recorded('m0')), 'continue MaterialCurrent=False:RestartPending'],
+    ['restartPending: a rotation before first sight is reported', 'restartPending', input(startedBefore, rotated), 'continue MaterialCurrent=False:RestartPending'],
+    ['restartPending: restarted by someone else after the rotation, next', 'restartPending', input(recorded('m0'), startedAfter, rotated), 'next'],
     ['restartPending: not rotated, next', 'restartPending', input(recorded('m1')), 'next'],
     ['restartPending: not running, next', 'restartPending', input(recorded('m0'), stopped), 'next'],
     ['materialCurrent: running on the current material', 'materialCurrent', input(recorded('m1')), 'next MaterialCurrent=True:CurrentMaterial'],
     ['materialCurrent: not running, the next start uses it', 'materialCurrent', input(stopped), 'next MaterialCurrent=True:NotRunning'],
   ]);
 
-  it('recordFirstSight records the material a running resource starts on', () => {
-    const i = input();
+  /** The material recordCurrentMaterial leaves in status.current, if any. */
+  function recordedBy(i: WorkloadPlanInput): string | undefined {
     const plan = draftFor(i);
-    materialSteps.find((s) => s.name === 'recordFirstSight')!.run(planContext(i), plan);
-    expect(plan.status['current']).toEqual({ keyType: 'CustomerManaged', keyArn: keyA, keyMaterialId: 'm1' });
+    materialSteps.find((s) => s.name === 'recordCurrentMaterial')!.run(planContext(i), plan);
+    return (plan.status['current'] as { keyMaterialId?: string }).keyMaterialId;
+  }
+
+  // biome-ignore format: one named case per line
+  it.each([
+    ['first sight without a start time: taken as current (the fallback)', input(), 'm1'],
+    ['started after the rotation', input(startedAfter, rotated), 'm1'],
+    ['restarted by someone else after the rotation: the record moves on', input(recorded('m0'), startedAfter, rotated), 'm1'],
+    ['the key never rotated', input(startedBefore, materialSince('original')), 'm1'],
+    ['started before the rotation: nothing recorded', input(startedBefore, rotated), undefined],
+    ['the read failed at first sight: nothing recorded', input(startedBefore, materialSinceUnknown), undefined],
+    ['recorded and rotated since, no start time: the old record stays', input(recorded('m0')), 'm0'],
+    ['not running: nothing recorded', input(stopped, startedAfter, rotated), undefined],
+  ] as const)('recordCurrentMaterial: %s', (_name, i, expected) => {
+    expect(recordedBy(i)).toBe(expected);
+  });
+
+  it('with snapshots disabled the condition names the setting and the fix', () => {
+    const plan = planWorkload(input(startedBefore, rotated, auto, snapshotsDisabled));
+    expect(plan.actions).toEqual([]);
+    expect(plan.status['restartPending']).toBe(true);
+    const material = plan.conditions.find((c) => c.type === 'MaterialCurrent');
+    expect(material?.message).toContain('spec.restartWithoutSnapshots: true');
+    expect(material?.message).toContain('snapshots are disabled');
+  });
+
+  it('a restart decided by dates says when the application started and when the key rotated', () => {
+    const plan = planWorkload(input(startedBefore, rotated, auto));
+    expect(plan.actions).toEqual([{ type: 'Stop', why: 'restart to pick up rotated key material' }]);
+    const material = plan.conditions.find((c) => c.type === 'MaterialCurrent');
+    expect(material?.message).toContain(rotation);
+    expect(material?.message).toContain('2026-11-19T08:00:00.000Z');
   });
 });
 

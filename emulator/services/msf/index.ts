@@ -40,8 +40,13 @@
 //     encryption configuration (the legacy AWS-owned default); snapshots always carry it.
 //   - A DeleteApplication CreateTimestamp that does not match is InvalidArgumentException.
 //   - ListApplicationOperations lists newest first; ListApplicationSnapshots oldest first.
-//   - Snapshots are always enabled; RollbackApplication and the SQL/VPC/logging members are not modelled
-//     (accepted and ignored where they are members of Create/UpdateApplication).
+//   - Snapshots are enabled unless ApplicationSnapshotConfiguration says otherwise (AWS's default is
+//     unconfirmed). With them off (MSF-026) a stop or a running update takes no snapshot, needs no key for
+//     one, and the running state is lost. RollbackApplication and the SQL/VPC/logging members are not
+//     modelled (accepted and ignored where they are members of Create/UpdateApplication).
+//   - Every StartApplication, StopApplication and UpdateApplication is an operation with its StartTime on
+//     the emulator clock, whoever called it (MSF-025); a seeded RUNNING application has a successful
+//     StartApplication at the time it was seeded.
 //
 // Transition kinds (world.transitionMs): kinesisanalytics.STARTING, .UPDATING, .STOPPING,
 // .FORCE_STOPPING, .DELETING, .SNAPSHOT.
@@ -57,6 +62,7 @@
 //       accountId: '111122223333'  # default config.accountId
 //       serviceExecutionRole: arn:aws:iam::111122223333:role/flink   # default <account>:role/<name>-role
 //       tags: { team: data }
+//       snapshotsEnabled: false # default true
 // Seeded applications skip the policy evaluation (no caller); a RUNNING one runs on the key's current material.
 
 import type { ServiceRuntime } from '../../core/service.ts';

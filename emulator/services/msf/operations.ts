@@ -131,6 +131,26 @@ function parseKeyChoice(
   return keyId === undefined ? { keyType } : { keyType, keyId };
 }
 
+/**
+ * The snapshot switch (`ApplicationSnapshotConfiguration.SnapshotsEnabled` on create,
+ * `ApplicationSnapshotConfigurationUpdate.SnapshotsEnabledUpdate` on update); undefined when absent.
+ */
+function parseSnapshotsEnabled(
+  configuration: JsonObject | undefined,
+  p: string,
+  member: string,
+): boolean | undefined {
+  if (!configuration) return undefined;
+  const snapshot = v.optObject(nested(configuration, p.slice(0, p.indexOf('.'))), p);
+  if (!snapshot) return undefined;
+  const enabled = v.optBool(nested(snapshot, p), `${p}.${member}`);
+  if (enabled === undefined)
+    return v.fail(
+      `1 validation error detected: Value null at '${p}.${member}' failed to satisfy constraint: Member must not be null`,
+    );
+  return enabled;
+}
+
 const pageLimit = (input: JsonObject) => v.optInt(input, 'Limit', { min: 1, max: 50 }) ?? defaultPageSize;
 const nextToken = (input: JsonObject) => v.optStr(input, 'NextToken', { min: 1, max: 512 });
 
@@ -230,6 +250,11 @@ export function msfOperations(world: World, store: MsfStore): Record<string, Jso
       const choice: { keyType: KeyType; keyId?: string } = encryption
         ? parseKeyChoice(encryption, p, { type: 'KeyType', id: 'KeyId' })
         : { keyType: 'AWS_OWNED_KEY' };
+      const snapshotsEnabled = parseSnapshotsEnabled(
+        configuration,
+        'ApplicationConfiguration.ApplicationSnapshotConfiguration',
+        'SnapshotsEnabled',
+      );
       if (store.has(ctx.accountId, ctx.region, name)) {
         throw inUse(`Application ${name} already exists.`);
       }
@@ -264,6 +289,7 @@ export function msfOperations(world: World, store: MsfStore): Record<string, Jso
         configured,
         tags,
         ...freshApplicationState(),
+        ...(snapshotsEnabled !== undefined ? { snapshotsEnabled } : {}),
       };
       store.add(app);
       return { ApplicationDetail: applicationDetail(app) };
@@ -313,6 +339,11 @@ export function msfOperations(world: World, store: MsfStore): Record<string, Jso
         ? parseKeyChoice(encryption, p, { type: 'KeyTypeUpdate', id: 'KeyIdUpdate' })
         : undefined;
       const restore = parseRestore(runUpdate, 'RunConfigurationUpdate');
+      const snapshotsUpdate = parseSnapshotsEnabled(
+        configUpdate,
+        'ApplicationConfigurationUpdate.ApplicationSnapshotConfigurationUpdate',
+        'SnapshotsEnabledUpdate',
+      );
       if (
         configUpdate === undefined &&
         roleUpdate === undefined &&
@@ -351,7 +382,9 @@ export function msfOperations(world: World, store: MsfStore): Record<string, Jso
         if (problem) throw invalidArgument(problem);
       }
       const wasRunning = app.status === 'RUNNING';
-      if (wasRunning && app.running) {
+      // The restart keeps the running state only through a snapshot (MSF-026): none when they are off.
+      const snapshotting = wasRunning && app.snapshotsEnabled;
+      if (snapshotting && app.running) {
         // The restart snapshots the running state under the key it is written with (MSF-013).
         const problem = storageProblem(world.kms, app, app.running, undefined);
         if (problem) {
@@ -363,7 +396,7 @@ export function msfOperations(world: World, store: MsfStore): Record<string, Jso
 
       // Accepted: the configuration changes now, the running storage only when the restart ends.
       const from = app.versionId;
-      const snapshot = wasRunning ? store.takeSnapshot(app, 'update', ctx.now) : undefined;
+      const snapshot = snapshotting ? store.takeSnapshot(app, 'update', ctx.now) : undefined;
       app.versionUpdatedFrom = from;
       app.versionId = from + 1;
       app.token = store.newToken();
@@ -373,6 +406,7 @@ export function msfOperations(world: World, store: MsfStore): Record<string, Jso
       if (roleUpdate !== undefined) app.role = roleUpdate;
       if (restore) app.restore = restore;
       if (target) app.encryptionDeclared = true;
+      if (snapshotsUpdate !== undefined) app.snapshotsEnabled = snapshotsUpdate;
       app.configured = configured;
       app.status = 'UPDATING';
       const op = store.beginOperation(app, 'UpdateApplication', ctx.now, { from, to: app.versionId });
@@ -438,6 +472,17 @@ export function msfOperations(world: World, store: MsfStore): Record<string, Jso
       const name = applicationName(input);
       const force = v.optBool(input, 'Force') ?? false;
       const app = store.lookup(ctx, name);
+      if (!force && !app.snapshotsEnabled) {
+        // Snapshots off (MSF-026): the stop takes none, so it needs no key, and the running state is lost.
+        requireStatus(app, ['RUNNING'], 'StopApplication');
+        const op = beginTransition(ctx, app, 'STOPPING', 'StopApplication');
+        schedule(app, 'STOPPING', { operation: op }, () => {
+          store.setRunning(app, undefined);
+          app.status = 'READY';
+          store.endOperation(op, 'SUCCESSFUL');
+        });
+        return { OperationId: op.id };
+      }
       if (!force) {
         requireStatus(app, ['RUNNING'], 'StopApplication');
         const snapshot = store.takeSnapshot(app, 'stop', ctx.now);

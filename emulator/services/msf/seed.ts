@@ -1,5 +1,6 @@
 // The `kinesisanalytics` section of a seed document (format in index.ts). Seeded applications skip
-// the policy evaluation (there is no caller); a RUNNING one runs on the key's current material.
+// the policy evaluation (there is no caller); a RUNNING one runs on the key's current material, and its
+// operation history shows the StartApplication that got it there (MSF-025), at the seed's time.
 
 import type { World } from '../../core/world.ts';
 import { appArn, cmkRuntimes, keyTypes, namePattern, runtimes } from './rules.ts';
@@ -35,6 +36,9 @@ export function seedMsf(world: World, store: MsfStore, section: unknown): void {
     }
     const keyId = raw['keyId'] === undefined ? undefined : String(raw['keyId']);
     const keyType = String(raw['keyType'] ?? (keyId ? 'CUSTOMER_MANAGED_KEY' : 'AWS_OWNED_KEY')) as KeyType;
+    const snapshotsEnabled = raw['snapshotsEnabled'] ?? true;
+    if (typeof snapshotsEnabled !== 'boolean')
+      throw new Error(`seed: kinesisanalytics application ${name}: snapshotsEnabled must be true or false`);
     if (!keyTypes.includes(keyType))
       throw new Error(`seed: kinesisanalytics application ${name}: bad keyType`);
     if (store.has(accountId, region, name)) {
@@ -79,8 +83,12 @@ export function seedMsf(world: World, store: MsfStore, section: unknown): void {
       configured,
       tags,
       ...freshApplicationState(),
+      snapshotsEnabled,
     };
     store.add(app);
-    if (status === 'RUNNING') store.setRunning(app, store.provision(app));
+    if (status === 'RUNNING') {
+      store.setRunning(app, store.provision(app));
+      store.endOperation(store.beginOperation(app, 'StartApplication', now), 'SUCCESSFUL');
+    }
   }
 }

@@ -89,6 +89,8 @@ export interface Application {
   versionUpdatedFrom?: number;
   /** Whether an encryption configuration was ever declared (legacy apps report none). */
   encryptionDeclared: boolean;
+  /** ApplicationSnapshotConfiguration.SnapshotsEnabled: without it stops and updates take no snapshot (MSF-026). */
+  snapshotsEnabled: boolean;
   configured: KeyRef;
   running?: StorageKey;
   restore: { type: RestoreType; snapshotName?: string };
@@ -105,10 +107,18 @@ export interface Application {
 /** The members every new application starts with, whether created or seeded. */
 export function freshApplicationState(): Pick<
   Application,
-  'versionId' | 'restore' | 'snapshots' | 'snapshotSeq' | 'operations' | 'operationsById' | 'gone'
+  | 'versionId'
+  | 'restore'
+  | 'snapshotsEnabled'
+  | 'snapshots'
+  | 'snapshotSeq'
+  | 'operations'
+  | 'operationsById'
+  | 'gone'
 > {
   return {
     versionId: 1,
+    snapshotsEnabled: true,
     restore: { type: 'RESTORE_FROM_LATEST_SNAPSHOT' },
     snapshots: new Map(),
     snapshotSeq: 0,

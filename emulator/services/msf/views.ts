@@ -7,7 +7,7 @@ import type { Application, OperationRecord, SnapshotRecord } from './state.ts';
 
 export function applicationDetail(app: Application): JsonObject {
   const configuration: JsonObject = {
-    ApplicationSnapshotConfigurationDescription: { SnapshotsEnabled: true },
+    ApplicationSnapshotConfigurationDescription: { SnapshotsEnabled: app.snapshotsEnabled },
     RunConfigurationDescription: {
       ApplicationRestoreConfigurationDescription: {
         ApplicationRestoreType: app.restore.type,
@@ -98,6 +98,7 @@ export function applicationState(app: Application, runningKeyMaterialId: string 
     status: app.status,
     versionId: app.versionId,
     runtime: app.runtime,
+    snapshotsEnabled: app.snapshotsEnabled,
     configuredKey: { ...app.configured },
     runningStorage: app.running ? { ...app.running } : null,
     // False once the running key has been rotated since this application (re)started (MSF-017).
