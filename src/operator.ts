@@ -145,6 +145,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     sessionName: `cmk-operator-${identity}`.replace(/[^\w+=,.@-]/g, '-'),
     onCall: clientMetrics.awsCall,
     ...(options.awsCredentials ? { credentials: options.awsCredentials } : {}),
+    // Role allow-lists, ExternalIds and the cmk.io/cluster + cmk.io/namespace session tags.
+    ...(options.tenancy ? { tenancy: options.tenancy } : {}),
+    clusterName: options.clusterName,
   });
   const events = createEventRecorder({ reportingInstance: identity }, { kube, log });
   const keys = createKeyCache(aws, {
@@ -448,15 +451,19 @@ function declareControllers(
 /** The accounts and Regions the objects name (Region and role), for the inventory's passes. */
 function targetsOf(caches: ReturnType<typeof watchedCaches>, defaultRegion: string): AwsTarget[] {
   const seen = new Map<string, AwsTarget>();
-  const add = (spec: { region?: string; roleArn?: string } | undefined) => {
+  // A role is assumed for a namespace: checked against its allow-list and tagged with it.
+  const add = (spec: { region?: string; roleArn?: string } | undefined, namespace = '') => {
     const region = spec?.region ?? defaultRegion;
-    const t: AwsTarget = { region, ...(spec?.roleArn ? { roleArn: spec.roleArn } : {}) };
-    seen.set(`${region}|${spec?.roleArn ?? ''}`, t);
+    const t: AwsTarget = {
+      region,
+      ...(spec?.roleArn ? { roleArn: spec.roleArn, namespace } : {}),
+    };
+    seen.set(`${region}|${spec?.roleArn ?? ''}|${spec?.roleArn ? namespace : ''}`, t);
   };
   add(undefined);
-  for (const k of caches.kmsKeys.list()) add(k.spec);
+  for (const k of caches.kmsKeys.list()) add(k.spec, k.metadata.namespace);
   for (const r of caches.referencing)
-    for (const o of r.cache.list()) add(o.spec as { region?: string; roleArn?: string });
+    for (const o of r.cache.list()) add(o.spec as { region?: string; roleArn?: string }, o.metadata.namespace);
   return [...seen.values()];
 }
 

@@ -11,7 +11,7 @@ import type { KeyInventory } from '../keys/inventory.ts';
 import type { KeyReads } from '../keys/key-cache.ts';
 import type { RotationFacts } from '../keys/key-facts.ts';
 import type { KeyUse } from '../keys/key-usage.ts';
-import { keyRefusal, type TenancyRules } from '../keys/tenancy.ts';
+import { keyRefusal, roleRefusal, type TenancyRules } from '../keys/tenancy.ts';
 import type { EventRecorder } from '../runtime/events.ts';
 import type { Results } from '../runtime/executor.ts';
 import type { KubeClient } from '../runtime/kube.ts';
@@ -62,6 +62,11 @@ export async function refusalOf(
   observed: KmsKeyObservation,
 ) {
   if (!deps.tenancy) return undefined;
+  // A role the namespace may not use is never assumed: say so under its own reason.
+  const role = object.spec.roleArn
+    ? roleRefusal(deps.tenancy, object.metadata.namespace ?? '', object.spec.roleArn)
+    : undefined;
+  if (role) return { reason: 'RoleNotAllowed', message: role };
   const target = targetOf(deps, object);
   let arn = observed.kind === 'found' ? observed.key.arn : undefined;
   if (!arn && observed.kind === 'notCreated') {
