@@ -635,11 +635,13 @@ async function planCommand(g: Globals, positionals: string[]): Promise<number> {
       );
   }
 
+  const clusterFlag = g.values['cluster-name'] as string | undefined;
   const aws = createAwsClients({
     sessionName: 'kubectl-cmk-plan',
     ...(g.io.awsCredentials ? { credentials: g.io.awsCredentials } : {}),
+    // The operator's session tags, so a tenant role's trust policy treats the plan as it would the operator.
+    ...(clusterFlag ? { clusterName: clusterFlag } : {}),
   });
-  const clusterFlag = g.values['cluster-name'] as string | undefined;
   let failed = false;
   try {
     const callerIdentity = callerIdentityCache(aws);
