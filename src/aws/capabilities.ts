@@ -8,7 +8,6 @@ import type { WorkloadCapabilities, WorkloadService } from './workload.ts';
 export const flinkCapabilities: Readonly<WorkloadCapabilities> = {
   changeKeyOperation: 'UpdateApplication',
   comparesEncryptionContext: false,
-  preflightWhenOnKey: false,
   outgoingKeyMustStayUsable: true,
   changeRestartsRunning: true,
   keepsMaterialUntilRestart: true,
@@ -20,7 +19,6 @@ export const flinkCapabilities: Readonly<WorkloadCapabilities> = {
 export const keyspacesCapabilities: Readonly<WorkloadCapabilities> = {
   changeKeyOperation: 'UpdateTable',
   comparesEncryptionContext: false,
-  preflightWhenOnKey: false,
   outgoingKeyMustStayUsable: false,
   changeRestartsRunning: false,
   keepsMaterialUntilRestart: false,
@@ -32,7 +30,6 @@ export const keyspacesCapabilities: Readonly<WorkloadCapabilities> = {
 export const emrServerlessCapabilities: Readonly<WorkloadCapabilities> = {
   changeKeyOperation: 'UpdateApplication',
   comparesEncryptionContext: true,
-  preflightWhenOnKey: true,
   outgoingKeyMustStayUsable: false,
   changeRestartsRunning: false,
   keepsMaterialUntilRestart: false,

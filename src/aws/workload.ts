@@ -119,8 +119,6 @@ export interface WorkloadCapabilities {
    * (EMR-008: diskEncryptionConfiguration carries encryptionContext; MSF and Keyspaces have none).
    */
   comparesEncryptionContext: boolean;
-  /** The pre-flight runs even when the resource is on the desired key ARN (EMR-009 context conditions; EMR-003 job overrides publish the verdict). */
-  preflightWhenOnKey: boolean;
   /**
    * The key being left must stay usable for the switch: the running state is snapshotted under it,
    * and a caller without permission on it cannot switch away, even to the AWS owned key (MSF-015, TRAP-07).

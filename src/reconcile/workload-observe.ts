@@ -208,8 +208,10 @@ export async function observeWorkload(
     fresh,
   });
 
-  // Pre-flight only when a switch to a customer managed key is on the table (or, where the service
-  // asks for it, whenever the desired key is a customer managed one).
+  // Pre-flight whenever the desired key is a customer managed one: before a switch it guards the
+  // switch (invariant 1); on the key it says whether the key can still serve the resource (a key
+  // disabled, pending deletion, or whose policy no longer lets the service use it needs a person).
+  // The key's state and policy come through the key cache: one read per key, not per workload.
   const caps = adapter.capabilities;
   let verdict: Preflight | undefined;
   if (
@@ -217,19 +219,15 @@ export async function observeWorkload(
     desired.setting.type === 'CustomerManaged' &&
     observed.kind === 'found'
   ) {
-    const current = observed.state.encryption;
-    const differs = current.type !== 'CustomerManaged' || current.keyArn !== desired.setting.keyArn;
-    if (differs || caps.preflightWhenOnKey) {
-      verdict = await preflightKey(deps, {
-        service: kind.service,
-        id,
-        facts,
-        setting: desired.setting,
-        target,
-        resourceArn: observed.state.resourceArn,
-        fresh,
-      });
-    }
+    verdict = await preflightKey(deps, {
+      service: kind.service,
+      id,
+      facts,
+      setting: desired.setting,
+      target,
+      resourceArn: observed.state.resourceArn,
+      fresh,
+    });
   }
   // Where the key being left must stay usable (Managed Flink, MSF-015: the switch snapshots the
   // running state under it, and restores from older snapshots still decrypt with it), it is checked

@@ -601,6 +601,14 @@ export const workloadPlanSteps: readonly PlanStep[] = [
     keyCurrent(plan, 'True', 'OnDesiredKey', `configured with ${keyLabel(c.want)}`);
     return waiting('Transitioning', `AWS reports ${c.state.awsState}`, resync.transitioningMs);
   }),
+  // On its key, but the key can no longer serve it (disabled, pending deletion, a policy that shuts
+  // the service out): the operator cannot put that right, a person must (Stalled, with the fix).
+  keyStep('keyStillServes', (c) => {
+    const verdict = c.input.preflight;
+    if (!verdict || verdict.ok) return undefined;
+    const message = `${c.state.resourceArn} is on ${keyLabel(c.want)}, but ${verdict.message}`;
+    return stalled(verdict.reason, message, resync.slowMs);
+  }),
   // Start again what the operator stopped for a key change or a restart.
   resourceStep('pendingStart', (c, plan) => {
     if (!c.input.status?.pendingStart) return undefined;

@@ -107,7 +107,7 @@ describe('the chains, in order', () => {
     [
       'workloadPlanSteps',
       workloadPlanStepNames,
-      'deletion finalizer tenancyRefusal keyUsable resourceReadable claim keyAccessibility desiredResolved switchWhenOffKey failedInAws settledOnKey pendingStart material',
+      'deletion finalizer tenancyRefusal keyUsable resourceReadable claim keyAccessibility desiredResolved switchWhenOffKey failedInAws settledOnKey keyStillServes pendingStart material',
     ],
     [
       'deletionSteps',
@@ -171,6 +171,8 @@ describe('workloadPlanSteps', () => {
     ['failedInAws: a later AWS operation clears it', 'failedInAws', input( failedSwitch(60_000, { id: 'op1', toKey: keyA }), aws({ lastOperation: { id: 'op2', action: 'StartApplication', status: 'Succeeded' } }), ), 'next'],
     ['settledOnKey: settled is current', 'settledOnKey', input(), 'next KeyCurrent=True:OnDesiredKey'],
     ['settledOnKey: configured while AWS moves, waits', 'settledOnKey', input(unsettled), 'waiting:Transitioning KeyCurrent=True:OnDesiredKey'],
+    ['keyStillServes: on a key that passes, next', 'keyStillServes', input(), 'next'],
+    ['keyStillServes: on a key whose policy shuts the service out, a person must act', 'keyStillServes', input(preflightFails), 'stalled:KeyPolicyMissingPermission'],
     ['pendingStart: none, next', 'pendingStart', input(stopped), 'next'],
     ['pendingStart: stopped by us is started again', 'pendingStart', input(stopped, status({ pendingStart: true })), 'continue +Start'],
     ['pendingStart: already running again, next', 'pendingStart', input(status({ pendingStart: true })), 'next'],
