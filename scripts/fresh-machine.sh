@@ -2,8 +2,9 @@
 # Proves the README's first commands on a fresh machine. Clones HEAD into a temporary folder and runs
 # there, with HOME and XDG_CACHE_HOME pointing at empty folders (so npm's, pip's and the project's own
 # caches start empty) and the system's PATH (no node_modules/.bin, so npm runs on the system Node):
-#   npm ci           its output is clean: no EBADENGINE, no `npm warn`, the postinstall line saying
-#                    which Node the project runs on and that every package's engines fit it
+#   npm ci           its output is clean: the postinstall line saying which Node the project runs on
+#                    and that every package's engines fit it, npm's closing line, nothing else (no
+#                    EBADENGINE, no `npm warn`, no notices)
 #   npm test -- --project emulator test/emulator/moto-conformance.test.ts
 #                    the static checks, the test binaries, moto installed into the empty cache by
 #                    `npm test` itself, and the moto conformance test passing
@@ -60,6 +61,13 @@ start=$SECONDS
 fresh timeout 600 npm ci >"$log" 2>&1 || fail "npm ci exited non-zero" "$log"
 grep -q EBADENGINE "$log" && fail "npm ci printed EBADENGINE warnings" "$log"
 grep -qi '^npm warn' "$log" && fail "npm ci printed warnings" "$log"
+# Clean means nothing but the postinstall and npm's closing line.
+expected='^$|^> cmk-operator@[^ ]+ postinstall$|^> node scripts/postinstall\.ts$|^cmk-operator: |^added [0-9]+ packages in [0-9.]+m?s$'
+if grep -qvE "$expected" "$log"; then
+  say "unexpected lines:"
+  grep -vE "$expected" "$log" | sed 's/^/  | /'
+  fail "npm ci printed more than the postinstall and its closing line" "$log"
+fi
 grep -q 'cmk-operator: [0-9]* packages installed; every npm script and tool here runs on Node v24' "$log" ||
   fail "npm ci did not print the postinstall line naming Node 24" "$log"
 grep -q 'Engines checked against v24[0-9.]*: all fit' "$log" || fail "a package's engines do not fit Node 24" "$log"
