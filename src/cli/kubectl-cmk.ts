@@ -295,6 +295,24 @@ export const remedies: Record<string, string[]> = {
   RestartPending: [
     'The running Flink storage still uses old key material: set spec.restartAfterRotation: Auto, or restart the application yourself.',
   ],
+  SnapshotsDisabled: [
+    'The running Flink application must restart to use the rotated key material, but its snapshots are disabled: a restart would lose its state, so the operator never restarts it on its own.',
+    'Enable snapshots on the application, restart it yourself, or set spec.restartWithoutSnapshots: true to let the operator restart it anyway.',
+  ],
+  MaterialUnknown: [
+    'The operator could not tell when the key material became current (ListKeyRotations): allow kms:ListKeyRotations on the key to the operator role, or wait for KMS to list the rotation.',
+  ],
+  KeyPolicyDeniesService: [
+    'The key is enabled, but its policy no longer lets some workloads\' service use it: the ServiceAccess condition names them and what is missing.',
+    'Fix the key policy (docs/key-policies.md lists what each service needs); the workloads show KeyPolicyMissingPermission with the exact statement.',
+  ],
+  RoleNotAllowed: [
+    "spec.roleArn names a role the operator's tenancy rules do not allow in this namespace (allowedRoleArnPatterns); the operator never assumed it.",
+    "Use an allowed role, remove spec.roleArn, or ask the operator's admins to allow the role in --tenancy-config.",
+  ],
+  KeyNotEnabled: [
+    'The KMS key is not Enabled (pending import, or its custom key store is disconnected): import its key material, or reconnect the key store.',
+  ],
   KeyInUse: [
     'The key is still used: the condition names the workloads (any namespace, any way of naming the key) and KmsKeys; move them to another key, or set deletionPolicy: Retain to keep the key and let the object go.',
   ],
