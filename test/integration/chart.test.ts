@@ -22,10 +22,20 @@ import {
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { stringify } from 'yaml';
 import { type RunningEmulator, startEmulator } from '../../emulator/index.ts';
 import { kinds } from '../../src/api/kinds.ts';
 import { apiVersion } from '../../src/api/shared.ts';
+import { runCli } from '../../src/cli/run.ts';
+import { findBinaries } from '../../src/dev/devenv/binaries.ts';
 import { type ControlPlane, startControlPlane } from '../../src/dev/devenv/control-plane.ts';
+import {
+  assumeRoleRules,
+  keyRefusal,
+  loadTenancyRules,
+  roleRefusal,
+  workloadRefusal,
+} from '../../src/keys/tenancy.ts';
 import { type RunningOperator, startOperator } from '../../src/operator.ts';
 import { cancelOnDeleteAnnotation } from '../../src/reconcile/jobrun-plan.ts';
 import { kmsKeyFinalizer } from '../../src/reconcile/kmskey-plan.ts';
@@ -51,6 +61,7 @@ import {
   repoRoot,
   rulePairs,
   rulesBoundTo,
+  run,
   valuesArgs,
   writeKubeconformSchemas,
 } from './support/helm.ts';
@@ -60,6 +71,7 @@ const find = (objects: Manifest[], kind: string, name?: string) =>
 
 interface Container {
   args: string[];
+  volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
   env: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
   securityContext: Record<string, unknown>;
   livenessProbe: { httpGet: { path: string; port: string } };
@@ -67,11 +79,42 @@ interface Container {
   ports: Array<{ name: string; containerPort: number }>;
 }
 
-function operatorContainer(objects: Manifest[]): Container {
-  const [deployment] = find(objects, 'Deployment');
-  const spec = deployment?.['spec'] as { template: { spec: { containers: Container[] } } };
-  return spec.template.spec.containers[0]!;
+interface PodTemplate {
+  metadata: { annotations?: Record<string, string> };
+  spec: {
+    containers: Container[];
+    volumes: Array<{
+      name: string;
+      configMap?: { name: string; items?: Array<{ key: string; path: string }> };
+    }>;
+  };
 }
+
+function podTemplate(objects: Manifest[]): PodTemplate {
+  const [deployment] = find(objects, 'Deployment');
+  if (!deployment) throw new Error('no Deployment rendered');
+  return (deployment['spec'] as { template: PodTemplate }).template;
+}
+
+function operatorContainer(objects: Manifest[]): Container {
+  return podTemplate(objects).spec.containers[0]!;
+}
+
+/** Tenancy rules as a user writes them in values: every field of the file format. */
+const tenancyValues = {
+  namespaces: {
+    'team-a': {
+      allowedKeyArnPatterns: ['arn:aws:kms:eu-west-1:111122223333:key/*'],
+      allowedWorkloadArnPatterns: ['arn:aws:kinesisanalytics:eu-west-1:111122223333:application/team-a-*'],
+      allowedRoleArnPatterns: ['arn:aws:iam::111122223333:role/team-a-*'],
+    },
+    '*': { allowedKeyArnPatterns: [], allowedRoleArnPatterns: [] },
+  },
+  roles: {
+    'arn:aws:iam::111122223333:role/team-a-deployer': { externalId: 'team-a-7f3c' },
+    'arn:aws:iam::111122223333:role/team-a-legacy': { sessionTags: false },
+  },
+};
 
 /** Value sets the chart is rendered and validated with. */
 const valueSets: Array<[string, Record<string, unknown>]> = [
@@ -82,16 +125,7 @@ const valueSets: Array<[string, Record<string, unknown>]> = [
       watchNamespaces: ['team-a', 'team-b'],
       aws: { region: 'eu-west-1' },
       serviceAccount: { irsaRoleArn: 'arn:aws:iam::111122223333:role/cmk-operator' },
-      tenancy: {
-        namespaces: {
-          'team-a': {
-            allowedKeyArnPatterns: ['arn:aws:kms:eu-west-1:111122223333:key/*'],
-            allowedWorkloadArnPatterns: [
-              'arn:aws:kinesisanalytics:eu-west-1:111122223333:application/team-a-*',
-            ],
-          },
-        },
-      },
+      tenancy: tenancyValues,
     },
   ],
   [
@@ -131,7 +165,114 @@ const valueSets: Array<[string, Record<string, unknown>]> = [
       image: { digest: `sha256:${'a'.repeat(64)}` },
     },
   ],
+  [
+    'every other optional value on',
+    {
+      replicaCount: 3,
+      image: { repository: 'registry.example/cmk-operator', tag: '0.1.0', pullPolicy: 'Always' },
+      imagePullSecrets: [{ name: 'registry' }],
+      fullnameOverride: 'cmk-operator',
+      shardSelector: 'cmk.io/shard=a',
+      concurrency: 16,
+      resync: '30m',
+      inventory: { period: '0s', callsPerSecond: 2.5 },
+      keyPoll: '10s',
+      eventQueue: { url: 'https://sqs.eu-west-1.amazonaws.com/111122223333/cmk-events', region: 'eu-west-1' },
+      logLevel: 'debug',
+      clusterName: 'prod-eu',
+      leaderElection: {
+        leaseName: 'cmk-shard-a',
+        leaseDuration: '30s',
+        renewDeadline: '20s',
+        retryPeriod: '4s',
+      },
+      serviceAccount: { create: true, name: 'cmk', annotations: { 'example.com/owner': 'platform' } },
+      rbac: { create: true, jobOverrideConfigMaps: false },
+      tenancy: tenancyValues,
+      extraEnv: [
+        { name: 'HTTPS_PROXY', value: 'http://proxy:3128' },
+        { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+      ],
+      podAnnotations: { 'example.com/scrape': 'true' },
+      podLabels: { team: 'platform' },
+      resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '2', memory: '768Mi' } },
+      podDisruptionBudget: { enabled: true, minAvailable: '50%' },
+      health: { port: 9081 },
+      metrics: { port: 9080, service: { type: 'ClusterIP', annotations: { 'example.com/a': 'b' } } },
+    },
+  ],
 ];
+
+/**
+ * Where each `cmk-operator run` flag comes from in the chart: the values that set it and the
+ * argument they render, or why the chart has no value for it. A flag added to the operator fails
+ * 'every operator flag is a chart value' until it is listed here.
+ */
+const flagSources: Record<string, { values: Record<string, unknown>; arg: string } | { excluded: string }> = {
+  // In a pod the operator uses its ServiceAccount (in-cluster config); a kubeconfig is for running
+  // it by hand.
+  kubeconfig: { excluded: 'in-cluster ServiceAccount' },
+  namespaces: { values: { watchNamespaces: ['ns-1', 'ns-2'] }, arg: '--namespaces=ns-1,ns-2' },
+  selector: { values: { shardSelector: 'cmk.io/shard=b' }, arg: '--selector=cmk.io/shard=b' },
+  concurrency: { values: { concurrency: 9 }, arg: '--concurrency=9' },
+  resync: { values: { resync: '7m' }, arg: '--resync=7m' },
+  'inventory-period': { values: { inventory: { period: '13m' } }, arg: '--inventory-period=13m' },
+  'inventory-calls-per-second': {
+    values: { inventory: { callsPerSecond: 3 } },
+    arg: '--inventory-calls-per-second=3',
+  },
+  'key-poll': { values: { keyPoll: '11s' }, arg: '--key-poll=11s' },
+  'event-queue-url': {
+    values: { eventQueue: { url: 'https://sqs.us-east-2.amazonaws.com/111122223333/q' } },
+    arg: '--event-queue-url=https://sqs.us-east-2.amazonaws.com/111122223333/q',
+  },
+  'event-queue-region': {
+    values: { eventQueue: { region: 'us-east-2' } },
+    arg: '--event-queue-region=us-east-2',
+  },
+  'health-address': { values: { health: { port: 9181 } }, arg: '--health-address=:9181' },
+  'metrics-address': { values: { metrics: { port: 9180 } }, arg: '--metrics-address=:9180' },
+  // Always on: the chart runs several replicas, and only the Lease holder may act.
+  'leader-elect': { excluded: 'always true' },
+  // Always the release namespace, from the pod's own namespace (POD_NAMESPACE).
+  'leader-election-namespace': { excluded: 'the release namespace' },
+  'leader-election-name': {
+    values: { leaderElection: { leaseName: 'lease-x' } },
+    arg: '--leader-election-name=lease-x',
+  },
+  'lease-duration': { values: { leaderElection: { leaseDuration: '31s' } }, arg: '--lease-duration=31s' },
+  'renew-deadline': { values: { leaderElection: { renewDeadline: '12s' } }, arg: '--renew-deadline=12s' },
+  'retry-period': { values: { leaderElection: { retryPeriod: '3s' } }, arg: '--retry-period=3s' },
+  region: { values: { aws: { region: 'ap-south-1' } }, arg: '--region=ap-south-1' },
+  'cluster-name': { values: { clusterName: 'c-9' }, arg: '--cluster-name=c-9' },
+  'log-level': { values: { logLevel: 'warn' }, arg: '--log-level=warn' },
+  'tenancy-config': {
+    values: { tenancy: { namespaces: { 'ns-1': { allowedKeyArnPatterns: ['arn:aws:kms:*'] } } } },
+    arg: '--tenancy-config=/etc/cmk-operator/tenancy/tenancy.yaml',
+  },
+};
+
+/** Deep merge of plain objects (arrays and scalars: the later one wins). */
+function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] =
+      prev &&
+      typeof prev === 'object' &&
+      !Array.isArray(prev) &&
+      v &&
+      typeof v === 'object' &&
+      !Array.isArray(v)
+        ? merge(prev as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+/** The container args as the kubelet hands them over: $(POD_NAMESPACE) expanded. */
+const expandArgs = (args: string[], namespace: string) =>
+  args.slice(1).map((a) => a.replaceAll('$(POD_NAMESPACE)', namespace));
 
 describe('the chart renders valid objects', () => {
   let schemaDir: string;
@@ -277,6 +418,9 @@ describe('the chart renders valid objects', () => {
       '--leader-elect=true',
       '--leader-election-namespace=$(POD_NAMESPACE)',
       '--leader-election-name=cmk-cmk-operator',
+      '--lease-duration=15s',
+      '--renew-deadline=10s',
+      '--retry-period=2s',
       '--cluster-name=cluster',
       '--log-level=info',
     ]);
@@ -299,6 +443,15 @@ describe('the chart renders valid objects', () => {
     expect(find(objects, 'ClusterRole')).toHaveLength(1);
     expect(find(objects, 'ServiceMonitor')).toEqual([]);
     expect(find(objects, 'NetworkPolicy')).toEqual([]);
+    // No tenancy rules: no ConfigMap, no mount, no --tenancy-config (every namespace unrestricted).
+    expect(find(objects, 'ConfigMap')).toEqual([]);
+    expect(c.volumeMounts.map((m) => m.name)).toEqual(['tmp']);
+    // Memory from the benchmark (values.yaml says which figures; test/unit/chart-values.test.ts
+    // checks them against the newest run).
+    expect((c as unknown as { resources: unknown }).resources).toEqual({
+      requests: { cpu: '100m', memory: '672Mi' },
+      limits: { memory: '1Gi' },
+    });
     // The lease Role is namespaced to the release and limited to the one Lease by name.
     const [leaseRole] = find(objects, 'Role', 'cmk-cmk-operator-leader-election');
     expect(leaseRole?.metadata.namespace).toBe('ops');
@@ -320,10 +473,6 @@ describe('the chart renders valid objects', () => {
     expect(find(objects, 'ServiceAccount')[0]?.metadata).toMatchObject({
       annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::111122223333:role/cmk-operator' },
     });
-    const [tenancy] = find(objects, 'ConfigMap', 'cmk-cmk-operator-tenancy');
-    expect(tenancy?.['data']).toMatchObject({
-      'tenancy.yaml': expect.stringContaining('allowedKeyArnPatterns'),
-    });
   });
 
   it('rbac.jobOverrideConfigMaps (on by default) adds exactly one rule: ConfigMaps get, create, patch', async () => {
@@ -340,6 +489,170 @@ describe('the chart renders valid objects', () => {
   it('refuses values the schema does not know', async () => {
     await expect(renderChart({ replicas: 3 })).rejects.toThrow(/replicas/);
     await expect(renderChart({ logLevel: 'verbose' })).rejects.toThrow(/logLevel/);
+    await expect(renderChart({ resources: { limits: { memroy: '1Gi' } } })).rejects.toThrow(/memroy/);
+    await expect(renderChart({ securityContext: { runAsUsr: 1 } })).rejects.toThrow(/runAsUsr/);
+    await expect(
+      renderChart({ tenancy: { namespaces: { 'team-a': { allowedKeyArns: ['arn:aws:kms:*'] } } } }),
+    ).rejects.toThrow(/allowedKeyArns/);
+    await expect(renderChart({ tenancy: { roles: { 'team-a': { externalId: 'x1' } } } })).rejects.toThrow(
+      /team-a/,
+    );
+  });
+
+  it('tenancy values become a read-only mounted file the operator loads, refusing and permitting as written', async () => {
+    const { objects } = await renderChart({ tenancy: tenancyValues }, { release: 'cmk', namespace: 'ops' });
+    const [configMap] = find(objects, 'ConfigMap', 'cmk-cmk-operator-tenancy');
+    const file = join(mkdtempSync(join(tmpdir(), 'cmk-tenancy-')), 'tenancy.yaml');
+    if (!configMap) throw new Error('no tenancy ConfigMap rendered');
+    writeFileSync(file, (configMap['data'] as Record<string, string>)['tenancy.yaml']!);
+    const rules = loadTenancyRules(file);
+
+    const c = operatorContainer(objects);
+    expect(c.args).toContain('--tenancy-config=/etc/cmk-operator/tenancy/tenancy.yaml');
+    expect(c.volumeMounts).toContainEqual({
+      name: 'tenancy',
+      mountPath: '/etc/cmk-operator/tenancy',
+      readOnly: true,
+    });
+    expect(podTemplate(objects).spec.volumes).toContainEqual(
+      expect.objectContaining({
+        name: 'tenancy',
+        configMap: expect.objectContaining({
+          name: 'cmk-cmk-operator-tenancy',
+          items: [{ key: 'tenancy.yaml', path: 'tenancy.yaml' }],
+        }),
+      }),
+    );
+
+    const key = (region: string) =>
+      `arn:aws:kms:${region}:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+    const app = (name: string) => `arn:aws:kinesisanalytics:eu-west-1:111122223333:application/${name}`;
+    const role = (name: string) => `arn:aws:iam::111122223333:role/${name}`;
+    // [namespace, what, ARN, allowed]
+    const cases: Array<[string, 'key' | 'workload' | 'role', string, boolean]> = [
+      ['team-a', 'key', key('eu-west-1'), true],
+      ['team-a', 'key', key('us-east-1'), false],
+      ['team-b', 'key', key('eu-west-1'), false], // the "*" entry: no key at all
+      ['team-a', 'workload', app('team-a-orders'), true],
+      ['team-a', 'workload', app('team-b-orders'), false],
+      ['team-b', 'workload', app('team-b-orders'), true], // "*" sets no workload patterns
+      ['team-a', 'role', role('team-a-deployer'), true],
+      ['team-a', 'role', role('team-b-deployer'), false],
+      ['team-b', 'role', role('team-a-deployer'), false],
+    ];
+    const refusal = { key: keyRefusal, workload: workloadRefusal, role: roleRefusal };
+    for (const [ns, what, arn, allowed] of cases) {
+      expect(refusal[what](rules, ns, arn) === undefined, `${ns} ${what} ${arn}`).toBe(allowed);
+    }
+    expect(assumeRoleRules(rules, role('team-a-deployer'))).toEqual({
+      sessionTags: true,
+      externalId: 'team-a-7f3c',
+    });
+    expect(assumeRoleRules(rules, role('team-a-legacy'))).toEqual({ sessionTags: false });
+  });
+
+  it('a change of the tenancy rules changes the pod template (the operator reads them only at start-up)', async () => {
+    const checksum = async (values: Record<string, unknown>) =>
+      podTemplate((await renderChart(values)).objects).metadata.annotations?.['checksum/tenancy'];
+    const before = await checksum({ tenancy: tenancyValues });
+    expect(before).toMatch(/^[0-9a-f]{64}$/);
+    expect(await checksum({ tenancy: tenancyValues })).toBe(before);
+    const changed = merge(tenancyValues, {
+      roles: { [`arn:aws:iam::111122223333:role/x`]: { externalId: 'x-1' } },
+    });
+    expect(await checksum({ tenancy: changed })).not.toBe(before);
+    expect(await checksum({})).toBeUndefined();
+  });
+
+  it('every operator flag is a chart value, or excluded with its reason', async () => {
+    expect(Object.keys(flagSources).sort()).toEqual(Object.keys(runCli.spec.flags).sort());
+    const sources = Object.entries(flagSources).flatMap(([flag, s]) =>
+      'values' in s ? [{ flag, ...s }] : [],
+    );
+    const all = sources.reduce((acc, s) => merge(acc, s.values), {} as Record<string, unknown>);
+    const args = operatorContainer((await renderChart(all)).objects).args;
+    const defaults = operatorContainer((await renderChart({})).objects).args;
+    for (const { flag, arg } of sources) {
+      expect(args, `--${flag}`).toContain(arg);
+      expect(defaults, `--${flag} comes from the value, not a constant`).not.toContain(arg);
+    }
+    expect(args.filter((a) => a.startsWith('--kubeconfig'))).toEqual([]);
+  });
+
+  it.each(valueSets)(
+    "%s: the operator's own parser accepts every argument the chart renders",
+    async (_n, values) => {
+      const { objects } = await renderChart(values, { namespace: 'ops' });
+      const errors: string[] = [];
+      const parsed = runCli.parse(expandArgs(operatorContainer(objects).args, 'ops'), {
+        out: () => {},
+        err: (text) => errors.push(text),
+        env: {},
+      });
+      expect(errors).toEqual([]);
+      expect(parsed.ok).toBe(true);
+    },
+  );
+
+  /**
+   * Kinds of other projects the chart can render whose CRDs the test apiserver does not serve;
+   * kubeconform checks them above against their schemas instead.
+   */
+  const notServedHere = new Set([
+    'monitoring.coreos.com/v1/ServiceMonitor',
+    'monitoring.coreos.com/v1/PrometheusRule',
+  ]);
+
+  /** `kubectl apply --server-side --dry-run=server` of `objects` on the test apiserver. */
+  async function serverDryRun(objects: Manifest[]) {
+    const { kubectl } = await findBinaries();
+    return run(
+      kubectl,
+      [
+        'apply',
+        '--server-side',
+        '--dry-run=server',
+        '--validate=strict',
+        '--force-conflicts',
+        '--field-manager=chart-dry-run',
+        '--kubeconfig',
+        inject('kubeconfigPath'),
+        '-f',
+        '-',
+      ],
+      { input: objects.map((o) => stringify(o)).join('---\n') },
+    );
+  }
+
+  it.each(valueSets)('%s: every rendered object passes a server-side dry run', async (_name, values) => {
+    const ns = await createNamespace('chart-dry');
+    // Watched namespaces must exist for their Roles: fresh ones stand in for the values' names.
+    const watched = await Promise.all(
+      ((values['watchNamespaces'] as string[] | undefined) ?? []).map(() => createNamespace('chart-watched')),
+    );
+    const { objects } = await renderChart(
+      { ...values, ...(watched.length ? { watchNamespaces: watched } : {}) },
+      { namespace: ns, includeCrds: true },
+    );
+    const sent = objects.filter((o) => !notServedHere.has(`${o.apiVersion}/${o.kind}`));
+    const result = await serverDryRun(sent);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const applied = result.stdout
+      .split('\n')
+      .filter((l) => l.endsWith('serverside-applied (server dry run)'));
+    expect(applied).toHaveLength(sent.length);
+  });
+
+  it('the server-side dry run refuses what the apiserver would refuse', async () => {
+    const ns = await createNamespace('chart-dry');
+    const { objects } = await renderChart({}, { namespace: ns });
+    const broken = objects.map((o) =>
+      o.kind === 'Deployment' ? merge(o, { spec: { template: { spec: { restartPolicy: 'Never' } } } }) : o,
+    ) as Manifest[];
+    const result = await serverDryRun(broken);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/restartPolicy/);
   });
 });
 
@@ -360,15 +673,35 @@ describe('helm install, upgrade and uninstall on the test apiserver', () => {
   }
   type Release = Awaited<ReturnType<typeof newRelease>>;
 
-  /** Installs the release; the Deployment logs at info and every other object is there. */
+  /**
+   * Installs the release with tenancy rules; the Deployment logs at info and every other object is
+   * there; the tenancy file, as the apiserver stores it, loads with the operator's own loader.
+   */
   async function installAndExpectEveryObject(r: Release): Promise<void> {
     const { ns, release, fullname, get, deploymentPath, base } = r;
-    await helm(['install', release, chartDir, ...base, ...valuesArgs({ aws: { region: 'us-east-1' } })]);
+    await helm([
+      'install',
+      release,
+      chartDir,
+      ...base,
+      ...valuesArgs({ aws: { region: 'us-east-1' }, tenancy: tenancyValues }),
+    ]);
     const installed = await get(deploymentPath);
     expect(installed.status).toBe(200);
     const c1 = (installed.body as { spec: { template: { spec: { containers: Container[] } } } }).spec.template
       .spec.containers[0]!;
     expect(c1.args).toContain('--log-level=info');
+    expect(c1.args).toContain('--tenancy-config=/etc/cmk-operator/tenancy/tenancy.yaml');
+    const stored = await get(`/api/v1/namespaces/${ns}/configmaps/${fullname}-tenancy`);
+    const file = join(mkdtempSync(join(tmpdir(), 'cmk-tenancy-')), 'tenancy.yaml');
+    writeFileSync(file, (stored.body as { data: Record<string, string> }).data['tenancy.yaml']!);
+    const rules = loadTenancyRules(file);
+    expect(keyRefusal(rules, 'team-b', 'arn:aws:kms:eu-west-1:111122223333:key/k')).toContain(
+      'may not use key',
+    );
+    expect(assumeRoleRules(rules, 'arn:aws:iam::111122223333:role/team-a-deployer').externalId).toBe(
+      'team-a-7f3c',
+    );
     for (const path of [
       `/api/v1/namespaces/${ns}/serviceaccounts/${fullname}`,
       `/api/v1/namespaces/${ns}/services/${fullname}-metrics`,

@@ -54,6 +54,24 @@ app.kubernetes.io/part-of: cmk-operator
 {{- end }}
 {{- end }}
 
+{{/* "true" when there are tenancy rules to give the operator (values: tenancy), else empty. */}}
+{{- define "cmk-operator.tenancyEnabled" -}}
+{{- if or .Values.tenancy.namespaces .Values.tenancy.roles }}true{{ end }}
+{{- end }}
+
+{{/* The --tenancy-config file (the format src/keys/tenancy.ts reads): namespaces, and roles when set. */}}
+{{- define "cmk-operator.tenancyFile" -}}
+{{- $file := dict "namespaces" (.Values.tenancy.namespaces | default dict) }}
+{{- with .Values.tenancy.roles }}
+{{- $_ := set $file "roles" . }}
+{{- end }}
+{{- toYaml $file }}
+{{- end }}
+
+{{- define "cmk-operator.tenancyMountPath" -}}
+/etc/cmk-operator/tenancy
+{{- end }}
+
 {{/*
 The operator's rules in the namespaces it watches (a ClusterRole, or one Role per watched
 namespace). Each verb is one the code calls; test/integration/chart.test.ts proves that the set
