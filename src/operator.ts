@@ -37,6 +37,7 @@ import { type EmrApplicationObject, type JobRunObject, jobRunReconciler } from '
 import { cachedUsesOf, liveReferencesTo, liveUsesOf, referencesIn } from './reconcile/key-users.ts';
 import { kmsKeyReconciler } from './reconcile/kmskey.ts';
 import { createNudges } from './reconcile/nudges.ts';
+import { registerResourceMetrics } from './reconcile/resource-metrics.ts';
 import { type SessionObject, sessionReconciler } from './reconcile/session.ts';
 import {
   type PolicyPreflight,
@@ -59,6 +60,7 @@ import {
   createMetricsRegistry,
   prometheusClientMetrics,
   prometheusControllerMetrics,
+  prometheusProcessMetrics,
   prometheusSignalMetrics,
   prometheusWorkQueueMetrics,
 } from './runtime/metrics.ts';
@@ -247,6 +249,13 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     },
     options,
   );
+  // Per-object gauges read from the caches at scrape time (docs/metrics.md); leadership and readiness.
+  registerResourceMetrics(registry, caches);
+  prometheusProcessMetrics(registry, {
+    lease: options.leaderElection.name,
+    isLeader: leadership.isLeader,
+    ready: () => caches.informers.every((i) => i.hasSynced()),
+  });
   const health = await startHealthEndpoints(
     {
       healthAddress: options.healthAddress,

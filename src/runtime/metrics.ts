@@ -289,3 +289,32 @@ export function prometheusSignalMetrics(registry: Registry) {
     }),
   };
 }
+
+/**
+ * Whether this process holds the leader Lease (controller-runtime's `leader_election_master_status`,
+ * label `name` = the Lease) and whether it is ready (every informer synced, as /readyz answers),
+ * both read at scrape time. With leader election off, the process always leads.
+ */
+export function prometheusProcessMetrics(
+  registry: Registry,
+  process: { lease: string; isLeader(): boolean; ready(): boolean },
+): void {
+  const registers = [registry];
+  new Gauge({
+    name: 'leader_election_master_status',
+    help: 'Whether this process holds the leader Lease named by `name` (1) or stands by (0)',
+    labelNames: ['name'],
+    registers,
+    collect() {
+      this.set({ name: process.lease }, process.isLeader() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'cmk_ready',
+    help: 'Whether this process is ready (1), as /readyz answers: every informer cache has synced',
+    registers,
+    collect() {
+      this.set(process.ready() ? 1 : 0);
+    },
+  });
+}

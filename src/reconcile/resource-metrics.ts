@@ -1,0 +1,240 @@
+// Per-object metrics: which workload is off its key, which key is about to be deleted, how long a
+// Keyspaces table has left. Read from the informer caches at scrape time, from the status the
+// operator wrote, so a metric can never disagree with `kubectl get`.
+//
+// Guarantees:
+// - Nothing in the reconcile path changes: the collector only reads the caches.
+// - One series per object and metric (per condition for `cmk_object_condition`, per state or
+//   source where named): an object deleted, or a status field that is gone, is gone from the next
+//   scrape, because every family is rebuilt from the caches each time.
+// - A malformed status (a date that is no date, a count that is no number) yields no sample for
+//   that field; it never throws into the scrape.
+// - Every replica reports the same values from its own cache: aggregate with
+//   `max by (kind, namespace, name)` (docs/metrics.md).
+
+import { Gauge, type Registry } from 'prom-client';
+import type { KeyReferencingObject, KmsKeyObject } from '../api/resources.ts';
+import type { KindCache } from '../runtime/wiring.ts';
+
+export type ResourceMetric =
+  | 'cmk_object_condition'
+  | 'cmk_workload_on_desired_key'
+  | 'cmk_workload_on_current_key_material'
+  | 'cmk_keyspaces_table_deletion_timestamp_seconds'
+  | 'cmk_kmskey_state'
+  | 'cmk_kmskey_deletion_timestamp_seconds'
+  | 'cmk_kmskey_users'
+  | 'cmk_kmskey_grants'
+  | 'cmk_kmskey_grants_limit'
+  | 'cmk_kmskey_rotation_age_seconds'
+  | 'cmk_kmskey_rotation_period_seconds'
+  | 'cmk_kmskey_last_inventory_timestamp_seconds';
+
+export interface Sample {
+  metric: ResourceMetric;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Help text and extra label names of each family (kind, namespace and name are on all). */
+export const resourceMetricFamilies: Record<ResourceMetric, { help: string; labels: string[] }> = {
+  cmk_object_condition: {
+    help: 'Ready, Reconciling and Stalled of each cmk.io object: 1 for the status and reason its status shows',
+    labels: ['condition', 'status', 'reason'],
+  },
+  cmk_workload_on_desired_key: {
+    help: 'Workload on the key its spec asks for (1) or not (0), from its KeyCurrent condition; absent while Unknown',
+    labels: [],
+  },
+  cmk_workload_on_current_key_material: {
+    help: "Workload running on its key's current key material (1) or not, a restart pending (0), from MaterialCurrent; Managed Flink only",
+    labels: [],
+  },
+  cmk_keyspaces_table_deletion_timestamp_seconds: {
+    help: 'Keyspaces table that cannot reach its key: when AWS deletes it (status.deletionAfter), in seconds since the epoch',
+    labels: [],
+  },
+  cmk_kmskey_state: {
+    help: 'KMS key state of each KmsKey (status.keyState): 1 for the state it is in',
+    labels: ['state'],
+  },
+  cmk_kmskey_deletion_timestamp_seconds: {
+    help: 'Key scheduled for deletion: when AWS deletes it (status.deletionDate), in seconds since the epoch',
+    labels: [],
+  },
+  cmk_kmskey_users: {
+    help: 'Users of the key (status.usage): source kubernetes (objects), aws (what AWS shows at the last inventory pass), aws_unmanaged (of those, managed by no object)',
+    labels: ['source'],
+  },
+  cmk_kmskey_grants: { help: 'Grants on the key (status.grants.count)', labels: [] },
+  cmk_kmskey_grants_limit: { help: 'AWS grant quota per key (status.grants.limit)', labels: [] },
+  cmk_kmskey_rotation_age_seconds: {
+    help: 'Seconds since the newest rotation of the key material in status.rotation.recent, or since the KmsKey was created when none is listed',
+    labels: [],
+  },
+  cmk_kmskey_rotation_period_seconds: {
+    help: 'Automatic rotation period of the key, present only while automatic rotation is on',
+    labels: [],
+  },
+  cmk_kmskey_last_inventory_timestamp_seconds: {
+    help: "When the key usage inventory last scanned the key's Region (status.usage.lastInventoryTime)",
+    labels: [],
+  },
+};
+
+const kstatusConditions = new Set(['Ready', 'Reconciling', 'Stalled']);
+/** AWS's default automatic rotation period when the status does not name one. */
+const defaultRotationDays = 365;
+const day = 86_400;
+
+interface Condition {
+  type?: unknown;
+  status?: unknown;
+  reason?: unknown;
+}
+
+type Meta = { metadata: { namespace?: string; name?: string; creationTimestamp?: string } };
+
+function identity(kind: string, o: Meta): Record<string, string> {
+  return { kind, namespace: o.metadata.namespace ?? '', name: o.metadata.name ?? '' };
+}
+
+/** Seconds since the epoch of an RFC 3339 date, or undefined for anything else. */
+function epochSeconds(date: unknown): number | undefined {
+  if (typeof date !== 'string') return undefined;
+  const ms = Date.parse(date);
+  return Number.isFinite(ms) ? ms / 1000 : undefined;
+}
+
+function count(n: unknown): number | undefined {
+  return typeof n === 'number' && Number.isFinite(n) ? n : undefined;
+}
+
+function conditionsOf(status: unknown): Condition[] {
+  const list = (status as { conditions?: unknown } | undefined)?.conditions;
+  return Array.isArray(list) ? list.filter((c): c is Condition => typeof c === 'object' && c !== null) : [];
+}
+
+/** 1 for True, 0 for False, undefined for Unknown or absent. */
+function truth(conditions: Condition[], type: string): number | undefined {
+  const status = conditions.find((c) => c.type === type)?.status;
+  return status === 'True' ? 1 : status === 'False' ? 0 : undefined;
+}
+
+function conditionSamples(id: Record<string, string>, conditions: Condition[]): Sample[] {
+  return conditions
+    .filter((c) => typeof c.type === 'string' && kstatusConditions.has(c.type))
+    .map((c) => ({
+      metric: 'cmk_object_condition',
+      labels: {
+        ...id,
+        condition: c.type as string,
+        status: typeof c.status === 'string' ? c.status : 'Unknown',
+        reason: typeof c.reason === 'string' ? c.reason : '',
+      },
+      value: 1,
+    }));
+}
+
+/** The samples of one workload, job run or session (`kind` is its Kubernetes kind). */
+export function workloadSamples(kind: string, o: KeyReferencingObject): Sample[] {
+  const id = identity(kind, o);
+  const conditions = conditionsOf(o.status);
+  const samples = conditionSamples(id, conditions);
+  const add = (metric: ResourceMetric, value: number | undefined) => {
+    if (value !== undefined) samples.push({ metric, labels: id, value });
+  };
+  add('cmk_workload_on_desired_key', truth(conditions, 'KeyCurrent'));
+  add('cmk_workload_on_current_key_material', truth(conditions, 'MaterialCurrent'));
+  // Present only while the table cannot reach its key: the operator removes it once it can.
+  add('cmk_keyspaces_table_deletion_timestamp_seconds', epochSeconds(o.status?.['deletionAfter']));
+  return samples;
+}
+
+/** The samples of one KmsKey at `nowMs`. */
+export function kmsKeySamples(o: KmsKeyObject, nowMs: number): Sample[] {
+  const id = identity('KmsKey', o);
+  const s = o.status;
+  const samples = conditionSamples(id, conditionsOf(s));
+  const add = (metric: ResourceMetric, value: number | undefined, extra: Record<string, string> = {}) => {
+    if (value !== undefined) samples.push({ metric, labels: { ...id, ...extra }, value });
+  };
+  if (!s) return samples;
+  if (typeof s.keyState === 'string') add('cmk_kmskey_state', 1, { state: s.keyState });
+  add('cmk_kmskey_deletion_timestamp_seconds', epochSeconds(s.deletionDate));
+  add('cmk_kmskey_users', count(s.usage?.kubernetes), { source: 'kubernetes' });
+  add('cmk_kmskey_users', count(s.usage?.aws), { source: 'aws' });
+  add('cmk_kmskey_users', count(s.usage?.unmanaged), { source: 'aws_unmanaged' });
+  add('cmk_kmskey_last_inventory_timestamp_seconds', epochSeconds(s.usage?.lastInventoryTime));
+  add('cmk_kmskey_grants', count(s.grants?.count));
+  add('cmk_kmskey_grants_limit', count(s.grants?.limit));
+  if (s.rotation) {
+    const rotated = (s.rotation.recent ?? []).map((r) => epochSeconds(r.date)).filter((t) => t !== undefined);
+    // With no rotation listed, the object's age is a lower bound of the key material's age.
+    const since = rotated.length > 0 ? Math.max(...rotated) : epochSeconds(o.metadata.creationTimestamp);
+    if (since !== undefined) add('cmk_kmskey_rotation_age_seconds', Math.max(0, nowMs / 1000 - since));
+    if (s.rotation.enabled)
+      add(
+        'cmk_kmskey_rotation_period_seconds',
+        (count(s.rotation.periodInDays) ?? defaultRotationDays) * day,
+      );
+  }
+  return samples;
+}
+
+export interface ResourceCaches {
+  kmsKeys: KindCache<KmsKeyObject>;
+  referencing: Array<{ cache: KindCache<KeyReferencingObject> }>;
+}
+
+/** Every sample of the objects in the caches, grouped by metric. */
+export function resourceSamples(caches: ResourceCaches, nowMs: number): Map<ResourceMetric, Sample[]> {
+  const byMetric = new Map<ResourceMetric, Sample[]>();
+  const put = (samples: Sample[]) => {
+    for (const s of samples) {
+      const list = byMetric.get(s.metric);
+      if (list) list.push(s);
+      else byMetric.set(s.metric, [s]);
+    }
+  };
+  for (const k of caches.kmsKeys.list()) put(kmsKeySamples(k, nowMs));
+  for (const { cache } of caches.referencing)
+    for (const o of cache.list()) put(workloadSamples(cache.type.kind, o));
+  return byMetric;
+}
+
+/**
+ * Registers the per-object gauges on `registry`, filled from `caches` at each scrape. One snapshot
+ * serves a whole scrape: prom-client calls every collect() in one turn of the event loop, and the
+ * snapshot is dropped at the next turn (were it not, a family would only be computed again).
+ */
+export function registerResourceMetrics(
+  registry: Registry,
+  caches: ResourceCaches,
+  now: () => number = Date.now,
+): void {
+  let snapshot: Map<ResourceMetric, Sample[]> | undefined;
+  const current = () => {
+    if (!snapshot) {
+      snapshot = resourceSamples(caches, now());
+      setImmediate(() => {
+        snapshot = undefined;
+      });
+    }
+    return snapshot;
+  };
+  for (const [metric, family] of Object.entries(resourceMetricFamilies) as Array<
+    [ResourceMetric, (typeof resourceMetricFamilies)[ResourceMetric]]
+  >) {
+    new Gauge({
+      name: metric,
+      help: family.help,
+      labelNames: ['kind', 'namespace', 'name', ...family.labels],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of current().get(metric) ?? []) this.set(s.labels, s.value);
+      },
+    });
+  }
+}
