@@ -13,8 +13,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
+import { defineCommand } from '../src/cli/command.ts';
 import type { BuildInfo } from '../src/cli/version.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -79,9 +79,18 @@ export async function buildPlugin(outFile = defaultPluginFile, root = repoRoot):
   return { file: outFile, bytes: statSync(outFile).size, info };
 }
 
+const cli = defineCommand({
+  name: 'node scripts/build-plugin.ts',
+  description: 'Bundles kubectl-cmk into one file that runs without the repository (Node.js 24 or newer).',
+  flags: {
+    out: { type: 'string', metavar: 'FILE', default: 'dist/kubectl-cmk.mjs', description: 'the bundle' },
+  },
+});
+
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { out: { type: 'string' } } });
-  const built = await buildPlugin(values.out ? resolve(values.out) : defaultPluginFile);
+  const parsed = cli.parse(process.argv.slice(2));
+  if (!parsed.ok) process.exit(parsed.exitCode);
+  const built = await buildPlugin(resolve(parsed.values.out));
   const where = built.info.commit
     ? `commit ${built.info.commit}${built.info.dirty ? ' (dirty)' : ''}`
     : 'no git';

@@ -15,9 +15,9 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { parseDocument } from 'yaml';
+import { defineCommand } from '../src/cli/command.ts';
 import { buildPlugin, repoRoot } from './build-plugin.ts';
 
 /** The file name inside the tarball; `.mjs` makes Node load it as an ES module wherever it lands. */
@@ -135,20 +135,29 @@ export async function releasePlugin(opts: {
   return { tarball, manifest, sha256, version };
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({
-    options: {
-      'base-url': { type: 'string' },
-      out: { type: 'string', default: join(repoRoot, 'dist', 'release') },
-      'allow-dirty': { type: 'boolean', default: false },
+const cli = defineCommand({
+  name: 'node scripts/release-plugin.ts',
+  description:
+    'Builds the kubectl-cmk bundle and writes its release tarball and krew manifest (sha256 filled in).',
+  flags: {
+    'base-url': {
+      type: 'string',
+      required: true,
+      metavar: 'URL',
+      description: 'the https URL the tarball will be served from (it goes into the manifest)',
     },
-  });
-  if (!values['base-url']) {
-    process.stderr.write(
-      'release-plugin: --base-url is required: the https URL the tarball will be served from (it goes into the manifest)\n',
-    );
-    process.exit(2);
-  }
+    out: { type: 'string', metavar: 'DIR', default: 'dist/release', description: 'where the files go' },
+    'allow-dirty': {
+      type: 'boolean',
+      description: 'release from a working tree with uncommitted changes (version then says so)',
+    },
+  },
+});
+
+if (import.meta.main) {
+  const parsed = cli.parse(process.argv.slice(2));
+  if (!parsed.ok) process.exit(parsed.exitCode);
+  const { values } = parsed;
   try {
     const r = await releasePlugin({
       baseUrl: values['base-url'],
