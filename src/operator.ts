@@ -11,8 +11,8 @@
 //   the other replica takes over at once, close watches and listeners.
 
 import { randomBytes } from 'node:crypto';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { hostname } from 'node:os';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from 'pino';
 import {
   cmkResources,
@@ -472,7 +472,8 @@ function targetsOf(caches: ReturnType<typeof watchedCaches>, defaultRegion: stri
   add(undefined);
   for (const k of caches.kmsKeys.list()) add(k.spec, k.metadata.namespace);
   for (const r of caches.referencing)
-    for (const o of r.cache.list()) add(o.spec as { region?: string; roleArn?: string }, o.metadata.namespace);
+    for (const o of r.cache.list())
+      add(o.spec as { region?: string; roleArn?: string }, o.metadata.namespace);
   return [...seen.values()];
 }
 

@@ -5,8 +5,8 @@
 // harmless, and the queue drains. Measures and prints the detection latency.
 // Real kube-apiserver + the AWS emulator over HTTP (KMS, Managed Flink and SQS through the real SDK).
 
-import { DisableKeyCommand, EnableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { KinesisAnalyticsV2Client, StopApplicationCommand } from '@aws-sdk/client-kinesis-analytics-v2';
+import { DisableKeyCommand, EnableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from './support/cluster.ts';
