@@ -324,7 +324,7 @@ const previousConditions: fc.Arbitrary<Condition[]> = fc
 
 const awsMutations = new Set(['Claim', 'ChangeKey', 'Stop', 'CancelJobRuns', 'Start', 'Release']);
 
-describe('planWorkload (property)', () => {
+describe('planWorkload (property)', { timeout: 60_000 }, () => {
   it('never throws or hangs, and keeps the safety invariants on any input', () => {
     fc.assert(
       fc.property(workloadInput, previousConditions, (input, previous) => {
@@ -390,7 +390,7 @@ describe('planWorkload (property)', () => {
   });
 });
 
-describe('planWorkload: a failed switch (property)', () => {
+describe('planWorkload: a failed switch (property)', { timeout: 60_000 }, () => {
   it('holds off a repeat of the same failed switch for at most failedSwitchRetryMs, whatever its end time says', () => {
     const now = t2026;
     fc.assert(
@@ -598,7 +598,7 @@ const kmsMutations = new Set([
   'ScheduleKeyDeletion',
 ]);
 
-describe('planKmsKey (property)', () => {
+describe('planKmsKey (property)', { timeout: 60_000 }, () => {
   it('never throws or hangs, and never deletes, disables or releases a key that is in use', () => {
     fc.assert(
       fc.property(kmsKeyInput, previousConditions, (input, previous) => {
@@ -729,7 +729,7 @@ const jobRunInput: fc.Arbitrary<JobRunPlanInput> = fc.record({
   ),
 });
 
-describe('planJobRun (property)', () => {
+describe('planJobRun (property)', { timeout: 60_000 }, () => {
   it('turns any AWS state into kstatus-valid conditions, within the requeue bounds, never throwing', () => {
     fc.assert(
       fc.property(jobRunInput, previousConditions, (input, previous) => {
@@ -754,7 +754,7 @@ describe('planJobRun (property)', () => {
 
 // ---- the error classifier (the adapters' edge) -------------------------------------------------------
 
-describe('classifyAwsError (property)', () => {
+describe('classifyAwsError (property)', { timeout: 60_000 }, () => {
   it('classifies anything thrown into a known cause, whatever its name, code or metadata', () => {
     const name = fc.oneof(
       fc.constantFrom(
