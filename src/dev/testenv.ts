@@ -3,20 +3,21 @@
 // running tests or poking around by hand.
 //
 // `up` starts a detached background process (`testenv __serve`) that owns everything and writes,
-// under .testenv/: kubeconfig, env (shell exports: `source .testenv/env`), state.json (what runs,
-// its pid) and testenv.log. `down` asks that process to stop, kills it and reaps leftovers if it does
+// under .testenv/: kubeconfig, env (shell exports: `source .testenv/env`, which also puts bin/ first
+// on PATH), bin/ (links to the kubectl the control plane was built with, and helm when there is one,
+// so the client always matches the server), state.json (what runs, its pid) and testenv.log. `down` asks that process to stop, kills it and reaps leftovers if it does
 // not, and is safe to run twice. `status` says what runs. Because the control plane's binaries die
 // with their owner, killing the background process by any means takes them down too.
 
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { defineCommand } from '../cli/command.ts';
-import { findBinaries } from './devenv/binaries.ts';
+import { type Binaries, findBinaries } from './devenv/binaries.ts';
 import { reapControlPlaneDir, startControlPlane } from './devenv/control-plane.ts';
 
 interface TestenvState {
@@ -87,8 +88,12 @@ export function shutdownSignal(): Promise<NodeJS.Signals> {
 
 const shellQuote = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;
 
-function envFile(kubeconfigPath: string, emulatorUrl: string | undefined): string {
-  const lines = [`export KUBECONFIG=${shellQuote(kubeconfigPath)}`];
+/** The shell exports of .testenv/env: the cluster, the tools in `binDir` first on PATH, the emulator. */
+export function envFile(kubeconfigPath: string, emulatorUrl: string | undefined, binDir: string): string {
+  const lines = [
+    `export KUBECONFIG=${shellQuote(kubeconfigPath)}`,
+    `export PATH=${shellQuote(binDir)}:"$PATH"`,
+  ];
   if (emulatorUrl) {
     lines.push(`export AWS_ENDPOINT_URL=${shellQuote(emulatorUrl)}`);
     for (const [name, value] of Object.entries(emulatorAwsEnvironment)) lines.push(`export ${name}=${value}`);
@@ -101,6 +106,7 @@ function paths(dir: string) {
     state: join(dir, 'state.json'),
     env: join(dir, 'env'),
     kubeconfig: join(dir, 'kubeconfig'),
+    bin: join(dir, 'bin'),
     log: join(dir, 'testenv.log'),
     controlPlane: join(dir, 'control-plane'),
   };
@@ -140,7 +146,7 @@ function printSummary(dir: string, state: TestenvState): void {
     `kube-apiserver ${state.version} at ${state.server}`,
     `kubeconfig:    ${display(p.kubeconfig)}`,
     state.emulatorUrl ? `AWS emulator:  ${state.emulatorUrl}` : 'AWS emulator:  not running',
-    `environment:   source ${display(p.env)}`,
+    `environment:   source ${display(p.env)}   (KUBECONFIG, AWS_*, and ${display(p.bin)} with kubectl first on PATH)`,
     `logs:          ${display(p.log)}, ${display(p.controlPlane)}/*.log`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -148,7 +154,20 @@ function printSummary(dir: string, state: TestenvState): void {
 
 async function removeOutputs(dir: string): Promise<void> {
   const p = paths(dir);
-  await Promise.all([p.state, p.env, p.kubeconfig].map((file) => rm(file, { force: true })));
+  await Promise.all(
+    [p.state, p.env, p.kubeconfig, p.bin].map((file) => rm(file, { force: true, recursive: true })),
+  );
+}
+
+/** bin/ with links to the test kubectl (and helm), so `source env` gives the matching client. */
+async function linkTools(binDir: string, binaries: Binaries): Promise<void> {
+  await rm(binDir, { force: true, recursive: true });
+  await mkdir(binDir, { recursive: true });
+  const tools: Array<[string, string | undefined]> = [
+    ['kubectl', binaries.kubectl],
+    ['helm', binaries.helm],
+  ];
+  for (const [name, target] of tools) if (target) await symlink(resolve(target), join(binDir, name));
 }
 
 async function up(dir: string, seedFile: string | undefined): Promise<number> {
@@ -164,6 +183,7 @@ async function up(dir: string, seedFile: string | undefined): Promise<number> {
   // Found (or built) here, in the foreground, so a cold build shows its progress on this terminal.
   const binaries = await findBinaries();
   await mkdir(dir, { recursive: true });
+  await linkTools(p.bin, binaries);
   const logFd = openSync(p.log, 'w');
   const mainPath = fileURLToPath(new URL('./main.ts', import.meta.url));
   const serveArgs = [mainPath, 'testenv', '__serve', '--dir', dir, ...(seedFile ? ['--seed', seedFile] : [])];
@@ -216,7 +236,7 @@ async function serve(dir: string, seedFile: string | undefined): Promise<number>
     await copyFile(controlPlane.kubeconfigPath, p.kubeconfig);
     emulator = await startEmulatorIfAvailable(log, seedFile);
     if (emulator) log(`AWS emulator at ${emulator.url}`);
-    await writeFile(p.env, envFile(resolve(p.kubeconfig), emulator?.url));
+    await writeFile(p.env, envFile(resolve(p.kubeconfig), emulator?.url, resolve(p.bin)));
     const state: TestenvState = {
       pid: process.pid,
       server: controlPlane.server,
