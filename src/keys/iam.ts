@@ -308,6 +308,15 @@ export function renderKeyPolicyDocs(): string {
     "  makes (MSF-009, KMS-030); EMR Serverless's service statement requires the application id as",
     '  encryption context (EMR-009, TRAP-14).',
     '- `{partition}`, `{region}`, `{account}` are those of the key.',
+    "- `EnableIamPolicies`, the first statement of every generated policy (as in AWS's default key",
+    "  policy), allows `kms:*` to the key's account: IAM policies in that account may grant use of the key",
+    "  (IAM-008). It therefore already allows the account's `keyUsers` and `keyAdministrators` whatever",
+    '  their IAM policies allow, and the key-user and administrator statements below do not narrow that.',
+    '  What those statements add is use of the key by a principal that has no IAM permission for it, and',
+    "  only as their conditions say. To hold a principal to those conditions, keep this key's KMS actions",
+    "  out of its IAM policies (the operator's own policy, `docs/iam-policy.json`, allows key use only",
+    '  through the three services). The statements for service principals (`kinesisanalytics.amazonaws.com`',
+    '  and the others) are not covered by it and are always needed.',
     '',
   ];
   for (const service of Object.keys(serviceRequirements) as KeyUser[]) {
