@@ -6,6 +6,7 @@
 //   plan KIND/NAME | -n NS   what the operator would change, from the reconciler's own observe + plan;
 //                            for a KeyspacesTable also the equivalent CQL (src/cli/cql.ts)
 //   version                  the plugin's version and the commit it was built from (src/cli/version.ts)
+//   import [--out DIR]       manifests adopting a Region's existing fleet (src/cli/import.ts; own flags)
 //
 // Guarantees:
 // - status, explain and plan only read: Kubernetes through get/list, AWS through the same observe
@@ -48,6 +49,7 @@ import {
 import { kubeAccessOf } from '../runtime/kubeconfig.ts';
 import { defineCommand } from './command.ts';
 import { keyspacesPlanCql } from './cql.ts';
+import { importCommand } from './import.ts';
 import { keyUsage, renderUsage } from './usage.ts';
 import { buildInfo, versionText } from './version.ts';
 
@@ -64,7 +66,10 @@ const cli = defineCommand({
   usage KEY [-n NS] [--scan]       everything that uses a KmsKey's key: objects in every namespace,
                                    and what AWS shows (the operator's last inventory, or --scan now)
   version                          the plugin's version, the commit it was built from, and the Node
-                                   it runs on (needs no cluster)`,
+                                   it runs on (needs no cluster)
+  import [--region R] [--out DIR]  manifests adopting a Region's existing workloads and their keys, in
+                                   Observe mode (reads AWS only, needs no cluster; kubectl cmk import
+                                   --help lists its options)`,
   flags: {
     kubeconfig: {
       type: 'string',
@@ -303,7 +308,7 @@ export const remedies: Record<string, string[]> = {
     'The operator could not tell when the key material became current (ListKeyRotations): allow kms:ListKeyRotations on the key to the operator role, or wait for KMS to list the rotation.',
   ],
   KeyPolicyDeniesService: [
-    'The key is enabled, but its policy no longer lets some workloads\' service use it: the ServiceAccess condition names them and what is missing.',
+    "The key is enabled, but its policy no longer lets some workloads' service use it: the ServiceAccess condition names them and what is missing.",
     'Fix the key policy (docs/key-policies.md lists what each service needs); the workloads show KeyPolicyMissingPermission with the exact statement.',
   ],
   RoleNotAllowed: [
@@ -750,6 +755,8 @@ async function usageCommand(g: Globals, positionals: string[]): Promise<number> 
 
 /** `kubectl cmk ...`: returns the exit code. */
 export async function kubectlCmkCommand(args: string[], io: CliIo = processIo): Promise<number> {
+  // import reads AWS only and declares its own flags.
+  if (args[0] === 'import') return importCommand(args.slice(1), io);
   const parsed = cli.parse(args, io);
   if (!parsed.ok) return parsed.exitCode;
   const { values, positionals } = parsed;
@@ -765,6 +772,10 @@ export async function kubectlCmkCommand(args: string[], io: CliIo = processIo): 
     }
     io.out(versionText(buildInfo(), process.version));
     return 0;
+  }
+  if (command === 'import') {
+    io.err('kubectl cmk import takes its options after the word import: kubectl cmk import --help\n');
+    return 2;
   }
   if (!command || !['status', 'rotate', 'explain', 'plan', 'usage'].includes(command)) {
     io.err(`${command ? `kubectl cmk: unknown command "${command}"\n\n` : ''}${help}`);

@@ -80,9 +80,28 @@ export async function indexByKey(
   return byKey;
 }
 
+/**
+ * A token bucket of one call slot every 1/callsPerSecond seconds: each call of the returned `pace`
+ * reserves the next free slot and resolves when it comes. Shared by every caller holding it, so one
+ * budget covers a whole scan whatever runs concurrently (the inventory; `kubectl cmk import`).
+ */
+export function createPacer(
+  callsPerSecond: number,
+  now: () => number,
+  sleep: (ms: number) => Promise<void>,
+): () => Promise<void> {
+  const intervalMs = 1000 / Math.max(0.1, callsPerSecond);
+  let nextSlot = 0;
+  return async () => {
+    const t = now();
+    const at = Math.max(t, nextSlot);
+    nextSlot = at + intervalMs;
+    if (at > t) await sleep(at - t);
+  };
+}
+
 export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventoryOptions): KeyInventory {
   const fullEvery = Math.max(1, options.fullEvery ?? 6);
-  const intervalMs = 1000 / Math.max(0.1, options.callsPerSecond ?? 5);
   const sleep =
     deps.sleep ??
     ((ms: number, signal?: AbortSignal) =>
@@ -106,14 +125,8 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
       queued?: Promise<void>;
     }
   >();
-  let nextSlot = 0;
   /** One call slot of the shared token bucket. */
-  const pace = async () => {
-    const now = deps.now();
-    const at = Math.max(now, nextSlot);
-    nextSlot = at + intervalMs;
-    if (at > now) await sleep(at - now);
-  };
+  const pace = createPacer(options.callsPerSecond ?? 5, deps.now, (ms) => sleep(ms));
   const stateOf = (t: AwsTarget) => {
     let s = state.get(targetKey(t));
     if (!s) {
