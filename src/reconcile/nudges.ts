@@ -8,6 +8,7 @@
 import type { KeyReferencingObject, KmsKeyObject } from '../api/resources.ts';
 import { cmkResources } from '../api/resources.ts';
 import type { AwsTarget } from '../aws/clients.ts';
+import type { EventTarget } from '../events/parse.ts';
 import { parseKeyArn } from '../keys/key-facts.ts';
 import type { PolledKey } from '../keys/key-poll.ts';
 import { keyArnsOf } from '../keys/key-usage.ts';
@@ -37,16 +38,8 @@ export interface NudgeSources {
   enqueue(type: ResourceType, key: string): void;
 }
 
-/** A resource a CloudTrail event names, as precisely as the event allows. */
-export interface ResourceSignal {
-  service: 'msf' | 'keyspaces' | 'emr-serverless';
-  arn?: string;
-  name?: string;
-  keyspace?: string;
-  table?: string;
-  applicationId?: string;
-  region?: string;
-}
+/** A resource a CloudTrail event names, as precisely as the event allows (src/events/parse.ts). */
+export type ResourceSignal = Omit<Extract<EventTarget, { kind: 'resource' }>, 'kind' | 'eventName'>;
 
 const kindOfService: Record<ResourceSignal['service'], ResourceType> = {
   msf: cmkResources.flinkApplication,
