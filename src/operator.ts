@@ -27,7 +27,7 @@ import { callerIdentityCache } from './aws/identity.ts';
 import { createEventIntake } from './events/intake.ts';
 import { prometheusEventIntakeMetrics } from './events/metrics.ts';
 import { createKeyInventory, type KeyInventory } from './keys/inventory.ts';
-import { createKeyCache, type KeyReads } from './keys/key-cache.ts';
+import { createKeyCache, type KeyReadKind, type KeyReads } from './keys/key-cache.ts';
 import { createKeyPoll } from './keys/key-poll.ts';
 import { keyArnsOf } from './keys/key-usage.ts';
 import { referenceGranted as grantAllows } from './keys/reference-grants.ts';
@@ -36,11 +36,13 @@ import { controllerDefinitions, kmsKeyView } from './reconcile/controllers.ts';
 import { type EmrApplicationObject, type JobRunObject, jobRunReconciler } from './reconcile/jobrun.ts';
 import { cachedUsesOf, liveReferencesTo, liveUsesOf, referencesIn } from './reconcile/key-users.ts';
 import { kmsKeyReconciler } from './reconcile/kmskey.ts';
+import { keyCacheDrops } from './reconcile/kmskey-observe.ts';
 import { createNudges } from './reconcile/nudges.ts';
 import { registerResourceMetrics } from './reconcile/resource-metrics.ts';
 import { type SessionObject, sessionReconciler } from './reconcile/session.ts';
 import {
   type PolicyPreflight,
+  specSeenClock,
   type WorkloadObject,
   workloadKinds,
   workloadReconciler,
@@ -153,7 +155,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   });
   const events = createEventRecorder({ reportingInstance: identity }, { kube, log });
   const keys = createKeyCache(aws, {
-    ttlMs: options.keyCacheTtlMs ?? Math.min(5 * 60_000, Math.floor(options.resyncMs * 0.8)),
+    ttlMs: options.keyCacheTtlMs ?? keyCacheTtl(options.resyncMs, options.keyPollMs ?? 30_000),
   });
 
   const caches = watchedCaches(kube, options);
@@ -222,8 +224,11 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
           {
             periodMs: options.keyPollMs ?? 30_000,
             keys: nudges.keysInUse,
-            onChange: (arn) => {
+            onChange: (arn, _before, after) => {
               signalMetrics.keyPollChanges.inc();
+              // A change this process already recorded (its own rotation, a state its KmsKeys
+              // report) has re-run the key's users through their watches: nothing to nudge.
+              if (recordedByKmsKeys(caches, arn, after)) return;
               nudges.key(arn);
             },
             onRead: (outcome) => signalMetrics.keyPollReads.inc({ outcome }),
@@ -364,17 +369,23 @@ function declareControllers(
   // A KmsKey that changes what its workloads depend on (its spec, key ARN, usability, material)
   // drops what the key cache knew about the key before its workloads re-run (the controllers'
   // watches, attached after this). Keys of other shards count too: this shard's workloads use them.
-  const forget = (o: KmsKeyObject) => {
-    if (o.status?.keyArn) keys.invalidate(o.status.keyArn);
+  // This shard's own status writes drop only what they make suspect (keyCacheDrops): one that
+  // records what this process has just read drops nothing, since those reads are the cache.
+  const forget = (o: KmsKeyObject, only?: KeyReadKind[]) => {
+    if (o.status?.keyArn) keys.invalidate(o.status.keyArn, only);
   };
   for (const i of anyKmsKeys.informers) {
     i.addHandlers({
       onUpdate: (previous, o) => {
         if (kmsKeyView(previous) === kmsKeyView(o)) return;
-        forget(previous);
-        forget(o);
+        const ours = kmsKeys.get(`${o.metadata.namespace ?? ''}/${o.metadata.name}`) !== undefined;
+        const drops = ours ? keyCacheDrops(previous, o) : 'all';
+        if (!drops) return;
+        const only = drops === 'all' ? undefined : drops;
+        forget(previous, only);
+        forget(o, only);
       },
-      onDelete: forget,
+      onDelete: (o) => forget(o),
     });
   }
 
@@ -418,6 +429,9 @@ function declareControllers(
       const reconcile = workloadReconciler({
         ...workloadShared,
         observeMemo,
+        // A switch the spec asks for was decided when this process saw that spec: the key read
+        // guarding it must be younger (invariant 1).
+        specSeenAt: specSeenClock(r.cache.informers, Date.now),
         kind,
         clusterName: options.clusterName,
         getWorkload: (k) => r.cache.get(k) as WorkloadObject | undefined,
@@ -455,6 +469,40 @@ function declareControllers(
         }
       : {}),
   });
+}
+
+/**
+ * Whether every KmsKey declaring the key already reports what the key poll has just read (its
+ * state, deletion date and material), so its users were re-run when that status was written.
+ */
+export function recordedByKmsKeys(
+  caches: Pick<ReturnType<typeof watchedCaches>, 'kmsKeysByArn' | 'anyKmsKeys'>,
+  arn: string,
+  after: { state: string; deletionDate?: string; currentKeyMaterialId?: string } | undefined,
+): boolean {
+  if (!after) return false;
+  const declaring = caches.kmsKeysByArn.lookup(arn).map((k) => caches.anyKmsKeys.get(k));
+  return (
+    declaring.length > 0 &&
+    declaring.every(
+      (k) =>
+        k?.status?.keyState === after.state &&
+        (k.status.deletionDate ?? undefined) === after.deletionDate &&
+        (after.currentKeyMaterialId === undefined ||
+          k.status.currentKeyMaterialId === after.currentKeyMaterialId),
+    )
+  );
+}
+
+/**
+ * How long the key cache serves a read. Without the key poll, a little under a resync, so each
+ * resync reads each key once and notices what changed outside Kubernetes. With it, the poll reads
+ * every key in use each period (and refreshes the entry), so the rest (policy, rotation state) may
+ * live four resyncs: KMS calls per key stay under two per resync, the poll's included. Five
+ * minutes at most either way; actions never use it (they read fresh).
+ */
+export function keyCacheTtl(resyncMs: number, keyPollMs: number): number {
+  return Math.min(5 * 60_000, keyPollMs > 0 ? 4 * resyncMs : Math.floor(resyncMs * 0.8));
 }
 
 /** The accounts and Regions the objects name (Region and role), for the inventory's passes. */

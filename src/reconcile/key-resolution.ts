@@ -54,12 +54,22 @@ export interface KeyResolutionInput {
   target: AwsTarget;
   /** Read the key from KMS, not the cache (right before acting on it). */
   fresh?: boolean;
+  /** With `fresh`: a read begun at or after this moment serves (src/keys/key-cache.ts). */
+  freshSince?: number;
 }
 
 export interface ResolvedKey {
   desired: DesiredKey;
   /** DescribeKey of a customer managed key, for the pre-flight; absent for the AWS owned key. */
   facts?: KeyFacts;
+}
+
+/** How fresh a key read must be, as the key cache takes it. */
+function freshness(input: { fresh?: boolean; freshSince?: number }) {
+  return {
+    fresh: input.fresh === true,
+    ...(input.fresh && input.freshSince !== undefined ? { freshSince: input.freshSince } : {}),
+  };
 }
 
 /** The key `input.key` names, with aliases resolved to the key ARN. Never throws. */
@@ -128,7 +138,7 @@ async function resolve(deps: KeyResolutionDeps, input: KeyResolutionInput): Prom
         },
       };
     }
-    const facts = await deps.keys.describe(target, kmsKey.status.keyArn, { fresh: input.fresh === true });
+    const facts = await deps.keys.describe(target, kmsKey.status.keyArn, freshness(input));
     return {
       desired: {
         kind: 'resolved',
@@ -142,7 +152,7 @@ async function resolve(deps: KeyResolutionDeps, input: KeyResolutionInput): Prom
       ...(facts ? { facts } : {}),
     };
   }
-  const facts = await deps.keys.describe(target, ref.keyId ?? '', { fresh: input.fresh === true });
+  const facts = await deps.keys.describe(target, ref.keyId ?? '', freshness(input));
   if (!facts) {
     return {
       desired: {
@@ -184,6 +194,8 @@ export interface PreflightInput {
   resourceArn: string | ((accountId: string) => string);
   /** Read the key policy from KMS, not the cache (right before acting on it). */
   fresh?: boolean;
+  /** With `fresh`: a read begun at or after this moment serves (src/keys/key-cache.ts). */
+  freshSince?: number;
 }
 
 /** Whether the service may be put on `setting` now. Never throws. */
@@ -195,7 +207,7 @@ export async function preflightKey(deps: PreflightDeps, input: PreflightInput): 
   if (!deps.policyPreflight || !facts) return { ok: true };
   try {
     const who = await deps.callerIdentity(target);
-    const policy = await deps.keys.policy(target, facts.arn, { fresh: input.fresh === true });
+    const policy = await deps.keys.policy(target, facts.arn, freshness(input));
     const resourceArn =
       typeof input.resourceArn === 'string' ? input.resourceArn : input.resourceArn(who.accountId);
     return deps.policyPreflight({

@@ -8,7 +8,7 @@ import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
 import type { KeyInventory } from '../keys/inventory.ts';
-import type { KeyReads } from '../keys/key-cache.ts';
+import type { KeyReadKind, KeyReads } from '../keys/key-cache.ts';
 import type { RotationFacts } from '../keys/key-facts.ts';
 import type { KeyUse } from '../keys/key-usage.ts';
 import { keyRefusal, roleRefusal, type TenancyRules } from '../keys/tenancy.ts';
@@ -176,4 +176,32 @@ export function policyRefusalsOf(
       });
   }
   return refusals;
+}
+
+/**
+ * What a KmsKey's change makes suspect in the key cache (the operator drops it): everything after a
+ * change of its spec or deletion, another key ARN, a key that stopped being usable or needs a
+ * person; the key's description and rotation state after another key material (its policy, grants
+ * and the rotation list of each material stay true). Nothing for the first status (ARN, material,
+ * usable) or a key becoming usable: those record what this process has just read, and dropping it
+ * would only read the key twice.
+ */
+export function keyCacheDrops(previous: KmsKeyObject, o: KmsKeyObject): 'all' | KeyReadKind[] | undefined {
+  if ((previous.metadata.generation ?? null) !== (o.metadata.generation ?? null)) return 'all';
+  if ((previous.metadata.deletionTimestamp ?? null) !== (o.metadata.deletionTimestamp ?? null)) return 'all';
+  const changed = (before: string | undefined, after: string | undefined) =>
+    before !== undefined && before !== after;
+  if (changed(previous.status?.keyArn, o.status?.keyArn)) return 'all';
+  const view = (x: KmsKeyObject, type: string) => {
+    const c = x.status?.conditions?.find((k) => k.type === type);
+    return c ? `${c.status}|${c.reason}|${c.message}` : undefined;
+  };
+  const usable = view(o, 'KeyUsable');
+  if (usable !== view(previous, 'KeyUsable') && !usable?.startsWith('True|')) return 'all';
+  const stalled = (x: KmsKeyObject) =>
+    x.status?.conditions?.some((c) => c.type === 'Stalled' && c.status === 'True') === true;
+  if (stalled(o) && !stalled(previous)) return 'all';
+  if (changed(previous.status?.currentKeyMaterialId, o.status?.currentKeyMaterialId))
+    return ['describe', 'rotation'];
+  return undefined;
 }

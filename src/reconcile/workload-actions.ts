@@ -8,7 +8,7 @@ import { cancelJobRun } from '../aws/emr-serverless-cancel.ts';
 import type { AwsCallError } from '../aws/errors.ts';
 import type { ActionContext, ActionHandlers, ActionResult } from '../runtime/executor.ts';
 import type { WorkloadReconcilerDeps } from './workload.ts';
-import { type WorkloadObject, workloadTarget } from './workload-observe.ts';
+import { answeredKey, type WorkloadObject, workloadTarget } from './workload-observe.ts';
 import { keyLabel, type WorkloadAction, type WorkloadPlan, type WorkloadPlanInput } from './workload-plan.ts';
 
 /** AWS refused the switch itself (rather than not answering): a failed switch, held off a while. */
@@ -16,10 +16,15 @@ const refusals = new Set(['InvalidSpec', 'KeyUnusable', 'AccessDenied', 'QuotaEx
 
 type Status = NonNullable<WorkloadObject['status']>;
 
+/** At most this many answers to switches are kept for the reconciles that follow them. */
+const maxAnswered = 50_000;
+
 /** The plan input, and whether it was read in full for acting. */
 export interface WorkloadObservation {
   input: WorkloadPlanInput;
   forActing: boolean;
+  /** The keys were read fresh (for a switch, a restart), not from the cache. */
+  freshKeys?: boolean;
 }
 
 type Context = ActionContext<WorkloadObject, WorkloadObservation>;
@@ -67,9 +72,19 @@ export function workloadActions(
         fromKey: keyLabel(action.from),
         toKey: keyLabel(action.to),
       };
-      await ctx.recordNow(() => ({ lastOperation: intent }));
+      // The intent is written with the whole status the switch leads to (Reconciling, the plan), so
+      // AWS's answer (an operation id, a synchronous success) is kept in memory for the reconcile
+      // that follows the switch (observeWorkload) rather than written again; after a crash the next
+      // leader completes the switch from what AWS reports, as for a crash right after the call.
+      const expected = { status: { lastOperation: intent }, mutated: true, progress: progressing(plan) };
+      await ctx.recordOutcomeNow(expected);
       const result = await adapter.changeKey(deps.aws, target(ctx), id(ctx), action.to);
       const op = { ...intent, ...result.operation, startTime };
+      if (deps.answered) {
+        deps.answered.set(answeredKey(ctx.object), op);
+        // Bounded: an entry whose workload went away mid-switch is never used up.
+        if (deps.answered.size > maxAnswered) deps.answered.delete(deps.answered.keys().next().value ?? '');
+      }
       ctx.audit(op.action, { from: op.fromKey, to: op.toKey, operationId: op.id }, result.requestId);
       const resourceArn = resourceArnOf(ctx.observation);
       ctx.record({
@@ -78,7 +93,9 @@ export function workloadActions(
         action: op.action,
         note: `switching ${resourceArn} from ${op.fromKey} to ${op.toKey}${op.id ? ` (operation ${op.id})` : ''}`,
       });
-      return { status: { lastOperation: op }, mutated: true, progress: progressing(plan) };
+      return deps.answered
+        ? expected
+        : { status: { lastOperation: op }, mutated: true, progress: progressing(plan) };
     },
     CancelJobRuns: async (action, ctx, plan) => {
       const resource = id(ctx);

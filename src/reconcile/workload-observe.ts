@@ -3,7 +3,7 @@
 // `kubectl cmk plan`, so the plugin shows exactly what the operator decides on.
 //
 // Writes nothing to AWS or Kubernetes; the only side effect is an Event (through deps.events) when
-// the last operation is seen to have ended.
+// the last operation is seen to have failed.
 
 import { cmkResources, type KmsKeyObject } from '../api/resources.ts';
 import type { KeyReference } from '../api/shared.ts';
@@ -95,7 +95,19 @@ export interface WorkloadObserveDeps {
   clusterName: string;
   /** The operator's per-namespace key and resource allow-lists. */
   tenancy?: TenancyRules;
+  /**
+   * AWS's answers to switches this process made whose intent alone is in status (the operation id,
+   * a synchronous success), by answeredKey: the reconcile following the switch reads them here.
+   */
+  answered?: Map<string, LastOperation>;
   now(): number;
+}
+
+type LastOperation = NonNullable<WorkloadStatusView['lastOperation']>;
+
+/** The key of a workload's entry in `answered`. */
+export function answeredKey(object: WorkloadObject): string {
+  return `${object.metadata.namespace ?? ''}/${object.metadata.name}/${object.metadata.uid ?? ''}`;
 }
 
 function isoNow(now: number): string {
@@ -124,6 +136,11 @@ export interface ObserveOptions {
   forActing?: boolean;
   /** Read the keys from KMS, not the key cache: the action rests on the key (a switch, a restart). */
   freshKeys?: boolean;
+  /**
+   * With `freshKeys`: a key read begun at or after this moment serves (the switches of one wave
+   * share one read per key); without it only a read under way is shared.
+   */
+  freshSince?: number;
   /** The light observation this one repeats: its record of the last change is carried over. */
   previous?: WorkloadPlanInput;
 }
@@ -132,7 +149,7 @@ export interface ObserveOptions {
  * The observe half of a reconcile: reads AWS (the resource, a finished operation), resolves the
  * desired key and runs the pre-flight; returns the input of planWorkload. Writes nothing to AWS or
  * Kubernetes; the only side effect is an Event (through deps.events) when the last operation is
- * seen to have ended.
+ * seen to have failed.
  */
 export async function observeWorkload(
   deps: WorkloadObserveDeps,
@@ -148,11 +165,45 @@ export async function observeWorkload(
   const now = deps.now();
 
   const fresh = options.freshKeys === true;
+  const keyRead = fresh && options.freshSince !== undefined ? { freshSince: options.freshSince } : {};
+
+  // The desired key does not depend on the resource: resolved while the resource is read.
+  const resolving = resolveKey(deps, {
+    namespace: object.metadata.namespace ?? '',
+    key: spec.key,
+    encryptionContext: spec.encryptionContext,
+    target,
+    fresh,
+    ...keyRead,
+  });
+  // Its policy too, for the pre-flight below (served from the same read; a failure is its to report).
+  if (deps.policyPreflight)
+    void resolving.then(({ desired, facts }) => {
+      if (desired.kind === 'resolved' && facts)
+        deps.keys.policy(target, facts.arn, { fresh, ...keyRead }).catch(() => undefined);
+    });
 
   // ---- observe -------------------------------------------------------------------------------
   let observed: WorkloadObservation;
   let lastOperation = object.status?.lastOperation;
   if (options.previous) lastOperation = options.previous.status?.lastOperation;
+  // AWS's answer to the switch whose intent status records, if this process made it.
+  const answered = deps.answered?.get(answeredKey(object));
+  if (answered) {
+    const same =
+      lastOperation?.status === 'InProgress' &&
+      lastOperation.startTime === answered.startTime &&
+      lastOperation.toKey === answered.toKey;
+    if (same) lastOperation = { ...lastOperation, ...answered };
+    // Forgotten once used up (a synchronous answer) or once status has moved past it (the switch
+    // ended, or a newer one began); a cache not yet showing the intent keeps it.
+    const past =
+      lastOperation?.startTime !== undefined &&
+      (lastOperation.startTime > (answered.startTime ?? '') ||
+        (lastOperation.startTime === answered.startTime && lastOperation.status !== 'InProgress'));
+    if ((same && answered.status !== 'InProgress') || (!same && past))
+      deps.answered?.delete(answeredKey(object));
+  }
   try {
     const state = await adapter.observe(deps.aws, target, id, {
       ...(deps.observeMemo ? { memo: deps.observeMemo } : {}),
@@ -183,30 +234,16 @@ export async function observeWorkload(
               note: `switch to ${lastOperation.toKey} failed: ${fromAws.message ?? 'no detail from AWS'}`,
             },
           );
-        } else {
-          deps.events.record(
-            { type: kind.type, object },
-            {
-              type: 'Normal',
-              reason: 'KeySwitched',
-              action: lastOperation.action,
-              note: `now on ${lastOperation.toKey} (was ${lastOperation.fromKey})`,
-            },
-          );
         }
+        // A success has no Event of its own: lastOperation and Ready record it, and the switch's
+        // start was one (SwitchingKey); an Event per workload more costs a fleet switch N writes.
       }
     }
   } catch (e) {
     observed = { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
   }
 
-  const { desired, facts } = await resolveKey(deps, {
-    namespace: object.metadata.namespace ?? '',
-    key: spec.key,
-    encryptionContext: spec.encryptionContext,
-    target,
-    fresh,
-  });
+  const { desired, facts } = await resolving;
 
   // Pre-flight whenever the desired key is a customer managed one: before a switch it guards the
   // switch (invariant 1); on the key it says whether the key can still serve the resource (a key
@@ -227,6 +264,7 @@ export async function observeWorkload(
       target,
       resourceArn: observed.state.resourceArn,
       fresh,
+      ...keyRead,
     });
   }
   // Where the key being left must stay usable (Managed Flink, MSF-015: the switch snapshots the
@@ -242,7 +280,9 @@ export async function observeWorkload(
     (verdict === undefined || verdict.ok)
   ) {
     const outgoing = observed.state.encryption;
-    const outgoingFacts = await deps.keys.describe(target, outgoing.keyArn, { fresh }).catch(() => undefined);
+    const outgoingFacts = await deps.keys
+      .describe(target, outgoing.keyArn, { fresh, ...keyRead })
+      .catch(() => undefined);
     const old = await preflightKey(deps, {
       service: kind.service,
       id,
@@ -251,6 +291,7 @@ export async function observeWorkload(
       target,
       resourceArn: observed.state.resourceArn,
       fresh,
+      ...keyRead,
     });
     if (!old.ok) {
       verdict = {

@@ -16,7 +16,8 @@
 import { adapterFor } from '../aws/adapters.ts';
 import { removeCondition } from '../runtime/conditions.ts';
 import { executor, type ReconcilerKind } from '../runtime/executor.ts';
-import type { KubeClient } from '../runtime/kube.ts';
+import type { KubeClient, KubeObject } from '../runtime/kube.ts';
+import type { Informer } from '../runtime/watch.ts';
 import { publishJobOverrides } from './job-overrides.ts';
 import { resync } from './types.ts';
 import {
@@ -46,6 +47,43 @@ export {
 export interface WorkloadReconcilerDeps extends WorkloadObserveDeps {
   kube: KubeClient;
   getWorkload(key: string): WorkloadObject | undefined;
+  /** When this process first saw the object's current generation (specSeenClock). */
+  specSeenAt?(object: WorkloadObject): number | undefined;
+}
+
+/**
+ * When this process first saw each object's current generation (its informers' add or update):
+ * a change the spec asks for was decided then, at the earliest. Forgets deleted objects.
+ */
+export function specSeenClock(
+  informers: Array<Pick<Informer<KubeObject>, 'addHandlers'>>,
+  now: () => number,
+): (object: KubeObject) => number | undefined {
+  const seen = new Map<string, { generation: number; at: number }>();
+  const id = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}/${o.metadata.uid ?? ''}`;
+  const note = (o: KubeObject) => {
+    const generation = o.metadata.generation ?? 0;
+    if (seen.get(id(o))?.generation !== generation) seen.set(id(o), { generation, at: now() });
+  };
+  for (const i of informers)
+    i.addHandlers({ onAdd: note, onUpdate: (_previous, o) => note(o), onDelete: (o) => seen.delete(id(o)) });
+  return (o) => {
+    const s = seen.get(id(o));
+    return s?.generation === (o.metadata.generation ?? 0) ? s.at : undefined;
+  };
+}
+
+/**
+ * The key read guarding a switch (invariant 1) began after the decision to switch began (when this
+ * process saw the spec asking for it, or the observation the plan was made on) and at most this
+ * long ago: the switches of one wave onto a key share its reads, about one per key per this period,
+ * not one per workload.
+ */
+export const keyWaveMs = 5000;
+
+/** The moment a key read must have begun at or after to guard a switch decided at `decidedAt`. */
+export function freshSince(decidedAt: number, now: number): number {
+  return Math.max(decidedAt, now - keyWaveMs);
 }
 
 /** Actions that rest on the keys' state and policy: planned again on fresh key reads. */
@@ -59,24 +97,48 @@ type Status = NonNullable<WorkloadObject['status']>;
 type Observation = WorkloadObservation;
 
 export function workloadKind(
-  deps: WorkloadReconcilerDeps,
+  given: WorkloadReconcilerDeps,
 ): ReconcilerKind<WorkloadObject, Observation, WorkloadAction, WorkloadPlan> {
+  // AWS's answers to this process's switches, kept between the switch and the reconcile following it.
+  const deps = { ...given, answered: given.answered ?? new Map() };
   const { kind } = deps;
   return {
     type: kind.type,
     finalizer: workloadFinalizer,
     get: deps.getWorkload,
-    observe: async (object) => ({ input: await observeWorkload(deps, object), forActing: false }),
+    observe: async (object) => {
+      // A spec not yet acted on will most likely act: observed in full at once, rather than lightly
+      // first and again for acting. A changed spec of an object already on a key most likely
+      // switches it: its keys are read fresh too (a new object is most often on its key already).
+      if (object.status?.observedGeneration !== object.metadata.generation) {
+        const freshKeys = object.status?.observedGeneration !== undefined;
+        const now = deps.now();
+        const input = await observeWorkload(deps, object, {
+          forActing: true,
+          freshKeys,
+          freshSince: freshSince(deps.specSeenAt?.(object) ?? now, now),
+        });
+        return { input, forActing: true, freshKeys };
+      }
+      return { input: await observeWorkload(deps, object), forActing: false };
+    },
     plan: (_object, observation) => planWorkload(observation.input),
     confirm: async (object, observation, plan) => {
-      if (observation.forActing || !plan.actions.some((a) => awsActions.has(a.type))) return undefined;
+      if (!plan.actions.some((a) => awsActions.has(a.type))) return undefined;
       const freshKeys = plan.actions.some((a) => keyActions.has(a.type));
+      if (observation.forActing && (observation.freshKeys || !freshKeys)) return undefined;
+      // The decision began when the spec asked for it, or else with the observation planned on.
+      const decidedAt =
+        object.status?.observedGeneration !== object.metadata.generation
+          ? (deps.specSeenAt?.(object) ?? observation.input.now)
+          : observation.input.now;
       const input = await observeWorkload(deps, object, {
         forActing: true,
         freshKeys,
+        freshSince: freshSince(decidedAt, deps.now()),
         previous: observation.input,
       });
-      return { input, forActing: true };
+      return { input, forActing: true, freshKeys };
     },
     handlers: workloadActions(deps),
     onFailure: async (action, error, ctx) => switchRefused(deps, action, error, ctx),

@@ -16,7 +16,8 @@
 //   not an AWS failure is rethrown as it is, with no status write (the queue retries it).
 // - Status is written once at the end, only if it changed, even when an action failed, from the
 //   object as stored (recomputed after a conflict). Handlers may write earlier only through
-//   ctx.recordNow (intent before side effect).
+//   ctx.recordNow or ctx.recordOutcomeNow (intent before side effect); the latter writes the status
+//   the reconcile expects to end with, so an action whose answer adds nothing costs one write.
 // - Releasing the object (its finalizer removed while it is being deleted, or the object gone)
 //   ends the reconcile at once: nothing more is read or written.
 // - The controller decides requeues from what this returns or throws: a mutation looks again
@@ -92,6 +93,12 @@ export interface ActionContext<O extends Reconciled, Obs = unknown> {
   readonly signal: AbortSignal;
   /** Writes status now, before a side effect whose record a crash must not lose. */
   recordNow(patch: (stored: O) => Partial<Status<O>>, options?: { evenIfAborted?: boolean }): Promise<void>;
+  /**
+   * Writes now, before a side effect, the whole status this reconcile would end with if this action
+   * returned `expected` (its intent, with the conditions and progress that go with it): when the
+   * action's answer adds nothing, the final write has nothing left to say and is skipped.
+   */
+  recordOutcomeNow(expected: ActionResult<Status<O>>): Promise<void>;
   /** The audit record of an AWS mutation (structured log line; safety invariant 5). */
   audit(action: string, detail: Record<string, unknown>, requestId?: string): void;
   /** An Event on the object. */
@@ -234,6 +241,37 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
 
     // ---- act -------------------------------------------------------------------------------------
     const results: Results<Status<O>> = { status: {}, conditions: [], mutated: false, completed: [] };
+    // The status the reconcile ends with, from the object as stored and what the actions did (`done`:
+    // their results, or for an intent write those results as if the action under way had returned).
+    const statusOf = (stored: O, done: Results<Status<O>>): O['status'] => {
+      const stamp = { generation: object.metadata.generation, now: deps.now() };
+      const generation = object.metadata.generation ?? 0;
+      let conditions: Condition[] =
+        ((stored.status as { conditions?: Condition[] } | undefined)?.conditions as
+          | Condition[]
+          | undefined) ?? [];
+      for (const c of [...plan.conditions, ...done.conditions])
+        conditions = setCondition(conditions, c, stamp);
+      conditions = kind.prune(conditions, plan, object);
+      const readiness = kind.readiness(stored, plan, done);
+      const { stalled, reconciling } = kstatusOf(plan.outcome, done, readiness);
+      conditions = withKstatus(
+        conditions,
+        {
+          ...(stalled ? { stalled } : {}),
+          ...(reconciling && !stalled ? { reconciling } : {}),
+          readyWhen: readiness.readyWhen,
+          ready: readiness.ready,
+        },
+        stamp,
+      );
+      return {
+        ...kind.project(stored, plan, observation, done),
+        observedGeneration: generation,
+        conditions,
+      } as O['status'];
+    };
+    const compute = (stored: O) => statusOf(stored, results);
     const record = (event: PlannedEvent) => deps.events.record({ type, object }, event);
     const actionContext: ActionContext<O, Obs> = {
       get object() {
@@ -250,6 +288,23 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
           object,
           (stored) => ({ ...(stored.status ?? {}), ...patch(stored) }) as O['status'],
           recordOptions.evenIfAborted ? {} : { signal: ctx.signal },
+        );
+        object = written.object ?? object;
+      },
+      recordOutcomeNow: async (expected) => {
+        const done: Results<Status<O>> = {
+          ...results,
+          status: { ...results.status },
+          conditions: [...results.conditions],
+          completed: [...results.completed],
+        };
+        merge(done, expected);
+        const written = await writeStatusIfChanged<O>(
+          { kube: deps.kube },
+          type,
+          object,
+          (stored) => statusOf(stored, done),
+          { signal: ctx.signal },
         );
         object = written.object ?? object;
       },
@@ -312,34 +367,6 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
     for (const e of plan.events) record(e);
 
     // ---- status: once, at the end -----------------------------------------------------------
-    const stamp = { generation: object.metadata.generation, now: deps.now() };
-    const generation = object.metadata.generation ?? 0;
-    const compute = (stored: O): O['status'] => {
-      let conditions: Condition[] =
-        ((stored.status as { conditions?: Condition[] } | undefined)?.conditions as
-          | Condition[]
-          | undefined) ?? [];
-      for (const c of [...plan.conditions, ...results.conditions])
-        conditions = setCondition(conditions, c, stamp);
-      conditions = kind.prune(conditions, plan, object);
-      const readiness = kind.readiness(stored, plan, results);
-      const { stalled, reconciling } = kstatusOf(plan.outcome, results, readiness);
-      conditions = withKstatus(
-        conditions,
-        {
-          ...(stalled ? { stalled } : {}),
-          ...(reconciling && !stalled ? { reconciling } : {}),
-          readyWhen: readiness.readyWhen,
-          ready: readiness.ready,
-        },
-        stamp,
-      );
-      return {
-        ...kind.project(stored, plan, observation, results),
-        observedGeneration: generation,
-        conditions,
-      } as O['status'];
-    };
     const written = await writeStatusIfChanged<O>({ kube: deps.kube }, type, object, compute, {
       signal: ctx.signal,
     });

@@ -5,8 +5,8 @@
 // Guarantees:
 // - The queue carries keys, never events: a mapper only says which root objects to look at again;
 //   the reconcile reads everything it needs itself.
-// - A change of the controller's own kind that touches only status (most often the operator's own
-//   write) re-runs nothing: the reconcile that wrote it already said when to look again, and the
+// - A change of the controller's own kind that touches only status or adds a finalizer (most often
+//   the operator's own write) re-runs nothing: the reconcile that wrote it already said when to look again, and the
 //   resync covers the rest (as controller-runtime's GenerationChangedPredicate does).
 // - A mapper may ask for a delayed look (`afterMs`), so a burst of changes costs one reconcile.
 
@@ -73,7 +73,9 @@ export interface ControllerDefinition {
 
 /**
  * Whether an update is more than a status write: a new generation (spec), or other metadata a
- * reconcile reads (labels, annotations, finalizers, deletion).
+ * reconcile reads (labels, annotations, a finalizer removed, deletion). A finalizer added is not:
+ * the reconcile that adds its own goes on with the stored object (src/runtime/executor.ts), and
+ * another party's finalizer changes nothing a reconcile decides (only its own, present or not).
  */
 export function changedBeyondStatus(previous: KubeObject, o: KubeObject): boolean {
   const m = (x: KubeObject) =>
@@ -81,10 +83,11 @@ export function changedBeyondStatus(previous: KubeObject, o: KubeObject): boolea
       x.metadata.generation ?? null,
       x.metadata.labels ?? null,
       x.metadata.annotations ?? null,
-      x.metadata.finalizers ?? null,
       x.metadata.deletionTimestamp ?? null,
     ]);
-  return m(previous) !== m(o);
+  if (m(previous) !== m(o)) return true;
+  const now = new Set(o.metadata.finalizers ?? []);
+  return (previous.metadata.finalizers ?? []).some((f) => !now.has(f));
 }
 
 /** A typed watch (the mapper sees the watched kind's own type). */

@@ -69,6 +69,40 @@ describe('key cache', () => {
     expect(await t.calls('DescribeKey')).toBe(6);
   });
 
+  it('a wave of switches shares one fresh read begun since its decision; an older read does not serve', async () => {
+    const t = setup(60_000);
+    const arn = await newKey(t.kms);
+    const decided = 1_000_000;
+    await t.cache.describe(target, arn, { fresh: true, freshSince: decided });
+    expect(await t.calls('DescribeKey')).toBe(1);
+    // Later switches of the same wave (decided at the same moment) are served by that read.
+    t.advance(500);
+    for (let i = 0; i < 10; i++) await t.cache.describe(target, arn, { fresh: true, freshSince: decided });
+    await t.cache.policy(target, arn, { fresh: true, freshSince: decided });
+    await t.cache.policy(target, arn, { fresh: true, freshSince: decided });
+    expect(await t.calls('DescribeKey')).toBe(1);
+    expect(await t.calls('GetKeyPolicy')).toBe(1);
+    // A switch decided after that read began reads again, and its read serves the next ones.
+    await t.kms.send(new DisableKeyCommand({ KeyId: arn }));
+    const later = decided + 500;
+    expect((await t.cache.describe(target, arn, { fresh: true, freshSince: later }))?.state).toBe('Disabled');
+    expect((await t.cache.describe(target, arn, { fresh: true, freshSince: later }))?.state).toBe('Disabled');
+    expect(await t.calls('DescribeKey')).toBe(2);
+  });
+
+  it('a key described by alias is served by ARN from the same read', async () => {
+    const t = setup(60_000);
+    const arn = await newKey(t.kms, 'alias/by-arn-too');
+    expect((await t.cache.describe(target, 'alias/by-arn-too'))?.arn).toBe(arn);
+    expect((await t.cache.describe(target, arn))?.arn).toBe(arn);
+    expect(await t.calls('DescribeKey')).toBe(1);
+    // Forgetting the key forgets both.
+    t.cache.invalidate(arn);
+    await t.cache.describe(target, arn);
+    await t.cache.describe(target, 'alias/by-arn-too');
+    expect(await t.calls('DescribeKey')).toBe(3);
+  });
+
   it('invalidating a key by ARN forgets it under every name it was read by', async () => {
     const t = setup(60_000);
     const arn = await newKey(t.kms, 'alias/orders');
