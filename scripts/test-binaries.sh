@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the upstream binaries the tests need (kube-apiserver, kubectl, etcd, helm, kubeconform)
-# from the Go module proxy into a cache under $HOME, once per pinned version.
+# Builds the upstream binaries the tests need (kube-apiserver, kubectl, etcd, helm, kubeconform,
+# promtool) from the Go module proxy into a cache under $HOME, once per pinned version.
 #
 # Honours the envtest convention first: when KUBEBUILDER_ASSETS names a directory that already holds
 # kube-apiserver and etcd, nothing is built for those two.
@@ -12,6 +12,8 @@ K8S_VERSION="${CMK_K8S_VERSION:-v1.35.4}"
 ETCD_VERSION="${CMK_ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${CMK_HELM_VERSION:-v3.22.0}"
 KUBECONFORM_VERSION="${CMK_KUBECONFORM_VERSION:-v0.7.0}"
+# The github.com/prometheus/prometheus module version that promtool is built from.
+PROMETHEUS_VERSION="${CMK_PROMETHEUS_VERSION:-v0.316.0}"
 
 CACHE_ROOT="${CMK_BIN_CACHE:-$HOME/.cache/cmk-operator}"
 BIN_DIR="$CACHE_ROOT/bin/k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}_kubeconform-${KUBECONFORM_VERSION}"
@@ -74,6 +76,16 @@ else
 fi
 have helm || go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 have kubeconform || go_install kubeconform "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
+
+# promtool (the alert rule tests) has a directory of its own, keyed by its version and linked into
+# BIN_DIR, so adding or moving it never rebuilds the others. Cold: several minutes.
+promtool_dir="$CACHE_ROOT/bin/promtool-$PROMETHEUS_VERSION"
+if [ ! -x "$promtool_dir/promtool" ]; then
+  log "installing promtool (github.com/prometheus/prometheus $PROMETHEUS_VERSION; cold: several minutes)"
+  GOBIN="$promtool_dir" go install -trimpath -ldflags "-s -w" \
+    "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
+fi
+ln -sfn "$promtool_dir/promtool" "$BIN_DIR/promtool"
 
 log "binaries ready in $BIN_DIR"
 echo "$BIN_DIR"

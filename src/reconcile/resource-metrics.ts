@@ -83,7 +83,7 @@ export const resourceMetricFamilies: Record<ResourceMetric, { help: string; labe
 };
 
 const kstatusConditions = new Set(['Ready', 'Reconciling', 'Stalled']);
-/** AWS's default automatic rotation period when the status does not name one. */
+/** AWS's automatic rotation period when none is set, also the delay before the first (KMS-007). */
 const defaultRotationDays = 365;
 const day = 86_400;
 

@@ -3,6 +3,7 @@
 // key-state poll), and leave /metrics when the objects are deleted.
 // Real kube-apiserver + the AWS emulator over HTTP.
 
+import { readFileSync } from 'node:fs';
 import { DisableKeyCommand, EnableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type PromSample, parsePromText, samplesOf } from '../support/prom-text.ts';
@@ -92,6 +93,18 @@ describe('per-object metrics', () => {
     for (const x of s) expect(Object.values(x.labels).join(' ')).not.toContain('arn:aws');
     expect(value(s, 'leader_election_master_status', { name: 'cmk-operator' })).toBe(1);
     expect(value(s, 'cmk_ready', {})).toBe(1);
+  });
+
+  it('are, with every other family /metrics serves, listed in docs/metrics.md', async () => {
+    const doc = readFileSync(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
+    const text = await (await fetch(`${f.operator.health.metricsUrl}/metrics`)).text();
+    const families = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!);
+    expect(families).toContain('cmk_object_condition');
+    // prom-client's Node.js defaults are documented as a group.
+    const undocumented = families.filter(
+      (n) => !/^(process|nodejs)_/.test(n) && !doc.includes(`| \`${n}\` |`),
+    );
+    expect(undocumented).toEqual([]);
   });
 
   it('follow a key disabled outside Kubernetes, and its enabling again', async () => {
