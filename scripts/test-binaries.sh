@@ -78,11 +78,12 @@ have helm || go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 have kubeconform || go_install kubeconform "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
 
 # promtool (the alert rule tests) has a directory of its own, keyed by its version and linked into
-# BIN_DIR, so adding or moving it never rebuilds the others. Cold: several minutes.
+# BIN_DIR, so adding or moving it never rebuilds the others. Built without the service discovery
+# plugins (remove_all_sd), which rule checks and tests never use and which are most of its build.
 promtool_dir="$CACHE_ROOT/bin/promtool-$PROMETHEUS_VERSION"
 if [ ! -x "$promtool_dir/promtool" ]; then
   log "installing promtool (github.com/prometheus/prometheus $PROMETHEUS_VERSION; cold: several minutes)"
-  GOBIN="$promtool_dir" go install -trimpath -ldflags "-s -w" \
+  GOBIN="$promtool_dir" go install -tags remove_all_sd -trimpath -ldflags "-s -w" \
     "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
 fi
 ln -sfn "$promtool_dir/promtool" "$BIN_DIR/promtool"
