@@ -78,12 +78,21 @@ export interface ScenarioResult {
   /** Converged workloads (or keys, for rotation) over time since the scenario started. */
   series: Array<{ tMs: number; converged: number }>;
   total: number;
+  /**
+   * Calls of the operator's background work in the scenario, from its /metrics (also in awsCalls):
+   * the key-state poll's DescribeKey reads, the key usage inventory's AWS calls, event messages.
+   */
+  signals: { keyPollReads: number; inventoryCalls: Record<string, number>; eventMessages: number };
   /** Steady state only. */
   steady?: {
     periods: number;
     resyncMs: number;
+    /** Including the inventory's reads (its share is in the next field). */
     awsReadsPerWorkloadPerResync: number;
+    inventoryReadsPerWorkloadPerResync: number;
+    /** Including the key poll's reads (its share is in the next field). */
     kmsCallsPerKeyPerResync: number;
+    keyPollReadsPerKeyPerResync: number;
     statusWrites: number;
     writesPerWorkloadPerResync: number;
   };
@@ -377,6 +386,7 @@ function emptySample(): MetricsSample {
     kubeRequests: {},
     hasKubeMetric: false,
     awsCalls: {},
+    signals: { keyPollReads: 0, inventoryCalls: {}, eventMessages: 0 },
   };
 }
 
@@ -621,6 +631,12 @@ function summarise(
   const n = fleet.workloads.length;
   const peak = (f: (s: MetricsSample) => number) =>
     window.reduce((m, s) => (Number.isFinite(f(s)) ? Math.max(m, f(s)) : m), 0);
+  const inventoryCalls = diff(after.signals.inventoryCalls, before.signals.inventoryCalls);
+  const signals = {
+    keyPollReads: after.signals.keyPollReads - before.signals.keyPollReads,
+    inventoryCalls,
+    eventMessages: after.signals.eventMessages - before.signals.eventMessages,
+  };
   const result: ScenarioResult = {
     scenario,
     converged: r.converged,
@@ -640,18 +656,24 @@ function summarise(
     lagP99Ms: round(peak((s) => s.lagP99Seconds) * 1000, 1),
     series: r.series,
     total: r.total,
+    signals,
   };
   if (scenario === 'steady') {
     const periods = r.timeMs / opts.resyncMs;
     const reads = calls.filter(
       (c) => /^(Describe|Get|List)/.test(c.eventName) && !c.eventSource.startsWith('kms'),
     ).length;
+    const inventoryReads = Object.entries(inventoryCalls)
+      .filter(([k]) => !k.startsWith('kms.') && /^(Describe|Get|List)/.test(k.slice(k.indexOf('.') + 1)))
+      .reduce((a, [, v]) => a + v, 0);
     const statusWrites = writes;
     result.steady = {
       periods: round(periods),
       resyncMs: opts.resyncMs,
       awsReadsPerWorkloadPerResync: round(reads / n / periods, 3),
+      inventoryReadsPerWorkloadPerResync: round(inventoryReads / n / periods, 3),
       kmsCallsPerKeyPerResync: round(kmsCalls / fleet.keys.length / periods, 3),
+      keyPollReadsPerKeyPerResync: round(signals.keyPollReads / fleet.keys.length / periods, 3),
       statusWrites,
       writesPerWorkloadPerResync: round(statusWrites / n / periods, 4),
     };

@@ -145,14 +145,14 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     userAgent: 'cmk-operator',
     onResponse: clientMetrics.kubeResponse,
   });
-  const aws = createAwsClients({
+  const awsOptions = {
     sessionName: `cmk-operator-${identity}`.replace(/[^\w+=,.@-]/g, '-'),
-    onCall: clientMetrics.awsCall,
     ...(options.awsCredentials ? { credentials: options.awsCredentials } : {}),
     // Role allow-lists, ExternalIds and the cmk.io/cluster + cmk.io/namespace session tags.
     ...(options.tenancy ? { tenancy: options.tenancy } : {}),
     clusterName: options.clusterName,
-  });
+  };
+  const aws = createAwsClients({ ...awsOptions, onCall: clientMetrics.awsCall });
   const events = createEventRecorder({ reportingInstance: identity }, { kube, log });
   const keys = createKeyCache(aws, {
     ttlMs: options.keyCacheTtlMs ?? keyCacheTtl(options.resyncMs, options.keyPollMs ?? 30_000),
@@ -161,7 +161,19 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const caches = watchedCaches(kube, options);
   const inventory = options.inventoryPeriodMs
     ? createKeyInventory(
-        { aws, keys, log: log.child({ component: 'inventory' }), now: Date.now },
+        {
+          // Its own clients, so its calls are counted apart (cmk_inventory_aws_calls_total).
+          aws: createAwsClients({
+            ...awsOptions,
+            onCall: (service, operation, outcome) => {
+              clientMetrics.awsCall(service, operation, outcome);
+              signalMetrics.inventoryCalls.inc({ service, operation });
+            },
+          }),
+          keys,
+          log: log.child({ component: 'inventory' }),
+          now: Date.now,
+        },
         {
           periodMs: options.inventoryPeriodMs,
           ...(options.inventoryCallsPerSecond ? { callsPerSecond: options.inventoryCallsPerSecond } : {}),

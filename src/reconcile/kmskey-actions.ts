@@ -16,7 +16,7 @@ import {
   keyArnOf,
   targetOf,
 } from './kmskey-observe.ts';
-import type { KmsKeyAction, KmsKeyPlan } from './kmskey-plan.ts';
+import { type KmsKeyAction, type KmsKeyPlan, rotationPollMs } from './kmskey-plan.ts';
 import type { PlannedEvent } from './types.ts';
 import { resync } from './types.ts';
 
@@ -156,6 +156,9 @@ async function rotateOnDemand(
         },
       },
       mutated: true,
+      // The new material becomes current in the background, most often within seconds (KMS-009):
+      // looked for every rotationPollMs, not after the usual transition wait.
+      followAfterMs: rotationPollMs,
     };
   } catch (e) {
     if (!(e instanceof AwsCallError)) throw e;

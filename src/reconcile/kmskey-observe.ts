@@ -9,7 +9,7 @@ import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
 import type { KeyInventory } from '../keys/inventory.ts';
 import type { KeyReadKind, KeyReads } from '../keys/key-cache.ts';
-import type { RotationFacts } from '../keys/key-facts.ts';
+import type { KeyFacts, RotationFacts } from '../keys/key-facts.ts';
 import type { KeyUse } from '../keys/key-usage.ts';
 import { keyRefusal, roleRefusal, type TenancyRules } from '../keys/tenancy.ts';
 import type { EventRecorder } from '../runtime/events.ts';
@@ -28,26 +28,50 @@ export async function readKey(
   const identity = object.status?.keyArn ?? object.spec.keyId;
   try {
     if (!identity) return { kind: 'notCreated' };
-    const facts = await deps.keys.describe(target, identity, fresh ? { maxAgeMs: 0 } : {});
+    let facts = await deps.keys.describe(target, identity, fresh ? { maxAgeMs: 0 } : {});
     if (!facts) return { kind: 'notFound' };
-    let rotation: RotationFacts | undefined;
-    try {
-      // The completed-rotation list changes with the key material: read again when it does.
-      rotation = await deps.keys.rotation(target, facts.arn, {
-        ...(fresh ? { maxAgeMs: 0 } : {}),
-        ...(facts.currentKeyMaterialId ? { version: facts.currentKeyMaterialId } : {}),
-      });
-    } catch (e) {
-      // Keys that cannot rotate (asymmetric, imported) answer UnsupportedOperation: not an error here.
-      if (
-        !(e instanceof AwsCallError) ||
-        (e.failure.cause !== 'InvalidSpec' && e.failure.cause !== 'KeyUnusable')
-      )
-        throw e;
+    let rotation = await readRotation(deps, target, facts, fresh);
+    // An on-demand rotation this object recorded in progress that ended between the two reads:
+    // DescribeKey still showed the old material. Read again, after the status that says it ended.
+    const recorded = object.status;
+    if (
+      fresh &&
+      recorded?.rotation?.onDemandRotationStartDate !== undefined &&
+      rotation !== undefined &&
+      rotation.onDemandRotationStartDate === undefined &&
+      facts.currentKeyMaterialId === recorded.currentKeyMaterialId
+    ) {
+      facts = (await deps.keys.describe(target, facts.arn, { maxAgeMs: 0 })) ?? facts;
+      if (facts.currentKeyMaterialId !== recorded.currentKeyMaterialId)
+        rotation = await readRotation(deps, target, facts, fresh);
     }
     return { kind: 'found', key: facts, rotation };
   } catch (e) {
     return { kind: 'error', failure: e instanceof AwsCallError ? e.failure : classifyAwsError(e) };
+  }
+}
+
+/** The key's rotation state; undefined for keys that cannot rotate. */
+async function readRotation(
+  deps: KmsKeyReconcilerDeps,
+  target: AwsTarget,
+  facts: KeyFacts,
+  fresh: boolean,
+): Promise<RotationFacts | undefined> {
+  try {
+    // The completed-rotation list changes with the key material: read again when it does.
+    return await deps.keys.rotation(target, facts.arn, {
+      ...(fresh ? { maxAgeMs: 0 } : {}),
+      ...(facts.currentKeyMaterialId ? { version: facts.currentKeyMaterialId } : {}),
+    });
+  } catch (e) {
+    // Keys that cannot rotate (asymmetric, imported) answer UnsupportedOperation: not an error here.
+    if (
+      !(e instanceof AwsCallError) ||
+      (e.failure.cause !== 'InvalidSpec' && e.failure.cause !== 'KeyUnusable')
+    )
+      throw e;
+    return undefined;
   }
 }
 

@@ -533,7 +533,12 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
       resync.settledMs,
     );
   }
-  const transitioning =
-    rotation?.onDemandRotationStartDate !== undefined || actions.some((a) => a.type !== 'AddFinalizer');
+  // An on-demand rotation in progress is looked for often: it ends within seconds (KMS-009), and
+  // its workloads' progress waits on it. Keys are few; each look is one key's reads.
+  if (rotation?.onDemandRotationStartDate !== undefined) return plan({ kind: 'continue' }, rotationPollMs);
+  const transitioning = actions.some((a) => a.type !== 'AddFinalizer');
   return plan({ kind: 'continue' }, transitioning ? resync.transitioningMs : resync.settledMs);
 }
+
+/** How often a key whose on-demand rotation is in progress is looked at. */
+export const rotationPollMs = 1000;

@@ -58,6 +58,8 @@ export interface ActionResult<S> {
   status?: Partial<S>;
   /** The action changed AWS: look again soon to follow it. */
   mutated?: boolean;
+  /** Look again this soon rather than after the usual transition wait (a change known to be quick). */
+  followAfterMs?: number;
   /** Domain conditions this action decided (e.g. RotationCurrent=False after a refusal). */
   conditions?: DesiredCondition[];
   /** The action was refused in a way the handler dealt with; a person must act. Ends the list. */
@@ -73,6 +75,8 @@ export interface Results<S> {
   status: Partial<S>;
   conditions: DesiredCondition[];
   mutated: boolean;
+  /** The soonest follow-up an action asked for. */
+  followAfterMs?: number;
   /** The actions whose handlers returned (in order); a failed one is not among them. */
   completed: string[];
   stalled?: Reason;
@@ -384,7 +388,8 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
         reason: results.deferred.reason,
         retryAfterMs: results.deferred.retryAfterMs,
       });
-    if (results.mutated) return { requeueAfterMs: options.transitioningMs };
+    if (results.mutated)
+      return { requeueAfterMs: Math.min(results.followAfterMs ?? Infinity, options.transitioningMs) };
     // Settled: the controller's jittered resync decides; anything sooner is capped at it there.
     if (plan.requeueAfterMs >= options.settledMs) return {};
     return { requeueAfterMs: plan.requeueAfterMs };
@@ -404,6 +409,8 @@ function merge<S>(into: Results<S>, result: ActionResult<S>): void {
   if (result.status) Object.assign(into.status as object, result.status);
   if (result.conditions) into.conditions.push(...result.conditions);
   if (result.mutated) into.mutated = true;
+  if (result.followAfterMs !== undefined)
+    into.followAfterMs = Math.min(into.followAfterMs ?? Infinity, result.followAfterMs);
   if (result.stalled) into.stalled = result.stalled;
   if (result.deferred) into.deferred = result.deferred;
   if (result.progress) into.progress = result.progress;

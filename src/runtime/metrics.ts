@@ -270,8 +270,9 @@ export function prometheusClientMetrics(registry: Registry): {
 }
 
 /**
- * The key-state poll's reads and the changes it noticed, reported apart from the reconciles' AWS
- * calls so its share of the steady-state budget shows (the event queue's are in src/events/metrics.ts).
+ * The key-state poll's reads and the changes it noticed, and the inventory's AWS calls, reported
+ * apart from the reconciles' AWS calls so their share of the steady-state budget shows (the event
+ * queue's are in src/events/metrics.ts).
  */
 export function prometheusSignalMetrics(registry: Registry) {
   const registers = [registry];
@@ -280,6 +281,12 @@ export function prometheusSignalMetrics(registry: Registry) {
       name: 'cmk_key_poll_reads_total',
       help: 'DescribeKey reads of the key-state poll, by outcome (read, failed)',
       labelNames: ['outcome'],
+      registers,
+    }),
+    inventoryCalls: new Counter({
+      name: 'cmk_inventory_aws_calls_total',
+      help: 'AWS API calls of the key usage inventory (also counted in cmk_aws_api_calls_total), by service and operation',
+      labelNames: ['service', 'operation'],
       registers,
     }),
     keyPollChanges: new Counter({
