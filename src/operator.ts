@@ -22,6 +22,7 @@ import {
   referencedKmsKey,
   referencingResources,
 } from './api/resources.ts';
+import { adapterFor } from './aws/adapters.ts';
 import { type AwsClients, type AwsTarget, createAwsClients } from './aws/clients.ts';
 import { callerIdentityCache } from './aws/identity.ts';
 import { createEventIntake } from './events/intake.ts';
@@ -448,7 +449,9 @@ function declareControllers(
         clusterName: options.clusterName,
         getWorkload: (k) => r.cache.get(k) as WorkloadObject | undefined,
       });
-      return [{ cache: r.cache, byKey: r.byKey, reconcile }];
+      // Only storage that keeps old material until a restart (Flink) cares about a rotation.
+      const followsMaterial = adapterFor(kind.service).capabilities.keepsMaterialUntilRestart;
+      return [{ cache: r.cache, byKey: r.byKey, reconcile, followsMaterial }];
     }),
     ...(jobRuns && emrApplications
       ? {

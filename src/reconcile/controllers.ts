@@ -46,14 +46,17 @@ export function progressView(o: KeyReferencingObject): string {
   ]);
 }
 
-/** What workloads read from a KmsKey: its spec, identity, usability and current material. */
-export function kmsKeyView(o: KmsKeyObject): string {
+/**
+ * What workloads read from a KmsKey: its spec, identity, usability and current material (without
+ * `material: false`: for workloads whose storage does not keep old material until a restart).
+ */
+export function kmsKeyView(o: KmsKeyObject, options: { material?: boolean } = {}): string {
   const usable = o.status?.conditions?.find((c) => c.type === 'KeyUsable');
   return JSON.stringify([
     o.metadata.generation ?? null,
     o.metadata.deletionTimestamp ?? null,
     o.status?.keyArn ?? null,
-    o.status?.currentKeyMaterialId ?? null,
+    options.material === false ? null : (o.status?.currentKeyMaterialId ?? null),
     usable ? [usable.status, usable.reason, usable.message] : null,
     // A Stalled KmsKey stalls its workloads (src/reconcile/key-resolution.ts).
     o.status?.conditions?.find((c) => c.type === 'Stalled')?.status ?? null,
@@ -94,10 +97,19 @@ export function keyArnUsers(
   });
 }
 
-/** Workload ← KmsKey: a key that changes what its users depend on re-runs the users (`usersOf`). */
-export function keyChanges(source: KindCache<KmsKeyObject>, usersOf: (kmsKey: string) => Enqueue[]): Watch {
+/**
+ * Workload ← KmsKey: a key that changes what its users depend on re-runs the users (`usersOf`). A
+ * new key material alone re-runs only users that follow it (`material`, default true): a rotation
+ * needs no look at a Keyspaces table or an EMR application (they pick the new material up without
+ * a call), and at 10,000 workloads that look is 10,000 AWS reads.
+ */
+export function keyChanges(
+  source: KindCache<KmsKeyObject>,
+  usersOf: (kmsKey: string) => Enqueue[],
+  options: { material?: boolean } = {},
+): Watch {
   return watch(source, ({ object, previous }) => {
-    if (previous && kmsKeyView(previous) === kmsKeyView(object)) return [];
+    if (previous && kmsKeyView(previous, options) === kmsKeyView(object, options)) return [];
     return usersOf(objectKey(object));
   });
 }
@@ -112,8 +124,16 @@ export interface ControllerInputs {
   /** Every KmsKey, other shards' included (workloads may use them); `kmsKeys` when unsharded. */
   anyKmsKeys: KindCache<KmsKeyObject>;
   grants: KindCache<KeyReferenceGrantObject>;
-  /** The workload kinds, each with its cache, its index by referenced KmsKey and its reconcile. */
-  workloads: Array<{ cache: KindCache<KeyReferencingObject>; byKey: Index; reconcile: Reconcile }>;
+  /**
+   * The workload kinds, each with its cache, its index by referenced KmsKey, its reconcile and
+   * whether it follows its key's material (default true; see keyChanges).
+   */
+  workloads: Array<{
+    cache: KindCache<KeyReferencingObject>;
+    byKey: Index;
+    reconcile: Reconcile;
+    followsMaterial?: boolean;
+  }>;
   /** Every kind that references a KmsKey (workloads and job runs), for the KmsKey's own watches. */
   referencing: Array<KindCache<KeyReferencingObject>>;
   /** The KmsKeys (`namespace/name`) of this shard that declare a key ARN. */
@@ -175,7 +195,7 @@ export function controllerDefinitions(c: ControllerInputs): ControllerDefinition
       root: w.cache as KindCache<never>,
       reconcile: w.reconcile,
       watches: [
-        keyChanges(c.anyKmsKeys, (k) => w.byKey.lookup(k)),
+        keyChanges(c.anyKmsKeys, (k) => w.byKey.lookup(k), { material: w.followsMaterial ?? true }),
         grantChanges(c.grants, () => w.cache.keys()),
       ],
     });

@@ -5,11 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import type { KmsKeyObject } from '../../src/api/resources.ts';
 import { keyCacheTtl } from '../../src/operator.ts';
+import { keyChanges } from '../../src/reconcile/controllers.ts';
 import { keyCacheDrops } from '../../src/reconcile/kmskey-observe.ts';
 import { freshSince, keyWaveMs, specSeenClock } from '../../src/reconcile/workload.ts';
 import type { KubeObject } from '../../src/runtime/kube.ts';
 import type { Informer } from '../../src/runtime/watch.ts';
-import { changedBeyondStatus } from '../../src/runtime/wiring.ts';
+import { changedBeyondStatus, type KindCache } from '../../src/runtime/wiring.ts';
 
 const obj = (meta: Partial<KubeObject['metadata']>, status?: unknown): KubeObject & { status?: unknown } => ({
   apiVersion: 'cmk.io/v1alpha1',
@@ -141,5 +142,31 @@ describe('the key read guarding a switch', () => {
     expect(seenAt(obj({ uid: 'u', generation: 3 }))).toBeUndefined();
     h.onDelete?.(v2);
     expect(seenAt(v2)).toBeUndefined();
+  });
+});
+
+describe('what a rotation re-runs', () => {
+  const noCache = {} as KindCache<never>;
+  const key = (material: string, usable = 'True') =>
+    kmsKey(
+      { name: 'k' },
+      { keyArn: arn, currentKeyMaterialId: material, conditions: [usable === 'True' ? usable1 : usable0] },
+    );
+  const usable1 = usable('True');
+  const usable0 = usable('False', 'KeyDisabled');
+  const reRun = (material: boolean | undefined, previous: KmsKeyObject, object: KmsKeyObject) => [
+    ...keyChanges(noCache, () => ['users'], material === undefined ? {} : { material }).toKeys({
+      previous,
+      object,
+    } as never),
+  ];
+
+  it.each([
+    ['Flink (follows the material): a new material', true, key('m1'), key('m2'), ['users']],
+    ['Keyspaces, EMR: a new material alone', false, key('m1'), key('m2'), []],
+    ['Keyspaces, EMR: a key no longer usable', false, key('m1'), key('m1', 'False'), ['users']],
+    ['by default: a new material', undefined, key('m1'), key('m2'), ['users']],
+  ] as const)('%s', (_what, material, previous, object, expected) => {
+    expect(reRun(material, previous, object)).toEqual(expected);
   });
 });
