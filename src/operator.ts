@@ -67,6 +67,7 @@ import {
   prometheusSignalMetrics,
   prometheusWorkQueueMetrics,
 } from './runtime/metrics.ts';
+import { createStringPool, leanObject } from './runtime/trim.ts';
 import { createTtlMemo } from './runtime/ttl-memo.ts';
 import { createInformer, type Informer } from './runtime/watch.ts';
 import { type KindCache, kindCache, wireController } from './runtime/wiring.ts';
@@ -310,12 +311,14 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
 /** The informer caches the controllers read, over the watched namespaces (and this shard). */
 function watchedCaches(kube: KubeClient, options: OperatorOptions) {
   const namespaces = options.namespaces.length > 0 ? options.namespaces : [undefined];
+  // Every cache keeps objects lean and shares their repeated strings (src/runtime/trim.ts).
+  const transform = leanObject(createStringPool());
   /** A cache of `type`; `owned` restricts it to this shard's objects. */
   function cacheOf<T extends KubeObject>(type: ResourceType, owned = true): KindCache<T> {
     const labelSelector = owned ? options.labelSelector : undefined;
     const informers = namespaces.map((namespace) =>
       createInformer<T>(
-        { type, ...(namespace ? { namespace } : {}), ...(labelSelector ? { labelSelector } : {}) },
+        { type, transform, ...(namespace ? { namespace } : {}), ...(labelSelector ? { labelSelector } : {}) },
         { kube, log: options.log.child({ informer: type.plural }) },
       ),
     );

@@ -8,7 +8,9 @@
 //                                 jittered; reset when no backoff was needed for 2 minutes)
 //
 // Guarantees:
-// - The cache holds the latest object seen per key (`namespace/name`, or `name` when cluster-scoped).
+// - The cache holds the latest object seen per key (`namespace/name`, or `name` when cluster-scoped),
+//   as `transform` returns it (default: without the bookkeeping no code reads, src/runtime/trim.ts);
+//   every listed and watched object goes through it before the cache, the indexes and the handlers.
 // - A relist replaces the cache atomically and reports the difference as handler calls: onAdd for
 //   new keys, onUpdate for changed resourceVersions, onDelete (with the last known object) for keys
 //   that vanished while disconnected. Nothing is lost or reported twice across a 410.
@@ -32,6 +34,7 @@ import {
   type WatchEvent,
 } from './kube.ts';
 import { silentLogger } from './log.ts';
+import { dropBookkeeping } from './trim.ts';
 
 export type WatcherState =
   | { phase: 'Listing' }
@@ -80,6 +83,12 @@ export interface InformerOptions {
   /** Server-side watch timeout base; each watch asks for base..2*base. Default 300. */
   watchTimeoutSeconds?: number;
   backoff?: Partial<ReconnectBackoffOptions>;
+  /**
+   * What the cache keeps of each object (client-go's SetTransform): gets the object as parsed from
+   * the API server, returns what to cache (may mutate it). It must keep every field a reconcile, a
+   * mapper, an index or the status writer reads. Default: `dropBookkeeping`.
+   */
+  transform?: <T extends KubeObject>(object: T) => T;
 }
 
 export interface InformerDeps {
@@ -161,6 +170,7 @@ export function createInformer<T extends KubeObject>(
   const pageSize = options.pageSize ?? 500;
   const watchTimeoutSeconds = options.watchTimeoutSeconds ?? 300;
   const backoff = createReconnectBackoff(options.backoff, clock, random);
+  const transform = options.transform ?? dropBookkeeping;
 
   const cache = new Map<string, T>();
   const indexes: IndexState<T>[] = [];
@@ -196,14 +206,7 @@ export function createInformer<T extends KubeObject>(
     }
   }
 
-  const lastApplied = 'kubectl.kubernetes.io/last-applied-configuration';
   function put(key: string, object: T | undefined): void {
-    // managedFields is server-side-apply bookkeeping no reconcile reads; it is often the largest
-    // part of an object, so the cache drops it (10,000 objects: tens of MiB).
-    if (object?.metadata.managedFields) delete object.metadata.managedFields;
-    // So is kubectl's copy of the last applied manifest (a second spec, on every `kubectl apply`).
-    const annotations = object?.metadata.annotations;
-    if (annotations?.[lastApplied] !== undefined) delete annotations[lastApplied];
     if (object) cache.set(key, object);
     else cache.delete(key);
     for (const index of indexes) indexPut(index, key, object);
@@ -248,7 +251,7 @@ export function createInformer<T extends KubeObject>(
         signal,
       });
       progress();
-      for (const item of page.items) listed.set(objectKey(item), item);
+      for (const item of page.items) listed.set(objectKey(item), transform(item));
       continueToken = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion ?? '';
     } while (continueToken);
@@ -296,8 +299,8 @@ export function createInformer<T extends KubeObject>(
       }
       progress();
       const rv = event.object.metadata?.resourceVersion;
-      if (event.type === 'ADDED' || event.type === 'MODIFIED') upsert(event.object);
-      else if (event.type === 'DELETED') remove(event.object);
+      if (event.type === 'ADDED' || event.type === 'MODIFIED') upsert(transform(event.object));
+      else if (event.type === 'DELETED') remove(transform(event.object));
       if (rv) state = { phase: 'Watching', resourceVersion: rv };
     }
     // A server closing every watch at once (shutting down, a proxy) must not make us spin.
