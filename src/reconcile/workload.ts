@@ -143,10 +143,18 @@ export function workloadKind(
     handlers: workloadActions(deps),
     onFailure: async (action, error, ctx) => switchRefused(deps, action, error, ctx),
     afterActions: async (object, observation, plan, _results, ctx) => {
-      // What this reconcile changed (or tried to) is read from AWS next time, not from the memo.
+      // What this reconcile changed (or tried to) is read from AWS next time, not from the memo: the
+      // tags after a claim or release, everything after a stop or start; a key switch changes no
+      // tags, so only its operation history is read again (the reconcile following it is one read
+      // of the resource and its operation, not of its tags too).
       const resourceArn = resourceArnOf(observation);
-      if (resourceArn && plan.actions.some((a) => awsActions.has(a.type)))
-        deps.observeMemo?.forget((name) => name.startsWith(`${resourceArn}|`));
+      const acted = plan.actions.filter((a) => awsActions.has(a.type)).map((a) => a.type);
+      if (resourceArn && acted.length > 0) {
+        const onlySwitched = acted.every((t) => t === 'ChangeKey');
+        deps.observeMemo?.forget((name) =>
+          name.startsWith(onlySwitched ? `${resourceArn}|operations` : `${resourceArn}|`),
+        );
+      }
       // EMR Serverless: publish the job-level overrides for pipelines that submit jobs themselves.
       // Isolated: it never throws and never changes this object's status (job-overrides.ts).
       if (adapterFor(kind.service).capabilities.jobLevelKeys && object.spec.jobOverridesConfigMap) {
