@@ -3,8 +3,8 @@
 // timers do not share the bench's event loop), plus a sampler of the operator's /metrics.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { resolve } from 'node:path';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { operatorAccessKey, operatorSecret } from './fleet.ts';
 
 const main = resolve(import.meta.dirname, '../src/cli/main.ts');
@@ -71,14 +71,53 @@ export interface OperatorOptions {
   logFile: string;
 }
 
+/**
+ * The environment the image gives the operator: the ENV lines of the Dockerfile's last stage (among
+ * them NODE_OPTIONS, the heap bounds), so the bench measures the operator's memory as it ships.
+ * Only the `KEY=value` form (values optionally double-quoted); anything else is an error naming it.
+ */
+export function imageEnv(dockerfile: string): Record<string, string> {
+  const runtime =
+    dockerfile
+      .replace(/\\\n/g, ' ')
+      .split(/^FROM\s/m)
+      .at(-1) ?? '';
+  const env: Record<string, string> = {};
+  for (const [, rest] of runtime.matchAll(/^ENV\s+(.*)$/gm)) {
+    const pairs = /^(?:\s*[A-Za-z_][A-Za-z0-9_]*=(?:"(?:[^"\\]|\\.)*"|[^\s"]*))+\s*$/;
+    if (!pairs.test(rest!)) throw new Error(`Dockerfile: cannot read "ENV ${rest}": use ENV KEY=value`);
+    for (const m of rest!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)/g))
+      env[m[1]!] = m[2]!.startsWith('"') ? (JSON.parse(m[2]!) as string) : m[2]!;
+  }
+  return env;
+}
+
+const dockerfile = resolve(import.meta.dirname, '../Dockerfile');
+
+/**
+ * Opt-in heap snapshots of the operator (`CMK_BENCH_HEAP_SNAPSHOT_DIR=DIR`): the operator runs with
+ * Node's `--heapsnapshot-signal=SIGUSR2`, writes each snapshot into DIR, and its pid is in
+ * DIR/operator.pid, so `kill -USR2 $(cat DIR/operator.pid)` takes one at any moment of a run
+ * (scripts/heap-analysis.ts reads them). Writing one pauses the operator for seconds and needs
+ * about twice its heap: the run's timings and peak RSS are not comparable with a run without.
+ */
+function heapSnapshotFlags(): { flags: string[]; dir?: string } {
+  const dir = process.env['CMK_BENCH_HEAP_SNAPSHOT_DIR'];
+  if (!dir) return { flags: [] };
+  mkdirSync(dir, { recursive: true });
+  return { flags: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${resolve(dir)}`], dir };
+}
+
 export async function startOperatorProcess(
   o: OperatorOptions,
 ): Promise<Child & { metricsUrl: string; spawnedAt: number; startedAt: number }> {
   const spawnedAt = Date.now();
+  const snapshots = heapSnapshotFlags();
   const child = track(
     spawn(
       process.execPath,
       [
+        ...snapshots.flags,
         main,
         'run',
         '--kubeconfig',
@@ -104,6 +143,11 @@ export async function startOperatorProcess(
         stdio: ['ignore', 'pipe', 'pipe'],
         env: {
           ...process.env,
+          ...imageEnv(readFileSync(dockerfile, 'utf8')),
+          // To try other heap bounds than the image's: CMK_BENCH_NODE_OPTIONS='--max-old-space-size=...'.
+          ...(process.env['CMK_BENCH_NODE_OPTIONS'] !== undefined
+            ? { NODE_OPTIONS: process.env['CMK_BENCH_NODE_OPTIONS'] }
+            : {}),
           AWS_ENDPOINT_URL: o.emulatorUrl,
           AWS_REGION: o.region,
           AWS_ACCESS_KEY_ID: operatorAccessKey,
@@ -112,6 +156,7 @@ export async function startOperatorProcess(
       },
     ),
   );
+  if (snapshots.dir) writeFileSync(join(snapshots.dir, 'operator.pid'), `${child.pid}\n`);
   const log = createWriteStream(o.logFile);
   child.stderr!.pipe(log, { end: false });
   const metricsUrl = await new Promise<string>((ok, fail) => {
