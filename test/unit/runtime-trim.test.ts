@@ -56,6 +56,15 @@ describe('dropBookkeeping', () => {
     expect(dropBookkeeping(o)).toEqual(expected);
   });
 
+  it('leaves the objects it rebuilt with V8 fast properties (a deleted key makes a hash table)', () => {
+    // Hash-table metadata cost 4.3 MiB more at 10,000 cached objects (bench/results/memory-analysis.md).
+    v8.setFlagsFromString('--allow-natives-syntax');
+    const hasFastProperties = new Function('o', 'return %HasFastProperties(o)') as (o: object) => boolean;
+    const o = dropBookkeeping(workload('a', 'u1'));
+    expect(hasFastProperties(o.metadata)).toBe(true);
+    expect(hasFastProperties(o.metadata.annotations!)).toBe(true);
+  });
+
   it('leaves an object without bookkeeping as it is', () => {
     const o: KubeObject = { metadata: { name: 'plain' } };
     expect(dropBookkeeping(parsed(o))).toEqual(o);
