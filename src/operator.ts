@@ -31,6 +31,7 @@ import { createKeyInventory, type KeyInventory } from './keys/inventory.ts';
 import { createKeyCache, type KeyReadKind, type KeyReads } from './keys/key-cache.ts';
 import { createKeyPoll } from './keys/key-poll.ts';
 import { keyArnsOf } from './keys/key-usage.ts';
+import { rememberedPreflight } from './keys/preflight.ts';
 import { referenceGranted as grantAllows } from './keys/reference-grants.ts';
 import type { TenancyRules } from './keys/tenancy.ts';
 import { controllerDefinitions, kmsKeyView } from './reconcile/controllers.ts';
@@ -379,7 +380,7 @@ function declareControllers(
     getKmsKey: (k: string) => anyKmsKeys.get(k),
     referenceGranted: (fromNamespace: string, keyNamespace: string, keyName: string) =>
       grantAllows(grants.list(), fromNamespace, keyNamespace, keyName),
-    ...(options.policyPreflight ? { policyPreflight: options.policyPreflight } : {}),
+    ...(options.policyPreflight ? { policyPreflight: rememberedPreflight(options.policyPreflight) } : {}),
   };
 
   // A KmsKey that changes what its workloads depend on (its spec, key ARN, usability, material)

@@ -358,3 +358,35 @@ export function keyPolicyPreflight(
   const { key, ...rest } = input;
   return checkServiceCanUseKey({ ...rest, keyArn: key.arn });
 }
+
+/**
+ * The same pre-flight, remembered: a workload checks its key at every reconcile, also once on it,
+ * and the policy evaluation costs about half a millisecond, while its inputs — the key policy, the
+ * key's state, the resource, the context — rarely change. The verdict is kept per policy text (the
+ * last `maxPolicies` texts) and, under it, per everything else it depends on; a new policy text, a
+ * new key state or another resource is a new entry, so a change is never answered from memory.
+ */
+export function rememberedPreflight<I extends { policy: string; key: KeyFacts }, V>(
+  preflight: (input: I) => V,
+  options: { maxPolicies?: number; maxPerPolicy?: number } = {},
+): (input: I) => V {
+  const maxPolicies = options.maxPolicies ?? 256;
+  const maxPerPolicy = options.maxPerPolicy ?? 50_000;
+  const byPolicy = new Map<string, Map<string, V>>();
+  return (input) => {
+    const { policy, key, ...rest } = input;
+    let verdicts = byPolicy.get(policy);
+    if (!verdicts) {
+      if (byPolicy.size >= maxPolicies) byPolicy.delete(byPolicy.keys().next().value as string);
+      verdicts = new Map();
+      byPolicy.set(policy, verdicts);
+    }
+    const memoKey = JSON.stringify([key, rest]);
+    const known = verdicts.get(memoKey);
+    if (known !== undefined) return known;
+    const verdict = preflight(input);
+    if (verdicts.size >= maxPerPolicy) verdicts.clear();
+    verdicts.set(memoKey, verdict);
+    return verdict;
+  };
+}
