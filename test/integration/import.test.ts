@@ -13,7 +13,7 @@ import { parseDocument } from 'yaml';
 import { apiVersion } from '../../src/api/shared.ts';
 import { importCommand } from '../../src/cli/import.ts';
 import { kubectlCmkCommand } from '../../src/cli/kubectl-cmk.ts';
-import { adminIdentity } from './support/cluster.ts';
+import { adminIdentity, eventually } from './support/cluster.ts';
 import { plurals, useOperator } from './support/operator.ts';
 import { isMutatingCall } from './support/replica.ts';
 
@@ -298,14 +298,21 @@ describe('kubectl cmk import', () => {
     expect(operatorCalls.length).toBeGreaterThan(524);
     expect(operatorCalls.filter((c) => isMutatingCall(c.eventName)).map((c) => c.eventName)).toEqual([]);
 
-    // kubectl cmk status agrees: every key with all its workloads.
+    // kubectl cmk status agrees: every key with all its workloads (a KmsKey writes its progress at
+    // most every few seconds, so the count may trail the workloads' own Ready by that much).
     let out = '';
-    const code = await kubectlCmkCommand(
-      ['status', '-n', f.namespace, '--kubeconfig', inject('kubeconfigPath')],
-      { out: (t) => (out += t), err: () => {} },
+    await eventually(
+      async () => {
+        out = '';
+        const code = await kubectlCmkCommand(
+          ['status', '-n', f.namespace, '--kubeconfig', inject('kubeconfigPath')],
+          { out: (t) => (out += t), err: () => {} },
+        );
+        expect(code, out).toBe(0);
+        return /^KmsKey billing .* Ready True .* workloads (\d+)\/\1$/m.test(out) ? true : undefined;
+      },
+      { what: 'kubectl cmk status shows every workload of KmsKey billing on it', timeoutMs: 30_000 },
     );
-    expect(code, out).toBe(0);
-    expect(out).toMatch(/^KmsKey billing .* Ready True .* workloads (\d+)\/\1$/m);
     console.log(
       `import: ${importCalls.length} AWS calls in ${(importMs / 1000).toFixed(1)} s; ` +
         `524 objects Ready ${(convergeMs / 1000).toFixed(1)} s after apply`,

@@ -237,9 +237,11 @@ async function switchToKeyBWithKills(random: () => number): Promise<SwitchRun> {
   }
   while (patched < fleet.length) await patchWave();
   const killsDone = Date.now();
+  // Every switch is made before its confirming look (spec changes go first in the queue), so the
+  // fleet turns Ready late and all at once: 90 s leaves room on a loaded machine.
   await eventually(async () => ((await settledCount(keys.b)) === fleet.length ? true : undefined), {
     what: `all ${fleet.length} workloads Ready on key B`,
-    timeoutMs: 60_000,
+    timeoutMs: 90_000,
     intervalMs: 500,
   });
   const converged = Date.now();
