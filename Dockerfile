@@ -19,12 +19,12 @@ FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 # Memory bounds, measured (bench/results/memory-analysis.md). Left to itself Node sizes the heap
 # from the machine's (or the pod limit's) memory: on a large node a 128 MiB young generation, and an
-# old generation let grow to several times what is live (~80 MiB at 10,000 workloads). A 16 MiB young
+# old generation let grow to several times what is live (~80 MiB at 10,000 workloads). An 8 MiB young
 # generation and a 512 MiB old-generation ceiling keep the resident set near what is live, at the
 # same convergence times; the ceiling is far above it (only a live heap reaching it stops the
 # process, to be restarted). Two malloc arenas instead of one per thread: ~15 MiB less.
 # The bench (bench/processes.ts) runs the operator with this environment.
-ENV NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size=512" MALLOC_ARENA_MAX=2
+ENV NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=512" MALLOC_ARENA_MAX=2
 WORKDIR /app
 # Only what `cmk-operator run` loads: the entry point, the sources and their production
 # dependencies. Not src/dev/ (.dockerignore: the development commands, emulator, testenv,

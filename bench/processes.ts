@@ -92,6 +92,26 @@ export function imageEnv(dockerfile: string): Record<string, string> {
   return env;
 }
 
+/**
+ * The Node flags of the image's entry point: what the last ENTRYPOINT passes to `node` before the
+ * script (V8 flags that NODE_OPTIONS does not accept go there).
+ */
+export function imageNodeArgs(dockerfile: string): string[] {
+  const runtime = dockerfile.split(/^FROM\s/m).at(-1) ?? '';
+  const entrypoint = [...runtime.matchAll(/^ENTRYPOINT\s+(.*)$/gm)].at(-1)?.[1];
+  if (entrypoint === undefined) return [];
+  let args: unknown;
+  try {
+    args = JSON.parse(entrypoint);
+  } catch {
+    args = undefined;
+  }
+  if (!Array.isArray(args) || args[0] !== 'node')
+    throw new Error(`Dockerfile: cannot read "ENTRYPOINT ${entrypoint}": use the exec form ["node", ...]`);
+  const script = args.findIndex((a, i) => i > 0 && typeof a === 'string' && !a.startsWith('-'));
+  return args.slice(1, script < 0 ? args.length : script) as string[];
+}
+
 const dockerfile = resolve(import.meta.dirname, '../Dockerfile');
 
 /**
@@ -113,10 +133,14 @@ export async function startOperatorProcess(
 ): Promise<Child & { metricsUrl: string; spawnedAt: number; startedAt: number }> {
   const spawnedAt = Date.now();
   const snapshots = heapSnapshotFlags();
+  const image = readFileSync(dockerfile, 'utf8');
+  // To try other flags than the image's: CMK_BENCH_NODE_ARGS='--optimize-for-size ...'.
+  const nodeArgs = process.env['CMK_BENCH_NODE_ARGS']?.split(' ').filter(Boolean) ?? imageNodeArgs(image);
   const child = track(
     spawn(
       process.execPath,
       [
+        ...nodeArgs,
         ...snapshots.flags,
         main,
         'run',
@@ -143,7 +167,7 @@ export async function startOperatorProcess(
         stdio: ['ignore', 'pipe', 'pipe'],
         env: {
           ...process.env,
-          ...imageEnv(readFileSync(dockerfile, 'utf8')),
+          ...imageEnv(image),
           // To try other heap bounds than the image's: CMK_BENCH_NODE_OPTIONS='--max-old-space-size=...'.
           ...(process.env['CMK_BENCH_NODE_OPTIONS'] !== undefined
             ? { NODE_OPTIONS: process.env['CMK_BENCH_NODE_OPTIONS'] }
