@@ -151,10 +151,31 @@ export class WatchErrorEvent extends Error {
 
 class Relist extends Error {}
 
+/**
+ * An index's two maps. Most values name one object (a resource ARN) and most objects have one value:
+ * a single one is held as a plain string, a Set or an array only when there are several (10,000
+ * objects under three indexes: ~4 MiB of one-element Sets and arrays otherwise).
+ */
 interface IndexState<T> {
   valuesOf: (object: T) => Iterable<string>;
-  byValue: Map<string, Set<string>>;
-  byKey: Map<string, string[]>;
+  byValue: Map<string, string | Set<string>>;
+  byKey: Map<string, string | string[]>;
+}
+
+function indexAdd(byValue: Map<string, string | Set<string>>, value: string, key: string): void {
+  const held = byValue.get(value);
+  if (held === undefined) byValue.set(value, key);
+  else if (typeof held !== 'string') held.add(key);
+  else if (held !== key) byValue.set(value, new Set([held, key]));
+}
+
+function indexRemove(byValue: Map<string, string | Set<string>>, value: string, key: string): void {
+  const held = byValue.get(value);
+  if (held === key) byValue.delete(value);
+  else if (held !== undefined && typeof held !== 'string') {
+    held.delete(key);
+    if (held.size === 1) byValue.set(value, held.values().next().value as string);
+  }
 }
 
 export function createInformer<T extends KubeObject>(
@@ -189,21 +210,14 @@ export function createInformer<T extends KubeObject>(
   };
 
   function indexPut(index: IndexState<T>, key: string, object: T | undefined): void {
-    for (const value of index.byKey.get(key) ?? []) {
-      const keys = index.byValue.get(value);
-      keys?.delete(key);
-      if (keys?.size === 0) index.byValue.delete(value);
-    }
+    const old = index.byKey.get(key);
+    for (const value of typeof old === 'string' ? [old] : (old ?? [])) indexRemove(index.byValue, value, key);
     index.byKey.delete(key);
     if (!object) return;
     const values = [...new Set(index.valuesOf(object))];
     if (values.length === 0) return;
-    index.byKey.set(key, values);
-    for (const value of values) {
-      const keys = index.byValue.get(value) ?? new Set<string>();
-      index.byValue.set(value, keys);
-      keys.add(key);
-    }
+    index.byKey.set(key, values.length === 1 ? values[0]! : values);
+    for (const value of values) indexAdd(index.byValue, value, key);
   }
 
   function put(key: string, object: T | undefined): void {
@@ -394,7 +408,12 @@ export function createInformer<T extends KubeObject>(
       const index: IndexState<T> = { valuesOf, byValue: new Map(), byKey: new Map() };
       for (const [key, object] of cache) indexPut(index, key, object);
       indexes.push(index);
-      return { lookup: (value) => [...(index.byValue.get(value) ?? [])].sort() };
+      return {
+        lookup: (value) => {
+          const held = index.byValue.get(value);
+          return held === undefined ? [] : typeof held === 'string' ? [held] : [...held].sort();
+        },
+      };
     },
   };
 }
