@@ -21,6 +21,7 @@
 // - Only the target key is checked; leaving a CMK needs the same permissions on the old key (MSF-015),
 //   which the caller checks by running this on the old key.
 
+import { createHash } from 'node:crypto';
 import type { KeyUser } from '../api/kmskey.ts';
 import { checkKey, keyCheckNames } from './checks.ts';
 import { type KeyFacts, parseKeyArn } from './key-facts.ts';
@@ -362,31 +363,49 @@ export function keyPolicyPreflight(
 /**
  * The same pre-flight, remembered: a workload checks its key at every reconcile, also once on it,
  * and the policy evaluation costs about half a millisecond, while its inputs — the key policy, the
- * key's state, the resource, the context — rarely change. The verdict is kept per policy text (the
- * last `maxPolicies` texts) and, under it, per everything else it depends on; a new policy text, a
- * new key state or another resource is a new entry, so a change is never answered from memory.
+ * key's state, the resource, the context — rarely change.
+ *
+ * - An entry is keyed by a SHA-256 digest of everything the verdict depends on (the policy text, the
+ *   key's facts, the rest of the input), so a new policy text, a new key state or another resource
+ *   is a new entry and a change is never answered from memory.
+ * - At most `maxEntries` entries (default 32,768), least recently used first out: about 3 MiB at the
+ *   bound. One entry per workload and key it checks, so a fleet switch onto new keys adds an entry
+ *   per workload while the old key's entries age out instead of piling up per policy.
+ * - Equal verdicts are one object: the verdicts of thousands of workloads on one key differ at most
+ *   in a few strings, and each distinct verdict is kept once (the last `maxVerdicts`, default 1,024).
  */
 export function rememberedPreflight<I extends { policy: string; key: KeyFacts }, V>(
   preflight: (input: I) => V,
-  options: { maxPolicies?: number; maxPerPolicy?: number } = {},
+  options: { maxEntries?: number; maxVerdicts?: number } = {},
 ): (input: I) => V {
-  const maxPolicies = options.maxPolicies ?? 256;
-  const maxPerPolicy = options.maxPerPolicy ?? 50_000;
-  const byPolicy = new Map<string, Map<string, V>>();
+  const maxEntries = options.maxEntries ?? 32_768;
+  const maxVerdicts = options.maxVerdicts ?? 1_024;
+  const verdicts = new Map<string, V>();
+  const distinct = new Map<string, V>();
+  const intern = (verdict: V): V => {
+    const text = JSON.stringify(verdict);
+    const known = distinct.get(text);
+    if (known !== undefined) return known;
+    if (distinct.size >= maxVerdicts) distinct.delete(distinct.keys().next().value as string);
+    distinct.set(text, verdict);
+    return verdict;
+  };
   return (input) => {
     const { policy, key, ...rest } = input;
-    let verdicts = byPolicy.get(policy);
-    if (!verdicts) {
-      if (byPolicy.size >= maxPolicies) byPolicy.delete(byPolicy.keys().next().value as string);
-      verdicts = new Map();
-      byPolicy.set(policy, verdicts);
+    const digest = createHash('sha256')
+      .update(policy)
+      .update('\0')
+      .update(JSON.stringify([key, rest]))
+      .digest('base64');
+    const known = verdicts.get(digest);
+    if (known !== undefined) {
+      verdicts.delete(digest);
+      verdicts.set(digest, known);
+      return known;
     }
-    const memoKey = JSON.stringify([key, rest]);
-    const known = verdicts.get(memoKey);
-    if (known !== undefined) return known;
-    const verdict = preflight(input);
-    if (verdicts.size >= maxPerPolicy) verdicts.clear();
-    verdicts.set(memoKey, verdict);
+    const verdict = intern(preflight(input));
+    if (verdicts.size >= maxEntries) verdicts.delete(verdicts.keys().next().value as string);
+    verdicts.set(digest, verdict);
     return verdict;
   };
 }

@@ -50,17 +50,37 @@ describe('rememberedPreflight', () => {
     });
   });
 
-  it('keeps a bounded number of policy texts', () => {
+  it('keeps at most maxEntries entries, the least recently used leaving first', () => {
     const seen: string[] = [];
     const check = rememberedPreflight(
       (i: typeof base) => {
-        seen.push(i.policy);
+        seen.push(i.resourceArn);
         return { ok: true };
       },
-      { maxPolicies: 2 },
+      { maxEntries: 2 },
     );
-    for (const p of ['p1', 'p2', 'p3', 'p1']) check({ ...base, policy: p });
-    // p1 was the oldest when p3 came: evaluated again.
-    expect(seen).toEqual(['p1', 'p2', 'p3', 'p1']);
+    for (const r of ['a', 'b', 'a', 'c', 'a', 'b']) check({ ...base, resourceArn: r });
+    // 'a' was used again before 'c' came, so 'b' left; then 'b' is evaluated again.
+    expect(seen).toEqual(['a', 'b', 'c', 'b']);
+  });
+
+  it('a policy text that differs in one character is a new entry', () => {
+    const { seen, check } = counted();
+    check({ ...base, policy: '{"Statement":[1]}' });
+    check({ ...base, policy: '{"Statement":[2]}' });
+    expect(seen).toHaveLength(2);
+  });
+
+  it('equal verdicts of different workloads are one object', () => {
+    const check = rememberedPreflight((i: typeof base) => ({
+      ok: true,
+      notes: [`service ${i.policy.length}`],
+    }));
+    const a = check({ ...base, resourceArn: 'app/a' });
+    const b = check({ ...base, resourceArn: 'app/b' });
+    expect(b).toEqual(a);
+    expect(b).toBe(a);
+    const c = check({ ...base, resourceArn: 'app/c', policy: '{"Statement":[ ]}' });
+    expect(c).not.toBe(a);
   });
 });
