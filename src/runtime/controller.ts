@@ -11,6 +11,8 @@
 //   the jittered resync (the cause may be fixed outside Kubernetes: IAM, a key policy) or on a
 //   watch event; anything else ->
 //   rate-limited requeue (per-key backoff, global bucket).
+// - Lanes (work-queue.ts): `{ requeueAfterMs }` and WaitingError come due in the fast lane, with
+//   watch events (the object is in the middle of something); resyncs and backoff in the slow one.
 // - Every log line of a reconcile carries `controller`, `key` and a short random `reconcileId`.
 // - stop(): takes no new key, waits for in-flight reconciles up to the deadline, then aborts their
 //   `ctx.signal` and returns without waiting longer. When the start signal aborts (leadership
@@ -112,7 +114,9 @@ export function createController(options: ControllerOptions, deps: ControllerDep
       } else if (result.requeueAfterMs !== undefined && result.requeueAfterMs > 0) {
         label = 'requeue_after';
         queue.forget(key);
-        queue.addAfter(key, Math.min(result.requeueAfterMs, resyncMs));
+        // Asked for a look at a time: the object is in the middle of something (a change it made
+        // that is transitioning, a poll of a blocker); it goes ahead of resyncs when due.
+        queue.addAfter(key, Math.min(result.requeueAfterMs, resyncMs), 'fast');
       } else {
         label = 'success';
         queue.forget(key);
@@ -124,7 +128,7 @@ export function createController(options: ControllerOptions, deps: ControllerDep
         label = 'requeue_after';
         rlog.info({ reason: error.reason, retryAfterMs: error.retryAfterMs }, error.message);
         queue.forget(key);
-        queue.addAfter(key, error.retryAfterMs);
+        queue.addAfter(key, error.retryAfterMs, 'fast');
       } else if (error.kind === 'terminal') {
         label = 'error';
         metrics.errored(true);

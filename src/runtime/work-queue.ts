@@ -6,10 +6,13 @@
 // - A queued key is queued once (FIFO by first add), however often it is added.
 // - Delayed adds: the earliest wins. `add(key)` (now) supersedes a pending delayed add of the key;
 //   a later `addAfter` never pushes back an earlier one.
-// - Two lanes: keys added now (`add`: a watch event, a change someone made) are handed out before
-//   keys whose delayed add came due (`addAfter`: resyncs, polls, backoff). A key waiting in the slow
-//   lane that is added now moves to the fast one. So a spec change does not wait behind a resync
-//   of every object. Within a lane, FIFO.
+// - Two lanes: keys added now (`add`: a watch event, a change someone made) and follow-ups that come
+//   due (`addAfter(key, ms, 'fast')`: an object in the middle of a change asked to be looked at again)
+//   are handed out before keys whose resync, poll or backoff came due (`addAfter`, `addRateLimited`).
+//   A key waiting in the slow lane that is added to the fast one moves up. So neither a spec change
+//   nor the confirmation of a switch already made waits behind a resync of every object: at 10,000
+//   objects and a 30 s resync the resyncs alone ask for more reconciles than the workers can do, and
+//   follow-ups queued behind them never came. Within a lane, FIFO.
 // - `addRateLimited(key)`: delay = max(per-key exponential backoff, global token bucket), the
 //   per-key part growing with each call until `forget(key)`.
 // - After `shutdown()`: adds are ignored, pending delayed adds are cancelled, every pending and
@@ -39,9 +42,15 @@ export interface WorkQueueOptions {
   rateLimit?: Partial<RateLimit>;
 }
 
+export type Lane = 'fast' | 'slow';
+
 export interface WorkQueue {
   add(key: string): void;
-  addAfter(key: string, ms: number): void;
+  /**
+   * Adds `key` after `ms`, into `lane` when it comes due (default 'slow': a resync or poll); with
+   * `ms <= 0` it is `add(key)`, fast unless `lane` says otherwise.
+   */
+  addAfter(key: string, ms: number, lane?: Lane): void;
   addRateLimited(key: string): void;
   /** Resets the per-key backoff of `key`. */
   forget(key: string): void;
@@ -55,8 +64,6 @@ export interface WorkQueue {
   /** Keys ready to be handed out (not counting delayed or in-flight ones). */
   len(): number;
 }
-
-type Lane = 'fast' | 'slow';
 
 export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   const clock = options.clock ?? systemClock;
@@ -73,7 +80,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   const processing = new Set<string>();
   const addedAt = new Map<string, number>();
   const startedAt = new Map<string, number>();
-  const delayed = new Map<string, { readyAt: number; timer: TimerHandle }>();
+  const delayed = new Map<string, { readyAt: number; lane: Lane; timer: TimerHandle }>();
   const failures = new Map<string, number>();
   const waiters: Array<(key: string | undefined) => void> = [];
   let shuttingDown = false;
@@ -147,23 +154,33 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     else enqueue(key, to);
   }
 
-  function addAfter(key: string, ms: number): void {
+  function addAfter(key: string, ms: number, asked?: Lane): void {
     if (shuttingDown) return;
     if (ms <= 0) {
-      add(key);
+      add(key, asked ?? 'fast');
       return;
     }
+    const lane = asked ?? 'slow';
     // Already due now (queued, or to run again after the one in flight): nothing later is earlier.
-    if (waiting.has(key) || rerun.has(key)) return;
+    // A fast follow-up still moves a key that waits in the slow lane up.
+    if (waiting.has(key) || rerun.has(key)) {
+      if (lane === 'fast') add(key, 'fast');
+      return;
+    }
     const readyAt = clock.now() + ms;
     const pending = delayed.get(key);
-    if (pending && pending.readyAt <= readyAt) return;
+    if (pending && pending.readyAt <= readyAt) {
+      // The earlier add stands; it comes due in the faster of the two lanes.
+      if (lane === 'fast') pending.lane = 'fast';
+      return;
+    }
     cancelDelayed(key);
     const timer = clock.setTimeout(() => {
+      const due = delayed.get(key);
       delayed.delete(key);
-      add(key, 'slow');
+      add(key, due?.lane ?? lane);
     }, ms);
-    delayed.set(key, { readyAt, timer });
+    delayed.set(key, { readyAt, lane: pending?.lane === 'fast' ? 'fast' : lane, timer });
   }
 
   function globalDelayMs(): number {

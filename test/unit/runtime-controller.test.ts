@@ -97,6 +97,41 @@ describe('controller outcomes', () => {
     await h.controller.stop();
   });
 
+  it('a requeueAfter and a WaitingError come due ahead of resyncs that are due', async () => {
+    const first = new Set<string>();
+    const h = harness(async (key) => {
+      const again = first.has(key);
+      first.add(key);
+      if (key === 'switched' && !again) return { requeueAfterMs: 500 };
+      if (key === 'waiting' && !again)
+        throw new WaitingError('not yet', { reason: 'Transitioning', retryAfterMs: 500 });
+      await new Promise((r) => setTimeout(r, 100));
+    });
+    h.controller.start();
+    h.queue.add('switched');
+    h.queue.add('waiting');
+    // Ten resyncs, due at 1 ms, each taking 100 ms: r0-r4 run before the follow-ups are due at 500 ms.
+    for (let i = 0; i < 10; i++) h.queue.addAfter(`r${i}`, 1);
+    await vi.advanceTimersByTimeAsync(1_200);
+    const order = h.calls.map((c) => c.key).slice(0, 11);
+    expect(order).toEqual([
+      'switched',
+      'waiting',
+      'r0',
+      'r1',
+      'r2',
+      'r3',
+      'r4',
+      'switched',
+      'waiting',
+      'r5',
+      'r6',
+    ]);
+    const stopped = h.controller.stop();
+    await vi.advanceTimersByTimeAsync(200);
+    await stopped;
+  });
+
   it('a requeueAfter longer than the resync interval waits only the resync interval', async () => {
     const h = harness(async () => ({ requeueAfterMs: 60_000 }), { resyncMs: 1_000 });
     h.controller.start();

@@ -67,6 +67,58 @@ describe('work queue: a change goes before resyncs', () => {
   });
 });
 
+describe('work queue: a follow-up goes before resyncs', () => {
+  it('a fast delayed add comes due ahead of every resync, behind changes added before it', async () => {
+    const queue = createWorkQueue();
+    for (const k of ['r1', 'r2', 'r3']) queue.addAfter(k, 1000);
+    queue.addAfter('switched', 1000, 'fast');
+    await vi.advanceTimersByTimeAsync(1000);
+    queue.add('changed');
+    expect(await drain(queue)).toEqual(['switched', 'changed', 'r1', 'r2', 'r3']);
+  });
+
+  it('10,000 resyncs due do not hold back a follow-up', async () => {
+    const queue = createWorkQueue();
+    for (let i = 0; i < 10_000; i++) queue.addAfter(`r${i}`, 100);
+    queue.addAfter('switched', 200, 'fast');
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await queue.get()).toBe('r0');
+    queue.done('r0');
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await queue.get()).toBe('switched');
+  });
+
+  it('an earlier slow add and a later fast one: comes due at the earlier time, in the fast lane', async () => {
+    const queue = createWorkQueue();
+    queue.addAfter('other', 50);
+    queue.addAfter('a', 100);
+    queue.addAfter('a', 500, 'fast');
+    await vi.advanceTimersByTimeAsync(100);
+    expect(queue.len()).toBe(2);
+    expect(await drain(queue)).toEqual(['a', 'other']);
+  });
+
+  it('an earlier fast add and a later slow one: the key stays in the fast lane', async () => {
+    const queue = createWorkQueue();
+    queue.addAfter('other', 50);
+    queue.addAfter('a', 100, 'fast');
+    queue.addAfter('a', 500);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await drain(queue)).toEqual(['a', 'other']);
+  });
+
+  it('a key waiting in the slow lane moves up on a fast delayed add, and runs once', async () => {
+    const queue = createWorkQueue();
+    for (const k of ['r1', 'r2']) queue.addAfter(k, 10);
+    await vi.advanceTimersByTimeAsync(10);
+    queue.addAfter('r2', 1000, 'fast');
+    expect(queue.len()).toBe(2);
+    expect(await drain(queue)).toEqual(['r2', 'r1']);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(queue.len()).toBe(0);
+  });
+});
+
 describe('work queue: dedupe and processing set', () => {
   it('queues a key once however often it is added, FIFO by first add', async () => {
     const queue = createWorkQueue();
