@@ -14,6 +14,7 @@ import { type EmulatorAdmin, emulatorAdmin } from '../emulator/client.ts';
 import type { CallRecord } from '../emulator/core/calllog.ts';
 import { customResourceDefinition, kinds } from '../src/api/kinds.ts';
 import { startControlPlane } from '../src/dev/devenv/control-plane.ts';
+import { type CpuUse, cpuBetween, cpuSnapshot } from './cpu.ts';
 import {
   accountId,
   type Fleet,
@@ -83,6 +84,11 @@ export interface ScenarioResult {
    * the key-state poll's DescribeKey reads, the key usage inventory's AWS calls, event messages.
    */
   signals: { keyPollReads: number; inventoryCalls: Record<string, number>; eventMessages: number };
+  /**
+   * CPU seconds per part of the bench in the scenario (including the settle second after it) and
+   * the machine's busy share: near 1 means the scenario was bound by CPU, not by AWS.
+   */
+  cpu?: CpuUse;
   /** Steady state only. */
   steady?: {
     periods: number;
@@ -302,6 +308,7 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
         `N=${opts.n} ${scenario}: floor ${round(fl.timeMs / 1000)} s (bound: ${fl.bound}), deadline ${round(deadlineMs / 1000)} s`,
       );
       let before = metrics.latest() ?? emptySample();
+      const cpuBefore = cpuSnapshot();
       const apiserverBefore = fromOperator ? {} : await apiserverCmkRequests(kube);
       const sampleFrom = metrics.samples.length;
       await admin.clearCalls();
@@ -335,6 +342,7 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
       }
       const window = metrics.samples.slice(sampleFrom);
       const result = summarise(scenario, fl, r, calls, before, after, window, fleet, opts);
+      result.cpu = cpuBetween(cpuBefore, cpuSnapshot());
       if (scenario === 'steady' && result.converged) {
         result.specChangeLatency = await latencyProbe(opts, fleet, kube, admin, desiredSlot);
         log(

@@ -55,6 +55,11 @@ describe('npm run bench -- --smoke', () => {
       expect(s.floor.timeMs).toBeGreaterThan(0);
       expect(s.series.length).toBeGreaterThan(0);
       expect(s.peakRssMiB).toBeGreaterThan(0);
+      // Every part of the bench is found in the process tree and used CPU in every scenario.
+      for (const part of ['operator', 'kube-apiserver', 'emulator'] as const)
+        expect(s.cpu?.seconds[part], `${s.scenario} ${part} CPU`).toBeGreaterThan(0);
+      expect(s.cpu!.machineBusy).toBeGreaterThan(0);
+      expect(s.cpu!.machineBusy).toBeLessThanOrEqual(1);
     }
     const byName = Object.fromEntries(runResult!.scenarios.map((s) => [s.scenario, s]));
     // The key switch really moved every workload: each needed its own mutation, and AWS agrees.
@@ -73,6 +78,7 @@ describe('npm run bench -- --smoke', () => {
 
     const md = await readFile(join(out, 'results.md'), 'utf8');
     expect(md).toContain('## N = 60');
+    expect(md).toContain('| scenario | machine busy | operator (ms per workload)');
     const svg = await readFile(join(out, 'convergence.svg'), 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg).toContain('<polyline');

@@ -1,0 +1,123 @@
+// CPU time per part of the bench, from /proc (Linux only; elsewhere every figure is empty).
+//
+// Why: the floor counts AWS latency and quotas, not CPU. On a small machine the kube-apiserver, etcd,
+// the emulator, the bench and the operator share the same cores, and at 10,000 workloads they can
+// need more CPU than the cores have; then time is bound by CPU, not by AWS. A scenario's CPU
+// seconds per part and the machine's busy share tell which it was.
+//
+// Guarantees:
+// - Parts are found by walking the process tree below this process (the bench) and naming each
+//   process by its command line. The bench's processes live for a whole N; a process that exits
+//   inside a window is left out of it (a part's figure never goes below zero).
+// - Never throws: an unreadable /proc gives zeros.
+
+import { readdirSync, readFileSync } from 'node:fs';
+
+export type CpuPart = 'operator' | 'kube-apiserver' | 'etcd' | 'emulator' | 'bench' | 'other';
+
+export interface CpuSnapshot {
+  /** CPU seconds (user + system) used so far, per part. */
+  seconds: Record<CpuPart, number>;
+  /** Machine-wide jiffies from /proc/stat: busy and total, all CPUs. */
+  machine: { busy: number; total: number };
+}
+
+export interface CpuUse {
+  /** CPU seconds per part in the window. */
+  seconds: Record<CpuPart, number>;
+  /** Busy share of all the machine's CPUs in the window, 0..1 (everything, not only the bench). */
+  machineBusy: number;
+}
+
+const ticksPerSecond = 100; // USER_HZ: 100 on every Linux build Node supports
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** pid, ppid and user + system ticks from /proc/<pid>/stat (the comm field may hold spaces). */
+function stat(pid: number): { ppid: number; ticks: number } | undefined {
+  const text = readText(`/proc/${pid}/stat`);
+  if (!text) return undefined;
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // After the comm: state(0) ppid(1) ... utime(11) stime(12).
+  const ppid = Number(fields[1]);
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return Number.isFinite(ppid) && Number.isFinite(ticks) ? { ppid, ticks } : undefined;
+}
+
+export function partOf(commandLine: string): CpuPart {
+  if (commandLine.includes('kube-apiserver')) return 'kube-apiserver';
+  if (/(^|\/)etcd(\s|$)/.test(commandLine)) return 'etcd';
+  if (/\bemulator\b/.test(commandLine)) return 'emulator';
+  if (/cli\/main\.ts\s+run\b/.test(commandLine)) return 'operator';
+  if (commandLine.includes('bench')) return 'bench';
+  return 'other';
+}
+
+const emptyParts = (): Record<CpuPart, number> => ({
+  operator: 0,
+  'kube-apiserver': 0,
+  etcd: 0,
+  emulator: 0,
+  bench: 0,
+  other: 0,
+});
+
+function machineJiffies(): { busy: number; total: number } {
+  const line = readText('/proc/stat')?.split('\n')[0];
+  if (!line?.startsWith('cpu ')) return { busy: 0, total: 0 };
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = v.reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0); // idle + iowait
+  return { busy: total - idle, total };
+}
+
+/** The CPU used so far by this process and every process below it, per part. */
+export function cpuSnapshot(root: number = process.pid): CpuSnapshot {
+  const seconds = emptyParts();
+  let pids: number[] = [];
+  try {
+    pids = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number);
+  } catch {
+    return { seconds, machine: { busy: 0, total: 0 } };
+  }
+  const info = new Map<number, { ppid: number; ticks: number }>();
+  for (const pid of pids) {
+    const s = stat(pid);
+    if (s) info.set(pid, s);
+  }
+  const below = (pid: number): boolean => {
+    for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
+      if (p === root) return true;
+      const parent = info.get(p)?.ppid;
+      if (parent === undefined) return false;
+      p = parent;
+    }
+    return false;
+  };
+  for (const [pid, s] of info) {
+    if (!below(pid)) continue;
+    const commandLine =
+      pid === root ? 'bench' : (readText(`/proc/${pid}/cmdline`) ?? '').replaceAll('\0', ' ');
+    seconds[partOf(commandLine)] += s.ticks / ticksPerSecond;
+  }
+  return { seconds, machine: machineJiffies() };
+}
+
+/** What was used between two snapshots. */
+export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): CpuUse {
+  const seconds = emptyParts();
+  for (const part of Object.keys(seconds) as CpuPart[])
+    seconds[part] = Math.round(Math.max(0, after.seconds[part] - before.seconds[part]) * 10) / 10;
+  const total = after.machine.total - before.machine.total;
+  const machineBusy =
+    total > 0 ? Math.round(((after.machine.busy - before.machine.busy) / total) * 100) / 100 : 0;
+  return { seconds, machineBusy };
+}

@@ -1,0 +1,29 @@
+// The bench's CPU accounting: each process of a bench run is named for its part, and the figures of
+// a window are differences that never go below zero.
+
+import { describe, expect, it } from 'vitest';
+import { type CpuSnapshot, cpuBetween, partOf } from '../../bench/cpu.ts';
+
+describe('bench CPU accounting', () => {
+  it.each([
+    ['/cache/bin/kube-apiserver --etcd-servers=http://127.0.0.1:2379', 'kube-apiserver'],
+    ['/cache/bin/etcd --name=default --data-dir=/tmp/x', 'etcd'],
+    ['/repo/node_modules/node/bin/node /repo/src/dev/main.ts emulator --port 0', 'emulator'],
+    ['/repo/node_modules/node/bin/node /repo/src/cli/main.ts run --kubeconfig /tmp/k', 'operator'],
+    ['node scripts/bench.ts --n 60', 'bench'],
+    ['/bin/sleep 1', 'other'],
+  ])('%s is %s', (commandLine, part) => {
+    expect(partOf(commandLine)).toBe(part);
+  });
+
+  it('a window is the difference of two snapshots; an exited process does not make it negative', () => {
+    const at = (operator: number, apiserver: number, busy: number, total: number): CpuSnapshot => ({
+      seconds: { operator, 'kube-apiserver': apiserver, etcd: 0, emulator: 0, bench: 0, other: 0 },
+      machine: { busy, total },
+    });
+    const use = cpuBetween(at(10, 50, 1_000, 4_000), at(40.04, 20, 2_500, 6_000));
+    expect(use.seconds.operator).toBe(30);
+    expect(use.seconds['kube-apiserver']).toBe(0);
+    expect(use.machineBusy).toBe(0.75);
+  });
+});
