@@ -151,8 +151,9 @@ export function workloadKind(
       const acted = plan.actions.filter((a) => awsActions.has(a.type)).map((a) => a.type);
       if (resourceArn && acted.length > 0) {
         const onlySwitched = acted.every((t) => t === 'ChangeKey');
-        deps.observeMemo?.forget((name) =>
-          name.startsWith(onlySwitched ? `${resourceArn}|operations` : `${resourceArn}|`),
+        deps.observeMemo?.forgetSubject(
+          resourceArn,
+          onlySwitched ? (name) => name.startsWith(`${resourceArn}|operations`) : undefined,
         );
       }
       // EMR Serverless: publish the job-level overrides for pipelines that submit jobs themselves.

@@ -4,7 +4,10 @@
 // - A value is served only while younger than the TTL; a load that fails is never remembered.
 // - `maxAgeMs` bounds the age of what is served for one call (0: always load, and replace).
 // - Concurrent callers of one key share one load (no burst of identical requests after expiry).
-// - `forget(match)` drops every entry whose key or alias `match` accepts.
+// - `forget(match)` drops every entry whose key or alias `match` accepts (a scan of every entry).
+// - `forgetSubject(subject, match?)` does the same for the names `subject|...` only, through an index:
+//   its cost is the subject's entries, not the memo's (a fleet switch forgets one resource's reads per
+//   workload; a scan of 10,000 entries each time was a tenth of the operator's CPU at 10,000).
 // - Bounded: at most `maxEntries`, the least recently loaded dropped first; and an entry past its TTL
 //   is dropped at the next `remember` (the oldest loads first), so entries that are never asked for
 //   again (a resource's operation history of a superseded version, a deleted resource's tags) cost
@@ -22,6 +25,8 @@ export interface RememberOptions<T> {
 export interface TtlMemo {
   remember<T>(key: string, load: () => Promise<T>, options?: RememberOptions<T>): Promise<T>;
   forget(match: (keyOrAlias: string) => boolean): void;
+  /** Drops the entries with a name `${subject}|...` that `match` (default: any) accepts. */
+  forgetSubject(subject: string, match?: (keyOrAlias: string) => boolean): void;
   /** Entries held (loaded or loading). */
   size(): number;
 }
@@ -37,11 +42,38 @@ export function createTtlMemo(options: { ttlMs: number; maxEntries?: number; now
   const now = options.now ?? Date.now;
   const maxEntries = options.maxEntries ?? 10_000;
   const entries = new Map<string, Entry>();
+  /** Keys of the entries with a name `subject|...`, by subject. */
+  const bySubject = new Map<string, Set<string>>();
+  const subjectOf = (name: string): string | undefined => {
+    const bar = name.indexOf('|');
+    return bar > 0 ? name.slice(0, bar) : undefined;
+  };
+  function index(key: string, names: string[]): void {
+    for (const name of names) {
+      const subject = subjectOf(name);
+      if (subject === undefined) continue;
+      let keys = bySubject.get(subject);
+      if (!keys) bySubject.set(subject, (keys = new Set()));
+      keys.add(key);
+    }
+  }
+  /** Removes `key` if it still holds `entry`, and its index entries. */
+  function drop(key: string, entry: Entry | undefined = entries.get(key)): void {
+    if (!entry || entries.get(key) !== entry) return;
+    entries.delete(key);
+    for (const name of entry.names) {
+      const subject = subjectOf(name);
+      const keys = subject === undefined ? undefined : bySubject.get(subject);
+      if (!keys) continue;
+      keys.delete(key);
+      if (keys.size === 0) bySubject.delete(subject!);
+    }
+  }
   /** Drops expired entries from the front: the map is in load order (a load re-inserts its key). */
   function sweep(at: number): void {
     for (const [key, entry] of entries) {
       if (entry.pending || at - entry.at < options.ttlMs) return;
-      entries.delete(key);
+      drop(key, entry);
     }
   }
   return {
@@ -57,25 +89,38 @@ export function createTtlMemo(options: { ttlMs: number; maxEntries?: number; now
       entry.value = load().then(
         (v) => {
           entry.pending = false;
-          if (o.aliases) entry.names.push(...o.aliases(v));
+          if (o.aliases && entries.get(key) === entry) {
+            const more = o.aliases(v);
+            entry.names.push(...more);
+            index(key, more);
+          }
           return v;
         },
         (e: unknown) => {
           entry.pending = false;
-          if (entries.get(key) === entry) entries.delete(key);
+          drop(key, entry);
           throw e;
         },
       );
-      entries.delete(key);
+      drop(key);
       entries.set(key, entry);
+      index(key, entry.names);
       if (entries.size > maxEntries) {
         const oldest = entries.keys().next().value;
-        if (oldest !== undefined) entries.delete(oldest);
+        if (oldest !== undefined) drop(oldest);
       }
       return entry.value as Promise<T>;
     },
     forget(match) {
-      for (const [k, entry] of entries) if (entry.names.some(match)) entries.delete(k);
+      for (const [k, entry] of entries) if (entry.names.some(match)) drop(k, entry);
+    },
+    forgetSubject(subject, match = () => true) {
+      const keys = bySubject.get(subject);
+      if (!keys) return;
+      for (const k of [...keys]) {
+        const entry = entries.get(k);
+        if (entry?.names.some((n) => subjectOf(n) === subject && match(n))) drop(k, entry);
+      }
     },
     size: () => entries.size,
   };

@@ -73,4 +73,43 @@ describe('createTtlMemo', () => {
     memo.forget((name) => name === 'arn:key/1');
     expect(memo.size()).toBe(1);
   });
+
+  it("forgets one subject's entries, all or those a match accepts, and nothing of another subject", async () => {
+    let loads = 0;
+    const memo = createTtlMemo({ ttlMs: 60_000, now: () => 0 });
+    const load = async () => ++loads;
+    for (const k of ['arn:a|tags', 'arn:a|operations|1', 'arn:ab|tags', 'arn:b|tags', 'plain'])
+      await memo.remember(k, load);
+    memo.forgetSubject('arn:a', (n) => n.startsWith('arn:a|operations'));
+    expect(memo.size()).toBe(4);
+    await memo.remember('arn:a|tags', load);
+    expect(loads).toBe(5); // still remembered
+    memo.forgetSubject('arn:a');
+    expect(memo.size()).toBe(3);
+    for (const k of ['arn:ab|tags', 'arn:b|tags', 'plain']) await memo.remember(k, load);
+    expect(loads).toBe(5); // the others untouched ('arn:ab' is not 'arn:a')
+    await memo.remember('arn:a|tags', load);
+    expect(loads).toBe(6);
+  });
+
+  it('a subject is found through an alias, and its index follows evictions, expiry and failures', async () => {
+    let t = 0;
+    const memo = createTtlMemo({ ttlMs: 1_000, maxEntries: 2, now: () => t });
+    await memo.remember('k1', async () => 'v', { aliases: () => ['arn:x|alias'] });
+    memo.forgetSubject('arn:x');
+    expect(memo.size()).toBe(0);
+    await memo.remember('arn:y|1', async () => 1);
+    await memo.remember('arn:y|2', async () => 2);
+    await memo.remember('arn:z|1', async () => 3); // evicts arn:y|1
+    expect(memo.size()).toBe(2);
+    await expect(memo.remember('arn:z|2', async () => Promise.reject(new Error('no')))).rejects.toThrow();
+    t = 5_000;
+    await memo.remember('arn:w|1', async () => 4); // sweeps the expired ones
+    expect(memo.size()).toBe(1);
+    // Nothing left behind in the index: forgetting every subject leaves the live entry alone.
+    for (const subject of ['arn:x', 'arn:y', 'arn:z']) memo.forgetSubject(subject);
+    expect(memo.size()).toBe(1);
+    memo.forgetSubject('arn:w');
+    expect(memo.size()).toBe(0);
+  });
 });
