@@ -264,7 +264,7 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
       logFile: join(work, 'operator.log'),
     });
     cleanups.push(() => operator.stop());
-    const metrics = sampler(operator.metricsUrl, 1000);
+    const metrics = sampler(operator.metricsUrl, { pid: operator.child.pid });
     cleanups.push(async () => metrics.stop());
     // Known after the first scrape: the operator's own counter, or the API server's as a fallback.
     for (let i = 0; i < 50 && metrics.samples.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
@@ -307,7 +307,8 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
       log(
         `N=${opts.n} ${scenario}: floor ${round(fl.timeMs / 1000)} s (bound: ${fl.bound}), deadline ${round(deadlineMs / 1000)} s`,
       );
-      let before = metrics.latest() ?? emptySample();
+      let before = (await metrics.now()) ?? metrics.latest() ?? emptySample();
+      const rssFrom = metrics.rss.length;
       const cpuBefore = cpuSnapshot();
       const apiserverBefore = fromOperator ? {} : await apiserverCmkRequests(kube);
       const sampleFrom = metrics.samples.length;
@@ -328,7 +329,7 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
       // Let the last scrape land so the counters cover the scenario.
       await new Promise((res) => setTimeout(res, 1200));
       const calls = (await admin.calls()).filter((c) => c.userIdentity.accessKeyId === operatorAccessKey);
-      let after = metrics.latest() ?? before;
+      let after = (await metrics.now()) ?? metrics.latest() ?? before;
       if (!fromOperator) {
         // The bench's own requests in the window: its patches (one per workload for a switch, one
         // per key for a rotation) and the status polls of nothing else (watches stay open).
@@ -342,6 +343,9 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
       }
       const window = metrics.samples.slice(sampleFrom);
       const result = summarise(scenario, fl, r, calls, before, after, window, fleet, opts);
+      // The resident set sampled from /proc every second, where it could be read.
+      const rss = metrics.rss.slice(rssFrom);
+      if (rss.length > 0) result.peakRssMiB = round(Math.max(...rss.map((x) => x.bytes)) / 2 ** 20, 1);
       result.cpu = cpuBetween(cpuBefore, cpuSnapshot());
       if (scenario === 'steady' && result.converged) {
         result.specChangeLatency = await latencyProbe(opts, fleet, kube, admin, desiredSlot);
