@@ -52,9 +52,9 @@ export function createTtlMemo(options: { ttlMs: number; maxEntries?: number; now
     for (const name of names) {
       const subject = subjectOf(name);
       if (subject === undefined) continue;
-      let keys = bySubject.get(subject);
-      if (!keys) bySubject.set(subject, (keys = new Set()));
-      keys.add(key);
+      const keys = bySubject.get(subject);
+      if (keys) keys.add(key);
+      else bySubject.set(subject, new Set([key]));
     }
   }
   /** Removes `key` if it still holds `entry`, and its index entries. */
