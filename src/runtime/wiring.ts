@@ -15,7 +15,7 @@ import { type Controller, createController, type Reconcile } from './controller.
 import { type KubeObject, objectKey, type ResourceType } from './kube.ts';
 import type { ControllerMetrics, WorkQueueMetrics } from './metrics.ts';
 import type { Index, Informer } from './watch.ts';
-import { createWorkQueue } from './work-queue.ts';
+import { createWorkQueue, type ResyncGate } from './work-queue.ts';
 
 /** Informers of one kind across the watched namespaces, seen as one cache. */
 export interface KindCache<T extends KubeObject> {
@@ -104,15 +104,21 @@ export interface WiringDeps {
   controllerMetrics(name: string): ControllerMetrics;
   concurrency: number;
   resyncMs: number;
+  /** One per process: the resyncs of every controller yield to changes in any (work-queue.ts). */
+  resyncGate?: ResyncGate;
 }
 
 /** Creates the controller's queue and workers and attaches its watches to the informers. */
 export function wireController(definition: ControllerDefinition, deps: WiringDeps): Controller {
-  const queue = createWorkQueue({ metrics: deps.queueMetrics(definition.name) });
+  const queue = createWorkQueue({
+    metrics: deps.queueMetrics(definition.name),
+    ...(deps.resyncGate ? { resyncGate: deps.resyncGate } : {}),
+  });
   const enqueue = (keys: Iterable<Enqueue>) => {
     for (const k of keys) {
       if (typeof k === 'string') queue.add(k);
-      else queue.addAfter(k.key, k.afterMs);
+      // A delayed look a change asked for is a change, not a resync: the fast lane when due.
+      else queue.addAfter(k.key, k.afterMs, 'fast');
     }
   };
   for (const i of definition.root.informers) {

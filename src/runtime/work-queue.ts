@@ -13,6 +13,12 @@
 //   nor the confirmation of a switch already made waits behind a resync of every object: at 10,000
 //   objects and a 30 s resync the resyncs alone ask for more reconciles than the workers can do, and
 //   follow-ups queued behind them never came. Within a lane, FIFO.
+// - Across queues (`resyncGate`, shared by every controller of the process): while any of them has
+//   fast-lane work waiting or in flight, all of them together run at most `slotsWhileBusy` slow-lane
+//   keys at once; the rest wait in their queues (not in a worker) until the fast work is done or a
+//   slot frees. So the resyncs of one kind (cheap, and due by the thousand at 10,000 objects) do not
+//   take the CPU a switch of another kind needs; when nothing is changing, resyncs run at full
+//   concurrency.
 // - `addRateLimited(key)`: delay = max(per-key exponential backoff, global token bucket), the
 //   per-key part growing with each call until `forget(key)`.
 // - After `shutdown()`: adds are ignored, pending delayed adds are cancelled, every pending and
@@ -40,6 +46,51 @@ export interface WorkQueueOptions {
   clock?: Clock;
   metrics?: WorkQueueMetrics;
   rateLimit?: Partial<RateLimit>;
+  /** Shared by the queues of one process: resyncs yield to changes across controllers. */
+  resyncGate?: ResyncGate;
+}
+
+/**
+ * Lets slow-lane (resync) work through only while no queue sharing it has fast work, beyond
+ * `slotsWhileBusy` keys at once. Queues report their fast work and ask before handing out a slow key.
+ */
+export interface ResyncGate {
+  /** A queue's fast keys waiting or in flight changed by `delta`. */
+  fastWork(delta: number): void;
+  /** Whether a slow key may start now; if true, `slowDone()` must follow. */
+  tryStartSlow(): boolean;
+  slowDone(): void;
+  /** Called whenever slow keys may start again; returns an unsubscribe. */
+  onOpen(listener: () => void): () => void;
+}
+
+export function createResyncGate(options: { slotsWhileBusy?: number } = {}): ResyncGate {
+  const slotsWhileBusy = Math.max(1, options.slotsWhileBusy ?? 2);
+  let fast = 0;
+  let slowInFlight = 0;
+  const listeners = new Set<() => void>();
+  const open = () => {
+    for (const l of [...listeners]) l();
+  };
+  return {
+    fastWork(delta) {
+      fast = Math.max(0, fast + delta);
+      if (fast === 0) open();
+    },
+    tryStartSlow() {
+      if (fast > 0 && slowInFlight >= slotsWhileBusy) return false;
+      slowInFlight += 1;
+      return true;
+    },
+    slowDone() {
+      slowInFlight = Math.max(0, slowInFlight - 1);
+      open();
+    },
+    onOpen(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
 }
 
 export type Lane = 'fast' | 'slow';
@@ -77,7 +128,20 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   const waiting = new Map<string, Lane>();
   /** Keys added again while in flight, and the lane they go back to after `done`. */
   const rerun = new Map<string, Lane>();
-  const processing = new Set<string>();
+  /** Keys in flight, and the lane each was handed out from. */
+  const processing = new Map<string, Lane>();
+  const gate = options.resyncGate;
+  /** Reports a change in this queue's fast keys waiting or in flight to the gate. */
+  const countFast = (delta: number) => {
+    if (delta !== 0) gate?.fastWork(delta);
+  };
+  /** Sets or clears the lane `key` waits in, keeping the gate's count of fast work in step. */
+  function setWaiting(key: string, lane: Lane | undefined): void {
+    const before = waiting.get(key);
+    if (lane === undefined) waiting.delete(key);
+    else waiting.set(key, lane);
+    countFast((lane === 'fast' ? 1 : 0) - (before === 'fast' ? 1 : 0));
+  }
   const addedAt = new Map<string, number>();
   const startedAt = new Map<string, number>();
   const delayed = new Map<string, { readyAt: number; lane: Lane; timer: TimerHandle }>();
@@ -99,20 +163,25 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     return { unfinishedSeconds, longestSeconds };
   });
 
-  function next(): string | undefined {
+  /** The next key and its lane; a slow key only if the gate lets one start (it is then counted). */
+  function next(): { key: string; lane: Lane } | undefined {
     for (let key = fast.shift(); key !== undefined; key = fast.shift())
-      if (waiting.get(key) === 'fast') return key;
-    for (let key = slow.shift(); key !== undefined; key = slow.shift())
-      if (waiting.get(key) === 'slow') return key;
-    return undefined;
+      if (waiting.get(key) === 'fast') return { key, lane: 'fast' };
+    // Stale entries first, so the gate is asked only for a key that is really waiting.
+    while (slow.length > 0 && waiting.get(slow[0]!) !== 'slow') slow.shift();
+    if (slow.length === 0 || (gate && !gate.tryStartSlow())) return undefined;
+    return { key: slow.shift()!, lane: 'slow' };
   }
 
   function take(): string | undefined {
-    const key = next();
-    if (key === undefined) return undefined;
+    const found = next();
+    if (found === undefined) return undefined;
+    const { key, lane } = found;
     const now = clock.now();
-    waiting.delete(key);
-    processing.add(key);
+    // In flight before it stops waiting: the gate never sees a moment without this fast key.
+    processing.set(key, lane);
+    if (lane === 'fast') countFast(1);
+    setWaiting(key, undefined);
     startedAt.set(key, now);
     metrics.queued((now - (addedAt.get(key) ?? now)) / 1000);
     addedAt.delete(key);
@@ -120,13 +189,24 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     return key;
   }
 
+  /** Hands waiting keys to waiting workers while there are both. */
+  function serve(): void {
+    while (waiters.length > 0) {
+      const key = take();
+      if (key === undefined) return;
+      waiters.shift()!(key);
+    }
+  }
+  const unsubscribe = gate?.onOpen(() => {
+    if (!shuttingDown) serve();
+  });
+
   function enqueue(key: string, to: Lane): void {
     (to === 'fast' ? fast : slow).push(key);
-    waiting.set(key, to);
+    setWaiting(key, to);
     if (!addedAt.has(key)) addedAt.set(key, clock.now());
     metrics.depth(waiting.size);
-    const waiter = waiters.shift();
-    if (waiter) waiter(take());
+    serve();
   }
 
   function cancelDelayed(key: string): void {
@@ -217,20 +297,27 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       return new Promise((resolve) => waiters.push(resolve));
     },
     done(key) {
-      if (!processing.delete(key)) return;
+      const lane = processing.get(key);
+      if (lane === undefined) return;
+      processing.delete(key);
       const started = startedAt.get(key);
       startedAt.delete(key);
       if (started !== undefined) metrics.worked((clock.now() - started) / 1000);
       const again = rerun.get(key);
       rerun.delete(key);
       if (again !== undefined && !shuttingDown) enqueue(key, again);
+      // After the re-add, so a fast key going round again never lets resyncs in between.
+      if (lane === 'fast') countFast(-1);
+      else gate?.slowDone();
+      serve();
     },
     shutdown() {
       if (shuttingDown) return;
       shuttingDown = true;
       for (const key of [...delayed.keys()]) cancelDelayed(key);
       for (const key of waiting.keys()) addedAt.delete(key);
-      waiting.clear();
+      for (const key of [...waiting.keys()]) setWaiting(key, undefined);
+      unsubscribe?.();
       rerun.clear();
       fast.length = 0;
       slow.length = 0;

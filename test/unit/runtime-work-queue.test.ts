@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createMetricsRegistry, prometheusWorkQueueMetrics } from '../../src/runtime/metrics.ts';
-import { createWorkQueue, type WorkQueue } from '../../src/runtime/work-queue.ts';
+import { createResyncGate, createWorkQueue, type WorkQueue } from '../../src/runtime/work-queue.ts';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -116,6 +116,114 @@ describe('work queue: a follow-up goes before resyncs', () => {
     expect(await drain(queue)).toEqual(['r2', 'r1']);
     await vi.advanceTimersByTimeAsync(2000);
     expect(queue.len()).toBe(0);
+  });
+});
+
+describe('resync gate: resyncs of every queue yield to changes in any of them', () => {
+  /** Two queues sharing a gate; `b` holds three resyncs that came due. */
+  async function setup(slotsWhileBusy = 1) {
+    const gate = createResyncGate({ slotsWhileBusy });
+    const a = createWorkQueue({ resyncGate: gate });
+    const b = createWorkQueue({ resyncGate: gate });
+    for (const k of ['r1', 'r2', 'r3']) b.addAfter(k, 10);
+    await vi.advanceTimersByTimeAsync(10);
+    return { a, b };
+  }
+
+  it('with no change anywhere, every resync starts at once', async () => {
+    const { b } = await setup();
+    expect([await b.get(), await b.get(), await b.get()]).toEqual(['r1', 'r2', 'r3']);
+  });
+
+  it('while another queue has a change in flight, only slotsWhileBusy resyncs run; the rest wait for it', async () => {
+    const { a, b } = await setup();
+    a.add('switch');
+    expect(await a.get()).toBe('switch');
+    expect(await b.get()).toBe('r1');
+    let second: string | undefined;
+    void b.get().then((k) => {
+      second = k;
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(second).toBeUndefined();
+    expect(b.len()).toBe(2); // still in the queue, not in a worker
+    a.done('switch');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(second).toBe('r2');
+  });
+
+  it('a resync that finishes frees its slot for the next one while the change is still in flight', async () => {
+    const { a, b } = await setup();
+    a.add('switch');
+    await a.get();
+    expect(await b.get()).toBe('r1');
+    let second: string | undefined;
+    void b.get().then((k) => {
+      second = k;
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(second).toBeUndefined();
+    b.done('r1');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(second).toBe('r2');
+  });
+
+  it('changes waiting (not only in flight) hold resyncs back, and changes are never held back', async () => {
+    const { a, b } = await setup();
+    a.add('c1');
+    a.add('c2');
+    expect(await b.get()).toBe('r1');
+    let next: string | undefined;
+    void b.get().then((k) => {
+      next = k;
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(next).toBeUndefined();
+    b.add('changed-in-b');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(next).toBe('changed-in-b');
+    expect([await a.get(), await a.get()]).toEqual(['c1', 'c2']);
+  });
+
+  it('a queue that shuts down with changes waiting lets the resyncs of the others go', async () => {
+    const { a, b } = await setup();
+    a.add('c1');
+    expect(await b.get()).toBe('r1');
+    let next: string | undefined;
+    void b.get().then((k) => {
+      next = k;
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(next).toBeUndefined();
+    a.shutdown();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(next).toBe('r2');
+  });
+
+  it('a change that goes round again (re-added while in flight) keeps resyncs held back', async () => {
+    const { a, b } = await setup();
+    a.add('switch');
+    await a.get();
+    a.add('switch'); // changed again meanwhile
+    expect(await b.get()).toBe('r1');
+    b.done('r1');
+    a.done('switch'); // runs again at once
+    let next: string | undefined;
+    void b.get().then((k) => {
+      next = k;
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(next).toBe('r2'); // one slot: r1 left it
+    let third: string | undefined;
+    void b.get().then((k) => {
+      third = k;
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(third).toBeUndefined();
+    expect(await a.get()).toBe('switch');
+    a.done('switch');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(third).toBe('r3');
   });
 });
 
