@@ -12,6 +12,7 @@
 // - Never throws: an unreadable /proc gives zeros.
 
 import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 
 export type CpuPart = 'operator' | 'kube-apiserver' | 'etcd' | 'emulator' | 'bench' | 'other';
 
@@ -27,6 +28,14 @@ export interface CpuUse {
   seconds: Record<CpuPart, number>;
   /** Busy share of all the machine's CPUs in the window, 0..1 (everything, not only the bench). */
   machineBusy: number;
+  /** The machine's CPUs. */
+  cpus: number;
+  /**
+   * The CPU seconds of every part but the operator, spread over all CPUs: how long the machine was
+   * kept busy by the API server, etcd, the emulator and the bench serving this scenario's traffic.
+   * No operator making the same requests could finish sooner on this machine.
+   */
+  othersBusySeconds: number;
 }
 
 const ticksPerSecond = 100; // USER_HZ: 100 on every Linux build Node supports
@@ -119,5 +128,7 @@ export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): CpuUse {
   const total = after.machine.total - before.machine.total;
   const machineBusy =
     total > 0 ? Math.round(((after.machine.busy - before.machine.busy) / total) * 100) / 100 : 0;
-  return { seconds, machineBusy };
+  const cpus = Math.max(1, availableParallelism());
+  const others = seconds['kube-apiserver'] + seconds.etcd + seconds.emulator + seconds.bench + seconds.other;
+  return { seconds, machineBusy, cpus, othersBusySeconds: Math.round((others / cpus) * 10) / 10 };
 }
