@@ -120,6 +120,16 @@ describe('work queue: a follow-up goes before resyncs', () => {
 });
 
 describe('resync gate: resyncs of every queue yield to changes in any of them', () => {
+  /** A worker's `get()` on `queue`, after the event loop had a turn; `key` is set once it gets one. */
+  async function waiting(queue: WorkQueue): Promise<{ key?: string }> {
+    const got: { key?: string } = {};
+    void queue.get().then((k) => {
+      got.key = k;
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    return got;
+  }
+
   /** Two queues sharing a gate; `b` holds three resyncs that came due. */
   async function setup(slotsWhileBusy = 1) {
     const gate = createResyncGate({ slotsWhileBusy });
@@ -135,53 +145,35 @@ describe('resync gate: resyncs of every queue yield to changes in any of them', 
     expect([await b.get(), await b.get(), await b.get()]).toEqual(['r1', 'r2', 'r3']);
   });
 
-  it('while another queue has a change in flight, only slotsWhileBusy resyncs run; the rest wait for it', async () => {
-    const { a, b } = await setup();
-    a.add('switch');
-    expect(await a.get()).toBe('switch');
-    expect(await b.get()).toBe('r1');
-    let second: string | undefined;
-    void b.get().then((k) => {
-      second = k;
-    });
-    await vi.advanceTimersByTimeAsync(0);
-    expect(second).toBeUndefined();
-    expect(b.len()).toBe(2); // still in the queue, not in a worker
-    a.done('switch');
-    await vi.advanceTimersByTimeAsync(0);
-    expect(second).toBe('r2');
-  });
-
-  it('a resync that finishes frees its slot for the next one while the change is still in flight', async () => {
-    const { a, b } = await setup();
-    a.add('switch');
-    await a.get();
-    expect(await b.get()).toBe('r1');
-    let second: string | undefined;
-    void b.get().then((k) => {
-      second = k;
-    });
-    await vi.advanceTimersByTimeAsync(0);
-    expect(second).toBeUndefined();
-    b.done('r1');
-    await vi.advanceTimersByTimeAsync(0);
-    expect(second).toBe('r2');
-  });
+  it.each([
+    ['the change finishes', (q: { a: WorkQueue; b: WorkQueue }) => q.a.done('switch')],
+    ['the resync in its slot finishes', (q: { a: WorkQueue; b: WorkQueue }) => q.b.done('r1')],
+  ])(
+    'while another queue has a change in flight, one resync runs (slotsWhileBusy) and the next starts when %s',
+    async (_when, release) => {
+      const q = await setup();
+      q.a.add('switch');
+      expect(await q.a.get()).toBe('switch');
+      expect(await q.b.get()).toBe('r1');
+      const second = await waiting(q.b);
+      expect(second.key).toBeUndefined();
+      expect(q.b.len()).toBe(2); // still in the queue, not in a worker
+      release(q);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(second.key).toBe('r2');
+    },
+  );
 
   it('changes waiting (not only in flight) hold resyncs back, and changes are never held back', async () => {
     const { a, b } = await setup();
     a.add('c1');
     a.add('c2');
     expect(await b.get()).toBe('r1');
-    let next: string | undefined;
-    void b.get().then((k) => {
-      next = k;
-    });
-    await vi.advanceTimersByTimeAsync(0);
-    expect(next).toBeUndefined();
+    const next = await waiting(b);
+    expect(next.key).toBeUndefined();
     b.add('changed-in-b');
     await vi.advanceTimersByTimeAsync(0);
-    expect(next).toBe('changed-in-b');
+    expect(next.key).toBe('changed-in-b');
     expect([await a.get(), await a.get()]).toEqual(['c1', 'c2']);
   });
 
@@ -189,15 +181,11 @@ describe('resync gate: resyncs of every queue yield to changes in any of them', 
     const { a, b } = await setup();
     a.add('c1');
     expect(await b.get()).toBe('r1');
-    let next: string | undefined;
-    void b.get().then((k) => {
-      next = k;
-    });
-    await vi.advanceTimersByTimeAsync(0);
-    expect(next).toBeUndefined();
+    const next = await waiting(b);
+    expect(next.key).toBeUndefined();
     a.shutdown();
     await vi.advanceTimersByTimeAsync(0);
-    expect(next).toBe('r2');
+    expect(next.key).toBe('r2');
   });
 
   it('a change that goes round again (re-added while in flight) keeps resyncs held back', async () => {
@@ -208,22 +196,14 @@ describe('resync gate: resyncs of every queue yield to changes in any of them', 
     expect(await b.get()).toBe('r1');
     b.done('r1');
     a.done('switch'); // runs again at once
-    let next: string | undefined;
-    void b.get().then((k) => {
-      next = k;
-    });
-    await vi.advanceTimersByTimeAsync(0);
-    expect(next).toBe('r2'); // one slot: r1 left it
-    let third: string | undefined;
-    void b.get().then((k) => {
-      third = k;
-    });
-    await vi.advanceTimersByTimeAsync(0);
-    expect(third).toBeUndefined();
+    const next = await waiting(b);
+    expect(next.key).toBe('r2'); // one slot: r1 left it
+    const third = await waiting(b);
+    expect(third.key).toBeUndefined();
     expect(await a.get()).toBe('switch');
     a.done('switch');
     await vi.advanceTimersByTimeAsync(0);
-    expect(third).toBe('r3');
+    expect(third.key).toBe('r3');
   });
 });
 
