@@ -113,6 +113,8 @@ export function wireController(definition: ControllerDefinition, deps: WiringDep
   const queue = createWorkQueue({
     metrics: deps.queueMetrics(definition.name),
     ...(deps.resyncGate ? { resyncGate: deps.resyncGate } : {}),
+    // Two workers always free for changes: a spec change never waits for a resync to finish.
+    maxSlowInFlight: Math.max(1, deps.concurrency - 2),
   });
   const enqueue = (keys: Iterable<Enqueue>) => {
     for (const k of keys) {

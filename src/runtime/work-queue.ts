@@ -19,6 +19,8 @@
 //   slot frees. So the resyncs of one kind (cheap, and due by the thousand at 10,000 objects) do not
 //   take the CPU a switch of another kind needs; when nothing is changing, resyncs run at full
 //   concurrency.
+// - `maxSlowInFlight`: a queue hands out at most that many slow-lane keys at once, so workers stay
+//   free for a change that arrives while resyncs are due by the thousand.
 // - `addRateLimited(key)`: delay = max(per-key exponential backoff, global token bucket), the
 //   per-key part growing with each call until `forget(key)`.
 // - After `shutdown()`: adds are ignored, pending delayed adds are cancelled, every pending and
@@ -48,6 +50,11 @@ export interface WorkQueueOptions {
   rateLimit?: Partial<RateLimit>;
   /** Shared by the queues of one process: resyncs yield to changes across controllers. */
   resyncGate?: ResyncGate;
+  /**
+   * At most this many slow-lane keys in flight from this queue: with N workers and N - 2 here, two
+   * workers are always free when a change arrives, so it never waits for a resync to finish.
+   */
+  maxSlowInFlight?: number;
 }
 
 /**
@@ -131,6 +138,8 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   /** Keys in flight, and the lane each was handed out from. */
   const processing = new Map<string, Lane>();
   const gate = options.resyncGate;
+  const maxSlowInFlight = Math.max(1, options.maxSlowInFlight ?? Number.POSITIVE_INFINITY);
+  let slowInFlight = 0;
   /** Reports a change in this queue's fast keys waiting or in flight to the gate. */
   const countFast = (delta: number) => {
     if (delta !== 0) gate?.fastWork(delta);
@@ -169,7 +178,9 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       if (waiting.get(key) === 'fast') return { key, lane: 'fast' };
     // Stale entries first, so the gate is asked only for a key that is really waiting.
     while (slow.length > 0 && waiting.get(slow[0]!) !== 'slow') slow.shift();
-    if (slow.length === 0 || (gate && !gate.tryStartSlow())) return undefined;
+    if (slow.length === 0 || slowInFlight >= maxSlowInFlight) return undefined;
+    if (gate && !gate.tryStartSlow()) return undefined;
+    slowInFlight += 1;
     return { key: slow.shift()!, lane: 'slow' };
   }
 
@@ -308,7 +319,10 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       if (again !== undefined && !shuttingDown) enqueue(key, again);
       // After the re-add, so a fast key going round again never lets resyncs in between.
       if (lane === 'fast') countFast(-1);
-      else gate?.slowDone();
+      else {
+        slowInFlight -= 1;
+        gate?.slowDone();
+      }
       serve();
     },
     shutdown() {

@@ -207,6 +207,26 @@ describe('resync gate: resyncs of every queue yield to changes in any of them', 
   });
 });
 
+describe('work queue: workers kept free for changes', () => {
+  it('hands out at most maxSlowInFlight resyncs at once; a change still gets a worker at once', async () => {
+    const queue = createWorkQueue({ maxSlowInFlight: 2 });
+    for (const k of ['r1', 'r2', 'r3']) queue.addAfter(k, 10);
+    await vi.advanceTimersByTimeAsync(10);
+    expect([await queue.get(), await queue.get()]).toEqual(['r1', 'r2']);
+    let third: string | undefined;
+    void queue.get().then((k) => {
+      third = k;
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(third).toBeUndefined(); // r3 waits: two resyncs are in flight
+    queue.add('changed');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(third).toBe('changed');
+    queue.done('r1');
+    expect(await queue.get()).toBe('r3');
+  });
+});
+
 describe('work queue: dedupe and processing set', () => {
   it('queues a key once however often it is added, FIFO by first add', async () => {
     const queue = createWorkQueue();
