@@ -151,10 +151,26 @@ describe('the chart memory fits the benchmark at 10,000 workloads', () => {
     expect(newest?.file).toBeDefined();
   });
 
+  // The peak also counts every run at 10,000 in the 24 hours before it (a full run stops after a
+  // switch that misses its deadline, so the switch's peak is in a run without a settled figure);
+  // not the runs kept as a "before" of a change, which measured older code.
+  const sameTree = benchResults(join(root, 'bench/results')).flatMap((r) =>
+    newest &&
+    !r.file.includes('/before-') &&
+    Date.parse(newest.finishedAt) - Date.parse(r.finishedAt) <= 24 * 3_600_000
+      ? r.runs.filter((run) => run.n === 10_000).map((run) => ({ file: r.file, run }))
+      : [],
+  );
+
   it('requests.memory covers the settled RSS; limits.memory the peak with 25% headroom', () => {
     const steady = newest!.run.scenarios.find((s) => s.scenario === 'steady')!.peakRssMiB;
-    const peak = Math.max(...newest!.run.scenarios.map((s) => s.peakRssMiB));
-    const figures = `${newest!.file}: settled ${steady} MiB, peak ${peak} MiB`;
+    const peaks = sameTree.map(({ file, run }) => ({
+      file,
+      peak: Math.max(...run.scenarios.map((s) => s.peakRssMiB)),
+    }));
+    const highest = peaks.sort((a, b) => b.peak - a.peak)[0]!;
+    const peak = highest.peak;
+    const figures = `${newest!.file}: settled ${steady} MiB; ${highest.file}: peak ${peak} MiB`;
     expect(mebibytes(resources.requests.memory), figures).toBeGreaterThanOrEqual(steady);
     expect(mebibytes(resources.limits.memory), figures).toBeGreaterThanOrEqual(peak * 1.25);
   });
