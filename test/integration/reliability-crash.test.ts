@@ -401,9 +401,23 @@ async function checkStatuses({ statusOf, mutations, interrupted }: BothSides) {
     if (op === undefined && update && interrupted(update)) switchRecordLost.push(w.name);
     else statusLost.push(`${w.name}: ${JSON.stringify(op ?? null)}`);
   }
-  const keyB = await getObject<{ status?: KmsKeyStatus }>(ns, 'KmsKey', 'key-b');
-  const keyA = await getObject<{ status?: KmsKeyStatus }>(ns, 'KmsKey', 'key-a');
-  return { switchRecordLost, statusLost, keyA, keyB };
+  // The KmsKeys' progress follows their workloads: coalesced for 5 s after the last change
+  // (progressCoalesceMs), then one reconcile. Give it that long and twice again on a loaded machine;
+  // a count that never catches up still fails below, with the figures it stopped at.
+  const caughtUp = async () => {
+    const b = await getObject<{ status?: KmsKeyStatus }>(ns, 'KmsKey', 'key-b');
+    const a = await getObject<{ status?: KmsKeyStatus }>(ns, 'KmsKey', 'key-a');
+    const done =
+      b?.status?.workloads?.onCurrentMaterial === fleet.length && a?.status?.workloads?.total === 0;
+    return done ? { keyA: a, keyB: b } : undefined;
+  };
+  const kmsKeys = await eventually(caughtUp, { what: 'KmsKey progress caught up', timeoutMs: 15_000 }).catch(
+    async () => ({
+      keyB: await getObject<{ status?: KmsKeyStatus }>(ns, 'KmsKey', 'key-b'),
+      keyA: await getObject<{ status?: KmsKeyStatus }>(ns, 'KmsKey', 'key-a'),
+    }),
+  );
+  return { switchRecordLost, statusLost, ...kmsKeys };
 }
 
 type Findings = ReturnType<typeof checkSwitchCalls> &
