@@ -6,7 +6,7 @@
 import { DescribeApplicationCommand, KinesisAnalyticsV2Client } from '@aws-sdk/client-kinesis-analytics-v2';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { flinkApp, keyspacesTable, running, withKey } from '../fixtures/objects.ts';
-import { adminIdentity } from './support/cluster.ts';
+import { adminIdentity, eventually } from './support/cluster.ts';
 import { condition, useOperator } from './support/operator.ts';
 
 const f = useOperator();
@@ -124,7 +124,15 @@ describe('rotation progress', () => {
       'auto-app restarted',
       40_000,
     );
-    const events = (await f.events('auto-app')).map((e) => e.reason);
+    // Events are posted asynchronously, after the reconcile that records them decided: the one of
+    // the reconcile that wrote MaterialCurrent=True can land a moment after that status.
+    const events = await eventually(
+      async () => {
+        const reasons = (await f.events('auto-app')).map((e) => e.reason);
+        return reasons.includes('Stopping') && reasons.includes('Starting') ? reasons : undefined;
+      },
+      { what: 'Stopping and Starting events of auto-app', timeoutMs: 10_000 },
+    ).catch(async () => (await f.events('auto-app')).map((e) => e.reason));
     expect(events).toEqual(expect.arrayContaining(['Stopping', 'Starting']));
     const app = await flink.send(new DescribeApplicationCommand({ ApplicationName: 'auto-app' }));
     expect(app.ApplicationDetail?.ApplicationStatus).toBe('RUNNING');
