@@ -285,11 +285,17 @@ export async function scrape(metricsUrl: string): Promise<MetricsSample | undefi
   }
 }
 
-/** The resident set of `pid` from /proc (VmRSS), in bytes; undefined where /proc cannot say. */
-export function residentBytes(pid: number | undefined): number | undefined {
+/**
+ * The resident set of `pid` from /proc, in bytes: now (VmRSS) or its high-water mark (VmHWM);
+ * undefined where /proc cannot say.
+ */
+export function residentBytes(
+  pid: number | undefined,
+  field: 'VmRSS' | 'VmHWM' = 'VmRSS',
+): number | undefined {
   if (pid === undefined) return undefined;
   try {
-    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) * 1024 : undefined;
   } catch {
     return undefined;

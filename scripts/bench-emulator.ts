@@ -12,7 +12,6 @@
 // (2,000 req/s) is reported as `meetsTarget` because it depends on the machine.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,6 +25,7 @@ import {
   KinesisAnalyticsV2Client,
 } from '@aws-sdk/client-kinesis-analytics-v2';
 import { CreateAliasCommand, CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { residentBytes } from '../bench/processes.ts';
 import { emulatorAdmin } from '../emulator/client.ts';
 
 const targetRps = 2000;
@@ -103,13 +103,8 @@ async function startChild(): Promise<{ url: string; child: ChildProcess }> {
 
 /** Resident memory of a process in MiB, from /proc (Linux); undefined elsewhere. */
 function rssMiB(pid: number | undefined, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : undefined;
-  } catch {
-    return undefined;
-  }
+  const bytes = residentBytes(pid, field);
+  return bytes === undefined ? undefined : Math.round((bytes / 2 ** 20) * 10) / 10;
 }
 
 /** Runs `jobs` with at most `concurrency` in flight; stops early once `until` returns false. */
