@@ -7,7 +7,7 @@ import { DescribeApplicationCommand, KinesisAnalyticsV2Client } from '@aws-sdk/c
 import { beforeAll, describe, expect, it } from 'vitest';
 import { flinkApp, keyspacesTable, running, withKey } from '../fixtures/objects.ts';
 import { adminIdentity, eventually } from './support/cluster.ts';
-import { condition, useOperator } from './support/operator.ts';
+import { type Cond, condition, useOperator } from './support/operator.ts';
 
 const f = useOperator();
 let flink: KinesisAnalyticsV2Client;
@@ -79,8 +79,8 @@ describe('rotation progress', () => {
     );
   }
 
-  /** Rotates the key on demand; once the key reports new material. */
-  async function rotateOnDemand(key: KeyStatus): Promise<void> {
+  /** Rotates the key on demand; once the key reports new material, its id. */
+  async function rotateOnDemand(key: KeyStatus): Promise<string> {
     // Rotate on demand.
     const o = (await f.get<{ spec: Record<string, unknown> } & Record<string, unknown>>(
       'KmsKey',
@@ -92,7 +92,7 @@ describe('rotation progress', () => {
       `/apis/cmk.io/v1alpha1/namespaces/${f.namespace}/kmskeys/rotated`,
       o,
     );
-    await f.waitFor<KeyStatus, KeyStatus>(
+    const rotated = await f.waitFor<KeyStatus, KeyStatus>(
       'KmsKey',
       'rotated',
       (x) =>
@@ -103,10 +103,11 @@ describe('rotation progress', () => {
       'rotated',
       30_000,
     );
+    return rotated.status!.currentKeyMaterialId!;
   }
 
   /** Never: reported, not restarted; Auto: restarted and running on the current material. */
-  async function expectNeverPendingAndAutoRestarted(): Promise<void> {
+  async function expectNeverPendingAndAutoRestarted(newMaterial: string): Promise<void> {
     // Never: reported, not restarted.
     const pending = await f.waitFor(
       'FlinkApplication',
@@ -116,16 +117,27 @@ describe('rotation progress', () => {
       30_000,
     );
     expect(pending.message).toContain('rotated');
-    // Auto: restarted and on the current material again.
-    await f.waitFor(
+    // Auto: restarted and on the new material. MaterialCurrent=True alone is not enough: auto-app
+    // reported it before the rotation too, until its first reconcile after the rotation; the material
+    // it records is the new one only once it runs again after the restart.
+    type AppStatus = {
+      status?: {
+        current?: { keyMaterialId?: string };
+        conditions?: Cond[];
+      };
+    };
+    await f.waitFor<AppStatus, AppStatus>(
       'FlinkApplication',
       'auto-app',
-      condition('MaterialCurrent', 'True', 'CurrentMaterial'),
-      'auto-app restarted',
+      (o) =>
+        o.status?.current?.keyMaterialId === newMaterial &&
+        condition('MaterialCurrent', 'True', 'CurrentMaterial')(o)
+          ? o
+          : undefined,
+      'auto-app restarted onto the new material',
       40_000,
     );
-    // Events are posted asynchronously, after the reconcile that records them decided: the one of
-    // the reconcile that wrote MaterialCurrent=True can land a moment after that status.
+    // Events are posted asynchronously, after the reconcile that decided them: wait a moment for both.
     const events = await eventually(
       async () => {
         const reasons = (await f.events('auto-app')).map((e) => e.reason);
@@ -158,8 +170,8 @@ describe('rotation progress', () => {
   it('on-demand rotation -> Flink Auto restarts, Never reports pending -> KmsKey shows k of n', async () => {
     const key = await createTheKey();
     await putThreeWorkloadsOnIt(key.status!.keyArn!);
-    await rotateOnDemand(key);
-    await expectNeverPendingAndAutoRestarted();
+    const newMaterial = await rotateOnDemand(key);
+    await expectNeverPendingAndAutoRestarted(newMaterial);
     await expectKeyProgressTwoOfThree();
   });
 });

@@ -218,7 +218,7 @@ export function useOperator(
   return f;
 }
 
-interface Cond {
+export interface Cond {
   type: string;
   status: string;
   reason: string;
