@@ -63,7 +63,8 @@ export function partOf(commandLine: string): CpuPart {
   if (commandLine.includes('kube-apiserver')) return 'kube-apiserver';
   if (/(^|\/)etcd(\s|$)/.test(commandLine)) return 'etcd';
   if (/\bemulator\b/.test(commandLine)) return 'emulator';
-  if (/cli\/main\.ts\s+run\b/.test(commandLine)) return 'operator';
+  // The build the image runs (bin/cmk-operator.js) or, with CMK_BENCH_FROM_SOURCE=1, the sources.
+  if (/(cli\/main\.ts|bin\/cmk-operator\.js)\s+run\b/.test(commandLine)) return 'operator';
   if (commandLine.includes('bench')) return 'bench';
   return 'other';
 }

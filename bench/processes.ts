@@ -3,11 +3,13 @@
 // timers do not share the bench's event loop), plus a sampler of the operator's /metrics.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { buildOperator, repoRoot } from '../scripts/build.ts';
 import { operatorAccessKey, operatorSecret } from './fleet.ts';
 
-const main = resolve(import.meta.dirname, '../src/cli/main.ts');
+/** The operator's TypeScript entry point (CMK_BENCH_FROM_SOURCE=1 runs it instead of the build). */
+const sourceMain = resolve(import.meta.dirname, '../src/cli/main.ts');
 /** The development entry point: the emulator is not part of the operator's. */
 const devMain = resolve(import.meta.dirname, '../src/dev/main.ts');
 
@@ -93,13 +95,13 @@ export function imageEnv(dockerfile: string): Record<string, string> {
 }
 
 /**
- * The Node flags of the image's entry point: what the last ENTRYPOINT passes to `node` before the
- * script (V8 flags that NODE_OPTIONS does not accept go there).
+ * The image's entry point: the Node flags the last ENTRYPOINT passes to `node` before the script (V8
+ * flags that NODE_OPTIONS does not accept go there), and the script, relative to the WORKDIR.
  */
-export function imageNodeArgs(dockerfile: string): string[] {
+export function imageEntrypoint(dockerfile: string): { nodeArgs: string[]; script?: string } {
   const runtime = dockerfile.split(/^FROM\s/m).at(-1) ?? '';
   const entrypoint = [...runtime.matchAll(/^ENTRYPOINT\s+(.*)$/gm)].at(-1)?.[1];
-  if (entrypoint === undefined) return [];
+  if (entrypoint === undefined) return { nodeArgs: [] };
   let args: unknown;
   try {
     args = JSON.parse(entrypoint);
@@ -109,7 +111,36 @@ export function imageNodeArgs(dockerfile: string): string[] {
   if (!Array.isArray(args) || args[0] !== 'node')
     throw new Error(`Dockerfile: cannot read "ENTRYPOINT ${entrypoint}": use the exec form ["node", ...]`);
   const script = args.findIndex((a, i) => i > 0 && typeof a === 'string' && !a.startsWith('-'));
-  return args.slice(1, script < 0 ? args.length : script) as string[];
+  return {
+    nodeArgs: args.slice(1, script < 0 ? args.length : script) as string[],
+    ...(script < 0 ? {} : { script: args[script] as string }),
+  };
+}
+
+/** The Node flags of the image's entry point (imageEntrypoint). */
+export function imageNodeArgs(dockerfile: string): string[] {
+  return imageEntrypoint(dockerfile).nodeArgs;
+}
+
+let built: string | undefined;
+
+/**
+ * What the image runs, built once per bench process into a directory of its own under dist/
+ * (scripts/build.ts lays it out like the image's /app; packages resolve from the repository's
+ * node_modules) and removed on exit. CMK_BENCH_FROM_SOURCE=1 runs the TypeScript sources through
+ * Node's type stripping instead, for comparison.
+ */
+function operatorEntry(image: string): string {
+  if (process.env['CMK_BENCH_FROM_SOURCE'] === '1') return sourceMain;
+  if (built) return built;
+  const script = imageEntrypoint(image).script;
+  if (!script) throw new Error('Dockerfile: the runtime stage has no ENTRYPOINT script');
+  mkdirSync(join(repoRoot, 'dist'), { recursive: true });
+  const dir = mkdtempSync(join(repoRoot, 'dist', 'bench-operator-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  buildOperator(dir);
+  built = join(dir, script);
+  return built;
 }
 
 const dockerfile = resolve(import.meta.dirname, '../Dockerfile');
@@ -131,9 +162,10 @@ function heapSnapshotFlags(): { flags: string[]; dir?: string } {
 export async function startOperatorProcess(
   o: OperatorOptions,
 ): Promise<Child & { metricsUrl: string; spawnedAt: number; startedAt: number }> {
+  const image = readFileSync(dockerfile, 'utf8');
+  const main = operatorEntry(image);
   const spawnedAt = Date.now();
   const snapshots = heapSnapshotFlags();
-  const image = readFileSync(dockerfile, 'utf8');
   // To try other flags than the image's: CMK_BENCH_NODE_ARGS='--optimize-for-size ...'.
   const nodeArgs = process.env['CMK_BENCH_NODE_ARGS']?.split(' ').filter(Boolean) ?? imageNodeArgs(image);
   const child = track(

@@ -10,6 +10,10 @@ describe('bench CPU accounting', () => {
     ['/cache/bin/etcd --name=default --data-dir=/tmp/x', 'etcd'],
     ['/repo/node_modules/node/bin/node /repo/src/dev/main.ts emulator --port 0', 'emulator'],
     ['/repo/node_modules/node/bin/node /repo/src/cli/main.ts run --kubeconfig /tmp/k', 'operator'],
+    [
+      '/repo/node_modules/node/bin/node --max-semi-space-size=4 /repo/dist/bench-operator-x1/bin/cmk-operator.js run --kubeconfig /tmp/k',
+      'operator',
+    ],
     ['node scripts/bench.ts --n 60', 'bench'],
     ['/bin/sleep 1', 'other'],
   ])('%s is %s', (commandLine, part) => {

@@ -1,12 +1,13 @@
 // The container image without a Docker engine: parse the Dockerfile, check its shape (multi-stage,
-// production dependencies only, non-root, the entry point), then rebuild the runtime stage's
-// filesystem in a temp dir by replaying its COPY steps from the build context (honouring
-// .dockerignore) and from the dependency stage (the packages `npm ci --omit=dev` installs: the
-// lockfile entries not marked dev), and run the CLI from there with Node 24. A runtime import of a
+// production dependencies only, the operator compiled in a build stage, non-root, the entry point),
+// then rebuild the runtime stage's filesystem in a temp dir by replaying its COPY steps: from the
+// dependency stage (the packages `npm ci --omit=dev` installs: the lockfile entries not marked dev)
+// and from the build stage (its COPY steps replayed from the build context, honouring .dockerignore,
+// and its build command run there), and run the CLI from there with Node 24. A runtime import of a
 // devDependency, of emulator/ or src/dev/ (the development commands and the local control plane), or
 // of a file the image lacks fails here.
 
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import {
   existsSync,
   linkSync,
@@ -16,9 +17,10 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, normalize, relative, resolve } from 'node:path';
+import { basename, dirname, join, normalize, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -164,10 +166,14 @@ function linkProductionTree(to: string): void {
   }
 }
 
-function runNode(cwd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function runNode(
+  cwd: string,
+  args: string[],
+  timeout = 30_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: cwd };
   return new Promise((done) => {
-    execFile(node24, args, { cwd, env, timeout: 30_000 }, (error, stdout, stderr) => {
+    execFile(node24, args, { cwd, env, timeout }, (error, stdout, stderr) => {
       done({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
     });
   });
@@ -176,8 +182,9 @@ function runNode(cwd: string, args: string[]): Promise<{ code: number; stdout: s
 // ---- the runtime import graph, statically --------------------------------------------------------
 
 /**
- * Value imports of a TS module (type-only imports are erased by type stripping), static and dynamic
- * with a literal specifier (`await import('./run.ts')`: how the entry point loads `run`).
+ * Value imports of a TS module (type-only imports are erased by compiling) or of the JavaScript
+ * compiled from it, static and dynamic with a literal specifier (`await import('./run.ts')`: how the
+ * entry point loads `run`).
  */
 function valueImports(source: string): string[] {
   const out: string[] = [];
@@ -221,6 +228,11 @@ const devOnlyPackages = ['@peculiar/x509', 'reflect-metadata'];
 const dockerfile = parseDockerfile(readFileSync(join(root, 'Dockerfile'), 'utf8'));
 const ignored = dockerignore(readFileSync(join(root, '.dockerignore'), 'utf8'));
 const runtime = dockerfile.stages.at(-1)!;
+const buildStage = dockerfile.stages.find((s) => s.name === 'build');
+const runs = (stage: Stage | undefined) =>
+  stage?.instructions.filter((i) => i.cmd === 'RUN').map((i) => i.args) ?? [];
+/** The build stage's command that compiles the operator, and where it writes. */
+const buildCommand = /^node scripts\/build\.ts --out (\/\S+)$/;
 
 describe('Dockerfile', () => {
   it('builds dependencies in a stage of its own: npm ci, production only', () => {
@@ -244,19 +256,47 @@ describe('Dockerfile', () => {
       expect(stage.image).toMatch(/^node:24[-.]|^gcr\.io\/distroless\/nodejs24/);
     const last = (cmd: string) => runtime.instructions.filter((i) => i.cmd === cmd).at(-1)?.args;
     expect(last('USER')).toMatch(/^65532(:65532)?$/);
-    expect(JSON.parse(last('ENTRYPOINT') ?? 'null')).toEqual(['node', 'bin/cmk-operator.ts']);
+    expect(JSON.parse(last('ENTRYPOINT') ?? 'null')).toEqual(['node', 'bin/cmk-operator.js']);
     expect(JSON.parse(last('CMD') ?? 'null')).toEqual(['run']);
   });
 
-  it('copies only package.json, the production node_modules, bin/ and src/ into the image', () => {
+  it('compiles the operator in a stage of its own: npm ci with the dev dependencies (tsc), then scripts/build.ts', () => {
+    expect(buildStage).toBeDefined();
+    const [install, build, ...more] = runs(buildStage);
+    expect(install).toMatch(/^npm ci\b/);
+    expect(install).not.toMatch(/--omit=dev/);
+    expect(build).toMatch(buildCommand);
+    expect(more).toEqual([]);
+    expect(
+      copies(buildStage!)
+        .flatMap((c) => c.sources)
+        .sort(),
+    ).toEqual(
+      [
+        'bin',
+        'package-lock.json',
+        'package.json',
+        'scripts/build.ts',
+        'src',
+        'tsconfig.build.json',
+        'tsconfig.json',
+      ].sort(),
+    );
+  });
+
+  it("copies only the production node_modules and the build's output (package.json, bin/, src/) into the image", () => {
     const copied = copies(runtime).map((c) => `${c.from ? `${c.from}:` : ''}${c.sources.join(',')}`);
-    expect(copied.sort()).toEqual(['bin', 'deps:/app/node_modules', 'package.json', 'src'].sort());
+    const out = buildCommand.exec(runs(buildStage)[1] ?? '')?.[1];
+    expect(copied.sort()).toEqual([`build:${out}/`, 'deps:/app/node_modules'].sort());
   });
 
   it('.dockerignore keeps the context to what the Dockerfile copies', () => {
     for (const kept of [
       'package.json',
       'package-lock.json',
+      'tsconfig.json',
+      'tsconfig.build.json',
+      'scripts/build.ts',
       'bin/cmk-operator.ts',
       'src/operator.ts',
       'src/cli/run.ts',
@@ -273,6 +313,8 @@ describe('Dockerfile', () => {
       'src/node_modules/x/index.js',
       'src/dev/main.ts',
       'src/dev/devenv/certs.ts',
+      'scripts/bench.ts',
+      'dist/operator/bin/cmk-operator.js',
     ])
       expect(ignored(dropped), dropped).toBe(true);
   });
@@ -311,37 +353,62 @@ describe('the image layout, rebuilt from the COPY steps', () => {
   let image: string;
   let app: string;
 
+  /** The COPY steps of `stage` whose source is the build context, into `root` (its WORKDIR there). */
+  function replayContextCopies(stage: Stage, into: string): void {
+    for (const copy of copies(stage).filter((c) => c.from === undefined)) {
+      const dest = join(into, copy.dest);
+      for (const source of copy.sources) {
+        const from = join(root, source);
+        const files = statSync(from).isDirectory() ? walk(from) : [from];
+        for (const file of files) {
+          const rel = relative(root, file);
+          if (ignored(rel)) continue;
+          const target = statSync(from).isDirectory()
+            ? join(dest, relative(from, file))
+            : copy.dest.endsWith('/')
+              ? join(dest, basename(source))
+              : dest;
+          linkFile(file, target);
+        }
+      }
+    }
+  }
+
+  /** The build stage, replayed: its context files, every installed package (npm ci), its build command. */
+  function runBuildStage(): { workdir: string; dir: string } {
+    const stage = buildStage!;
+    const dir = join(image, 'build-stage');
+    replayContextCopies(stage, dir);
+    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+    const out = buildCommand.exec(runs(stage)[1] ?? '')![1]!;
+    const dest = join(dir, relative(workdir(stage), out));
+    execFileSync(node24, ['scripts/build.ts', '--out', dest], { cwd: dir, stdio: 'pipe' });
+    return { workdir: workdir(stage), dir };
+  }
+
   beforeAll(() => {
     image = mkdtempSync(join(tmpdir(), 'cmk-image-'));
     app = join(image, workdir(runtime).replace(/^\//, ''));
     const depsStage = dockerfile.stages.find((s) => s.name === 'deps')!;
     const depsWorkdir = workdir(depsStage);
-    for (const copy of copies(runtime)) {
+    replayContextCopies(runtime, app);
+    for (const copy of copies(runtime).filter((c) => c.from !== undefined)) {
       const dest = join(app, copy.dest);
       for (const source of copy.sources) {
         if (copy.from === 'deps') {
           // The only thing the dependency stage makes is node_modules (npm ci --omit=dev).
           expect(normalize(source)).toBe(join(depsWorkdir, 'node_modules'));
           linkProductionTree(dest);
-        } else if (copy.from === undefined) {
-          const from = join(root, source);
-          const files = statSync(from).isDirectory() ? walk(from) : [from];
-          for (const file of files) {
-            const rel = relative(root, file);
-            if (ignored(rel)) continue;
-            const target = statSync(from).isDirectory()
-              ? join(dest, relative(from, file))
-              : copy.dest.endsWith('/')
-                ? join(dest, source)
-                : dest;
-            linkFile(file, target);
-          }
+        } else if (copy.from === 'build') {
+          const built = runBuildStage();
+          const from = join(built.dir, relative(built.workdir, source));
+          for (const file of walk(from)) linkFile(file, join(dest, relative(from, file)));
         } else {
           throw new Error(`COPY --from=${copy.from} is not modelled`);
         }
       }
     }
-  });
+  }, 60_000);
 
   afterAll(() => {
     if (image) rmSync(image, { recursive: true, force: true });
@@ -360,33 +427,37 @@ describe('the image layout, rebuilt from the COPY steps', () => {
     expect(existsSync(join(app, 'emulator'))).toBe(false);
     expect(existsSync(join(app, 'test'))).toBe(false);
     expect(existsSync(join(app, 'src/dev'))).toBe(false);
-    expect(existsSync(join(app, 'src/cli/run.ts'))).toBe(true);
-    expect(existsSync(join(app, 'bin/cmk-operator.ts'))).toBe(true);
+    expect(existsSync(join(app, 'src/cli/run.js'))).toBe(true);
+    expect(existsSync(join(app, 'bin/cmk-operator.js'))).toBe(true);
+    expect(existsSync(join(app, 'package.json'))).toBe(true);
+    // Compiled: no TypeScript left for Node to strip at run time.
+    const files = [...walk(join(app, 'src')), ...walk(join(app, 'bin'))].map((f) => relative(app, f));
+    expect(files.filter((f) => !f.endsWith('.js'))).toEqual([]);
   });
 
   it('every module in the image resolves inside the image (imports of src/ and bin/ files, packages)', () => {
     const shipped = [...walk(join(app, 'src')), ...walk(join(app, 'bin'))]
-      .filter((f) => f.endsWith('.ts'))
+      .filter((f) => f.endsWith('.js'))
       .map((f) => relative(app, f));
     const { files, packages } = runtimeGraph(shipped, app);
     expect([...files].filter((f) => !existsSync(f)).map((f) => relative(app, f))).toEqual([]);
     expect([...packages].filter((p) => !existsSync(join(app, 'node_modules', p)))).toEqual([]);
   });
 
-  it('node bin/cmk-operator.ts --help and run --help work there on Node 24', async () => {
+  it('node bin/cmk-operator.js --help and run --help work there on Node 24', async () => {
     const version = await runNode(app, ['--version']);
     expect(version.stdout).toMatch(/^v24\./);
-    const help = await runNode(app, ['bin/cmk-operator.ts', '--help']);
+    const help = await runNode(app, ['bin/cmk-operator.js', '--help']);
     expect(help.stderr).toBe('');
     expect(help).toMatchObject({ code: 0 });
     expect(help.stdout).toContain('usage: cmk-operator <command>');
     // `run` loads the whole operator (every static import) before it reads its flags.
-    const runHelp = await runNode(app, ['bin/cmk-operator.ts', 'run', '--help']);
+    const runHelp = await runNode(app, ['bin/cmk-operator.js', 'run', '--help']);
     expect(runHelp).toMatchObject({ code: 0, stderr: '' });
     expect(runHelp.stdout).toContain('--leader-election-namespace');
-    const noRegion = await runNode(app, ['bin/cmk-operator.ts', 'run']);
+    const noRegion = await runNode(app, ['bin/cmk-operator.js', 'run']);
     expect(noRegion).toMatchObject({ code: 2, stderr: 'no AWS Region: pass --region or set AWS_REGION\n' });
-    const typo = await runNode(app, ['bin/cmk-operator.ts', 'run', '--leader-elect=fals']);
+    const typo = await runNode(app, ['bin/cmk-operator.js', 'run', '--leader-elect=fals']);
     expect(typo.code).toBe(2);
     expect(typo.stderr).toContain('--leader-elect: takes true or false, got "fals"');
     // Three processes that each load the whole operator: seconds apiece on a busy machine.
@@ -396,7 +467,7 @@ describe('the image layout, rebuilt from the COPY steps', () => {
     timeout: 20_000,
   }, async () => {
     for (const command of ['emulator', 'testenv', 'playground', 'crds']) {
-      const result = await runNode(app, ['bin/cmk-operator.ts', command, '--help']);
+      const result = await runNode(app, ['bin/cmk-operator.js', command, '--help']);
       expect(result.code, command).toBe(2);
       expect(result.stderr).toContain(`"${command}" is a development command`);
       expect(result.stderr).toContain(`node src/dev/main.ts ${command}`);
