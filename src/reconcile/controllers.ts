@@ -17,6 +17,7 @@ import {
   type Watch,
   watch,
 } from '../runtime/wiring.ts';
+import { mayRunOnOldMaterial } from './key-progress.ts';
 
 /**
  * Workload-triggered KmsKey reconciles wait this long, so a burst of progress costs one reconcile:
@@ -99,18 +100,25 @@ export function keyArnUsers(
 
 /**
  * Workload ← KmsKey: a key that changes what its users depend on re-runs the users (`usersOf`). A
- * new key material alone re-runs only users that follow it (`material`, default true): a rotation
- * needs no look at a Keyspaces table or an EMR application (they pick the new material up without
- * a call), and at 10,000 workloads that look is 10,000 AWS reads.
+ * new key material alone re-runs only the users that may still run on the old one (`material`: all
+ * of them by default, none, or those a predicate names): a rotation needs no look at a Keyspaces
+ * table or an EMR application (they pick the new material up without a call), nor at a Flink
+ * application that reported it was not running (its next start uses the current material; one
+ * started since is seen by its next look), and at 10,000 workloads each look is an AWS read.
  */
 export function keyChanges(
   source: KindCache<KmsKeyObject>,
   usersOf: (kmsKey: string) => Enqueue[],
-  options: { material?: boolean } = {},
+  options: { material?: boolean | ((user: string) => boolean) } = {},
 ): Watch {
+  const material = options.material ?? true;
   return watch(source, ({ object, previous }) => {
-    if (previous && kmsKeyView(previous, options) === kmsKeyView(object, options)) return [];
-    return usersOf(objectKey(object));
+    if (!previous || kmsKeyView(previous, { material: false }) !== kmsKeyView(object, { material: false }))
+      return usersOf(objectKey(object));
+    if (material === false || previous.status?.currentKeyMaterialId === object.status?.currentKeyMaterialId)
+      return [];
+    const users = usersOf(objectKey(object));
+    return material === true ? users : users.filter((u) => material(typeof u === 'string' ? u : u.key));
   });
 }
 
@@ -195,7 +203,9 @@ export function controllerDefinitions(c: ControllerInputs): ControllerDefinition
       root: w.cache as KindCache<never>,
       reconcile: w.reconcile,
       watches: [
-        keyChanges(c.anyKmsKeys, (k) => w.byKey.lookup(k), { material: w.followsMaterial ?? true }),
+        keyChanges(c.anyKmsKeys, (k) => w.byKey.lookup(k), {
+          material: w.followsMaterial === false ? false : (user) => mayRunOnOldMaterial(w.cache.get(user)),
+        }),
         grantChanges(c.grants, () => w.cache.keys()),
       ],
     });

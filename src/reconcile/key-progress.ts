@@ -29,6 +29,17 @@ export function onCurrentMaterial(o: KeyReferencingObject): boolean {
   return material === undefined || material.status === 'True';
 }
 
+/**
+ * Whether a workload may still run on a key's previous material after a rotation, by its last
+ * status: not when it reported it was not running (MaterialCurrent True, NotRunning: its next start
+ * uses the current material). Unknown objects may.
+ */
+export function mayRunOnOldMaterial(o: KeyReferencingObject | undefined): boolean {
+  if (!o) return true;
+  const material = statusOf(o).conditions?.find((c) => c.type === 'MaterialCurrent');
+  return !(material?.status === 'True' && material.reason === 'NotRunning');
+}
+
 /** Why a workload is not on the key yet, in its own words (its Ready condition). */
 export function pendingReason(o: KeyReferencingObject): string {
   const ready = statusOf(o).conditions?.find((c) => c.type === 'Ready');

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { KmsKeyObject } from '../../src/api/resources.ts';
 import { keyCacheTtl } from '../../src/operator.ts';
 import { keyChanges } from '../../src/reconcile/controllers.ts';
+import { mayRunOnOldMaterial } from '../../src/reconcile/key-progress.ts';
 import { keyCacheDrops } from '../../src/reconcile/kmskey-observe.ts';
 import { freshSince, keyWaveMs, specSeenClock } from '../../src/reconcile/workload.ts';
 import type { KubeObject } from '../../src/runtime/kube.ts';
@@ -168,5 +169,29 @@ describe('what a rotation re-runs', () => {
     ['by default: a new material', undefined, key('m1'), key('m2'), ['users']],
   ] as const)('%s', (_what, material, previous, object, expected) => {
     expect(reRun(material, previous, object)).toEqual(expected);
+  });
+
+  it('Flink by its last status: a new material re-runs only the applications that may run on the old one', () => {
+    const flink = (name: string, material?: { status: string; reason: string }) => ({
+      metadata: { name, namespace: 'ns' },
+      status: material ? { conditions: [{ type: 'MaterialCurrent', message: '', ...material }] } : {},
+    });
+    const objects = new Map(
+      [
+        flink('running', { status: 'True', reason: 'CurrentMaterial' }),
+        flink('stopped', { status: 'True', reason: 'NotRunning' }),
+        flink('pending', { status: 'False', reason: 'RestartPending' }),
+        flink('new'),
+      ].map((o) => [`ns/${o.metadata.name}`, o as never]),
+    );
+    const users = () => [...objects.keys(), 'ns/gone'];
+    const watch = keyChanges(noCache, users, { material: (u) => mayRunOnOldMaterial(objects.get(u)) });
+    const toKeys = (previous: KmsKeyObject, object: KmsKeyObject) => [
+      ...watch.toKeys({ previous, object } as never),
+    ];
+    expect(toKeys(key('m1'), key('m2'))).toEqual(['ns/running', 'ns/pending', 'ns/new', 'ns/gone']);
+    // What every user reads (here: the key no longer usable) still re-runs them all.
+    expect(toKeys(key('m1'), key('m1', 'False'))).toEqual(users());
+    expect(toKeys(key('m1'), key('m1'))).toEqual([]);
   });
 });
