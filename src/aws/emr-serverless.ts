@@ -62,6 +62,7 @@ import {
   type ChangeResult,
   type EncryptionSetting,
   memoized,
+  tagsMemoName,
   type WorkloadAdapter,
   type WorkloadId,
   type WorkloadState,
@@ -227,7 +228,7 @@ export const emrServerlessAdapter: WorkloadAdapter = {
     const tags =
       app.tags !== null && typeof app.tags === 'object'
         ? Promise.resolve(stringMap(app.tags))
-        : memoized(options, `${arn}|tags`, () => listTags(client, arn));
+        : memoized(options, tagsMemoName(arn), () => listTags(client, arn));
     // Active job runs matter only for stopping the application to change its key: a light
     // observation leaves them out (an application that is not started has none).
     const light = options?.memo !== undefined && !options.forActing;

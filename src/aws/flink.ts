@@ -54,6 +54,7 @@ import {
   type ChangeResult,
   type EncryptionSetting,
   memoized,
+  tagsMemoName,
   type WorkloadAdapter,
   type WorkloadId,
   type WorkloadOperation,
@@ -285,7 +286,7 @@ export const flinkAdapter: WorkloadAdapter = {
     // The operation history changes only with the application: keyed by its version and status.
     const version = `${detail.ApplicationVersionId ?? ''}/${text(detail.ApplicationStatus) ?? ''}/${epochMs(detail.LastUpdateTimestamp)}`;
     const [tags, history] = await Promise.all([
-      memoized(options, `${arn}|tags`, () => listTags(client, arn)),
+      memoized(options, tagsMemoName(arn), () => listTags(client, arn)),
       memoized(options, `${arn}|operations|${version}`, () => operationHistory(client, name)),
     ]);
     return flinkState(detail, tags, history.lastOperation, history.runningSince);

@@ -37,6 +37,7 @@ import {
   type ChangeBlocker,
   type EncryptionSetting,
   memoized,
+  tagsMemoName,
   type WorkloadAdapter,
   type WorkloadId,
   type WorkloadOperation,
@@ -143,7 +144,7 @@ export const keyspacesAdapter: WorkloadAdapter = {
     if (!table) return undefined;
     const resourceArn = text(table.resourceArn);
     if (!resourceArn) throw malformed('GetTable', `no resourceArn for ${id.service} table`);
-    const tags = await memoized(options, `${resourceArn}|tags`, () => listTags(client, resourceArn));
+    const tags = await memoized(options, tagsMemoName(resourceArn), () => listTags(client, resourceArn));
     return keyspacesState(table, tags);
   },
 

@@ -145,7 +145,12 @@ export interface ObserveOptions {
   memo?: TtlMemo;
   /** Read everything from AWS (and refresh the memo): the core is about to act on what it sees. */
   forActing?: boolean;
+  /** With `forActing`: memo entries loaded at or after this moment serve (otherwise: load again). */
+  factsLoadedSince?: number;
 }
+
+/** The observe memo's name for a resource's tags (every adapter reads them through it). */
+export const tagsMemoName = (resourceArn: string) => `${resourceArn}|tags`;
 
 /**
  * A slow-changing read through the observe memo when the observation is light, straight from AWS
@@ -157,7 +162,11 @@ export function memoized<T>(
   load: () => Promise<T>,
 ): Promise<T> {
   if (!options?.memo) return load();
-  return options.memo.remember(key, load, options.forActing ? { maxAgeMs: 0 } : {});
+  if (!options.forActing) return options.memo.remember(key, load);
+  return options.memo.remember(key, load, {
+    maxAgeMs: 0,
+    ...(options.factsLoadedSince !== undefined ? { loadedSince: options.factsLoadedSince } : {}),
+  });
 }
 
 export interface ChangeResult {

@@ -143,6 +143,12 @@ export interface ObserveOptions {
   freshSince?: number;
   /** The light observation this one repeats: its record of the last change is carried over. */
   previous?: WorkloadPlanInput;
+  /**
+   * With `forActing`: the resource's slow-changing facts (tags, MSF operation history) read at or
+   * after this moment serve (otherwise: read again). A confirmation that re-reads the keys right
+   * after this reconcile read the resource in full need not read them twice.
+   */
+  factsLoadedSince?: number;
 }
 
 /**
@@ -208,6 +214,7 @@ export async function observeWorkload(
     const state = await adapter.observe(deps.aws, target, id, {
       ...(deps.observeMemo ? { memo: deps.observeMemo } : {}),
       forActing: options.forActing === true,
+      ...(options.factsLoadedSince !== undefined ? { factsLoadedSince: options.factsLoadedSince } : {}),
     });
     observed = state ? { kind: 'found', state } : { kind: 'notFound' };
     // Bring our record of the last change up to date from AWS.

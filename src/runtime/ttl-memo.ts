@@ -2,7 +2,8 @@
 //
 // Guarantees:
 // - A value is served only while younger than the TTL; a load that fails is never remembered.
-// - `maxAgeMs` bounds the age of what is served for one call (0: always load, and replace).
+// - `maxAgeMs` bounds the age of what is served for one call (0: always load, and replace);
+//   `loadedSince` serves what was loaded since a moment (a read made earlier in the same reconcile).
 // - Concurrent callers of one key share one load (no burst of identical requests after expiry).
 // - `forget(match)` drops every entry whose key or alias `match` accepts (a scan of every entry).
 // - `forgetSubject(subject, match?)` does the same for the names `subject|...` only, through an index:
@@ -16,6 +17,8 @@
 export interface RememberOptions<T> {
   /** Serve only an entry at most this old (default: the TTL); 0 always loads. */
   maxAgeMs?: number;
+  /** Serve an entry whose load began at or after this moment (the memo's clock), whatever `maxAgeMs` says. */
+  loadedSince?: number;
   /** Share a load already under way even when `maxAgeMs` is 0 (its answer is at most one request old). */
   joinInFlight?: boolean;
   /** More names the entry answers to in `forget`, from its value. */
@@ -81,7 +84,9 @@ export function createTtlMemo(options: { ttlMs: number; maxEntries?: number; now
       const hit = entries.get(key);
       const maxAgeMs = Math.min(o.maxAgeMs ?? options.ttlMs, options.ttlMs);
       // An entry still loading is joined when the caller accepts any age, or asks to.
-      if (hit && (now() - hit.at < maxAgeMs || (hit.pending && (maxAgeMs > 0 || o.joinInFlight))))
+      const young =
+        hit !== undefined && now() - hit.at < options.ttlMs && hit.at >= (o.loadedSince ?? Infinity);
+      if (hit && (young || now() - hit.at < maxAgeMs || (hit.pending && (maxAgeMs > 0 || o.joinInFlight))))
         return hit.value as Promise<T>;
       const at = now();
       sweep(at);

@@ -1,5 +1,5 @@
-// What a settled fleet costs, measured from the outside: once every workload is on its key, each
-// resync reads each AWS resource once, KMS is read per key (not per workload), and nothing is
+// What a settled fleet costs, measured from the outside: a resource's tags are read once, at
+// adoption; once every workload is on its key, each resync reads each AWS resource once, KMS is read per key (not per workload), and nothing is
 // written to the API server: no status write, no Event. The operator's own metrics count its AWS
 // calls and API-server requests, and agree with the emulator's call log.
 
@@ -84,7 +84,10 @@ describe('steady state', () => {
     for (const o of objects) await f.waitFor(o.kind, o.name, condition('Ready', 'True'), undefined, 60_000);
     // Let the last transitions (restarts after the switch, progress on the keys) finish.
     await new Promise((r) => setTimeout(r, 3 * resyncMs));
-    return { keys, objects };
+    const tagReads = (await f.admin.calls({ eventName: 'ListTagsForResource' })).filter(
+      (c) => c.userIdentity.accessKeyId === operatorKey,
+    );
+    return { keys, objects, tagReads };
   }
 
   /** Watches the operator for six resyncs: the objects, Events, metrics and AWS calls before and after. */
@@ -156,7 +159,19 @@ describe('steady state', () => {
   it('one AWS read per workload per resync, KMS reads per key, and no writes at all', {
     timeout: 120_000,
   }, async () => {
-    const { keys, objects } = await declareTheFleet();
+    const { keys, objects, tagReads } = await declareTheFleet();
+    // Tags are read once per resource, at adoption: the claim's result and the switch (which changes
+    // no tags) are known without reading them again (EMR Serverless returns tags with the application).
+    const byResource = new Map<string, number>();
+    for (const c of tagReads) {
+      const arn = JSON.stringify(c.requestParameters);
+      byResource.set(arn, (byResource.get(arn) ?? 0) + 1);
+    }
+    expect(byResource.size).toBe(2 * perService);
+    expect(
+      [...byResource.values()].every((n) => n === 1),
+      JSON.stringify([...byResource]),
+    ).toBe(true);
     const w = await watchAQuietWindow();
     await expectNothingWritten(w);
     expectOneReadPerWorkloadReconcile(w, objects.length);

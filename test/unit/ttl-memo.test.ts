@@ -19,6 +19,24 @@ describe('createTtlMemo', () => {
     expect(await memo.remember('k', load)).toBe(2);
   });
 
+  it('loadedSince serves what was loaded since a moment even with maxAgeMs 0, and nothing older', async () => {
+    const c = clock(10_000);
+    const memo = createTtlMemo({ ttlMs: 60_000, now: c.now });
+    let loads = 0;
+    const load = async () => ++loads;
+    await memo.remember('old', load);
+    c.advance(500);
+    const reconcileBegan = c.now();
+    await memo.remember('tags', load, { maxAgeMs: 0 });
+    c.advance(30);
+    // The confirmation of the same reconcile: its own read stands, the older one is read again.
+    expect(await memo.remember('tags', load, { maxAgeMs: 0, loadedSince: reconcileBegan })).toBe(2);
+    expect(await memo.remember('old', load, { maxAgeMs: 0, loadedSince: reconcileBegan })).toBe(3);
+    // Never past the TTL.
+    c.advance(60_000);
+    expect(await memo.remember('tags', load, { maxAgeMs: 0, loadedSince: reconcileBegan })).toBe(4);
+  });
+
   it('drops entries never asked for again once their TTL passed (memory for one TTL, not forever)', async () => {
     const c = clock();
     const memo = createTtlMemo({ ttlMs: 1000, maxEntries: 100_000, now: c.now });
