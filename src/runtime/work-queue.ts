@@ -18,7 +18,9 @@
 //   keys at once; the rest wait in their queues (not in a worker) until the fast work is done or a
 //   slot frees. So the resyncs of one kind (cheap, and due by the thousand at 10,000 objects) do not
 //   take the CPU a switch of another kind needs; when nothing is changing, resyncs run at full
-//   concurrency.
+//   concurrency. A fast follow-up due within `soonFollowUpMs` counts as fast work from the moment it
+//   is asked for: an object polled every second (an on-demand rotation in progress) is in the middle
+//   of a change between its looks, and resyncs started between them would be in its way.
 // - `maxSlowInFlight`: a queue hands out at most that many slow-lane keys at once, so workers stay
 //   free for a change that arrives while resyncs are due by the thousand.
 // - `addRateLimited(key)`: delay = max(per-key exponential backoff, global token bucket), the
@@ -41,6 +43,9 @@ export interface RateLimit {
   /** Global token bucket size. Default 100. */
   burst: number;
 }
+
+/** A fast follow-up due within this long holds the resync gate from when it is asked for. */
+export const soonFollowUpMs = 2000;
 
 export const defaultRateLimit: RateLimit = { baseDelayMs: 5, maxDelayMs: 5 * 60_000, qps: 10, burst: 100 };
 
@@ -153,7 +158,8 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   }
   const addedAt = new Map<string, number>();
   const startedAt = new Map<string, number>();
-  const delayed = new Map<string, { readyAt: number; lane: Lane; timer: TimerHandle }>();
+  /** Delayed adds; `holds`: a soon fast follow-up, counted as fast work until it comes due. */
+  const delayed = new Map<string, { readyAt: number; lane: Lane; timer: TimerHandle; holds: boolean }>();
   const failures = new Map<string, number>();
   const waiters: Array<(key: string | undefined) => void> = [];
   let shuttingDown = false;
@@ -225,6 +231,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     if (pending) {
       clock.clearTimeout(pending.timer);
       delayed.delete(key);
+      if (pending.holds) countFast(-1);
     }
   }
 
@@ -270,8 +277,12 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       const due = delayed.get(key);
       delayed.delete(key);
       add(key, due?.lane ?? lane);
+      // After the add, so the gate never sees a moment without this follow-up.
+      if (due?.holds) countFast(-1);
     }, ms);
-    delayed.set(key, { readyAt, lane: pending?.lane === 'fast' ? 'fast' : lane, timer });
+    const holds = lane === 'fast' && ms <= soonFollowUpMs;
+    if (holds) countFast(1);
+    delayed.set(key, { readyAt, lane: pending?.lane === 'fast' ? 'fast' : lane, timer, holds });
   }
 
   function globalDelayMs(): number {

@@ -1,6 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createMetricsRegistry, prometheusWorkQueueMetrics } from '../../src/runtime/metrics.ts';
-import { createResyncGate, createWorkQueue, type WorkQueue } from '../../src/runtime/work-queue.ts';
+import {
+  createResyncGate,
+  createWorkQueue,
+  soonFollowUpMs,
+  type WorkQueue,
+} from '../../src/runtime/work-queue.ts';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -137,7 +142,7 @@ describe('resync gate: resyncs of every queue yield to changes in any of them', 
     const b = createWorkQueue({ resyncGate: gate });
     for (const k of ['r1', 'r2', 'r3']) b.addAfter(k, 10);
     await vi.advanceTimersByTimeAsync(10);
-    return { a, b };
+    return { a, b, gate };
   }
 
   it('with no change anywhere, every resync starts at once', async () => {
@@ -175,6 +180,44 @@ describe('resync gate: resyncs of every queue yield to changes in any of them', 
     await vi.advanceTimersByTimeAsync(0);
     expect(next.key).toBe('changed-in-b');
     expect([await a.get(), await a.get()]).toEqual(['c1', 'c2']);
+  });
+
+  it('a fast follow-up due soon (a poll every second) holds resyncs back between its looks; a later one only once due', async () => {
+    const { a, b } = await setup();
+    a.addAfter('rotating', soonFollowUpMs, 'fast');
+    a.addAfter('switched', 5000, 'fast');
+    expect(await b.get()).toBe('r1');
+    const next = await waiting(b);
+    expect(next.key).toBeUndefined(); // the rotation's next look is due within soonFollowUpMs
+    await vi.advanceTimersByTimeAsync(soonFollowUpMs);
+    expect(await a.get()).toBe('rotating');
+    a.done('rotating');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(next.key).toBe('r2'); // nothing due soon any more: the 5 s follow-up does not hold yet
+    b.done('r1');
+    b.done('r2');
+    expect(await b.get()).toBe('r3');
+  });
+
+  it('a soon follow-up superseded by an add now is counted once; one dropped at shutdown stops holding', async () => {
+    const { a, b, gate } = await setup();
+    a.addAfter('rotating', 1000, 'fast');
+    a.add('rotating'); // superseded by an add now: counted once, as waiting
+    expect(await a.get()).toBe('rotating');
+    a.done('rotating');
+    expect([await b.get(), await b.get()]).toEqual(['r1', 'r2']);
+    const c = createWorkQueue({ resyncGate: gate });
+    c.addAfter('poll', 1000, 'fast');
+    b.done('r1');
+    b.done('r2');
+    expect(await b.get()).toBe('r3');
+    const held = await waiting(b);
+    b.addAfter('r4', 1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(held.key).toBeUndefined(); // c's poll is due within a second: one slot only
+    c.shutdown();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(held.key).toBe('r4');
   });
 
   it('a queue that shuts down with changes waiting lets the resyncs of the others go', async () => {
