@@ -155,13 +155,16 @@ export function kmsKeyKind(
     },
     complete: async (object, o, _plan, ctx) => {
       // Keyspaces spends 2 grants per table against a 50,000-per-key quota: report usage when tables
-      // use the key, counted again when the tables using it change.
+      // use the key, counted again when the tables using it change (the version) or the spec does.
+      // Not on every look of a rotation in progress (fresh, once a second): a rotation changes no
+      // grant, and the count is a listing of pages (3 at 120 tables) in the rotation's path.
       if (o.observed.kind !== 'found' || !o.referencing.some((r) => (r.kind ?? '') === 'KeyspacesTable'))
         return o;
       try {
         const arn = o.observed.key.arn;
+        const specChanged = object.status?.observedGeneration !== object.metadata.generation;
         const count = await deps.keys.grants(targetOf(deps, object), arn, {
-          ...(o.fresh ? { maxAgeMs: 0 } : {}),
+          ...(specChanged ? { maxAgeMs: 0 } : {}),
           version: tablesVersion(o.referencing, arn),
         });
         return { ...o, grants: { count, limit: grantsPerKeyLimit } };

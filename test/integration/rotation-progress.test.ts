@@ -87,6 +87,9 @@ describe('rotation progress', () => {
       'rotated',
     ))!;
     o.spec['rotation'] = { enabled: false, onDemandToken: 'r1' };
+    // A rotation that takes 4 s: the key is looked at several times while it runs.
+    await f.admin.patchConfig({ transitions: { 'kms.ROTATION': { min: 4000, max: 4000 } } });
+    const before = (await f.admin.calls()).at(-1)?.eventId ?? 0;
     await adminIdentity().request(
       'PUT',
       `/apis/cmk.io/v1alpha1/namespaces/${f.namespace}/kmskeys/rotated`,
@@ -103,6 +106,16 @@ describe('rotation progress', () => {
       'rotated',
       30_000,
     );
+    // The key is looked at every second while it rotates (its rotation state read each time); its
+    // grant count (Keyspaces tables use it) is not listed again at each look: a rotation changes no
+    // grant. (The key cache's own expiry, 1.2 s at this test's resync, still lists it now and then.)
+    const since = await f.admin.calls({ since: before });
+    const about = (name: string) =>
+      since.filter(
+        (c) => c.eventName === name && JSON.stringify(c.requestParameters).includes(rotated.status!.keyArn!),
+      ).length;
+    expect(about('GetKeyRotationStatus')).toBeGreaterThanOrEqual(3);
+    expect(about('ListGrants')).toBeLessThan(about('GetKeyRotationStatus') - 1);
     return rotated.status!.currentKeyMaterialId!;
   }
 
