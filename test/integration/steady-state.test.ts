@@ -160,8 +160,10 @@ describe('steady state', () => {
     timeout: 120_000,
   }, async () => {
     const { keys, objects, tagReads } = await declareTheFleet();
-    // Tags are read once per resource, at adoption: the claim's result and the switch (which changes
-    // no tags) are known without reading them again (EMR Serverless returns tags with the application).
+    // Tags are read once per resource here: at adoption, which also switches these resources onto
+    // their keys. The claim's result is known without reading them again, the switch decided on the
+    // same read needs no second one, and resyncs do not read them again (the observe memo keeps them
+    // an hour; EMR Serverless returns tags with the application).
     const byResource = new Map<string, number>();
     for (const c of tagReads) {
       const arn = JSON.stringify(c.requestParameters);
