@@ -156,17 +156,11 @@ export function workloadKind(
       const acted = plan.actions.filter((a) => awsActions.has(a.type));
       const memo = deps.observeMemo;
       if (memo && resourceArn && acted.length > 0) {
-        const tagging = acted.filter((a) => a.type === 'Claim' || a.type === 'Release');
-        const switched = acted.some((a) => a.type === 'ChangeKey');
-        const onlyTagsOrSwitch = acted.every(
-          (a) => a.type === 'Claim' || a.type === 'Release' || a.type === 'ChangeKey',
-        );
-        const tags =
-          onlyTagsOrSwitch && tagging.length > 0 ? tagsAfter(observation, tagging, results) : undefined;
-        if (!onlyTagsOrSwitch || (tagging.length > 0 && !tags)) memo.forgetSubject(resourceArn);
+        const tags = tagsAfter(observation, acted, results);
+        if (!tags && !acted.every((a) => a.type === 'ChangeKey')) memo.forgetSubject(resourceArn);
         else {
           if (tags) void memo.remember(tagsMemoName(resourceArn), async () => tags, { maxAgeMs: 0 });
-          if (switched)
+          if (acted.some((a) => a.type === 'ChangeKey'))
             memo.forgetSubject(resourceArn, (name) => name.startsWith(`${resourceArn}|operations`));
         }
       }
@@ -209,9 +203,10 @@ export function workloadKind(
 }
 
 /**
- * The resource's tags after this reconcile's actions, when they were only a claim or a release and
- * every one went through: the tags observed (fresh: a claim is planned on a full observation) with
- * the claim's added and the release's removed. Otherwise undefined: read them again.
+ * The resource's tags after this reconcile's AWS actions, when they included a claim or a release,
+ * the rest were key switches (which change no tag) and every one went through: the tags observed
+ * (fresh: a claim is planned on a full observation) with the claims' added and the releases'
+ * removed. Otherwise undefined: nothing known about the tags beyond what was read.
  */
 export function tagsAfter(
   observation: Observation,
@@ -220,15 +215,15 @@ export function tagsAfter(
 ): Record<string, string> | undefined {
   const observed = observation.input.observed;
   if (observed.kind !== 'found' || !observation.forActing || results.failure) return undefined;
-  const done = results.completed.filter((t) => t === 'Claim' || t === 'Release').length;
-  if (done !== acted.length) return undefined;
   const tags = { ...observed.state.tags };
   for (const action of acted) {
     if (action.type === 'Claim') Object.assign(tags, action.tags);
     else if (action.type === 'Release') for (const k of action.tagKeys) delete tags[k];
-    else return undefined;
+    else if (action.type !== 'ChangeKey') return undefined;
   }
-  return tags;
+  const tagging = (types: readonly string[]) => types.filter((t) => t === 'Claim' || t === 'Release').length;
+  const asked = tagging(acted.map((a) => a.type));
+  return asked > 0 && tagging(results.completed) === asked ? tags : undefined;
 }
 
 /** The workload's status: what the plan derived, what the actions did, reconciled with the stored record. */
