@@ -25,8 +25,13 @@ export function onKey(o: KeyReferencingObject, keyArn: string | undefined): bool
  * keeps old material (it reports MaterialCurrent); Keyspaces re-wraps and EMR disks are per job.
  */
 export function onCurrentMaterial(o: KeyReferencingObject): boolean {
-  const material = statusOf(o).conditions?.find((c) => c.type === 'MaterialCurrent');
+  const material = materialCondition(o);
   return material === undefined || material.status === 'True';
+}
+
+/** The workload's MaterialCurrent condition (only Flink reports one). */
+function materialCondition(o: KeyReferencingObject) {
+  return statusOf(o).conditions?.find((c) => c.type === 'MaterialCurrent');
 }
 
 /**
@@ -36,7 +41,7 @@ export function onCurrentMaterial(o: KeyReferencingObject): boolean {
  */
 export function mayRunOnOldMaterial(o: KeyReferencingObject | undefined): boolean {
   if (!o) return true;
-  const material = statusOf(o).conditions?.find((c) => c.type === 'MaterialCurrent');
+  const material = materialCondition(o);
   return !(material?.status === 'True' && material.reason === 'NotRunning');
 }
 
