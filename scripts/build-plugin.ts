@@ -12,12 +12,12 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { defineCommand } from '../src/cli/command.ts';
 import type { BuildInfo } from '../src/cli/version.ts';
+import { repoRoot } from './build.ts';
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export { repoRoot };
 export const defaultPluginFile = join(repoRoot, 'dist', 'kubectl-cmk.mjs');
 export const minimumNodeMajor = 24;
 
