@@ -48,13 +48,14 @@ export function progressView(o: KeyReferencingObject): string {
 }
 
 /**
- * What workloads read from a KmsKey: its spec, identity, usability and current material (without
- * `material: false`: for workloads whose storage does not keep old material until a restart).
+ * What depends on a KmsKey: its spec, identity, usability and current material (without
+ * `material: false`: for workloads whose storage does not keep old material until a restart;
+ * without `spec: false`: for the workloads, which read only its status, below).
  */
-export function kmsKeyView(o: KmsKeyObject, options: { material?: boolean } = {}): string {
+export function kmsKeyView(o: KmsKeyObject, options: { material?: boolean; spec?: boolean } = {}): string {
   const usable = o.status?.conditions?.find((c) => c.type === 'KeyUsable');
   return JSON.stringify([
-    o.metadata.generation ?? null,
+    options.spec === false ? null : (o.metadata.generation ?? null),
     o.metadata.deletionTimestamp ?? null,
     o.status?.keyArn ?? null,
     options.material === false ? null : (o.status?.currentKeyMaterialId ?? null),
@@ -65,15 +66,20 @@ export function kmsKeyView(o: KmsKeyObject, options: { material?: boolean } = {}
 }
 
 /**
- * KmsKey ← its users: a workload that starts or stops referencing a key re-runs that key at once;
- * one whose progress onto it changes re-runs it after progressCoalesceMs.
+ * KmsKey ← its users: a new workload re-runs its key at once (the key may have to grow its policy
+ * for the workload's service before the workload can be adopted); one that moves between keys, or
+ * whose progress onto its key changes, re-runs them after progressCoalesceMs: a fleet switch moves
+ * hundreds of workloads a second, and each look at a key can write its counts.
  */
 export function keyUsers(source: KindCache<KeyReferencingObject>): Watch {
   return watch(source, ({ object, previous }) => {
     const ref = referencedKmsKey(object);
     if (!previous) return ref ? [ref] : [];
     const before = referencedKmsKey(previous);
-    if (before !== ref) return [before, ref].filter((k): k is string => k !== undefined);
+    if (before !== ref)
+      return [before, ref]
+        .filter((k): k is string => k !== undefined)
+        .map((key) => ({ key, afterMs: progressCoalesceMs }));
     if (ref && progressView(previous) !== progressView(object))
       return [{ key: ref, afterMs: progressCoalesceMs }];
     return [];
@@ -99,8 +105,11 @@ export function keyArnUsers(
 }
 
 /**
- * Workload ← KmsKey: a key that changes what its users depend on re-runs the users (`usersOf`). A
- * new key material alone re-runs only the users that may still run on the old one (`material`: all
+ * Workload ← KmsKey: a key that changes what its users depend on re-runs the users (`usersOf`).
+ * They read its status, not its spec (key-resolution.ts: the key ARN, KeyUsable, Stalled): a spec
+ * change reaches them once the key's own reconcile reports it there, and one that changes nothing
+ * they read (a new on-demand rotation token, the rotation period, the deletion policy) re-runs
+ * none of them: at 10,000 workloads each look is an AWS read. A new key material alone re-runs only the users that may still run on the old one (`material`: all
  * of them by default, none, or those a predicate names): a rotation needs no look at a Keyspaces
  * table or an EMR application (they pick the new material up without a call), nor at a Flink
  * application that reported it was not running (its next start uses the current material; one
@@ -113,8 +122,8 @@ export function keyChanges(
 ): Watch {
   const material = options.material ?? true;
   return watch(source, ({ object, previous }) => {
-    if (!previous || kmsKeyView(previous, { material: false }) !== kmsKeyView(object, { material: false }))
-      return usersOf(objectKey(object));
+    const view = (o: KmsKeyObject) => kmsKeyView(o, { material: false, spec: false });
+    if (!previous || view(previous) !== view(object)) return usersOf(objectKey(object));
     if (material === false || previous.status?.currentKeyMaterialId === object.status?.currentKeyMaterialId)
       return [];
     const users = usersOf(objectKey(object));

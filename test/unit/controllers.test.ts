@@ -32,9 +32,12 @@ describe('controllers as data: what a change of a watched object re-runs', () =>
     ['a new workload re-runs its key at once', { object: workload('keys/orders-key') }, ['keys/orders-key']],
     ['a workload naming an AWS key directly re-runs no KmsKey', { object: workload(undefined) }, []],
     [
-      'a workload moving to another KmsKey re-runs both at once',
+      'a workload moving to another KmsKey re-runs both after the coalescing delay',
       { previous: workload('keys/old'), object: workload('keys/orders-key') },
-      ['keys/old', 'keys/orders-key'],
+      [
+        { key: 'keys/old', afterMs: progressCoalesceMs },
+        { key: 'keys/orders-key', afterMs: progressCoalesceMs },
+      ],
     ],
     [
       'progress onto the key re-runs it after the coalescing delay',
@@ -54,10 +57,18 @@ describe('controllers as data: what a change of a watched object re-runs', () =>
     const watch = keyChanges(noCache, (k) => [`users of ${k}`]);
     const toKeys2 = (change: object) => [...watch.toKeys(change as never)];
     expect(toKeys2({ object: kmsKey(1) })).toEqual(['users of keys/orders-key']);
-    expect(toKeys2({ previous: kmsKey(1), object: kmsKey(2) })).toEqual(['users of keys/orders-key']);
+    // A spec change they do not read (an on-demand rotation token): nothing until the status moves.
+    expect(toKeys2({ previous: kmsKey(1), object: kmsKey(2) })).toEqual([]);
     expect(toKeys2({ previous: kmsKey(1), object: kmsKey(1, undefined, '1/1') })).toEqual([]);
     expect(
       toKeys2({ previous: kmsKey(1), object: kmsKey(1, 'arn:aws:kms:eu-west-1:111122223333:key/other') }),
     ).toEqual(['users of keys/orders-key']);
+    // The key's reconcile reports what the new spec did (the key disabled): every user looks again.
+    const disabled = kmsKey(2);
+    disabled.status = {
+      ...disabled.status,
+      conditions: [{ type: 'KeyUsable', status: 'False', reason: 'Disabled', message: 'disabled' }],
+    } as never;
+    expect(toKeys2({ previous: kmsKey(2), object: disabled })).toEqual(['users of keys/orders-key']);
   });
 });
