@@ -14,10 +14,13 @@
 //   mapped once, by outcomeFor: stalled → Stalled=True and a TerminalError (no backoff retries);
 //   transient → Reconciling=True (reason Retrying) and a TransientError (backoff). Anything that is
 //   not an AWS failure is rethrown as it is, with no status write (the queue retries it).
-// - Status is written once at the end, only if it changed, even when an action failed, from the
-//   object as stored (recomputed after a conflict). Handlers may write earlier only through
+// - Status is written once at the end, only if it changed (and the kind does not hold the stored
+//   one: a change in flight), even when an action failed, from the object as stored (recomputed
+//   after a conflict). Handlers may write earlier only through
 //   ctx.recordNow or ctx.recordOutcomeNow (intent before side effect); the latter writes the status
 //   the reconcile expects to end with, so an action whose answer adds nothing costs one write.
+// - A reconcile starts from the object as this process last stored it while the cache still shows
+//   the version that write replaced (ownWrites), never from an older one it knows is superseded.
 // - Releasing the object (its finalizer removed while it is being deleted, or the object gone)
 //   ends the reconcile at once: nothing more is read or written.
 // - The controller decides requeues from what this returns or throws: a mutation looks again
@@ -187,6 +190,11 @@ export interface ReconcilerKind<
   readiness(stored: O, plan: P, results: Results<Status<O>>): Readiness;
   /** The status without conditions and observedGeneration (the executor sets those). */
   project(stored: O, plan: P, observation: Obs, results: Results<Status<O>>): Status<O>;
+  /**
+   * The stored status stands although `next` differs from it (nothing is written): for a change in
+   * flight whose stored record already says what a person or a tool needs until it ends.
+   */
+  holds?(stored: O, next: Status<O>, plan: P, results: Results<Status<O>>): boolean;
   /** Requeue after a settled pass (default: the plan's). */
   settledRequeueMs?: number;
 }
@@ -200,11 +208,17 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
   options: { settledMs: number; transitioningMs: number },
 ) {
   const { type } = kind;
+  const own = ownWrites<O>(deps.now);
 
   return async function reconcile(key: string, ctx: ReconcileContext): Promise<ReconcileResult> {
     const cached = kind.get(key);
     if (!cached || kind.settled?.(cached)) return {};
-    let object: O = cached;
+    let object: O = own.base(key, cached);
+    /** The object as this process just stored it (a status write, a finalizer patch). */
+    const stored = (next: O | undefined) => {
+      if (next && next !== object) own.note(key, object, next);
+      object = next ?? object;
+    };
 
     // ---- observe, plan, confirm ----------------------------------------------------------------
     let observation = await kind.observe(object, ctx);
@@ -275,7 +289,12 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
         conditions,
       } as O['status'];
     };
-    const compute = (stored: O) => statusOf(stored, results);
+    const compute = (stored: O) => {
+      const next = statusOf(stored, results);
+      return stored.status !== undefined && kind.holds?.(stored, next as Status<O>, plan, results)
+        ? stored.status
+        : next;
+    };
     const record = (event: PlannedEvent) => deps.events.record({ type, object }, event);
     const actionContext: ActionContext<O, Obs> = {
       get object() {
@@ -293,7 +312,7 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
           (stored) => ({ ...(stored.status ?? {}), ...patch(stored) }) as O['status'],
           recordOptions.evenIfAborted ? {} : { signal: ctx.signal },
         );
-        object = written.object ?? object;
+        stored(written.object);
       },
       recordOutcomeNow: async (expected) => {
         const done: Results<Status<O>> = {
@@ -307,10 +326,10 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
           { kube: deps.kube },
           type,
           object,
-          (stored) => statusOf(stored, done),
+          (current) => statusOf(current, done),
           { signal: ctx.signal },
         );
-        object = written.object ?? object;
+        stored(written.object);
       },
       audit: (action, detail, requestId) => {
         const subject = kind.subject(object, observation, results);
@@ -327,22 +346,22 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
         throw new WaitingError('leadership lost or stopping', { reason: 'Stopping', retryAfterMs: 1000 });
       try {
         if (action.type === 'AddFinalizer') {
-          const stored = await addFinalizer({ kube: deps.kube }, type, object, kind.finalizer, {
+          const added = await addFinalizer({ kube: deps.kube }, type, object, kind.finalizer, {
             signal: ctx.signal,
           });
-          if (!stored) return {};
-          object = stored;
+          if (!added) return {};
+          stored(added);
           continue;
         }
         if (action.type === 'RemoveFinalizer') {
-          const stored = await removeFinalizer({ kube: deps.kube }, type, object, kind.finalizer, {
+          const removed = await removeFinalizer({ kube: deps.kube }, type, object, kind.finalizer, {
             signal: ctx.signal,
           });
-          if (!stored || object.metadata.deletionTimestamp) {
+          if (!removed || object.metadata.deletionTimestamp) {
             if (kind.released) record(kind.released);
             return {};
           }
-          object = stored;
+          stored(removed);
           continue;
         }
         const handler = (kind.handlers as unknown as Record<string, Handler<O, A, P, Obs>>)[action.type];
@@ -374,7 +393,10 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
     const written = await writeStatusIfChanged<O>({ kube: deps.kube }, type, object, compute, {
       signal: ctx.signal,
     });
-    if (written.written) ctx.log.debug({ conflicts: written.conflicts }, 'status written');
+    if (written.written) {
+      stored(written.object);
+      ctx.log.debug({ conflicts: written.conflicts }, 'status written');
+    }
 
     // ---- how the reconcile ends -------------------------------------------------------------
     const failure = results.failure;
@@ -393,6 +415,54 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
     // Settled: the controller's jittered resync decides; anything sooner is capped at it there.
     if (plan.requeueAfterMs >= options.settledMs) return {};
     return { requeueAfterMs: plan.requeueAfterMs };
+  };
+}
+
+/** How long an object this process wrote is kept for the cache to catch up with (see ownWrites). */
+export const ownWriteMs = 10_000;
+
+/**
+ * The objects this process stored last, kept until the cache shows them (at most ownWriteMs): a
+ * reconcile that follows its own write before the watch has delivered it starts from what it wrote,
+ * not from the version the write replaced (planning on that version, its status write would
+ * conflict: a failed PUT and a GET; during a fleet switch a KmsKey's progress is written every
+ * second or so, faster than a busy API server's watch delivers). resourceVersions are compared for
+ * equality only (they are opaque): while the cache still shows the version this process's writes
+ * replaced, nothing newer than the last write is known; any other version in the cache is newer
+ * (the watch delivered the write, or a change after it) and wins.
+ */
+export function ownWrites<O extends KubeObject>(now: () => number) {
+  const entries = new Map<string, { replaced: string | undefined; object: O; at: number }>();
+  return {
+    note(key: string, before: O, after: O): void {
+      const previous = entries.get(key);
+      const chained =
+        previous && previous.object.metadata.resourceVersion === before.metadata.resourceVersion;
+      entries.delete(key);
+      const at = now();
+      entries.set(key, {
+        replaced: chained ? previous.replaced : before.metadata.resourceVersion,
+        object: after,
+        at,
+      });
+      // Oldest first (re-inserted on each write): drop the ones the cache has surely caught up with.
+      for (const [k, e] of entries) {
+        if (at - e.at <= ownWriteMs) break;
+        entries.delete(k);
+      }
+    },
+    base(key: string, cached: O): O {
+      const e = entries.get(key);
+      if (!e) return cached;
+      const behind =
+        now() - e.at <= ownWriteMs &&
+        cached.metadata.uid === e.object.metadata.uid &&
+        cached.metadata.resourceVersion === e.replaced;
+      if (behind) return e.object;
+      entries.delete(key);
+      return cached;
+    },
+    size: () => entries.size,
   };
 }
 
