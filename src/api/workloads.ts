@@ -102,7 +102,11 @@ function workloadStatus(extra: TProperties = {}) {
       conditions: Type.Optional(Conditions),
       resourceArn: Type.Optional(Type.String({ maxLength: 2048, description: 'ARN of the AWS resource.' })),
       awsState: Type.Optional(
-        Type.String({ maxLength: 64, description: 'Resource state as AWS reports it.' }),
+        Type.String({
+          maxLength: 64,
+          description:
+            'Resource state as AWS reported it at the last status write. While a key switch the operator asked for is in flight (lastOperation InProgress), the status keeps the state from before it until AWS reports the end.',
+        }),
       ),
       desiredKeyArn: Type.Optional(
         Type.String({ maxLength: 2048, description: 'The key the spec resolves to (ARN), or AWS_OWNED.' }),

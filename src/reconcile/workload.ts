@@ -199,7 +199,44 @@ export function workloadKind(
     }),
     project: (stored, plan, observation, results) =>
       projectWorkloadStatus(stored, plan, observation, results.status),
+    holds: (stored, next, plan, results) => holdsSwitchIntent(stored.status, next, plan, results),
   };
+}
+
+/**
+ * A switch this process asked for and AWS has not finished: the intent written before the call
+ * (lastOperation InProgress, Reconciling=True, KeyCurrent=False) stands until AWS reports the end,
+ * rather than being rewritten with each look in between (AWS's state, its operation id, the key the
+ * configuration names). A Managed Flink update restarts the application and takes minutes: every
+ * look would otherwise cost a write, and at 10,000 workloads one more write each. Until the end the
+ * status keeps naming the key the running application's data is under (the old one: its state is
+ * snapshotted under it and it runs on it until the restart ends). Written at once whenever anything
+ * else moves: the operation ends (succeeded or failed), a new generation, an action or a failure in
+ * this reconcile, or any condition's status other than KeyCurrent turning True on the desired key.
+ */
+export function holdsSwitchIntent(
+  stored: Status | undefined,
+  next: Status,
+  plan: Pick<WorkloadPlan, 'actions'>,
+  results: Pick<Results<unknown>, 'failure' | 'mutated'>,
+): boolean {
+  const was = stored?.lastOperation;
+  const now = next.lastOperation;
+  if (was?.status !== 'InProgress' || now?.status !== 'InProgress') return false;
+  if (was.startTime !== now.startTime || was.toKey !== now.toKey) return false;
+  if (plan.actions.length > 0 || results.failure || results.mutated) return false;
+  if (stored?.observedGeneration !== next.observedGeneration) return false;
+  const statusOf = (s: Status | undefined) => new Map((s?.conditions ?? []).map((c) => [c.type, c]));
+  const before = statusOf(stored);
+  const after = statusOf(next);
+  for (const type of new Set([...before.keys(), ...after.keys()])) {
+    const b = before.get(type);
+    const a = after.get(type);
+    if (b?.status === a?.status) continue;
+    if (type === 'KeyCurrent' && b?.status === 'False' && a?.status === 'True') continue;
+    return false;
+  }
+  return true;
 }
 
 /**

@@ -1,0 +1,100 @@
+// What one key switch costs the API server, watched from the outside: every write to the object
+// (a watch on it) and every Event about it, from the spec change until AWS reports the new key.
+// A Managed Flink update takes minutes in AWS, longer than the operator's first look after it; the
+// emulator's update here outlasts that look too.
+
+import { Watch } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { adminIdentity } from './support/cluster.ts';
+import { condition, useOperator } from './support/operator.ts';
+
+const f = useOperator({
+  emulatorConfig: {
+    transitions: { default: { min: 200, max: 400 }, 'kinesisanalytics.UPDATING': { min: 7000, max: 7500 } },
+  },
+});
+
+interface Watched {
+  metadata: { generation?: number; resourceVersion?: string };
+  status?: Record<string, unknown> & { conditions?: Array<{ type: string; status: string; reason: string }> };
+}
+
+/** Every version of the object the API server stores while `during` runs. */
+async function versionsDuring(plural: string, name: string, during: () => Promise<void>): Promise<Watched[]> {
+  const seen: Watched[] = [];
+  const watch = new Watch(adminIdentity().kubeConfig);
+  const request = await watch.watch(
+    `/apis/cmk.io/v1alpha1/namespaces/${f.namespace}/${plural}`,
+    { fieldSelector: `metadata.name=${name}` },
+    (type, object: Watched) => {
+      if (type === 'MODIFIED') seen.push(object);
+    },
+    () => undefined,
+  );
+  try {
+    await during();
+    // Anything written right after the last look lands too.
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    request.abort();
+  }
+  return seen;
+}
+
+describe('a key switch', () => {
+  it('costs a running Flink application two status writes and one Event, however long AWS takes', {
+    timeout: 90_000,
+  }, async () => {
+    const first = await f.serviceKey('writes-a');
+    const second = await f.serviceKey('writes-b');
+    f.emulator.seed({
+      kinesisanalytics: {
+        applications: [
+          { name: 'writes-app', status: 'RUNNING', keyType: 'CUSTOMER_MANAGED_KEY', keyId: first },
+        ],
+      },
+    });
+    await f.create('FlinkApplication', 'writes', {
+      applicationName: 'writes-app',
+      key: { kmsKeyRef: { name: 'writes-a' } },
+    });
+    await f.waitFor('FlinkApplication', 'writes', condition('Ready', 'True'), 'adopted on its key', 30_000);
+    const eventsBefore = await f.events('writes');
+
+    const versions = await versionsDuring('flinkapplications', 'writes', async () => {
+      await f.patch('FlinkApplication', 'writes', { spec: { key: { kmsKeyRef: { name: 'writes-b' } } } });
+      await f.waitFor(
+        'FlinkApplication',
+        'writes',
+        (o: Watched) =>
+          condition('Ready', 'True')(o as never) &&
+          (o.status?.['current'] as { keyArn?: string } | undefined)?.keyArn === second
+            ? true
+            : undefined,
+        'on the second key',
+        40_000,
+      );
+    });
+    const statusWrites = versions.slice(1);
+    const summary = versions.map((v) => ({
+      awsState: v.status?.['awsState'],
+      current: v.status?.['current'],
+      lastOperation: v.status?.['lastOperation'],
+      conditions: v.status?.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`),
+    }));
+    // The spec change itself, then: the switch's intent, and its result once AWS reports it.
+    expect(versions[0]?.metadata.generation).toBeGreaterThan(1);
+    expect(statusWrites, JSON.stringify(summary, null, 1)).toHaveLength(2);
+    // Until AWS reports the end, the status names the key the running application is still on.
+    const [intent, result] = statusWrites as [Watched, Watched];
+    expect(intent.status?.['lastOperation']).toMatchObject({ status: 'InProgress', toKey: second });
+    expect(intent.status?.['current']).toMatchObject({ keyArn: first });
+    expect(result.status?.['lastOperation']).toMatchObject({ status: 'Succeeded', toKey: second });
+    expect((result.status?.['lastOperation'] as { id?: string } | undefined)?.id).toBeTruthy();
+    const events = await f.events('writes');
+    expect(events.length - eventsBefore.length).toBe(1);
+    expect(events.filter((e) => e.reason === 'SwitchingKey')).toHaveLength(
+      eventsBefore.filter((e) => e.reason === 'SwitchingKey').length + 1,
+    );
+  });
+});
