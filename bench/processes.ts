@@ -65,6 +65,7 @@ export async function startEmulatorProcess(): Promise<Child & { url: string }> {
 
 export interface OperatorOptions {
   kubeconfig: string;
+  /** The namespaces to watch; none: every namespace. */
   namespaces: string[];
   concurrency: number;
   resyncMs: number;
@@ -178,8 +179,7 @@ export async function startOperatorProcess(
         'run',
         '--kubeconfig',
         o.kubeconfig,
-        '--namespaces',
-        o.namespaces.join(','),
+        ...(o.namespaces.length > 0 ? ['--namespaces', o.namespaces.join(',')] : []),
         '--concurrency',
         String(o.concurrency),
         '--resync',

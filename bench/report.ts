@@ -71,7 +71,7 @@ export function renderMarkdown(report: BenchReport): string {
       `## N = ${run.n}`,
       '',
       `${run.counts['kinesisanalytics']} Flink applications, ${run.counts['cassandra']} Keyspaces tables, ${run.counts['emr-serverless']} EMR Serverless applications over ${run.regions} Region(s) sharing ${run.keys} keys; ` +
-        `operator --concurrency ${run.concurrency}, --resync ${fmt(run.resyncMs / 1000, 0)}s; AWS latency ${run.latencyMs} ± ${run.jitterMs} ms; median API-server write ${run.apiWriteMs} ms; operator start-up ${seconds(run.operatorStartupMs)} (not counted); wall time ${seconds(run.wallMs)}. API requests from ${run.apiRequestsSource}.`,
+        `operator --concurrency ${run.concurrency}, watching ${run.watch === 'cluster' ? 'every namespace (the default install)' : "the fleet's namespaces (--namespaces)"}, --resync ${fmt(run.resyncMs / 1000, 0)}s; AWS latency ${run.latencyMs} ± ${run.jitterMs} ms; median API-server write ${run.apiWriteMs} ms; operator start-up ${seconds(run.operatorStartupMs)} (not counted); wall time ${seconds(run.wallMs)}. API requests from ${run.apiRequestsSource}.`,
       '',
       '| scenario | time | floor (bound) | ratio | AWS calls / minimum | throttled | KMS calls / minimum | API req / workload | API writes / workload | peak RSS / heap MiB | lag p99 | spec→AWS p50 / p99 | target met |',
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',

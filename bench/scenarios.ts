@@ -4,7 +4,7 @@
 // A scenario that misses its deadline is recorded with its partial time series and the run stops
 // for that N (the later scenarios start from its end state).
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EMRServerlessClient, GetApplicationCommand } from '@aws-sdk/client-emr-serverless';
@@ -45,6 +45,12 @@ export interface BenchOptions {
   resyncMs: number;
   periods: number;
   latencySamples: number;
+  /**
+   * What the operator watches: `cluster`, every namespace (the chart's default install: one watch per
+   * kind), or `namespaces`, the fleet's namespaces only (`--namespaces`: one watch per kind and
+   * namespace, as an install with watchNamespaces set).
+   */
+  watch: 'cluster' | 'namespaces';
   /** Transition durations given to the emulator ({min,max} ms) and, as max, to the floor. */
   transitions: {
     flinkUpdating: [number, number];
@@ -113,6 +119,7 @@ export interface RunResult {
   keys: number;
   counts: Record<string, number>;
   concurrency: number;
+  watch: BenchOptions['watch'];
   latencyMs: number;
   jitterMs: number;
   resyncMs: number;
@@ -256,7 +263,7 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
 
     const operator = await startOperatorProcess({
       kubeconfig: cp.kubeconfigPath,
-      namespaces: fleet.namespaces,
+      namespaces: opts.watch === 'namespaces' ? fleet.namespaces : [],
       concurrency: opts.concurrency,
       resyncMs: opts.resyncMs,
       emulatorUrl: emulator.url,
@@ -326,9 +333,19 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
         deadlineMs,
         operatorStartedAt: operator.startedAt,
       });
-      // Let the last scrape land so the counters cover the scenario.
-      await new Promise((res) => setTimeout(res, 1200));
+      // Let the last scrape land so the counters cover the scenario. Before the steady state, also
+      // let the scenario's own follow-ups end (the reads of workloads whose key changed, one look
+      // after a change): they are this scenario's calls, and the steady window starts settled.
+      const next = opts.scenarios[opts.scenarios.indexOf(scenario) + 1];
+      await new Promise((res) => setTimeout(res, next === 'steady' ? followUpsEndMs : 1200));
       const calls = (await admin.calls()).filter((c) => c.userIdentity.accessKeyId === operatorAccessKey);
+      // To see which resource was called how often (bench/README.md): CMK_BENCH_CALLS_DIR=DIR keeps
+      // each scenario's operator calls as DIR/<n>-<scenario>.json.
+      const callsDir = process.env['CMK_BENCH_CALLS_DIR'];
+      if (callsDir) {
+        await mkdir(callsDir, { recursive: true });
+        await writeFile(join(callsDir, `${opts.n}-${scenario}.json`), JSON.stringify(calls));
+      }
       let after = (await metrics.now()) ?? metrics.latest() ?? before;
       if (!fromOperator) {
         // The bench's own requests in the window: its patches (one per workload for a switch, one
@@ -374,6 +391,7 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
       keys: fleet.keys.length,
       counts: fleet.counts,
       concurrency: opts.concurrency,
+      watch: opts.watch,
       latencyMs: opts.latencyMs,
       jitterMs: opts.jitterMs,
       resyncMs: opts.resyncMs,
@@ -611,6 +629,9 @@ async function runScenario(scenario: Scenario, ctx: ScenarioContext): Promise<Sc
     }
   }
 }
+
+/** Two of the operator's looks after a change (resync.transitioningMs, 5 s) and a scrape. */
+const followUpsEndMs = 11_000;
 
 function summarise(
   scenario: Scenario,

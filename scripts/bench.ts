@@ -7,6 +7,8 @@
 //   node scripts/bench.ts --smoke               about a minute: N = 60, short periods, a temp dir
 //   options: --n 1000,5000 --scenarios initial,switch --latency-ms 40 --jitter-ms 10
 //            --concurrency 16 --resync 30s --periods 3 --samples 50 --out DIR
+//            --watch cluster|namespaces (every namespace, as the chart installs by default, or the
+//            fleet's namespaces only, as an install with watchNamespaces)
 //
 // Exit status 1 when any scenario did not converge before its deadline (partial results written).
 
@@ -33,6 +35,11 @@ function positive(text: string | undefined, fallback: number, what: string): num
   return n;
 }
 
+function watchMode(text: string | undefined): BenchOptions['watch'] {
+  if (text === undefined || text === 'cluster' || text === 'namespaces') return text ?? 'cluster';
+  throw new Error(`--watch: expected cluster or namespaces, got ${text}`);
+}
+
 /** Which operator was measured: the commit, and a digest of src/ as it was when the run started. */
 async function codeVersion(): Promise<{ commit: string; srcDigest: string }> {
   const root = join(import.meta.dirname, '..');
@@ -57,6 +64,7 @@ async function main(): Promise<number> {
       'latency-ms': { type: 'string' },
       'jitter-ms': { type: 'string' },
       concurrency: { type: 'string' },
+      watch: { type: 'string' },
       resync: { type: 'string' },
       periods: { type: 'string' },
       samples: { type: 'string' },
@@ -85,6 +93,7 @@ async function main(): Promise<number> {
     latencyMs: positive(values['latency-ms'], 40, '--latency-ms'),
     jitterMs: positive(values['jitter-ms'], 10, '--jitter-ms'),
     concurrency: positive(values.concurrency, 16, '--concurrency'),
+    watch: watchMode(values.watch),
     resyncMs: duration(values.resync ?? (smoke ? '8s' : '30s')),
     periods: positive(values.periods, smoke ? 2 : 3, '--periods'),
     latencySamples: positive(values.samples, smoke ? 10 : 50, '--samples'),
