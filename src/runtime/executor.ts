@@ -24,7 +24,8 @@
 // - Releasing the object (its finalizer removed while it is being deleted, or the object gone)
 //   ends the reconcile at once: nothing more is read or written.
 // - The controller decides requeues from what this returns or throws: a mutation looks again
-//   soon; otherwise the plan's requeue, with the resync covering settled objects.
+//   soon; otherwise the plan's requeue, timed from the reconcile's start (a poll's interval is not
+//   stretched by a slow look), with the resync covering settled objects.
 //
 // Never: looks at SDK error names (the adapters classify), retries an action itself, or writes
 // status through any path but the status writer.
@@ -213,6 +214,7 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
   return async function reconcile(key: string, ctx: ReconcileContext): Promise<ReconcileResult> {
     const cached = kind.get(key);
     if (!cached || kind.settled?.(cached)) return {};
+    const began = deps.now();
     let object: O = own.base(key, cached);
     /** The object as this process just stored it (a status write, a finalizer patch). */
     const stored = (next: O | undefined) => {
@@ -414,7 +416,11 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
       return { requeueAfterMs: Math.min(results.followAfterMs ?? Infinity, options.transitioningMs) };
     // Settled: the controller's jittered resync decides; anything sooner is capped at it there.
     if (plan.requeueAfterMs >= options.settledMs) return {};
-    return { requeueAfterMs: plan.requeueAfterMs };
+    // A look the plan asks for at an interval (a poll: a rotation in progress every second) is
+    // timed from this look's start, so a slow look (a busy process, a slow API server) does not
+    // stretch the interval by its own length; at least a quarter of the interval apart.
+    const elapsed = deps.now() - began;
+    return { requeueAfterMs: Math.max(Math.ceil(plan.requeueAfterMs / 4), plan.requeueAfterMs - elapsed) };
   };
 }
 
