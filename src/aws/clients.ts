@@ -65,6 +65,37 @@ export interface AwsClients {
 }
 
 type Destroyable = { destroy(): void };
+type Routable = Destroyable & { send(command: object, ...rest: unknown[]): Promise<unknown> };
+
+/** Reads: the operations that change nothing (the SDK's command class names them). */
+export function isReadCommand(command: object): boolean {
+  return /^(Describe|Get|List)/.test(command.constructor.name);
+}
+
+/**
+ * One client of a service that sends its reads through `reads` and everything else through
+ * `changes`. The SDK's adaptive retry mode keeps one send-rate limiter per client, lowered by any
+ * throttled call. Quotas are not one per client: KMS sets them per operation, thousands a second
+ * for DescribeKey and a handful for the rotation and enable/disable calls (KMS-016); the other
+ * services document none, and the bench's emulator sets them per operation. In a fleet switch
+ * throttled on UpdateApplication (10 a second there), the one limiter held the DescribeApplication
+ * reads that confirm the switches already made to the same pace, and no workload reached Ready
+ * until the last update had been sent. Two limiters, one per kind of call, keep the reads at the
+ * reads' pace; the changes still slow down together when any of them is throttled.
+ */
+function routeChanges<C extends Routable>(reads: C, changes: C): C {
+  const sendRead = reads.send.bind(reads);
+  const sendChange = changes.send.bind(changes);
+  const destroyReads = reads.destroy.bind(reads);
+  return Object.assign(reads, {
+    send: (command: object, ...rest: unknown[]) =>
+      isReadCommand(command) ? sendRead(command, ...rest) : sendChange(command, ...rest),
+    destroy: () => {
+      destroyReads();
+      changes.destroy();
+    },
+  });
+}
 
 /** One client per (service, Region, role, namespace): the namespace matters only with a role. */
 function clientKey(service: string, target: AwsTarget): string {
@@ -154,11 +185,17 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
       }),
     };
   };
-  function get<C extends Destroyable>(service: string, target: AwsTarget, make: (config: object) => C): C {
+  function get<C extends Routable>(
+    service: string,
+    target: AwsTarget,
+    make: (config: object) => C,
+    options_: { split?: boolean } = {},
+  ): C {
     const key = clientKey(service, target);
     let client = cache.get(key) as C | undefined;
     if (!client) {
-      client = make({
+      const credentials = credentialsFor(target);
+      const config = {
         region: target.region,
         // No call waits forever on an endpoint that stopped answering: the reconcile fails as
         // Transient (TimeoutError) and the queue retries it with backoff.
@@ -170,9 +207,12 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
         },
         retryMode: 'adaptive',
         maxAttempts: options.maxAttempts ?? 3,
-        ...credentialsFor(target),
-      });
-      if (options.onCall) countCalls(client as unknown as Countable, service, options.onCall);
+        ...credentials,
+      };
+      const made = options_.split === false ? [make(config)] : [make(config), make(config)];
+      if (options.onCall)
+        for (const c of made) countCalls(c as unknown as Countable, service, options.onCall);
+      client = made.length === 2 ? routeChanges(made[0]!, made[1]!) : made[0]!;
       cache.set(key, client);
     }
     return client;
@@ -182,7 +222,7 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
     flink: (t) => get('kinesisanalytics', t, (c) => new KinesisAnalyticsV2Client(c)),
     keyspaces: (t) => get('cassandra', t, (c) => new KeyspacesClient(c)),
     emrServerless: (t) => get('emr-serverless', t, (c) => new EMRServerlessClient(c)),
-    sts: (t) => get('sts', t, (c) => new STSClient(c)),
+    sts: (t) => get('sts', t, (c) => new STSClient(c), { split: false }),
     destroy() {
       for (const c of cache.values()) c.destroy();
       cache.clear();
