@@ -12,7 +12,10 @@
 //   A key waiting in the slow lane that is added to the fast one moves up. So neither a spec change
 //   nor the confirmation of a switch already made waits behind a resync of every object: at 10,000
 //   objects and a 30 s resync the resyncs alone ask for more reconciles than the workers can do, and
-//   follow-ups queued behind them never came. Within a lane, FIFO.
+//   follow-ups queued behind them never came. Within the fast lane, follow-ups that came due go
+//   before keys added now: in a fleet switch the spec changes of every object are added at once,
+//   and the look that confirms a switch already made in AWS (one read, one status write) waited
+//   behind all of them, so no object was Ready until the last switch had been sent. Otherwise FIFO.
 // - Across queues (`resyncGate`, shared by every controller of the process): while any of them has
 //   fast-lane work waiting or in flight, all of them together run at most `slotsWhileBusy` slow-lane
 //   keys at once; the rest wait in their queues (not in a worker) until the fast work is done or a
@@ -136,6 +139,8 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   // Keys waiting to be handed out, by lane. A key that moved lanes leaves a stale entry in the
   // array it left; `waiting` is the truth, and stale entries are skipped when reached.
   const fast: string[] = [];
+  /** Fast-lane keys whose follow-up came due: handed out before `fast`. */
+  const followUps: string[] = [];
   const slow: string[] = [];
   const waiting = new Map<string, Lane>();
   /** Keys added again while in flight, and the lane they go back to after `done`. */
@@ -180,6 +185,8 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
 
   /** The next key and its lane; a slow key only if the gate lets one start (it is then counted). */
   function next(): { key: string; lane: Lane } | undefined {
+    for (let key = followUps.shift(); key !== undefined; key = followUps.shift())
+      if (waiting.get(key) === 'fast') return { key, lane: 'fast' };
     for (let key = fast.shift(); key !== undefined; key = fast.shift())
       if (waiting.get(key) === 'fast') return { key, lane: 'fast' };
     // Stale entries first, so the gate is asked only for a key that is really waiting.
@@ -218,8 +225,8 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     if (!shuttingDown) serve();
   });
 
-  function enqueue(key: string, to: Lane): void {
-    (to === 'fast' ? fast : slow).push(key);
+  function enqueue(key: string, to: Lane, followUp = false): void {
+    (to === 'slow' ? slow : followUp ? followUps : fast).push(key);
     setWaiting(key, to);
     if (!addedAt.has(key)) addedAt.set(key, clock.now());
     metrics.depth(waiting.size);
@@ -235,21 +242,21 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     }
   }
 
-  function add(key: string, to: Lane = 'fast'): void {
+  function add(key: string, to: Lane = 'fast', followUp = false): void {
     if (shuttingDown) return;
     if (to === 'fast') cancelDelayed(key);
     const queued = waiting.get(key) ?? rerun.get(key);
     if (queued !== undefined) {
       // Already due: a fast add moves it up.
       if (to === 'fast' && queued === 'slow') {
-        if (waiting.has(key)) enqueue(key, 'fast');
+        if (waiting.has(key)) enqueue(key, 'fast', followUp);
         else rerun.set(key, 'fast');
       }
       return;
     }
     metrics.added();
     if (processing.has(key)) rerun.set(key, to);
-    else enqueue(key, to);
+    else enqueue(key, to, followUp);
   }
 
   function addAfter(key: string, ms: number, asked?: Lane): void {
@@ -276,7 +283,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     const timer = clock.setTimeout(() => {
       const due = delayed.get(key);
       delayed.delete(key);
-      add(key, due?.lane ?? lane);
+      add(key, due?.lane ?? lane, true);
       // After the add, so the gate never sees a moment without this follow-up.
       if (due?.holds) countFast(-1);
     }, ms);
@@ -345,6 +352,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       unsubscribe?.();
       rerun.clear();
       fast.length = 0;
+      followUps.length = 0;
       slow.length = 0;
       metrics.depth(0);
       for (const waiter of waiters.splice(0)) waiter(undefined);

@@ -73,13 +73,27 @@ describe('work queue: a change goes before resyncs', () => {
 });
 
 describe('work queue: a follow-up goes before resyncs', () => {
-  it('a fast delayed add comes due ahead of every resync, behind changes added before it', async () => {
+  it('a fast delayed add comes due ahead of every resync and of the changes waiting', async () => {
     const queue = createWorkQueue();
     for (const k of ['r1', 'r2', 'r3']) queue.addAfter(k, 1000);
     queue.addAfter('switched', 1000, 'fast');
+    queue.add('changed-before');
     await vi.advanceTimersByTimeAsync(1000);
     queue.add('changed');
-    expect(await drain(queue)).toEqual(['switched', 'changed', 'r1', 'r2', 'r3']);
+    expect(await drain(queue)).toEqual(['switched', 'changed-before', 'changed', 'r1', 'r2', 'r3']);
+  });
+
+  it('in a fleet switch, the look confirming a switch already made does not wait for every other switch', async () => {
+    const queue = createWorkQueue();
+    for (let i = 0; i < 1000; i++) queue.add(`w${i}`);
+    // w0 switched; its follow-up comes due while 999 spec changes still wait.
+    const first = (await queue.get())!;
+    queue.done(first);
+    queue.addAfter(first, 5000, 'fast');
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(await queue.get()).toBe('w0');
+    queue.done('w0');
+    expect(await queue.get()).toBe('w1');
   });
 
   it('10,000 resyncs due do not hold back a follow-up', async () => {
