@@ -540,5 +540,10 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
   return plan({ kind: 'continue' }, transitioning ? resync.transitioningMs : resync.settledMs);
 }
 
-/** How often a key whose on-demand rotation is in progress is looked at. */
-export const rotationPollMs = 1000;
+/**
+ * How often a key whose on-demand rotation is in progress is looked at (from the start of one look
+ * to the next). Its users' progress waits on the key reporting the new material: at 1 s the report
+ * came up to a second after KMS finished, a third of a rotation that takes 2-3 s. A look is two KMS
+ * reads of one key, for the few seconds a rotation lasts.
+ */
+export const rotationPollMs = 500;

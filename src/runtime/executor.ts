@@ -416,7 +416,7 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
       return { requeueAfterMs: Math.min(results.followAfterMs ?? Infinity, options.transitioningMs) };
     // Settled: the controller's jittered resync decides; anything sooner is capped at it there.
     if (plan.requeueAfterMs >= options.settledMs) return {};
-    // A look the plan asks for at an interval (a poll: a rotation in progress every second) is
+    // A look the plan asks for at an interval (a poll: a rotation in progress twice a second) is
     // timed from this look's start, so a slow look (a busy process, a slow API server) does not
     // stretch the interval by its own length; at least a quarter of the interval apart.
     const elapsed = deps.now() - began;

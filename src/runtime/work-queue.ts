@@ -22,7 +22,7 @@
 //   slot frees. So the resyncs of one kind (cheap, and due by the thousand at 10,000 objects) do not
 //   take the CPU a switch of another kind needs; when nothing is changing, resyncs run at full
 //   concurrency. A fast follow-up due within `soonFollowUpMs` counts as fast work from the moment it
-//   is asked for: an object polled every second (an on-demand rotation in progress) is in the middle
+//   is asked for: an object polled twice a second (an on-demand rotation in progress) is in the middle
 //   of a change between its looks, and resyncs started between them would be in its way.
 // - `maxSlowInFlight`: a queue hands out at most that many slow-lane keys at once, so workers stay
 //   free for a change that arrives while resyncs are due by the thousand.
