@@ -308,9 +308,17 @@ describe(`upgrading from the previous chart (0.1.0, commit ${previousChartCommit
       expect(now.body!.metadata.finalizers, o.kind).toEqual(was.metadata.finalizers);
       expect(now.body!.spec, o.kind).toEqual(was.spec);
       expect(now.body!.status, o.kind).toEqual(was.status);
-      const list = await call<{ items: Stored[] }>('GET', `/apis/${apiVersion}/${o.plural}`);
+      // A list is served from the watch cache, which the API server builds again for a CRD whose
+      // schema changed (429 "storage is (re)initializing" for a moment): asked until it answers.
+      const items = await eventually(
+        async () => {
+          const list = await call<{ items: Stored[] }>('GET', `/apis/${apiVersion}/${o.plural}`);
+          return list.status === 200 ? list.body!.items : undefined;
+        },
+        { what: `a list of ${o.plural}` },
+      );
       expect(
-        list.body!.items.map((i) => i.metadata.name),
+        items.map((i) => i.metadata.name),
         o.kind,
       ).toEqual([o.name]);
     }
