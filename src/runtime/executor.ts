@@ -396,8 +396,13 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
       signal: ctx.signal,
     });
     if (written.written) {
+      // Which top-level status fields moved: what a write cost is for, when counting writes.
+      if (ctx.log.isLevelEnabled('debug'))
+        ctx.log.debug(
+          { conflicts: written.conflicts, changed: changedFields(object, written.object) },
+          'status written',
+        );
       stored(written.object);
-      ctx.log.debug({ conflicts: written.conflicts }, 'status written');
     }
 
     // ---- how the reconcile ends -------------------------------------------------------------
@@ -422,6 +427,24 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
     const elapsed = deps.now() - began;
     return { requeueAfterMs: Math.max(Math.ceil(plan.requeueAfterMs / 4), plan.requeueAfterMs - elapsed) };
   };
+}
+
+/** The top-level status fields (conditions by type) that differ between two versions of an object. */
+export function changedFields(before: Reconciled | undefined, after: Reconciled | undefined): string[] {
+  const a = (before?.status ?? {}) as Record<string, unknown>;
+  const b = (after?.status ?? {}) as Record<string, unknown>;
+  const out: string[] = [];
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (k === 'conditions') continue;
+    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) out.push(k);
+  }
+  const byType = (s: Record<string, unknown>) =>
+    new Map(((s['conditions'] as Condition[] | undefined) ?? []).map((c) => [c.type, JSON.stringify(c)]));
+  const ca = byType(a);
+  const cb = byType(b);
+  for (const t of new Set([...ca.keys(), ...cb.keys()]))
+    if (ca.get(t) !== cb.get(t)) out.push(`conditions.${t}`);
+  return out;
 }
 
 /** How long an object this process wrote is kept for the cache to catch up with (see ownWrites). */
