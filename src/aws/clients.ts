@@ -189,7 +189,7 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
     service: string,
     target: AwsTarget,
     make: (config: object) => C,
-    options_: { split?: boolean } = {},
+    { split = true }: { split?: boolean } = {},
   ): C {
     const key = clientKey(service, target);
     let client = cache.get(key) as C | undefined;
@@ -209,10 +209,12 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
         maxAttempts: options.maxAttempts ?? 3,
         ...credentials,
       };
-      const made = options_.split === false ? [make(config)] : [make(config), make(config)];
-      if (options.onCall)
-        for (const c of made) countCalls(c as unknown as Countable, service, options.onCall);
-      client = made.length === 2 ? routeChanges(made[0]!, made[1]!) : made[0]!;
+      const counted = () => {
+        const c = make(config);
+        if (options.onCall) countCalls(c as unknown as Countable, service, options.onCall);
+        return c;
+      };
+      client = split ? routeChanges(counted(), counted()) : counted();
       cache.set(key, client);
     }
     return client;
