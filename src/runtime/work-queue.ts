@@ -184,11 +184,16 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   });
 
   /** The next key and its lane; a slow key only if the gate lets one start (it is then counted). */
+  /** The first key of `list` still waiting in the fast lane (stale entries dropped on the way). */
+  function firstFast(list: string[]): string | undefined {
+    for (let key = list.shift(); key !== undefined; key = list.shift())
+      if (waiting.get(key) === 'fast') return key;
+    return undefined;
+  }
+
   function next(): { key: string; lane: Lane } | undefined {
-    for (let key = followUps.shift(); key !== undefined; key = followUps.shift())
-      if (waiting.get(key) === 'fast') return { key, lane: 'fast' };
-    for (let key = fast.shift(); key !== undefined; key = fast.shift())
-      if (waiting.get(key) === 'fast') return { key, lane: 'fast' };
+    const key = firstFast(followUps) ?? firstFast(fast);
+    if (key !== undefined) return { key, lane: 'fast' };
     // Stale entries first, so the gate is asked only for a key that is really waiting.
     while (slow.length > 0 && waiting.get(slow[0]!) !== 'slow') slow.shift();
     if (slow.length === 0 || slowInFlight >= maxSlowInFlight) return undefined;
