@@ -109,11 +109,11 @@ export function keyArnUsers(
  * They read its status, not its spec (key-resolution.ts: the key ARN, KeyUsable, Stalled): a spec
  * change reaches them once the key's own reconcile reports it there, and one that changes nothing
  * they read (a new on-demand rotation token, the rotation period, the deletion policy) re-runs
- * none of them: at 10,000 workloads each look is an AWS read. A new key material alone re-runs only the users that may still run on the old one (`material`: all
- * of them by default, none, or those a predicate names): a rotation needs no look at a Keyspaces
- * table or an EMR application (they pick the new material up without a call), nor at a Flink
- * application that reported it was not running (its next start uses the current material; one
- * started since is seen by its next look), and at 10,000 workloads each look is an AWS read.
+ * none of them. A new key material alone re-runs only the users that may still run on the old one
+ * (`material`: all of them by default, none, or those a predicate names): a rotation needs no look
+ * at a Keyspaces table or an EMR application (they pick the new material up without a call), nor at
+ * a Flink application that reported it was not running (its next start uses the current material;
+ * one started since is seen by its next look). At 10,000 workloads each look is an AWS read.
  */
 export function keyChanges(
   source: KindCache<KmsKeyObject>,

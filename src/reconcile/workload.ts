@@ -226,9 +226,9 @@ export function holdsSwitchIntent(
   if (was.startTime !== now.startTime || was.toKey !== now.toKey) return false;
   if (plan.actions.length > 0 || results.failure || results.mutated) return false;
   if (stored?.observedGeneration !== next.observedGeneration) return false;
-  const statusOf = (s: Status | undefined) => new Map((s?.conditions ?? []).map((c) => [c.type, c]));
-  const before = statusOf(stored);
-  const after = statusOf(next);
+  const byType = (s: Status | undefined) => new Map((s?.conditions ?? []).map((c) => [c.type, c]));
+  const before = byType(stored);
+  const after = byType(next);
   for (const type of new Set([...before.keys(), ...after.keys()])) {
     const b = before.get(type);
     const a = after.get(type);
