@@ -25,6 +25,7 @@ import {
 import { adapterFor } from './aws/adapters.ts';
 import { type AwsClients, type AwsTarget, createAwsClients } from './aws/clients.ts';
 import { callerIdentityCache } from './aws/identity.ts';
+import { createRecentReads, type RecentReads } from './aws/recent-reads.ts';
 import { createEventIntake } from './events/intake.ts';
 import { prometheusEventIntakeMetrics } from './events/metrics.ts';
 import { createKeyInventory, type KeyInventory } from './keys/inventory.ts';
@@ -163,6 +164,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   });
 
   const caches = watchedCaches(kube, options);
+  // The workload reconciles' reads of their resources' encryption, which the inventory's passes
+  // take instead of reading the same resources again (src/aws/recent-reads.ts).
+  const recentReads = createRecentReads();
   const inventory = options.inventoryPeriodMs
     ? createKeyInventory(
         {
@@ -175,6 +179,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
             },
           }),
           keys,
+          recentReads,
           log: log.child({ component: 'inventory' }),
           now: Date.now,
         },
@@ -185,7 +190,12 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         },
       )
     : undefined;
-  const definitions = declareControllers(caches, { kube, aws, events, keys }, options, inventory);
+  const definitions = declareControllers(
+    caches,
+    { kube, aws, events, keys, recentReads },
+    options,
+    inventory,
+  );
   const wiring = {
     log,
     concurrency: options.concurrency,
@@ -362,12 +372,18 @@ function watchedCaches(kube: KubeClient, options: OperatorOptions) {
 /** The controllers with their reconcilers' dependencies: one per root kind. */
 function declareControllers(
   caches: ReturnType<typeof watchedCaches>,
-  clients: { kube: KubeClient; aws: AwsClients; events: EventRecorder; keys: KeyReads },
+  clients: {
+    kube: KubeClient;
+    aws: AwsClients;
+    events: EventRecorder;
+    keys: KeyReads;
+    recentReads: RecentReads;
+  },
   options: OperatorOptions,
   inventory: KeyInventory | undefined,
 ) {
   const { kmsKeys, anyKmsKeys, kmsKeysByArn, referencing, grants, ofKind } = caches;
-  const { kube, keys } = clients;
+  const { kube, keys, recentReads } = clients;
   // Tags and MSF operation history of each resource: re-read whenever the resource changes (the
   // memo key carries its version) and before every action; otherwise they cost no steady-state read.
   const observeMemo = createTtlMemo({
@@ -452,6 +468,7 @@ function declareControllers(
       const reconcile = workloadReconciler({
         ...workloadShared,
         observeMemo,
+        recentReads,
         // A switch the spec asks for was decided when this process saw that spec: the key read
         // guarding it must be younger (invariant 1).
         specSeenAt: specSeenClock(r.cache.informers, Date.now),

@@ -29,7 +29,8 @@ import { AwsCallError, awsCall } from './errors.ts';
 import { flinkEncryption } from './flink.ts';
 import { text } from './guards.ts';
 import { keyspacesEncryption } from './keyspaces.ts';
-import type { WorkloadService } from './workload.ts';
+import type { RecentReads } from './recent-reads.ts';
+import type { EncryptionSetting, WorkloadService } from './workload.ts';
 
 /** One thing AWS shows using a key. */
 export interface AwsKeyUser {
@@ -56,12 +57,22 @@ export interface ScanOptions {
   seen?: Map<string, { version: string; users: AwsKeyUser[] }>;
   /** Read every resource even when its version did not change (a full pass). */
   full?: boolean;
+  /**
+   * Reads the workload reconciles made (src/aws/recent-reads.ts): a resource read at or after
+   * `readsSince` is taken from here instead of being read again. Its listing and, for a Managed
+   * Flink application whose version changed, its snapshots are still read.
+   */
+  recent?: { reads: Pick<RecentReads, 'since'>; readsSince: number };
 }
 
 /** The result of a scan: the users seen and what could not be read (skipped, reported, never fatal). */
 export interface ScanResult {
   users: AwsKeyUser[];
   calls: number;
+  /** Resources whose key came from a workload reconcile's read (no call of the scan's own). */
+  shared: number;
+  /** When the oldest of those reads began; undefined when none was used. */
+  oldestSharedRead?: number;
   /** Resources or listings that failed, with AWS's words: the scan is incomplete for those. */
   skipped: Array<{ where: string; reason: string }>;
 }
@@ -92,7 +103,7 @@ export async function scanKeyUsers(
   target: AwsTarget,
   options: ScanOptions,
 ): Promise<ScanResult> {
-  const result: ScanResult = { users: [], calls: 0, skipped: [] };
+  const result: ScanResult = { users: [], calls: 0, shared: 0, skipped: [] };
   const count = () => {
     result.calls += 1;
   };
@@ -115,6 +126,14 @@ export async function scanKeyUsers(
   };
   const remember = (arn: string, version: string, users: AwsKeyUser[]) => {
     if (version) options.seen?.set(arn, { version, users });
+  };
+  /** The resource's encryption from a workload reconcile's read recent enough, if there is one. */
+  const sharedRead = (arn: string): EncryptionSetting | undefined => {
+    const recent = arn && options.recent?.reads.since(arn, options.recent.readsSince);
+    if (!recent) return undefined;
+    result.shared += 1;
+    result.oldestSharedRead = Math.min(result.oldestSharedRead ?? recent.at, recent.at);
+    return recent.encryption;
   };
   const read = async <T>(operation: string, call: () => Promise<T>): Promise<T> => {
     await options.pace();
@@ -140,13 +159,16 @@ export async function scanKeyUsers(
       if (carriedOver(arn, version)) continue;
       const before = result.users.length;
       await guarded(`application ${name}`, async () => {
-        const out = await read('DescribeApplication', () =>
-          flink.send(new DescribeApplicationCommand({ ApplicationName: name })),
-        );
-        const enc = flinkEncryption(
-          out.ApplicationDetail?.ApplicationConfigurationDescription
-            ?.ApplicationEncryptionConfigurationDescription,
-        );
+        const enc =
+          sharedRead(arn) ??
+          flinkEncryption(
+            (
+              await read('DescribeApplication', () =>
+                flink.send(new DescribeApplicationCommand({ ApplicationName: name })),
+              )
+            ).ApplicationDetail?.ApplicationConfigurationDescription
+              ?.ApplicationEncryptionConfigurationDescription,
+          );
         if (enc.type === 'CustomerManaged' && enc.keyArn)
           result.users.push({
             service: 'ManagedFlink',
@@ -210,17 +232,20 @@ export async function scanKeyUsers(
           const tableName = text(t.tableName);
           if (!tableName) continue;
           await guarded(`table ${keyspaceName}.${tableName}`, async () => {
-            const out = await read('GetTable', () =>
-              keyspaces.send(new GetTableCommand({ keyspaceName, tableName })),
-            );
-            const enc = keyspacesEncryption(out.encryptionSpecification);
+            const listedArn = text(t.resourceArn) ?? '';
+            const shared = sharedRead(listedArn);
+            let enc: EncryptionSetting;
+            let resourceArn = listedArn;
+            if (shared) enc = shared;
+            else {
+              const out = await read('GetTable', () =>
+                keyspaces.send(new GetTableCommand({ keyspaceName, tableName })),
+              );
+              enc = keyspacesEncryption(out.encryptionSpecification);
+              resourceArn = text(out.resourceArn) ?? listedArn;
+            }
             if (enc.type === 'CustomerManaged' && enc.keyArn)
-              result.users.push({
-                service: 'Keyspaces',
-                what: 'table',
-                resourceArn: text(out.resourceArn) ?? text(t.resourceArn) ?? '',
-                keyRef: enc.keyArn,
-              });
+              result.users.push({ service: 'Keyspaces', what: 'table', resourceArn, keyRef: enc.keyArn });
           });
         }
       });
@@ -245,10 +270,12 @@ export async function scanKeyUsers(
       if (!carriedOver(arn, version)) {
         const before = result.users.length;
         await guarded(`application ${applicationId}`, async () => {
-          const out = await read('GetApplication', () =>
-            emr.send(new GetApplicationCommand({ applicationId })),
-          );
-          const enc = emrEncryption(out.application?.diskEncryptionConfiguration);
+          const enc =
+            sharedRead(arn) ??
+            emrEncryption(
+              (await read('GetApplication', () => emr.send(new GetApplicationCommand({ applicationId }))))
+                .application?.diskEncryptionConfiguration,
+            );
           if (enc.type === 'CustomerManaged')
             result.users.push({
               service: 'EmrServerless',
@@ -259,6 +286,11 @@ export async function scanKeyUsers(
           remember(arn, version, result.users.slice(before));
         });
       }
+      // Only a started application runs job runs and sessions, and it cannot stop while any is
+      // active (EMR-010): one listed as CREATED or STOPPED has none, and its listings are skipped.
+      // Submitting a job to it starts it first, so a later pass lists them.
+      if (summary.state === 'CREATED' || summary.state === 'STOPPED' || summary.state === 'CREATING')
+        continue;
       // Interactive sessions still alive, with the disk key their spark-defaults name (EMR-013):
       // like job runs, they come and go without the application changing.
       await guarded(`sessions of ${applicationId}`, async () => {

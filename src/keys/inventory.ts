@@ -11,6 +11,7 @@
 import type { Logger } from 'pino';
 import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { type AwsKeyUser, grantUsers, type ScanResult, scanKeyUsers } from '../aws/inventory.ts';
+import type { RecentReads } from '../aws/recent-reads.ts';
 import type { KeyReads } from './key-cache.ts';
 
 /** An AWS user of a key, resolved to the key's ARN, with where and when it was seen. */
@@ -28,6 +29,12 @@ export interface KeyInventoryOptions {
   fullEvery?: number;
   /** AWS calls per second the scan may make, over all targets. Default 5. */
   callsPerSecond?: number;
+  /**
+   * A periodic pass takes a resource's key from a workload reconcile's read at most this old when
+   * the pass starts (`deps.recentReads`; default 60 s, two resyncs at the default period). A pass
+   * asked for by `refresh` takes only reads that began after the request.
+   */
+  sharedReadMaxAgeMs?: number;
   /** The accounts and Regions to scan (the ones the operator's objects name). */
   targets(): AwsTarget[];
 }
@@ -35,6 +42,8 @@ export interface KeyInventoryOptions {
 export interface KeyInventoryDeps {
   aws: AwsClients;
   keys: KeyReads;
+  /** The workload reconciles' reads of the resources (src/aws/recent-reads.ts), shared with the passes. */
+  recentReads?: Pick<RecentReads, 'since'>;
   log: Logger;
   now(): number;
   sleep?(ms: number, signal?: AbortSignal): Promise<void>;
@@ -117,12 +126,17 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
     {
       byKey: Map<string, InventoryUser[]>;
       at?: number;
-      /** When the last completed pass started. */
+      /**
+       * When the last completed pass started, or when the oldest workload read it took began if
+       * that was earlier: nothing it reported is older.
+       */
       startedAt?: number;
       passes: number;
       seen: Map<string, { version: string; users: AwsKeyUser[] }>;
       running?: Promise<void>;
       queued?: Promise<void>;
+      /** The queued pass takes workload reads that began at or after this (the strictest caller's). */
+      queuedReadsSince?: number;
     }
   >();
   /** One call slot of the shared token bucket. */
@@ -136,7 +150,7 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
     return s;
   };
 
-  async function pass(target: AwsTarget, signal?: AbortSignal): Promise<void> {
+  async function pass(target: AwsTarget, readsSince: number, signal?: AbortSignal): Promise<void> {
     const s = stateOf(target);
     const full = s.passes % fullEvery === 0;
     const started = deps.now();
@@ -147,6 +161,7 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
         ...(signal ? { signal } : {}),
         seen: s.seen,
         full,
+        ...(deps.recentReads ? { recent: { reads: deps.recentReads, readsSince } } : {}),
       });
     } catch (e) {
       deps.log.warn({ err: e, region: target.region }, 'key inventory pass failed');
@@ -156,7 +171,7 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
       (await deps.keys.describe(target, ref).catch(() => undefined))?.arn;
     s.byKey = await indexByKey(result.users, target.region, deps.now(), resolve);
     s.at = deps.now();
-    s.startedAt = started;
+    s.startedAt = Math.min(started, result.oldestSharedRead ?? started);
     s.passes += 1;
     deps.log.info(
       {
@@ -164,6 +179,7 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
         roleArn: target.roleArn,
         full,
         calls: result.calls,
+        shared: result.shared,
         users: result.users.length,
         skipped: result.skipped.length,
         seconds: (s.at - started) / 1000,
@@ -179,15 +195,20 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
 
   /**
    * A pass that starts after this call: one running now may have read a resource before it
-   * changed, so the new pass waits for it; callers while it waits share it.
+   * changed, so the new pass waits for it; callers while it waits share it. It takes workload
+   * reads that began at or after `readsSince` (a caller's request time at the latest).
    */
-  function refresh(
+  function queuePass(
     target: AwsTarget,
+    readsSince: number,
     signal?: AbortSignal,
     options: { maxAgeMs?: number } = {},
   ): Promise<void> {
     const s = stateOf(target);
-    if (s.queued) return s.queued;
+    if (s.queued) {
+      s.queuedReadsSince = Math.max(s.queuedReadsSince ?? readsSince, readsSince);
+      return s.queued;
+    }
     if (
       options.maxAgeMs !== undefined &&
       s.startedAt !== undefined &&
@@ -195,9 +216,12 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
     )
       return Promise.resolve();
     const after = s.running ?? Promise.resolve();
+    s.queuedReadsSince = readsSince;
     const queued = after.then(() => {
       s.queued = undefined;
-      const running: Promise<void> = pass(target, signal).finally(() => {
+      const since = s.queuedReadsSince ?? deps.now();
+      s.queuedReadsSince = undefined;
+      const running: Promise<void> = pass(target, since, signal).finally(() => {
         if (s.running === running) s.running = undefined;
       });
       s.running = running;
@@ -206,6 +230,7 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
     s.queued = queued;
     return queued;
   }
+  const sharedReadMaxAgeMs = Math.max(0, options.sharedReadMaxAgeMs ?? 60_000);
 
   return {
     start(signal) {
@@ -213,7 +238,7 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
         while (!signal.aborted) {
           for (const t of options.targets()) {
             if (signal.aborted) break;
-            await refresh(t, signal);
+            await queuePass(t, deps.now() - sharedReadMaxAgeMs, signal);
           }
           await sleep(options.periodMs, signal);
         }
@@ -224,7 +249,7 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
       if (s?.at === undefined) return undefined;
       return s.byKey.get(keyArn) ?? [];
     },
-    refresh,
+    refresh: (target, signal, refreshOptions) => queuePass(target, deps.now(), signal, refreshOptions),
     async grants(target, keyArn, signal) {
       const users = await grantUsers(deps.aws, target, keyArn, { pace, ...(signal ? { signal } : {}) });
       const at = deps.now();

@@ -11,6 +11,7 @@ import { adapterFor } from '../aws/adapters.ts';
 import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
+import type { RecentReads } from '../aws/recent-reads.ts';
 import type { WorkloadId, WorkloadOperation, WorkloadService } from '../aws/workload.ts';
 import type { KeyReads } from '../keys/key-cache.ts';
 import { type TenancyRules, workloadRefusal } from '../keys/tenancy.ts';
@@ -83,6 +84,8 @@ export interface WorkloadObserveDeps {
   keys: KeyReads;
   /** Slow-changing AWS reads (tags, operation history) remembered between reconciles. */
   observeMemo?: TtlMemo;
+  /** Where each read's encryption is recorded for the key usage inventory (src/aws/recent-reads.ts). */
+  recentReads?: Pick<RecentReads, 'record' | 'forget'>;
   events: EventRecorder;
   kind: WorkloadKind;
   getKmsKey(key: string): KmsKeyObject | undefined;
@@ -211,12 +214,14 @@ export async function observeWorkload(
       deps.answered?.delete(answeredKey(object));
   }
   try {
+    const readAt = deps.now();
     const state = await adapter.observe(deps.aws, target, id, {
       ...(deps.observeMemo ? { memo: deps.observeMemo } : {}),
       forActing: options.forActing === true,
       ...(options.factsLoadedSince !== undefined ? { factsLoadedSince: options.factsLoadedSince } : {}),
     });
     observed = state ? { kind: 'found', state } : { kind: 'notFound' };
+    if (state) deps.recentReads?.record(state.resourceArn, state.encryption, readAt);
     // Bring our record of the last change up to date from AWS.
     if (state && lastOperation?.status === 'InProgress') {
       let fromAws: WorkloadOperation | undefined;

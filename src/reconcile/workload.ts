@@ -154,6 +154,8 @@ export function workloadKind(
       // 10,000 reads after an adoption).
       const resourceArn = resourceArnOf(observation);
       const acted = plan.actions.filter((a) => awsActions.has(a.type));
+      // The inventory takes no read of it from before the change (src/aws/recent-reads.ts).
+      if (resourceArn && acted.length > 0) deps.recentReads?.forget(resourceArn, deps.now());
       const memo = deps.observeMemo;
       if (memo && resourceArn && acted.length > 0) {
         const tags = tagsAfter(observation, acted, results);

@@ -8,11 +8,14 @@ import {
 } from '@aws-sdk/client-emr-serverless';
 import { CreateApplicationSnapshotCommand } from '@aws-sdk/client-kinesis-analytics-v2';
 import { describe, expect, it } from 'vitest';
-import { grantUsers, keyspacesTableOfGrant, scanKeyUsers } from '../../src/aws/inventory.ts';
-import { indexByKey, isKeyArn } from '../../src/keys/inventory.ts';
+import { grantUsers, keyspacesTableOfGrant, type ScanResult, scanKeyUsers } from '../../src/aws/inventory.ts';
+import { createRecentReads } from '../../src/aws/recent-reads.ts';
+import { createKeyInventory, indexByKey, isKeyArn } from '../../src/keys/inventory.ts';
+import { createKeyCache } from '../../src/keys/key-cache.ts';
+import { silentLogger } from '../../src/runtime/log.ts';
 import { useAdapters } from '../fixtures/aws.ts';
 import { serviceKeyPolicy } from '../fixtures/keys.ts';
-import { emrApp, flinkApp, keyspacesTable, running, withKey } from '../fixtures/objects.ts';
+import { emrApp, flinkApp, keyspacesTable, running, stopped, withKey } from '../fixtures/objects.ts';
 
 const aws = useAdapters();
 const account = '111122223333';
@@ -118,6 +121,64 @@ describe('scanKeyUsers', () => {
     expect(await sessionsOnKey()).toEqual([]);
   });
 
+  it('takes a resource read by a workload reconcile since the pass began instead of reading it again', async () => {
+    const key = await aws.newKey();
+    const other = await aws.newKey();
+    aws.seed(flinkApp('inv-shared', withKey(key)));
+    aws.seed(keyspacesTable('inv_ks', 'shared', withKey(key)));
+    aws.seed(emrApp('00fshared00000001', 'inv-shared', withKey(key)));
+    const flinkArn = `arn:aws:kinesisanalytics:us-east-1:${account}:application/inv-shared`;
+    const tableArn = `arn:aws:cassandra:us-east-1:${account}:/keyspace/inv_ks/table/shared`;
+    const emrArn = `arn:aws:emr-serverless:us-east-1:${account}:/applications/00fshared00000001`;
+    const reads = createRecentReads();
+    // What the reconciles' reads answered: a key unlike AWS's, so the result shows where it came from.
+    for (const arn of [flinkArn, tableArn, emrArn])
+      reads.record(arn, { type: 'CustomerManaged', keyArn: other }, 2_000);
+    const usersOf = (r: ScanResult) =>
+      r.users.map((u) => [u.what, u.keyRef]).sort((a, b) => String(a).localeCompare(String(b)));
+
+    const shared = await scanKeyUsers(aws.clients, aws.target, {
+      pace: async () => {},
+      recent: { reads, readsSince: 2_000 },
+    });
+    expect(usersOf(shared)).toEqual([
+      ['application', other],
+      ['application', other],
+      ['table', other],
+    ]);
+    expect(shared.shared).toBe(3);
+    expect(shared.oldestSharedRead).toBe(2_000);
+    const names = (await aws.admin.calls()).map((c) => c.eventName);
+    expect(names.filter((n) => /^(DescribeApplication|GetTable|GetApplication)$/.test(n))).toEqual([]);
+    // The snapshots of a Flink application seen for the first time are still listed.
+    expect(names).toContain('ListApplicationSnapshots');
+
+    // Reads that began before the pass's bound are not taken: AWS is read.
+    const own = await scanKeyUsers(aws.clients, aws.target, {
+      pace: async () => {},
+      recent: { reads, readsSince: 2_001 },
+    });
+    expect(usersOf(own)).toEqual([
+      ['application', key],
+      ['application', key],
+      ['table', key],
+    ]);
+    expect(own.shared).toBe(0);
+    expect(own.oldestSharedRead).toBeUndefined();
+  });
+
+  it('lists job runs and sessions only of started applications (EMR-010: none run otherwise)', async () => {
+    aws.seed(emrApp('00fidle0000000001', 'inv-idle'));
+    aws.seed(emrApp('00fstopped0000001', 'inv-stopped', stopped()));
+    aws.seed(emrApp('00fstarted0000001', 'inv-started', running()));
+    await scanKeyUsers(aws.clients, aws.target, { pace: async () => {} });
+    // One application of the three is started: one listing of each.
+    const listed = (await aws.admin.calls())
+      .map((c) => c.eventName)
+      .filter((n) => n === 'ListJobRuns' || n === 'ListSessions');
+    expect(listed.sort()).toEqual(['ListJobRuns', 'ListSessions']);
+  });
+
   it('stops listing at maxPages (a bound on one scan)', async () => {
     const result = await scanKeyUsers(aws.clients, aws.target, { pace: async () => {}, maxPages: 0 });
     expect(result.users).toEqual([]);
@@ -179,5 +240,73 @@ describe('inventory helpers (pure)', () => {
     ).toBe(`arn:aws:cassandra:eu-west-1:${account}:/keyspace/ks/table/t`);
     expect(keyspacesTableOfGrant({ 'aws:s3:arn': 'x' }, 'eu-west-1')).toBeUndefined();
     expect(keyspacesTableOfGrant(undefined, 'eu-west-1')).toBeUndefined();
+  });
+});
+
+describe('createKeyInventory with the workload reconciles reads', () => {
+  const setUp = async () => {
+    const key = await aws.newKey();
+    const other = await aws.newKey();
+    aws.seed(keyspacesTable('inv_ks', 'pass', withKey(key)));
+    const tableArn = `arn:aws:cassandra:us-east-1:${account}:/keyspace/inv_ks/table/pass`;
+    let clock = 1_000_000;
+    const reads = createRecentReads();
+    const inventory = createKeyInventory(
+      {
+        aws: aws.clients,
+        keys: createKeyCache(aws.clients, { ttlMs: 60_000 }),
+        recentReads: reads,
+        log: silentLogger(),
+        now: () => clock,
+        // The clock stands still: the pacer's waits end at once, and the periodic loop makes one
+        // pass, then waits (with its signal) until the test ends.
+        sleep: (_ms, signal) =>
+          new Promise((r) => (signal ? signal.addEventListener('abort', () => r()) : setImmediate(r))),
+      },
+      { periodMs: 600_000, callsPerSecond: 1000, sharedReadMaxAgeMs: 60_000, targets: () => [aws.target] },
+    );
+    const onTable = (keyArn: string) =>
+      (inventory.usersOf(aws.target, keyArn) ?? []).filter((u) => u.resourceArn === tableArn).length;
+    return {
+      key,
+      other,
+      tableArn,
+      reads,
+      inventory,
+      onTable,
+      tick: (ms: number) => (clock += ms),
+      now: () => clock,
+    };
+  };
+
+  it('a periodic pass takes a read up to its maximum age, and counts as started when that read began', async () => {
+    const t = await setUp();
+    // A reconcile read the table 30 s ago (its answer names `other`, unlike AWS, to show the source).
+    t.reads.record(t.tableArn, { type: 'CustomerManaged', keyArn: t.other }, t.now() - 30_000);
+    const stop = new AbortController();
+    t.inventory.start(stop.signal);
+    await expect.poll(() => t.inventory.lastPass(aws.target)).toBeDefined();
+    stop.abort();
+    expect(t.onTable(t.other)).toBe(1);
+    expect(t.onTable(t.key)).toBe(0);
+    // The pass reported a read from 30 s before it began: a caller content with a pass at most 20 s
+    // old gets a new one, which reads AWS (the request is later than the shared read).
+    t.tick(1_000);
+    await t.inventory.refresh(aws.target, undefined, { maxAgeMs: 20_000 });
+    expect(t.onTable(t.key)).toBe(1);
+    expect(t.onTable(t.other)).toBe(0);
+  });
+
+  it('a pass asked for by refresh takes only reads that began after the request', async () => {
+    const t = await setUp();
+    t.reads.record(t.tableArn, { type: 'CustomerManaged', keyArn: t.other }, t.now() - 1);
+    await t.inventory.refresh(aws.target);
+    expect(t.onTable(t.key)).toBe(1);
+    // A read after the request serves the next one.
+    t.tick(1_000);
+    const request = t.inventory.refresh(aws.target);
+    t.reads.record(t.tableArn, { type: 'CustomerManaged', keyArn: t.other }, t.now());
+    await request;
+    expect(t.onTable(t.other)).toBe(1);
   });
 });
