@@ -2,7 +2,9 @@
 // operator serves (src/aws/inventory.ts), indexed by resolved key ARN. Each pass is incremental
 // (resources AWS lists with an unchanged version are not read again) and every `fullEvery`-th pass
 // reads everything. Calls are paced by a token bucket (`callsPerSecond`), so a scan never takes the
-// request quota the reconciles need.
+// request quota the reconciles need. A resource a workload reconcile has just read is taken from
+// that read (src/aws/recent-reads.ts): in an account the operator manages, a pass costs mostly its
+// listings.
 //
 // What it cannot see: IAM principals that may call the key directly, services other than Managed
 // Flink, Keyspaces and EMR Serverless, accounts and Regions no KmsKey or workload names, and anything created after the last pass (a deletion decision asks for a fresh
