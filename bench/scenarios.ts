@@ -333,11 +333,11 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
         deadlineMs,
         operatorStartedAt: operator.startedAt,
       });
-      // Let the last scrape land so the counters cover the scenario. Before the steady state, also
-      // let the scenario's own follow-ups end (the reads of workloads whose key changed, one look
-      // after a change): they are this scenario's calls, and the steady window starts settled.
-      const next = opts.scenarios[opts.scenarios.indexOf(scenario) + 1];
-      await new Promise((res) => setTimeout(res, next === 'steady' ? followUpsEndMs : 1200));
+      // Let the scenario's own follow-ups end (the reads of workloads whose key changed, one look
+      // after a change) and the last scrape land: they are this scenario's calls, and the next
+      // scenario starts on a settled fleet (a rotation right after a switch otherwise shared the
+      // machine with the switch's last looks, and counted their calls).
+      await new Promise((res) => setTimeout(res, followUpsEndMs));
       const calls = (await admin.calls()).filter((c) => c.userIdentity.accessKeyId === operatorAccessKey);
       // To see which resource was called how often (bench/README.md): CMK_BENCH_CALLS_DIR=DIR keeps
       // each scenario's operator calls as DIR/<n>-<scenario>.json.
