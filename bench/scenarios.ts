@@ -107,6 +107,8 @@ export interface ScenarioResult {
     keyPollReadsPerKeyPerResync: number;
     statusWrites: number;
     writesPerWorkloadPerResync: number;
+    /** The API server's count of the window's writes by resource (e.g. `kmskeys/status`). */
+    writesByResource?: Record<string, number>;
   };
   /** Steady state only: spec change → first AWS call for that resource, idle queue. */
   specChangeLatency?: { samples: number; p50Ms: number; p99Ms: number; maxMs: number; missing: number };
@@ -318,6 +320,9 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
       const rssFrom = metrics.rss.length;
       const cpuBefore = cpuSnapshot();
       const apiserverBefore = fromOperator ? {} : await apiserverCmkRequests(kube);
+      // In the steady window nothing but the operator writes: the API server's counters say which
+      // resources it wrote (the operator's own counter has no resource label).
+      const writesBefore = scenario === 'steady' ? await apiserverWritesByResource(kube) : {};
       const sampleFrom = metrics.samples.length;
       await admin.clearCalls();
       const r = await runScenario(scenario, {
@@ -364,6 +369,8 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
       const rss = metrics.rss.slice(rssFrom);
       if (rss.length > 0) result.peakRssMiB = round(Math.max(...rss.map((x) => x.bytes)) / 2 ** 20, 1);
       result.cpu = cpuBetween(cpuBefore, cpuSnapshot());
+      if (result.steady)
+        result.steady.writesByResource = diff(await apiserverWritesByResource(kube), writesBefore);
       if (scenario === 'steady' && result.converged) {
         result.specChangeLatency = await latencyProbe(opts, fleet, kube, admin, desiredSlot);
         log(
@@ -434,6 +441,25 @@ async function apiserverCmkRequests(kube: BenchKube): Promise<Record<string, num
     const verb = s.labels['verb'] ?? '?';
     const method = verb === 'LIST' || verb === 'WATCH' ? 'GET' : verb === 'APPLY' ? 'PATCH' : verb;
     out[method] = (out[method] ?? 0) + s.value;
+  }
+  return out;
+}
+
+/**
+ * The API server's write requests by resource, `plural[/subresource]`: of every client, on the cmk.io
+ * kinds and Events (the API server's own lease renewals left out).
+ */
+async function apiserverWritesByResource(kube: BenchKube): Promise<Record<string, number>> {
+  const res = await kube.request('GET', '/metrics');
+  const out: Record<string, number> = {};
+  if (res.status !== 200 || typeof res.body !== 'string') return out;
+  for (const s of parseMetrics(res.body)) {
+    if (s.name !== 'apiserver_request_total') continue;
+    if (!['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY'].includes(s.labels['verb'] ?? '')) continue;
+    const resource = s.labels['resource'] ?? '?';
+    if (s.labels['group'] !== 'cmk.io' && resource !== 'events') continue;
+    const k = s.labels['subresource'] ? `${resource}/${s.labels['subresource']}` : resource;
+    out[k] = (out[k] ?? 0) + s.value;
   }
   return out;
 }
