@@ -338,11 +338,13 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
         deadlineMs,
         operatorStartedAt: operator.startedAt,
       });
-      // Let the scenario's own follow-ups end (the reads of workloads whose key changed, one look
-      // after a change) and the last scrape land: they are this scenario's calls, and the next
-      // scenario starts on a settled fleet (a rotation right after a switch otherwise shared the
-      // machine with the switch's last looks, and counted their calls).
-      await new Promise((res) => setTimeout(res, followUpsEndMs));
+      // Let the last scrape land so the counters cover the scenario. After a change, also let its
+      // own follow-ups end (the reads of workloads whose key changed, one look after a change):
+      // they are this scenario's calls, and the next scenario starts on a settled fleet (a rotation
+      // right after a switch otherwise shared the machine with the switch's last looks, and counted
+      // their calls). Not after the steady window: its calls are counted per resync period of the
+      // window, and calls after it would count as the window's.
+      await new Promise((res) => setTimeout(res, scenario === 'steady' ? 1200 : followUpsEndMs));
       const calls = (await admin.calls()).filter((c) => c.userIdentity.accessKeyId === operatorAccessKey);
       // To see which resource was called how often (bench/README.md): CMK_BENCH_CALLS_DIR=DIR keeps
       // each scenario's operator calls as DIR/<n>-<scenario>.json.
