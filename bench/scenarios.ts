@@ -325,6 +325,7 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
       const writesBefore = scenario === 'steady' ? await apiserverWritesByResource(kube) : {};
       const sampleFrom = metrics.samples.length;
       await admin.clearCalls();
+      const callsFrom = Date.now();
       const r = await runScenario(scenario, {
         opts,
         fleet,
@@ -345,6 +346,7 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
       // their calls). Not after the steady window: its calls are counted per resync period of the
       // window, and calls after it would count as the window's.
       await new Promise((res) => setTimeout(res, scenario === 'steady' ? 1200 : followUpsEndMs));
+      const callWindowMs = Date.now() - callsFrom;
       const calls = (await admin.calls()).filter((c) => c.userIdentity.accessKeyId === operatorAccessKey);
       // To see which resource was called how often (bench/README.md): CMK_BENCH_CALLS_DIR=DIR keeps
       // each scenario's operator calls as DIR/<n>-<scenario>.json.
@@ -366,7 +368,7 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
         after = { ...after, kubeRequests: diff(counted, own) };
       }
       const window = metrics.samples.slice(sampleFrom);
-      const result = summarise(scenario, fl, r, calls, before, after, window, fleet, opts);
+      const result = summarise(scenario, fl, r, calls, callWindowMs, before, after, window, fleet, opts);
       // The resident set sampled from /proc every second, where it could be read.
       const rss = metrics.rss.slice(rssFrom);
       if (rss.length > 0) result.peakRssMiB = round(Math.max(...rss.map((x) => x.bytes)) / 2 ** 20, 1);
@@ -666,6 +668,8 @@ function summarise(
   fl: Floor,
   r: ScenarioRun,
   calls: CallRecord[],
+  /** From clearing the emulator's call log to reading it: the time the calls were made in. */
+  callWindowMs: number,
   before: MetricsSample,
   after: MetricsSample,
   window: MetricsSample[],
@@ -720,7 +724,8 @@ function summarise(
     signals,
   };
   if (scenario === 'steady') {
-    const periods = r.timeMs / opts.resyncMs;
+    // Per resync period of the time the calls were counted over (the window and the scrape after it).
+    const periods = Math.max(r.timeMs, callWindowMs) / opts.resyncMs;
     const reads = calls.filter(
       (c) => /^(Describe|Get|List)/.test(c.eventName) && !c.eventSource.startsWith('kms'),
     ).length;
