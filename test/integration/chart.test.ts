@@ -449,7 +449,7 @@ describe('the chart renders valid objects', () => {
     // Memory from the benchmark (values.yaml says which figures; test/unit/chart-values.test.ts
     // checks them against the newest run).
     expect((c as unknown as { resources: unknown }).resources).toEqual({
-      requests: { cpu: '100m', memory: '320Mi' },
+      requests: { cpu: '100m', memory: '352Mi' },
       limits: { memory: '512Mi' },
     });
     // The lease Role is namespaced to the release and limited to the one Lease by name.
