@@ -60,7 +60,10 @@ export interface ScanOptions {
   /**
    * Reads the workload reconciles made (src/aws/recent-reads.ts): a resource read at or after
    * `readsSince` is taken from here instead of being read again. Its listing and, for a Managed
-   * Flink application whose version changed, its snapshots are still read.
+   * Flink application whose version changed, its snapshots are still read. A read showing another
+   * version than the listing is not taken; one without a version to compare (EMR Serverless,
+   * Keyspaces) serves this pass only: `seen` keeps only what a version vouches for, so an answer
+   * older than the listing is never carried over to the next passes.
    */
   recent?: { reads: Pick<RecentReads, 'since'>; readsSince: number };
 }
@@ -127,13 +130,23 @@ export async function scanKeyUsers(
   const remember = (arn: string, version: string, users: AwsKeyUser[]) => {
     if (version) options.seen?.set(arn, { version, users });
   };
-  /** The resource's encryption from a workload reconcile's read recent enough, if there is one. */
-  const sharedRead = (arn: string): EncryptionSetting | undefined => {
-    const recent = arn && options.recent?.reads.since(arn, options.recent.readsSince);
+  /**
+   * The resource's encryption from a workload reconcile's read recent enough, if there is one and it
+   * does not contradict the version the listing shows; `vouched` when that version matches.
+   */
+  const sharedRead = (
+    arn: string,
+    listedVersion?: string,
+  ): { encryption: EncryptionSetting; vouched: boolean } | undefined => {
+    const recent = arn ? options.recent?.reads.since(arn, options.recent.readsSince) : undefined;
     if (!recent) return undefined;
+    if (recent.version !== undefined && listedVersion && recent.version !== listedVersion) return undefined;
     result.shared += 1;
     result.oldestSharedRead = Math.min(result.oldestSharedRead ?? recent.at, recent.at);
-    return recent.encryption;
+    return {
+      encryption: recent.encryption,
+      vouched: recent.version !== undefined && recent.version === listedVersion,
+    };
   };
   const read = async <T>(operation: string, call: () => Promise<T>): Promise<T> => {
     await options.pace();
@@ -159,8 +172,9 @@ export async function scanKeyUsers(
       if (carriedOver(arn, version)) continue;
       const before = result.users.length;
       await guarded(`application ${name}`, async () => {
+        const shared = sharedRead(arn, version);
         const enc =
-          sharedRead(arn) ??
+          shared?.encryption ??
           flinkEncryption(
             (
               await read('DescribeApplication', () =>
@@ -198,7 +212,7 @@ export async function scanKeyUsers(
               keyRef: snapEnc.keyArn,
             });
         }
-        remember(arn, version, result.users.slice(before));
+        if (!shared || shared.vouched) remember(arn, version, result.users.slice(before));
       });
     }
   });
@@ -233,7 +247,7 @@ export async function scanKeyUsers(
           if (!tableName) continue;
           await guarded(`table ${keyspaceName}.${tableName}`, async () => {
             const listedArn = text(t.resourceArn) ?? '';
-            const shared = sharedRead(listedArn);
+            const shared = sharedRead(listedArn)?.encryption;
             let enc: EncryptionSetting;
             let resourceArn = listedArn;
             if (shared) enc = shared;
@@ -270,8 +284,9 @@ export async function scanKeyUsers(
       if (!carriedOver(arn, version)) {
         const before = result.users.length;
         await guarded(`application ${applicationId}`, async () => {
+          const shared = sharedRead(arn);
           const enc =
-            sharedRead(arn) ??
+            shared?.encryption ??
             emrEncryption(
               (await read('GetApplication', () => emr.send(new GetApplicationCommand({ applicationId }))))
                 .application?.diskEncryptionConfiguration,
@@ -283,7 +298,7 @@ export async function scanKeyUsers(
               resourceArn: arn,
               keyRef: enc.keyArn,
             });
-          remember(arn, version, result.users.slice(before));
+          if (!shared || shared.vouched) remember(arn, version, result.users.slice(before));
         });
       }
       // Only a started application runs job runs and sessions, and it cannot stop while any is

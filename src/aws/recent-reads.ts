@@ -18,10 +18,12 @@ export interface RecentRead {
   /** When the read began (ms since the epoch). */
   at: number;
   encryption: EncryptionSetting;
+  /** The resource's version in that answer, where AWS gives one (MSF ApplicationVersionId). */
+  version?: string;
 }
 
 export interface RecentReads {
-  record(resourceArn: string, encryption: EncryptionSetting, at: number): void;
+  record(resourceArn: string, encryption: EncryptionSetting, at: number, version?: string): void;
   /** The latest read of the resource, if it began at or after `since`. */
   since(resourceArn: string, since: number): RecentRead | undefined;
   /** The resource changed at `at`: no read that began before it serves any more. */
@@ -32,8 +34,11 @@ export interface RecentReads {
 export function createRecentReads(options: { maxEntries?: number } = {}): RecentReads {
   const maxEntries = Math.max(1, options.maxEntries ?? 100_000);
   /** By resource ARN; an entry without `encryption` marks a change (no read since serves). */
-  const reads = new Map<string, { at: number; encryption?: EncryptionSetting }>();
-  const put = (resourceArn: string, entry: { at: number; encryption?: EncryptionSetting }) => {
+  const reads = new Map<string, { at: number; encryption?: EncryptionSetting; version?: string }>();
+  const put = (
+    resourceArn: string,
+    entry: { at: number; encryption?: EncryptionSetting; version?: string },
+  ) => {
     reads.delete(resourceArn);
     reads.set(resourceArn, entry);
     if (reads.size > maxEntries) {
@@ -42,17 +47,22 @@ export function createRecentReads(options: { maxEntries?: number } = {}): Recent
     }
   };
   return {
-    record(resourceArn, encryption, at) {
+    record(resourceArn, encryption, at, version) {
       if (!resourceArn) return;
       const earlier = reads.get(resourceArn);
       // Two reads may answer out of order, or after a change they began before: keep the one that
       // began last.
       if (earlier && (earlier.at > at || (!earlier.encryption && earlier.at >= at))) return;
-      put(resourceArn, { at, encryption });
+      put(resourceArn, { at, encryption, ...(version !== undefined ? { version } : {}) });
     },
     since(resourceArn, since) {
       const read = reads.get(resourceArn);
-      return read?.encryption && read.at >= since ? { at: read.at, encryption: read.encryption } : undefined;
+      if (!read?.encryption || read.at < since) return undefined;
+      return {
+        at: read.at,
+        encryption: read.encryption,
+        ...(read.version !== undefined ? { version: read.version } : {}),
+      };
     },
     forget(resourceArn, at) {
       put(resourceArn, { at });

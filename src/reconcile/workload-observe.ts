@@ -221,7 +221,13 @@ export async function observeWorkload(
       ...(options.factsLoadedSince !== undefined ? { factsLoadedSince: options.factsLoadedSince } : {}),
     });
     observed = state ? { kind: 'found', state } : { kind: 'notFound' };
-    if (state) deps.recentReads?.record(state.resourceArn, state.encryption, readAt);
+    if (state) {
+      const version =
+        state.facts.service === 'ManagedFlink' && state.facts.applicationVersionId !== undefined
+          ? String(state.facts.applicationVersionId)
+          : undefined;
+      deps.recentReads?.record(state.resourceArn, state.encryption, readAt, version);
+    }
     // Bring our record of the last change up to date from AWS.
     if (state && lastOperation?.status === 'InProgress') {
       let fromAws: WorkloadOperation | undefined;

@@ -167,6 +167,49 @@ describe('scanKeyUsers', () => {
     expect(own.oldestSharedRead).toBeUndefined();
   });
 
+  it('takes no read showing another version than the listing, and carries over only what a version vouches for', async () => {
+    const key = await aws.newKey();
+    const other = await aws.newKey();
+    aws.seed(flinkApp('inv-versioned', withKey(key)));
+    aws.seed(emrApp('00fversion0000001', 'inv-unversioned', withKey(key)));
+    const flinkArn = `arn:aws:kinesisanalytics:us-east-1:${account}:application/inv-versioned`;
+    const emrArn = `arn:aws:emr-serverless:us-east-1:${account}:/applications/00fversion0000001`;
+    const listed = await scanKeyUsers(aws.clients, aws.target, { pace: async () => {} });
+    expect(listed.users.some((u) => u.resourceArn === flinkArn)).toBe(true);
+    const describes = async () =>
+      (await aws.admin.calls()).filter(
+        (c) => c.eventName === 'DescribeApplication' || c.eventName === 'GetApplication',
+      ).length;
+    const keyOf = (r: ScanResult, arn: string) =>
+      r.users.find((u) => u.resourceArn === arn && u.what === 'application')?.keyRef;
+
+    // An answer from another version of the application (the listing shows 1) is not taken.
+    const stale = createRecentReads();
+    stale.record(flinkArn, { type: 'CustomerManaged', keyArn: other }, 2_000, '7');
+    const before = await describes();
+    const fresh = await scanKeyUsers(aws.clients, aws.target, {
+      pace: async () => {},
+      recent: { reads: stale, readsSince: 0 },
+    });
+    expect(keyOf(fresh, flinkArn)).toBe(key);
+    expect((await describes()) - before).toBe(2);
+
+    // Taken answers: the one whose version matches is carried over to the next pass; the one with no
+    // version to compare (EMR Serverless) serves its pass only, and the next pass reads AWS.
+    const reads = createRecentReads();
+    reads.record(flinkArn, { type: 'CustomerManaged', keyArn: other }, 2_000, '1');
+    reads.record(emrArn, { type: 'CustomerManaged', keyArn: other }, 2_000);
+    const seen = new Map();
+    const shared = await scanKeyUsers(aws.clients, aws.target, {
+      pace: async () => {},
+      seen,
+      recent: { reads, readsSince: 0 },
+    });
+    expect([keyOf(shared, flinkArn), keyOf(shared, emrArn)]).toEqual([other, other]);
+    const next = await scanKeyUsers(aws.clients, aws.target, { pace: async () => {}, seen });
+    expect([keyOf(next, flinkArn), keyOf(next, emrArn)]).toEqual([other, key]);
+  });
+
   it('lists job runs and sessions only of started applications (EMR-010: none run otherwise)', async () => {
     aws.seed(emrApp('00fidle0000000001', 'inv-idle'));
     aws.seed(emrApp('00fstopped0000001', 'inv-stopped', stopped()));

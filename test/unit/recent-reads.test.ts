@@ -15,6 +15,9 @@ describe('createRecentReads', () => {
     expect(reads.since(arn, 100)).toEqual({ at: 100, encryption: onKey(1) });
     expect(reads.since(arn, 101)).toBeUndefined();
     expect(reads.since(`${arn}-other`, 0)).toBeUndefined();
+    // With the version the answer showed, where AWS gives one.
+    reads.record(arn, onKey(1), 200, '4');
+    expect(reads.since(arn, 0)).toEqual({ at: 200, encryption: onKey(1), version: '4' });
   });
 
   it('keeps the read that began last when two answer out of order', () => {
