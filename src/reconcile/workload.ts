@@ -15,7 +15,7 @@
 
 import { adapterFor } from '../aws/adapters.ts';
 import { tagsMemoName } from '../aws/workload.ts';
-import { removeCondition } from '../runtime/conditions.ts';
+import { conditionsByType, removeCondition } from '../runtime/conditions.ts';
 import { executor, type ReconcilerKind, type Results } from '../runtime/executor.ts';
 import type { KubeClient, KubeObject } from '../runtime/kube.ts';
 import type { Informer } from '../runtime/watch.ts';
@@ -228,9 +228,8 @@ export function holdsSwitchIntent(
   if (was.startTime !== now.startTime || was.toKey !== now.toKey) return false;
   if (plan.actions.length > 0 || results.failure || results.mutated) return false;
   if (stored?.observedGeneration !== next.observedGeneration) return false;
-  const byType = (s: Status | undefined) => new Map((s?.conditions ?? []).map((c) => [c.type, c]));
-  const before = byType(stored);
-  const after = byType(next);
+  const before = conditionsByType(stored?.conditions);
+  const after = conditionsByType(next.conditions);
   for (const type of new Set([...before.keys(), ...after.keys()])) {
     const b = before.get(type);
     const a = after.get(type);

@@ -66,6 +66,11 @@ export function findCondition(
   return conditions?.find((c) => c.type === type);
 }
 
+/** The conditions by type (of two with one type, the later). */
+export function conditionsByType(conditions: readonly Condition[] | undefined): Map<string, Condition> {
+  return new Map((conditions ?? []).map((c) => [c.type, c]));
+}
+
 export function isConditionTrue(conditions: readonly Condition[] | undefined, type: string): boolean {
   return findCondition(conditions, type)?.status === 'True';
 }

@@ -33,7 +33,7 @@
 import type { Logger } from 'pino';
 import type { AwsCallError } from '../aws/errors.ts';
 import { AwsCallError as AwsCallErrorClass } from '../aws/errors.ts';
-import { type Condition, setCondition, withKstatus } from './conditions.ts';
+import { type Condition, conditionsByType, setCondition, withKstatus } from './conditions.ts';
 import type { ReconcileContext, ReconcileResult } from './controller.ts';
 import { TerminalError, TransientError, WaitingError } from './errors.ts';
 import type { EventRecorder } from './events.ts';
@@ -438,12 +438,10 @@ export function changedFields(before: Reconciled | undefined, after: Reconciled 
     if (k === 'conditions') continue;
     if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) out.push(k);
   }
-  const byType = (s: Record<string, unknown>) =>
-    new Map(((s['conditions'] as Condition[] | undefined) ?? []).map((c) => [c.type, JSON.stringify(c)]));
-  const ca = byType(a);
-  const cb = byType(b);
+  const ca = conditionsByType(a['conditions'] as Condition[] | undefined);
+  const cb = conditionsByType(b['conditions'] as Condition[] | undefined);
   for (const t of new Set([...ca.keys(), ...cb.keys()]))
-    if (ca.get(t) !== cb.get(t)) out.push(`conditions.${t}`);
+    if (JSON.stringify(ca.get(t)) !== JSON.stringify(cb.get(t))) out.push(`conditions.${t}`);
   return out;
 }
 

@@ -183,7 +183,6 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     return { unfinishedSeconds, longestSeconds };
   });
 
-  /** The next key and its lane; a slow key only if the gate lets one start (it is then counted). */
   /** The first key of `list` still waiting in the fast lane (stale entries dropped on the way). */
   function firstFast(list: string[]): string | undefined {
     for (let key = list.shift(); key !== undefined; key = list.shift())
@@ -191,6 +190,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     return undefined;
   }
 
+  /** The next key and its lane; a slow key only if the gate lets one start (it is then counted). */
   function next(): { key: string; lane: Lane } | undefined {
     const key = firstFast(followUps) ?? firstFast(fast);
     if (key !== undefined) return { key, lane: 'fast' };
