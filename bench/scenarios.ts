@@ -431,41 +431,46 @@ function emptySample(): MetricsSample {
   };
 }
 
+/** The API server's `apiserver_request_total`, summed by `key` of each sample's labels (undefined: left out). */
+async function apiserverRequests(
+  kube: BenchKube,
+  key: (labels: Record<string, string>) => string | undefined,
+): Promise<Record<string, number>> {
+  const res = await kube.request('GET', '/metrics');
+  const out: Record<string, number> = {};
+  if (res.status !== 200 || typeof res.body !== 'string') return out;
+  for (const s of parseMetrics(res.body)) {
+    if (s.name !== 'apiserver_request_total') continue;
+    const k = key(s.labels);
+    if (k !== undefined) out[k] = (out[k] ?? 0) + s.value;
+  }
+  return out;
+}
+
+/** An API server verb as the HTTP method the client sent. */
+const methodOf = (verb: string) =>
+  verb === 'LIST' || verb === 'WATCH' ? 'GET' : verb === 'APPLY' ? 'PATCH' : verb;
+
 /**
  * The API server's own count of requests to the cmk.io group, by verb (the fallback when the
  * operator does not export rest_client_requests_total). It includes the bench's requests, which
  * the caller subtracts, and misses the operator's requests outside cmk.io (Events).
  */
-async function apiserverCmkRequests(kube: BenchKube): Promise<Record<string, number>> {
-  const res = await kube.request('GET', '/metrics');
-  const out: Record<string, number> = {};
-  if (res.status !== 200 || typeof res.body !== 'string') return out;
-  for (const s of parseMetrics(res.body)) {
-    if (s.name !== 'apiserver_request_total' || s.labels['group'] !== 'cmk.io') continue;
-    const verb = s.labels['verb'] ?? '?';
-    const method = verb === 'LIST' || verb === 'WATCH' ? 'GET' : verb === 'APPLY' ? 'PATCH' : verb;
-    out[method] = (out[method] ?? 0) + s.value;
-  }
-  return out;
+function apiserverCmkRequests(kube: BenchKube): Promise<Record<string, number>> {
+  return apiserverRequests(kube, (l) => (l['group'] === 'cmk.io' ? methodOf(l['verb'] ?? '?') : undefined));
 }
 
 /**
  * The API server's write requests by resource, `plural[/subresource]`: of every client, on the cmk.io
  * kinds and Events (the API server's own lease renewals left out).
  */
-async function apiserverWritesByResource(kube: BenchKube): Promise<Record<string, number>> {
-  const res = await kube.request('GET', '/metrics');
-  const out: Record<string, number> = {};
-  if (res.status !== 200 || typeof res.body !== 'string') return out;
-  for (const s of parseMetrics(res.body)) {
-    if (s.name !== 'apiserver_request_total') continue;
-    if (!['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY'].includes(s.labels['verb'] ?? '')) continue;
-    const resource = s.labels['resource'] ?? '?';
-    if (s.labels['group'] !== 'cmk.io' && resource !== 'events') continue;
-    const k = s.labels['subresource'] ? `${resource}/${s.labels['subresource']}` : resource;
-    out[k] = (out[k] ?? 0) + s.value;
-  }
-  return out;
+function apiserverWritesByResource(kube: BenchKube): Promise<Record<string, number>> {
+  return apiserverRequests(kube, (l) => {
+    const resource = l['resource'] ?? '?';
+    if (!writeMethods.has(methodOf(l['verb'] ?? '')) || (l['group'] !== 'cmk.io' && resource !== 'events'))
+      return undefined;
+    return l['subresource'] ? `${resource}/${l['subresource']}` : resource;
+  });
 }
 
 async function installCrds(kube: BenchKube): Promise<void> {
@@ -725,7 +730,7 @@ function summarise(
   };
   if (scenario === 'steady') {
     // Per resync period of the time the calls were counted over (the window and the scrape after it).
-    const periods = Math.max(r.timeMs, callWindowMs) / opts.resyncMs;
+    const periods = callWindowMs / opts.resyncMs;
     const reads = calls.filter(
       (c) => /^(Describe|Get|List)/.test(c.eventName) && !c.eventSource.startsWith('kms'),
     ).length;
