@@ -113,6 +113,7 @@ export function createPacer(
 
 export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventoryOptions): KeyInventory {
   const fullEvery = Math.max(1, options.fullEvery ?? 6);
+  const sharedReadMaxAgeMs = Math.max(0, options.sharedReadMaxAgeMs ?? 60_000);
   const sleep =
     deps.sleep ??
     ((ms: number, signal?: AbortSignal) =>
@@ -137,7 +138,10 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
       seen: Map<string, { version: string; users: AwsKeyUser[] }>;
       running?: Promise<void>;
       queued?: Promise<void>;
-      /** The queued pass takes workload reads that began at or after this (the strictest caller's). */
+      /**
+       * The queued pass takes workload reads that began at or after this (the latest request time of
+       * the `refresh` callers waiting for it), and never older than sharedReadMaxAgeMs at its start.
+       */
       queuedReadsSince?: number;
     }
   >();
@@ -198,17 +202,20 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
   /**
    * A pass that starts after this call: one running now may have read a resource before it
    * changed, so the new pass waits for it; callers while it waits share it. It takes workload
-   * reads that began at or after `readsSince` (a caller's request time at the latest).
+   * reads at most sharedReadMaxAgeMs old when it starts, and with `readsSince` (a caller's request
+   * time) only reads that began at or after it.
    */
   function queuePass(
     target: AwsTarget,
-    readsSince: number,
+    readsSince: number | undefined,
     signal?: AbortSignal,
     options: { maxAgeMs?: number } = {},
   ): Promise<void> {
     const s = stateOf(target);
+    const strictest = (a: number | undefined, b: number | undefined) =>
+      a === undefined ? b : b === undefined ? a : Math.max(a, b);
     if (s.queued) {
-      s.queuedReadsSince = Math.max(s.queuedReadsSince ?? readsSince, readsSince);
+      s.queuedReadsSince = strictest(s.queuedReadsSince, readsSince);
       return s.queued;
     }
     if (
@@ -221,7 +228,7 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
     s.queuedReadsSince = readsSince;
     const queued = after.then(() => {
       s.queued = undefined;
-      const since = s.queuedReadsSince ?? deps.now();
+      const since = strictest(s.queuedReadsSince, deps.now() - sharedReadMaxAgeMs)!;
       s.queuedReadsSince = undefined;
       const running: Promise<void> = pass(target, since, signal).finally(() => {
         if (s.running === running) s.running = undefined;
@@ -232,7 +239,6 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
     s.queued = queued;
     return queued;
   }
-  const sharedReadMaxAgeMs = Math.max(0, options.sharedReadMaxAgeMs ?? 60_000);
 
   return {
     start(signal) {
@@ -240,7 +246,7 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
         while (!signal.aborted) {
           for (const t of options.targets()) {
             if (signal.aborted) break;
-            await queuePass(t, deps.now() - sharedReadMaxAgeMs, signal);
+            await queuePass(t, undefined, signal);
           }
           await sleep(options.periodMs, signal);
         }

@@ -340,6 +340,22 @@ describe('createKeyInventory with the workload reconciles reads', () => {
     expect(t.onTable(t.other)).toBe(0);
   });
 
+  it('a periodic pass queued behind another measures the age of the reads it takes from its own start', async () => {
+    const t = await setUp();
+    // A reconcile's read at the request: the refresh's pass takes it.
+    t.reads.record(t.tableArn, { type: 'CustomerManaged', keyArn: t.other }, t.now());
+    const first = t.inventory.refresh(aws.target);
+    await Promise.resolve(); // the refresh's pass is now running
+    const stop = new AbortController();
+    t.inventory.start(stop.signal); // the periodic pass waits behind it
+    // Two minutes pass before it starts: the read is then 120 s old, past the 60 s bound.
+    t.tick(120_000);
+    await first;
+    expect(t.onTable(t.other)).toBe(1);
+    await expect.poll(() => t.onTable(t.key)).toBe(1);
+    stop.abort();
+  });
+
   it('a pass asked for by refresh takes only reads that began after the request', async () => {
     const t = await setUp();
     t.reads.record(t.tableArn, { type: 'CustomerManaged', keyArn: t.other }, t.now() - 1);
