@@ -5,7 +5,7 @@
 import { keyPolicyPreflight } from '../keys/preflight.ts';
 import { loadTenancyRules, type TenancyRules } from '../keys/tenancy.ts';
 import { startOperator } from '../operator.ts';
-import { createLogger, logLevels } from '../runtime/log.ts';
+import { createLogger, logLevels, processLogBase } from '../runtime/log.ts';
 import { defineCommand } from './command.ts';
 
 export const runCli = defineCommand({
@@ -157,7 +157,7 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   const log = createLogger({
     ...(v['log-level'] ? { level: v['log-level'] } : {}),
-    base: { component: 'cmk-operator' },
+    base: processLogBase,
   });
   const operator = await startOperator({
     ...(v.kubeconfig ? { kubeconfig: v.kubeconfig } : {}),

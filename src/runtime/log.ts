@@ -46,6 +46,13 @@ export interface LoggerOptions {
   base?: Record<string, unknown>;
 }
 
+/**
+ * The fields the operator's process logger puts on every line. The process is named by `name`;
+ * a subsystem's child logger adds `component` (inventory, key-poll, events, ...), so each key
+ * appears once on a line.
+ */
+export const processLogBase = { name: 'cmk-operator' } as const;
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const env = options.env ?? process.env;
   const level = options.level ?? env['LOG_LEVEL'] ?? 'info';

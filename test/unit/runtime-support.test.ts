@@ -19,7 +19,7 @@ import {
   parseObjectKey,
   resourceTypes,
 } from '../../src/runtime/kube.ts';
-import { createLogger } from '../../src/runtime/log.ts';
+import { createLogger, processLogBase } from '../../src/runtime/log.ts';
 
 const kmsKeys = { group: 'cmk.io', version: 'v1alpha1', plural: 'kmskeys', namespaced: true, kind: 'KmsKey' };
 
@@ -134,16 +134,30 @@ describe('probe reports', () => {
 });
 
 describe('logger', () => {
-  function capture(level?: string, env: Record<string, string> = {}) {
+  function capture(level?: string, env: Record<string, string> = {}, base?: Record<string, unknown>) {
     const lines: Array<Record<string, unknown>> = [];
+    const raw: string[] = [];
     const destination = new Writable({
       write(chunk, _e, cb) {
+        raw.push(String(chunk));
         lines.push(JSON.parse(String(chunk)));
         cb();
       },
     });
-    return { lines, log: createLogger({ ...(level ? { level } : {}), env, destination }) };
+    return {
+      lines,
+      raw,
+      log: createLogger({ ...(level ? { level } : {}), env, destination, ...(base ? { base } : {}) }),
+    };
   }
+
+  it("a subsystem's line names the process and the subsystem, each key once", () => {
+    const { lines, raw, log } = capture(undefined, {}, processLogBase);
+    log.child({ component: 'inventory' }).info('pass done');
+    expect(lines[0]).toMatchObject({ name: 'cmk-operator', component: 'inventory', msg: 'pass done' });
+    expect(raw[0]!.match(/"component"/g)).toHaveLength(1);
+    expect(raw[0]!.match(/"name"/g)).toHaveLength(1);
+  });
 
   it('redacts AWS credentials, tokens and authorization headers at any of the first levels', () => {
     const { lines, log } = capture();
