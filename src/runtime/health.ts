@@ -20,6 +20,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { type Clock, systemClock } from './clock.ts';
 import { silentLogger } from './log.ts';
+import { exposition } from './metrics.ts';
 
 /** What the probes need of an informer. */
 export interface ProbedInformer {
@@ -172,7 +173,7 @@ export async function startHealthEndpoints(
       return send(res, r.ok ? 200 : 503, r.text);
     }
     if (serves !== 'health' && path === '/metrics') {
-      return send(res, 200, await options.registry.metrics(), options.registry.contentType);
+      return send(res, 200, await exposition(options.registry), options.registry.contentType);
     }
     return send(res, 404, 'not found\n');
   }

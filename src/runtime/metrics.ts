@@ -16,6 +16,29 @@ export function createMetricsRegistry(options: { defaultMetrics?: boolean } = {}
   return registry;
 }
 
+/**
+ * Families a registry serves that are rendered straight to text (per-object series, which would
+ * cost too much as prom-client metrics at scale; src/reconcile/resource-metrics.ts). Each render
+ * returns whole families in the Prometheus text format, each line ending in a newline.
+ */
+const textFamilies = new WeakMap<Registry, Array<() => string>>();
+
+/** Adds `render`'s families to what `exposition(registry)` serves. */
+export function registerTextFamilies(registry: Registry, render: () => string): void {
+  if (registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE)
+    throw new Error('text families are written in the Prometheus text format; the registry serves another');
+  const list = textFamilies.get(registry);
+  if (list) list.push(render);
+  else textFamilies.set(registry, [render]);
+}
+
+/** What /metrics serves: the registry's metrics, then its text families. */
+export async function exposition(registry: Registry): Promise<string> {
+  const text = await registry.metrics();
+  const renders = textFamilies.get(registry) ?? [];
+  return renders.length === 0 ? text : text + renders.map((render) => render()).join('');
+}
+
 /** What a work queue reports; `noWorkQueueMetrics` when nobody listens. */
 export interface WorkQueueMetrics {
   added(): void;

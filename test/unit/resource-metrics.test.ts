@@ -2,15 +2,18 @@
 // off a dashboard or an alert must be what `kubectl get` shows, and a status field that is gone, or
 // malformed, leaves no sample behind.
 
-import { Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { KeyReferencingObject, KmsKeyObject } from '../../src/api/resources.ts';
 import {
   kmsKeySamples,
   registerResourceMetrics,
+  resourceMetricFamilies,
+  resourceMetricsText,
   type Sample,
   workloadSamples,
 } from '../../src/reconcile/resource-metrics.ts';
+import { exposition } from '../../src/runtime/metrics.ts';
 import type { KindCache } from '../../src/runtime/wiring.ts';
 
 const now = Date.parse('2026-12-10T00:00:00Z');
@@ -204,7 +207,7 @@ describe('registerResourceMetrics', () => {
       { kmsKeys: cacheOf('KmsKey', keys), referencing: [{ cache: cacheOf('FlinkApplication', apps) }] },
       () => now,
     );
-    const first = await registry.metrics();
+    const first = await exposition(registry);
     expect(first).toContain(
       'cmk_kmskey_state{kind="KmsKey",namespace="keys",name="orders",state="Disabled"} 1',
     );
@@ -215,11 +218,92 @@ describe('registerResourceMetrics', () => {
     keys.set('keys/orders', kmsKey({ keyState: 'Enabled' }));
     apps.delete('team-a/orders');
     await new Promise((resolve) => setImmediate(resolve));
-    const second = await registry.metrics();
+    const second = await exposition(registry);
     expect(second).toContain(
       'cmk_kmskey_state{kind="KmsKey",namespace="keys",name="orders",state="Enabled"} 1',
     );
     expect(second).not.toContain('state="Disabled"');
     expect(second).not.toMatch(/cmk_workload_on_desired_key\{/);
+  });
+});
+
+describe('resourceMetricsText', () => {
+  /** What prom-client's gauges serve for the same samples: the format the text must keep. */
+  async function viaGauges(keys: KmsKeyObject[], apps: KeyReferencingObject[]): Promise<string> {
+    const registry = new Registry();
+    const gauges = new Map(
+      Object.entries(resourceMetricFamilies).map(([metric, f]) => [
+        metric,
+        new Gauge({
+          name: metric,
+          help: f.help,
+          labelNames: ['kind', 'namespace', 'name', ...f.labels],
+          registers: [registry],
+        }),
+      ]),
+    );
+    const samples = [
+      ...keys.flatMap((k) => kmsKeySamples(k, now)),
+      ...apps.flatMap((a) => workloadSamples('FlinkApplication', a)),
+    ];
+    for (const s of samples) gauges.get(s.metric)!.set(s.labels, s.value);
+    return registry.metrics();
+  }
+
+  it("serves, family by family, what prom-client's gauges would, escaping included", async () => {
+    const keys = [
+      kmsKey({
+        keyState: 'PendingDeletion',
+        deletionDate: '2026-12-17T00:00:00Z',
+        usage: { kubernetes: 3, aws: 5, unmanaged: 2 },
+        conditions: [cond('Ready', 'False', 'KeyPendingDeletion')],
+      } as never),
+    ];
+    const apps = ['orders', 'payments', 'ledger'].map((name, i) =>
+      workload(name, {
+        conditions: [
+          cond('Ready', 'True', 'Ready'),
+          cond('Reconciling', 'False', i === 1 ? 'a "quoted" \\ reason\nover two lines' : 'Done'),
+          cond('KeyCurrent', i === 2 ? 'False' : 'True', 'OnDesiredKey'),
+          cond('MaterialCurrent', 'True', 'OnCurrentMaterial'),
+        ],
+      }),
+    );
+    const render = resourceMetricsText(
+      {
+        kmsKeys: cacheOf('KmsKey', new Map(keys.map((k) => [k.metadata.name, k]))),
+        referencing: [{ cache: cacheOf('FlinkApplication', new Map(apps.map((a) => [a.metadata.name, a]))) }],
+      },
+      () => now,
+    );
+    const ours = render();
+    expect(ours).toContain(String.raw`reason="a \"quoted\" \\ reason\nover two lines"`);
+    expect(ours.endsWith('\n')).toBe(true);
+    // A family is one block: HELP, TYPE, then its series (their order within it aside).
+    const blocks = (text: string) =>
+      text
+        .trim()
+        .split(/\n(?=# HELP )/)
+        .map((block) => {
+          const [help, type, ...series] = block.trim().split('\n');
+          return [help, type, ...series.sort()];
+        });
+    expect(blocks(ours)).toEqual(blocks(await viaGauges(keys, apps)));
+    // The second scrape of unchanged objects is the same text.
+    expect(render()).toBe(ours);
+  });
+
+  it('a family with tens of thousands of series renders whole', () => {
+    const apps = new Map(
+      Array.from({ length: 40_000 }, (_, i) => {
+        const a = workload(`app-${i}`, { conditions: [cond('KeyCurrent', 'True', 'OnDesiredKey')] });
+        return [a.metadata.name, a] as const;
+      }),
+    );
+    const text = resourceMetricsText(
+      { kmsKeys: cacheOf('KmsKey', new Map()), referencing: [{ cache: cacheOf('FlinkApplication', apps) }] },
+      () => now,
+    )();
+    expect(text.match(/^cmk_workload_on_desired_key\{/gm)).toHaveLength(40_000);
   });
 });
