@@ -20,9 +20,10 @@ import {
 import { mayRunOnOldMaterial } from './key-progress.ts';
 
 /**
- * Workload-triggered KmsKey reconciles wait this long, so a burst of progress costs one reconcile:
- * during a fleet switch each key's progress counts are written about every 5 s, not every second
- * (each write is an API write; at 1,000 workloads on 10 keys the 1 s spacing cost 0.3 per workload).
+ * Workload-triggered KmsKey reconciles wait this long, so a burst of progress costs one reconcile
+ * (at 1,000 workloads on 10 keys a 1 s spacing cost 0.3 API writes per workload). The counts alone
+ * are written less often still (progressWriteIntervalMs in key-progress.ts); the end of a move shows
+ * this long after its last workload.
  */
 export const progressCoalesceMs = 5000;
 

@@ -86,3 +86,32 @@ export function workloadProgress(
     ...(pending.length ? { pending } : {}),
   };
 }
+
+type Progress = NonNullable<KmsKeyStatus['workloads']>;
+
+/**
+ * While a KmsKey's users move (a fleet switch, a rotation's restarts), its progress counts are
+ * written at most this often; the start and the end of a move are written at once. At 1,000
+ * workloads on 10 keys a 45 s switch wrote each key's progress about every 5 s (0.11 API writes per
+ * workload on top of the workloads' own 3); at this interval about 4 times.
+ */
+export const progressWriteIntervalMs = 15_000;
+
+const allThere = (p: Progress) => p.onKey === p.total && p.onCurrentMaterial === p.total;
+
+/**
+ * How long a change of `status.workloads` alone waits before it is written (0: now), given the
+ * stored progress, the new one, and how long ago the key's status was last written.
+ * Written at once: the first progress; a change of who uses the key (the total); the end of a move
+ * (every user on the key and its current material); its start (the stored progress had them all).
+ */
+export function progressWait(
+  stored: Progress | undefined,
+  next: Progress | undefined,
+  sinceWriteMs: number,
+  intervalMs: number = progressWriteIntervalMs,
+): number {
+  if (!stored || !next) return 0;
+  if (stored.total !== next.total || allThere(next) || allThere(stored)) return 0;
+  return Math.max(0, intervalMs - sinceWriteMs);
+}

@@ -21,7 +21,7 @@ import { removeCondition } from '../runtime/conditions.ts';
 import type { ReconcileContext } from '../runtime/controller.ts';
 import { executor, type ReconcilerKind } from '../runtime/executor.ts';
 import { outcomeFor } from '../runtime/outcome.ts';
-import { tablesVersion, workloadProgress } from './key-progress.ts';
+import { progressWait, tablesVersion, workloadProgress } from './key-progress.ts';
 import { kmsKeyActions } from './kmskey-actions.ts';
 import {
   type KmsKeyObservationSet,
@@ -195,6 +195,12 @@ export function kmsKeyKind(
       if (results.mutated && arn) deps.keys.invalidate(arn);
     },
     subject: keyArnOf,
+    // Progress counts alone are written at most every 15 s while users move; start and end at once.
+    paced: {
+      field: 'workloads',
+      wait: (stored, next, sinceWriteMs) =>
+        progressWait(stored as KmsKeyStatus['workloads'], next as KmsKeyStatus['workloads'], sinceWriteMs),
+    },
     prune: (conditions, plan, object) => {
       let next = conditions;
       for (const t of ['DeletionBlocked', 'DeletionAuthority', 'ServiceAccess'])

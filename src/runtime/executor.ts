@@ -15,7 +15,8 @@
 //   transient → Reconciling=True (reason Retrying) and a TransientError (backoff). Anything that is
 //   not an AWS failure is rethrown as it is, with no status write (the queue retries it).
 // - Status is written once at the end, only if it changed (and the kind does not hold the stored
-//   one: a change in flight), even when an action failed, from the object as stored (recomputed
+//   one: a change in flight; nor is the only change one of the kind's paced field inside its wait,
+//   which is then written by a look when the wait ends), even when an action failed, from the object as stored (recomputed
 //   after a conflict). Handlers may write earlier only through
 //   ctx.recordNow or ctx.recordOutcomeNow (intent before side effect); the latter writes the status
 //   the reconcile expects to end with, so an action whose answer adds nothing costs one write.
@@ -30,6 +31,7 @@
 // Never: looks at SDK error names (the adapters classify), retries an action itself, or writes
 // status through any path but the status writer.
 
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { AwsCallError } from '../aws/errors.ts';
 import { AwsCallError as AwsCallErrorClass } from '../aws/errors.ts';
@@ -196,6 +198,14 @@ export interface ReconcilerKind<
    * flight whose stored record already says what a person or a tool needs until it ends.
    */
   holds?(stored: O, next: Status<O>, plan: P, results: Results<Status<O>>): boolean;
+  /**
+   * A status field whose change, when it is the only one, may wait (progress counts of a change
+   * that takes minutes): `wait` gets the stored and the new value and how long ago this process last
+   * wrote the object's status (Infinity when it has not), and answers how many ms the change waits
+   * (0: written now). While it waits the stored status stands and the reconcile looks again when the
+   * wait ends. A change of any other field writes the whole status at once, the field with it.
+   */
+  paced?: { field: string; wait(stored: unknown, next: unknown, sinceWriteMs: number): number };
   /** Requeue after a settled pass (default: the plan's). */
   settledRequeueMs?: number;
 }
@@ -210,6 +220,9 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
 ) {
   const { type } = kind;
   const own = ownWrites<O>(deps.now);
+  /** When this process last wrote each object's status, for `kind.paced` (insertion order, bounded). */
+  const statusWrittenAt = new Map<string, number>();
+  const maxStatusWrittenAt = 10_000;
 
   return async function reconcile(key: string, ctx: ReconcileContext): Promise<ReconcileResult> {
     const cached = kind.get(key);
@@ -291,11 +304,19 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
         conditions,
       } as O['status'];
     };
+    /** How long a change of the paced field alone waits, when it is the only change (else undefined). */
+    let pacedMs: number | undefined;
     const compute = (stored: O) => {
+      pacedMs = undefined;
       const next = statusOf(stored, results);
-      return stored.status !== undefined && kind.holds?.(stored, next as Status<O>, plan, results)
-        ? stored.status
-        : next;
+      if (stored.status === undefined) return next;
+      if (kind.holds?.(stored, next as Status<O>, plan, results)) return stored.status;
+      const wait = kind.paced && pacedWait(kind.paced, stored.status, next, key);
+      if (wait) {
+        pacedMs = wait;
+        return stored.status;
+      }
+      return next;
     };
     const record = (event: PlannedEvent) => deps.events.record({ type, object }, event);
     const actionContext: ActionContext<O, Obs> = {
@@ -396,6 +417,12 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
       signal: ctx.signal,
     });
     if (written.written) {
+      if (kind.paced) {
+        statusWrittenAt.delete(key);
+        statusWrittenAt.set(key, deps.now());
+        if (statusWrittenAt.size > maxStatusWrittenAt)
+          statusWrittenAt.delete(statusWrittenAt.keys().next().value!);
+      }
       // Which top-level status fields moved: what a write cost is for, when counting writes.
       if (ctx.log.isLevelEnabled('debug'))
         ctx.log.debug(
@@ -417,16 +444,39 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
         reason: results.deferred.reason,
         retryAfterMs: results.deferred.retryAfterMs,
       });
+    // A paced change not written yet is written at the look its wait ends in.
+    const soonest = (r: ReconcileResult): ReconcileResult =>
+      pacedMs === undefined ? r : { requeueAfterMs: Math.min(r.requeueAfterMs ?? Infinity, pacedMs) };
     if (results.mutated)
-      return { requeueAfterMs: Math.min(results.followAfterMs ?? Infinity, options.transitioningMs) };
+      return soonest({
+        requeueAfterMs: Math.min(results.followAfterMs ?? Infinity, options.transitioningMs),
+      });
     // Settled: the controller's jittered resync decides; anything sooner is capped at it there.
-    if (plan.requeueAfterMs >= options.settledMs) return {};
+    if (plan.requeueAfterMs >= options.settledMs) return soonest({});
     // A look the plan asks for at an interval (a poll: a rotation in progress twice a second) is
     // timed from this look's start, so a slow look (a busy process, a slow API server) does not
     // stretch the interval by its own length; at least a quarter of the interval apart.
     const elapsed = deps.now() - began;
-    return { requeueAfterMs: Math.max(Math.ceil(plan.requeueAfterMs / 4), plan.requeueAfterMs - elapsed) };
+    return soonest({
+      requeueAfterMs: Math.max(Math.ceil(plan.requeueAfterMs / 4), plan.requeueAfterMs - elapsed),
+    });
   };
+
+  /** The wait of a change of the paced field, when it is the only change of the status; else 0. */
+  function pacedWait(
+    paced: NonNullable<typeof kind.paced>,
+    stored: O['status'],
+    next: O['status'],
+    key: string,
+  ): number {
+    const before = (stored as Record<string, unknown>)[paced.field];
+    const after = (next as Record<string, unknown>)[paced.field];
+    const json = (v: unknown) => (v === undefined ? v : JSON.parse(JSON.stringify(v)));
+    if (isDeepStrictEqual(json(after), before)) return 0;
+    if (!isDeepStrictEqual(json({ ...(next as object), [paced.field]: before }), stored)) return 0;
+    const writtenAt = statusWrittenAt.get(key);
+    return paced.wait(before, after, writtenAt === undefined ? Infinity : deps.now() - writtenAt);
+  }
 }
 
 /** The top-level status fields (conditions by type) that differ between two versions of an object. */

@@ -71,3 +71,100 @@ describe('executor requeue', () => {
     expect(await reconcileTaking(300, 600_000)).toEqual({});
   });
 });
+
+describe('a paced status field', () => {
+  /** A kind whose status is { progress, other }; `wait` holds progress-only changes for 15 s. */
+  function pacedReconciler() {
+    let t = 1_000_000;
+    const view = { progress: 0, other: 'a' };
+    const writes: Array<Record<string, unknown>> = [];
+    let object: Obj = {
+      apiVersion: 'cmk.io/v1alpha1',
+      kind: 'KmsKey',
+      metadata: { name: 'k', namespace: 'ns', uid: 'u', resourceVersion: '1', generation: 1 },
+    };
+    const kind: ReconcilerKind<Obj, undefined, { type: 'None' }, never> = {
+      type: { group: 'cmk.io', version: 'v1alpha1', plural: 'kmskeys', namespaced: true, kind: 'KmsKey' },
+      finalizer: 'cmk.io/test',
+      get: () => object,
+      observe: async () => undefined,
+      plan: () =>
+        ({
+          actions: [],
+          conditions: [],
+          events: [],
+          outcome: { kind: 'continue' },
+          requeueAfterMs: 600_000,
+        }) as never,
+      handlers: {} as never,
+      subject: () => 'key',
+      prune: (c) => c,
+      readiness: () => ({ readyWhen: [], ready: { reason: 'Ready', message: 'ok' } }),
+      project: () => ({ progress: view.progress, other: view.other }),
+      paced: {
+        field: 'progress',
+        wait: (_stored, _next, since) => Math.max(0, 15_000 - since),
+      },
+    };
+    const kube = {
+      replace: async (_t: unknown, o: Obj) => {
+        writes.push(o.status!);
+        object = { ...o, metadata: { ...o.metadata, resourceVersion: String(writes.length + 1) } };
+        return object;
+      },
+      get: async () => object,
+    } as unknown as KubeClient;
+    const reconcile = executor(
+      kind,
+      { kube, events: { record: () => undefined } as never, now: () => t },
+      { settledMs: 600_000, transitioningMs: 5_000 },
+    );
+    const look = () =>
+      reconcile('ns/k', {
+        log: pino({ enabled: false }),
+        reconcileId: 'r',
+        signal: new AbortController().signal,
+        retries: 0,
+      });
+    return {
+      view,
+      writes,
+      look,
+      later: (ms: number) => {
+        t += ms;
+      },
+    };
+  }
+
+  it('is written at most once per wait when it is the only change, and looked at again when the wait ends', async () => {
+    const r = pacedReconciler();
+    expect(await r.look()).toEqual({}); // the first status: written
+    expect(r.writes).toHaveLength(1);
+
+    r.later(5_000);
+    r.view.progress = 1;
+    expect(await r.look()).toEqual({ requeueAfterMs: 10_000 }); // held: 5 s after the last write
+    expect(r.writes).toHaveLength(1);
+
+    r.later(10_000);
+    r.view.progress = 2;
+    expect(await r.look()).toEqual({}); // the wait is over: written, with the newest value
+    expect(r.writes).toHaveLength(2);
+    expect(r.writes[1]).toMatchObject({ progress: 2, other: 'a' });
+  });
+
+  it('goes out at once with any other change', async () => {
+    const r = pacedReconciler();
+    await r.look();
+    r.later(1_000);
+    r.view.progress = 5;
+    r.view.other = 'b';
+    expect(await r.look()).toEqual({});
+    expect(r.writes.at(-1)).toMatchObject({ progress: 5, other: 'b' });
+    // ... and the wait counts from that write.
+    r.later(1_000);
+    r.view.progress = 6;
+    expect(await r.look()).toEqual({ requeueAfterMs: 14_000 });
+    expect(r.writes).toHaveLength(2);
+  });
+});

@@ -1,0 +1,41 @@
+// A KmsKey's progress counts during a long move of its users (src/reconcile/key-progress.ts,
+// progressWait): the start and the end show at once, what lies between at most every 15 s, so a
+// fleet switch does not cost the API server a key write every few seconds per key.
+
+import { describe, expect, it } from 'vitest';
+import { progressWait, progressWriteIntervalMs } from '../../src/reconcile/key-progress.ts';
+
+const progress = (total: number, onKey: number, onCurrentMaterial = onKey) => ({
+  total,
+  onKey,
+  onCurrentMaterial,
+  summary: `${onCurrentMaterial}/${total}`,
+});
+
+describe('progressWait', () => {
+  it('holds a count moving between the start and the end until the interval since the last write', () => {
+    expect(progressWait(progress(100, 10), progress(100, 40), 4_000)).toBe(progressWriteIntervalMs - 4_000);
+    expect(progressWait(progress(100, 10), progress(100, 40), progressWriteIntervalMs)).toBe(0);
+    // A rotation's restarts: on the key all along, the current material catching up.
+    expect(progressWait(progress(100, 100, 20), progress(100, 100, 30), 1_000)).toBe(
+      progressWriteIntervalMs - 1_000,
+    );
+  });
+
+  it('writes the end of a move at once', () => {
+    expect(progressWait(progress(100, 99), progress(100, 100), 1)).toBe(0);
+  });
+
+  it('writes the start of a move at once', () => {
+    expect(progressWait(progress(100, 100), progress(100, 97), 1)).toBe(0);
+  });
+
+  it('writes a change of who uses the key at once', () => {
+    expect(progressWait(progress(100, 40), progress(101, 40), 1)).toBe(0);
+  });
+
+  it('writes the first progress, and any after this process has not written the key', () => {
+    expect(progressWait(undefined, progress(100, 40), 1)).toBe(0);
+    expect(progressWait(progress(100, 10), progress(100, 40), Number.POSITIVE_INFINITY)).toBe(0);
+  });
+});
