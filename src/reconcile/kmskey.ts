@@ -195,11 +195,11 @@ export function kmsKeyKind(
       if (results.mutated && arn) deps.keys.invalidate(arn);
     },
     subject: keyArnOf,
-    // Progress counts alone are written at most every 15 s while users move; start and end at once.
+    // While users move, the counts that move with them (progress, usage, grants) are written at
+    // most every 15 s when nothing else changed; the start and the end of a move at once.
     paced: {
-      field: 'workloads',
-      wait: (stored, next, sinceWriteMs) =>
-        progressWait(stored as KmsKeyStatus['workloads'], next as KmsKeyStatus['workloads'], sinceWriteMs),
+      fields: ['workloads', 'usage', 'grants'],
+      wait: (stored, next, sinceWriteMs) => progressWait(stored.workloads, next.workloads, sinceWriteMs),
     },
     prune: (conditions, plan, object) => {
       let next = conditions;

@@ -15,7 +15,7 @@
 //   transient → Reconciling=True (reason Retrying) and a TransientError (backoff). Anything that is
 //   not an AWS failure is rethrown as it is, with no status write (the queue retries it).
 // - Status is written once at the end, only if it changed (and the kind does not hold the stored
-//   one: a change in flight; nor is the only change one of the kind's paced field inside its wait,
+//   one: a change in flight; nor is the only change one of the kind's paced fields inside its wait,
 //   which is then written by a look when the wait ends), even when an action failed, from the object as stored (recomputed
 //   after a conflict). Handlers may write earlier only through
 //   ctx.recordNow or ctx.recordOutcomeNow (intent before side effect); the latter writes the status
@@ -199,13 +199,16 @@ export interface ReconcilerKind<
    */
   holds?(stored: O, next: Status<O>, plan: P, results: Results<Status<O>>): boolean;
   /**
-   * A status field whose change, when it is the only one, may wait (progress counts of a change
-   * that takes minutes): `wait` gets the stored and the new value and how long ago this process last
-   * wrote the object's status (Infinity when it has not), and answers how many ms the change waits
-   * (0: written now). While it waits the stored status stands and the reconcile looks again when the
-   * wait ends. A change of any other field writes the whole status at once, the field with it.
+   * Status fields whose changes, when they are the only ones, may wait (counts that move all
+   * through a change taking minutes): `wait` gets the stored and the new status and how long ago
+   * this process last wrote the object's status (Infinity when it has not), and answers how many ms
+   * the change waits (0: written now). While it waits the stored status stands and the reconcile
+   * looks again when the wait ends. A change of any other field writes the whole status at once.
    */
-  paced?: { field: string; wait(stored: unknown, next: unknown, sinceWriteMs: number): number };
+  paced?: {
+    fields: readonly string[];
+    wait(stored: Status<O>, next: Status<O>, sinceWriteMs: number): number;
+  };
   /** Requeue after a settled pass (default: the plan's). */
   settledRequeueMs?: number;
 }
@@ -462,20 +465,25 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
     });
   };
 
-  /** The wait of a change of the paced field, when it is the only change of the status; else 0. */
+  /** The wait of a change of paced fields, when they are all that changed in the status; else 0. */
   function pacedWait(
     paced: NonNullable<typeof kind.paced>,
     stored: O['status'],
     next: O['status'],
     key: string,
   ): number {
-    const before = (stored as Record<string, unknown>)[paced.field];
-    const after = (next as Record<string, unknown>)[paced.field];
-    const json = (v: unknown) => (v === undefined ? v : JSON.parse(JSON.stringify(v)));
-    if (isDeepStrictEqual(json(after), before)) return 0;
-    if (!isDeepStrictEqual(json({ ...(next as object), [paced.field]: before }), stored)) return 0;
+    const json = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown;
+    if (isDeepStrictEqual(json(next), stored)) return 0;
+    const storedFields = stored as Record<string, unknown>;
+    const unpaced = { ...(next as object) } as Record<string, unknown>;
+    for (const field of paced.fields) unpaced[field] = storedFields[field];
+    if (!isDeepStrictEqual(json(unpaced), stored)) return 0;
     const writtenAt = statusWrittenAt.get(key);
-    return paced.wait(before, after, writtenAt === undefined ? Infinity : deps.now() - writtenAt);
+    return paced.wait(
+      stored as Status<O>,
+      next as Status<O>,
+      writtenAt === undefined ? Infinity : deps.now() - writtenAt,
+    );
   }
 }
 

@@ -76,7 +76,7 @@ describe('a paced status field', () => {
   /** A kind whose status is { progress, other }; `wait` holds progress-only changes for 15 s. */
   function pacedReconciler() {
     let t = 1_000_000;
-    const view = { progress: 0, other: 'a' };
+    const view = { progress: 0, count: 0, other: 'a' };
     const writes: Array<Record<string, unknown>> = [];
     let object: Obj = {
       apiVersion: 'cmk.io/v1alpha1',
@@ -100,9 +100,9 @@ describe('a paced status field', () => {
       subject: () => 'key',
       prune: (c) => c,
       readiness: () => ({ readyWhen: [], ready: { reason: 'Ready', message: 'ok' } }),
-      project: () => ({ progress: view.progress, other: view.other }),
+      project: () => ({ ...view }),
       paced: {
-        field: 'progress',
+        fields: ['progress', 'count'],
         wait: (_stored, _next, since) => Math.max(0, 15_000 - since),
       },
     };
@@ -146,11 +146,19 @@ describe('a paced status field', () => {
     expect(await r.look()).toEqual({ requeueAfterMs: 10_000 }); // held: 5 s after the last write
     expect(r.writes).toHaveLength(1);
 
-    r.later(10_000);
+    r.later(4_000);
+    r.view.count = 1; // another paced field: held as well
+    expect(await r.look()).toEqual({ requeueAfterMs: 6_000 });
+    expect(r.writes).toHaveLength(1);
+
+    r.later(6_000);
     r.view.progress = 2;
-    expect(await r.look()).toEqual({}); // the wait is over: written, with the newest value
+    expect(await r.look()).toEqual({}); // the wait is over: written, with the newest values
     expect(r.writes).toHaveLength(2);
-    expect(r.writes[1]).toMatchObject({ progress: 2, other: 'a' });
+    expect(r.writes[1]).toMatchObject({ progress: 2, count: 1, other: 'a' });
+
+    expect(await r.look()).toEqual({}); // nothing changed: nothing written, nothing waited for
+    expect(r.writes).toHaveLength(2);
   });
 
   it('goes out at once with any other change', async () => {
