@@ -2,6 +2,9 @@
 // the event loop spends rendering it, the size of the text, and the heap it keeps between scrapes.
 // The objects are synthetic (a third each Flink, Keyspaces, EMR Serverless; five conditions each,
 // as a settled fleet's workloads have), the renderer is the operator's (src/reconcile/resource-metrics.ts).
+// "Heap kept" is the heap after a full collection above the heap before the first scrape: what the
+// metrics keep between scrapes plus a few MiB of V8's own (compiled code, its string caches), which
+// is why it is not 0; compare runs of it, not its absolute value.
 //
 //   node --expose-gc --max-semi-space-size=4 scripts/scrape-cost.ts [--n 10000] [--rounds 6]
 

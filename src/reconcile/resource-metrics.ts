@@ -213,7 +213,7 @@ const identityLabels = new Set(['kind', 'namespace', 'name']);
  * Written straight to text rather than through prom-client gauges: at 10,000 workloads a scrape is
  * ~50,000 series, and resetting and refilling gauges (a hashed label set per series, kept until the
  * next scrape) then formatting them took ~350 ms of the event loop and kept ~15 MiB of heap between
- * scrapes; this takes ~110 ms and keeps nothing (`scripts/scrape-cost.ts`). Families keep the order
+ * scrapes; this takes ~110 ms and keeps no label sets (`scripts/scrape-cost.ts`). Families keep the order
  * of `resourceMetricFamilies`; a family with no sample still has its HELP and TYPE lines, as
  * prom-client writes them.
  */
