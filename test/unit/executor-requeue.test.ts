@@ -1,4 +1,5 @@
-// A poll the plan asks for is timed from the look's start: a slow look does not stretch it.
+// The executor's requeues: a poll the plan asks for is timed from the look's start (a slow look does not
+// stretch it), and a paced status field waits out its interval before it is written.
 
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -6,22 +7,25 @@ import { executor, type ReconcilerKind } from '../../src/runtime/executor.ts';
 import type { KubeClient, KubeObject } from '../../src/runtime/kube.ts';
 
 type Obj = KubeObject & { status?: Record<string, unknown> };
+type TestKind = ReconcilerKind<Obj, undefined, { type: 'None' }, never>;
 
-function reconcileTaking(lookMs: number, pollMs: number) {
-  let t = 1_000_000;
-  const object: Obj = {
+/**
+ * One KmsKey-like object under the executor with a settable clock. The status write stores what
+ * it is given (no API server in a unit test) and is counted; `kind` overrides the plain kind's parts.
+ */
+function harness(pollMs: number, kind: (clock: { t: number }) => Partial<TestKind> = () => ({})) {
+  const clock = { t: 1_000_000 };
+  const writes: Array<Record<string, unknown>> = [];
+  let object: Obj = {
     apiVersion: 'cmk.io/v1alpha1',
     kind: 'KmsKey',
     metadata: { name: 'k', namespace: 'ns', uid: 'u', resourceVersion: '1', generation: 1 },
   };
-  const kind: ReconcilerKind<Obj, undefined, { type: 'None' }, never> = {
+  const plain: TestKind = {
     type: { group: 'cmk.io', version: 'v1alpha1', plural: 'kmskeys', namespaced: true, kind: 'KmsKey' },
     finalizer: 'cmk.io/test',
     get: () => object,
-    observe: async () => {
-      t += lookMs;
-      return undefined;
-    },
+    observe: async () => undefined,
     plan: () =>
       ({
         actions: [],
@@ -36,25 +40,36 @@ function reconcileTaking(lookMs: number, pollMs: number) {
     readiness: () => ({ readyWhen: [], ready: { reason: 'Ready', message: 'ok' } }),
     project: () => ({}),
   };
-  // The status write only hands the object back (no API server in a unit test).
   const kube = {
-    replace: async (_t: unknown, o: Obj) => o,
+    replace: async (_t: unknown, o: Obj) => {
+      writes.push(o.status!);
+      object = { ...o, metadata: { ...o.metadata, resourceVersion: String(writes.length + 1) } };
+      return object;
+    },
     get: async () => object,
   } as unknown as KubeClient;
   const reconcile = executor(
-    kind,
-    { kube, events: { record: () => undefined } as never, now: () => t },
-    {
-      settledMs: 600_000,
-      transitioningMs: 5_000,
-    },
+    { ...plain, ...kind(clock) },
+    { kube, events: { record: () => undefined } as never, now: () => clock.t },
+    { settledMs: 600_000, transitioningMs: 5_000 },
   );
-  return reconcile('ns/k', {
-    log: pino({ enabled: false }),
-    reconcileId: 'r',
-    signal: new AbortController().signal,
-    retries: 0,
-  });
+  const look = () =>
+    reconcile('ns/k', {
+      log: pino({ enabled: false }),
+      reconcileId: 'r',
+      signal: new AbortController().signal,
+      retries: 0,
+    });
+  return { clock, writes, look };
+}
+
+function reconcileTaking(lookMs: number, pollMs: number) {
+  return harness(pollMs, (clock) => ({
+    observe: async () => {
+      clock.t += lookMs;
+      return undefined;
+    },
+  })).look();
 }
 
 describe('executor requeue', () => {
@@ -73,65 +88,22 @@ describe('executor requeue', () => {
 });
 
 describe('a paced status field', () => {
-  /** A kind whose status is { progress, other }; `wait` holds progress-only changes for 15 s. */
+  /** A kind whose status is { progress, count, other }; changes of the first two alone wait 15 s. */
   function pacedReconciler() {
-    let t = 1_000_000;
     const view = { progress: 0, count: 0, other: 'a' };
-    const writes: Array<Record<string, unknown>> = [];
-    let object: Obj = {
-      apiVersion: 'cmk.io/v1alpha1',
-      kind: 'KmsKey',
-      metadata: { name: 'k', namespace: 'ns', uid: 'u', resourceVersion: '1', generation: 1 },
-    };
-    const kind: ReconcilerKind<Obj, undefined, { type: 'None' }, never> = {
-      type: { group: 'cmk.io', version: 'v1alpha1', plural: 'kmskeys', namespaced: true, kind: 'KmsKey' },
-      finalizer: 'cmk.io/test',
-      get: () => object,
-      observe: async () => undefined,
-      plan: () =>
-        ({
-          actions: [],
-          conditions: [],
-          events: [],
-          outcome: { kind: 'continue' },
-          requeueAfterMs: 600_000,
-        }) as never,
-      handlers: {} as never,
-      subject: () => 'key',
-      prune: (c) => c,
-      readiness: () => ({ readyWhen: [], ready: { reason: 'Ready', message: 'ok' } }),
+    const h = harness(600_000, () => ({
       project: () => ({ ...view }),
       paced: {
         fields: ['progress', 'count'],
         wait: (_stored, _next, since) => Math.max(0, 15_000 - since),
       },
-    };
-    const kube = {
-      replace: async (_t: unknown, o: Obj) => {
-        writes.push(o.status!);
-        object = { ...o, metadata: { ...o.metadata, resourceVersion: String(writes.length + 1) } };
-        return object;
-      },
-      get: async () => object,
-    } as unknown as KubeClient;
-    const reconcile = executor(
-      kind,
-      { kube, events: { record: () => undefined } as never, now: () => t },
-      { settledMs: 600_000, transitioningMs: 5_000 },
-    );
-    const look = () =>
-      reconcile('ns/k', {
-        log: pino({ enabled: false }),
-        reconcileId: 'r',
-        signal: new AbortController().signal,
-        retries: 0,
-      });
+    }));
     return {
       view,
-      writes,
-      look,
+      writes: h.writes,
+      look: h.look,
       later: (ms: number) => {
-        t += ms;
+        h.clock.t += ms;
       },
     };
   }
