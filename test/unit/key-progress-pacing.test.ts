@@ -30,6 +30,16 @@ describe('progressWait', () => {
     expect(progressWait(progress(100, 100), progress(100, 97), 1)).toBe(0);
   });
 
+  it('paces a key its users are leaving: no one references it, and its usage counts fall', () => {
+    // 0 of 0 is no move of its own: without this rule the old key of a fleet switch wrote its
+    // usage every 5 s all through the switch (63 writes per key at 10,000 workloads).
+    expect(progressWait(progress(0, 0), progress(0, 0), 4_000)).toBe(progressWriteIntervalMs - 4_000);
+  });
+
+  it('paces other counts while the progress stands still mid-move', () => {
+    expect(progressWait(progress(100, 40), progress(100, 40), 4_000)).toBe(progressWriteIntervalMs - 4_000);
+  });
+
   it('writes a change of who uses the key at once', () => {
     expect(progressWait(progress(100, 40), progress(101, 40), 1)).toBe(0);
   });
