@@ -2,7 +2,6 @@
 // (`status.workloads`: on the key, on its current material, and why the rest are not yet). Pure.
 
 import { createHash } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import type { KmsKeyStatus } from '../api/kmskey.ts';
 import type { KeyReferencingObject } from '../api/resources.ts';
 
@@ -103,10 +102,10 @@ const allThere = (p: Progress) => p.onKey === p.total && p.onCurrentMaterial ===
 /**
  * How long a change of the moving counts alone waits before it is written (0: now), given the
  * stored progress, the new one, and how long ago the key's status was last written.
- * Written at once: the first progress; a change of who references the key (the total); the progress
- * reaching the end of a move (every user on the key and its current material) or leaving it (its
- * start). A key its users are leaving has no one left to reference it (0 of 0, never a move of its
- * own progress): its usage counts are paced like any other.
+ * Written at once: the first progress, and the progress starting a move (the stored one had every
+ * user on the key and its current material, the new one not) or ending one (the other way round).
+ * Everything else waits out the interval: the counts of a move under way, users joining or leaving
+ * a key (a fleet switch edits thousands of specs over minutes), the usage of a key being left.
  */
 export function progressWait(
   stored: Progress | undefined,
@@ -114,8 +113,7 @@ export function progressWait(
   sinceWriteMs: number,
   intervalMs: number = progressWriteIntervalMs,
 ): number {
-  if (!stored || !next || stored.total !== next.total) return 0;
-  const moved = !isDeepStrictEqual(stored, next);
-  if (moved && (allThere(next) || allThere(stored))) return 0;
+  if (!stored || !next) return 0;
+  if (allThere(stored) !== allThere(next)) return 0;
   return Math.max(0, intervalMs - sinceWriteMs);
 }

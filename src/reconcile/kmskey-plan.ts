@@ -434,7 +434,9 @@ export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
       type: 'ServiceAccess',
       status: 'True',
       reason: 'KeyPolicyAllowsUsers',
-      message: `the key policy lets the ${references.length} workload(s) on this key use it`,
+      // No count here: status.workloads has it, and a count in a condition's message rewrote the
+      // condition (a key write) with every workload that joined or left the key in a fleet switch.
+      message: 'the key policy lets the workloads on this key use it',
     });
   }
 

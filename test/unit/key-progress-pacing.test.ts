@@ -40,8 +40,14 @@ describe('progressWait', () => {
     expect(progressWait(progress(100, 40), progress(100, 40), 4_000)).toBe(progressWriteIntervalMs - 4_000);
   });
 
-  it('writes a change of who uses the key at once', () => {
-    expect(progressWait(progress(100, 40), progress(101, 40), 1)).toBe(0);
+  it('paces users joining and leaving while a move is under way or none is', () => {
+    // A fleet switch edits the specs over minutes: the new key's users arrive, the old key's leave.
+    expect(progressWait(progress(100, 40), progress(130, 40), 1_000)).toBe(progressWriteIntervalMs - 1_000);
+    expect(progressWait(progress(100, 100), progress(70, 70), 1_000)).toBe(progressWriteIntervalMs - 1_000);
+  });
+
+  it('writes a new user not yet on the key at once: a move starts', () => {
+    expect(progressWait(progress(100, 100), progress(101, 100), 1)).toBe(0);
   });
 
   it('writes the first progress, and any after this process has not written the key', () => {
