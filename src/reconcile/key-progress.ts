@@ -90,8 +90,8 @@ export function workloadProgress(
 type Progress = NonNullable<KmsKeyStatus['workloads']>;
 
 /**
- * While a KmsKey's users move (a fleet switch, a rotation's restarts), the counts that move with
- * them (status.workloads, usage, grants) are written at most this often when nothing else changed;
+ * While a KmsKey's users move (a fleet switch, a rotation's restarts), what moves with them
+ * (status.usedBy, workloads, usage, grants) is written at most this often when nothing else changed;
  * the start and the end of a move are written at once. At 1,000 workloads on 10 keys a 45 s switch
  * wrote each key about every 5 s (0.11 API writes per workload on top of the workloads' own 3).
  */

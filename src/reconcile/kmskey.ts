@@ -195,10 +195,10 @@ export function kmsKeyKind(
       if (results.mutated && arn) deps.keys.invalidate(arn);
     },
     subject: keyArnOf,
-    // While users move, the counts that move with them (progress, usage, grants) are written at
-    // most every 15 s when nothing else changed; the start and the end of a move at once.
+    // While users move, what moves with them (who references the key, progress, usage, grants) is
+    // written at most every 15 s when nothing else changed; the start and the end of a move at once.
     paced: {
-      fields: ['workloads', 'usage', 'grants'],
+      fields: ['usedBy', 'workloads', 'usage', 'grants'],
       wait: (stored, next, sinceWriteMs) => progressWait(stored.workloads, next.workloads, sinceWriteMs),
     },
     prune: (conditions, plan, object) => {
