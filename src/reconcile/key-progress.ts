@@ -102,9 +102,10 @@ const allThere = (p: Progress) => p.onKey === p.total && p.onCurrentMaterial ===
 /**
  * How long a change of the moving counts alone waits before it is written (0: now), given the
  * stored progress, the new one, and how long ago the key's status was last written.
- * Written at once: the first progress, and the progress starting a move (the stored one had every
- * user on the key and its current material, the new one not) or ending one (the other way round).
- * Everything else waits out the interval: the counts of a move under way, users joining or leaving
+ * Written at once: the first progress; the progress starting a move (the stored one had every
+ * user on the key and its current material, the new one not) or ending one (the other way round);
+ * the last user leaving the key (a person about to delete it waits for that). Everything else waits
+ * out the interval: the counts of a move under way, users joining or leaving
  * a key (a fleet switch edits thousands of specs over minutes), the usage of a key being left.
  */
 export function progressWait(
@@ -115,5 +116,6 @@ export function progressWait(
 ): number {
   if (!stored || !next) return 0;
   if (allThere(stored) !== allThere(next)) return 0;
+  if (next.total === 0 && stored.total > 0) return 0;
   return Math.max(0, intervalMs - sinceWriteMs);
 }

@@ -402,7 +402,8 @@ async function checkStatuses({ statusOf, mutations, interrupted }: BothSides) {
     else statusLost.push(`${w.name}: ${JSON.stringify(op ?? null)}`);
   }
   // The KmsKeys' progress follows their workloads: coalesced for 5 s after the last change
-  // (progressCoalesceMs), then one reconcile. Give it that long and twice again on a loaded machine;
+  // (progressCoalesceMs), then one reconcile, which writes the end of the move and the last user
+  // leaving key-a at once (progressWait). Give it that long and twice again on a loaded machine;
   // a count that never catches up still fails below, with the figures it stopped at.
   const caughtUp = async () => {
     const b = await getObject<{ status?: KmsKeyStatus }>(ns, 'KmsKey', 'key-b');

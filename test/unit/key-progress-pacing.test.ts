@@ -46,6 +46,10 @@ describe('progressWait', () => {
     expect(progressWait(progress(100, 100), progress(70, 70), 1_000)).toBe(progressWriteIntervalMs - 1_000);
   });
 
+  it('writes the last user leaving the key at once', () => {
+    expect(progressWait(progress(30, 30), progress(0, 0), 1)).toBe(0);
+  });
+
   it('writes a new user not yet on the key at once: a move starts', () => {
     expect(progressWait(progress(100, 100), progress(101, 100), 1)).toBe(0);
   });
