@@ -15,9 +15,9 @@
 //   transient → Reconciling=True (reason Retrying) and a TransientError (backoff). Anything that is
 //   not an AWS failure is rethrown as it is, with no status write (the queue retries it).
 // - Status is written once at the end, only if it changed (and the kind does not hold the stored
-//   one: a change in flight; nor is the only change one of the kind's paced fields inside its wait,
-//   which is then written by a look when the wait ends), even when an action failed, from the object as stored (recomputed
-//   after a conflict). Handlers may write earlier only through
+//   one: a change in flight; nor is the only change in the kind's paced fields inside their wait,
+//   which a look when the wait ends then writes), even when an action failed, from the object as
+//   stored (recomputed after a conflict). Handlers may write earlier only through
 //   ctx.recordNow or ctx.recordOutcomeNow (intent before side effect); the latter writes the status
 //   the reconcile expects to end with, so an action whose answer adds nothing costs one write.
 // - A reconcile starts from the object as this process last stored it while the cache still shows
@@ -307,7 +307,7 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
         conditions,
       } as O['status'];
     };
-    /** How long a change of the paced field alone waits, when it is the only change (else undefined). */
+    /** How long a change of the paced fields waits, when it is the only change (else undefined). */
     let pacedMs: number | undefined;
     const compute = (stored: O) => {
       pacedMs = undefined;
