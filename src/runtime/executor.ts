@@ -472,11 +472,13 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
     next: O['status'],
     key: string,
   ): number {
-    const json = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown;
-    if (isDeepStrictEqual(json(next), stored)) return 0;
-    const storedFields = stored as Record<string, unknown>;
-    const unpaced = { ...(next as object) } as Record<string, unknown>;
-    for (const field of paced.fields) unpaced[field] = storedFields[field];
+    // Compared as the status writer compares: the new status as JSON would carry it.
+    const json = (v: unknown) => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as unknown));
+    const before = stored as Record<string, unknown>;
+    const after = next as Record<string, unknown>;
+    if (paced.fields.every((field) => isDeepStrictEqual(json(after[field]), before[field]))) return 0;
+    const unpaced = { ...after };
+    for (const field of paced.fields) unpaced[field] = before[field];
     if (!isDeepStrictEqual(json(unpaced), stored)) return 0;
     const writtenAt = statusWrittenAt.get(key);
     return paced.wait(
