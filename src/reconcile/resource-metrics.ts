@@ -222,6 +222,7 @@ export function resourceMetricsText(caches: ResourceCaches, now: () => number = 
     const byMetric = new Map<ResourceMetric, string[]>();
     const put = (samples: Sample[]) => {
       if (samples.length === 0) return;
+      // One object's samples share its kind, namespace and name: escaped once, then its other labels.
       const l = samples[0]!.labels;
       const id = `kind="${labelValue(l['kind'] ?? '')}",namespace="${labelValue(l['namespace'] ?? '')}",name="${labelValue(l['name'] ?? '')}"`;
       for (const sample of samples) {
