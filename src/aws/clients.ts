@@ -67,6 +67,21 @@ export interface AwsClients {
 type Destroyable = { destroy(): void };
 type Routable = Destroyable & { send(command: object, ...rest: unknown[]): Promise<unknown> };
 
+/** The size `bufferPoolBytes` sets for Node's pool of small Buffers (Node 24's default is 64 KiB). */
+export const sdkBufferPoolBytes = 8 * 1024;
+
+/**
+ * Shrinks Node's pool of small Buffers (`Buffer.poolSize`, documented as settable) to 8 KiB, for the
+ * whole process: call it once at start. Each JSON serializer of an AWS SDK client keeps a 2 KiB
+ * `Buffer.allocUnsafe` buffer between calls, a slice of the pool block current when it was taken, so
+ * each pins a whole block. With 64 KiB blocks that was 5.3 MiB for the 84 serializers of the
+ * 10,000-workload bench (bench/results/memory-analysis.md); with 8 KiB blocks it is at most 0.7 MiB.
+ * Buffers above half the pool size are allocated on their own either way.
+ */
+export function boundBufferPool(): void {
+  Buffer.poolSize = sdkBufferPoolBytes;
+}
+
 /** Reads: the operations that change nothing (the SDK's command class names them). */
 export function isReadCommand(command: object): boolean {
   return /^(Describe|Get|List)/.test(command.constructor.name);

@@ -2,6 +2,7 @@
 // service account; AWS from the SDK's default credential chain and standard settings (AWS_REGION,
 // AWS_ENDPOINT_URL...). Exits 0 after SIGTERM/SIGINT, 1 when leadership is lost (to be restarted).
 
+import { boundBufferPool } from '../aws/clients.ts';
 import { keyPolicyPreflight } from '../keys/preflight.ts';
 import { loadTenancyRules, type TenancyRules } from '../keys/tenancy.ts';
 import { startOperator } from '../operator.ts';
@@ -155,6 +156,7 @@ export async function runCommand(args: string[]): Promise<number> {
       return 2;
     }
   }
+  boundBufferPool();
   const log = createLogger({
     ...(v['log-level'] ? { level: v['log-level'] } : {}),
     base: processLogBase,
