@@ -54,6 +54,7 @@ import {
   type ChangeResult,
   type EncryptionSetting,
   memoized,
+  memoizedLatest,
   tagsMemoName,
   type WorkloadAdapter,
   type WorkloadId,
@@ -287,7 +288,7 @@ export const flinkAdapter: WorkloadAdapter = {
     const version = `${detail.ApplicationVersionId ?? ''}/${text(detail.ApplicationStatus) ?? ''}/${epochMs(detail.LastUpdateTimestamp)}`;
     const [tags, history] = await Promise.all([
       memoized(options, tagsMemoName(arn), () => listTags(client, arn)),
-      memoized(options, `${arn}|operations|${version}`, () => operationHistory(client, name)),
+      memoizedLatest(options, `${arn}|operations|`, version, () => operationHistory(client, name)),
     ]);
     return flinkState(detail, tags, history.lastOperation, history.runningSince);
   },

@@ -169,6 +169,28 @@ export function memoized<T>(
   });
 }
 
+/**
+ * `memoized` for a read of which only the newest version is ever asked for again (a Flink
+ * application's operation history, keyed by the application's version): the entries under `prefix`
+ * for other versions are dropped first. Without that, each superseded version's entry stayed for the
+ * memo's TTL (1 h): after a fleet switch, one more history per application.
+ * `prefix` is `<resource ARN>|<what>|`: the ARN is the memo's subject, so the drop touches only the
+ * resource's own entries.
+ */
+export function memoizedLatest<T>(
+  options: ObserveOptions | undefined,
+  prefix: string,
+  version: string,
+  load: () => Promise<T>,
+): Promise<T> {
+  const key = `${prefix}${version}`;
+  options?.memo?.forgetSubject(
+    prefix.slice(0, prefix.indexOf('|')),
+    (name) => name !== key && name.startsWith(prefix),
+  );
+  return memoized(options, key, load);
+}
+
 export interface ChangeResult {
   /** What was done, for the audit record and lastOperation. */
   operation: WorkloadOperation;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { memoized, memoizedLatest } from '../../src/aws/workload.ts';
 import { createTtlMemo } from '../../src/runtime/ttl-memo.ts';
 
 function clock(start = 0) {
@@ -129,5 +130,23 @@ describe('createTtlMemo', () => {
     expect(memo.size()).toBe(1);
     memo.forgetSubject('arn:w');
     expect(memo.size()).toBe(0);
+  });
+});
+
+describe('memoizedLatest (a Flink application operation history, keyed by version)', () => {
+  it('drops the superseded versions of the same resource and nothing else', async () => {
+    const memo = createTtlMemo({ ttlMs: 3_600_000, now: () => 0 });
+    const options = { memo };
+    await memoized(options, 'arn:app/a|tags', async () => 'tags a');
+    await memoized(options, 'arn:app/b|operations|1', async () => 'b1');
+    await memoizedLatest(options, 'arn:app/a|operations|', '1', async () => 'a1');
+    expect(memo.size()).toBe(3);
+    // The application changed version: its old history goes, its tags and b's history stay.
+    expect(await memoizedLatest(options, 'arn:app/a|operations|', '2', async () => 'a2')).toBe('a2');
+    expect(memo.size()).toBe(3);
+    // The new version is served from the memo, and so is what stayed.
+    expect(await memoizedLatest(options, 'arn:app/a|operations|', '2', async () => 'a2 again')).toBe('a2');
+    expect(await memoized(options, 'arn:app/a|tags', async () => 'tags again')).toBe('tags a');
+    expect(await memoized(options, 'arn:app/b|operations|1', async () => 'b1 again')).toBe('b1');
   });
 });
