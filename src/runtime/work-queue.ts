@@ -5,7 +5,8 @@
 //   is marked dirty and handed out once more after `done(key)`; adds before that collapse into it.
 // - A queued key is queued once (FIFO by first add), however often it is added.
 // - Delayed adds: the earliest wins. `add(key)` (now) supersedes a pending delayed add of the key;
-//   a later `addAfter` never pushes back an earlier one.
+//   a later `addAfter` never pushes back an earlier one. Delayed adds come due in time order and
+//   share one timer, set for the earliest, whatever their number.
 // - Two lanes: keys added now (`add`: a watch event, a change someone made) and follow-ups that come
 //   due (`addAfter(key, ms, 'fast')`: an object in the middle of a change asked to be looked at again)
 //   are handed out before keys whose resync, poll or backoff came due (`addAfter`, `addRateLimited`).
@@ -164,7 +165,12 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   const addedAt = new Map<string, number>();
   const startedAt = new Map<string, number>();
   /** Delayed adds; `holds`: a soon fast follow-up, counted as fast work until it comes due. */
-  const delayed = new Map<string, { readyAt: number; lane: Lane; timer: TimerHandle; holds: boolean }>();
+  const delayed = new Map<string, { readyAt: number; lane: Lane; holds: boolean }>();
+  // One timer for all delayed adds, set for the earliest (a timer per key was 10,000 timers, 2.7 MiB,
+  // at 10,000 objects waiting for their resync). `due` orders them; an entry whose key was added
+  // again, superseded or cancelled since is stale and skipped when reached.
+  const due = createDueHeap();
+  let timer: { handle: TimerHandle; at: number } | undefined;
   const failures = new Map<string, number>();
   const waiters: Array<(key: string | undefined) => void> = [];
   let shuttingDown = false;
@@ -241,10 +247,46 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   function cancelDelayed(key: string): void {
     const pending = delayed.get(key);
     if (pending) {
-      clock.clearTimeout(pending.timer);
       delayed.delete(key);
       if (pending.holds) countFast(-1);
     }
+  }
+
+  /** Adds every delayed key that came due, then sets the timer for the next one. */
+  function comeDue(): void {
+    timer = undefined;
+    const now = clock.now();
+    for (let top = due.peek(); top !== undefined && top.at <= now; top = due.peek()) {
+      due.pop();
+      const pending = delayed.get(top.key);
+      if (pending?.readyAt !== top.at) continue; // stale
+      delayed.delete(top.key);
+      add(top.key, pending.lane, true);
+      // After the add, so the gate never sees a moment without this follow-up.
+      if (pending.holds) countFast(-1);
+    }
+    arm();
+  }
+
+  /** Sets the one timer for the earliest delayed add, if it is not set for that already. */
+  function arm(): void {
+    // Stale entries at the top would wake the queue for nothing.
+    for (
+      let top = due.peek();
+      top !== undefined && delayed.get(top.key)?.readyAt !== top.at;
+      top = due.peek()
+    )
+      due.pop();
+    // Stale entries deeper down are dropped once they outnumber the live ones.
+    if (due.size() > 2 * delayed.size + 1024)
+      due.rebuild([...delayed].map(([key, d]) => ({ at: d.readyAt, key })));
+    const next = due.peek();
+    if (timer && (next === undefined || timer.at > next.at)) {
+      clock.clearTimeout(timer.handle);
+      timer = undefined;
+    }
+    if (next === undefined || timer) return;
+    timer = { handle: clock.setTimeout(comeDue, Math.max(1, next.at - clock.now())), at: next.at };
   }
 
   function add(key: string, to: Lane = 'fast', followUp = false): void {
@@ -285,16 +327,11 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       return;
     }
     cancelDelayed(key);
-    const timer = clock.setTimeout(() => {
-      const due = delayed.get(key);
-      delayed.delete(key);
-      add(key, due?.lane ?? lane, true);
-      // After the add, so the gate never sees a moment without this follow-up.
-      if (due?.holds) countFast(-1);
-    }, ms);
     const holds = lane === 'fast' && ms <= soonFollowUpMs;
     if (holds) countFast(1);
-    delayed.set(key, { readyAt, lane: pending?.lane === 'fast' ? 'fast' : lane, timer, holds });
+    delayed.set(key, { readyAt, lane: pending?.lane === 'fast' ? 'fast' : lane, holds });
+    due.push({ at: readyAt, key });
+    arm();
   }
 
   function globalDelayMs(): number {
@@ -352,6 +389,9 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       if (shuttingDown) return;
       shuttingDown = true;
       for (const key of [...delayed.keys()]) cancelDelayed(key);
+      if (timer) clock.clearTimeout(timer.handle);
+      timer = undefined;
+      due.rebuild([]);
       for (const key of waiting.keys()) addedAt.delete(key);
       for (const key of [...waiting.keys()]) setWaiting(key, undefined);
       unsubscribe?.();
@@ -364,5 +404,65 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     },
     isShuttingDown: () => shuttingDown,
     len: () => waiting.size,
+  };
+}
+
+interface Due {
+  at: number;
+  key: string;
+}
+
+/** A binary min-heap of delayed adds by time due; equal times in the order they were pushed. */
+function createDueHeap() {
+  let items: Array<Due & { seq: number }> = [];
+  let seq = 0;
+  const before = (a: Due & { seq: number }, b: Due & { seq: number }) =>
+    a.at < b.at || (a.at === b.at && a.seq < b.seq);
+  const swap = (i: number, j: number) => {
+    const t = items[i]!;
+    items[i] = items[j]!;
+    items[j] = t;
+  };
+  function up(i: number): void {
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(items[i]!, items[parent]!)) return;
+      swap(i, parent);
+      i = parent;
+    }
+  }
+  function down(i: number): void {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let first = i;
+      if (l < items.length && before(items[l]!, items[first]!)) first = l;
+      if (r < items.length && before(items[r]!, items[first]!)) first = r;
+      if (first === i) return;
+      swap(i, first);
+      i = first;
+    }
+  }
+  return {
+    size: () => items.length,
+    peek: (): Due | undefined => items[0],
+    push(d: Due): void {
+      items.push({ ...d, seq: seq++ });
+      up(items.length - 1);
+    },
+    pop(): Due | undefined {
+      const top = items[0];
+      const last = items.pop();
+      if (items.length > 0 && last) {
+        items[0] = last;
+        down(0);
+      }
+      return top;
+    },
+    /** Replaces the contents with `entries` (in their order for equal times). */
+    rebuild(entries: Due[]): void {
+      items = entries.map((d) => ({ ...d, seq: seq++ }));
+      for (let i = (items.length >> 1) - 1; i >= 0; i--) down(i);
+    },
   };
 }

@@ -503,3 +503,89 @@ describe('work queue: metrics', () => {
     expect(() => createWorkQueue({ metrics: prometheusWorkQueueMetrics(registry, 'two') })).not.toThrow();
   });
 });
+
+describe('work queue: delayed adds share one timer', () => {
+  /** The system clock (fake timers) with a count of the timers set and not yet fired or cleared. */
+  function countingClock() {
+    const live = new Set<unknown>();
+    const clock = {
+      now: () => Date.now(),
+      setTimeout(fn: () => void, ms: number) {
+        const handle = setTimeout(() => {
+          live.delete(handle);
+          fn();
+        }, ms);
+        live.add(handle);
+        return handle;
+      },
+      clearTimeout(handle: unknown) {
+        live.delete(handle);
+        clearTimeout(handle as ReturnType<typeof setTimeout>);
+      },
+    };
+    return { clock, live: () => live.size };
+  }
+
+  it('10,000 keys waiting for their resync hold one timer, and each comes due at its own time, in time order', async () => {
+    const { clock, live } = countingClock();
+    const queue = createWorkQueue({ clock });
+    // Added in an order unrelated to when they come due.
+    for (let i = 0; i < 10_000; i++) queue.addAfter(`k${i}`, 1000 + ((i * 7919) % 10_000));
+    expect(live()).toBe(1);
+    const seen: string[] = [];
+    for (let t = 1000; t < 11_000; t += 1000) {
+      await vi.advanceTimersByTimeAsync(1000);
+      const batch = await drain(queue);
+      // Nothing early: every key handed out in this second was due by its end.
+      for (const k of batch) expect(1000 + ((Number(k.slice(1)) * 7919) % 10_000)).toBeLessThanOrEqual(t);
+      seen.push(...batch);
+      expect(live()).toBeLessThanOrEqual(1);
+    }
+    await vi.advanceTimersByTimeAsync(1000);
+    seen.push(...(await drain(queue)));
+    expect(new Set(seen).size).toBe(10_000);
+    expect(live()).toBe(0);
+  });
+
+  it('an earlier delayed add moves the timer up; a later one and a cancelled one do not fire early or at all', async () => {
+    const { clock, live } = countingClock();
+    const queue = createWorkQueue({ clock });
+    queue.addAfter('late', 5000);
+    queue.addAfter('cancelled', 100);
+    queue.addAfter('soon', 200);
+    expect(live()).toBe(1);
+    queue.add('cancelled'); // added now: its delayed add is superseded
+    expect(await drain(queue)).toEqual(['cancelled']);
+    await vi.advanceTimersByTimeAsync(199);
+    expect(queue.len()).toBe(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await drain(queue)).toEqual(['soon']);
+    await vi.advanceTimersByTimeAsync(4799);
+    expect(queue.len()).toBe(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await drain(queue)).toEqual(['late']);
+    expect(live()).toBe(0);
+  });
+
+  it('a key delayed again and again, each time superseded, leaves no pile of stale entries firing', async () => {
+    const { clock, live } = countingClock();
+    const queue = createWorkQueue({ clock });
+    for (let i = 0; i < 5000; i++) {
+      queue.addAfter('busy', 1000);
+      queue.add('busy');
+      expect(await drain(queue)).toEqual(['busy']);
+    }
+    queue.addAfter('busy', 1000);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(await drain(queue)).toEqual(['busy']);
+    expect(live()).toBe(0);
+  });
+
+  it('shutdown clears the timer', () => {
+    const { clock, live } = countingClock();
+    const queue = createWorkQueue({ clock });
+    queue.addAfter('a', 1000);
+    queue.shutdown();
+    expect(live()).toBe(0);
+  });
+});
