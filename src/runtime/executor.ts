@@ -169,8 +169,18 @@ export interface ReconcilerKind<
   reobserveStored?: boolean;
   /** The Event recorded once the object is released (its finalizer removed while deleting). */
   released?: PlannedEvent;
-  /** Reads only the status needs, done once on the final observation. */
-  complete?(object: O, observation: Obs, plan: P, ctx: ReconcileContext): Promise<Obs>;
+  /**
+   * Reads only the status needs, done once on the final observation. `sinceStatusWriteMs`: how long
+   * ago this process last wrote the object's status (Infinity when it has not), so a read whose
+   * result `paced` would hold anyway can wait for the look at the end of the wait.
+   */
+  complete?(
+    object: O,
+    observation: Obs,
+    plan: P,
+    ctx: ReconcileContext,
+    written: { sinceStatusWriteMs: number },
+  ): Promise<Obs>;
   handlers: ActionHandlers<O, A, P, Obs>;
   /** Bookkeeping after an action failed in AWS (the failure itself is mapped by the executor). */
   onFailure?(
@@ -268,7 +278,10 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
         plan = kind.plan(object, observation);
       }
     }
-    if (kind.complete) observation = await kind.complete(object, observation, plan, ctx);
+    if (kind.complete)
+      observation = await kind.complete(object, observation, plan, ctx, {
+        sinceStatusWriteMs: sinceWriteMs(key),
+      });
     if (plan.actions.length > 0)
       ctx.log.debug(
         { actions: plan.actions.map((a) => a.type), resourceVersion: object.metadata.resourceVersion },
@@ -480,12 +493,13 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
     const unpaced = { ...after };
     for (const field of paced.fields) unpaced[field] = before[field];
     if (!isDeepStrictEqual(json(unpaced), stored)) return 0;
+    return paced.wait(stored as Status<O>, next as Status<O>, sinceWriteMs(key));
+  }
+
+  /** How long ago this process last wrote `key`'s status (Infinity: not since it started, or not paced). */
+  function sinceWriteMs(key: string): number {
     const writtenAt = statusWrittenAt.get(key);
-    return paced.wait(
-      stored as Status<O>,
-      next as Status<O>,
-      writtenAt === undefined ? Infinity : deps.now() - writtenAt,
-    );
+    return writtenAt === undefined ? Infinity : deps.now() - writtenAt;
   }
 }
 
