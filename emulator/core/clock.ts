@@ -4,6 +4,8 @@
 // before every request and after every clock change. Nothing runs on a Node timer, so a frozen
 // clock freezes every transition and a test that advances the clock sees them happen in order.
 
+import TinyQueue from 'tinyqueue';
+
 export interface Clock {
   now(): number;
   /** 'wall': now = wall time + offset; 'frozen': now stays put until advanced or set. */
@@ -61,45 +63,16 @@ export interface Timeline {
   clear(): void;
 }
 
-/** A binary min-heap on (at, seq): O(log n) per event, so 10,000 resources stay cheap. */
+/** Events in a binary min-heap on (at, seq) (tinyqueue): O(log n) per event, so 10,000 resources stay cheap. */
 export function createTimeline(): Timeline {
-  let heap: Entry[] = [];
+  const byTime = (a: Entry, b: Entry) => a.at - b.at || a.seq - b.seq;
+  let heap = new TinyQueue<Entry>([], byTime);
   let seq = 0;
-  const less = (a: Entry, b: Entry) => a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  const push = (e: Entry) => {
-    heap.push(e);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!less(heap[i]!, heap[p]!)) break;
-      [heap[i], heap[p]] = [heap[p]!, heap[i]!];
-      i = p;
-    }
-  };
-  const pop = (): Entry | undefined => {
-    const top = heap[0];
-    const last = heap.pop();
-    if (heap.length > 0 && last) {
-      heap[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
-        if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
-        if (m === i) break;
-        [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-        i = m;
-      }
-    }
-    return top;
-  };
   let live = 0;
   return {
     schedule(at, label, run) {
       const entry: Entry = { at, seq: seq++, label, run, cancelled: false };
-      push(entry);
+      heap.push(entry);
       live++;
       return {
         at,
@@ -114,8 +87,8 @@ export function createTimeline(): Timeline {
     },
     settle(now) {
       let ran = 0;
-      while (heap.length > 0 && heap[0]!.at <= now) {
-        const e = pop()!;
+      for (let e = heap.peek(); e !== undefined && e.at <= now; e = heap.peek()) {
+        heap.pop();
         if (e.cancelled) continue;
         e.cancelled = true;
         live--;
@@ -126,7 +99,7 @@ export function createTimeline(): Timeline {
     },
     pending: () => live,
     clear() {
-      heap = [];
+      heap = new TinyQueue<Entry>([], byTime);
       live = 0;
     },
   };

@@ -34,6 +34,7 @@
 //   process start reconciles everything anyway); `done` stays valid for in-flight keys.
 // Never touches wall time or timers except through the injected clock.
 
+import TinyQueue from 'tinyqueue';
 import { type Clock, systemClock, type TimerHandle } from './clock.ts';
 import { noWorkQueueMetrics, type WorkQueueMetrics } from './metrics.ts';
 
@@ -169,7 +170,9 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   // One timer for all delayed adds, set for the earliest (a timer per key was 10,000 timers, 2.7 MiB,
   // at 10,000 objects waiting for their resync). `due` orders them; an entry whose key was added
   // again, superseded or cancelled since is stale and skipped when reached.
-  const due = createDueHeap();
+  const byTime = (a: Due, b: Due) => a.at - b.at || a.seq - b.seq;
+  let due = new TinyQueue<Due>([], byTime);
+  let seq = 0;
   let timer: { handle: TimerHandle; at: number } | undefined;
   const failures = new Map<string, number>();
   const waiters: Array<(key: string | undefined) => void> = [];
@@ -278,8 +281,11 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     )
       due.pop();
     // Stale entries deeper down are dropped once they outnumber the live ones.
-    if (due.size() > 2 * delayed.size + 1024)
-      due.rebuild([...delayed].map(([key, d]) => ({ at: d.readyAt, key })));
+    if (due.length > 2 * delayed.size + 1024)
+      due = new TinyQueue(
+        [...delayed].map(([key, d]) => ({ at: d.readyAt, key, seq: seq++ })),
+        byTime,
+      );
     const next = due.peek();
     if (timer && (next === undefined || timer.at > next.at)) {
       clock.clearTimeout(timer.handle);
@@ -330,7 +336,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     const holds = lane === 'fast' && ms <= soonFollowUpMs;
     if (holds) countFast(1);
     delayed.set(key, { readyAt, lane: pending?.lane === 'fast' ? 'fast' : lane, holds });
-    due.push({ at: readyAt, key });
+    due.push({ at: readyAt, key, seq: seq++ });
     arm();
   }
 
@@ -391,7 +397,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       for (const key of [...delayed.keys()]) cancelDelayed(key);
       if (timer) clock.clearTimeout(timer.handle);
       timer = undefined;
-      due.rebuild([]);
+      due = new TinyQueue<Due>([], byTime);
       for (const key of waiting.keys()) addedAt.delete(key);
       for (const key of [...waiting.keys()]) setWaiting(key, undefined);
       unsubscribe?.();
@@ -410,59 +416,6 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
 interface Due {
   at: number;
   key: string;
-}
-
-/** A binary min-heap of delayed adds by time due; equal times in the order they were pushed. */
-function createDueHeap() {
-  let items: Array<Due & { seq: number }> = [];
-  let seq = 0;
-  const before = (a: Due & { seq: number }, b: Due & { seq: number }) =>
-    a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  const swap = (i: number, j: number) => {
-    const t = items[i]!;
-    items[i] = items[j]!;
-    items[j] = t;
-  };
-  function up(i: number): void {
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(items[i]!, items[parent]!)) return;
-      swap(i, parent);
-      i = parent;
-    }
-  }
-  function down(i: number): void {
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let first = i;
-      if (l < items.length && before(items[l]!, items[first]!)) first = l;
-      if (r < items.length && before(items[r]!, items[first]!)) first = r;
-      if (first === i) return;
-      swap(i, first);
-      i = first;
-    }
-  }
-  return {
-    size: () => items.length,
-    peek: (): Due | undefined => items[0],
-    push(d: Due): void {
-      items.push({ ...d, seq: seq++ });
-      up(items.length - 1);
-    },
-    pop(): Due | undefined {
-      const top = items[0];
-      const last = items.pop();
-      if (items.length > 0 && last) {
-        items[0] = last;
-        down(0);
-      }
-      return top;
-    },
-    /** Replaces the contents with `entries` (in their order for equal times). */
-    rebuild(entries: Due[]): void {
-      items = entries.map((d) => ({ ...d, seq: seq++ }));
-      for (let i = (items.length >> 1) - 1; i >= 0; i--) down(i);
-    },
-  };
+  /** Push order: equal times come due in the order they were asked for. */
+  seq: number;
 }
