@@ -55,6 +55,9 @@ const awsActions = new Set<KmsKeyAction['type']>([
   'ScheduleKeyDeletion',
 ]);
 
+/** KMS actions that change only the key's rotation and material: its policy and grants stay (KMS-009). */
+const rotationActions = new Set<string>(['EnableKeyRotation', 'DisableKeyRotation', 'RotateKeyOnDemand']);
+
 /** Actions that let the key go: they rest on no workload anywhere using it. */
 const lettingGo = new Set<KmsKeyAction['type']>(['ScheduleKeyDeletion', 'RemoveFinalizer']);
 
@@ -201,8 +204,14 @@ export function kmsKeyKind(
     },
     afterActions: async (object, o, _plan, results) => {
       // What this reconcile changed in KMS is read back fresh next time, not served from the cache.
+      // After a rotation only: the key's description and rotation state, not its policy and grant
+      // count (a rotation leaves them, KMS-009; the count is a paged listing per key).
       const arn = keyArnOf(object, o, results);
-      if (results.mutated && arn) deps.keys.invalidate(arn);
+      if (!results.mutated || !arn) return;
+      const rotatedOnly = results.completed.every(
+        (t) => rotationActions.has(t) || !(awsActions.has(t as KmsKeyAction['type']) || t === 'CreateKey'),
+      );
+      deps.keys.invalidate(arn, rotatedOnly ? ['describe', 'rotation', 'rotations'] : undefined);
     },
     subject: keyArnOf,
     // While users move, what moves with them (who references the key, progress, usage, grants) is
