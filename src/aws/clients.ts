@@ -75,7 +75,8 @@ export const sdkBufferPoolBytes = 8 * 1024;
  * whole process: call it once at start. Each JSON serializer of an AWS SDK client keeps a 2 KiB
  * `Buffer.allocUnsafe` buffer between calls, a slice of the pool block current when it was taken, so
  * each pins a whole block. With 64 KiB blocks that was 5.3 MiB for the 84 serializers of the
- * 10,000-workload bench (bench/results/memory-analysis.md); with 8 KiB blocks it is at most 0.7 MiB.
+ * 10,000-workload bench (bench/results/memory-analysis.md); with 8 KiB blocks it is about 0.7 MiB (plus
+ * the 64 KiB block already in use when this is called, until it fills).
  * Buffers above half the pool size are allocated on their own either way.
  */
 export function boundBufferPool(): void {

@@ -10,9 +10,10 @@
 //   `maxAgeMs: 0` never shares: for exactly-once decisions (on-demand rotation).
 // - A key described by another reference (an alias, a key id) is remembered under its ARN as well:
 //   the next look by ARN is served from the same read.
-// - `invalidate(keyArn)` drops everything known about a key, under whatever reference it was read
-//   (key id, ARN or alias). The operator calls it when a KmsKey object changes, and after every KMS
-//   mutation it makes.
+// - `invalidate(keyArn, only?)` drops what is known about a key (every kind, or the kinds in `only`),
+//   under whatever reference it was read (key id, ARN or alias). The operator calls it when a KmsKey
+//   object changes, and after every KMS mutation it makes (after a rotation only: the description
+//   and rotation state; a rotation leaves the policy and grants alone, KMS-009).
 // - Targets (Region, role) never share entries: what one role may read says nothing about another.
 
 import type { AwsClients, AwsTarget } from '../aws/clients.ts';

@@ -156,7 +156,7 @@ export function kmsKeyKind(
       action: 'RemoveFinalizer',
       note: 'no workload references the key any more; finalizer removed',
     },
-    complete: async (object, o, _plan, ctx, { sinceStatusWriteMs }) => {
+    complete: async (object, o, _plan, ctx, { sinceStatusWriteMs, lookAgainIn }) => {
       // Keyspaces spends 2 grants per table against a 50,000-per-key quota: report usage when tables
       // use the key, counted again when the tables using it change (the version) or the spec does.
       // Not on every look of a rotation in progress (fresh, once a second): a rotation changes no
@@ -165,16 +165,19 @@ export function kmsKeyKind(
         return o;
       const arn = o.observed.key.arn;
       const specChanged = object.status?.observedGeneration !== object.metadata.generation;
-      // Nor while tables move onto or off the key and the new count would only wait behind `paced`
+      // Nor while tables move onto or off the key and a new count would only wait behind `paced`
       // below: the stored count stands, and the look when the wait ends counts (4,434 listings in
       // the 10,000-workload switch were made for counts that then waited).
       const storedGrants = object.status?.grants;
-      if (
-        storedGrants &&
-        !specChanged &&
-        progressWait(object.status?.workloads, workloadProgress(o.referencing, arn), sinceStatusWriteMs) > 0
-      )
-        return { ...o, grants: storedGrants };
+      const wait = storedGrants
+        ? progressWait(object.status?.workloads, workloadProgress(o.referencing, arn), sinceStatusWriteMs)
+        : 0;
+      if (wait > 0 && !specChanged) {
+        // Counted when the wait ends, whether or not anything else is written before then (the
+        // look then finds the count in the key cache when the tables did not change).
+        lookAgainIn(wait);
+        return { ...o, grants: storedGrants! };
+      }
       try {
         const count = await deps.keys.grants(targetOf(deps, object), arn, {
           ...(specChanged ? { maxAgeMs: 0 } : {}),

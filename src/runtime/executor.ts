@@ -172,14 +172,15 @@ export interface ReconcilerKind<
   /**
    * Reads only the status needs, done once on the final observation. `sinceStatusWriteMs`: how long
    * ago this process last wrote the object's status (Infinity when it has not), so a read whose
-   * result `paced` would hold anyway can wait for the look at the end of the wait.
+   * result `paced` would hold anyway can be put off; `lookAgainIn(ms)` asks for the look that makes
+   * it (the reconcile is requeued within `ms`).
    */
   complete?(
     object: O,
     observation: Obs,
     plan: P,
     ctx: ReconcileContext,
-    written: { sinceStatusWriteMs: number },
+    written: { sinceStatusWriteMs: number; lookAgainIn(ms: number): void },
   ): Promise<Obs>;
   handlers: ActionHandlers<O, A, P, Obs>;
   /** Bookkeeping after an action failed in AWS (the failure itself is mapped by the executor). */
@@ -278,9 +279,14 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
         plan = kind.plan(object, observation);
       }
     }
+    /** A read `complete` put off: the reconcile looks again within this long. */
+    let putOffMs: number | undefined;
     if (kind.complete)
       observation = await kind.complete(object, observation, plan, ctx, {
         sinceStatusWriteMs: sinceWriteMs(key),
+        lookAgainIn: (ms) => {
+          putOffMs = Math.min(putOffMs ?? Infinity, Math.max(0, ms));
+        },
       });
     if (plan.actions.length > 0)
       ctx.log.debug(
@@ -460,9 +466,12 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
         reason: results.deferred.reason,
         retryAfterMs: results.deferred.retryAfterMs,
       });
-    // A paced change not written yet is written at the look its wait ends in.
-    const soonest = (r: ReconcileResult): ReconcileResult =>
-      pacedMs === undefined ? r : { requeueAfterMs: Math.min(r.requeueAfterMs ?? Infinity, pacedMs) };
+    // A paced change not written yet is written at the look its wait ends in; a read put off is
+    // made at the look asked for.
+    const soonest = (r: ReconcileResult): ReconcileResult => {
+      const within = Math.min(pacedMs ?? Infinity, putOffMs ?? Infinity);
+      return within === Infinity ? r : { requeueAfterMs: Math.min(r.requeueAfterMs ?? Infinity, within) };
+    };
     if (results.mutated)
       return soonest({
         requeueAfterMs: Math.min(results.followAfterMs ?? Infinity, options.transitioningMs),

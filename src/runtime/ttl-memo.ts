@@ -11,8 +11,8 @@
 //   workload; a scan of 10,000 entries each time was a tenth of the operator's CPU at 10,000).
 // - Bounded: at most `maxEntries`, the least recently loaded dropped first; and an entry past its TTL
 //   is dropped at the next `remember` (the oldest loads first), so entries that are never asked for
-//   again (a resource's operation history of a superseded version, a deleted resource's tags) cost
-//   memory for one TTL, not until `maxEntries` newer ones push them out.
+//   again (a deleted resource's tags) cost memory for one TTL, not until `maxEntries` newer ones push
+//   them out. (Entries a caller knows are superseded, it drops at once: `memoizedLatest`.)
 
 export interface RememberOptions<T> {
   /** Serve only an entry at most this old (default: the TTL); 0 always loads. */

@@ -6,7 +6,8 @@
 // - A queued key is queued once (FIFO by first add), however often it is added.
 // - Delayed adds: the earliest wins. `add(key)` (now) supersedes a pending delayed add of the key;
 //   a later `addAfter` never pushes back an earlier one. Delayed adds come due in time order and
-//   share one timer, set for the earliest, whatever their number.
+//   share one timer, set for the earliest (or for one cancelled since: it then wakes the queue once
+//   for nothing), whatever their number.
 // - Two lanes: keys added now (`add`: a watch event, a change someone made) and follow-ups that come
 //   due (`addAfter(key, ms, 'fast')`: an object in the middle of a change asked to be looked at again)
 //   are handed out before keys whose resync, poll or backoff came due (`addAfter`, `addRateLimited`).
@@ -48,6 +49,9 @@ export interface RateLimit {
   /** Global token bucket size. Default 100. */
   burst: number;
 }
+
+/** The longest delay a Node timer keeps (2^31 - 1 ms); longer ones fire at once. */
+const maxTimerMs = 2 ** 31 - 1;
 
 /** A fast follow-up due within this long holds the resync gate from when it is asked for. */
 export const soonFollowUpMs = 2000;
@@ -257,8 +261,10 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
 
   /** Adds every delayed key that came due, then sets the timer for the next one. */
   function comeDue(): void {
+    // The timer measured its delay as elapsed time: everything due by the time it was set for is
+    // due now, even if the clock was stepped back meanwhile (a step forward brings resyncs early).
+    const now = Math.max(clock.now(), timer?.at ?? 0);
     timer = undefined;
-    const now = clock.now();
     for (let top = due.peek(); top !== undefined && top.at <= now; top = due.peek()) {
       due.pop();
       const pending = delayed.get(top.key);
@@ -292,7 +298,10 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       timer = undefined;
     }
     if (next === undefined || timer) return;
-    timer = { handle: clock.setTimeout(comeDue, Math.max(1, next.at - clock.now())), at: next.at };
+    // Node fires a timer set beyond 2^31 - 1 ms (24.8 days) at once; a shorter one wakes the queue
+    // early, finds nothing due and sets the timer again.
+    const ms = Math.min(maxTimerMs, Math.max(1, next.at - clock.now()));
+    timer = { handle: clock.setTimeout(comeDue, ms), at: Math.min(next.at, clock.now() + ms) };
   }
 
   function add(key: string, to: Lane = 'fast', followUp = false): void {

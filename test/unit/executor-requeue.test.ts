@@ -148,3 +148,27 @@ describe('a paced status field', () => {
     expect(r.writes).toHaveLength(2);
   });
 });
+
+describe('a read complete() puts off', () => {
+  it('is told how long ago the status was written, and its look comes when it asks, even when something else is written first', async () => {
+    const seen: number[] = [];
+    let other = 'a';
+    const h = harness(600_000, () => ({
+      project: () => ({ other }),
+      // The write times are kept for kinds with paced fields.
+      paced: { fields: ['count'], wait: () => 0 },
+      complete: async (_object, o, _plan, _ctx, { sinceStatusWriteMs, lookAgainIn }) => {
+        seen.push(sinceStatusWriteMs);
+        if (sinceStatusWriteMs < 15_000) lookAgainIn(15_000 - sinceStatusWriteMs);
+        return o;
+      },
+    }));
+    expect(await h.look()).toEqual({}); // not written by this process yet: nothing put off
+    expect(seen).toEqual([Infinity]);
+    h.clock.t += 4_000;
+    other = 'b'; // written at once; the read put off still gets its look
+    expect(await h.look()).toEqual({ requeueAfterMs: 11_000 });
+    expect(h.writes.at(-1)).toMatchObject({ other: 'b' });
+    expect(seen[1]).toBe(4_000);
+  });
+});

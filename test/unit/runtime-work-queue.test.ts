@@ -529,20 +529,23 @@ describe('work queue: delayed adds share one timer', () => {
   it('10,000 keys waiting for their resync hold one timer, and each comes due at its own time, in time order', async () => {
     const { clock, live } = countingClock();
     const queue = createWorkQueue({ clock });
+    const dueAt = (k: string) => 1000 + ((Number(k.slice(1)) * 7919) % 10_000);
     // Added in an order unrelated to when they come due.
-    for (let i = 0; i < 10_000; i++) queue.addAfter(`k${i}`, 1000 + ((i * 7919) % 10_000));
+    for (let i = 0; i < 10_000; i++) queue.addAfter(`k${i}`, dueAt(`k${i}`));
     expect(live()).toBe(1);
     const seen: string[] = [];
-    for (let t = 1000; t < 11_000; t += 1000) {
+    for (let t = 1000; t <= 11_000; t += 1000) {
       await vi.advanceTimersByTimeAsync(1000);
       const batch = await drain(queue);
-      // Nothing early: every key handed out in this second was due by its end.
-      for (const k of batch) expect(1000 + ((Number(k.slice(1)) * 7919) % 10_000)).toBeLessThanOrEqual(t);
+      // Each key in the second it was due in (neither early nor held back), in the order due.
+      for (const k of batch) {
+        expect(dueAt(k)).toBeLessThanOrEqual(t);
+        expect(dueAt(k)).toBeGreaterThan(t - 1000);
+      }
+      expect(batch.map(dueAt)).toEqual([...batch.map(dueAt)].sort((a, b) => a - b));
       seen.push(...batch);
       expect(live()).toBeLessThanOrEqual(1);
     }
-    await vi.advanceTimersByTimeAsync(1000);
-    seen.push(...(await drain(queue)));
     expect(new Set(seen).size).toBe(10_000);
     expect(live()).toBe(0);
   });
@@ -567,18 +570,57 @@ describe('work queue: delayed adds share one timer', () => {
     expect(live()).toBe(0);
   });
 
-  it('a key delayed again and again, each time superseded, leaves no pile of stale entries firing', async () => {
-    const { clock, live } = countingClock();
+  it('a key superseded 1,500 times while delayed comes due once, at its last time, and nothing else is lost', async () => {
+    const { clock } = countingClock();
     const queue = createWorkQueue({ clock });
-    for (let i = 0; i < 5000; i++) {
-      queue.addAfter('busy', 1000);
+    queue.addAfter('anchor', 10_000); // due first: the superseded entries pile up behind it
+    // Each round a delayed add, then an add now that supersedes it: 1,500 stale entries due at
+    // 20,000..21,499 ms, more than the queue keeps before it compacts them away.
+    for (let i = 0; i < 1500; i++) {
+      queue.addAfter('busy', 20_000);
       queue.add('busy');
       expect(await drain(queue)).toEqual(['busy']);
+      await vi.advanceTimersByTimeAsync(1);
     }
-    queue.addAfter('busy', 1000);
-    await vi.advanceTimersByTimeAsync(1000);
+    queue.addAfter('busy', 20_000); // due at 21,500
+    await vi.advanceTimersByTimeAsync(10_000 - 1500);
+    expect(await drain(queue)).toEqual(['anchor']);
+    await vi.advanceTimersByTimeAsync(21_499 - 10_000);
+    expect(queue.len()).toBe(0);
+    await vi.advanceTimersByTimeAsync(1);
     expect(await drain(queue)).toEqual(['busy']);
-    expect(live()).toBe(0);
+  });
+
+  it('a clock stepped back while keys wait does not hold them back', async () => {
+    let offset = 0;
+    const clock = {
+      now: () => Date.now() - offset,
+      setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms),
+      clearTimeout: (h: unknown) => clearTimeout(h as ReturnType<typeof setTimeout>),
+    };
+    const queue = createWorkQueue({ clock });
+    queue.addAfter('a', 1000);
+    offset = 60_000; // wall time stepped back a minute
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(await drain(queue)).toEqual(['a']);
+  });
+
+  it('a delay longer than a Node timer can hold does not wake the queue every millisecond', async () => {
+    const { clock } = countingClock();
+    let timersSet = 0;
+    const counting = {
+      ...clock,
+      setTimeout: (fn: () => void, ms: number) => {
+        timersSet++;
+        return clock.setTimeout(fn, ms);
+      },
+    };
+    const queue = createWorkQueue({ clock: counting });
+    queue.addAfter('far', 40 * 24 * 3600_000); // 40 days
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(timersSet).toBe(1);
+    expect(queue.len()).toBe(0);
+    queue.shutdown();
   });
 
   it('shutdown clears the timer', () => {
