@@ -67,8 +67,8 @@ export interface AwsClients {
 type Destroyable = { destroy(): void };
 type Routable = Destroyable & { send(command: object, ...rest: unknown[]): Promise<unknown> };
 
-/** The size `bufferPoolBytes` sets for Node's pool of small Buffers (Node 24's default is 64 KiB). */
-export const sdkBufferPoolBytes = 8 * 1024;
+/** The size `boundBufferPool` sets for Node's pool of small Buffers (Node 24's default is 64 KiB). */
+const sdkBufferPoolBytes = 8 * 1024;
 
 /**
  * Shrinks Node's pool of small Buffers (`Buffer.poolSize`, documented as settable) to 8 KiB, for the

@@ -55,7 +55,10 @@ const awsActions = new Set<KmsKeyAction['type']>([
   'ScheduleKeyDeletion',
 ]);
 
-/** KMS actions that change only the key's rotation and material: its policy and grants stay (KMS-009). */
+/** Actions that change the key in KMS. */
+const kmsChanges = new Set<string>([...awsActions, 'CreateKey']);
+
+/** KMS changes of the key's rotation and material only: its policy and grants stay (KMS-009). */
 const rotationActions = new Set<string>(['EnableKeyRotation', 'DisableKeyRotation', 'RotateKeyOnDemand']);
 
 /** Actions that let the key go: they rest on no workload anywhere using it. */
@@ -169,14 +172,15 @@ export function kmsKeyKind(
       // below: the stored count stands, and the look when the wait ends counts (4,434 listings in
       // the 10,000-workload switch were made for counts that then waited).
       const storedGrants = object.status?.grants;
-      const wait = storedGrants
-        ? progressWait(object.status?.workloads, workloadProgress(o.referencing, arn), sinceStatusWriteMs)
-        : 0;
-      if (wait > 0 && !specChanged) {
-        // Counted when the wait ends, whether or not anything else is written before then (the
-        // look then finds the count in the key cache when the tables did not change).
-        lookAgainIn(wait);
-        return { ...o, grants: storedGrants! };
+      if (storedGrants && !specChanged) {
+        const progress = workloadProgress(o.referencing, arn);
+        const wait = progressWait(object.status?.workloads, progress, sinceStatusWriteMs);
+        if (wait > 0) {
+          // Counted when the wait ends, whether or not anything else is written before then (the
+          // look then finds the count in the key cache when the tables did not change).
+          lookAgainIn(wait);
+          return { ...o, grants: storedGrants };
+        }
       }
       try {
         const count = await deps.keys.grants(targetOf(deps, object), arn, {
@@ -211,9 +215,9 @@ export function kmsKeyKind(
       // count (a rotation leaves them, KMS-009; the count is a paged listing per key).
       const arn = keyArnOf(object, o, results);
       if (!results.mutated || !arn) return;
-      const rotatedOnly = results.completed.every(
-        (t) => rotationActions.has(t) || !(awsActions.has(t as KmsKeyAction['type']) || t === 'CreateKey'),
-      );
+      const rotatedOnly = results.completed
+        .filter((t) => kmsChanges.has(t))
+        .every((t) => rotationActions.has(t));
       deps.keys.invalidate(arn, rotatedOnly ? ['describe', 'rotation', 'rotations'] : undefined);
     },
     subject: keyArnOf,
