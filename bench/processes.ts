@@ -35,7 +35,12 @@ async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  // A process that needs SIGKILL did not shut down cleanly (a CPU profile, for one, is then lost):
+  // said on stderr, so a run shows it.
+  const timer = setTimeout(() => {
+    console.error(`[bench] ${child.spawnargs.slice(1, 4).join(' ')}: no exit 10 s after SIGTERM; killed`);
+    child.kill('SIGKILL');
+  }, 10_000);
   await exited;
   clearTimeout(timer);
 }

@@ -278,8 +278,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       informers: caches.informers,
       onLeading: (signal) => {
         const term = AbortSignal.any([signal, stopped.signal]);
-        inventory?.start(term);
-        keyPoll?.start(term);
+        void inventory?.start(term);
+        void keyPoll?.start(term);
         if (eventQueue) startEventIntake(eventQueue, term);
       },
     },

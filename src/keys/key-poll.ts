@@ -15,6 +15,7 @@
 
 import type { Logger } from 'pino';
 import type { AwsTarget } from '../aws/clients.ts';
+import { sleep, systemClock } from '../runtime/clock.ts';
 import type { KeyReads } from './key-cache.ts';
 import type { KeyFacts } from './key-facts.ts';
 
@@ -42,8 +43,11 @@ export interface KeyPollStats {
 }
 
 export interface KeyPoll {
-  /** Runs passes every period until `signal` aborts. */
-  start(signal: AbortSignal): void;
+  /**
+   * Runs passes every period until `signal` aborts. The returned promise settles when the loop has
+   * ended: at once after an abort, also one that comes during a pass.
+   */
+  start(signal: AbortSignal): Promise<void>;
   /** One pass now (tests, and the first pass after start). */
   pass(signal?: AbortSignal): Promise<void>;
   stats(): KeyPollStats;
@@ -127,28 +131,19 @@ export function createKeyPoll(deps: { keys: KeyReads; log: Logger }, options: Ke
   return {
     pass,
     stats: () => ({ ...stats }),
-    start(signal) {
-      const loop = async () => {
-        while (!signal.aborted) {
-          const started = Date.now();
-          try {
-            await pass(signal);
-          } catch (e) {
-            deps.log.warn({ err: e }, 'key poll pass failed; the next pass tries again');
-          }
-          const wait = Math.max(0, options.periodMs - (Date.now() - started));
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(done, wait);
-            function done() {
-              clearTimeout(timer);
-              signal.removeEventListener('abort', done);
-              resolve();
-            }
-            signal.addEventListener('abort', done, { once: true });
-          });
+    async start(signal) {
+      while (!signal.aborted) {
+        const started = Date.now();
+        try {
+          await pass(signal);
+        } catch (e) {
+          deps.log.warn({ err: e }, 'key poll pass failed; the next pass tries again');
         }
-      };
-      void loop();
+        // Ends at once when the signal aborts, also when it did during the pass.
+        await sleep(systemClock, Math.max(0, options.periodMs - (Date.now() - started)), signal).catch(
+          () => undefined,
+        );
+      }
     },
   };
 }

@@ -129,6 +129,36 @@ describe('createKeyPoll', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(keys.calls.length).toBe(after);
   });
+
+  it('a stop that comes during a pass ends the loop at once, leaving no period to wait out', async () => {
+    // The period's wait must not start on a signal that has already aborted: its timer would keep
+    // the process from exiting after SIGTERM for up to a period.
+    let release = () => {};
+    const keys = reads(new Map([[a, keyFacts(a)]]));
+    const inPass = new Promise<void>((entered) => {
+      const describe = keys.describe;
+      keys.describe = async (...args) => {
+        entered();
+        await new Promise<void>((r) => (release = r));
+        return describe(...args);
+      };
+    });
+    const poll = createKeyPoll(
+      { keys, log: silentLogger() },
+      { periodMs: 600_000, keys: () => [{ arn: a, target }], onChange: () => {} },
+    );
+    const stop = new AbortController();
+    const loop = poll.start(stop.signal);
+    await inPass;
+    stop.abort();
+    release();
+    const ended = await Promise.race([
+      loop.then(() => 'ended'),
+      new Promise((r) => setTimeout(() => r('still waiting'), 1_000)),
+    ]);
+    expect(ended).toBe('ended');
+    expect(poll.stats().passes).toBe(1);
+  });
 });
 
 describe('resourceMatches (what a CloudTrail event names, against the ARN in status)', () => {
