@@ -2,7 +2,8 @@
 // From Kubernetes (read now, every namespace the caller may list): workloads and job runs tied to the
 // key's ARN however they name it, and other KmsKeys declaring it. From AWS: the operator's last
 // inventory (status.usage), or with --scan a pass of the key's Region made now with the caller's own
-// credentials (read-only), plus the key's service grants.
+// credentials (read-only), plus the key's service grants, and a row for each listing or resource it
+// could not read.
 
 import type { KeyReferencingObject, KmsKeyObject } from '../api/resources.ts';
 import { cmkResources, referencingResources } from '../api/resources.ts';
@@ -110,10 +111,15 @@ export async function keyUsage(input: UsageInput): Promise<{ keyArn: string; row
     const scanned = await scanKeyUsers(input.scan.aws, target, options);
     const onKey = scanned.users.filter((u) => u.keyRef === keyArn || !isKeyArn(u.keyRef));
     const grants = await grantUsers(input.scan.aws, target, keyArn, options);
-    return {
-      keyArn,
-      rows: usageRows(uses, [...onKey, ...grants].map(withManager), `aws (scanned now, ${target.region})`),
-    };
+    const seen = `aws (scanned now, ${target.region})`;
+    // What the scan could not read may hide a user: one row each, never silently nothing.
+    const gaps = scanned.skipped.map((g) => ({
+      user: `(not read: ${g.where})`,
+      how: `unknown: ${g.reason}`.slice(0, 200),
+      managedBy: '-',
+      seen,
+    }));
+    return { keyArn, rows: [...usageRows(uses, [...onKey, ...grants].map(withManager), seen), ...gaps] };
   }
   const usage = key.status?.usage;
   const seen = usage?.lastInventoryTime ? `aws (inventory ${usage.lastInventoryTime})` : 'aws';

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { type AwsKeyUser, grantUsers, type ScanResult, scanKeyUsers } from '../aws/inventory.ts';
 import type { RecentReads } from '../aws/recent-reads.ts';
+import { sleep as clockSleep, systemClock } from '../runtime/clock.ts';
 import type { KeyReads } from './key-cache.ts';
 
 /** An AWS user of a key, resolved to the key's ARN, with where and when it was seen. */
@@ -48,12 +49,17 @@ export interface KeyInventoryDeps {
   recentReads?: Pick<RecentReads, 'since'>;
   log: Logger;
   now(): number;
+  /** Waits `ms`; with a signal, ends early (resolves) when it aborts, also when it already has. */
   sleep?(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
 export interface KeyInventory {
-  /** Scans every target every period until `signal` aborts. */
-  start(signal: AbortSignal): void;
+  /**
+   * Scans every target every period until `signal` aborts. The returned promise settles when the
+   * loop has ended: at once after an abort, also one that comes during a pass (no period's wait is
+   * left behind to hold the process open).
+   */
+  start(signal: AbortSignal): Promise<void>;
   /** The AWS users of a key from the last pass over `target`; undefined before the first pass. */
   usersOf(target: AwsTarget, keyArn: string): InventoryUser[] | undefined;
   /**
@@ -65,6 +71,17 @@ export interface KeyInventory {
   grants(target: AwsTarget, keyArn: string, signal?: AbortSignal): Promise<InventoryUser[]>;
   /** When the last pass over `target` ended, if any. */
   lastPass(target: AwsTarget): number | undefined;
+  /**
+   * What the last pass over `target` could not read (a listing or a resource, with AWS's words):
+   * who uses a key there is unknown, so nothing may rest on the pass having seen no user.
+   */
+  gaps(target: AwsTarget): InventoryGap[];
+}
+
+/** A listing or resource a pass could not read. */
+export interface InventoryGap {
+  where: string;
+  reason: string;
 }
 
 const targetKey = (t: AwsTarget) => `${t.region}|${t.roleArn ?? ''}`;
@@ -116,14 +133,7 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
   const sharedReadMaxAgeMs = Math.max(0, options.sharedReadMaxAgeMs ?? 60_000);
   const sleep =
     deps.sleep ??
-    ((ms: number, signal?: AbortSignal) =>
-      new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, ms);
-        signal?.addEventListener('abort', () => {
-          clearTimeout(t);
-          resolve();
-        });
-      }));
+    ((ms: number, signal?: AbortSignal) => clockSleep(systemClock, ms, signal).catch(() => undefined));
   const state = new Map<
     string,
     {
@@ -135,6 +145,7 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
        */
       startedAt?: number;
       passes: number;
+      gaps: InventoryGap[];
       seen: Map<string, { version: string; users: AwsKeyUser[] }>;
       running?: Promise<void>;
       queued?: Promise<void>;
@@ -150,7 +161,7 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
   const stateOf = (t: AwsTarget) => {
     let s = state.get(targetKey(t));
     if (!s) {
-      s = { byKey: new Map(), passes: 0, seen: new Map() };
+      s = { byKey: new Map(), passes: 0, gaps: [], seen: new Map() };
       state.set(targetKey(t), s);
     }
     return s;
@@ -160,25 +171,23 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
     const s = stateOf(target);
     const full = s.passes % fullEvery === 0;
     const started = deps.now();
-    let result: ScanResult;
-    try {
-      result = await scanKeyUsers(deps.aws, target, {
-        pace,
-        ...(signal ? { signal } : {}),
-        seen: s.seen,
-        full,
-        ...(deps.recentReads ? { recent: { reads: deps.recentReads, readsSince } } : {}),
-      });
-    } catch (e) {
-      deps.log.warn({ err: e, region: target.region }, 'key inventory pass failed');
-      return;
-    }
+    // A pass that fails or is stopped records nothing: its callers (refresh) see the failure, and a
+    // partial listing never stands as what AWS shows.
+    const result: ScanResult = await scanKeyUsers(deps.aws, target, {
+      pace,
+      ...(signal ? { signal } : {}),
+      seen: s.seen,
+      full,
+      ...(deps.recentReads ? { recent: { reads: deps.recentReads, readsSince } } : {}),
+    });
+    if (signal?.aborted) throw new Error('the key inventory pass was stopped before it finished');
     const resolve = async (ref: string) =>
       (await deps.keys.describe(target, ref).catch(() => undefined))?.arn;
     s.byKey = await indexByKey(result.users, target.region, deps.now(), resolve);
     s.at = deps.now();
     s.startedAt = Math.min(started, result.oldestSharedRead ?? started);
     s.passes += 1;
+    s.gaps = result.skipped;
     deps.log.info(
       {
         region: target.region,
@@ -224,7 +233,8 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
       deps.now() - s.startedAt <= options.maxAgeMs
     )
       return Promise.resolve();
-    const after = s.running ?? Promise.resolve();
+    // The new pass starts once the running one has ended, however that one ended.
+    const after = s.running?.catch(() => undefined) ?? Promise.resolve();
     s.queuedReadsSince = readsSince;
     const queued = after.then(() => {
       s.queued = undefined;
@@ -241,16 +251,20 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
   }
 
   return {
-    start(signal) {
-      void (async () => {
-        while (!signal.aborted) {
-          for (const t of options.targets()) {
-            if (signal.aborted) break;
-            await queuePass(t, undefined, signal);
-          }
-          await sleep(options.periodMs, signal);
+    async start(signal) {
+      while (!signal.aborted) {
+        for (const t of options.targets()) {
+          if (signal.aborted) break;
+          await queuePass(t, undefined, signal).catch((e: unknown) => {
+            if (!signal.aborted)
+              deps.log.warn(
+                { err: e, region: t.region },
+                'key inventory pass failed; the next period tries again',
+              );
+          });
         }
-      })();
+        await sleep(options.periodMs, signal);
+      }
     },
     usersOf(target, keyArn) {
       const s = state.get(targetKey(target));
@@ -264,5 +278,6 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
       return users.map((u) => ({ ...u, keyArn, region: target.region, seenAt: at }));
     },
     lastPass: (target) => state.get(targetKey(target))?.at,
+    gaps: (target) => state.get(targetKey(target))?.gaps ?? [],
   };
 }

@@ -5,6 +5,7 @@
 
 import type { KmsKeyStatus } from '../api/kmskey.ts';
 import type { KeyReferencingObject, KmsKeyObject } from '../api/resources.ts';
+import type { InventoryGap } from '../keys/inventory.ts';
 import { declarationsOf, deletionAuthority, deletionClaimOf, type KeyUse } from '../keys/key-usage.ts';
 import {
   type KmsKeyReconcilerDeps,
@@ -99,15 +100,27 @@ export async function checkAws(
       (g) => !tables.has(g.resourceArn.split(' ')[0] ?? ''),
     );
     const at = inventory.lastPass(target);
+    const gaps = inventory.gaps(target);
     return {
       users: awsUses(deps, [...resources, ...grants]),
       ...(at !== undefined ? { at } : {}),
       checked: true,
+      ...(gaps.length > 0 ? { unknown: unreadable(gaps, target.region) } : {}),
     };
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);
     return { ...o.aws, checked: true, unknown: `AWS could not be asked who uses the key (${reason})` };
   }
+}
+
+/**
+ * What an inventory pass could not read, as the reason a deletion waits: a user of the key may be
+ * behind it.
+ */
+export function unreadable(gaps: InventoryGap[], region: string): string {
+  const [first] = gaps;
+  const more = gaps.length > 1 ? ` and ${gaps.length - 1} more` : '';
+  return `possibly whatever the key inventory could not read in ${region} (${first?.where}: ${first?.reason}${more}; allow the operator's role that read)`;
 }
 
 /** `status.usage`: who uses the key, from Kubernetes and from AWS. */

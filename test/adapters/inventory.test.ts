@@ -286,6 +286,67 @@ describe('inventory helpers (pure)', () => {
   });
 });
 
+describe('createKeyInventory: passes that fail, stop or cannot read everything', () => {
+  const inventoryOf = () =>
+    createKeyInventory(
+      {
+        aws: aws.clients,
+        keys: createKeyCache(aws.clients, { ttlMs: 60_000 }),
+        log: silentLogger(),
+        now: Date.now,
+      },
+      { periodMs: 600_000, callsPerSecond: 1000, targets: () => [aws.target] },
+    );
+  const within = <T>(p: Promise<T>, ms: number) =>
+    Promise.race([p.then(() => 'ended'), new Promise((r) => setTimeout(() => r('still waiting'), ms))]);
+
+  it('a stop during a pass ends the periodic loop at once and records nothing of the cut pass', async () => {
+    // The first listing answers slowly, so the stop comes while the pass is reading.
+    await aws.admin.addFault({
+      service: 'kinesisanalytics',
+      operation: 'ListApplications',
+      latencyMs: { min: 300, max: 300 },
+    });
+    try {
+      const inventory = inventoryOf();
+      const stop = new AbortController();
+      const loop = inventory.start(stop.signal);
+      await new Promise((r) => setTimeout(r, 50));
+      stop.abort();
+      // A refresh queued behind the cut pass still gets a pass of its own.
+      const next = inventory.refresh(aws.target);
+      // No period's wait (10 min here) is left to hold the process open after a SIGTERM.
+      expect(await within(loop, 2_000)).toBe('ended');
+      expect(inventory.lastPass(aws.target)).toBeUndefined(); // a partial listing never stands
+      await next;
+      expect(inventory.lastPass(aws.target)).toBeDefined();
+      expect(inventory.gaps(aws.target)).toEqual([]);
+    } finally {
+      await aws.admin.clearFaults();
+    }
+  });
+
+  it('names what a pass could not read (a gap), until a pass reads it', async () => {
+    const inventory = inventoryOf();
+    await aws.admin.addFault({
+      service: 'cassandra',
+      operation: 'ListKeyspaces',
+      error: { code: 'AccessDeniedException', status: 400, message: 'not allowed', rate: 1 },
+    });
+    try {
+      await inventory.refresh(aws.target);
+      expect(inventory.lastPass(aws.target)).toBeDefined();
+      expect(inventory.gaps(aws.target)).toEqual([
+        { where: 'keyspaces ListKeyspaces', reason: expect.stringContaining('AccessDeniedException') },
+      ]);
+    } finally {
+      await aws.admin.clearFaults();
+    }
+    await inventory.refresh(aws.target);
+    expect(inventory.gaps(aws.target)).toEqual([]);
+  });
+});
+
 describe('createKeyInventory with the workload reconciles reads', () => {
   const setUp = async () => {
     const key = await aws.newKey();

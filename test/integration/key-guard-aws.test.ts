@@ -71,6 +71,21 @@ async function deleteAndExpectBlocked(name: string, keyArn: string): Promise<str
   return c.message;
 }
 
+/** `kubectl cmk usage ARGS` in the test namespace, with AWS credentials for --scan. */
+async function usage(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await kubectlCmkCommand(
+    ['usage', ...args, '--kubeconfig', inject('kubeconfigPath'), '-n', f.namespace],
+    {
+      out: (t) => (out += t),
+      err: (t) => (err += t),
+      awsCredentials: { accessKeyId: 'AKIAUSAGE0000000001', secretAccessKey: 'x' },
+    },
+  );
+  return { code, out, err };
+}
+
 describe('the deletion guard counts what AWS shows on the key', () => {
   it('a Keyspaces table nobody manages from Kubernetes', async () => {
     const arn = await deletableKey('unmanaged-table-key');
@@ -100,6 +115,33 @@ describe('the deletion guard counts what AWS shows on the key', () => {
 
     const message = await deleteAndExpectBlocked('unmanaged-table-key', arn);
     expect(message).toContain(`${tableArn} (Keyspaces table, unmanaged)`);
+  });
+
+  it('a listing the inventory cannot read holds the deletion until it can: a user may be behind it', async () => {
+    const arn = await deletableKey('unread-listing-key');
+    // The operator's role may not list keyspaces: the inventory sees no table, and cannot know there
+    // is none.
+    await f.admin.addFault({
+      service: 'cassandra',
+      operation: 'ListKeyspaces',
+      error: { code: 'AccessDeniedException', status: 400, message: 'not authorized to list', rate: 1 },
+    });
+    try {
+      const message = await deleteAndExpectBlocked('unread-listing-key', arn);
+      expect(message).toContain(`key inventory could not read in ${testRegion}`);
+      expect(message).toContain('keyspaces ListKeyspaces: AccessDeniedException');
+      // `kubectl cmk usage --scan` says what it could not read, rather than showing nothing.
+      const scanned = await usage('unread-listing-key', '--scan', '--region', testRegion);
+      expect(scanned.code).toBe(0);
+      expect(scanned.out).toMatch(/\(not read: keyspaces ListKeyspaces\)\s+unknown: AccessDeniedException/);
+    } finally {
+      await f.admin.clearFaults();
+    }
+    // Once the listing reads again (nothing on the key), the deletion goes on.
+    await eventually(async () => ((await keyState(arn)) === 'PendingDeletion' ? true : undefined), {
+      what: 'the key scheduled for deletion once the inventory reads everything',
+      timeoutMs: 60_000,
+    });
   });
 
   it('a workload deleted with Orphan leaves its resource on the key', async () => {
@@ -182,20 +224,6 @@ describe('the deletion guard counts what AWS shows on the key', () => {
 });
 
 describe('kubectl cmk usage', () => {
-  async function usage(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const code = await kubectlCmkCommand(
-      ['usage', ...args, '--kubeconfig', inject('kubeconfigPath'), '-n', f.namespace],
-      {
-        out: (t) => (out += t),
-        err: (t) => (err += t),
-        awsCredentials: { accessKeyId: 'AKIAUSAGE0000000001', secretAccessKey: 'x' },
-      },
-    );
-    return { code, out, err };
-  }
-
   it('lists every user of a key: objects by how they use it, AWS resources managed or not, and where each was seen', async () => {
     const arn = await deletableKey('usage-key');
     f.emulator.seed({ kinesisanalytics: { applications: [{ name: 'usage-app', status: 'READY' }] } });
