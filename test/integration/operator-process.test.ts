@@ -159,6 +159,11 @@ describe('two operator processes', () => {
       timeoutMs: 6_500,
     });
     console.log(`leader handover after SIGTERM: ${((Date.now() - released) / 1000).toFixed(1)} s`);
+    // And the process itself ends, cleanly: nothing (a loop's wait, a timer) holds it open until
+    // the kubelet's SIGKILL.
+    const exit = await b.exited;
+    expect(exit).toMatchObject({ code: 0, signal: null });
+    expect(exit.at - released).toBeLessThan(10_000);
     await expectStatusInvariants(ns);
   });
 });
