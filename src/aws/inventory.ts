@@ -80,24 +80,28 @@ export interface ScanResult {
   skipped: Array<{ where: string; reason: string }>;
 }
 
-/** Collects every page of a token-paginated listing, bounded by maxPages. */
+/**
+ * Collects every page of a token-paginated listing, bounded by maxPages. A listing longer than the
+ * bound throws (the caller records it as not read): its tail is never taken for the whole.
+ */
 async function pages<T>(
   options: ScanOptions,
   count: () => void,
   page: (token: string | undefined) => Promise<{ items: T[]; next: string | undefined }>,
 ): Promise<T[]> {
   const all: T[] = [];
+  const maxPages = options.maxPages ?? 100;
   let token: string | undefined;
-  for (let i = 0; i < (options.maxPages ?? 100); i++) {
-    if (options.signal?.aborted) break;
+  for (let i = 0; i < maxPages; i++) {
+    if (options.signal?.aborted) return all;
     await options.pace();
     count();
     const { items, next } = await page(token);
     all.push(...items);
-    if (!next) break;
+    if (!next) return all;
     token = next;
   }
-  return all;
+  throw new Error(`more than ${maxPages} pages (the bound of one scan): the rest was not read`);
 }
 
 /** Scans the three services in `target` for resources, snapshots and active job runs on a CMK. */

@@ -222,10 +222,17 @@ describe('scanKeyUsers', () => {
     expect(listed.sort()).toEqual(['ListJobRuns', 'ListSessions']);
   });
 
-  it('stops listing at maxPages (a bound on one scan)', async () => {
+  it('stops listing at maxPages (a bound on one scan), and records each listing cut short as not read', async () => {
     const result = await scanKeyUsers(aws.clients, aws.target, { pace: async () => {}, maxPages: 0 });
     expect(result.users).toEqual([]);
     expect(result.calls).toBe(0);
+    // Nothing seen is not "nothing there": the deletion guard holds on these (KeyInventory.gaps).
+    expect(result.skipped.map((s) => s.where).sort()).toEqual([
+      'emr-serverless ListApplications',
+      'keyspaces ListKeyspaces',
+      'kinesisanalyticsv2 ListApplications',
+    ]);
+    expect(result.skipped[0]?.reason).toContain('more than 0 pages');
   });
 });
 
