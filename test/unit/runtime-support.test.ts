@@ -19,7 +19,7 @@ import {
   parseObjectKey,
   resourceTypes,
 } from '../../src/runtime/kube.ts';
-import { createLogger, processLogBase } from '../../src/runtime/log.ts';
+import { createLogger, processLogBase, redactSecrets } from '../../src/runtime/log.ts';
 
 const kmsKeys = { group: 'cmk.io', version: 'v1alpha1', plural: 'kmskeys', namespaced: true, kind: 'KmsKey' };
 
@@ -178,6 +178,35 @@ describe('logger', () => {
     expect(text).toContain('arn:aws:kms:eu-west-1:111122223333:key/1');
     expect(lines[0]).toMatchObject({ level: 'info', msg: 'hello' });
     expect(typeof lines[0]!['time']).toBe('string');
+  });
+
+  it("redacts a child logger's bindings, arrays and errors too, three levels down, and leaves the rest as it was", () => {
+    const { lines, log } = capture();
+    log.child({ session: { credentials: { secretAccessKey: 'child-secret' } } }).info(
+      {
+        deep: { a: { b: { password: 'level-3' } } },
+        list: [{ sessionToken: 'in-array' }],
+        err: Object.assign(new Error('denied'), { credentials: 'on-the-error' }),
+        n: 1,
+      },
+      'x',
+    );
+    const text = JSON.stringify(lines[0]);
+    for (const secret of ['child-secret', 'level-3', 'in-array', 'on-the-error'])
+      expect(text).not.toContain(secret);
+    expect(lines[0]).toMatchObject({
+      n: 1,
+      err: { type: 'Error', message: 'denied' },
+      deep: { a: { b: { password: '[redacted]' } } },
+    });
+    // An object without a secret is passed through, not copied (the cost of a log line stays flat).
+    const plain = { a: { b: [1, 2] }, keyArn: 'arn' };
+    expect(redactSecrets(plain)).toBe(plain);
+    const withSecret = { a: { token: 't' }, b: { c: 1 } };
+    const redacted = redactSecrets(withSecret);
+    expect(redacted).toEqual({ a: { token: '[redacted]' }, b: { c: 1 } });
+    expect(redacted.b).toBe(withSecret.b);
+    expect(withSecret.a.token).toBe('t'); // the caller's object is never changed
   });
 
   it('takes the level from the option, else LOG_LEVEL, else info', () => {
