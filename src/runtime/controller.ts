@@ -19,7 +19,7 @@
 //   lost) in-flight reconciles are aborted at once.
 // Never reconciles before start(), never swallows an error without logging and counting it.
 
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type Clock, jitter, systemClock } from './clock.ts';
 import { classifyError } from './errors.ts';
@@ -77,7 +77,7 @@ export interface Controller {
 }
 
 export function newReconcileId(): string {
-  return randomBytes(4).toString('hex');
+  return randomUUID().slice(0, 8);
 }
 
 export function createController(options: ControllerOptions, deps: ControllerDeps = {}): Controller {

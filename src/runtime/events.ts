@@ -14,7 +14,7 @@
 // - Memory is bounded: at most `maxTracked` series and buckets are kept (oldest evicted first).
 // Never reads events back, never deletes them (the apiserver's TTL does).
 
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type Clock, microTime, systemClock, type TimerHandle } from './clock.ts';
 import {
@@ -201,7 +201,7 @@ export function createEventRecorder(options: EventRecorderOptions, deps: EventRe
         }
 
         const namespace = object.metadata.namespace ?? 'default';
-        const eventName = `${object.metadata.name}.${now.toString(16)}${randomBytes(3).toString('hex')}`;
+        const eventName = `${object.metadata.name}.${now.toString(16)}${randomUUID().slice(0, 6)}`;
         const event = {
           apiVersion: 'events.k8s.io/v1',
           kind: 'Event',
