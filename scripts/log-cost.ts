@@ -9,7 +9,7 @@
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { type Logger, pino } from 'pino';
-import { createLogger } from '../src/runtime/log.ts';
+import { createLogger, secretFields } from '../src/runtime/log.ts';
 
 const { values } = parseArgs({
   options: { n: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '3' } },
@@ -22,25 +22,11 @@ const sink = new Writable({
   },
 });
 
-// The operator's secret fields (src/runtime/log.ts), each at the top level and three levels down.
-const wildcardPaths = [
-  'credentials',
-  'Credentials',
-  'token',
-  'accessToken',
-  'bearerToken',
-  'authorization',
-  'Authorization',
-  'password',
-  'SecretAccessKey',
-  'secretAccessKey',
-  'SessionToken',
-  'sessionToken',
-  '["client-key-data"]',
-  'keyData',
-].flatMap((f) => {
-  const dot = f.startsWith('[') ? '' : '.';
-  return [f, `*${dot}${f}`, `*.*${dot}${f}`, `*.*.*${dot}${f}`];
+// The operator's secret fields, each at the top level and three levels down.
+const wildcardPaths = secretFields.flatMap((field) => {
+  const key = /^[A-Za-z_$][\w$]*$/.test(field) ? field : `["${field}"]`;
+  const dot = key.startsWith('[') ? '' : '.';
+  return [key, `*${dot}${key}`, `*.*${dot}${key}`, `*.*.*${dot}${key}`];
 });
 
 const loggers: Record<string, () => Logger> = {

@@ -9,7 +9,7 @@ import { type DestinationStream, type Logger, pino } from 'pino';
 
 export type { Logger } from 'pino';
 
-const secretFields = [
+export const secretFields = [
   'credentials',
   'Credentials',
   'token',
