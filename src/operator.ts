@@ -65,6 +65,7 @@ import {
   createMetricsRegistry,
   prometheusClientMetrics,
   prometheusControllerMetrics,
+  prometheusInventoryMetrics,
   prometheusProcessMetrics,
   prometheusSignalMetrics,
   prometheusWorkQueueMetrics,
@@ -287,6 +288,13 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   );
   // Per-object gauges read from the caches at scrape time (docs/metrics.md); leadership and readiness.
   registerResourceMetrics(registry, caches);
+  if (inventory)
+    prometheusInventoryMetrics(registry, () =>
+      targetsOf(caches, options.defaultRegion).map((t) => ({
+        region: t.region,
+        unread: inventory.gaps(t).length,
+      })),
+    );
   prometheusProcessMetrics(registry, {
     lease: options.leaderElection.name,
     isLeader: leadership.isLeader,

@@ -321,6 +321,27 @@ export function prometheusSignalMetrics(registry: Registry) {
 }
 
 /**
+ * What the last key usage inventory pass of each Region could not read (listings and resources),
+ * read at scrape time. While above 0, a key deletion in that Region waits (DeletionBlocked names
+ * the read): an alert on it finds a missing permission before a deletion does.
+ */
+export function prometheusInventoryMetrics(
+  registry: Registry,
+  unread: () => Array<{ region: string; unread: number }>,
+): void {
+  new Gauge({
+    name: 'cmk_inventory_unread',
+    help: 'Listings and resources the last key usage inventory pass of a Region could not read; while above 0, key deletions there wait',
+    labelNames: ['region'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of unread()) this.inc({ region: r.region }, r.unread);
+    },
+  });
+}
+
+/**
  * Whether this process holds the leader Lease (controller-runtime's `leader_election_master_status`,
  * label `name` = the Lease) and whether it is ready (every informer synced, as /readyz answers),
  * both read at scrape time. With leader election off, the process always leads.

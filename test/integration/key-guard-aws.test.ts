@@ -71,6 +71,13 @@ async function deleteAndExpectBlocked(name: string, keyArn: string): Promise<str
   return c.message;
 }
 
+/** The operator's cmk_inventory_unread for the test Region. */
+async function unread(): Promise<number> {
+  const text = await (await fetch(`${f.operator.health.metricsUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`cmk_inventory_unread{region="${testRegion}"}`));
+  return Number(line?.split(' ').pop() ?? Number.NaN);
+}
+
 /** `kubectl cmk usage ARGS` in the test namespace, with AWS credentials for --scan. */
 async function usage(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -130,6 +137,8 @@ describe('the deletion guard counts what AWS shows on the key', () => {
       const message = await deleteAndExpectBlocked('unread-listing-key', arn);
       expect(message).toContain(`key inventory could not read in ${testRegion}`);
       expect(message).toContain('keyspaces ListKeyspaces: AccessDeniedException');
+      // The operator's metrics say so too (an alert finds the missing permission before a deletion).
+      expect(await unread()).toBeGreaterThanOrEqual(1);
       // `kubectl cmk usage --scan` says what it could not read, rather than showing nothing.
       const scanned = await usage('unread-listing-key', '--scan', '--region', testRegion);
       expect(scanned.code).toBe(0);
@@ -141,6 +150,10 @@ describe('the deletion guard counts what AWS shows on the key', () => {
     await eventually(async () => ((await keyState(arn)) === 'PendingDeletion' ? true : undefined), {
       what: 'the key scheduled for deletion once the inventory reads everything',
       timeoutMs: 60_000,
+    });
+    await eventually(async () => ((await unread()) === 0 ? true : undefined), {
+      what: 'cmk_inventory_unread back to 0',
+      timeoutMs: 30_000,
     });
   });
 
