@@ -3,14 +3,12 @@
 // and runs the scenarios: initial sync, key switch, key rotation, steady state. Writes results.json,
 // results.md and convergence.svg to --out (default bench/results/). See bench/README.md.
 //
-//   node scripts/bench.ts                       N = 1000, 5000, 10000 x 4 scenarios (long)
-//   node scripts/bench.ts --smoke               about a minute: N = 60, short periods, a temp dir
-//   options: --n 1000,5000 --scenarios initial,switch --latency-ms 40 --jitter-ms 10
-//            --concurrency 16 --resync 30s --periods 3 --samples 50 --out DIR
-//            --watch cluster|namespaces (every namespace, as the chart installs by default, or the
-//            fleet's namespaces only, as an install with watchNamespaces)
+//   node scripts/bench.ts            N = 1000, 5000, 10000 x 4 scenarios (long)
+//   node scripts/bench.ts --smoke    about a minute: N = 60, short periods, a temp dir
+//   node scripts/bench.ts --help     every option
 //
-// Exit status 1 when any scenario did not converge before its deadline (partial results written).
+// Exit status 1 when any scenario did not converge before its deadline (partial results written),
+// 2 for an unknown option.
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -55,9 +53,10 @@ async function codeVersion(): Promise<{ commit: string; srcDigest: string }> {
   return { commit, srcDigest: hash.digest('hex').slice(0, 12) };
 }
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
+function parseOptions() {
+  return parseArgs({
     options: {
+      help: { type: 'boolean', short: 'h', default: false },
       smoke: { type: 'boolean', default: false },
       n: { type: 'string' },
       scenarios: { type: 'string' },
@@ -71,6 +70,36 @@ async function main(): Promise<number> {
       out: { type: 'string' },
     },
   });
+}
+
+const usage = `usage: node scripts/bench.ts [options]   (npm run bench)
+
+  (no options)             N = 1000, 5000, 10000 x 4 scenarios (about 21 minutes)
+  --smoke                  about a minute: N = 60, short periods, a temp dir
+  --n 1000,5000            fleet sizes
+  --scenarios initial,switch,rotation,steady
+  --latency-ms 40 --jitter-ms 10   AWS latency of the emulator
+  --concurrency 16 --resync 30s    the operator's workers and resync
+  --periods 3 --samples 50         steady window (resync periods) and spec-change samples
+  --watch cluster|namespaces       every namespace (the chart's default) or the fleet's only
+  --out DIR                        where results.json, results.md and convergence.svg go
+                                   (default bench/results/)
+Method, floor model and environment variables: bench/README.md.
+`;
+
+async function main(): Promise<number> {
+  let parsed: ReturnType<typeof parseOptions>;
+  try {
+    parsed = parseOptions();
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n\n${usage}`);
+    return 2;
+  }
+  const { values } = parsed;
+  if (values.help) {
+    process.stdout.write(usage);
+    return 0;
+  }
   const smoke = values.smoke === true;
   const ns = (values.n ?? (smoke ? '60' : '1000,5000,10000')).split(',').map((s) => {
     const n = Number(s);
