@@ -352,6 +352,19 @@ describe('createKeyInventory: passes that fail, stop or cannot read everything',
     await inventory.refresh(aws.target);
     expect(inventory.gaps(aws.target)).toEqual([]);
   });
+
+  it('a listing that keeps failing past the SDK retries is a gap too', async () => {
+    const inventory = inventoryOf();
+    await aws.admin.addFault({ service: 'emr-serverless', operation: 'ListApplications', throttleRate: 1 });
+    try {
+      await inventory.refresh(aws.target);
+    } finally {
+      await aws.admin.clearFaults();
+    }
+    expect(inventory.gaps(aws.target)).toEqual([
+      { where: 'emr-serverless ListApplications', reason: expect.stringContaining('Throttling') },
+    ]);
+  });
 });
 
 describe('createKeyInventory with the workload reconciles reads', () => {
