@@ -350,6 +350,22 @@ export const KmsKeyStatus = Type.Object(
               { maxItems: 10, description: 'The first AWS users no object manages.' },
             ),
           ),
+          unread: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  where: Type.String({ maxLength: 512, description: 'The listing or resource.' }),
+                  reason: Type.String({ maxLength: 1024, description: 'What AWS answered.' }),
+                },
+                { additionalProperties: false },
+              ),
+              {
+                maxItems: 10,
+                description:
+                  'What the last inventory pass of the key’s Region could not read (the first ten): a user may be behind it, so a deletion of the key waits.',
+              },
+            ),
+          ),
         },
         {
           additionalProperties: false,

@@ -124,6 +124,14 @@ export async function keyUsage(input: UsageInput): Promise<{ keyArn: string; row
   const usage = key.status?.usage;
   const seen = usage?.lastInventoryTime ? `aws (inventory ${usage.lastInventoryTime})` : 'aws';
   const rows = usageRows(uses, (usage?.unmanagedUsers ?? []).map(withManager), seen);
+  // What the last inventory pass could not read may hide a user (status.usage.unread).
+  for (const g of usage?.unread ?? [])
+    rows.push({
+      user: `(not read: ${g.where})`,
+      how: `unknown: ${g.reason}`.slice(0, 200),
+      managedBy: '-',
+      seen,
+    });
   if (usage && usage.aws > (usage.unmanagedUsers?.length ?? 0))
     rows.push({
       user: `(${usage.aws - (usage.unmanagedUsers?.length ?? 0)} more AWS users, managed or not listed: use --scan)`,

@@ -7,7 +7,7 @@ import type { KeyReferencingObject, KmsKeyObject } from '../api/resources.ts';
 import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
-import type { KeyInventory } from '../keys/inventory.ts';
+import type { InventoryGap, KeyInventory } from '../keys/inventory.ts';
 import type { KeyReadKind, KeyReads } from '../keys/key-cache.ts';
 import type { KeyFacts, RotationFacts } from '../keys/key-facts.ts';
 import type { KeyUse } from '../keys/key-usage.ts';
@@ -153,7 +153,7 @@ export interface KmsKeyObservationSet {
   /** Another KmsKey object holds the authority to schedule this key's deletion. */
   authorityHeldBy?: { namespace: string; name: string };
   /** What AWS shows using the key (the inventory's last pass; fresh before a deletion). */
-  aws: { users: AwsUse[]; at?: number; checked: boolean; unknown?: string };
+  aws: { users: AwsUse[]; at?: number; checked: boolean; unknown?: string; unread?: InventoryGap[] };
 }
 
 export function targetOf(deps: KmsKeyReconcilerDeps, o: KmsKeyObject): AwsTarget {

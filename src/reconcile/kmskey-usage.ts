@@ -105,7 +105,7 @@ export async function checkAws(
       users: awsUses(deps, [...resources, ...grants]),
       ...(at !== undefined ? { at } : {}),
       checked: true,
-      ...(gaps.length > 0 ? { unknown: unreadable(gaps, target.region) } : {}),
+      ...(gaps.length > 0 ? { unknown: unreadable(gaps, target.region), unread: gaps } : {}),
     };
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);
@@ -131,6 +131,13 @@ export function usageOf(o: Observation): NonNullable<KmsKeyStatus['usage']> {
     aws: o.aws.users.length,
     unmanaged: unmanaged.length,
     ...(o.aws.at !== undefined ? { lastInventoryTime: new Date(o.aws.at).toISOString() } : {}),
+    ...(o.aws.unread?.length
+      ? {
+          unread: o.aws.unread
+            .slice(0, 10)
+            .map((g) => ({ where: g.where.slice(0, 512), reason: g.reason.slice(0, 1024) })),
+        }
+      : {}),
     ...(unmanaged.length > 0
       ? {
           unmanagedUsers: unmanaged

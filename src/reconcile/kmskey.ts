@@ -100,6 +100,7 @@ export function kmsKeyKind(
       const target = targetOf(deps, object);
       const seen = arn ? deps.inventory?.usersOf(target, arn) : undefined;
       const at = deps.inventory?.lastPass(target);
+      const unread = deps.inventory?.gaps(target) ?? [];
       const o: Observation = {
         observed,
         fresh,
@@ -108,7 +109,12 @@ export function kmsKeyKind(
         liveChecked: false,
         ...(refusal ? { refusal } : {}),
         ...keyClaims(deps, object, arn, referencing, uses),
-        aws: { users: awsUses(deps, seen ?? []), ...(at !== undefined ? { at } : {}), checked: false },
+        aws: {
+          users: awsUses(deps, seen ?? []),
+          ...(at !== undefined ? { at } : {}),
+          ...(unread.length > 0 ? { unread } : {}),
+          checked: false,
+        },
       };
       // A deletion held for AWS users looks at AWS again (a pass at most a minute old), so it goes
       // on soon after the last user moved, not at the next scheduled pass.

@@ -39,7 +39,12 @@ const blocked = condition('DeletionBlocked', 'True', 'KeyInUse');
 interface KeyView {
   status?: {
     keyArn?: string;
-    usage?: { aws: number; unmanaged: number; unmanagedUsers?: Array<{ resourceArn: string; what: string }> };
+    usage?: {
+      aws: number;
+      unmanaged: number;
+      unmanagedUsers?: Array<{ resourceArn: string; what: string }>;
+      unread?: Array<{ where: string; reason: string }>;
+    };
     conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
   };
 }
@@ -139,6 +144,18 @@ describe('the deletion guard counts what AWS shows on the key', () => {
       expect(message).toContain('keyspaces ListKeyspaces: AccessDeniedException');
       // The operator's metrics say so too (an alert finds the missing permission before a deletion).
       expect(await unread()).toBeGreaterThanOrEqual(1);
+      // status.usage says it, and `kubectl cmk usage` (the operator's last pass) shows it.
+      const unreadInStatus = await f.waitFor<KeyView, Array<{ where: string; reason: string }>>(
+        'KmsKey',
+        'unread-listing-key',
+        (o) => o.status?.usage?.unread,
+        'status.usage.unread',
+        30_000,
+      );
+      expect(unreadInStatus).toEqual([
+        { where: 'keyspaces ListKeyspaces', reason: expect.stringContaining('AccessDeniedException') },
+      ]);
+      expect((await usage('unread-listing-key')).out).toMatch(/\(not read: keyspaces ListKeyspaces\)/);
       // `kubectl cmk usage --scan` says what it could not read, rather than showing nothing.
       const scanned = await usage('unread-listing-key', '--scan', '--region', testRegion);
       expect(scanned.code).toBe(0);
