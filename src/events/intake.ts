@@ -25,7 +25,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Logger } from 'pino';
-import { type Clock, sleep, systemClock } from '../runtime/clock.ts';
+import { type Clock, pause, systemClock } from '../runtime/clock.ts';
 import { createReconnectBackoff, type ReconnectBackoffOptions } from '../runtime/watch.ts';
 import { type EventIntakeMetrics, noEventIntakeMetrics } from './metrics.ts';
 import { type EventTarget, eventTargetsOf } from './parse.ts';
@@ -189,7 +189,7 @@ export function createEventIntake(options: EventIntakeOptions): EventIntake {
         metrics.receiveError();
         const delayMs = backoff.next();
         log.warn({ err, delayMs }, 'receiving from the event queue failed; retrying after a backoff');
-        await sleep(clock, delayMs, signal).catch(() => undefined);
+        await pause(clock, delayMs, signal);
         continue;
       }
       stats.received += messages.length;

@@ -15,7 +15,7 @@
 
 import type { Logger } from 'pino';
 import type { AwsTarget } from '../aws/clients.ts';
-import { sleep, systemClock } from '../runtime/clock.ts';
+import { pause, systemClock } from '../runtime/clock.ts';
 import type { KeyReads } from './key-cache.ts';
 import type { KeyFacts } from './key-facts.ts';
 
@@ -140,9 +140,7 @@ export function createKeyPoll(deps: { keys: KeyReads; log: Logger }, options: Ke
           deps.log.warn({ err: e }, 'key poll pass failed; the next pass tries again');
         }
         // Ends at once when the signal aborts, also when it did during the pass.
-        await sleep(systemClock, Math.max(0, options.periodMs - (Date.now() - started)), signal).catch(
-          () => undefined,
-        );
+        await pause(systemClock, Math.max(0, options.periodMs - (Date.now() - started)), signal);
       }
     },
   };

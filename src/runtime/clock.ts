@@ -39,6 +39,15 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
   });
 }
 
+/**
+ * Waits `ms` on `clock` between two rounds of a loop that checks `signal` itself: resolves early
+ * when the signal aborts, and at once when it already has (a wait started after a stop that came
+ * mid-round must not hold the process open for a period).
+ */
+export function pause(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  return sleep(clock, ms, signal).catch(() => undefined);
+}
+
 /** `ms` scaled by a uniform factor in [1 - fraction, 1 + fraction]. */
 export function jitter(ms: number, fraction: number, random: () => number = Math.random): number {
   return Math.round(ms * (1 + fraction * (2 * random() - 1)));
