@@ -48,6 +48,19 @@ export function usageRows(
   ];
 }
 
+/**
+ * One row per listing or resource a scan could not read (the scan made now, or the operator's last
+ * pass as status.usage.unread): a user may be behind it, so it is never shown as nothing.
+ */
+function unreadRows(gaps: Array<{ where: string; reason: string }>, seen: string): UsageRow[] {
+  return gaps.map((g) => ({
+    user: `(not read: ${g.where})`,
+    how: `unknown: ${g.reason}`.slice(0, 200),
+    managedBy: '-',
+    seen,
+  }));
+}
+
 export function renderUsage(keyArn: string, rows: UsageRow[]): string {
   if (rows.length === 0) return `Nothing Kubernetes or AWS shows uses ${keyArn}.\n`;
   const header: UsageRow = { user: 'USER', how: 'HOW', managedBy: 'MANAGED BY', seen: 'SEEN' };
@@ -112,26 +125,20 @@ export async function keyUsage(input: UsageInput): Promise<{ keyArn: string; row
     const onKey = scanned.users.filter((u) => u.keyRef === keyArn || !isKeyArn(u.keyRef));
     const grants = await grantUsers(input.scan.aws, target, keyArn, options);
     const seen = `aws (scanned now, ${target.region})`;
-    // What the scan could not read may hide a user: one row each, never silently nothing.
-    const gaps = scanned.skipped.map((g) => ({
-      user: `(not read: ${g.where})`,
-      how: `unknown: ${g.reason}`.slice(0, 200),
-      managedBy: '-',
-      seen,
-    }));
-    return { keyArn, rows: [...usageRows(uses, [...onKey, ...grants].map(withManager), seen), ...gaps] };
+    return {
+      keyArn,
+      rows: [
+        ...usageRows(uses, [...onKey, ...grants].map(withManager), seen),
+        ...unreadRows(scanned.skipped, seen),
+      ],
+    };
   }
   const usage = key.status?.usage;
   const seen = usage?.lastInventoryTime ? `aws (inventory ${usage.lastInventoryTime})` : 'aws';
-  const rows = usageRows(uses, (usage?.unmanagedUsers ?? []).map(withManager), seen);
-  // What the last inventory pass could not read may hide a user (status.usage.unread).
-  for (const g of usage?.unread ?? [])
-    rows.push({
-      user: `(not read: ${g.where})`,
-      how: `unknown: ${g.reason}`.slice(0, 200),
-      managedBy: '-',
-      seen,
-    });
+  const rows = [
+    ...usageRows(uses, (usage?.unmanagedUsers ?? []).map(withManager), seen),
+    ...unreadRows(usage?.unread ?? [], seen),
+  ];
   if (usage && usage.aws > (usage.unmanagedUsers?.length ?? 0))
     rows.push({
       user: `(${usage.aws - (usage.unmanagedUsers?.length ?? 0)} more AWS users, managed or not listed: use --scan)`,
