@@ -1,9 +1,9 @@
 // The Managed Service for Apache Flink adapter (API kinesisanalyticsv2; the AWS facts: MSF-001..026). It reads an
 // application's configured key, status, tags and latest lifecycle operation; it changes the key with
 // UpdateApplication; it stops and starts the application. It never force-stops (MSF-023, TRAP-04: Force skips
-// the snapshot) and never retries a stale version token (MSF-022, TRAP-06): changeKey re-reads the
-// application immediately before writing and lets a ConcurrentModificationException surface as a
-// Conflict for the core to re-plan.
+// the snapshot) and never retries a stale version token (MSF-022, TRAP-06): changeKey sends the token
+// of the full read the switch was planned on (made in the same reconcile, just before) and lets a
+// ConcurrentModificationException surface as a Conflict for the core to re-plan on a new read.
 //
 // Guarantees and choices:
 // - observe returns undefined for a missing application. An absent encryption description is the
@@ -21,8 +21,10 @@
 //   or UpdateApplication on the same page (MSF-025: whoever called it); the restart after a rotation is
 //   decided on it. Not on the page (a long history, or none kept): undefined, and the core falls back.
 // - restartLosesState is set only when AWS says SnapshotsEnabled: false (MSF-026).
-// - changeKey skips the UpdateApplication (returns Succeeded without an id) when the re-read shows
-//   the desired key already configured: a redundant update restarts a RUNNING application.
+// - changeKey skips the UpdateApplication (returns Succeeded without an id) when the read shows the
+//   desired key already configured: a redundant update restarts a RUNNING application.
+// - operation() answers from the history observe read when it shows the operation ended, or in
+//   progress while the application is moving; otherwise DescribeApplicationOperation.
 // - Restart is two-phase and driven by the core, because an adapter call never waits: restart() is
 //   phase one, a graceful StopApplication (the same call as stop()); the core follows its operation
 //   (operation()) until the application is READY, then calls start(), which is StartApplication with
@@ -148,6 +150,7 @@ export function flinkState(
       ...(Number.isFinite(detail.ApplicationVersionId)
         ? { applicationVersionId: detail.ApplicationVersionId! }
         : {}),
+      ...(text(detail.ConditionalToken) ? { conditionalToken: text(detail.ConditionalToken)! } : {}),
       ...(runtime ? { runtime } : {}),
     },
   };
@@ -293,15 +296,9 @@ export const flinkAdapter: WorkloadAdapter = {
     return flinkState(detail, tags, history.lastOperation, history.runningSince);
   },
 
-  async changeKey(clients, target, id, desired) {
-    const client = clients.flink(target);
+  async changeKey(clients, target, id, desired, observed) {
     const name = applicationName(id);
-    // Re-read now: a token from the observe at the start of the reconcile may be stale (MSF-022, TRAP-06).
-    const current = await describeApplication(client, name);
-    const configured = flinkEncryption(
-      current.ApplicationConfigurationDescription?.ApplicationEncryptionConfigurationDescription,
-    );
-    if (sameKey(configured, desired)) {
+    if (sameKey(observed.encryption, desired)) {
       return {
         operation: {
           action: 'UpdateApplication',
@@ -310,15 +307,18 @@ export const flinkAdapter: WorkloadAdapter = {
         },
       };
     }
-    const concurrency = current.ConditionalToken
-      ? { ConditionalToken: current.ConditionalToken }
-      : typeof current.ApplicationVersionId === 'number'
-        ? { CurrentApplicationVersionId: current.ApplicationVersionId }
+    // The token of the read the switch was planned on (MSF-022, TRAP-06): anything that changed the
+    // application since makes AWS refuse the update (Conflict), and the core plans again.
+    const facts = observed.facts.service === 'ManagedFlink' ? observed.facts : undefined;
+    const concurrency = facts?.conditionalToken
+      ? { ConditionalToken: facts.conditionalToken }
+      : facts?.applicationVersionId !== undefined
+        ? { CurrentApplicationVersionId: facts.applicationVersionId }
         : undefined;
     if (!concurrency)
       throw malformed('DescribeApplication', `no ConditionalToken or ApplicationVersionId for ${name}`);
     const out = await awsCall('UpdateApplication', () =>
-      client.send(
+      clients.flink(target).send(
         new UpdateApplicationCommand({
           ApplicationName: name,
           ...concurrency,
@@ -338,7 +338,13 @@ export const flinkAdapter: WorkloadAdapter = {
     };
   },
 
-  operation(clients, target, id, operationId) {
+  operation(clients, target, id, operationId, observed) {
+    // The history observe read names the operation's end (a failure with AWS's text: operationHistory
+    // describes a failed latest one): no call of its own. While it says in progress, only a moving
+    // application is taken at its word; at rest the history may be the memo's from before the end.
+    const seen = observed.lastOperation;
+    if (seen?.id === operationId && (seen.status !== 'InProgress' || !observed.settled))
+      return Promise.resolve(seen);
     return describeOperation(clients.flink(target), applicationName(id), operationId);
   },
 

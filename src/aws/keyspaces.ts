@@ -13,10 +13,11 @@
 //   Transitioning. An absent encryptionSpecification is the AWS-owned default. Missing members never
 //   throw; only a GetTable without resourceArn does (AwsCallError, cause Unknown).
 // - Keyspaces has no operation ids. changeKey returns a synthetic, deterministic id naming the target,
-//   `UpdateTable@<key ARN>` or `UpdateTable@AWS_OWNED_KMS_KEY`, so operation() needs no memory: it
-//   reads the table and reports Succeeded once it is ACTIVE with the target key, InProgress while it
-//   is moving, and Failed when it is ACTIVE with another key (the change was superseded or did not
-//   apply), inaccessible, or gone. The core then re-plans from what it observes.
+//   `UpdateTable@<key ARN>` or `UpdateTable@AWS_OWNED_KMS_KEY`, so operation() needs no memory and no
+//   call of its own: from the table as observe just read it, it reports Succeeded once it is ACTIVE
+//   with the target key, InProgress while it is moving, and Failed when it is ACTIVE with another key
+//   (the change was superseded or did not apply), inaccessible, or being deleted (a table that is
+//   gone is not found by observe). The core then re-plans from what it observes.
 // - untag(): UntagResource takes {key, value} pairs, so the current values are read first; keys the
 //   table does not carry are skipped.
 
@@ -163,29 +164,27 @@ export const keyspacesAdapter: WorkloadAdapter = {
     };
   },
 
-  async operation(clients, target, id, operationId): Promise<WorkloadOperation> {
+  // Answered from the read the reconcile has just made, not from a second GetTable.
+  async operation(_clients, _target, _id, operationId, observed): Promise<WorkloadOperation> {
     const base = { id: operationId, action: 'UpdateTable' };
     const wanted = targetOf(operationId);
     if (!wanted)
       return { ...base, status: 'Failed', message: `${operationId} is not a Keyspaces key change.` };
-    const table = await getTable(clients.keyspaces(target), tableOf(id));
-    if (!table) return { ...base, status: 'Failed', message: 'The table no longer exists.' };
-    const status: string = text(table.status) ?? 'Unknown';
-    if (status === inaccessible) {
+    if (observed.keyInaccessible) {
       return {
         ...base,
         status: 'Failed',
         message: 'The table cannot reach its KMS key (INACCESSIBLE_ENCRYPTION_CREDENTIALS).',
       };
     }
-    if (status === 'DELETING') return { ...base, status: 'Failed', message: 'The table is being deleted.' };
-    if (status !== 'ACTIVE') return { ...base, status: 'InProgress' };
-    const actual = keyspacesEncryption(table.encryptionSpecification);
-    if (sameKey(actual, wanted)) return { ...base, status: 'Succeeded' };
+    if (observed.awsState === 'DELETING')
+      return { ...base, status: 'Failed', message: 'The table is being deleted.' };
+    if (observed.awsState !== 'ACTIVE') return { ...base, status: 'InProgress' };
+    if (sameKey(observed.encryption, wanted)) return { ...base, status: 'Succeeded' };
     return {
       ...base,
       status: 'Failed',
-      message: `The table is ACTIVE with ${describeSetting(actual)}, not ${describeSetting(wanted)}.`,
+      message: `The table is ACTIVE with ${describeSetting(observed.encryption)}, not ${describeSetting(wanted)}.`,
     };
   },
 

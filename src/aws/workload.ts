@@ -60,7 +60,13 @@ export type ChangeBlockerKind = ChangeBlocker['kind'];
 
 /** Facts one service reports beyond the common shape, for status and the plugin; the plan reads none. */
 export type ServiceFacts =
-  | { service: 'ManagedFlink'; applicationVersionId?: number; runtime?: string }
+  | {
+      service: 'ManagedFlink';
+      applicationVersionId?: number;
+      /** The optimistic-concurrency token of this read (MSF-022): changeKey updates only this version. */
+      conditionalToken?: string;
+      runtime?: string;
+    }
   | { service: 'Keyspaces'; pointInTimeRecovery?: string }
   | {
       service: 'EmrServerless';
@@ -214,22 +220,31 @@ export interface WorkloadAdapter {
     options?: ObserveOptions,
   ): Promise<WorkloadState | undefined>;
   /**
-   * Requests the key change. Called only after the core's pre-flight passed and the state had no
-   * `blocker`. Re-reads what the service needs for optimistic concurrency (MSF) immediately
-   * before the write; never blind-retries a stale token.
+   * Requests the key change. Called only after the core's pre-flight passed and `observed`, the
+   * full read for acting this reconcile planned the switch on, had no `blocker`. Where the service
+   * has optimistic concurrency (MSF-022) the update carries the token of that read, so it applies
+   * only to the version the plan was made on: a change by anyone since is refused (Conflict) and
+   * the core plans again on a new read. Never retries a stale token.
    */
   changeKey(
     clients: AwsClients,
     target: AwsTarget,
     id: WorkloadId,
     desired: EncryptionSetting,
+    observed: WorkloadState,
   ): Promise<ChangeResult>;
-  /** Follows an operation started by changeKey/restart (MSF DescribeApplicationOperation). */
+  /**
+   * Follows an operation started by changeKey/restart, given the resource as this reconcile has just
+   * read it (observe): an adapter answers from that read where it says enough (a Keyspaces table's
+   * status and key; a final status in MSF's operation history) and asks AWS otherwise (MSF
+   * DescribeApplicationOperation).
+   */
   operation?(
     clients: AwsClients,
     target: AwsTarget,
     id: WorkloadId,
     operationId: string,
+    observed: WorkloadState,
   ): Promise<WorkloadOperation>;
   /** Restarts a running resource so it picks up new key material (MSF stop + start, no Force). */
   restart?(clients: AwsClients, target: AwsTarget, id: WorkloadId): Promise<ChangeResult>;

@@ -232,7 +232,7 @@ export async function observeWorkload(
     if (state && lastOperation?.status === 'InProgress') {
       let fromAws: WorkloadOperation | undefined;
       if (lastOperation.id && adapter.operation)
-        fromAws = await adapter.operation(deps.aws, target, id, lastOperation.id);
+        fromAws = await adapter.operation(deps.aws, target, id, lastOperation.id, state);
       else if (state.settled && lastOperation.toKey === keyLabel(state.encryption))
         fromAws = { action: lastOperation.action, status: 'Succeeded' };
       if (fromAws && fromAws.status !== 'InProgress') {

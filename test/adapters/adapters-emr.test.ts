@@ -50,7 +50,13 @@ async function observe(id: WorkloadId) {
 
 /** A synchronous key change: Succeeded at once, and the application reports the new setting. */
 async function changeKey(id: WorkloadId, desired: EncryptionSetting) {
-  const { operation } = await emrServerlessAdapter.changeKey(fixture.clients, target, id, desired);
+  const { operation } = await emrServerlessAdapter.changeKey(
+    fixture.clients,
+    target,
+    id,
+    desired,
+    await observe(id),
+  );
   expect(operation).toEqual({ action: 'UpdateApplication', status: 'Succeeded' });
   const after = await observe(id);
   expect(after.encryption).toEqual(desired);
@@ -143,7 +149,9 @@ describe('emrServerlessAdapter.changeKey', () => {
       blocker: { kind: 'ApplicationRunning', activeJobRunIds: [] },
     });
     // AWS refuses the update outright while STARTED (TRAP-11).
-    const refused = await failure(emrServerlessAdapter.changeKey(fixture.clients, target, id, cmk(key)));
+    const refused = await failure(
+      emrServerlessAdapter.changeKey(fixture.clients, target, id, cmk(key), await observe(id)),
+    );
     expect(refused.failure).toMatchObject({ cause: 'InvalidSpec', code: 'ValidationException' });
 
     expect((await emrServerlessAdapter.stop!(fixture.clients, target, id)).operation).toEqual({
@@ -192,18 +200,22 @@ describe('emrServerlessAdapter.changeKey', () => {
     ],
   ])('surfaces %s as InvalidSpec and leaves the application as it was', async (_name, keyArn) => {
     const id = emrApp();
-    const e = await failure(emrServerlessAdapter.changeKey(fixture.clients, target, id, cmk(keyArn)));
+    const e = await failure(
+      emrServerlessAdapter.changeKey(fixture.clients, target, id, cmk(keyArn), await observe(id)),
+    );
     expect(e.failure).toMatchObject({ cause: 'InvalidSpec', code: 'ValidationException' });
     expect((await observe(id)).encryption).toEqual(awsOwned);
   });
 
-  it('surfaces a missing application as NotFound', async () => {
+  it('surfaces an application deleted since the read as NotFound', async () => {
+    const planned = await observe(emrApp());
     const e = await failure(
       emrServerlessAdapter.changeKey(
         fixture.clients,
         target,
         { service: 'EmrServerless', applicationId: '00fnope' },
         awsOwned,
+        planned,
       ),
     );
     expect(e.failure).toMatchObject({ cause: 'NotFound', code: 'ResourceNotFoundException' });

@@ -41,23 +41,33 @@ async function observe(id: WorkloadId) {
   return state;
 }
 
+/** The key change, as the core asks for it: on a read made for it. */
+async function changeKey(id: WorkloadId, desired: EncryptionSetting) {
+  return flinkAdapter.changeKey(fixture.clients, target, id, desired, await observe(id));
+}
+
+/** The operation, as the core follows it: with the read it has just made. */
+async function operation(id: WorkloadId, operationId: string) {
+  return flinkAdapter.operation!(fixture.clients, target, id, operationId, await observe(id));
+}
+
 /** Follows a key change to its end: the operation succeeds and the application settles. */
 async function changeAndSettle(id: WorkloadId, desired: EncryptionSetting) {
-  const { operation } = await flinkAdapter.changeKey(fixture.clients, target, id, desired);
-  expect(operation).toMatchObject({ action: 'UpdateApplication', status: 'InProgress' });
+  const { operation: started } = await changeKey(id, desired);
+  expect(started).toMatchObject({ action: 'UpdateApplication', status: 'InProgress' });
   const during = await observe(id);
   expect(during).toMatchObject({ awsState: 'UPDATING', settled: false, blocker: { kind: 'Transitioning' } });
-  expect(during.lastOperation).toMatchObject({ id: operation.id, status: 'InProgress' });
+  expect(during.lastOperation).toMatchObject({ id: started.id, status: 'InProgress' });
   fixture.advance();
-  expect(await flinkAdapter.operation!(fixture.clients, target, id, operation.id!)).toMatchObject({
-    id: operation.id,
+  expect(await operation(id, started.id!)).toMatchObject({
+    id: started.id,
     action: 'UpdateApplication',
     status: 'Succeeded',
   });
   const after = await observe(id);
   expect(after.settled).toBe(true);
   expect(after.encryption).toEqual(desired);
-  expect(after.lastOperation).toMatchObject({ id: operation.id, status: 'Succeeded' });
+  expect(after.lastOperation).toMatchObject({ id: started.id, status: 'Succeeded' });
   return after;
 }
 
@@ -72,7 +82,12 @@ describe('flinkAdapter.observe', () => {
       encryption: { type: 'AwsOwned' },
       running: false,
       tags: { team: 'data' },
-      facts: { service: 'ManagedFlink', applicationVersionId: 1, runtime: 'FLINK-1_20' },
+      facts: {
+        service: 'ManagedFlink',
+        applicationVersionId: 1,
+        conditionalToken: expect.any(String),
+        runtime: 'FLINK-1_20',
+      },
     });
     expect(flinkAdapter.encryptionContext(id, state, account)).toEqual({
       'aws:kinesisanalytics:arn': state.resourceArn,
@@ -122,10 +137,10 @@ describe('flinkAdapter.changeKey', () => {
     expect((await emulated('orders')).runningStorage).toEqual({ keyType: 'AWS_OWNED_KEY' });
   });
 
-  it('re-reads the version token: an out-of-band update after observe does not make changeKey stale', async () => {
+  it('updates only the version it was planned on: a change by anyone after that read is a Conflict, theirs kept', async () => {
     const [theirs, ours] = [await newKey(), await newKey()];
     const id = flinkApp('orders');
-    const observed = await observe(id);
+    const planned = await observe(id);
     const raw = new KinesisAnalyticsV2Client(fixture.clientConfig());
     const current = (await raw.send(new DescribeApplicationCommand({ ApplicationName: 'orders' })))
       .ApplicationDetail!;
@@ -142,47 +157,117 @@ describe('flinkAdapter.changeKey', () => {
       }),
     );
     fixture.advance();
+    const e = await failure(flinkAdapter.changeKey(fixture.clients, target, id, cmk(ours), planned));
+    expect(e.failure).toMatchObject({ cause: 'Conflict', code: 'ConcurrentModificationException' });
+    expect((await emulated('orders')).configuredKey).toEqual({
+      keyType: 'CUSTOMER_MANAGED_KEY',
+      keyArn: theirs,
+    });
+    // Planned again on a new read, the switch goes through.
     const after = await changeAndSettle(id, cmk(ours));
     expect(after.facts).toMatchObject({
-      applicationVersionId: (observed.facts as { applicationVersionId: number }).applicationVersionId + 2,
+      applicationVersionId: (planned.facts as { applicationVersionId: number }).applicationVersionId + 2,
     });
+  });
+
+  it('sends the version id when the read carries no conditional token', async () => {
+    const key = await newKey();
+    const id = flinkApp('orders');
+    const planned = await observe(id);
+    const facts = { service: 'ManagedFlink' as const, applicationVersionId: 1 };
+    await fixture.admin.clearCalls();
+    const { operation } = await flinkAdapter.changeKey(fixture.clients, target, id, cmk(key), {
+      ...planned,
+      facts,
+    });
+    expect(operation).toMatchObject({ status: 'InProgress' });
+    const [update] = await fixture.admin.calls({ eventName: 'UpdateApplication' });
+    expect(update?.requestParameters).toMatchObject({ CurrentApplicationVersionId: 1 });
+    expect(update?.requestParameters).not.toHaveProperty('ConditionalToken');
   });
 
   it('does not update (or restart) when the desired key is already configured', async () => {
     const key = await newKey();
     const id = flinkApp('orders', running(), withKey(key));
-    const { operation } = await flinkAdapter.changeKey(fixture.clients, target, id, cmk(key));
+    await fixture.admin.clearCalls();
+    const { operation } = await changeKey(id, cmk(key));
     expect(operation).toMatchObject({ status: 'Succeeded' });
     expect(operation.id).toBeUndefined();
+    expect(await fixture.admin.calls({ eventName: 'UpdateApplication' })).toEqual([]);
     expect(await observe(id)).toMatchObject({ awsState: 'RUNNING', facts: { applicationVersionId: 1 } });
   });
 
   it('surfaces a change requested while UPDATING as a Conflict', async () => {
     const [a, b] = [await newKey(), await newKey()];
     const id = flinkApp('orders', running());
-    await flinkAdapter.changeKey(fixture.clients, target, id, cmk(a));
-    const e = await failure(flinkAdapter.changeKey(fixture.clients, target, id, cmk(b)));
+    await changeKey(id, cmk(a));
+    const e = await failure(changeKey(id, cmk(b)));
     expect(e.failure).toMatchObject({ cause: 'Conflict', code: 'ResourceInUseException' });
   });
 
   it('surfaces a key MSF may not use as InvalidSpec and leaves the application as it was', async () => {
     const key = await newKey(flinkKeyPolicy([]));
     const id = flinkApp('orders', running());
-    const e = await failure(flinkAdapter.changeKey(fixture.clients, target, id, cmk(key)));
+    const e = await failure(changeKey(id, cmk(key)));
     expect(e.failure).toMatchObject({ cause: 'InvalidSpec', code: 'InvalidArgumentException' });
     expect(await observe(id)).toMatchObject({ awsState: 'RUNNING', encryption: awsOwned });
   });
 
-  it('surfaces a missing application as NotFound', async () => {
+  it('surfaces an application deleted since the read as NotFound', async () => {
+    const planned = await observe(flinkApp('orders', running()));
+    const gone: WorkloadId = { service: 'ManagedFlink', applicationName: 'nope' };
     const e = await failure(
-      flinkAdapter.changeKey(
-        fixture.clients,
-        target,
-        { service: 'ManagedFlink', applicationName: 'nope' },
-        awsOwned,
-      ),
+      flinkAdapter.changeKey(fixture.clients, target, gone, cmk(await newKey()), planned),
     );
     expect(e.failure.cause).toBe('NotFound');
+  });
+});
+
+describe('flinkAdapter.operation', () => {
+  it('answers from the history the read carries once it shows the end: no call of its own', async () => {
+    const id = flinkApp('orders', running());
+    const { operation: started } = await changeKey(id, cmk(await newKey()));
+    fixture.advance();
+    const read = await observe(id);
+    expect(read.lastOperation).toMatchObject({ id: started.id, status: 'Succeeded' });
+    await fixture.admin.clearCalls();
+    expect(await flinkAdapter.operation!(fixture.clients, target, id, started.id!, read)).toEqual(
+      read.lastOperation,
+    );
+    expect(await fixture.admin.calls({ service: 'kinesisanalytics' })).toEqual([]);
+  });
+
+  it('takes "in progress" from the history only while the application moves; at rest it asks AWS', async () => {
+    const id = flinkApp('orders', running());
+    const { operation: started } = await changeKey(id, cmk(await newKey()));
+    const moving = await observe(id);
+    expect(moving).toMatchObject({ settled: false, lastOperation: { id: started.id, status: 'InProgress' } });
+    await fixture.admin.clearCalls();
+    expect(await flinkAdapter.operation!(fixture.clients, target, id, started.id!, moving)).toMatchObject({
+      status: 'InProgress',
+    });
+    expect(await fixture.admin.calls({ service: 'kinesisanalytics' })).toEqual([]);
+    // At rest, a history saying "in progress" may be one remembered from before the end.
+    fixture.advance();
+    const stale = { ...(await observe(id)), lastOperation: moving.lastOperation! };
+    expect(await flinkAdapter.operation!(fixture.clients, target, id, started.id!, stale)).toMatchObject({
+      id: started.id,
+      status: 'Succeeded',
+    });
+    expect((await fixture.admin.calls({ service: 'kinesisanalytics' })).map((c) => c.eventName)).toContain(
+      'DescribeApplicationOperation',
+    );
+  });
+
+  it('asks AWS about an operation the history does not name', async () => {
+    const id = flinkApp('orders', running());
+    const { operation: started } = await changeKey(id, cmk(await newKey()));
+    fixture.advance();
+    const read = await observe(id);
+    const { lastOperation: _dropped, ...withoutHistory } = read;
+    expect(
+      await flinkAdapter.operation!(fixture.clients, target, id, started.id!, withoutHistory),
+    ).toMatchObject({ id: started.id, action: 'UpdateApplication', status: 'Succeeded' });
   });
 });
 
@@ -194,7 +279,7 @@ describe('flinkAdapter restart, stop and start', () => {
     expect(stop.operation).toMatchObject({ action: 'StopApplication', status: 'InProgress' });
     expect(await observe(id)).toMatchObject({ awsState: 'STOPPING', settled: false });
     fixture.advance();
-    expect(await flinkAdapter.operation!(fixture.clients, target, id, stop.operation.id!)).toMatchObject({
+    expect(await operation(id, stop.operation.id!)).toMatchObject({
       status: 'Succeeded',
     });
     expect(await observe(id)).toMatchObject({ awsState: 'READY', settled: true, running: false });
@@ -206,7 +291,7 @@ describe('flinkAdapter restart, stop and start', () => {
     await changeAndSettle(id, cmk(newKeyArn));
     const start = await flinkAdapter.start!(fixture.clients, target, id);
     fixture.advance();
-    expect(await flinkAdapter.operation!(fixture.clients, target, id, start.operation.id!)).toMatchObject({
+    expect(await operation(id, start.operation.id!)).toMatchObject({
       action: 'StartApplication',
       status: 'Succeeded',
     });
@@ -218,9 +303,9 @@ describe('flinkAdapter restart, stop and start', () => {
     const key = await newKey();
     const id = flinkApp('orders', withKey(key));
     await fixture.kms().send(new DisableKeyCommand({ KeyId: key }));
-    const { operation } = await flinkAdapter.start!(fixture.clients, target, id);
+    const { operation: started } = await flinkAdapter.start!(fixture.clients, target, id);
     fixture.advance();
-    const op = await flinkAdapter.operation!(fixture.clients, target, id, operation.id!);
+    const op = await operation(id, started.id!);
     expect(op).toMatchObject({
       action: 'StartApplication',
       status: 'Failed',

@@ -27,31 +27,36 @@ async function observe(id: WorkloadId) {
   return state;
 }
 
+/** The key change, as the core asks for it: on a read made for it. */
+async function changeKey(id: WorkloadId, desired: EncryptionSetting) {
+  return keyspacesAdapter.changeKey(fixture.clients, target, id, desired, await observe(id));
+}
+
+/** The operation, as the core follows it: from the read it has just made. */
+async function operation(id: WorkloadId, operationId: string) {
+  return keyspacesAdapter.operation!(fixture.clients, target, id, operationId, await observe(id));
+}
+
 /**
  * Follows a key change to its end: UPDATING, then ACTIVE with the new key and operation() Succeeded.
  * The emulator refuses encryptionSpecification batched with any other setting, so an accepted change
  * also shows the adapter sent it alone (TRAP-10).
  */
 async function changeAndSettle(id: WorkloadId, desired: EncryptionSetting) {
-  const { operation } = await keyspacesAdapter.changeKey(fixture.clients, target, id, desired);
-  expect(operation).toMatchObject({ action: 'UpdateTable', status: 'InProgress' });
+  const { operation: started } = await changeKey(id, desired);
+  expect(started).toMatchObject({ action: 'UpdateTable', status: 'InProgress' });
   expect(await observe(id)).toMatchObject({
     awsState: 'UPDATING',
     settled: false,
     blocker: { kind: 'Transitioning' },
   });
-  expect(await keyspacesAdapter.operation!(fixture.clients, target, id, operation.id!)).toMatchObject({
-    status: 'InProgress',
-  });
+  expect(await operation(id, started.id!)).toMatchObject({ status: 'InProgress' });
   fixture.advance();
-  expect(await keyspacesAdapter.operation!(fixture.clients, target, id, operation.id!)).toMatchObject({
-    id: operation.id,
-    status: 'Succeeded',
-  });
+  expect(await operation(id, started.id!)).toMatchObject({ id: started.id, status: 'Succeeded' });
   const after = await observe(id);
   expect(after).toMatchObject({ awsState: 'ACTIVE', settled: true, running: true, encryption: desired });
   expect(after.blocker).toBeUndefined();
-  return operation;
+  return started;
 }
 
 describe('keyspacesAdapter.observe', () => {
@@ -130,7 +135,7 @@ describe('keyspacesAdapter.changeKey', () => {
   it('reports the operation Failed when the table settled on another key than the one asked for', async () => {
     const [ours, theirs] = [await newKey(), await newKey()];
     const id = table('events');
-    const { operation } = await keyspacesAdapter.changeKey(fixture.clients, target, id, cmk(ours));
+    const { operation: started } = await changeKey(id, cmk(ours));
     fixture.advance();
     await new KeyspacesClient(fixture.clientConfig()).send(
       new UpdateTableCommand({
@@ -140,7 +145,7 @@ describe('keyspacesAdapter.changeKey', () => {
       }),
     );
     fixture.advance();
-    expect(await keyspacesAdapter.operation!(fixture.clients, target, id, operation.id!)).toMatchObject({
+    expect(await operation(id, started.id!)).toMatchObject({
       status: 'Failed',
       message: expect.stringContaining(theirs),
     });
@@ -149,15 +154,15 @@ describe('keyspacesAdapter.changeKey', () => {
   it('surfaces a change while UPDATING as a Conflict', async () => {
     const [a, b] = [await newKey(), await newKey()];
     const id = table('events');
-    await keyspacesAdapter.changeKey(fixture.clients, target, id, cmk(a));
-    const e = await failure(keyspacesAdapter.changeKey(fixture.clients, target, id, cmk(b)));
+    await changeKey(id, cmk(a));
+    const e = await failure(changeKey(id, cmk(b)));
     expect(e.failure).toMatchObject({ cause: 'Conflict', code: 'ConflictException' });
   });
 
   it('surfaces a key that does not exist as InvalidSpec and leaves the table as it was', async () => {
     const id = table('events');
     const missing = `arn:aws:kms:us-east-1:${account}:key/00000000-0000-0000-0000-000000000000`;
-    const e = await failure(keyspacesAdapter.changeKey(fixture.clients, target, id, cmk(missing)));
+    const e = await failure(changeKey(id, cmk(missing)));
     expect(e.failure).toMatchObject({ cause: 'InvalidSpec', code: 'ValidationException' });
     expect(await observe(id)).toMatchObject({ awsState: 'ACTIVE', encryption: awsOwned });
   });
@@ -165,37 +170,49 @@ describe('keyspacesAdapter.changeKey', () => {
   it('surfaces a disabled key as InvalidSpec', async () => {
     const key = await newKey();
     await fixture.kms().send(new DisableKeyCommand({ KeyId: key }));
-    const e = await failure(keyspacesAdapter.changeKey(fixture.clients, target, table('events'), cmk(key)));
+    const e = await failure(changeKey(table('events'), cmk(key)));
     expect(e.failure.cause).toBe('InvalidSpec');
   });
 
-  it('surfaces a missing table as NotFound', async () => {
-    table('events');
-    const e = await failure(
-      keyspacesAdapter.changeKey(
-        fixture.clients,
-        target,
-        { service: 'Keyspaces', keyspaceName: 'app', tableName: 'nope' },
-        awsOwned,
-      ),
-    );
+  it('surfaces a table deleted since the read as NotFound', async () => {
+    const planned = await observe(table('events'));
+    const gone: WorkloadId = { service: 'Keyspaces', keyspaceName: 'app', tableName: 'nope' };
+    const e = await failure(keyspacesAdapter.changeKey(fixture.clients, target, gone, awsOwned, planned));
     expect(e.failure.cause).toBe('NotFound');
   });
 });
 
 describe('keyspacesAdapter.operation', () => {
-  it('reports Failed for a table that no longer exists and for an id it did not make', async () => {
-    const id = table('events');
-    expect(await keyspacesAdapter.operation!(fixture.clients, target, id, 'something-else')).toMatchObject({
+  it('answers from the read it is given, without a call of its own', async () => {
+    const key = await newKey();
+    const id = table('events', onKey(key));
+    const read = await observe(id);
+    await fixture.admin.clearCalls();
+    const follow = (operationId: string, state = read) =>
+      keyspacesAdapter.operation!(fixture.clients, target, id, operationId, state);
+    expect(await follow(`UpdateTable@${key}`)).toMatchObject({ status: 'Succeeded' });
+    expect(await follow('UpdateTable@AWS_OWNED_KMS_KEY')).toMatchObject({
       status: 'Failed',
+      message: `The table is ACTIVE with ${key}, not the AWS owned key.`,
     });
-    const gone = { service: 'Keyspaces', keyspaceName: 'app', tableName: 'nope' } as const;
+    expect(await follow('something-else')).toMatchObject({ status: 'Failed' });
     expect(
-      await keyspacesAdapter.operation!(fixture.clients, target, gone, 'UpdateTable@AWS_OWNED_KMS_KEY'),
+      await follow(`UpdateTable@${key}`, { ...read, awsState: 'UPDATING', settled: false }),
+    ).toMatchObject({
+      status: 'InProgress',
+    });
+    expect(
+      await follow(`UpdateTable@${key}`, { ...read, awsState: 'DELETING', settled: false }),
     ).toMatchObject({
       status: 'Failed',
-      message: 'The table no longer exists.',
+      message: 'The table is being deleted.',
     });
+    const inaccessible = { ...read, awsState: 'INACCESSIBLE_ENCRYPTION_CREDENTIALS', keyInaccessible: true };
+    expect(await follow(`UpdateTable@${key}`, inaccessible)).toMatchObject({
+      status: 'Failed',
+      message: expect.stringContaining('INACCESSIBLE_ENCRYPTION_CREDENTIALS'),
+    });
+    expect(await fixture.admin.calls({ service: 'cassandra' })).toEqual([]);
   });
 });
 

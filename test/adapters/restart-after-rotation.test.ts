@@ -59,10 +59,13 @@ describe('flinkAdapter.observe: runningSince and restartLosesState', () => {
     const key = await fixture.newKey(serviceKeyPolicy(msfPrincipals, msfKeyActions));
     const id = fixture.seed(flinkApp('switched', running()));
     fixture.advance(30_000);
-    await flinkAdapter.changeKey(fixture.clients, fixture.target, id, {
-      type: 'CustomerManaged',
-      keyArn: key,
-    });
+    await flinkAdapter.changeKey(
+      fixture.clients,
+      fixture.target,
+      id,
+      { type: 'CustomerManaged', keyArn: key },
+      await observe(id),
+    );
     fixture.advance();
     expect(await observe(id)).toMatchObject({ running: true, runningSince: at(30_000) });
   });
