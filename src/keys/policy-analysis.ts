@@ -295,6 +295,22 @@ export function parseKeyPolicy(document: unknown): ParseResult {
   }
 }
 
+/**
+ * The request context keys a parsed policy reads, lowercased: the key of every condition, and in a
+ * document that substitutes policy variables (2012-10-17) every `${...}` named in a condition value.
+ * Pure. What the policy does not read cannot change its verdict.
+ */
+export function contextKeysRead(policy: ParsedKeyPolicy): Set<string> {
+  const keys = new Set<string>();
+  for (const st of policy.statements)
+    for (const c of st.conditions) {
+      keys.add(c.key.toLowerCase());
+      if (!policy.variables) continue;
+      for (const v of c.values) for (const m of v.matchAll(/\$\{([^}]+)\}/g)) keys.add(m[1]!.toLowerCase());
+    }
+  return keys;
+}
+
 // ---- Matching ---------------------------------------------------------------------------------------
 
 const patternCache = new Map<string, RegExp>();
