@@ -80,6 +80,8 @@ export function kmsKeyKind(
 ): ReconcilerKind<KmsKeyObject, Observation, KmsKeyAction, KmsKeyPlan> {
   const type = cmkResources.kmsKey;
 
+  /** Keys (by UID) whose spec changed in a reconcile that acted: their next look counts grants afresh. */
+  const freshCountOwed = new Set<string>();
   return {
     type,
     finalizer: kmsKeyFinalizer,
@@ -165,19 +167,29 @@ export function kmsKeyKind(
       action: 'RemoveFinalizer',
       note: 'no workload references the key any more; finalizer removed',
     },
-    complete: async (object, o, _plan, ctx, { sinceStatusWriteMs, lookAgainIn }) => {
+    complete: async (object, o, plan, ctx, { sinceStatusWriteMs, lookAgainIn }) => {
       // Keyspaces spends 2 grants per table against a 50,000-per-key quota: report usage when tables
       // use the key, counted again when the tables using it change (the version) or the spec does.
       // Not on every look of a rotation in progress (fresh, once a second): a rotation changes no
       // grant, and the count is a listing of pages (3 at 120 tables) in the rotation's path.
+      const uid = object.metadata.uid ?? keyOf(object);
+      const owed = freshCountOwed.delete(uid);
       if (o.observed.kind !== 'found' || !o.referencing.some((r) => (r.kind ?? '') === 'KeyspacesTable'))
         return o;
       const arn = o.observed.key.arn;
-      const specChanged = object.status?.observedGeneration !== object.metadata.generation;
+      const specChanged = object.status?.observedGeneration !== object.metadata.generation || owed;
+      const storedGrants = object.status?.grants;
+      // Nor ahead of an action (the rotation a new token asks for, a deletion): the count is status
+      // only, and its pages would stand between the request and the call. The look that follows the
+      // action (within 5 s; a rotation's next poll comes sooner) counts, afresh when the spec had changed.
+      if (storedGrants && plan.actions.length > 0) {
+        if (specChanged) freshCountOwed.add(uid);
+        lookAgainIn(resync.transitioningMs);
+        return { ...o, grants: storedGrants };
+      }
       // Nor while tables move onto or off the key and a new count would only wait behind `paced`
       // below: the stored count stands, and the look when the wait ends counts (4,434 listings in
       // the 10,000-workload switch were made for counts that then waited).
-      const storedGrants = object.status?.grants;
       if (storedGrants && !specChanged) {
         const progress = workloadProgress(o.referencing, arn);
         const wait = progressWait(object.status?.workloads, progress, sinceStatusWriteMs);
