@@ -599,7 +599,7 @@ export const workloadPlanSteps: readonly PlanStep[] = [
       return undefined;
     }
     keyCurrent(plan, 'True', 'OnDesiredKey', `configured with ${keyLabel(c.want)}`);
-    return waiting('Transitioning', `AWS reports ${c.state.awsState}`, resync.transitioningMs);
+    return waiting('Transitioning', `AWS reports ${c.state.awsState}`, followSwitchMs(c));
   }),
   // On its key, but the key can no longer serve it (disabled, pending deletion, a policy that shuts
   // the service out): the operator cannot put that right, a person must (Stalled, with the fix).
@@ -678,6 +678,25 @@ function reportInaccessible(c: ResourceContext, plan: PlanDraft): void {
   });
   if (since !== recorded)
     plan.events.push({ type: 'Warning', reason: 'TableInaccessible', action: 'Check', note: message });
+}
+
+/** The longest wait between two looks at a switch AWS is still carrying out. */
+export const followSwitchMaxMs = 30_000;
+
+/**
+ * How soon to look again while AWS carries out a switch this operator asked for (the intent in
+ * status, InProgress since its startTime): 5 s at first, then a quarter of how long it has run, at
+ * most 30 s. A Managed Flink update restarts the application and takes minutes: looked at every 5 s,
+ * a 3-minute switch costs 36 reads of the application; this way 15, and its end shows at most a
+ * quarter of its length (and 30 s) after AWS reports it. A start time ahead of this clock, or none,
+ * is the first 5 s.
+ */
+export function followSwitchMs({ lastOp, input }: Pick<KeyContext, 'lastOp' | 'input'>): number {
+  const started =
+    lastOp?.status === 'InProgress' && lastOp.startTime ? Date.parse(lastOp.startTime) : Number.NaN;
+  const running = input.now - started;
+  if (!(running > 0)) return resync.transitioningMs;
+  return Math.min(followSwitchMaxMs, Math.max(resync.transitioningMs, Math.round(running / 4)));
 }
 
 /**

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { inMaintenanceWindow, nextWindowOpening } from '../../src/reconcile/maintenance-window.ts';
 import {
   failedSwitchRetryMs,
+  followSwitchMaxMs,
   planWorkload,
   type WorkloadPlanInput,
 } from '../../src/reconcile/workload-plan.ts';
@@ -14,6 +15,7 @@ import {
   deleting,
   failedSwitch,
   notFound,
+  now,
   preflightFails,
   spec,
   status,
@@ -450,5 +452,50 @@ describe('planWorkload: configured but failed', () => {
       failed,
     );
     expect(cond(input, 'KeyCurrent')).toMatchObject({ status: 'True' });
+  });
+});
+
+describe('planWorkload: following a switch AWS is carrying out', () => {
+  /** A Flink application configured with keyA and still UPDATING, our switch begun `ago` ms before. */
+  const moving = (ago: number | undefined) =>
+    workload(
+      'ManagedFlink',
+      aws({ settled: false, awsState: 'UPDATING', encryption: cmk(keyA) }),
+      ago === undefined
+        ? (i) => i
+        : status({
+            lastOperation: {
+              action: 'UpdateApplication',
+              status: 'InProgress',
+              toKey: keyA,
+              startTime: new Date(now - ago).toISOString(),
+            },
+          }),
+    );
+
+  it.each([
+    ['just begun', 1_000, 5_000],
+    ['20 s in', 20_000, 5_000],
+    ['40 s in: a quarter of it', 40_000, 10_000],
+    ['2 minutes in', 120_000, 30_000],
+    ['an hour in: at most 30 s', 3_600_000, followSwitchMaxMs],
+    ['a start time ahead of this clock', -60_000, 5_000],
+    ['no switch of ours on record', undefined, 5_000],
+  ])('%s: looks again after %s ms -> %s', (_n, ago, wait) => {
+    const plan = planWorkload(moving(ago));
+    expect(plan.actions).toEqual([]);
+    expect(plan.outcome).toMatchObject({ kind: 'waiting', reason: 'Transitioning' });
+    expect(plan.requeueAfterMs).toBe(wait);
+  });
+
+  it('a 3-minute switch is looked at 15 times (36 every 5 s), its end seen at most 30 s late', () => {
+    let at = 5_000;
+    let looks = 1;
+    while (at < 180_000) {
+      at += planWorkload(moving(at)).requeueAfterMs;
+      looks++;
+    }
+    expect(looks).toBe(15);
+    expect(at - 180_000).toBeLessThanOrEqual(followSwitchMaxMs);
   });
 });
