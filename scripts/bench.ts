@@ -20,22 +20,26 @@ import { scenarios as allScenarios, type Scenario } from '../bench/floor.ts';
 import { type BenchReport, renderMarkdown, renderSvg } from '../bench/report.ts';
 import { type BenchOptions, runBench } from '../bench/scenarios.ts';
 
-function duration(text: string): number {
+/** A bad option or option value: its message and the usage are printed, and the exit code is 2. */
+class UsageError extends Error {}
+
+function duration(text: string, what: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (!m) throw new Error(`not a duration: ${text}`);
+  if (!m) throw new UsageError(`${what}: expected a duration such as 30s, 500ms or 2m, got ${text}`);
   return Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm'] ?? 1);
 }
 
 function positive(text: string | undefined, fallback: number, what: string): number {
   if (text === undefined) return fallback;
   const n = Number(text);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${what}: expected a non-negative number, got ${text}`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new UsageError(`${what}: expected a non-negative number, got ${text}`);
   return n;
 }
 
 function watchMode(text: string | undefined): BenchOptions['watch'] {
   if (text === undefined || text === 'cluster' || text === 'namespaces') return text ?? 'cluster';
-  throw new Error(`--watch: expected cluster or namespaces, got ${text}`);
+  throw new UsageError(`--watch: expected cluster or namespaces, got ${text}`);
 }
 
 /** Which operator was measured: the commit, and a digest of src/ as it was when the run started. */
@@ -103,11 +107,13 @@ async function main(): Promise<number> {
   const smoke = values.smoke === true;
   const ns = (values.n ?? (smoke ? '60' : '1000,5000,10000')).split(',').map((s) => {
     const n = Number(s);
-    if (!Number.isInteger(n) || n < 3) throw new Error(`--n: expected integers >= 3, got ${s}`);
+    if (!Number.isInteger(n) || n < 3) throw new UsageError(`--n: expected integers >= 3, got ${s}`);
     return n;
   });
   const chosen = (values.scenarios ?? allScenarios.join(',')).split(',').map((s) => s.trim()) as Scenario[];
-  for (const s of chosen) if (!allScenarios.includes(s)) throw new Error(`--scenarios: unknown ${s}`);
+  for (const s of chosen)
+    if (!allScenarios.includes(s))
+      throw new UsageError(`--scenarios: expected some of ${allScenarios.join(', ')}, got ${s}`);
   const out = resolve(
     values.out ??
       (smoke
@@ -123,7 +129,7 @@ async function main(): Promise<number> {
     jitterMs: positive(values['jitter-ms'], 10, '--jitter-ms'),
     concurrency: positive(values.concurrency, 16, '--concurrency'),
     watch: watchMode(values.watch),
-    resyncMs: duration(values.resync ?? (smoke ? '8s' : '30s')),
+    resyncMs: duration(values.resync ?? (smoke ? '8s' : '30s'), '--resync'),
     periods: positive(values.periods, smoke ? 2 : 3, '--periods'),
     latencySamples: positive(values.samples, smoke ? 10 : 50, '--samples'),
     transitions: { flinkUpdating: [4000, 6000], keyspacesUpdating: [2500, 3500], kmsRotation: [1500, 2500] },
@@ -167,4 +173,10 @@ async function main(): Promise<number> {
 // control plane's watchdogs stop etcd and the apiserver when this process is gone.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 
-process.exitCode = await main();
+try {
+  process.exitCode = await main();
+} catch (e) {
+  if (!(e instanceof UsageError)) throw e;
+  process.stderr.write(`${e.message}\n\n${usage}`);
+  process.exitCode = 2;
+}

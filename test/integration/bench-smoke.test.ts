@@ -84,3 +84,23 @@ describe('npm run bench -- --smoke', () => {
     expect(svg).toContain('<polyline');
   });
 });
+
+describe('scripts/bench.ts options', () => {
+  it.each([
+    [['--n', '2'], '--n: expected integers >= 3, got 2'],
+    [['--resync', 'soon'], '--resync: expected a duration such as 30s, 500ms or 2m, got soon'],
+    [
+      ['--scenarios', 'initial,warp'],
+      '--scenarios: expected some of initial, switch, rotation, steady, got warp',
+    ],
+    [['--latency-ms=-1'], '--latency-ms: expected a non-negative number, got -1'],
+    [['--no-such-option'], "Unknown option '--no-such-option'"],
+  ])('%j: names the option and the fix, prints the usage, exits 2, starts nothing', async (args, message) => {
+    const { code, stderr } = await run(args, 30_000);
+    expect(code).toBe(2);
+    expect(stderr).toContain(message);
+    expect(stderr).toContain('usage: node scripts/bench.ts');
+    expect(stderr).not.toMatch(/\n\s+at /);
+    expect(stderr).not.toContain('[bench');
+  });
+});
