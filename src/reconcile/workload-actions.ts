@@ -77,11 +77,11 @@ export function workloadActions(
       // that follows the switch (observeWorkload) rather than written again; after a crash the next
       // leader completes the switch from what AWS reports, as for a crash right after the call.
       const expected = { status: { lastOperation: intent }, mutated: true, progress: progressing(plan) };
-      await ctx.recordOutcomeNow(expected);
       // Planned on a full read for acting (the executor's confirm): the change applies to that read.
       const observed = ctx.observation.input.observed;
       if (observed.kind !== 'found' || !ctx.observation.forActing)
         throw new Error(`${kind.service}: a key change planned without a full read of the resource`);
+      await ctx.recordOutcomeNow(expected);
       const result = await adapter.changeKey(deps.aws, target(ctx), id(ctx), action.to, observed.state);
       const op = { ...intent, ...result.operation, startTime };
       if (deps.answered) {
