@@ -23,8 +23,9 @@
 // - restartLosesState is set only when AWS says SnapshotsEnabled: false (MSF-026).
 // - changeKey skips the UpdateApplication (returns Succeeded without an id) when the read shows the
 //   desired key already configured: a redundant update restarts a RUNNING application.
-// - operation() answers from the history observe read when it shows the operation ended, or in
-//   progress while the application is moving; otherwise DescribeApplicationOperation.
+// - operation() answers from the history observe read when it shows the operation ended, and "in
+//   progress" while the application is moving (a light look does not read the history then);
+//   otherwise DescribeApplicationOperation.
 // - Restart is two-phase and driven by the core, because an adapter call never waits: restart() is
 //   phase one, a graceful StopApplication (the same call as stop()); the core follows its operation
 //   (operation()) until the application is READY, then calls start(), which is StartApplication with
@@ -57,6 +58,7 @@ import {
   type EncryptionSetting,
   memoized,
   memoizedLatest,
+  type OperationStanding,
   tagsMemoName,
   type WorkloadAdapter,
   type WorkloadId,
@@ -287,11 +289,18 @@ export const flinkAdapter: WorkloadAdapter = {
       throw e;
     }
     const arn = detail.ApplicationARN!;
-    // The operation history changes only with the application: keyed by its version and status.
-    const version = `${detail.ApplicationVersionId ?? ''}/${text(detail.ApplicationStatus) ?? ''}/${epochMs(detail.LastUpdateTimestamp)}`;
+    // The operation history changes only with the application: keyed by its version and status. A
+    // light look at an application still moving leaves it unread: what it would add (an operation
+    // in progress; runningSince, which counts only once RUNNING) the moving status says already,
+    // and nothing is decided until the application is at rest (operation() answers from the status).
+    const status = text(detail.ApplicationStatus) ?? '';
+    const light = options?.memo !== undefined && !options.forActing;
+    const version = `${detail.ApplicationVersionId ?? ''}/${status}/${epochMs(detail.LastUpdateTimestamp)}`;
     const [tags, history] = await Promise.all([
       memoized(options, tagsMemoName(arn), () => listTags(client, arn)),
-      memoizedLatest(options, `${arn}|operations|`, version, () => operationHistory(client, name)),
+      light && !atRest.has(status)
+        ? Promise.resolve<OperationHistory>({})
+        : memoizedLatest(options, `${arn}|operations|`, version, () => operationHistory(client, name)),
     ]);
     return flinkState(detail, tags, history.lastOperation, history.runningSince);
   },
@@ -338,13 +347,14 @@ export const flinkAdapter: WorkloadAdapter = {
     };
   },
 
-  operation(clients, target, id, operationId, observed) {
+  operation(clients, target, id, operationId, observed): Promise<OperationStanding> {
     // The history observe read names the operation's end (a failure with AWS's text: operationHistory
-    // describes a failed latest one): no call of its own. While it says in progress, only a moving
-    // application is taken at its word; at rest the history may be the memo's from before the end.
+    // describes a failed latest one): no call of its own. An application still moving is taken at
+    // its word (the operation is under way; a light look leaves the history unread then); at rest, a
+    // history saying "in progress" may be the memo's from before the end, and AWS is asked.
     const seen = observed.lastOperation;
-    if (seen?.id === operationId && (seen.status !== 'InProgress' || !observed.settled))
-      return Promise.resolve(seen);
+    if (seen?.id === operationId && seen.status !== 'InProgress') return Promise.resolve(seen);
+    if (!observed.settled) return Promise.resolve(seen?.id === operationId ? seen : { status: 'InProgress' });
     return describeOperation(clients.flink(target), applicationName(id), operationId);
   },
 

@@ -36,6 +36,9 @@ export interface WorkloadOperation {
   failureCause?: 'KeyUnusable';
 }
 
+/** Where an operation stands, as `operation()` answers: its status, and what else AWS said of it. */
+export type OperationStanding = Pick<WorkloadOperation, 'status'> & Partial<WorkloadOperation>;
+
 /**
  * Why a key change may not be requested now. Every value an adapter reports; the kind is also the
  * CamelCase condition reason the core shows while it waits.
@@ -149,7 +152,11 @@ export interface WorkloadCapabilities {
 export interface ObserveOptions {
   /** Remembers slow-changing reads between reconciles; keys start with the resource ARN. */
   memo?: TtlMemo;
-  /** Read everything from AWS (and refresh the memo): the core is about to act on what it sees. */
+  /**
+   * Read everything from AWS (and refresh the memo): the core is about to act on what it sees.
+   * Without it (and with a memo), a look is light: facts that matter only at rest (MSF's operation
+   * history) may be left unread while the resource moves.
+   */
   forActing?: boolean;
   /** With `forActing`: memo entries loaded at or after this moment serve (otherwise: load again). */
   factsLoadedSince?: number;
@@ -236,8 +243,9 @@ export interface WorkloadAdapter {
   /**
    * Follows an operation started by changeKey/restart, given the resource as this reconcile has just
    * read it (observe): an adapter answers from that read where it says enough (a Keyspaces table's
-   * status and key; a final status in MSF's operation history) and asks AWS otherwise (MSF
-   * DescribeApplicationOperation).
+   * status and key; MSF: a final status in the operation history, or an application still moving)
+   * and asks AWS otherwise (MSF DescribeApplicationOperation). The core reads the answer's status,
+   * end time and message.
    */
   operation?(
     clients: AwsClients,
@@ -245,7 +253,7 @@ export interface WorkloadAdapter {
     id: WorkloadId,
     operationId: string,
     observed: WorkloadState,
-  ): Promise<WorkloadOperation>;
+  ): Promise<OperationStanding>;
   /** Restarts a running resource so it picks up new key material (MSF stop + start, no Force). */
   restart?(clients: AwsClients, target: AwsTarget, id: WorkloadId): Promise<ChangeResult>;
   /** Stops / starts a resource (EMR StopAndUpdate). */

@@ -12,7 +12,7 @@ import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { AwsCallError, classifyAwsError } from '../aws/errors.ts';
 import type { CallerIdentity } from '../aws/identity.ts';
 import type { RecentReads } from '../aws/recent-reads.ts';
-import type { WorkloadId, WorkloadOperation, WorkloadService } from '../aws/workload.ts';
+import type { OperationStanding, WorkloadId, WorkloadService } from '../aws/workload.ts';
 import type { KeyReads } from '../keys/key-cache.ts';
 import { type TenancyRules, workloadRefusal } from '../keys/tenancy.ts';
 import type { Condition } from '../runtime/conditions.ts';
@@ -230,7 +230,7 @@ export async function observeWorkload(
     }
     // Bring our record of the last change up to date from AWS.
     if (state && lastOperation?.status === 'InProgress') {
-      let fromAws: WorkloadOperation | undefined;
+      let fromAws: OperationStanding | undefined;
       if (lastOperation.id && adapter.operation)
         fromAws = await adapter.operation(deps.aws, target, id, lastOperation.id, state);
       else if (state.settled && lastOperation.toKey === keyLabel(state.encryption))

@@ -11,6 +11,7 @@ import { DisableKeyCommand } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
 import { flinkAdapter, flinkState } from '../../src/aws/flink.ts';
 import type { EncryptionSetting, WorkloadId } from '../../src/aws/workload.ts';
+import { createTtlMemo } from '../../src/runtime/ttl-memo.ts';
 import { failure, useAdapters } from '../fixtures/aws.ts';
 import { account, awsOwned, cmk, msfKeyActions, msfPrincipals, serviceKeyPolicy } from '../fixtures/keys.ts';
 import { flinkApp as flinkSeed, running, tagged, type WorkloadMod, withKey } from '../fixtures/objects.ts';
@@ -257,6 +258,29 @@ describe('flinkAdapter.operation', () => {
     expect((await fixture.admin.calls({ service: 'kinesisanalytics' })).map((c) => c.eventName)).toContain(
       'DescribeApplicationOperation',
     );
+  });
+
+  it('a light look at a moving application reads no history, and the operation is under way', async () => {
+    const id = flinkApp('orders', running());
+    const memo = createTtlMemo({ ttlMs: 60_000 });
+    await flinkAdapter.observe(fixture.clients, target, id, { memo });
+    const { operation: started } = await changeKey(id, cmk(await newKey()));
+    await fixture.admin.clearCalls();
+    const light = await flinkAdapter.observe(fixture.clients, target, id, { memo });
+    expect(light).toMatchObject({ awsState: 'UPDATING', settled: false });
+    expect(light?.lastOperation).toBeUndefined();
+    expect(await flinkAdapter.operation!(fixture.clients, target, id, started.id!, light!)).toEqual({
+      status: 'InProgress',
+    });
+    expect((await fixture.admin.calls({ service: 'kinesisanalytics' })).map((c) => c.eventName)).toEqual([
+      'DescribeApplication',
+    ]);
+    // For acting, and at rest, the history is read.
+    const acting = await flinkAdapter.observe(fixture.clients, target, id, { memo, forActing: true });
+    expect(acting?.lastOperation).toMatchObject({ id: started.id, status: 'InProgress' });
+    fixture.advance();
+    const atRest = await flinkAdapter.observe(fixture.clients, target, id, { memo });
+    expect(atRest?.lastOperation).toMatchObject({ id: started.id, status: 'Succeeded' });
   });
 
   it('asks AWS about an operation the history does not name', async () => {
