@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { AwsClients, AwsTarget } from '../aws/clients.ts';
 import { type AwsKeyUser, grantUsers, type ScanResult, scanKeyUsers } from '../aws/inventory.ts';
 import type { RecentReads } from '../aws/recent-reads.ts';
-import { sleep as clockSleep, pause, systemClock } from '../runtime/clock.ts';
+import { pause, systemClock } from '../runtime/clock.ts';
 import type { KeyReads } from './key-cache.ts';
 
 /** An AWS user of a key, resolved to the key's ARN, with where and when it was seen. */
@@ -131,10 +131,7 @@ export function createPacer(
 export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventoryOptions): KeyInventory {
   const fullEvery = Math.max(1, options.fullEvery ?? 6);
   const sharedReadMaxAgeMs = Math.max(0, options.sharedReadMaxAgeMs ?? 60_000);
-  const sleep =
-    deps.sleep ??
-    ((ms: number, signal?: AbortSignal) =>
-      signal ? pause(systemClock, ms, signal) : clockSleep(systemClock, ms));
+  const sleep = deps.sleep ?? ((ms: number, signal?: AbortSignal) => pause(systemClock, ms, signal));
   const state = new Map<
     string,
     {

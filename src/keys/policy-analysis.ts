@@ -295,6 +295,9 @@ export function parseKeyPolicy(document: unknown): ParseResult {
   }
 }
 
+/** A policy variable in a condition value, `${aws:SourceArn}`: its name is the first group. */
+const policyVariable = /\$\{([^}]+)\}/g;
+
 /**
  * The request context keys a parsed policy reads, lowercased: the key of every condition, and in a
  * document that substitutes policy variables (2012-10-17) every `${...}` named in a condition value.
@@ -306,7 +309,7 @@ export function contextKeysRead(policy: ParsedKeyPolicy): Set<string> {
     for (const c of st.conditions) {
       keys.add(c.key.toLowerCase());
       if (!policy.variables) continue;
-      for (const v of c.values) for (const m of v.matchAll(/\$\{([^}]+)\}/g)) keys.add(m[1]!.toLowerCase());
+      for (const v of c.values) for (const m of v.matchAll(policyVariable)) keys.add(m[1]!.toLowerCase());
     }
   return keys;
 }
@@ -451,7 +454,7 @@ function contextValues(context: Record<string, ContextValue>, key: string): stri
 
 function substitute(value: string, context: Record<string, ContextValue>): string {
   if (!value.includes('${')) return value;
-  return value.replace(/\$\{([^}]+)\}/g, (whole, name: string) => {
+  return value.replace(policyVariable, (whole, name: string) => {
     if (name === '*' || name === '?' || name === '$') return name;
     const v = contextValues(context, name);
     return v && v.length === 1 ? v[0]! : whole;

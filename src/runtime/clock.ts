@@ -42,9 +42,10 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
 /**
  * Waits `ms` on `clock` between two rounds of a loop that checks `signal` itself: resolves early
  * when the signal aborts, and at once when it already has (a wait started after a stop that came
- * mid-round must not hold the process open for a period).
+ * mid-round must not hold the process open for a period). Never rejects; without a signal it is
+ * `sleep`.
  */
-export function pause(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+export function pause(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return sleep(clock, ms, signal).catch(() => undefined);
 }
 
