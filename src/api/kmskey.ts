@@ -305,8 +305,9 @@ export const KmsKeyStatus = Type.Object(
     ),
     usedBy: Type.Optional(
       Type.Array(WorkloadReference, {
-        maxItems: 1000,
-        description: 'Workload objects that reference this key.',
+        maxItems: 100,
+        description:
+          'Objects that reference this key: the first 100 by kind, namespace and name. status.workloads.total counts them all; kubectl cmk usage KEY lists every one.',
       }),
     ),
     usage: Type.Optional(

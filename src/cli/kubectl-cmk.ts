@@ -221,7 +221,7 @@ function keyOf(o: KubeObject): string {
 export const remedies: Record<string, string[]> = {
   KeyDisabled: [
     'The KMS key is disabled: workloads on it fail, and none is switched onto it.',
-    "List who is affected: kubectl get kmskey <name> -o jsonpath='{.status.usedBy}'",
+    'List who is affected: kubectl cmk usage <name> (status.usedBy names the first 100).',
     'If it was a mistake: aws kms enable-key --key-id <arn>, or set spec.protection.reenable: true on the KmsKey.',
     'If the key is being retired: point the workloads at another KmsKey first (spec.key), wait for Workloads 0/0, then disable it.',
   ],

@@ -186,17 +186,32 @@ function checkOutcome(check: KeyCheckFailure, state: string, message: string): P
     : { kind: 'stalled', reason: check.reason, message };
 }
 
+/**
+ * How many users `status.usedBy` names. A status list must stay bounded: every write of the key's
+ * status sends it whole, the API server stores objects of at most about 1.5 MiB, and a key can have
+ * thousands of users (job runs included). `status.workloads.total` counts them all, and
+ * `kubectl cmk usage KEY` lists every one.
+ */
+export const usedByListed = 100;
+
+const referenceOrder = (r: WorkloadReference) => `${r.kind}/${r.namespace}/${r.name}`;
+
+/** The first `usedByListed` users by kind, namespace and name (code-point order: no locale). */
+export function listedUsers(references: readonly WorkloadReference[]): WorkloadReference[] {
+  return references
+    .map((r) => ({ r, order: referenceOrder(r) }))
+    .sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0))
+    .slice(0, usedByListed)
+    .map(({ r }) => r);
+}
+
 export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
   const { spec, observed, references } = input;
   const enforce = (spec.mode ?? 'Enforce') === 'Enforce';
   const actions: KmsKeyAction[] = [];
   const conditions: DesiredCondition[] = [];
   const events: PlannedEvent[] = [];
-  let status: Partial<KmsKeyStatus> = {
-    usedBy: [...references].sort((a, b) =>
-      `${a.kind}/${a.namespace}/${a.name}`.localeCompare(`${b.kind}/${b.namespace}/${b.name}`),
-    ),
-  };
+  let status: Partial<KmsKeyStatus> = { usedBy: listedUsers(references) };
   const plan = (outcome: PlanOutcome, requeueAfterMs: number): KmsKeyPlan => ({
     actions,
     conditions,

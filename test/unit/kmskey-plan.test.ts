@@ -1,7 +1,9 @@
 // Table tests of the KmsKey decision: builders of small modifiers, one named case per line.
 
+import { Check } from 'typebox/value';
 import { describe, expect, it } from 'vitest';
-import { type KmsKeyPlanInput, planKmsKey } from '../../src/reconcile/kmskey-plan.ts';
+import { KmsKeyStatus } from '../../src/api/kmskey.ts';
+import { type KmsKeyPlanInput, planKmsKey, usedByListed } from '../../src/reconcile/kmskey-plan.ts';
 import { exampleKey as arn } from '../fixtures/keys.ts';
 import {
   deleting,
@@ -179,6 +181,26 @@ describe('planKmsKey conditions and outcomes', () => {
     const plan = planKmsKey(kmsKey(usedBy(3)));
     expect(plan.status.keyArn).toBe(arn);
     expect(plan.status.usedBy?.map((r) => r.name)).toEqual(['t0', 't1', 't2']);
+  });
+
+  it('a key with thousands of users names the first 100 in usedBy and counts them all', () => {
+    // Job runs and workloads of 3 kinds in 5 namespaces, 1,500 in all, in no particular order.
+    const kinds = ['KeyspacesTable', 'FlinkApplication', 'EmrServerlessJobRun'];
+    const references = Array.from({ length: 1500 }, (_, k) => ({
+      kind: kinds[(k * 7) % 3]!,
+      namespace: `team-${(k * 13) % 5}`,
+      name: `w${(k * 31) % 1500}`,
+    }));
+    const plan = planKmsKey({ ...kmsKey(), references });
+    const listed = plan.status.usedBy!;
+    expect(listed).toHaveLength(usedByListed);
+    const order = (r: { kind: string; namespace: string; name: string }) =>
+      `${r.kind}/${r.namespace}/${r.name}`;
+    const expected = references.map(order).sort().slice(0, usedByListed);
+    expect(listed.map(order)).toEqual(expected);
+    // The status write passes the CRD's bound (a list of 1,500 would be refused by the API server).
+    expect(Check(KmsKeyStatus.properties.usedBy, listed)).toBe(true);
+    expect(Check(KmsKeyStatus.properties.usedBy, references)).toBe(false);
   });
 
   it('access denied on DescribeKey stalls with the AWS message', () => {
