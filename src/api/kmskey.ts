@@ -383,8 +383,9 @@ export const KmsKeyStatus = Type.Object(
           summary: Type.String({ maxLength: 64, description: 'k/n workloads done, for kubectl get.' }),
           pending: Type.Optional(
             Type.Array(PendingWorkload, {
-              maxItems: 100,
-              description: 'Workloads not done yet, with the reason.',
+              maxItems: 20,
+              description:
+                'The first 20 workloads not done yet (by kind, namespace and name), with the reason. The counts cover them all; kubectl cmk status lists every workload under its key.',
             }),
           ),
         },

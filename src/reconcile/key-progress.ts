@@ -9,7 +9,13 @@ type StatusView = {
   current?: { keyArn?: string };
   keyArn?: string;
   state?: string;
-  conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
+  conditions?: Array<{
+    type: string;
+    status: string;
+    reason?: string;
+    message?: string;
+    observedGeneration?: number;
+  }>;
 };
 
 const statusOf = (o: KeyReferencingObject) => (o.status as StatusView | undefined) ?? {};
@@ -45,10 +51,21 @@ export function mayRunOnOldMaterial(o: KeyReferencingObject | undefined): boolea
   return !(material?.status === 'True' && material.reason === 'NotRunning');
 }
 
-/** Why a workload is not on the key yet, in its own words (its Ready condition). */
+/**
+ * Why a workload is not on the key yet, in its own words (its Ready condition). A Ready condition
+ * older than the spec speaks of the spec before (right after a fleet switch is applied it still
+ * says the workload is on its key): the workload waits for its first look at the new spec then.
+ */
 export function pendingReason(o: KeyReferencingObject): string {
   const ready = statusOf(o).conditions?.find((c) => c.type === 'Ready');
   if (!ready) return 'not reconciled yet';
+  const generation = o.metadata.generation;
+  if (
+    generation !== undefined &&
+    ready.observedGeneration !== undefined &&
+    ready.observedGeneration < generation
+  )
+    return `SpecChanged: generation ${generation} is not reconciled yet`;
   return `${ready.reason}: ${ready.message}`.slice(0, 1024);
 }
 
@@ -61,6 +78,13 @@ export function tablesVersion(referencing: KeyReferencingObject[], keyArn: strin
   return createHash('sha256').update(tables.join('\n')).digest('hex').slice(0, 16);
 }
 
+/**
+ * How many of the workloads not done yet `status.workloads.pending` names, with their reasons: a
+ * sample to start from (the counts cover them all; `kubectl cmk status` lists every workload under
+ * its key). Every write of the key's status sends the list whole, every few seconds of a fleet switch.
+ */
+export const pendingListed = 20;
+
 /** `status.workloads` of a KmsKey: how many referencing workloads are on the key and its current material. */
 export function workloadProgress(
   referencing: KeyReferencingObject[],
@@ -71,8 +95,10 @@ export function workloadProgress(
   const upToDate = onThisKey.filter(onCurrentMaterial);
   const pending = referencing
     .filter((o) => !onKey(o, keyArn) || !onCurrentMaterial(o))
-    .slice(0, 100)
-    .map((o) => ({
+    .map((o) => ({ o, order: `${o.kind ?? 'Workload'}/${o.metadata.namespace ?? ''}/${o.metadata.name}` }))
+    .sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0))
+    .slice(0, pendingListed)
+    .map(({ o }) => ({
       kind: o.kind ?? 'Workload',
       namespace: o.metadata.namespace ?? '',
       name: o.metadata.name,

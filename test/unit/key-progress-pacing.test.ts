@@ -2,8 +2,16 @@
 // progressWait): the start and the end show at once, what lies between at most every 15 s, so a
 // fleet switch does not cost the API server a key write every few seconds per key.
 
+import { Check } from 'typebox/value';
 import { describe, expect, it } from 'vitest';
-import { progressWait, progressWriteIntervalMs } from '../../src/reconcile/key-progress.ts';
+import { KmsKeyStatus } from '../../src/api/kmskey.ts';
+import type { KeyReferencingObject } from '../../src/api/resources.ts';
+import {
+  pendingListed,
+  progressWait,
+  progressWriteIntervalMs,
+  workloadProgress,
+} from '../../src/reconcile/key-progress.ts';
 
 const progress = (total: number, onKey: number, onCurrentMaterial = onKey) => ({
   total,
@@ -57,5 +65,51 @@ describe('progressWait', () => {
   it('writes the first progress, and any after this process has not written the key', () => {
     expect(progressWait(undefined, progress(100, 40), 1)).toBe(0);
     expect(progressWait(progress(100, 10), progress(100, 40), Number.POSITIVE_INFINITY)).toBe(0);
+  });
+});
+
+describe('workloadProgress: who is not done yet', () => {
+  const keyArn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const other = 'arn:aws:kms:eu-west-1:111122223333:key/0000abcd-12ab-34cd-56ef-1234567890ab';
+  const workload = (name: string, on: string, generation: number, readyAt: number, reason: string) =>
+    ({
+      kind: 'KeyspacesTable',
+      metadata: { namespace: 'team-a', name, generation },
+      spec: {},
+      status: {
+        current: { keyArn: on },
+        conditions: [
+          { type: 'Ready', status: 'False', reason, message: 'AWS is updating', observedGeneration: readyAt },
+        ],
+      },
+    }) as unknown as KeyReferencingObject;
+
+  it('names the first 20 by kind, namespace and name, and counts them all', () => {
+    const users = Array.from({ length: 300 }, (_, k) =>
+      workload(`t${String((k * 7) % 300).padStart(3, '0')}`, k % 3 === 0 ? keyArn : other, 1, 1, 'Switching'),
+    );
+    const p = workloadProgress(users, keyArn);
+    expect(p).toMatchObject({ total: 300, onKey: 100, onCurrentMaterial: 100, summary: '100/300' });
+    expect(p.pending).toHaveLength(pendingListed);
+    const notDone = users.filter((_, k) => k % 3 !== 0).map((u) => u.metadata.name);
+    expect(p.pending!.map((w) => w.name)).toEqual(notDone.sort().slice(0, pendingListed));
+    expect(Check(KmsKeyStatus.properties.workloads, p)).toBe(true);
+  });
+
+  it('says a workload whose Ready condition predates its spec has not been looked at since', () => {
+    // Right after a switch is applied the old Ready condition still says the workload is done.
+    const p = workloadProgress(
+      [workload('fresh', other, 3, 3, 'Switching'), workload('stale', other, 4, 3, 'OnDesiredKey')],
+      keyArn,
+    );
+    expect(p.pending).toEqual([
+      { kind: 'KeyspacesTable', namespace: 'team-a', name: 'fresh', reason: 'Switching: AWS is updating' },
+      {
+        kind: 'KeyspacesTable',
+        namespace: 'team-a',
+        name: 'stale',
+        reason: 'SpecChanged: generation 4 is not reconciled yet',
+      },
+    ]);
   });
 });
