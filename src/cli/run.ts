@@ -31,7 +31,7 @@ export const runCli = defineCommand({
       min: 1,
       max: 256,
       default: 4,
-      description: 'concurrent reconciles per controller',
+      description: 'concurrent reconciles per controller (the KmsKey controller: twice this, at least 16)',
     },
     resync: { type: 'duration', default: 600_000, description: 'look again after success, e.g. 10m, 30s' },
     'inventory-period': {

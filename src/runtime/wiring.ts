@@ -69,6 +69,8 @@ export interface ControllerDefinition {
   reconcile: Reconcile;
   /** Other kinds whose changes map to root keys. */
   watches: Watch[];
+  /** Its workers, from the process's `--concurrency` (default: that many). */
+  workers?: (concurrency: number) => number;
 }
 
 /**
@@ -110,11 +112,12 @@ export interface WiringDeps {
 
 /** Creates the controller's queue and workers and attaches its watches to the informers. */
 export function wireController(definition: ControllerDefinition, deps: WiringDeps): Controller {
+  const concurrency = Math.max(1, definition.workers?.(deps.concurrency) ?? deps.concurrency);
   const queue = createWorkQueue({
     metrics: deps.queueMetrics(definition.name),
     ...(deps.resyncGate ? { resyncGate: deps.resyncGate } : {}),
     // Two workers always free for changes: a spec change never waits for a resync to finish.
-    maxSlowInFlight: Math.max(1, deps.concurrency - 2),
+    maxSlowInFlight: Math.max(1, concurrency - 2),
   });
   const enqueue = (keys: Iterable<Enqueue>) => {
     for (const k of keys) {
@@ -146,7 +149,7 @@ export function wireController(definition: ControllerDefinition, deps: WiringDep
       name: definition.name,
       queue,
       reconcile: definition.reconcile,
-      concurrency: deps.concurrency,
+      concurrency,
       resyncMs: deps.resyncMs,
     },
     { log: deps.log, metrics: deps.controllerMetrics(definition.name) },

@@ -1,0 +1,75 @@
+// How many reconciles of one controller run at once: `--concurrency` for every controller but the
+// KmsKey one, which gets twice as many, at least 16 (src/reconcile/controllers.ts, kmsKeyWorkers):
+// a rotation asked for on every key at once starts on every key at once.
+
+import { describe, expect, it } from 'vitest';
+import { controllerDefinitions, kmsKeyWorkers } from '../../src/reconcile/controllers.ts';
+import { silentLogger } from '../../src/runtime/log.ts';
+import { noControllerMetrics, noWorkQueueMetrics } from '../../src/runtime/metrics.ts';
+import { type ControllerDefinition, type KindCache, wireController } from '../../src/runtime/wiring.ts';
+
+/** A controller whose reconciles all wait for `release`; returns how many ran at once. */
+async function running(definition: Omit<ControllerDefinition, 'root' | 'reconcile'>, concurrency: number) {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  let active = 0;
+  let most = 0;
+  const controller = wireController(
+    {
+      ...definition,
+      root: { informers: [] } as unknown as KindCache<never>,
+      reconcile: async () => {
+        active += 1;
+        most = Math.max(most, active);
+        await gate;
+        active -= 1;
+        return {};
+      },
+    },
+    {
+      log: silentLogger(),
+      queueMetrics: () => noWorkQueueMetrics,
+      controllerMetrics: () => noControllerMetrics,
+      concurrency,
+      resyncMs: 60_000,
+    },
+  );
+  controller.start();
+  for (let i = 0; i < 64; i++) controller.queue.add(`k${i}`);
+  await new Promise((r) => setTimeout(r, 20));
+  const atOnce = controller.active();
+  release();
+  await controller.stop({ deadlineMs: 1_000 });
+  return { atOnce, most };
+}
+
+describe('controller workers', () => {
+  it('runs --concurrency reconciles at once by default', async () => {
+    expect(await running({ name: 'widget', watches: [] }, 4)).toEqual({ atOnce: 4, most: 4 });
+  });
+
+  it('gives the KmsKey controller twice --concurrency, at least 16', async () => {
+    // The operator's own definition of it (no workload kinds: its watches are not needed here).
+    const [kmsKey] = controllerDefinitions({
+      kmsKeys: {} as never,
+      anyKmsKeys: {} as never,
+      grants: {} as never,
+      workloads: [],
+      referencing: [],
+      kmsKeysOf: () => [],
+      kmsKeyReconcile: async () => ({}),
+    });
+    expect(kmsKey?.name).toBe('kmskey');
+    const workers = kmsKey!.workers;
+    expect(await running({ name: 'kmskey', watches: [], ...(workers ? { workers } : {}) }, 4)).toEqual({
+      atOnce: 16,
+      most: 16,
+    });
+    expect(await running({ name: 'kmskey', watches: [], workers: kmsKeyWorkers }, 24)).toEqual({
+      atOnce: 48,
+      most: 48,
+    });
+  });
+});
