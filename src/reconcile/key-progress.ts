@@ -79,6 +79,25 @@ export function tablesVersion(referencing: KeyReferencingObject[], keyArn: strin
 }
 
 /**
+ * The first `n` of `items` by kind, namespace and name in code-point order (no locale: the same on
+ * every machine, and cheap): a bounded status list that does not reorder between looks.
+ */
+export function firstByName<T>(
+  items: readonly T[],
+  name: (item: T) => { kind?: string | undefined; namespace?: string | undefined; name: string },
+  n: number,
+): T[] {
+  return items
+    .map((item) => {
+      const r = name(item);
+      return { item, order: `${r.kind ?? 'Workload'}/${r.namespace ?? ''}/${r.name}` };
+    })
+    .sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0))
+    .slice(0, n)
+    .map(({ item }) => item);
+}
+
+/**
  * How many of the workloads not done yet `status.workloads.pending` names, with their reasons: a
  * sample to start from (the counts cover them all; `kubectl cmk status` lists every workload under
  * its key). Every write of the key's status sends the list whole, every few seconds of a fleet switch.
@@ -93,17 +112,17 @@ export function workloadProgress(
   const total = referencing.length;
   const onThisKey = referencing.filter((o) => onKey(o, keyArn));
   const upToDate = onThisKey.filter(onCurrentMaterial);
-  const pending = referencing
-    .filter((o) => !onKey(o, keyArn) || !onCurrentMaterial(o))
-    .map((o) => ({ o, order: `${o.kind ?? 'Workload'}/${o.metadata.namespace ?? ''}/${o.metadata.name}` }))
-    .sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0))
-    .slice(0, pendingListed)
-    .map(({ o }) => ({
-      kind: o.kind ?? 'Workload',
-      namespace: o.metadata.namespace ?? '',
-      name: o.metadata.name,
-      reason: pendingReason(o),
-    }));
+  const notDone = referencing.filter((o) => !onKey(o, keyArn) || !onCurrentMaterial(o));
+  const pending = firstByName(
+    notDone,
+    (o) => ({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name }),
+    pendingListed,
+  ).map((o) => ({
+    kind: o.kind ?? 'Workload',
+    namespace: o.metadata.namespace ?? '',
+    name: o.metadata.name,
+    reason: pendingReason(o),
+  }));
   return {
     total,
     onKey: onThisKey.length,

@@ -13,6 +13,7 @@ import { checkKey, type KeyCheckFailure } from '../keys/checks.ts';
 import type { KeyFacts, RotationFacts } from '../keys/key-facts.ts';
 import { describeUses, type KeyUse } from '../keys/key-usage.ts';
 import { planOutcomeFor } from '../runtime/outcome.ts';
+import { firstByName } from './key-progress.ts';
 import { type DesiredCondition, type PlannedEvent, type PlanOutcome, resync } from './types.ts';
 
 export const kmsKeyFinalizer = 'cmk.io/key-protection';
@@ -194,24 +195,13 @@ function checkOutcome(check: KeyCheckFailure, state: string, message: string): P
  */
 export const usedByListed = 100;
 
-const referenceOrder = (r: WorkloadReference) => `${r.kind}/${r.namespace}/${r.name}`;
-
-/** The first `usedByListed` users by kind, namespace and name (code-point order: no locale). */
-export function listedUsers(references: readonly WorkloadReference[]): WorkloadReference[] {
-  return references
-    .map((r) => ({ r, order: referenceOrder(r) }))
-    .sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0))
-    .slice(0, usedByListed)
-    .map(({ r }) => r);
-}
-
 export function planKmsKey(input: KmsKeyPlanInput): KmsKeyPlan {
   const { spec, observed, references } = input;
   const enforce = (spec.mode ?? 'Enforce') === 'Enforce';
   const actions: KmsKeyAction[] = [];
   const conditions: DesiredCondition[] = [];
   const events: PlannedEvent[] = [];
-  let status: Partial<KmsKeyStatus> = { usedBy: listedUsers(references) };
+  let status: Partial<KmsKeyStatus> = { usedBy: firstByName(references, (r) => r, usedByListed) };
   const plan = (outcome: PlanOutcome, requeueAfterMs: number): KmsKeyPlan => ({
     actions,
     conditions,
