@@ -16,6 +16,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { STSClient } from '@aws-sdk/client-sts';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { assumeRoleRules, roleRefusal, type TenancyRules } from '../keys/tenancy.ts';
+import { Sha256 } from './sha256.ts';
 
 export interface AwsTarget {
   region: string;
@@ -223,6 +224,8 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
         },
         retryMode: 'adaptive',
         maxAttempts: options.maxAttempts ?? 3,
+        // Request signing with each HMAC key made into a KeyObject once (src/aws/sha256.ts).
+        sha256: Sha256,
         ...credentials,
       };
       const counted = () => {
