@@ -42,7 +42,7 @@ import type { EventRecorder } from './events.ts';
 import { addFinalizer, removeFinalizer } from './finalizers.ts';
 import { isNotFound, type KubeClient, type KubeObject, type ResourceType } from './kube.ts';
 import { type DesiredCondition, outcomeFor, type PlannedEvent, type PlanOutcome } from './outcome.ts';
-import { writeStatusIfChanged } from './status.ts';
+import { asJson, writeStatusIfChanged } from './status.ts';
 
 /** What every plan carries. Kinds add their own fields (status, lines...). */
 export interface ExecutablePlan<A extends { type: string }> {
@@ -495,7 +495,7 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
     key: string,
   ): number {
     // Compared as the status writer compares: the new status as JSON would carry it.
-    const json = (v: unknown) => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as unknown));
+    const json = asJson;
     const before = stored as Record<string, unknown>;
     const after = next as Record<string, unknown>;
     if (paced.fields.every((field) => isDeepStrictEqual(json(after[field]), before[field]))) return 0;

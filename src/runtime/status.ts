@@ -25,9 +25,56 @@ export interface StatusWriterDeps {
   kube: Pick<KubeClient, 'get' | 'replace'>;
 }
 
-/** As the API server would store it: `undefined` fields dropped (they would never compare equal). */
-function normalised<S>(status: S): S {
-  return status === undefined ? status : (JSON.parse(JSON.stringify(status)) as S);
+/**
+ * A value as JSON carries it, to compare with what the API server stored: the same as
+ * `JSON.parse(JSON.stringify(v))` (`undefined` fields dropped, `undefined` in arrays and non-finite
+ * numbers as null, `toJSON` honoured), without the text in between. Plain objects, arrays and
+ * primitives, which a status is made of, are copied by a walk; anything else goes through JSON.
+ * `undefined` stays `undefined`.
+ */
+export function asJson<S>(v: S): S {
+  return v === undefined ? v : (jsonValue(v) as S);
+}
+
+function jsonValue(v: unknown): unknown {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return v;
+    case 'number':
+      // -0 reads back as 0.
+      return Number.isFinite(v) ? (v === 0 ? 0 : v) : null;
+    case 'object': {
+      if (v === null) return null;
+      if (Array.isArray(v)) {
+        const out = new Array<unknown>(v.length);
+        for (let i = 0; i < v.length; i++) {
+          const e = jsonValue(v[i]);
+          out[i] = e === undefined ? null : e;
+        }
+        return out;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (
+        (proto !== Object.prototype && proto !== null) ||
+        typeof (v as { toJSON?: unknown }).toJSON === 'function'
+      )
+        return JSON.parse(JSON.stringify(v)) as unknown;
+      const out: Record<string, unknown> = {};
+      for (const key of Object.keys(v)) {
+        const e = jsonValue((v as Record<string, unknown>)[key]);
+        if (e === undefined) continue;
+        if (key === '__proto__')
+          Object.defineProperty(out, key, { value: e, enumerable: true, writable: true, configurable: true });
+        else out[key] = e;
+      }
+      return out;
+    }
+    default:
+      // undefined, functions, symbols: left out (in arrays: null, above); a bigint throws, as in JSON.
+      if (typeof v === 'bigint') return JSON.stringify(v);
+      return undefined;
+  }
 }
 
 /**
@@ -49,7 +96,7 @@ export async function writeStatusIfChanged<T extends KubeObject & { status?: unk
   };
   let object = current;
   for (let conflicts = 0; ; conflicts++) {
-    const status = normalised(computeStatus(object));
+    const status = asJson(computeStatus(object));
     if (isDeepStrictEqual(object.status, status)) return { written: false, object, conflicts };
     try {
       const written = await deps.kube.replace<T>(
