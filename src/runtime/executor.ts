@@ -495,13 +495,12 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
     key: string,
   ): number {
     // Compared as the status writer compares: the new status as JSON would carry it.
-    const json = asJson;
     const before = stored as Record<string, unknown>;
     const after = next as Record<string, unknown>;
-    if (paced.fields.every((field) => isDeepStrictEqual(json(after[field]), before[field]))) return 0;
+    if (paced.fields.every((field) => isDeepStrictEqual(asJson(after[field]), before[field]))) return 0;
     const unpaced = { ...after };
     for (const field of paced.fields) unpaced[field] = before[field];
-    if (!isDeepStrictEqual(json(unpaced), stored)) return 0;
+    if (!isDeepStrictEqual(asJson(unpaced), stored)) return 0;
     return paced.wait(stored as Status<O>, next as Status<O>, sinceWriteMs(key));
   }
 
