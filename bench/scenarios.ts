@@ -329,14 +329,15 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
       log(
         `N=${opts.n} ${scenario}: floor ${round(fl.timeMs / 1000)} s (bound: ${fl.bound}), deadline ${round(deadlineMs / 1000)} s`,
       );
+      // The API server's counters say which resources were written (the operator's own counter has no
+      // resource label). In the steady window nothing but the operator writes; in the others the
+      // bench's own writes are spec patches, never a status. Read before the CPU snapshot, so the API
+      // server's rendering of its /metrics is not counted as the scenario's (nor the read after it).
+      const writesBefore = await apiserverWritesByResource(kube);
       let before = (await metrics.now()) ?? metrics.latest() ?? emptySample();
       const rssFrom = metrics.rss.length;
       const cpuBefore = cpuSnapshot();
       const apiserverBefore = fromOperator ? {} : await apiserverCmkRequests(kube);
-      // The API server's counters say which resources were written (the operator's own counter has no
-      // resource label). In the steady window nothing but the operator writes; in the others the
-      // bench's own writes are spec patches, never a status.
-      const writesBefore = await apiserverWritesByResource(kube);
       const sampleFrom = metrics.samples.length;
       await admin.clearCalls();
       const callsFrom = Date.now();
