@@ -45,8 +45,10 @@ function keyObject(secret: Data): KeyObject {
   const bytes = bytesOf(secret);
   const known = byBytes.get(secret);
   if (known?.bytes.equals(bytes)) return known.key;
-  const key = createSecretKey(Buffer.from(bytes));
-  byBytes.set(secret, { bytes: Buffer.from(bytes), key });
+  // One copy: the key is compared against it at each use, and createSecretKey keeps its own.
+  const copy = Buffer.from(bytes);
+  const key = createSecretKey(copy);
+  byBytes.set(secret, { bytes: copy, key });
   return key;
 }
 
