@@ -4,7 +4,7 @@
 // A scenario that misses its deadline is recorded with its partial time series and the run stops
 // for that N (the later scenarios start from its end state).
 
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EMRServerlessClient, GetApplicationCommand } from '@aws-sdk/client-emr-serverless';
@@ -435,6 +435,12 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
     };
   } finally {
     for (const c of cleanups.reverse()) await c().catch((e) => log(`cleanup: ${(e as Error).message}`));
+    // CMK_BENCH_LOG_DIR=DIR keeps the operator's log (JSON lines) as DIR/<n>-operator.log.
+    const logDir = process.env['CMK_BENCH_LOG_DIR'];
+    if (logDir)
+      await mkdir(logDir, { recursive: true })
+        .then(() => copyFile(join(work, 'operator.log'), join(logDir, `${opts.n}-operator.log`)))
+        .catch((e) => log(`operator log not kept: ${(e as Error).message}`));
     await rm(work, { recursive: true, force: true }).catch(() => {});
   }
 }

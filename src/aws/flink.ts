@@ -1,4 +1,4 @@
-// The Managed Service for Apache Flink adapter (API kinesisanalyticsv2; the AWS facts: MSF-001..026). It reads an
+// The Managed Service for Apache Flink adapter (API kinesisanalyticsv2; the AWS facts: MSF-001..027). It reads an
 // application's configured key, status, tags and latest lifecycle operation; it changes the key with
 // UpdateApplication; it stops and starts the application. It never force-stops (MSF-023, TRAP-04: Force skips
 // the snapshot) and never retries a stale version token (MSF-022, TRAP-06): changeKey sends the token
@@ -26,6 +26,13 @@
 // - operation() answers from the history observe read when it shows the operation ended, and "in
 //   progress" while the application is moving (a light look does not read the history then);
 //   otherwise DescribeApplicationOperation.
+// - A light look at a workload whose status says it is settled (`shareListing`) may answer
+//   from a listing of its Region, at most listingMaxAgeMs old, shared by every look of a resync wave
+//   (ListApplications, 50 applications a call): when the listing shows the version and status of the
+//   last full read (DescribeApplication, remembered in the observe memo, for at most the memo's
+//   TTL), that read's configuration stands (MSF-027), and the answer is dated when the listing was
+//   read. Anything else (not listed, another version or status, no remembered read, a failed or
+//   over-long listing) reads the application. A look for acting always reads it.
 // - Restart is two-phase and driven by the core, because an adapter call never waits: restart() is
 //   phase one, a graceful StopApplication (the same call as stop()); the core follows its operation
 //   (operation()) until the application is READY, then calls start(), which is StartApplication with
@@ -41,6 +48,7 @@ import {
   DescribeApplicationOperationCommand,
   type KinesisAnalyticsV2Client,
   ListApplicationOperationsCommand,
+  ListApplicationsCommand,
   ListTagsForResourceCommand,
   StartApplicationCommand,
   StopApplicationCommand,
@@ -58,6 +66,7 @@ import {
   type EncryptionSetting,
   memoized,
   memoizedLatest,
+  type ObserveOptions,
   type OperationStanding,
   tagsMemoName,
   type WorkloadAdapter,
@@ -156,6 +165,125 @@ export function flinkState(
       ...(runtime ? { runtime } : {}),
     },
   };
+}
+
+/**
+ * How old a listing of a Region's applications a light look may rest on (MSF-027). A resync wave's
+ * looks at one Region share a listing; a change is seen this much later at most than by a read.
+ */
+export const listingMaxAgeMs = 5000;
+
+/** Pages of one listing at most (5,000 applications in a Region); a longer one is not used. */
+const listingMaxPages = 100;
+
+/** A listing failed: light looks read each application for this long before listing again. */
+const listingRetryMs = 60_000;
+
+/** What a Region's listing says of each application, by name (undefined: it could not be read). */
+interface Listing {
+  /** When the listing began. */
+  at: number;
+  apps?: Map<string, { arn: string; version: string }>;
+}
+
+/** The version and status a listing or a read shows: a remembered read serves a listing with the same. */
+const versionOf = (versionId: unknown, status: unknown) =>
+  `${String(versionId ?? '')}/${String(status ?? '')}`;
+
+/** The memo's name for the listing of a target's Region (per role and tagged session, as its client). */
+const listingMemoName = (target: AwsTarget) =>
+  `flink-listing|${target.region}|${target.roleArn ?? ''}|${target.roleArn ? (target.namespace ?? '') : ''}`;
+
+/** The memo's name for an application's last full read at a version and status. */
+const detailMemoName = (arn: string, version: string) => `${arn}|detail|${version}`;
+
+async function listApplications(client: KinesisAnalyticsV2Client, at: number): Promise<Listing> {
+  const apps = new Map<string, { arn: string; version: string }>();
+  let token: string | undefined;
+  try {
+    for (let page = 0; page < listingMaxPages; page++) {
+      const out = await awsCall('ListApplications', () =>
+        client.send(new ListApplicationsCommand({ Limit: 50, ...(token ? { NextToken: token } : {}) })),
+      );
+      for (const summary of items(out.ApplicationSummaries)) {
+        const name = text(summary.ApplicationName);
+        const arn = text(summary.ApplicationARN);
+        if (name && arn && summary.ApplicationVersionId !== undefined && text(summary.ApplicationStatus))
+          apps.set(name, {
+            arn,
+            version: versionOf(summary.ApplicationVersionId, summary.ApplicationStatus),
+          });
+      }
+      token = text(out.NextToken);
+      if (!token) return { at, apps };
+    }
+  } catch {
+    // Not fatal to any look: each reads its application instead (see listingRetryMs).
+  }
+  return { at };
+}
+
+/** The fields of a read that flinkState and the memo keys use: what a light look keeps of it. */
+function kept(detail: ApplicationDetail): ApplicationDetail {
+  const config = detail.ApplicationConfigurationDescription;
+  const snapshots = config?.ApplicationSnapshotConfigurationDescription;
+  return {
+    ApplicationARN: detail.ApplicationARN,
+    ApplicationName: detail.ApplicationName,
+    ApplicationStatus: detail.ApplicationStatus,
+    ApplicationVersionId: detail.ApplicationVersionId,
+    RuntimeEnvironment: detail.RuntimeEnvironment,
+    ...(detail.ConditionalToken !== undefined ? { ConditionalToken: detail.ConditionalToken } : {}),
+    ...(detail.LastUpdateTimestamp !== undefined ? { LastUpdateTimestamp: detail.LastUpdateTimestamp } : {}),
+    ...(config
+      ? {
+          ApplicationConfigurationDescription: {
+            ...(config.ApplicationEncryptionConfigurationDescription
+              ? {
+                  ApplicationEncryptionConfigurationDescription:
+                    config.ApplicationEncryptionConfigurationDescription,
+                }
+              : {}),
+            ...(snapshots ? { ApplicationSnapshotConfigurationDescription: snapshots } : {}),
+          },
+        }
+      : {}),
+  } as ApplicationDetail;
+}
+
+/**
+ * A light look's read of an application from its Region's listing and the last full read, when the
+ * listing shows that read's version and status (MSF-027); undefined when it must be read. `at` is
+ * when the listing was read.
+ */
+async function listedDetail(
+  client: KinesisAnalyticsV2Client,
+  target: AwsTarget,
+  name: string,
+  options: ObserveOptions & { memo: NonNullable<ObserveOptions['memo']> },
+): Promise<{ detail: ApplicationDetail; at: number } | undefined> {
+  const { memo } = options;
+  const now = options.now ?? Date.now;
+  const key = listingMemoName(target);
+  const last = memo.peek<Listing>(key);
+  if (last && now() - last.at < listingRetryMs && (await last.value).apps === undefined) return undefined;
+  const listing = await memo.remember(key, () => listApplications(client, now()), {
+    maxAgeMs: listingMaxAgeMs,
+  });
+  const listed = listing.apps?.get(name);
+  const read = listed && memo.peek<ApplicationDetail>(detailMemoName(listed.arn, listed.version));
+  return read ? { detail: await read.value, at: listing.at } : undefined;
+}
+
+/** Remembers a full read, for light looks while listings show its version and status. */
+function rememberDetail(options: ObserveOptions | undefined, detail: ApplicationDetail): void {
+  const memo = options?.memo;
+  const arn = text(detail.ApplicationARN);
+  if (!memo || !arn) return;
+  const name = detailMemoName(arn, versionOf(detail.ApplicationVersionId, detail.ApplicationStatus));
+  memo.forgetSubject(arn, (n) => n !== name && n.startsWith(`${arn}|detail|`));
+  const value = kept(detail);
+  void memo.remember(name, async () => value, { maxAgeMs: 0 });
 }
 
 /** Only an explicit false counts: an absent description says nothing (MSF-026). */
@@ -281,12 +409,21 @@ export const flinkAdapter: WorkloadAdapter = {
   async observe(clients, target, id, options) {
     const client = clients.flink(target);
     const name = applicationName(id);
+    const light = options?.memo !== undefined && !options.forActing;
+    const listed =
+      light && options?.shareListing && options.memo
+        ? await listedDetail(client, target, name, { ...options, memo: options.memo })
+        : undefined;
     let detail: ApplicationDetail;
-    try {
-      detail = await describeApplication(client, name);
-    } catch (e) {
-      if (e instanceof AwsCallError && e.failure.cause === 'NotFound') return undefined;
-      throw e;
+    if (listed) detail = listed.detail;
+    else {
+      try {
+        detail = await describeApplication(client, name);
+      } catch (e) {
+        if (e instanceof AwsCallError && e.failure.cause === 'NotFound') return undefined;
+        throw e;
+      }
+      rememberDetail(options, detail);
     }
     const arn = detail.ApplicationARN!;
     // The operation history changes only with the application: keyed by its version and status. A
@@ -294,7 +431,6 @@ export const flinkAdapter: WorkloadAdapter = {
     // in progress; runningSince, which counts only once RUNNING) the moving status says already,
     // and nothing is decided until the application is at rest (operation() answers from the status).
     const status = text(detail.ApplicationStatus) ?? '';
-    const light = options?.memo !== undefined && !options.forActing;
     const version = `${detail.ApplicationVersionId ?? ''}/${status}/${epochMs(detail.LastUpdateTimestamp)}`;
     const [tags, history] = await Promise.all([
       memoized(options, tagsMemoName(arn), () => listTags(client, arn)),
@@ -302,7 +438,8 @@ export const flinkAdapter: WorkloadAdapter = {
         ? Promise.resolve<OperationHistory>({})
         : memoizedLatest(options, `${arn}|operations|`, version, () => operationHistory(client, name)),
     ]);
-    return flinkState(detail, tags, history.lastOperation, history.runningSince);
+    const state = flinkState(detail, tags, history.lastOperation, history.runningSince);
+    return listed ? { ...state, readAt: listed.at } : state;
   },
 
   async changeKey(clients, target, id, desired, observed) {

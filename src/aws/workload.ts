@@ -110,6 +110,11 @@ export interface WorkloadState {
   lastOperation?: WorkloadOperation;
   /** Service-specific facts (MSF version id, EMR job counts), typed per service. */
   facts: ServiceFacts;
+  /**
+   * When AWS was asked, if before the look began: a light look answered from a listing that several
+   * looks share (MSF-027). Undefined: read by this look.
+   */
+  readAt?: number;
 }
 
 /**
@@ -160,6 +165,15 @@ export interface ObserveOptions {
   forActing?: boolean;
   /** With `forActing`: memo entries loaded at or after this moment serve (otherwise: load again). */
   factsLoadedSince?: number;
+  /**
+   * A light look at a workload whose stored status says it is settled (Ready for its generation,
+   * no change of this process in flight): it may answer from a listing shared by other looks, a few
+   * seconds old, where the service lists a version that vouches for the configuration (Managed
+   * Flink, MSF-027).
+   */
+  shareListing?: boolean;
+  /** The clock listings are dated by (default: the system clock). */
+  now?: () => number;
 }
 
 /** The observe memo's name for a resource's tags (every adapter reads them through it). */

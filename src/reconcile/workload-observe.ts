@@ -108,6 +108,22 @@ export interface WorkloadObserveDeps {
 
 type LastOperation = NonNullable<WorkloadStatusView['lastOperation']>;
 
+/**
+ * Whether the workload's stored status says it is settled: Ready for its current generation, with
+ * no change of this process in flight. Only then may a light look rest on a listing shared with
+ * other looks (MSF-027): a listing a few seconds old may predate the end of a change, and a version
+ * and status that did not move say nothing of a stop and start in between (a workload waiting for its
+ * application to run on new key material, MaterialCurrent False, is not Ready, so it is read).
+ */
+export function settledAsStored(object: WorkloadObject, lastOperation: LastOperation | undefined): boolean {
+  const status = object.status;
+  return (
+    lastOperation?.status !== 'InProgress' &&
+    status?.observedGeneration === object.metadata.generation &&
+    status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true
+  );
+}
+
 /** The key of a workload's entry in `answered`. */
 export function answeredKey(object: WorkloadObject): string {
   return `${object.metadata.namespace ?? ''}/${object.metadata.name}/${object.metadata.uid ?? ''}`;
@@ -152,6 +168,13 @@ export interface ObserveOptions {
    * after this reconcile read the resource in full need not read them twice.
    */
   factsLoadedSince?: number;
+  /**
+   * A periodic look (a resync, poll or retry that came due), not one a change asked for (a watch
+   * event, a nudge from the event queue or the key poll, a follow-up): a light one at a settled
+   * workload may rest on a listing shared with other looks (MSF-027). A look someone's change asked
+   * for never does: the listing may predate that change.
+   */
+  periodic?: boolean;
 }
 
 /**
@@ -219,6 +242,9 @@ export async function observeWorkload(
       ...(deps.observeMemo ? { memo: deps.observeMemo } : {}),
       forActing: options.forActing === true,
       ...(options.factsLoadedSince !== undefined ? { factsLoadedSince: options.factsLoadedSince } : {}),
+      shareListing:
+        options.periodic === true && options.forActing !== true && settledAsStored(object, lastOperation),
+      now: deps.now,
     });
     observed = state ? { kind: 'found', state } : { kind: 'notFound' };
     if (state) {
@@ -226,7 +252,12 @@ export async function observeWorkload(
         state.facts.service === 'ManagedFlink' && state.facts.applicationVersionId !== undefined
           ? String(state.facts.applicationVersionId)
           : undefined;
-      deps.recentReads?.record(state.resourceArn, state.encryption, readAt, version);
+      deps.recentReads?.record(
+        state.resourceArn,
+        state.encryption,
+        Math.min(readAt, state.readAt ?? readAt),
+        version,
+      );
     }
     // Bring our record of the last change up to date from AWS.
     if (state && lastOperation?.status === 'InProgress') {

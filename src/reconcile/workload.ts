@@ -107,7 +107,7 @@ export function workloadKind(
     type: kind.type,
     finalizer: workloadFinalizer,
     get: deps.getWorkload,
-    observe: async (object) => {
+    observe: async (object, ctx) => {
       // A spec not yet acted on will most likely act: observed in full at once, rather than lightly
       // first and again for acting. A changed spec of an object already on a key most likely
       // switches it: its keys are read fresh too (a new object is most often on its key already).
@@ -121,7 +121,10 @@ export function workloadKind(
         });
         return { input, forActing: true, freshKeys };
       }
-      return { input: await observeWorkload(deps, object), forActing: false };
+      return {
+        input: await observeWorkload(deps, object, { ...(ctx.periodic ? { periodic: true } : {}) }),
+        forActing: false,
+      };
     },
     plan: (_object, observation) => planWorkload(observation.input),
     confirm: async (object, observation, plan) => {
@@ -148,7 +151,7 @@ export function workloadKind(
     afterActions: async (object, observation, plan, results, ctx) => {
       // What this reconcile changed (or tried to) is read from AWS next time, not from the memo:
       // everything after a stop or start; a key switch changes no tags, so only its operation
-      // history is read again (the reconcile following it is one read of the resource and its
+      // history (and, for Managed Flink, the remembered read light looks compare listings with) is read again (the reconcile following it is one read of the resource and its
       // operation, not of its tags too). A claim or release that went through changed only the
       // tags, to what this process knows: remembered as such, not read again (at 10,000 workloads,
       // 10,000 reads after an adoption).
@@ -163,7 +166,11 @@ export function workloadKind(
         else {
           if (tags) void memo.remember(tagsMemoName(resourceArn), async () => tags, { maxAgeMs: 0 });
           if (acted.some((a) => a.type === 'ChangeKey'))
-            memo.forgetSubject(resourceArn, (name) => name.startsWith(`${resourceArn}|operations`));
+            memo.forgetSubject(
+              resourceArn,
+              (name) =>
+                name.startsWith(`${resourceArn}|operations`) || name.startsWith(`${resourceArn}|detail`),
+            );
         }
       }
       // EMR Serverless: publish the job-level overrides for pipelines that submit jobs themselves.

@@ -34,6 +34,11 @@ export interface ReconcileContext {
   signal: AbortSignal;
   /** Rate-limited retries of this key since its last success. */
   retries: number;
+  /**
+   * Handed out from the queue's slow lane: a resync, poll or retry that came due, not a change
+   * someone signalled (a watch event, a nudge, a follow-up asked for).
+   */
+  periodic?: boolean;
 }
 
 export interface ReconcileResult {
@@ -107,7 +112,13 @@ export function createController(options: ControllerOptions, deps: ControllerDep
     let label: ReconcileResultLabel;
     try {
       const result =
-        (await options.reconcile(key, { log: rlog, reconcileId, signal: stopping.signal, retries })) ?? {};
+        (await options.reconcile(key, {
+          log: rlog,
+          reconcileId,
+          signal: stopping.signal,
+          retries,
+          periodic: queue.laneOf(key) === 'slow',
+        })) ?? {};
       if (result.requeue) {
         label = 'requeue';
         queue.addRateLimited(key);

@@ -5,6 +5,8 @@
 // - `maxAgeMs` bounds the age of what is served for one call (0: always load, and replace);
 //   `loadedSince` serves what was loaded since a moment (a read made earlier in the same reconcile).
 // - Concurrent callers of one key share one load (no burst of identical requests after expiry).
+// - `peek(key)` answers only from an entry loaded within the TTL (never one still loading), and
+//   never loads.
 // - `forget(match)` drops every entry whose key or alias `match` accepts (a scan of every entry).
 // - `forgetSubject(subject, match?)` does the same for the names `subject|...` only, through an index:
 //   its cost is the subject's entries, not the memo's (a fleet switch forgets one resource's reads per
@@ -27,6 +29,8 @@ export interface RememberOptions<T> {
 
 export interface TtlMemo {
   remember<T>(key: string, load: () => Promise<T>, options?: RememberOptions<T>): Promise<T>;
+  /** The value under `key` if it was loaded within the TTL (not still loading), with when; never loads. */
+  peek<T>(key: string): { value: Promise<T>; at: number } | undefined;
   forget(match: (keyOrAlias: string) => boolean): void;
   /** Drops the entries with a name `${subject}|...` that `match` (default: any) accepts. */
   forgetSubject(subject: string, match?: (keyOrAlias: string) => boolean): void;
@@ -122,6 +126,11 @@ export function createTtlMemo(options: { ttlMs: number; maxEntries?: number; now
         if (oldest !== undefined) drop(oldest);
       }
       return entry.value as Promise<T>;
+    },
+    peek<T>(key: string) {
+      const hit = entries.get(key);
+      if (!hit || hit.pending || now() - hit.at >= options.ttlMs) return undefined;
+      return { value: hit.value as Promise<T>, at: hit.at };
     },
     forget(match) {
       for (const [k, entry] of entries) if (entry.names.some(match)) drop(k, entry);

@@ -130,6 +130,8 @@ export interface WorkQueue {
   numRequeues(key: string): number;
   /** The next key to process; waits while the queue is empty; `undefined` once shut down. */
   get(): Promise<string | undefined>;
+  /** The lane an in-flight key was handed out from (undefined when it is not in flight). */
+  laneOf(key: string): Lane | undefined;
   done(key: string): void;
   shutdown(): void;
   isShuttingDown(): boolean;
@@ -418,6 +420,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       for (const waiter of waiters.splice(0)) waiter(undefined);
     },
     isShuttingDown: () => shuttingDown,
+    laneOf: (key) => processing.get(key),
     len: () => waiting.size,
   };
 }

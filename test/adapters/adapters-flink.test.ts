@@ -5,11 +5,12 @@
 import {
   DescribeApplicationCommand,
   KinesisAnalyticsV2Client,
+  StartApplicationCommand,
   UpdateApplicationCommand,
 } from '@aws-sdk/client-kinesis-analytics-v2';
 import { DisableKeyCommand } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
-import { flinkAdapter, flinkState } from '../../src/aws/flink.ts';
+import { flinkAdapter, flinkState, listingMaxAgeMs } from '../../src/aws/flink.ts';
 import type { EncryptionSetting, WorkloadId } from '../../src/aws/workload.ts';
 import { createTtlMemo } from '../../src/runtime/ttl-memo.ts';
 import { failure, useAdapters } from '../fixtures/aws.ts';
@@ -109,6 +110,151 @@ describe('flinkAdapter.observe', () => {
         applicationName: 'nope',
       }),
     ).toBe(undefined);
+  });
+});
+
+describe('flinkAdapter.observe sharing a Region listing (MSF-027)', () => {
+  /** A memo and the options of a light look that may share a listing, on a clock the test moves. */
+  function lightLooks() {
+    let at = 1_000_000;
+    const now = () => at;
+    const memo = createTtlMemo({ ttlMs: 60 * 60_000, now });
+    return {
+      memo,
+      advance: (ms: number) => {
+        at += ms;
+      },
+      look: (id: WorkloadId) =>
+        flinkAdapter.observe(fixture.clients, target, id, { memo, shareListing: true, now }),
+      read: (id: WorkloadId) => flinkAdapter.observe(fixture.clients, target, id, { memo, now }),
+      now,
+    };
+  }
+  const calls = async (eventName: string) =>
+    (await fixture.admin.calls({ service: 'kinesisanalytics', eventName })).length;
+
+  it('light looks at applications read once in full share one listing and read none of them again', async () => {
+    const key = await newKey();
+    const ids = ['a', 'b', 'c'].map((n) => flinkApp(`app-${n}`, running(), withKey(key)));
+    const looks = lightLooks();
+    const full = await Promise.all(ids.map((id) => looks.read(id)));
+    await fixture.admin.clearCalls();
+    const listedAt = looks.now();
+    const light = await Promise.all(ids.map((id) => looks.look(id)));
+    expect(await calls('ListApplications')).toBe(1);
+    expect(await calls('DescribeApplication')).toBe(0);
+    expect(await calls('ListApplicationOperations')).toBe(0);
+    // The same answer as the full read, dated when the listing was made.
+    light.forEach((state, i) => {
+      expect(state).toEqual({ ...full[i], readAt: listedAt });
+    });
+    // Within the listing's age, the next looks need no call at all.
+    looks.advance(1000);
+    await Promise.all(ids.map((id) => looks.look(id)));
+    expect(await fixture.admin.calls({ service: 'kinesisanalytics' })).toHaveLength(1);
+  });
+
+  it('a change by anyone else raises the version: the next look past the listing age reads it', async () => {
+    const [before, after] = [await newKey(), await newKey()];
+    const id = flinkApp('orders', withKey(before));
+    const looks = lightLooks();
+    await looks.read(id);
+    expect((await looks.look(id))?.encryption).toEqual(cmk(before));
+    // Someone else's UpdateApplication (the console, a pipeline): version 1 -> 2.
+    const msf = new KinesisAnalyticsV2Client(fixture.clientConfig());
+    await msf.send(
+      new UpdateApplicationCommand({
+        ApplicationName: 'orders',
+        CurrentApplicationVersionId: 1,
+        ApplicationConfigurationUpdate: {
+          ApplicationEncryptionConfigurationUpdate: {
+            KeyTypeUpdate: 'CUSTOMER_MANAGED_KEY',
+            KeyIdUpdate: after,
+          },
+        },
+      }),
+    );
+    fixture.advance();
+    // Inside the listing's age the look still answers as of the listing (when it says it read).
+    const stale = await looks.look(id);
+    expect(stale?.encryption).toEqual(cmk(before));
+    expect(stale?.readAt).toBeLessThanOrEqual(looks.now());
+    looks.advance(listingMaxAgeMs);
+    await fixture.admin.clearCalls();
+    const fresh = await looks.look(id);
+    expect(fresh?.encryption).toEqual(cmk(after));
+    expect(fresh?.facts).toMatchObject({ applicationVersionId: 2 });
+    expect(fresh?.readAt).toBeUndefined();
+    expect(await calls('ListApplications')).toBe(1);
+    expect(await calls('DescribeApplication')).toBe(1);
+  });
+
+  it('a started or stopped application (same version, other status) is read again', async () => {
+    const id = flinkApp('orders');
+    const looks = lightLooks();
+    await looks.read(id);
+    const msf = new KinesisAnalyticsV2Client(fixture.clientConfig());
+    await msf.send(new StartApplicationCommand({ ApplicationName: 'orders' }));
+    looks.advance(listingMaxAgeMs);
+    await fixture.admin.clearCalls();
+    expect(await looks.look(id)).toMatchObject({ awsState: 'STARTING', settled: false });
+    expect(await calls('DescribeApplication')).toBe(1);
+  });
+
+  it('reads the application when it was never read in full, for acting, or without shareListing', async () => {
+    const id = flinkApp('orders');
+    const looks = lightLooks();
+    await fixture.admin.clearCalls();
+    await looks.look(id); // nothing remembered yet: listed, then read
+    expect(await calls('DescribeApplication')).toBe(1);
+    await looks.read(id); // a light look that may not share
+    await flinkAdapter.observe(fixture.clients, target, id, {
+      memo: looks.memo,
+      forActing: true,
+      shareListing: true,
+      now: looks.now,
+    });
+    expect(await calls('DescribeApplication')).toBe(3);
+    expect(await calls('ListApplications')).toBe(1);
+  });
+
+  it('an application missing from the listing is read, and a deleted one is reported missing', async () => {
+    const looks = lightLooks();
+    const id = flinkApp('orders');
+    await looks.read(id);
+    await looks.look(id);
+    // Created after the listing: not in it, read directly.
+    const late = flinkApp('late');
+    expect(await looks.look(late)).toMatchObject({ awsState: 'READY' });
+    expect(await looks.look({ service: 'ManagedFlink', applicationName: 'never-created' })).toBeUndefined();
+  });
+
+  it('a listing that fails is not fatal: each look reads its application, and listing waits a minute', async () => {
+    const id = flinkApp('orders');
+    const looks = lightLooks();
+    await looks.read(id);
+    await fixture.admin.addFault({
+      service: 'kinesisanalytics',
+      operation: 'ListApplications',
+      error: { code: 'AccessDeniedException', status: 400, rate: 1 },
+    });
+    await fixture.admin.clearCalls();
+    for (let i = 0; i < 3; i++) {
+      expect(await looks.look(id)).toMatchObject({ awsState: 'READY' });
+      looks.advance(listingMaxAgeMs);
+    }
+    expect(await calls('DescribeApplication')).toBe(3);
+    // One try (the SDK's retries aside: it does not retry an access error) until the minute is over.
+    expect(
+      await fixture.admin.calls({ service: 'kinesisanalytics', eventName: 'ListApplications' }),
+    ).toHaveLength(1);
+    await fixture.admin.clearFaults();
+    looks.advance(60_000);
+    await fixture.admin.clearCalls();
+    await looks.look(id);
+    await looks.look(id);
+    expect(await calls('ListApplications')).toBe(1);
+    expect(await calls('DescribeApplication')).toBe(0);
   });
 });
 

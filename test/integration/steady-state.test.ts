@@ -1,10 +1,12 @@
 // What a settled fleet costs, measured from the outside: a resource's tags are read once, at
-// adoption; once every workload is on its key, each resync reads each AWS resource once, KMS is read per key (not per workload), and nothing is
+// adoption; once every workload is on its key, each resync reads each AWS resource once at most (the
+// Managed Flink applications of a Region through one shared listing), KMS is read per key (not per workload), and nothing is
 // written to the API server: no status write, no Event. The operator's own metrics count its AWS
 // calls and API-server requests, and agree with the emulator's call log.
 
 import { describe, expect, it } from 'vitest';
 import { apiVersion } from '../../src/api/shared.ts';
+import { listingMaxAgeMs } from '../../src/aws/flink.ts';
 import { emrApp, flinkApp, keyspacesTable, running } from '../fixtures/objects.ts';
 import { adminIdentity } from './support/cluster.ts';
 import { condition, useOperator } from './support/operator.ts';
@@ -135,6 +137,18 @@ describe('steady state', () => {
     expect(workloadReads.every((c) => /^(Describe|Get|List)/.test(c.eventName))).toBe(true);
   }
 
+  /**
+   * Managed Flink applications at rest are not read one by one: a listing of their Region, shared by
+   * the looks of a few seconds, shows their versions unchanged since the last full read (MSF-027).
+   */
+  function expectFlinkListedNotRead(w: QuietWindow): void {
+    const flink = w.calls.filter((c) => c.eventSource.startsWith('kinesisanalytics'));
+    const listings = flink.filter((c) => c.eventName === 'ListApplications').length;
+    expect(flink.filter((c) => c.eventName === 'DescribeApplication')).toHaveLength(0);
+    expect(listings).toBeGreaterThan(0);
+    expect(listings).toBeLessThanOrEqual(Math.ceil(w.windowMs / listingMaxAgeMs) + 1);
+  }
+
   /** KMS is read per key, not per workload: 9 workloads per key would otherwise cost 9+ reads each resync. */
   function expectKmsReadPerKey(w: QuietWindow, keys: number): void {
     const { calls } = w;
@@ -156,7 +170,7 @@ describe('steady state', () => {
     ).toBeGreaterThan(0);
   }
 
-  it('one AWS read per workload per resync, KMS reads per key, and no writes at all', {
+  it('at most one AWS read per workload per resync (Flink: a shared listing), KMS reads per key, and no writes at all', {
     timeout: 120_000,
   }, async () => {
     const { keys, objects, tagReads } = await declareTheFleet();
@@ -177,6 +191,7 @@ describe('steady state', () => {
     const w = await watchAQuietWindow();
     await expectNothingWritten(w);
     expectOneReadPerWorkloadReconcile(w, objects.length);
+    expectFlinkListedNotRead(w);
     expectKmsReadPerKey(w, keys.length);
     expectMetricsSawTheSameTraffic(w);
   });

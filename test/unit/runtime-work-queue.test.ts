@@ -48,6 +48,24 @@ describe('work queue: a change goes before resyncs', () => {
     expect(await drain(queue)).toEqual(['changed', 'r1', 'r2', 'r3']);
   });
 
+  it('says which lane an in-flight key came from: a resync or retry due is periodic, a change is not', async () => {
+    const queue = createWorkQueue();
+    queue.addAfter('resync', 1000);
+    queue.addAfter('moved-up', 1000);
+    queue.addRateLimited('retry');
+    await vi.advanceTimersByTimeAsync(1000);
+    queue.add('changed');
+    queue.add('moved-up'); // a watch event while it waited for its resync
+    const lanes: Record<string, string | undefined> = {};
+    while (queue.len() > 0) {
+      const key = (await queue.get())!;
+      lanes[key] = queue.laneOf(key);
+      queue.done(key);
+      expect(queue.laneOf(key)).toBeUndefined();
+    }
+    expect(lanes).toEqual({ changed: 'fast', 'moved-up': 'fast', resync: 'slow', retry: 'slow' });
+  });
+
   it('a key waiting in the slow lane that is added now moves up, and runs once', async () => {
     const queue = createWorkQueue();
     for (const k of ['r1', 'r2', 'r3']) queue.addAfter(k, 1000);

@@ -20,6 +20,23 @@ describe('createTtlMemo', () => {
     expect(await memo.remember('k', load)).toBe(2);
   });
 
+  it('peek answers only from a loaded entry within the TTL, with when its load began, and never loads', async () => {
+    const c = clock(5_000);
+    const memo = createTtlMemo({ ttlMs: 1000, now: c.now });
+    expect(memo.peek('k')).toBeUndefined();
+    let finish: (v: number) => void = () => {};
+    const loading = memo.remember('k', () => new Promise<number>((r) => (finish = r)));
+    expect(memo.peek('k')).toBeUndefined(); // still loading
+    finish(7);
+    await loading;
+    const hit = memo.peek<number>('k');
+    expect(hit?.at).toBe(5_000);
+    expect(await hit?.value).toBe(7);
+    c.advance(1000);
+    expect(memo.peek('k')).toBeUndefined(); // past the TTL
+    expect(memo.size()).toBe(1); // and peek dropped or loaded nothing
+  });
+
   it('loadedSince serves what was loaded since a moment even with maxAgeMs 0, and nothing older', async () => {
     const c = clock(10_000);
     const memo = createTtlMemo({ ttlMs: 60_000, now: c.now });
