@@ -24,6 +24,7 @@ import {
 } from './api/resources.ts';
 import { adapterFor } from './aws/adapters.ts';
 import { type AwsClients, type AwsTarget, createAwsClients } from './aws/clients.ts';
+import { listingMaxAgeMs } from './aws/flink.ts';
 import { callerIdentityCache } from './aws/identity.ts';
 import { createRecentReads, type RecentReads } from './aws/recent-reads.ts';
 import { createEventIntake } from './events/intake.ts';
@@ -477,6 +478,8 @@ function declareControllers(
         ...workloadShared,
         observeMemo,
         recentReads,
+        // A resync wave's looks at settled Managed Flink applications share a listing (MSF-027).
+        listingMaxAgeMs: listingMaxAgeMs(options.resyncMs),
         // A switch the spec asks for was decided when this process saw that spec: the key read
         // guarding it must be younger (invariant 1).
         specSeenAt: specSeenClock(r.cache.informers, Date.now),

@@ -26,9 +26,10 @@
 // - operation() answers from the history observe read when it shows the operation ended, and "in
 //   progress" while the application is moving (a light look does not read the history then);
 //   otherwise DescribeApplicationOperation.
-// - A light look at a workload whose status says it is settled (`shareListing`) may answer
-//   from a listing of its Region, at most listingMaxAgeMs old, shared by every look of a resync wave
-//   (ListApplications, 50 applications a call): when the listing shows the version and status of the
+// - A periodic light look at a workload whose status says it is settled (`shareListing`) may answer
+//   from a listing of its Region, at most listingMaxAgeMs(resync) old, shared by every look of a
+//   resync wave (ListApplications, 50 applications a call; made only when the looks of the window
+//   before outnumbered its pages): when the listing shows the version and status of the
 //   last full read (DescribeApplication, remembered in the observe memo, for at most the memo's
 //   TTL), that read's configuration stands (MSF-027), and the answer is dated when the listing was
 //   read. Anything else (not listed, another version or status, no remembered read, a failed or
@@ -168,10 +169,13 @@ export function flinkState(
 }
 
 /**
- * How old a listing of a Region's applications a light look may rest on (MSF-027). A resync wave's
- * looks at one Region share a listing; a change is seen this much later at most than by a read.
+ * How old a listing of a Region's applications a light look may rest on (MSF-027), for a resync
+ * period: a tenth of it, at least 5 s. A resync wave's looks at one Region share a listing; a change
+ * is seen at most this much later than a read would have seen it (a resync looks only once a period).
  */
-export const listingMaxAgeMs = 5000;
+export function listingMaxAgeMs(resyncMs: number): number {
+  return Math.max(5000, Math.round(resyncMs / 10));
+}
 
 /** Pages of one listing at most (5,000 applications in a Region); a longer one is not used. */
 const listingMaxPages = 100;
@@ -179,12 +183,32 @@ const listingMaxPages = 100;
 /** A listing failed: light looks read each application for this long before listing again. */
 const listingRetryMs = 60_000;
 
-/** What a Region's listing says of each application, by name (undefined: it could not be read). */
+/** A Region listed more than listingMaxPages: its looks read each application for this long. */
+const listingTooLongMs = 60 * 60_000;
+
+/** What a Region's listing says of each application, by name (no `apps`: it could not be read). */
 interface Listing {
   /** When the listing began. */
   at: number;
   apps?: Map<string, { arn: string; version: string }>;
+  /** Calls it took. */
+  pages: number;
+  tooLong?: boolean;
 }
+
+/**
+ * The looks that wanted a target's listing, per window of the listing's age: a listing is made only
+ * when the window before had at least as many looks as the last listing had pages (it pays for
+ * itself). A Region with a few managed applications among many, or a long resync over a small fleet,
+ * keeps reading each application.
+ */
+interface ListingDemand {
+  windowStart: number;
+  looks: number;
+  previous?: number;
+  pages: number;
+}
+const demand = new WeakMap<object, Map<string, ListingDemand>>();
 
 /** The version and status a listing or a read shows: a remembered read serves a listing with the same. */
 const versionOf = (versionId: unknown, status: unknown) =>
@@ -200,8 +224,10 @@ const detailMemoName = (arn: string, version: string) => `${arn}|detail|${versio
 async function listApplications(client: KinesisAnalyticsV2Client, at: number): Promise<Listing> {
   const apps = new Map<string, { arn: string; version: string }>();
   let token: string | undefined;
+  let pages = 0;
   try {
-    for (let page = 0; page < listingMaxPages; page++) {
+    while (pages < listingMaxPages) {
+      pages += 1;
       const out = await awsCall('ListApplications', () =>
         client.send(new ListApplicationsCommand({ Limit: 50, ...(token ? { NextToken: token } : {}) })),
       );
@@ -215,12 +241,13 @@ async function listApplications(client: KinesisAnalyticsV2Client, at: number): P
           });
       }
       token = text(out.NextToken);
-      if (!token) return { at, apps };
+      if (!token) return { at, apps, pages };
     }
+    return { at, pages, tooLong: true };
   } catch {
     // Not fatal to any look: each reads its application instead (see listingRetryMs).
+    return { at, pages };
   }
-  return { at };
 }
 
 /** The fields of a read that flinkState and the memo keys use: what a light look keeps of it. */
@@ -264,15 +291,39 @@ async function listedDetail(
 ): Promise<{ detail: ApplicationDetail; at: number } | undefined> {
   const { memo } = options;
   const now = options.now ?? Date.now;
+  const maxAgeMs = options.listingMaxAgeMs ?? listingMaxAgeMs(0);
   const key = listingMemoName(target);
+  // Count this look in its window; list only when the window before paid for a listing.
+  let byTarget = demand.get(memo);
+  if (!byTarget) demand.set(memo, (byTarget = new Map()));
+  let d = byTarget.get(key);
+  if (!d) byTarget.set(key, (d = { windowStart: now(), looks: 0, pages: 1 }));
+  if (now() - d.windowStart >= maxAgeMs) {
+    d.previous = d.looks;
+    d.looks = 0;
+    d.windowStart = now();
+  }
+  d.looks += 1;
+  if (d.previous !== undefined && d.previous < d.pages) return undefined;
   const last = memo.peek<Listing>(key);
-  if (last && now() - last.at < listingRetryMs && (await last.value).apps === undefined) return undefined;
-  const listing = await memo.remember(key, () => listApplications(client, now()), {
-    maxAgeMs: listingMaxAgeMs,
-  });
+  if (last) {
+    const done = await last.value;
+    const wait = done.tooLong ? listingTooLongMs : done.apps ? 0 : listingRetryMs;
+    if (now() - last.at < wait) return undefined;
+  }
+  const listing = await memo.remember(key, () => listApplications(client, now()), { maxAgeMs });
+  d.pages = Math.max(1, listing.pages);
   const listed = listing.apps?.get(name);
   const read = listed && memo.peek<ApplicationDetail>(detailMemoName(listed.arn, listed.version));
   return read ? { detail: await read.value, at: listing.at } : undefined;
+}
+
+/** An application found missing: no listing may answer for a namesake created later from its read. */
+function forgetDetails(options: ObserveOptions | undefined, target: AwsTarget, name: string): void {
+  const suffix = `:application/${name}|detail|`;
+  options?.memo?.forget(
+    (n) => n.includes(suffix) && n.startsWith(`arn:`) && n.split(':')[3] === target.region,
+  );
 }
 
 /** Remembers a full read, for light looks while listings show its version and status. */
@@ -420,7 +471,10 @@ export const flinkAdapter: WorkloadAdapter = {
       try {
         detail = await describeApplication(client, name);
       } catch (e) {
-        if (e instanceof AwsCallError && e.failure.cause === 'NotFound') return undefined;
+        if (e instanceof AwsCallError && e.failure.cause === 'NotFound') {
+          forgetDetails(options, target, name);
+          return undefined;
+        }
         throw e;
       }
       rememberDetail(options, detail);

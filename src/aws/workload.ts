@@ -174,6 +174,8 @@ export interface ObserveOptions {
   shareListing?: boolean;
   /** The clock listings are dated by (default: the system clock). */
   now?: () => number;
+  /** How old a shared listing may be (Managed Flink: listingMaxAgeMs of the resync period). */
+  listingMaxAgeMs?: number;
 }
 
 /** The observe memo's name for a resource's tags (every adapter reads them through it). */

@@ -84,6 +84,8 @@ export interface WorkloadObserveDeps {
   keys: KeyReads;
   /** Slow-changing AWS reads (tags, operation history) remembered between reconciles. */
   observeMemo?: TtlMemo;
+  /** How old a listing a periodic light look shares may be (Managed Flink, MSF-027). */
+  listingMaxAgeMs?: number;
   /** Where each read's encryption is recorded for the key usage inventory (src/aws/recent-reads.ts). */
   recentReads?: Pick<RecentReads, 'record' | 'forget'>;
   events: EventRecorder;
@@ -245,19 +247,18 @@ export async function observeWorkload(
       shareListing:
         options.periodic === true && options.forActing !== true && settledAsStored(object, lastOperation),
       now: deps.now,
+      ...(deps.listingMaxAgeMs !== undefined ? { listingMaxAgeMs: deps.listingMaxAgeMs } : {}),
     });
     observed = state ? { kind: 'found', state } : { kind: 'notFound' };
-    if (state) {
+    // What AWS answered to this look's own read, for the inventory (src/aws/recent-reads.ts). Not
+    // an answer from a shared listing (state.readAt): its configuration is an earlier read's, which
+    // the version vouches for; the inventory's full passes read such resources themselves.
+    if (state && state.readAt === undefined) {
       const version =
         state.facts.service === 'ManagedFlink' && state.facts.applicationVersionId !== undefined
           ? String(state.facts.applicationVersionId)
           : undefined;
-      deps.recentReads?.record(
-        state.resourceArn,
-        state.encryption,
-        Math.min(readAt, state.readAt ?? readAt),
-        version,
-      );
+      deps.recentReads?.record(state.resourceArn, state.encryption, readAt, version);
     }
     // Bring our record of the last change up to date from AWS.
     if (state && lastOperation?.status === 'InProgress') {

@@ -35,8 +35,8 @@ export interface ReconcileContext {
   /** Rate-limited retries of this key since its last success. */
   retries: number;
   /**
-   * Handed out from the queue's slow lane: a resync, poll or retry that came due, not a change
-   * someone signalled (a watch event, a nudge, a follow-up asked for).
+   * A resync or poll that came due (the queue's slow lane, not a retry): not a look a change someone
+   * signalled asked for (a watch event, a nudge, a follow-up), nor a retry of one.
    */
   periodic?: boolean;
 }
@@ -117,7 +117,8 @@ export function createController(options: ControllerOptions, deps: ControllerDep
           reconcileId,
           signal: stopping.signal,
           retries,
-          periodic: queue.laneOf(key) === 'slow',
+          // A retry (rate-limited) also comes due in the slow lane; it repeats a look someone's change may have asked for.
+          periodic: queue.laneOf(key) === 'slow' && retries === 0,
         })) ?? {};
       if (result.requeue) {
         label = 'requeue';

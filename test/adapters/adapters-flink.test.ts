@@ -3,6 +3,7 @@
 // clock; each test walks a key change to its end and asserts the observed state and the emulator's.
 
 import {
+  DeleteApplicationCommand,
   DescribeApplicationCommand,
   KinesisAnalyticsV2Client,
   StartApplicationCommand,
@@ -10,7 +11,7 @@ import {
 } from '@aws-sdk/client-kinesis-analytics-v2';
 import { DisableKeyCommand } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
-import { flinkAdapter, flinkState, listingMaxAgeMs } from '../../src/aws/flink.ts';
+import { flinkAdapter, flinkState, listingMaxAgeMs as listingAge } from '../../src/aws/flink.ts';
 import type { EncryptionSetting, WorkloadId } from '../../src/aws/workload.ts';
 import { createTtlMemo } from '../../src/runtime/ttl-memo.ts';
 import { failure, useAdapters } from '../fixtures/aws.ts';
@@ -114,6 +115,8 @@ describe('flinkAdapter.observe', () => {
 });
 
 describe('flinkAdapter.observe sharing a Region listing (MSF-027)', () => {
+  /** The age a 30 s resync gives a listing (5 s, the least). */
+  const listingMaxAgeMs = listingAge(30_000);
   /** A memo and the options of a light look that may share a listing, on a clock the test moves. */
   function lightLooks() {
     let at = 1_000_000;
@@ -125,7 +128,7 @@ describe('flinkAdapter.observe sharing a Region listing (MSF-027)', () => {
         at += ms;
       },
       look: (id: WorkloadId) =>
-        flinkAdapter.observe(fixture.clients, target, id, { memo, shareListing: true, now }),
+        flinkAdapter.observe(fixture.clients, target, id, { memo, shareListing: true, now, listingMaxAgeMs }),
       read: (id: WorkloadId) => flinkAdapter.observe(fixture.clients, target, id, { memo, now }),
       now,
     };
@@ -227,6 +230,62 @@ describe('flinkAdapter.observe sharing a Region listing (MSF-027)', () => {
     const late = flinkApp('late');
     expect(await looks.look(late)).toMatchObject({ awsState: 'READY' });
     expect(await looks.look({ service: 'ManagedFlink', applicationName: 'never-created' })).toBeUndefined();
+  });
+
+  it('the age a listing may have follows the resync: a tenth of it, at least 5 s', () => {
+    expect(listingAge(30_000)).toBe(5000);
+    expect(listingAge(10 * 60_000)).toBe(60_000);
+  });
+
+  it('one listing pages through a Region of 60 applications and answers for each', async () => {
+    const ids = Array.from({ length: 60 }, (_, i) => flinkApp(`many-${String(i).padStart(2, '0')}`));
+    const looks = lightLooks();
+    for (const id of ids) await looks.read(id);
+    await fixture.admin.clearCalls();
+    const light = await Promise.all(ids.map((id) => looks.look(id)));
+    expect(light.every((l) => l?.awsState === 'READY' && l.readAt !== undefined)).toBe(true);
+    expect(await calls('ListApplications')).toBe(2);
+    expect(await calls('DescribeApplication')).toBe(0);
+  });
+
+  it('a Region whose looks of a window are fewer than the pages of its listing reads each application instead', async () => {
+    const ids = Array.from({ length: 60 }, (_, i) => flinkApp(`few-${String(i).padStart(2, '0')}`));
+    const looks = lightLooks();
+    await looks.read(ids[0]!);
+    await looks.read(ids[1]!);
+    await fixture.admin.clearCalls();
+    await looks.look(ids[0]!); // learns the Region lists in 2 pages
+    looks.advance(listingMaxAgeMs);
+    await looks.look(ids[0]!); // the window before had 1 look for 2 pages: read instead
+    expect(await calls('ListApplications')).toBe(2);
+    expect(await calls('DescribeApplication')).toBe(1);
+    await looks.look(ids[1]!);
+    looks.advance(listingMaxAgeMs);
+    await looks.look(ids[0]!); // 2 looks in the window before: listing pays again
+    expect(await calls('ListApplications')).toBe(4);
+    expect(await calls('DescribeApplication')).toBe(2);
+  });
+
+  it('an application deleted and created again under its name is read, not answered from the old read', async () => {
+    const [before, after] = [await newKey(), await newKey()];
+    const id = flinkApp('orders', withKey(before));
+    const looks = lightLooks();
+    const read = await looks.read(id);
+    expect((await looks.look(id))?.readAt).toBeDefined();
+    const msf = new KinesisAnalyticsV2Client(fixture.clientConfig());
+    const created = (await msf.send(new DescribeApplicationCommand({ ApplicationName: 'orders' })))
+      .ApplicationDetail!.CreateTimestamp!;
+    await msf.send(new DeleteApplicationCommand({ ApplicationName: 'orders', CreateTimestamp: created }));
+    fixture.advance();
+    looks.advance(listingMaxAgeMs);
+    expect(await looks.look(id)).toBeUndefined();
+    // Created again with the same name, version and status, on another key.
+    flinkApp('orders', withKey(after));
+    looks.advance(listingMaxAgeMs);
+    const again = await looks.look(id);
+    expect(again?.resourceArn).toBe(read?.resourceArn);
+    expect(again?.facts).toMatchObject({ applicationVersionId: 1 });
+    expect(again?.encryption).toEqual(cmk(after));
   });
 
   it('a listing that fails is not fatal: each look reads its application, and listing waits a minute', async () => {

@@ -146,7 +146,7 @@ describe('steady state', () => {
     const listings = flink.filter((c) => c.eventName === 'ListApplications').length;
     expect(flink.filter((c) => c.eventName === 'DescribeApplication')).toHaveLength(0);
     expect(listings).toBeGreaterThan(0);
-    expect(listings).toBeLessThanOrEqual(Math.ceil(w.windowMs / listingMaxAgeMs) + 1);
+    expect(listings).toBeLessThanOrEqual(Math.ceil(w.windowMs / listingMaxAgeMs(resyncMs)) + 1);
   }
 
   /** KMS is read per key, not per workload: 9 workloads per key would otherwise cost 9+ reads each resync. */

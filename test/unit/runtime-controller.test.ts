@@ -71,6 +71,32 @@ describe('controller outcomes', () => {
     await h.controller.stop();
   });
 
+  it('tells a reconcile whether it is periodic: a resync is; a change, a follow-up and a retry are not', async () => {
+    const seen: Array<{ n: number; periodic: boolean | undefined }> = [];
+    let n = 0;
+    const h = harness(
+      async (_key, ctx) => {
+        n += 1;
+        seen.push({ n, periodic: ctx.periodic });
+        if (n === 2) return { requeueAfterMs: 100 }; // a follow-up asked for
+        if (n === 4) throw new Error('boom'); // retried with backoff
+        return undefined;
+      },
+      { resyncMs: 1_000 },
+    );
+    h.controller.start();
+    h.queue.add('ns/a'); // 1: a change (watch event)
+    await vi.advanceTimersByTimeAsync(5_000); // 2: resync; 3: its follow-up; 4: resync, fails; 5: the retry
+    await h.controller.stop();
+    expect(seen.slice(0, 5)).toEqual([
+      { n: 1, periodic: false },
+      { n: 2, periodic: true },
+      { n: 3, periodic: false },
+      { n: 4, periodic: true },
+      { n: 5, periodic: false },
+    ]);
+  });
+
   it('resync is jittered by +/-10 %', async () => {
     const queue = createWorkQueue();
     const at: number[] = [];
