@@ -295,9 +295,15 @@ async function listedDetail(
   const key = listingMemoName(target);
   // Count this look in its window; list only when the window before paid for a listing.
   let byTarget = demand.get(memo);
-  if (!byTarget) demand.set(memo, (byTarget = new Map()));
+  if (!byTarget) {
+    byTarget = new Map();
+    demand.set(memo, byTarget);
+  }
   let d = byTarget.get(key);
-  if (!d) byTarget.set(key, (d = { windowStart: now(), looks: 0, pages: 1 }));
+  if (!d) {
+    d = { windowStart: now(), looks: 0, pages: 1 };
+    byTarget.set(key, d);
+  }
   if (now() - d.windowStart >= maxAgeMs) {
     d.previous = d.looks;
     d.looks = 0;
