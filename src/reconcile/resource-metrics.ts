@@ -12,6 +12,7 @@
 // - Every replica reports the same values from its own cache: aggregate with
 //   `max by (kind, namespace, name)` (docs/metrics.md).
 
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import type { KeyReferencingObject, KmsKeyObject } from '../api/resources.ts';
 import { registerTextFamilies } from '../runtime/metrics.ts';
@@ -207,18 +208,27 @@ function sampleValue(v: number): string {
 
 const identityLabels = new Set(['kind', 'namespace', 'name']);
 
+/** Objects rendered between two yields to the event loop. */
+const objectsPerSlice = 500;
+
 /**
  * The per-object families in the Prometheus text format, rendered from `caches` at each call.
  *
  * Written straight to text rather than through prom-client gauges: at 10,000 workloads a scrape is
  * ~50,000 series, and resetting and refilling gauges (a hashed label set per series, kept until the
  * next scrape) then formatting them took ~350 ms of the event loop and kept ~15 MiB of heap between
- * scrapes; this takes ~110 ms and keeps no label sets (`scripts/scrape-cost.ts`). Families keep the order
- * of `resourceMetricFamilies`; a family with no sample still has its HELP and TYPE lines, as
- * prom-client writes them.
+ * scrapes; this takes ~110 ms and keeps no label sets (`scripts/scrape-cost.ts`). Rendered in slices
+ * of `objectsPerSlice` objects with a yield to the event loop between them, so a scrape never holds
+ * a watch event or a reconcile back for the whole of it (at 10,000 one slice is a few ms). Each
+ * object's samples come from one version of it: the render walks the objects the caches held when
+ * it began. Families keep the order of `resourceMetricFamilies`; a family with no sample still has
+ * its HELP and TYPE lines, as prom-client writes them.
  */
-export function resourceMetricsText(caches: ResourceCaches, now: () => number = Date.now): () => string {
-  return () => {
+export function resourceMetricsText(
+  caches: ResourceCaches,
+  now: () => number = Date.now,
+): () => Promise<string> {
+  return async () => {
     const byMetric = new Map<ResourceMetric, string[]>();
     const put = (samples: Sample[]) => {
       if (samples.length === 0) return;
@@ -236,14 +246,29 @@ export function resourceMetricsText(caches: ResourceCaches, now: () => number = 
       }
     };
     const nowMs = now();
-    for (const k of caches.kmsKeys.list()) put(kmsKeySamples(k, nowMs));
-    for (const { cache } of caches.referencing)
-      for (const o of cache.list()) put(workloadSamples(cache.type.kind, o));
+    let rendered = 0;
+    const slice = async () => {
+      if (++rendered % objectsPerSlice === 0) await yieldToLoop();
+    };
+    for (const k of caches.kmsKeys.list()) {
+      put(kmsKeySamples(k, nowMs));
+      await slice();
+    }
+    for (const { cache } of caches.referencing) {
+      const kind = cache.type.kind;
+      for (const o of cache.list()) {
+        put(workloadSamples(kind, o));
+        await slice();
+      }
+    }
     const parts: string[] = [];
     for (const [metric, family] of Object.entries(resourceMetricFamilies)) {
       parts.push(`# HELP ${metric} ${helpText(family.help)}`, `# TYPE ${metric} gauge`);
       const lines = byMetric.get(metric as ResourceMetric);
-      if (lines) parts.push(lines.join('\n'));
+      if (lines) {
+        parts.push(lines.join('\n'));
+        await yieldToLoop();
+      }
     }
     return `${parts.join('\n')}\n`;
   };

@@ -21,10 +21,10 @@ export function createMetricsRegistry(options: { defaultMetrics?: boolean } = {}
  * cost too much as prom-client metrics at scale; src/reconcile/resource-metrics.ts). Each render
  * returns whole families in the Prometheus text format, each line ending in a newline.
  */
-const textFamilies = new WeakMap<Registry, Array<() => string>>();
+const textFamilies = new WeakMap<Registry, Array<() => string | Promise<string>>>();
 
 /** Adds `render`'s families to what `exposition(registry)` serves. */
-export function registerTextFamilies(registry: Registry, render: () => string): void {
+export function registerTextFamilies(registry: Registry, render: () => string | Promise<string>): void {
   if (registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE)
     throw new Error('text families are written in the Prometheus text format; the registry serves another');
   const list = textFamilies.get(registry);
@@ -35,8 +35,9 @@ export function registerTextFamilies(registry: Registry, render: () => string): 
 /** What /metrics serves: the registry's metrics, then its text families. */
 export async function exposition(registry: Registry): Promise<string> {
   const text = await registry.metrics();
-  const renders = textFamilies.get(registry) ?? [];
-  return renders.length === 0 ? text : text + renders.map((render) => render()).join('');
+  let out = text;
+  for (const render of textFamilies.get(registry) ?? []) out += await render();
+  return out;
 }
 
 /** What a work queue reports; `noWorkQueueMetrics` when nobody listens. */

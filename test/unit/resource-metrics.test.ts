@@ -276,7 +276,7 @@ describe('resourceMetricsText', () => {
       },
       () => now,
     );
-    const ours = render();
+    const ours = await render();
     expect(ours).toContain(String.raw`reason="a \"quoted\" \\ reason\nover two lines"`);
     expect(ours.endsWith('\n')).toBe(true);
     // A family is one block: HELP, TYPE, then its series (their order within it aside).
@@ -290,20 +290,45 @@ describe('resourceMetricsText', () => {
         });
     expect(blocks(ours)).toEqual(blocks(await viaGauges(keys, apps)));
     // The second scrape of unchanged objects is the same text.
-    expect(render()).toBe(ours);
+    expect(await render()).toBe(ours);
   });
 
-  it('a family with tens of thousands of series renders whole', () => {
+  it('a family with tens of thousands of series renders whole', async () => {
     const apps = new Map(
       Array.from({ length: 40_000 }, (_, i) => {
         const a = workload(`app-${i}`, { conditions: [cond('KeyCurrent', 'True', 'OnDesiredKey')] });
         return [a.metadata.name, a] as const;
       }),
     );
-    const text = resourceMetricsText(
+    const text = await resourceMetricsText(
       { kmsKeys: cacheOf('KmsKey', new Map()), referencing: [{ cache: cacheOf('FlinkApplication', apps) }] },
       () => now,
     )();
     expect(text.match(/^cmk_workload_on_desired_key\{/gm)).toHaveLength(40_000);
+  });
+
+  it('yields to the event loop while it renders: other work runs between slices of objects', async () => {
+    const apps = new Map(
+      Array.from({ length: 10_000 }, (_, i) => {
+        const a = workload(`app-${i}`, { conditions: [cond('KeyCurrent', 'True', 'OnDesiredKey')] });
+        return [a.metadata.name, a] as const;
+      }),
+    );
+    const render = resourceMetricsText(
+      { kmsKeys: cacheOf('KmsKey', new Map()), referencing: [{ cache: cacheOf('FlinkApplication', apps) }] },
+      () => now,
+    );
+    // Work that arrives while the scrape is under way (a watch event, a reconcile's answer).
+    const ran: number[] = [];
+    let done = false;
+    const tick = () => {
+      ran.push(Date.now());
+      if (!done) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const text = await render();
+    done = true;
+    expect(ran.length).toBeGreaterThanOrEqual(10_000 / 500 - 1);
+    expect(text.match(/^cmk_workload_on_desired_key\{/gm)).toHaveLength(10_000);
   });
 });
