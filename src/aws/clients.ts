@@ -114,8 +114,11 @@ function routeChanges<C extends Routable>(reads: C, changes: C): C {
   });
 }
 
-/** One client per (service, Region, role, namespace): the namespace matters only with a role. */
-function clientKey(service: string, target: AwsTarget): string {
+/**
+ * One client per (service, Region, role, namespace): the namespace matters only with a role. Also
+ * the key of what one client sees (a Region's Managed Flink listing, src/aws/flink.ts).
+ */
+export function clientKey(service: string, target: AwsTarget): string {
   return [service, target.region, target.roleArn ?? '', target.roleArn ? (target.namespace ?? '') : ''].join(
     '|',
   );

@@ -58,7 +58,7 @@ import {
   UpdateApplicationCommand,
 } from '@aws-sdk/client-kinesis-analytics-v2';
 import { flinkCapabilities } from './capabilities.ts';
-import type { AwsClients, AwsTarget } from './clients.ts';
+import { type AwsClients, type AwsTarget, clientKey } from './clients.ts';
 import { AwsCallError, awsCall } from './errors.ts';
 import { epochMs, iso, items, malformed, text } from './guards.ts';
 import {
@@ -215,8 +215,7 @@ const versionOf = (versionId: unknown, status: unknown) =>
   `${String(versionId ?? '')}/${String(status ?? '')}`;
 
 /** The memo's name for the listing of a target's Region (per role and tagged session, as its client). */
-const listingMemoName = (target: AwsTarget) =>
-  `flink-listing|${target.region}|${target.roleArn ?? ''}|${target.roleArn ? (target.namespace ?? '') : ''}`;
+const listingMemoName = (target: AwsTarget) => clientKey('flink-listing', target);
 
 /** The memo's name for an application's last full read at a version and status. */
 const detailMemoName = (arn: string, version: string) => `${arn}|detail|${version}`;
@@ -332,15 +331,20 @@ function forgetDetails(options: ObserveOptions | undefined, target: AwsTarget, n
   );
 }
 
-/** Remembers a full read, for light looks while listings show its version and status. */
+/**
+ * Remembers a full read (replacing the one of any other version or status), for light looks while
+ * listings show its version and status.
+ */
 function rememberDetail(options: ObserveOptions | undefined, detail: ApplicationDetail): void {
-  const memo = options?.memo;
   const arn = text(detail.ApplicationARN);
-  if (!memo || !arn) return;
-  const name = detailMemoName(arn, versionOf(detail.ApplicationVersionId, detail.ApplicationStatus));
-  memo.forgetSubject(arn, (n) => n !== name && n.startsWith(`${arn}|detail|`));
+  if (!options?.memo || !arn) return;
   const value = kept(detail);
-  void memo.remember(name, async () => value, { maxAgeMs: 0 });
+  void memoizedLatest(
+    { memo: options.memo, forActing: true },
+    detailMemoName(arn, ''),
+    versionOf(detail.ApplicationVersionId, detail.ApplicationStatus),
+    async () => value,
+  );
 }
 
 /** Only an explicit false counts: an absent description says nothing (MSF-026). */
