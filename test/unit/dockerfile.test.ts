@@ -1,11 +1,10 @@
-// The container image without a Docker engine: parse the Dockerfile, check its shape (multi-stage,
-// production dependencies only, the operator compiled in a build stage, non-root, the entry point),
-// then rebuild the runtime stage's filesystem in a temp dir by replaying its COPY steps: from the
-// dependency stage (the packages `npm ci --omit=dev` installs: the lockfile entries not marked dev)
-// and from the build stage (its COPY steps replayed from the build context, honouring .dockerignore,
-// and its build command run there), and run the CLI from there with Node 24. A runtime import of a
-// devDependency, of emulator/ or src/dev/ (the development commands and the local control plane), or
-// of a file the image lacks fails here.
+// The container image without a Docker engine: parse the Dockerfile, check its shape (the operator
+// bundled in a build stage, nothing else copied into the runtime stage: no node_modules, non-root,
+// the entry point), then rebuild the runtime stage's filesystem in a temp dir by replaying its COPY
+// steps from the build stage (its COPY steps replayed from the build context, honouring
+// .dockerignore, and its build command run there), and run the CLI from there with Node 24, where no
+// node_modules is reachable. A runtime import of a devDependency, of emulator/ or src/dev/ (the
+// development commands and the local control plane), or of anything the bundle left out fails here.
 
 import { execFile, execFileSync } from 'node:child_process';
 import {
@@ -140,32 +139,6 @@ function linkFile(from: string, to: string): void {
   linkSync(from, to);
 }
 
-/** What `npm ci --omit=dev` installs from the lockfile: every package entry not marked dev. */
-function productionPackages(): string[] {
-  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as {
-    packages: Record<string, { dev?: boolean; optional?: boolean; os?: string[]; cpu?: string[] }>;
-  };
-  return Object.entries(lock.packages)
-    .filter(([path, entry]) => path !== '' && !entry.dev)
-    .filter(([, entry]) => !entry.os || entry.os.includes(process.platform))
-    .filter(([, entry]) => !entry.cpu || entry.cpu.includes(process.arch))
-    .map(([path]) => path);
-}
-
-/** Hard-links the production packages into `to`, a node_modules directory. */
-function linkProductionTree(to: string): void {
-  for (const pkg of productionPackages()) {
-    const source = join(root, pkg);
-    if (!existsSync(source)) throw new Error(`${pkg} is in the lockfile but not installed: run npm ci`);
-    for (const file of walk(source)) {
-      const rel = relative(source, file);
-      // Nested packages are entries of their own (and may be dev-only).
-      if (rel.split('/').includes('node_modules')) continue;
-      linkFile(file, join(to, relative('node_modules', pkg), rel));
-    }
-  }
-}
-
 function runNode(
   cwd: string,
   args: string[],
@@ -182,16 +155,16 @@ function runNode(
 // ---- the runtime import graph, statically --------------------------------------------------------
 
 /**
- * Value imports of a TS module (type-only imports are erased by compiling) or of the JavaScript
- * compiled from it, static and dynamic with a literal specifier (`await import('./run.ts')`: how the
- * entry point loads `run`).
+ * Value imports of a TS module (type-only imports are erased by bundling) or of the JavaScript
+ * bundled from it (double quotes there), static and dynamic with a literal specifier
+ * (`await import('./run.ts')`: how the entry point loads `run`).
  */
 function valueImports(source: string): string[] {
   const out: string[] = [];
-  const statement = /(?:^|\n)\s*(import|export)\s+(type\s+)?([^;'"]*?)\s*from\s+'([^']+)'/g;
-  for (const m of source.matchAll(statement)) if (!m[2]) out.push(m[4]!);
-  for (const m of source.matchAll(/(?:^|\n)\s*import\s+'([^']+)'/g)) out.push(m[1]!);
-  for (const m of source.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)) out.push(m[1]!);
+  const statement = /(?:^|\n)\s*(import|export)\s+(type\s+)?([^;'"]*?)\s*from\s+(['"])([^'"]+)\4/g;
+  for (const m of source.matchAll(statement)) if (!m[2]) out.push(m[5]!);
+  for (const m of source.matchAll(/(?:^|\n)\s*import\s+(['"])([^'"]+)\1/g)) out.push(m[2]!);
+  for (const m of source.matchAll(/\bimport\(\s*(['"])([^'"]+)\1\s*\)/g)) out.push(m[2]!);
   return out;
 }
 
@@ -231,24 +204,13 @@ const runtime = dockerfile.stages.at(-1)!;
 const buildStage = dockerfile.stages.find((s) => s.name === 'build');
 const runs = (stage: Stage | undefined) =>
   stage?.instructions.filter((i) => i.cmd === 'RUN').map((i) => i.args) ?? [];
-/** The build stage's command that compiles the operator, and where it writes. */
+/** The build stage's command that bundles the operator, and where it writes. */
 const buildCommand = /^node scripts\/build\.ts --out (\/\S+)$/;
 
 describe('Dockerfile', () => {
-  it('builds dependencies in a stage of its own: npm ci, production only', () => {
-    expect(dockerfile.stages.length).toBeGreaterThanOrEqual(2);
-    const deps = dockerfile.stages[0]!;
-    expect(deps.name).toBe('deps');
-    const run = deps.instructions
-      .filter((i) => i.cmd === 'RUN')
-      .map((i) => i.args)
-      .join(' && ');
-    expect(run).toMatch(/npm ci\b[^&]*--omit=dev/);
-    expect(
-      copies(deps)
-        .flatMap((c) => c.sources)
-        .sort(),
-    ).toEqual(['package-lock.json', 'package.json']);
+  it('has two stages, the build and the runtime; nothing installs packages for the runtime', () => {
+    expect(dockerfile.stages.map((st) => st.name)).toEqual(['build', undefined]);
+    expect(runs(runtime)).toEqual([]);
   });
 
   it('runs on Node 24 as UID 65532 with the documented entry point', () => {
@@ -260,7 +222,7 @@ describe('Dockerfile', () => {
     expect(JSON.parse(last('CMD') ?? 'null')).toEqual(['run']);
   });
 
-  it('compiles the operator in a stage of its own: npm ci with the dev dependencies (tsc), then scripts/build.ts', () => {
+  it('bundles the operator in a stage of its own: npm ci with the dev dependencies (esbuild), then scripts/build.ts', () => {
     expect(buildStage).toBeDefined();
     const [install, build, ...more] = runs(buildStage);
     expect(install).toMatch(/^npm ci\b/);
@@ -272,22 +234,14 @@ describe('Dockerfile', () => {
         .flatMap((c) => c.sources)
         .sort(),
     ).toEqual(
-      [
-        'bin',
-        'package-lock.json',
-        'package.json',
-        'scripts/build.ts',
-        'src',
-        'tsconfig.build.json',
-        'tsconfig.json',
-      ].sort(),
+      ['bin', 'package-lock.json', 'package.json', 'scripts/build.ts', 'src', 'tsconfig.json'].sort(),
     );
   });
 
-  it("copies only the production node_modules and the build's output (package.json, bin/, src/) into the image", () => {
+  it("copies only the build's output (package.json, bin/) into the image: no node_modules", () => {
     const copied = copies(runtime).map((c) => `${c.from ? `${c.from}:` : ''}${c.sources.join(',')}`);
     const out = buildCommand.exec(runs(buildStage)[1] ?? '')?.[1];
-    expect(copied.sort()).toEqual([`build:${out}/`, 'deps:/app/node_modules'].sort());
+    expect(copied).toEqual([`build:${out}/`]);
   });
 
   it('.dockerignore keeps the context to what the Dockerfile copies', () => {
@@ -295,7 +249,6 @@ describe('Dockerfile', () => {
       'package.json',
       'package-lock.json',
       'tsconfig.json',
-      'tsconfig.build.json',
       'scripts/build.ts',
       'bin/cmk-operator.ts',
       'src/operator.ts',
@@ -389,17 +342,11 @@ describe('the image layout, rebuilt from the COPY steps', () => {
   beforeAll(() => {
     image = mkdtempSync(join(tmpdir(), 'cmk-image-'));
     app = join(image, workdir(runtime).replace(/^\//, ''));
-    const depsStage = dockerfile.stages.find((s) => s.name === 'deps')!;
-    const depsWorkdir = workdir(depsStage);
     replayContextCopies(runtime, app);
     for (const copy of copies(runtime).filter((c) => c.from !== undefined)) {
       const dest = join(app, copy.dest);
       for (const source of copy.sources) {
-        if (copy.from === 'deps') {
-          // The only thing the dependency stage makes is node_modules (npm ci --omit=dev).
-          expect(normalize(source)).toBe(join(depsWorkdir, 'node_modules'));
-          linkProductionTree(dest);
-        } else if (copy.from === 'build') {
+        if (copy.from === 'build') {
           const built = runBuildStage();
           const from = join(built.dir, relative(built.workdir, source));
           for (const file of walk(from)) linkFile(file, join(dest, relative(from, file)));
@@ -414,34 +361,44 @@ describe('the image layout, rebuilt from the COPY steps', () => {
     if (image) rmSync(image, { recursive: true, force: true });
   });
 
-  it('has no development-only package, no emulator/ and no src/dev/', () => {
+  it('holds the bundle and package.json only: no node_modules, no sources, no emulator/ or src/dev/', () => {
+    const files = walk(app).map((f) => relative(app, f));
+    expect(files).toContain('bin/cmk-operator.js');
+    expect(files).toContain('package.json');
+    expect(files.filter((f) => !(f === 'package.json' || /^bin\/(chunks\/)?[\w.-]+\.js$/.test(f)))).toEqual(
+      [],
+    );
+    expect(JSON.parse(readFileSync(join(app, 'package.json'), 'utf8'))).toMatchObject({ type: 'module' });
+    // No node_modules above it either: what the bundle needs, it carries.
+    for (let dir = app; dir !== dirname(dir); dir = dirname(dir))
+      expect(existsSync(join(dir, 'node_modules')), dir).toBe(false);
+  });
+
+  it('every file of the bundle loads there: what it imports is in the image or built into Node', async () => {
+    // The entry point runs the CLI (the next tests); the chunks only define what it loads.
+    const chunks = walk(join(app, 'bin', 'chunks')).map((f) => `./${relative(app, f)}`);
+    expect(chunks.length).toBeGreaterThan(0);
+    const script = `for (const f of ${JSON.stringify(chunks)}) await import(f);`;
+    const loaded = await runNode(app, ['--input-type=module', '-e', script]);
+    expect(loaded).toMatchObject({ code: 0, stderr: '' });
+  }, 30_000);
+
+  it('carries no devDependency: the bundle names the packages it holds, and none is development-only', () => {
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
       devDependencies: Record<string, string>;
     };
-    const production = new Set(productionPackages());
-    // A devDependency may also be a production package's dependency (@types/node, of client-node).
-    const devOnly = Object.keys(pkg.devDependencies).filter((d) => !production.has(`node_modules/${d}`));
-    expect(devOnly).toEqual(expect.arrayContaining(['vitest', 'typescript', 'node']));
-    for (const dev of devOnly) expect(existsSync(join(app, 'node_modules', dev)), dev).toBe(false);
-    expect(devOnly).toEqual(expect.arrayContaining(devOnlyPackages));
-    expect(existsSync(join(app, 'emulator'))).toBe(false);
-    expect(existsSync(join(app, 'test'))).toBe(false);
-    expect(existsSync(join(app, 'src/dev'))).toBe(false);
-    expect(existsSync(join(app, 'src/cli/run.js'))).toBe(true);
-    expect(existsSync(join(app, 'bin/cmk-operator.js'))).toBe(true);
-    expect(existsSync(join(app, 'package.json'))).toBe(true);
-    // Compiled: no TypeScript left for Node to strip at run time.
-    const files = [...walk(join(app, 'src')), ...walk(join(app, 'bin'))].map((f) => relative(app, f));
-    expect(files.filter((f) => !f.endsWith('.js'))).toEqual([]);
-  });
-
-  it('every module in the image resolves inside the image (imports of src/ and bin/ files, packages)', () => {
-    const shipped = [...walk(join(app, 'src')), ...walk(join(app, 'bin'))]
-      .filter((f) => f.endsWith('.js'))
-      .map((f) => relative(app, f));
-    const { files, packages } = runtimeGraph(shipped, app);
-    expect([...files].filter((f) => !existsSync(f)).map((f) => relative(app, f))).toEqual([]);
-    expect([...packages].filter((p) => !existsSync(join(app, 'node_modules', p)))).toEqual([]);
+    const text = walk(join(app, 'bin'))
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n');
+    // esbuild marks each bundled file with its path: `// [...]node_modules/<package>/...`.
+    const bundled = new Set(
+      [...text.matchAll(/^\/\/ (?:\S*\/)?node_modules\/((?:@[^/\s]+\/)?[^/\s]+)\//gm)].map((m) => m[1]!),
+    );
+    expect(bundled).toContain('@aws-sdk/client-kms');
+    expect(bundled).toContain('@kubernetes/client-node');
+    expect([...bundled].filter((p) => p in pkg.devDependencies && devOnlyPackages.includes(p))).toEqual([]);
+    for (const p of [...devOnlyPackages, 'vitest', 'typescript', 'fast-check', 'esbuild'])
+      expect(bundled.has(p), p).toBe(false);
   });
 
   it('node bin/cmk-operator.js --help and run --help work there on Node 24', async () => {
@@ -455,6 +412,8 @@ describe('the image layout, rebuilt from the COPY steps', () => {
     const runHelp = await runNode(app, ['bin/cmk-operator.js', 'run', '--help']);
     expect(runHelp).toMatchObject({ code: 0, stderr: '' });
     expect(runHelp.stdout).toContain('--leader-election-namespace');
+    // Once: the entry point is the only module of the bundle that runs the CLI.
+    expect(runHelp.stdout.split('usage: cmk-operator run').length).toBe(2);
     const noRegion = await runNode(app, ['bin/cmk-operator.js', 'run']);
     expect(noRegion).toMatchObject({ code: 2, stderr: 'no AWS Region: pass --region or set AWS_REGION\n' });
     const typo = await runNode(app, ['bin/cmk-operator.js', 'run', '--leader-elect=fals']);
