@@ -35,6 +35,7 @@ import {
   startEmulatorProcess,
   startOperatorProcess,
 } from './processes.ts';
+import { onlyInventoryReport } from './report.ts';
 
 export interface BenchOptions {
   n: number;
@@ -122,6 +123,8 @@ export interface ScenarioResult {
     writesPerWorkloadPerResync: number;
     /** The API server's count of the window's writes by resource (e.g. `kmskeys/status`). */
     writesByResource?: Record<string, number>;
+    /** Of the writes, KmsKey status writes that only report an inventory pass (`onlyInventoryReport`). */
+    inventoryReports?: number;
   };
   /** Steady state only: spec change → first AWS call for that resource, idle queue. */
   specChangeLatency?: { samples: number; p50Ms: number; p99Ms: number; maxMs: number; missing: number };
@@ -263,10 +266,14 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
     // Watches: the bench's view of every object, to judge convergence without listing.
     const objects = new Map<string, KubeObject>();
     const keyOf = (plural: string, ns: string | undefined, name: string) => `${plural}/${ns}/${name}`;
+    /** KmsKey status changes seen that only report an inventory pass (bench/report.ts). */
+    let inventoryReports = 0;
     const watches = ['kmskeys', 'flinkapplications', 'keyspacestables', 'emrserverlessapplications'].map(
       (plural) =>
         kube.watch(`/apis/cmk.io/v1alpha1/${plural}`, (type, o) => {
           const k = keyOf(plural, o.metadata.namespace, o.metadata.name);
+          if (type === 'MODIFIED' && plural === 'kmskeys' && onlyInventoryReport(objects.get(k), o))
+            inventoryReports++;
           if (type === 'DELETED') objects.delete(k);
           else objects.set(k, o);
         }),
@@ -334,6 +341,7 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
       // bench's own writes are spec patches, never a status. Read before the CPU snapshot, so the API
       // server's rendering of its /metrics is not counted as the scenario's (nor the read after it).
       const writesBefore = await apiserverWritesByResource(kube);
+      const inventoryReportsBefore = inventoryReports;
       let before = (await metrics.now()) ?? metrics.latest() ?? emptySample();
       const rssFrom = metrics.rss.length;
       const cpuBefore = cpuSnapshot();
@@ -395,7 +403,10 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
         Math.max(0, result.kubeWrites - result.keyStatusWrites) / fleet.workloads.length,
         3,
       );
-      if (result.steady) result.steady.writesByResource = writesByResource;
+      if (result.steady) {
+        result.steady.writesByResource = writesByResource;
+        result.steady.inventoryReports = inventoryReports - inventoryReportsBefore;
+      }
       if (scenario === 'steady' && result.converged) {
         result.specChangeLatency = await latencyProbe(opts, fleet, kube, admin, desiredSlot);
         log(

@@ -294,6 +294,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       targetsOf(caches, options.defaultRegion).map((t) => ({
         region: t.region,
         unread: inventory.gaps(t).length,
+        lastPassAt: inventory.lastPass(t),
       })),
     );
   prometheusProcessMetrics(registry, {

@@ -325,7 +325,8 @@ export const KmsKeyStatus = Type.Object(
           lastInventoryTime: Type.Optional(
             Type.String({
               format: 'date-time',
-              description: 'When the inventory last scanned the key’s Region.',
+              description:
+                'When the inventory last scanned the key’s Region. A pass that finds the key’s users unchanged moves it at most hourly; the metric cmk_inventory_last_pass_timestamp_seconds has every pass.',
             }),
           ),
           unmanagedUsers: Type.Optional(

@@ -3,10 +3,12 @@
 // holds the authority to delete the key, and what AWS shows on it (the inventory; read again before
 // a deletion).
 
+import { isDeepStrictEqual } from 'node:util';
 import type { KmsKeyStatus } from '../api/kmskey.ts';
 import type { KeyReferencingObject, KmsKeyObject } from '../api/resources.ts';
 import type { InventoryGap } from '../keys/inventory.ts';
 import { declarationsOf, deletionAuthority, deletionClaimOf, type KeyUse } from '../keys/key-usage.ts';
+import { asJson } from '../runtime/status.ts';
 import {
   type KmsKeyReconcilerDeps,
   type KmsKeyObservationSet as Observation,
@@ -146,4 +148,35 @@ export function usageOf(o: Observation): NonNullable<KmsKeyStatus['usage']> {
         }
       : {}),
   };
+}
+
+/** How far `status.usage.lastInventoryTime` may stand behind the inventory when nothing else moved. */
+export const inventoryTimeRefreshMs = 60 * 60_000;
+
+/**
+ * The wait of a KmsKey status change that is only a later inventory pass (the same users, counts,
+ * grants and progress): until the stored time is `refreshMs` old. Without it a settled key's status
+ * would be written at every pass of its Region's inventory, so a settled fleet would never stop
+ * writing. Undefined when anything else of the paced fields moved (their own pacing applies), or
+ * when there is no stored time yet (the first is written at once).
+ */
+export function inventoryTimeWait(
+  stored: KmsKeyStatus,
+  next: KmsKeyStatus,
+  now: number,
+  refreshMs: number = inventoryTimeRefreshMs,
+): number | undefined {
+  // Compared as the status writer compares: the new status as JSON would carry it.
+  const before = asJson(stored);
+  const after = asJson(next);
+  const { lastInventoryTime: storedTime, ...storedRest } = before.usage ?? {};
+  const { lastInventoryTime: nextTime, ...nextRest } = after.usage ?? {};
+  if (storedTime === undefined || nextTime === undefined || storedTime === nextTime) return undefined;
+  if (!isDeepStrictEqual(storedRest, nextRest)) return undefined;
+  for (const field of ['usedBy', 'workloads', 'grants'] as const)
+    if (!isDeepStrictEqual(before[field], after[field])) return undefined;
+  const storedAt = Date.parse(storedTime);
+  if (Number.isNaN(storedAt)) return undefined;
+  // A stored time ahead of this process's clock waits at most one refresh.
+  return Math.min(refreshMs, Math.max(0, storedAt + refreshMs - now));
 }

@@ -39,7 +39,7 @@ import {
   planKmsKey,
   reportsRotation,
 } from './kmskey-plan.ts';
-import { awsUses, checkAws, keyClaims, usageOf } from './kmskey-usage.ts';
+import { awsUses, checkAws, inventoryTimeWait, keyClaims, usageOf } from './kmskey-usage.ts';
 import { resync } from './types.ts';
 
 /** AWS's grants-per-key quota (not adjustable). */
@@ -241,9 +241,12 @@ export function kmsKeyKind(
     subject: keyArnOf,
     // While users move, what moves with them (who references the key, progress, usage, grants) is
     // written at most every 15 s when nothing else changed; the start and the end of a move at once.
+    // A later inventory pass that found the same users moves lastInventoryTime alone at most hourly.
     paced: {
       fields: ['usedBy', 'workloads', 'usage', 'grants'],
-      wait: (stored, next, sinceWriteMs) => progressWait(stored.workloads, next.workloads, sinceWriteMs),
+      wait: (stored, next, sinceWriteMs) =>
+        inventoryTimeWait(stored, next, deps.now()) ??
+        progressWait(stored.workloads, next.workloads, sinceWriteMs),
     },
     prune: (conditions, plan, object) => {
       let next = conditions;

@@ -322,13 +322,15 @@ export function prometheusSignalMetrics(registry: Registry) {
 }
 
 /**
- * What the last key usage inventory pass of each Region could not read (listings and resources),
- * read at scrape time. While above 0, a key deletion in that Region waits (DeletionBlocked names
- * the read): an alert on it finds a missing permission before a deletion does.
+ * The key usage inventory of each Region, read at scrape time: what its last pass could not read
+ * (while above 0, a key deletion in that Region waits, and DeletionBlocked names the read: an alert
+ * on it finds a missing permission before a deletion does), and when its last pass ended (an alert on
+ * its age finds an inventory that stopped; a KmsKey's status.usage.lastInventoryTime moves alone at
+ * most hourly, so it is not the figure to alert on).
  */
 export function prometheusInventoryMetrics(
   registry: Registry,
-  unread: () => Array<{ region: string; unread: number }>,
+  regions: () => Array<{ region: string; unread: number; lastPassAt: number | undefined }>,
 ): void {
   new Gauge({
     name: 'cmk_inventory_unread',
@@ -337,7 +339,21 @@ export function prometheusInventoryMetrics(
     registers: [registry],
     collect() {
       this.reset();
-      for (const r of unread()) this.inc({ region: r.region }, r.unread);
+      for (const r of regions()) this.inc({ region: r.region }, r.unread);
+    },
+  });
+  new Gauge({
+    name: 'cmk_inventory_last_pass_timestamp_seconds',
+    help: 'When the last key usage inventory pass of a Region ended (the oldest, when several roles are scanned there); absent before the first',
+    labelNames: ['region'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const oldest = new Map<string, number>();
+      for (const r of regions())
+        if (r.lastPassAt !== undefined)
+          oldest.set(r.region, Math.min(oldest.get(r.region) ?? Infinity, r.lastPassAt));
+      for (const [region, at] of oldest) this.set({ region }, at / 1000);
     },
   });
 }

@@ -349,3 +349,46 @@ describe('kubectl cmk usage', () => {
     );
   });
 });
+
+describe('the inventory and the key status', () => {
+  interface Stored {
+    metadata: { resourceVersion: string };
+    status?: { usage?: { lastInventoryTime?: string } };
+  }
+
+  /** The operator's cmk_inventory_last_pass_timestamp_seconds for the test Region. */
+  async function lastPass(): Promise<number> {
+    const text = await (await fetch(`${f.operator.health.metricsUrl}/metrics`)).text();
+    const prefix = `cmk_inventory_last_pass_timestamp_seconds{region="${testRegion}"}`;
+    return Number(
+      text
+        .split('\n')
+        .find((l) => l.startsWith(prefix))
+        ?.split(' ')
+        .pop() ?? Number.NaN,
+    );
+  }
+
+  it('a settled key is not rewritten at every inventory pass; the metric has every pass', async () => {
+    await deletableKey('settled-inventory-key');
+    await f.waitFor<Stored, string>(
+      'KmsKey',
+      'settled-inventory-key',
+      (o) => o.status?.usage?.lastInventoryTime,
+      'status.usage.lastInventoryTime',
+      30_000,
+    );
+    // Past the first passes and the 15 s pacing of the key's first counts.
+    await new Promise((r) => setTimeout(r, 16_000));
+    const before = (await f.get<Stored>('KmsKey', 'settled-inventory-key'))!;
+    const passBefore = await lastPass();
+    // Passes of the inventory (every 2 s here), each finding the key's users as they were, for longer
+    // than the 15 s the key's paced fields wait otherwise: without the hourly rule, a write.
+    await new Promise((r) => setTimeout(r, 18_000));
+    const after = (await f.get<Stored>('KmsKey', 'settled-inventory-key'))!;
+    expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+    expect(after.status?.usage?.lastInventoryTime).toBe(before.status?.usage?.lastInventoryTime);
+    expect(await lastPass()).toBeGreaterThan(passBefore + 10);
+    expect(passBefore * 1000).toBeGreaterThanOrEqual(Date.parse(before.status!.usage!.lastInventoryTime!));
+  }, 90_000);
+});

@@ -12,6 +12,7 @@ import {
   progressWriteIntervalMs,
   workloadProgress,
 } from '../../src/reconcile/key-progress.ts';
+import { inventoryTimeRefreshMs, inventoryTimeWait } from '../../src/reconcile/kmskey-usage.ts';
 
 const progress = (total: number, onKey: number, onCurrentMaterial = onKey) => ({
   total,
@@ -65,6 +66,45 @@ describe('progressWait', () => {
   it('writes the first progress, and any after this process has not written the key', () => {
     expect(progressWait(undefined, progress(100, 40), 1)).toBe(0);
     expect(progressWait(progress(100, 10), progress(100, 40), Number.POSITIVE_INFINITY)).toBe(0);
+  });
+});
+
+describe('inventoryTimeWait: a later inventory pass that found the same users', () => {
+  const t0 = Date.parse('2026-12-07T10:00:00.000Z');
+  const at = (ms: number) => new Date(t0 + ms).toISOString();
+  const status = (inventoryAtMs: number, aws = 2, workloads = progress(3, 3)): KmsKeyStatus => ({
+    keyArn: 'arn:aws:kms:eu-west-1:111122223333:key/k',
+    workloads,
+    usage: { kubernetes: 3, aws, unmanaged: 0, lastInventoryTime: at(inventoryAtMs) },
+  });
+
+  it('holds the new pass time alone until the stored one is an hour old: a settled key is not rewritten at every pass', () => {
+    expect(inventoryTimeWait(status(0), status(30_000), t0 + 30_000)).toBe(inventoryTimeRefreshMs - 30_000);
+    expect(inventoryTimeWait(status(0), status(50 * 60_000), t0 + 50 * 60_000)).toBe(10 * 60_000);
+    expect(inventoryTimeWait(status(0), status(inventoryTimeRefreshMs), t0 + inventoryTimeRefreshMs)).toBe(0);
+  });
+
+  it('leaves the pass time to the other pacing when anything else moved with it', () => {
+    // AWS shows another user: written (with the new time) as usage changes are.
+    expect(inventoryTimeWait(status(0), status(30_000, 3), t0 + 30_000)).toBeUndefined();
+    // Progress moved: the move's own pacing decides.
+    expect(inventoryTimeWait(status(0), status(30_000, 2, progress(3, 2)), t0 + 30_000)).toBeUndefined();
+    const unread: KmsKeyStatus = {
+      ...status(30_000),
+      usage: { ...status(30_000).usage!, unread: [{ where: 'ListTables', reason: 'AccessDenied' }] },
+    };
+    expect(inventoryTimeWait(status(0), unread, t0 + 30_000)).toBeUndefined();
+  });
+
+  it('writes the first pass time at once, and a status whose time did not move is not its business', () => {
+    const first = status(30_000);
+    const none: KmsKeyStatus = { ...first, usage: { kubernetes: 3, aws: 2, unmanaged: 0 } };
+    expect(inventoryTimeWait(none, first, t0 + 30_000)).toBeUndefined();
+    expect(inventoryTimeWait(first, first, t0 + 30_000)).toBeUndefined();
+  });
+
+  it('waits at most one refresh when the stored time is ahead of the clock', () => {
+    expect(inventoryTimeWait(status(10 * 60_000), status(20 * 60_000), t0)).toBe(inventoryTimeRefreshMs);
   });
 });
 
