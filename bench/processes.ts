@@ -36,11 +36,12 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGTERM');
   // A process that needs SIGKILL did not shut down cleanly (a CPU profile, for one, is then lost):
-  // said on stderr, so a run shows it.
+  // said on stderr, so a run shows it. Writing a profile of minutes takes longer than 10 s.
+  const graceS = (process.env['CMK_BENCH_NODE_ARGS'] ?? '').includes('--cpu-prof') ? 120 : 10;
   const timer = setTimeout(() => {
-    console.error(`[bench] ${child.spawnargs.slice(1, 4).join(' ')}: no exit 10 s after SIGTERM; killed`);
+    console.error(`[bench] ${child.spawnargs.slice(1, 4).join(' ')}: no exit ${graceS} s after SIGTERM; killed`);
     child.kill('SIGKILL');
-  }, 10_000);
+  }, graceS * 1000);
   await exited;
   clearTimeout(timer);
 }
