@@ -39,7 +39,9 @@ async function stopChild(child: ChildProcess): Promise<void> {
   // said on stderr, so a run shows it. Writing a profile of minutes takes longer than 10 s.
   const graceS = (process.env['CMK_BENCH_NODE_ARGS'] ?? '').includes('--cpu-prof') ? 120 : 10;
   const timer = setTimeout(() => {
-    console.error(`[bench] ${child.spawnargs.slice(1, 4).join(' ')}: no exit ${graceS} s after SIGTERM; killed`);
+    console.error(
+      `[bench] ${child.spawnargs.slice(1, 4).join(' ')}: no exit ${graceS} s after SIGTERM; killed`,
+    );
     child.kill('SIGKILL');
   }, graceS * 1000);
   await exited;
