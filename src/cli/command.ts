@@ -354,3 +354,15 @@ export function defineCommand<const F extends FlagDecls>(spec: CommandSpec<F>): 
   };
   return { spec, help, usage, parse };
 }
+
+/**
+ * A reader that stops early (`kubectl cmk usage KEY | head`) closes the pipe under the rest of the
+ * output: the command ends quietly with its exit code so far, instead of an unhandled EPIPE and a
+ * stack trace. Any other error of the stream is thrown as before. For the entry points' stdout.
+ */
+export function endQuietlyWhenOutputCloses(stream: NodeJS.WriteStream = process.stdout): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  });
+}
