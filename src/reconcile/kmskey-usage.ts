@@ -154,11 +154,11 @@ export function usageOf(o: Observation): NonNullable<KmsKeyStatus['usage']> {
 export const inventoryTimeRefreshMs = 60 * 60_000;
 
 /**
- * The wait of a KmsKey status change that is only a later inventory pass (the same users, counts,
- * grants and progress): until the stored time is `refreshMs` old. Without it a settled key's status
- * would be written at every pass of its Region's inventory, so a settled fleet would never stop
- * writing. Undefined when anything else of the paced fields moved (their own pacing applies), or
- * when there is no stored time yet (the first is written at once).
+ * The wait of a KmsKey status change that is only a later inventory pass (nothing else in the
+ * status moved: users, counts, grants, progress, conditions): until the stored time is `refreshMs`
+ * old. Without it a settled key's status would be written at every pass of its Region's inventory,
+ * so a settled fleet would never stop writing. Undefined when anything else moved (the paced
+ * fields' own pacing applies), or when there is no stored time yet (the first is written at once).
  */
 export function inventoryTimeWait(
   stored: KmsKeyStatus,
@@ -169,12 +169,12 @@ export function inventoryTimeWait(
   // Compared as the status writer compares: the new status as JSON would carry it.
   const before = asJson(stored);
   const after = asJson(next);
-  const { lastInventoryTime: storedTime, ...storedRest } = before.usage ?? {};
-  const { lastInventoryTime: nextTime, ...nextRest } = after.usage ?? {};
+  const storedTime = before.usage?.lastInventoryTime;
+  const nextTime = after.usage?.lastInventoryTime;
   if (storedTime === undefined || nextTime === undefined || storedTime === nextTime) return undefined;
-  if (!isDeepStrictEqual(storedRest, nextRest)) return undefined;
-  for (const field of ['usedBy', 'workloads', 'grants'] as const)
-    if (!isDeepStrictEqual(before[field], after[field])) return undefined;
+  // The whole status but the time, so no field (paced or not, today's or a later one) moves with it.
+  const withoutTime = (s: KmsKeyStatus) => ({ ...s, usage: { ...s.usage, lastInventoryTime: undefined } });
+  if (!isDeepStrictEqual(withoutTime(before), withoutTime(after))) return undefined;
   const storedAt = Date.parse(storedTime);
   if (Number.isNaN(storedAt)) return undefined;
   // A stored time ahead of this process's clock waits at most one refresh.

@@ -94,6 +94,9 @@ describe('inventoryTimeWait: a later inventory pass that found the same users', 
       usage: { ...status(30_000).usage!, unread: [{ where: 'ListTables', reason: 'AccessDenied' }] },
     };
     expect(inventoryTimeWait(status(0), unread, t0 + 30_000)).toBeUndefined();
+    // Any other field of the status, too.
+    const disabled: KmsKeyStatus = { ...status(30_000), keyState: 'Disabled' };
+    expect(inventoryTimeWait(status(0), disabled, t0 + 30_000)).toBeUndefined();
   });
 
   it('writes the first pass time at once, and a status whose time did not move is not its business', () => {
