@@ -44,8 +44,12 @@ export interface AwsKeyUser {
 }
 
 export interface ScanOptions {
-  /** Waits for a call slot (the caller's rate limit); resolves when the call may go. */
-  pace(): Promise<void>;
+  /**
+   * Waits for a call slot (the caller's rate limit); resolves when the call may go, or early when
+   * the signal it is given aborts.
+   */
+  pace(signal?: AbortSignal): Promise<void>;
+  /** Stops the scan: no call is made once it aborts, and the scan rejects with its reason. */
   signal?: AbortSignal;
   /** Pages per listing at most (a bound on one scan). Default 100. */
   maxPages?: number;
@@ -81,6 +85,18 @@ export interface ScanResult {
 }
 
 /**
+ * Waits for the next call slot, unless the scan is stopped: then (before or during the wait) it
+ * throws the signal's reason, so a pass stopped half-way makes no further call. Every call of a
+ * scan takes its slot here: a stop must not wait out the rest of a Region at the paced rate (at 5
+ * calls a second, minutes for a thousand resources) before the process can exit.
+ */
+async function callSlot(options: Pick<ScanOptions, 'pace' | 'signal'>): Promise<void> {
+  options.signal?.throwIfAborted();
+  await options.pace(options.signal);
+  options.signal?.throwIfAborted();
+}
+
+/**
  * Collects every page of a token-paginated listing, bounded by maxPages. A listing longer than the
  * bound throws (the caller records it as not read): its tail is never taken for the whole.
  */
@@ -93,8 +109,7 @@ async function pages<T>(
   const maxPages = options.maxPages ?? 100;
   let token: string | undefined;
   for (let i = 0; i < maxPages; i++) {
-    if (options.signal?.aborted) return all;
-    await options.pace();
+    await callSlot(options);
     count();
     const { items, next } = await page(token);
     all.push(...items);
@@ -153,7 +168,7 @@ export async function scanKeyUsers(
     };
   };
   const read = async <T>(operation: string, call: () => Promise<T>): Promise<T> => {
-    await options.pace();
+    await callSlot(options);
     count();
     return awsCall(operation, call);
   };
@@ -329,7 +344,7 @@ export async function scanKeyUsers(
         for (const summary of sessions) {
           const sessionId = text(summary.sessionId);
           if (!sessionId) continue;
-          await options.pace();
+          await callSlot(options);
           count();
           const session = await getSession(clients, target, { applicationId, sessionId });
           if (session?.requestedKeyArn && !session.ended)

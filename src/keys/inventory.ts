@@ -111,20 +111,21 @@ export async function indexByKey(
 /**
  * A token bucket of one call slot every 1/callsPerSecond seconds: each call of the returned `pace`
  * reserves the next free slot and resolves when it comes. Shared by every caller holding it, so one
- * budget covers a whole scan whatever runs concurrently (the inventory; `kubectl cmk import`).
+ * budget covers a whole scan whatever runs concurrently (the inventory; `kubectl cmk import`). With
+ * a signal, the wait ends early when it aborts (`sleep` is given it): the caller checks the signal.
  */
 export function createPacer(
   callsPerSecond: number,
   now: () => number,
-  sleep: (ms: number) => Promise<void>,
-): () => Promise<void> {
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>,
+): (signal?: AbortSignal) => Promise<void> {
   const intervalMs = 1000 / Math.max(0.1, callsPerSecond);
   let nextSlot = 0;
-  return async () => {
+  return async (signal) => {
     const t = now();
     const at = Math.max(t, nextSlot);
     nextSlot = at + intervalMs;
-    if (at > t) await sleep(at - t);
+    if (at > t) await sleep(at - t, signal);
   };
 }
 
@@ -155,7 +156,7 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
     }
   >();
   /** One call slot of the shared token bucket. */
-  const pace = createPacer(options.callsPerSecond ?? 5, deps.now, (ms) => sleep(ms));
+  const pace = createPacer(options.callsPerSecond ?? 5, deps.now, sleep);
   const stateOf = (t: AwsTarget) => {
     let s = state.get(targetKey(t));
     if (!s) {
@@ -177,8 +178,11 @@ export function createKeyInventory(deps: KeyInventoryDeps, options: KeyInventory
       seen: s.seen,
       full,
       ...(deps.recentReads ? { recent: { reads: deps.recentReads, readsSince } } : {}),
+    }).catch((e: unknown) => {
+      if (signal?.aborted)
+        throw new Error('the key inventory pass was stopped before it finished', { cause: e });
+      throw e;
     });
-    if (signal?.aborted) throw new Error('the key inventory pass was stopped before it finished');
     const resolve = async (ref: string) =>
       (await deps.keys.describe(target, ref).catch(() => undefined))?.arn;
     s.byKey = await indexByKey(result.users, target.region, deps.now(), resolve);

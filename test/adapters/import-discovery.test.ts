@@ -149,4 +149,18 @@ describe('createPacer', () => {
     await pace();
     expect(slept).toEqual([100, 200]);
   });
+
+  it("hands the caller's signal to the wait, so a stopped scan does not wait out its slot", async () => {
+    const signals: Array<AbortSignal | undefined> = [];
+    const pace = createPacer(
+      10,
+      () => 1000,
+      async (_ms, signal) => {
+        signals.push(signal);
+      },
+    );
+    const stop = new AbortController();
+    await Promise.all([pace(stop.signal), pace(stop.signal)]);
+    expect(signals).toEqual([stop.signal]);
+  });
 });

@@ -15,7 +15,15 @@ import { createKeyCache } from '../../src/keys/key-cache.ts';
 import { silentLogger } from '../../src/runtime/log.ts';
 import { useAdapters } from '../fixtures/aws.ts';
 import { serviceKeyPolicy } from '../fixtures/keys.ts';
-import { emrApp, flinkApp, keyspacesTable, running, stopped, withKey } from '../fixtures/objects.ts';
+import {
+  emrApp,
+  flinkApp,
+  inRegion,
+  keyspacesTable,
+  running,
+  stopped,
+  withKey,
+} from '../fixtures/objects.ts';
 
 const aws = useAdapters();
 const account = '111122223333';
@@ -333,6 +341,41 @@ describe('createKeyInventory: passes that fail, stop or cannot read everything',
     }
   });
 
+  it('a stop while the pass reads resource by resource makes no further call and ends the loop at once', async () => {
+    // In a Region of their own, so the other tests' passes do not read them.
+    const target = { region: 'ap-south-2' };
+    for (let i = 0; i < 30; i++) aws.seed(flinkApp(`inv-stop-${i}`, inRegion(target.region)));
+    // 20 calls a second: the ~60 reads of these applications alone take three seconds.
+    const inventory = createKeyInventory(
+      {
+        aws: aws.clients,
+        keys: createKeyCache(aws.clients, { ttlMs: 60_000 }),
+        log: silentLogger(),
+        now: Date.now,
+      },
+      { periodMs: 600_000, callsPerSecond: 20, targets: () => [target] },
+    );
+    const reads = async () =>
+      (await aws.admin.calls({ service: 'kinesisanalytics' })).filter((c) =>
+        ['DescribeApplication', 'ListApplicationSnapshots'].includes(c.eventName),
+      ).length;
+    const before = await reads();
+    const stop = new AbortController();
+    const loop = inventory.start(stop.signal);
+    // Past the listing, into the per-application reads.
+    for (let waited = 0; (await reads()) - before < 4; waited += 50) {
+      expect(waited, 'the pass reads applications one by one').toBeLessThan(5_000);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    stop.abort();
+    // The stop does not wait out the rest of the Region at the paced rate.
+    expect(await within(loop, 300)).toBe('ended');
+    const atStop = await reads(); // at most the one call in flight at the stop
+    await new Promise((r) => setTimeout(r, 600)); // a dozen slots at 20 a second
+    expect(await reads()).toBe(atStop);
+    expect(inventory.lastPass(target)).toBeUndefined();
+  });
+
   it('names what a pass could not read (a gap), until a pass reads it', async () => {
     const inventory = inventoryOf();
     await aws.admin.addFault({
@@ -382,10 +425,12 @@ describe('createKeyInventory with the workload reconciles reads', () => {
         recentReads: reads,
         log: silentLogger(),
         now: () => clock,
-        // The clock stands still: the pacer's waits end at once, and the periodic loop makes one
-        // pass, then waits (with its signal) until the test ends.
-        sleep: (_ms, signal) =>
-          new Promise((r) => (signal ? signal.addEventListener('abort', () => r()) : setImmediate(r))),
+        // The clock stands still: the pacer's waits (a millisecond at most) end at once, and the
+        // periodic loop makes one pass, then waits its period until the test stops it.
+        sleep: (ms, signal) =>
+          new Promise((r) =>
+            ms < 600_000 || !signal ? setImmediate(r) : signal.addEventListener('abort', () => r()),
+          ),
       },
       { periodMs: 600_000, callsPerSecond: 1000, sharedReadMaxAgeMs: 60_000, targets: () => [aws.target] },
     );
