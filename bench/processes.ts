@@ -13,9 +13,17 @@ const sourceMain = resolve(import.meta.dirname, '../src/cli/main.ts');
 /** The development entry point: the emulator is not part of the operator's. */
 const devMain = resolve(import.meta.dirname, '../src/dev/main.ts');
 
+/** How a child ended when stopped: SIGTERM to exit, and whether it had to be killed. */
+export interface Stopped {
+  /** SIGTERM → exit (0 when it had already exited). */
+  ms: number;
+  /** Still running after the grace period, then killed with SIGKILL. */
+  killed: boolean;
+}
+
 export interface Child {
   child: ChildProcess;
-  stop(): Promise<void>;
+  stop(): Promise<Stopped>;
 }
 
 // Children must not outlive the bench, however it ends: a signal makes the entry point exit, and
@@ -31,9 +39,11 @@ function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+async function stopChild(child: ChildProcess): Promise<Stopped> {
+  if (child.exitCode !== null || child.signalCode !== null) return { ms: 0, killed: false };
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const sent = Date.now();
+  let killed = false;
   child.kill('SIGTERM');
   // A process that needs SIGKILL did not shut down cleanly (a CPU profile, for one, is then lost):
   // said on stderr, so a run shows it. Writing a profile of minutes takes longer than 10 s.
@@ -42,10 +52,12 @@ async function stopChild(child: ChildProcess): Promise<void> {
     console.error(
       `[bench] ${child.spawnargs.slice(1, 4).join(' ')}: no exit ${graceS} s after SIGTERM; killed`,
     );
+    killed = true;
     child.kill('SIGKILL');
   }, graceS * 1000);
   await exited;
   clearTimeout(timer);
+  return { ms: Date.now() - sent, killed };
 }
 
 export async function startEmulatorProcess(): Promise<Child & { url: string }> {

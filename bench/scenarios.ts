@@ -145,6 +145,11 @@ export interface RunResult {
   apiRequestsSource: string;
   /** Operator process spawn → its 'cmk-operator started' log line (not in the initial sync time). */
   operatorStartupMs: number;
+  /**
+   * SIGTERM → exit of the operator after the last scenario (a rollout's stop: reconciles in flight
+   * finish, an inventory pass is cut, the Lease is released); killed when it took longer than 10 s.
+   */
+  operatorShutdown?: { ms: number; killed: boolean };
   scenarios: ScenarioResult[];
   wallMs: number;
 }
@@ -210,7 +215,7 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
   log(
     `N=${opts.n}: ${fleet.counts.kinesisanalytics} Flink, ${fleet.counts.cassandra} Keyspaces, ${fleet.counts['emr-serverless']} EMR; ${fleet.regions.length} Region(s), ${fleet.keys.length} keys; work dir ${work}`,
   );
-  const cleanups: Array<() => Promise<void>> = [];
+  const cleanups: Array<() => Promise<unknown>> = [];
   try {
     const cp = await startControlPlane({ log: () => {} });
     cleanups.push(() => cp.stop());
@@ -428,6 +433,12 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
       );
       if (!result.converged) break;
     }
+    // Stopped here, as a rollout stops it, to time its shutdown (the cleanup then finds it gone).
+    metrics.stop();
+    const operatorShutdown = await operator.stop();
+    log(
+      `N=${opts.n}: operator ${operatorShutdown.killed ? 'killed' : 'exited'} ${round(operatorShutdown.ms / 1000)} s after SIGTERM`,
+    );
     return {
       n: opts.n,
       regions: fleet.regions.length,
@@ -441,6 +452,7 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
       apiWriteMs,
       apiRequestsSource,
       operatorStartupMs: operator.startedAt - operator.spawnedAt,
+      operatorShutdown,
       scenarios: results,
       wallMs: Date.now() - started,
     };

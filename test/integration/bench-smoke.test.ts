@@ -49,6 +49,9 @@ describe('npm run bench -- --smoke', () => {
     const [runResult] = report.runs;
     expect(runResult!.n).toBe(60);
     expect(runResult!.scenarios.map((s) => s.scenario)).toEqual(['initial', 'switch', 'rotation', 'steady']);
+    // The operator stops as a rollout stops it, within the bench's 10 s: not killed.
+    expect(runResult!.operatorShutdown?.killed, `shutdown ${runResult!.operatorShutdown?.ms} ms`).toBe(false);
+    expect(stderr).not.toContain('after SIGTERM; killed');
     for (const s of runResult!.scenarios) {
       expect(s.converged, `${s.scenario}: ${s.error}`).toBe(true);
       expect(Number.isFinite(s.ratio) && s.ratio > 0, `${s.scenario} ratio ${s.ratio}`).toBe(true);
