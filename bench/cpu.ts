@@ -19,8 +19,11 @@ export type CpuPart = 'operator' | 'kube-apiserver' | 'etcd' | 'emulator' | 'ben
 export interface CpuSnapshot {
   /** CPU seconds (user + system) used so far, per part. */
   seconds: Record<CpuPart, number>;
-  /** Machine-wide jiffies from /proc/stat: busy and total, all CPUs. */
-  machine: { busy: number; total: number };
+  /**
+   * Machine-wide jiffies from /proc/stat, all CPUs: busy (everything but idle and iowait), total,
+   * and stolen (the host ran another guest on a CPU this machine had work for; counted as busy).
+   */
+  machine: { busy: number; total: number; stolen?: number };
 }
 
 export interface CpuUse {
@@ -28,6 +31,12 @@ export interface CpuUse {
   seconds: Record<CpuPart, number>;
   /** Busy share of all the machine's CPUs in the window, 0..1 (everything, not only the bench). */
   machineBusy: number;
+  /**
+   * Share of all the machine's CPU time in the window the host gave to other guests while this one
+   * had work, 0..1 (inside machineBusy). A run of the same code is slower by about this much: read
+   * before comparing two runs' times or CPU seconds.
+   */
+  machineStolen?: number;
   /** The machine's CPUs. */
   cpus: number;
   /**
@@ -78,13 +87,24 @@ const emptyParts = (): Record<CpuPart, number> => ({
   other: 0,
 });
 
-function machineJiffies(): { busy: number; total: number } {
-  const line = readText('/proc/stat')?.split('\n')[0];
-  if (!line?.startsWith('cpu ')) return { busy: 0, total: 0 };
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = v.reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
+/**
+ * The `cpu` line of /proc/stat: user nice system idle iowait irq softirq steal guest guest_nice.
+ * guest and guest_nice are inside user and nice already: left out of the total.
+ */
+export function machineJiffiesOf(line: string | undefined): { busy: number; total: number; stolen: number } {
+  if (!line?.startsWith('cpu ')) return { busy: 0, total: 0, stolen: 0 };
+  const v = line
+    .trim()
+    .split(/\s+/)
+    .slice(1, 9)
+    .map((x) => (Number.isFinite(Number(x)) ? Number(x) : 0));
+  const total = v.reduce((a, b) => a + b, 0);
   const idle = (v[3] ?? 0) + (v[4] ?? 0); // idle + iowait
-  return { busy: total - idle, total };
+  return { busy: total - idle, total, stolen: v[7] ?? 0 };
+}
+
+function machineJiffies(): { busy: number; total: number; stolen: number } {
+  return machineJiffiesOf(readText('/proc/stat')?.split('\n')[0]);
 }
 
 /** The CPU used so far by this process and every process below it, per part. */
@@ -96,7 +116,7 @@ export function cpuSnapshot(root: number = process.pid): CpuSnapshot {
       .filter((d) => /^\d+$/.test(d))
       .map(Number);
   } catch {
-    return { seconds, machine: { busy: 0, total: 0 } };
+    return { seconds, machine: { busy: 0, total: 0, stolen: 0 } };
   }
   const info = new Map<number, { ppid: number; ticks: number }>();
   for (const pid of pids) {
@@ -127,9 +147,16 @@ export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): CpuUse {
   for (const part of Object.keys(seconds) as CpuPart[])
     seconds[part] = Math.round(Math.max(0, after.seconds[part] - before.seconds[part]) * 10) / 10;
   const total = after.machine.total - before.machine.total;
-  const machineBusy =
-    total > 0 ? Math.round(((after.machine.busy - before.machine.busy) / total) * 100) / 100 : 0;
+  const share = (d: number) => (total > 0 ? Math.round((d / total) * 100) / 100 : 0);
+  const machineBusy = share(after.machine.busy - before.machine.busy);
+  const machineStolen = share((after.machine.stolen ?? 0) - (before.machine.stolen ?? 0));
   const cpus = Math.max(1, availableParallelism());
   const others = seconds['kube-apiserver'] + seconds.etcd + seconds.emulator + seconds.bench + seconds.other;
-  return { seconds, machineBusy, cpus, othersBusySeconds: Math.round((others / cpus) * 10) / 10 };
+  return {
+    seconds,
+    machineBusy,
+    machineStolen,
+    cpus,
+    othersBusySeconds: Math.round((others / cpus) * 10) / 10,
+  };
 }

@@ -135,9 +135,9 @@ export function renderMarkdown(report: BenchReport): string {
     }
     lines.push('');
     lines.push(
-      "CPU seconds per part in each scenario, and the machine's busy share (all CPUs; near 100 % the scenario was bound by CPU, which the floor does not count). The last column spreads the CPU of every part but the operator over all CPUs: no operator making the same requests could finish sooner on this machine.",
+      "CPU seconds per part in each scenario, and the machine's busy share (all CPUs; near 100 % the scenario was bound by CPU, which the floor does not count) with the share the host gave to other guests while this machine had work (stolen: the same work takes about that much longer, so compare runs with it in mind). The last column spreads the CPU of every part but the operator over all CPUs: no operator making the same requests could finish sooner on this machine.",
       '',
-      '| scenario | machine busy | operator (ms per workload) | kube-apiserver | etcd | emulator | bench | the others over all CPUs |',
+      '| scenario | machine busy (stolen) | operator (ms per workload) | kube-apiserver | etcd | emulator | bench | the others over all CPUs |',
       '| --- | --- | --- | --- | --- | --- | --- | --- |',
     );
     for (const s of run.scenarios) {
@@ -145,7 +145,7 @@ export function renderMarkdown(report: BenchReport): string {
       if (!c) continue;
       const perWorkload = Math.round((c.seconds.operator * 1000) / Math.max(1, run.n));
       lines.push(
-        `| ${s.scenario} | ${Math.round(c.machineBusy * 100)} % | ${c.seconds.operator} s (${perWorkload}) | ${c.seconds['kube-apiserver']} s | ${c.seconds.etcd} s | ${c.seconds.emulator} s | ${c.seconds.bench} s | ${c.othersBusySeconds ?? 'n/a'} s |`,
+        `| ${s.scenario} | ${Math.round(c.machineBusy * 100)} % (${c.machineStolen === undefined ? 'n/a' : `${Math.round(c.machineStolen * 100)} %`}) | ${c.seconds.operator} s (${perWorkload}) | ${c.seconds['kube-apiserver']} s | ${c.seconds.etcd} s | ${c.seconds.emulator} s | ${c.seconds.bench} s | ${c.othersBusySeconds ?? 'n/a'} s |`,
       );
     }
     lines.push('');

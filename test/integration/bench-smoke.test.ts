@@ -63,6 +63,8 @@ describe('npm run bench -- --smoke', () => {
         expect(s.cpu?.seconds[part], `${s.scenario} ${part} CPU`).toBeGreaterThan(0);
       expect(s.cpu!.machineBusy).toBeGreaterThan(0);
       expect(s.cpu!.machineBusy).toBeLessThanOrEqual(1);
+      expect(s.cpu!.machineStolen).toBeGreaterThanOrEqual(0);
+      expect(s.cpu!.machineStolen).toBeLessThanOrEqual(s.cpu!.machineBusy);
     }
     const byName = Object.fromEntries(runResult!.scenarios.map((s) => [s.scenario, s]));
     // The key switch really moved every workload: each needed its own mutation, and AWS agrees.
@@ -81,7 +83,7 @@ describe('npm run bench -- --smoke', () => {
 
     const md = await readFile(join(out, 'results.md'), 'utf8');
     expect(md).toContain('## N = 60');
-    expect(md).toContain('| scenario | machine busy | operator (ms per workload)');
+    expect(md).toContain('| scenario | machine busy (stolen) | operator (ms per workload)');
     const svg = await readFile(join(out, 'convergence.svg'), 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg).toContain('<polyline');

@@ -2,7 +2,7 @@
 // a window are differences that never go below zero.
 
 import { describe, expect, it } from 'vitest';
-import { type CpuSnapshot, cpuBetween, partOf } from '../../bench/cpu.ts';
+import { type CpuSnapshot, cpuBetween, machineJiffiesOf, partOf } from '../../bench/cpu.ts';
 
 describe('bench CPU accounting', () => {
   it.each([
@@ -30,5 +30,22 @@ describe('bench CPU accounting', () => {
     expect(use.seconds['kube-apiserver']).toBe(0);
     expect(use.machineBusy).toBe(0.75);
     expect(use.othersBusySeconds).toBe(0); // the API server's figure went down: left out, not negative
+  });
+
+  it("reads the host's steal from /proc/stat as busy, and leaves guest time out of the total", () => {
+    // user nice system idle iowait irq softirq steal guest guest_nice
+    expect(machineJiffiesOf('cpu  600 0 100 200 50 0 0 50 300 0')).toEqual({
+      busy: 750,
+      total: 1000,
+      stolen: 50,
+    });
+    expect(machineJiffiesOf('intr 1 2 3')).toEqual({ busy: 0, total: 0, stolen: 0 });
+    const at = (busy: number, total: number, stolen: number): CpuSnapshot => ({
+      seconds: { operator: 0, 'kube-apiserver': 0, etcd: 0, emulator: 0, bench: 0, other: 0 },
+      machine: { busy, total, stolen },
+    });
+    const use = cpuBetween(at(1_000, 4_000, 100), at(2_500, 6_000, 900));
+    expect(use.machineBusy).toBe(0.75);
+    expect(use.machineStolen).toBe(0.4); // 800 of the window's 2,000 jiffies
   });
 });
