@@ -62,7 +62,7 @@ fresh timeout 600 npm ci >"$log" 2>&1 || fail "npm ci exited non-zero" "$log"
 grep -q EBADENGINE "$log" && fail "npm ci printed EBADENGINE warnings" "$log"
 grep -qi '^npm warn' "$log" && fail "npm ci printed warnings" "$log"
 # Clean means nothing but the postinstall and npm's closing line.
-expected='^$|^> cmk-operator@[^ ]+ postinstall$|^> node scripts/postinstall\.ts$|^cmk-operator: |^added [0-9]+ packages in [0-9.]+m?s$'
+expected='^$|^> cmk-operator@[^ ]+ postinstall$|^> node scripts/postinstall\.ts$|^cmk-operator: |^added [0-9]+ packages in [0-9.]+(ms|s|m|h)$'
 if grep -qvE "$expected" "$log"; then
   say "unexpected lines:"
   grep -vE "$expected" "$log" | sed 's/^/  | /'
