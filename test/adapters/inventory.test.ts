@@ -454,7 +454,8 @@ describe('createKeyInventory with the workload reconciles reads', () => {
     t.reads.record(t.tableArn, { type: 'CustomerManaged', keyArn: t.other }, t.now() - 30_000);
     const stop = new AbortController();
     t.inventory.start(stop.signal);
-    await expect.poll(() => t.inventory.lastPass(aws.target)).toBeDefined();
+    // A pass reads every resource the file's tests seeded in the Region: on a loaded machine, seconds.
+    await expect.poll(() => t.inventory.lastPass(aws.target), { timeout: 15_000 }).toBeDefined();
     stop.abort();
     expect(t.onTable(t.other)).toBe(1);
     expect(t.onTable(t.key)).toBe(0);
@@ -478,7 +479,7 @@ describe('createKeyInventory with the workload reconciles reads', () => {
     t.tick(120_000);
     await first;
     expect(t.onTable(t.other)).toBe(1);
-    await expect.poll(() => t.onTable(t.key)).toBe(1);
+    await expect.poll(() => t.onTable(t.key), { timeout: 15_000 }).toBe(1);
     stop.abort();
   });
 

@@ -170,9 +170,10 @@ async function fleetReadyOnKeyA(suiteStarted: number): Promise<void> {
       ...(w.kind === 'EmrServerlessApplication' ? { whenStarted: 'StopAndUpdate' } : {}),
     }),
   );
+  // About 22 s here; a CI machine whose host steals a third of its CPU took over 60 s.
   await eventually(async () => ((await settledCount(keys.a)) === fleet.length ? true : undefined), {
     what: `all ${fleet.length} workloads Ready on key A`,
-    timeoutMs: 60_000,
+    timeoutMs: 120_000,
     intervalMs: 500,
   });
   const onA = Date.now();
@@ -229,10 +230,19 @@ async function switchToKeyBWithKills(random: () => number): Promise<SwitchRun> {
     // Counted after the kill (nobody acts until the successor leads): switches requested, not done.
     const unfinished = patched - (await settledCount(keys.b));
     kills.push({ at: leader.killedAt!, victim: leader.name, accessKeyId: leader.accessKeyId, unfinished });
-    const successor = await eventually(async () => leading(), {
-      what: 'a new leader after the kill',
-      timeoutMs: 30_000,
-    });
+    // A standby that died meanwhile (a replica on a loaded machine can lose its own lease and exit)
+    // is replaced, as the loop keeps one; the failure names every replica's state.
+    const successor = await eventually(
+      async () => {
+        if (live().length === 0) nextIncarnation();
+        const next = leading();
+        if (next) return next;
+        const state = (r: Replica) =>
+          `${r.name} ${r.exit ? `exited (${r.exit.code ?? r.exit.signal})` : r.leaderSince !== undefined ? 'led, stopped' : 'standby'}`;
+        throw new Error(`replicas: ${replicas.map(state).join(', ')}`);
+      },
+      { what: 'a new leader after the kill', timeoutMs: 60_000 },
+    );
     takeovers.push(successor.leaderSince! - leader.killedAt!);
   }
   while (patched < fleet.length) await patchWave();
