@@ -144,11 +144,39 @@ async function objects(): Promise<Map<string, WorkloadObject>> {
 }
 
 async function settledCount(keyArn: string): Promise<number> {
+  return (await unsettled(keyArn)).settled;
+}
+
+/** How many workloads are settled on the key, and what the first few others say (for failures). */
+async function unsettled(keyArn: string): Promise<{ settled: number; others: string }> {
   const all = await objects();
-  return fleet.filter((w) => {
+  const waiting = fleet.filter((w) => {
     const o = all.get(`${w.kind}/${w.name}`);
-    return o !== undefined && settledOn(o, keyArn);
-  }).length;
+    return o === undefined || !settledOn(o, keyArn);
+  });
+  const say = (w: (typeof fleet)[number]) => {
+    const o = all.get(`${w.kind}/${w.name}`);
+    const ready = (
+      o?.status?.conditions as Array<{ type: string; reason?: string; message?: string }> | undefined
+    )?.find((c) => c.type === 'Ready');
+    return `${w.kind}/${w.name}: ${ready ? `${ready.reason}: ${ready.message}` : 'no Ready condition'}`;
+  };
+  return { settled: fleet.length - waiting.length, others: waiting.slice(0, 3).map(say).join('; ') };
+}
+
+/** Resolves when the whole fleet is settled on the key; a failure names the leader and what waits. */
+async function fleetSettledOn(keyArn: string, what: string, timeoutMs: number): Promise<void> {
+  await eventually(
+    async () => {
+      const { settled, others } = await unsettled(keyArn);
+      if (settled === fleet.length) return true;
+      const leader = leading();
+      throw new Error(
+        `${settled} of ${fleet.length}; leader ${leader ? leader.name : 'none'} of ${live().length} live; waiting: ${others}`,
+      );
+    },
+    { what, timeoutMs, intervalMs: 500 },
+  );
 }
 
 /** The fleet resource a call is about ('' for KMS and for calls that name none). */
@@ -171,11 +199,7 @@ async function fleetReadyOnKeyA(suiteStarted: number): Promise<void> {
     }),
   );
   // About 22 s here; a CI machine whose host steals a third of its CPU took over 60 s.
-  await eventually(async () => ((await settledCount(keys.a)) === fleet.length ? true : undefined), {
-    what: `all ${fleet.length} workloads Ready on key A`,
-    timeoutMs: 120_000,
-    intervalMs: 500,
-  });
+  await fleetSettledOn(keys.a, `all ${fleet.length} workloads Ready on key A`, 120_000);
   const onA = Date.now();
   console.log(`fleet Ready on key A after ${((onA - suiteStarted) / 1000).toFixed(1)} s`);
 }
@@ -249,11 +273,7 @@ async function switchToKeyBWithKills(random: () => number): Promise<SwitchRun> {
   const killsDone = Date.now();
   // Every switch is made before its confirming look (spec changes go first in the queue), so the
   // fleet turns Ready late and all at once: 90 s leaves room on a loaded machine.
-  await eventually(async () => ((await settledCount(keys.b)) === fleet.length ? true : undefined), {
-    what: `all ${fleet.length} workloads Ready on key B`,
-    timeoutMs: 90_000,
-    intervalMs: 500,
-  });
+  await fleetSettledOn(keys.b, `all ${fleet.length} workloads Ready on key B`, 90_000);
   const converged = Date.now();
   const finalLeader = leading();
   console.log(
