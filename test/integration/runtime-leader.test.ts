@@ -22,7 +22,7 @@ afterEach(async () => {
 
 const timings = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 400 };
 
-function candidate(lease: string, identity: string) {
+function candidate(lease: string, identity: string, overrides: Partial<typeof timings> = {}) {
   const terms: AbortSignal[] = [];
   const stopped: string[] = [];
   const elector = createLeaderElector(
@@ -31,6 +31,7 @@ function candidate(lease: string, identity: string) {
       name: lease,
       identity,
       ...timings,
+      ...overrides,
       onStartedLeading: (signal) => terms.push(signal),
       onStoppedLeading: (reason) => stopped.push(reason),
     },
@@ -67,10 +68,13 @@ describe('leader election', () => {
 
   it('release on stop hands over at once (well within the lease duration)', async () => {
     const lease = uniqueName('lease');
-    const a = candidate(lease, 'a');
+    // A long lease and the usual short retry period: a handover that waited out the lease would take
+    // 15 s, one that did not a retry period or two, which leaves a loaded machine room in between.
+    const long = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000 };
+    const a = candidate(lease, 'a', long);
     a.elector.start();
     await eventually(async () => (a.elector.isLeader() ? true : undefined));
-    const b = candidate(lease, 'b');
+    const b = candidate(lease, 'b', long);
     b.elector.start();
     await new Promise((r) => setTimeout(r, 500));
     expect(b.elector.isLeader()).toBe(false);
@@ -80,9 +84,9 @@ describe('leader election', () => {
     expect(a.terms[0]!.aborted).toBe(true);
     expect((await readLease(lease)).spec?.holderIdentity).toBe('');
     await eventually(async () => (b.elector.isLeader() ? true : undefined), { intervalMs: 20 });
-    expect(Date.now() - releasedAt).toBeLessThan(timings.leaseDurationMs);
+    expect(Date.now() - releasedAt).toBeLessThan(long.leaseDurationMs);
     const stored = await readLease(lease);
-    expect(stored.spec).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1 });
+    expect(stored.spec).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1, leaseDurationSeconds: 15 });
   });
 
   it('a leader whose lease is stolen aborts its signal at its next renewal', async () => {
