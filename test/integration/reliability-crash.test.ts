@@ -164,15 +164,48 @@ async function unsettled(keyArn: string): Promise<{ settled: number; others: str
   return { settled: fleet.length - waiting.length, others: waiting.slice(0, 3).map(say).join('; ') };
 }
 
-/** Resolves when the whole fleet is settled on the key; a failure names the leader and what waits. */
+/** Every replica's state, for failure messages. */
+const replicaStates = () =>
+  replicas
+    .map(
+      (r) =>
+        `${r.name} ${r.exit ? `exited (${r.exit.code ?? r.exit.signal})` : r.leaderSince !== undefined ? (r.stoppedLeadingAt !== undefined ? 'led, stopped' : 'leads') : 'standby'}`,
+    )
+    .join(', ');
+
+/**
+ * The live replicas' retried reconcile errors ('reconcile error, will retry'), by message and
+ * count, most frequent first: retries wait out a per-key backoff and a token bucket every retry of
+ * the process shares, so a storm of them delays every later one.
+ */
+function retriedErrors(limit = 4): string {
+  const counts = new Map<string, number>();
+  for (const r of live())
+    for (const l of r.lines) {
+      if (!l.msg.startsWith('reconcile error, will retry')) continue;
+      const what = l.msg.slice(
+        'reconcile error, will retry: '.length,
+        'reconcile error, will retry: '.length + 120,
+      );
+      counts.set(what, (counts.get(what) ?? 0) + 1);
+    }
+  const top = [...counts].sort((x, y) => y[1] - x[1]).slice(0, limit);
+  return top.length === 0 ? 'none' : top.map(([m, n]) => `${n} x ${m}`).join('; ');
+}
+
+/**
+ * Resolves when the whole fleet is settled on the key; a failure names the replicas and what waits.
+ * Like a Deployment, it starts a replica when none is left: on a host that pauses the machine for
+ * seconds, a replica can miss its renew deadline, lose the lease and exit by itself, twice over.
+ */
 async function fleetSettledOn(keyArn: string, what: string, timeoutMs: number): Promise<void> {
   await eventually(
     async () => {
       const { settled, others } = await unsettled(keyArn);
       if (settled === fleet.length) return true;
-      const leader = leading();
+      if (live().length === 0) nextIncarnation();
       throw new Error(
-        `${settled} of ${fleet.length}; leader ${leader ? leader.name : 'none'} of ${live().length} live; waiting: ${others}`,
+        `${settled} of ${fleet.length}; replicas: ${replicaStates()}; waiting: ${others}; retried errors: ${retriedErrors()}`,
       );
     },
     { what, timeoutMs, intervalMs: 500 },
@@ -201,7 +234,9 @@ async function fleetReadyOnKeyA(suiteStarted: number): Promise<void> {
   // About 22 s here; a CI machine whose host steals a third of its CPU took over 60 s.
   await fleetSettledOn(keys.a, `all ${fleet.length} workloads Ready on key A`, 120_000);
   const onA = Date.now();
-  console.log(`fleet Ready on key A after ${((onA - suiteStarted) / 1000).toFixed(1)} s`);
+  console.log(
+    `fleet Ready on key A after ${((onA - suiteStarted) / 1000).toFixed(1)} s; retried errors: ${retriedErrors()}`,
+  );
 }
 
 /** Holds mutations a moment, so kills land while AWS requests are in flight; the call log's mark. */
@@ -261,9 +296,7 @@ async function switchToKeyBWithKills(random: () => number): Promise<SwitchRun> {
         if (live().length === 0) nextIncarnation();
         const next = leading();
         if (next) return next;
-        const state = (r: Replica) =>
-          `${r.name} ${r.exit ? `exited (${r.exit.code ?? r.exit.signal})` : r.leaderSince !== undefined ? 'led, stopped' : 'standby'}`;
-        throw new Error(`replicas: ${replicas.map(state).join(', ')}`);
+        throw new Error(`replicas: ${replicaStates()}`);
       },
       { what: 'a new leader after the kill', timeoutMs: 60_000 },
     );
@@ -278,7 +311,8 @@ async function switchToKeyBWithKills(random: () => number): Promise<SwitchRun> {
   const finalLeader = leading();
   console.log(
     `${kills.length} kills (${kills.filter((k) => k.unfinished > 0).length} with switches unfinished) in ${((killsDone - switchStarted) / 1000).toFixed(1)} s; ` +
-      `converged ${((converged - switchStarted) / 1000).toFixed(1)} s after the switch began; ${replicas.length} incarnations`,
+      `converged ${((converged - switchStarted) / 1000).toFixed(1)} s after the switch began; ${replicas.length} incarnations; ` +
+      `the live replicas' retried errors: ${retriedErrors()}`,
   );
   return { kills, takeovers, switchStarted, killsDone, converged, finalLeader };
 }
