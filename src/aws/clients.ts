@@ -1,8 +1,7 @@
 // AWS SDK clients per (service, region, role). Configuration comes only from the SDK's standard
 // settings (default credential chain, AWS_REGION, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>),
 // so the same binary talks to AWS or to the local emulator without a special code path. Retries are
-// the SDK's own (adaptive mode, which adds client-side rate limiting on throttling), with more
-// attempts for a call AWS throttled than for any other failure (throttleTolerant); nothing wraps
+// the SDK's own (adaptive mode, which adds client-side rate limiting on throttling); nothing wraps
 // SDK calls in another retry layer. A role ARN on an object is assumed through STS with cached,
 // auto-refreshing temporary credentials: with the role's ExternalId from the tenancy configuration
 // (IAM-005) and the session tags `cmk.io/cluster` and `cmk.io/namespace` (IAM-006), one session per
@@ -16,8 +15,6 @@ import { KinesisAnalyticsV2Client } from '@aws-sdk/client-kinesis-analytics-v2';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { STSClient } from '@aws-sdk/client-sts';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
-import { AdaptiveRetryStrategy } from '@smithy/core/retry';
-import type { RetryErrorInfo, RetryStrategyV2, RetryToken, StandardRetryToken } from '@smithy/types';
 import { assumeRoleRules, roleRefusal, type TenancyRules } from '../keys/tenancy.ts';
 import { Sha256 } from './sha256.ts';
 
@@ -41,13 +38,8 @@ export interface StaticCredentials {
 export interface AwsClientOptions {
   /** RoleSessionName for assumed roles, e.g. the operator's pod name. */
   sessionName: string;
-  /** SDK attempts per call, including the first, whatever failed (default 3). */
+  /** SDK attempts per call, including the first (SDK default 3). */
   maxAttempts?: number;
-  /**
-   * Attempts for a call AWS throttled every time but maybe the last (AWS-006: a throttled call was
-   * refused, not made). Default 5, or `maxAttempts` when that is given.
-   */
-  throttledAttempts?: number;
   /** Longest wait for an answer (socket idle) per attempt; default 10 s. */
   requestTimeoutMs?: number;
   /** Role allow-lists per namespace and, per role, its ExternalId and whether to send session tags. */
@@ -130,57 +122,6 @@ export function clientKey(service: string, target: AwsTarget): string {
   return [service, target.region, target.roleArn ?? '', target.roleArn ? (target.namespace ?? '') : ''].join(
     '|',
   );
-}
-
-/**
- * Whether the SDK may try a call again after `retries` retries and a failure of `errorType`: up to
- * `throttledAttempts` attempts in all while every failure so far was throttling, `maxAttempts` once
- * any was something else. A throttled call was refused before it did anything (AWS-006), so another
- * attempt is safe for any call, RotateKeyOnDemand and UpdateApplication included; a timeout or a 5xx
- * says nothing of whether the call was carried out, and gets no more attempts than before. In a fleet
- * switch throttled on UpdateApplication, three attempts were not always enough: each call that gave
- * up cost the workload a status write (Retrying, Throttled), a requeue and a second fresh look.
- */
-export function mayRetry(
-  retries: number,
-  errorType: RetryErrorInfo['errorType'],
-  onlyThrottled: boolean,
-  limits: { maxAttempts: number; throttledAttempts: number },
-): boolean {
-  const attempt = retries + 1;
-  return errorType === 'THROTTLING' && onlyThrottled
-    ? attempt < limits.throttledAttempts
-    : attempt < limits.maxAttempts;
-}
-
-/**
- * The SDK's adaptive retry strategy (client-side rate limiting, backoff, retry quota), asked only
- * once `mayRetry` allows another attempt.
- */
-export function throttleTolerant(limits: {
-  maxAttempts: number;
-  throttledAttempts: number;
-}): RetryStrategyV2 {
-  const inner = new AdaptiveRetryStrategy(async () => Math.max(limits.maxAttempts, limits.throttledAttempts));
-  /** Tokens whose every failure so far was throttling. */
-  const throttledOnly = new WeakSet<RetryToken>();
-  return {
-    acquireInitialRetryToken: async (scope) => {
-      const token = await inner.acquireInitialRetryToken(scope);
-      throttledOnly.add(token);
-      return token;
-    },
-    // The tokens are the inner strategy's own (StandardRetryToken), handed back to it.
-    refreshRetryTokenForRetry: async (token: StandardRetryToken, errorInfo: RetryErrorInfo) => {
-      const onlyThrottled = throttledOnly.has(token) && errorInfo.errorType === 'THROTTLING';
-      if (!mayRetry(token.getRetryCount(), errorInfo.errorType, onlyThrottled, limits))
-        throw new Error('No retry token available');
-      const next = await inner.refreshRetryTokenForRetry(token, errorInfo);
-      if (onlyThrottled) throttledOnly.add(next);
-      return next;
-    },
-    recordSuccess: (token: StandardRetryToken) => inner.recordSuccess(token),
-  };
 }
 
 interface Countable {
@@ -284,10 +225,8 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
           requestTimeout: options.requestTimeoutMs ?? 10_000,
           throwOnRequestTimeout: true,
         },
-        retryStrategy: throttleTolerant({
-          maxAttempts: options.maxAttempts ?? 3,
-          throttledAttempts: options.throttledAttempts ?? options.maxAttempts ?? 5,
-        }),
+        retryMode: 'adaptive',
+        maxAttempts: options.maxAttempts ?? 3,
         // Request signing with each HMAC key made into a KeyObject once (src/aws/sha256.ts).
         sha256: Sha256,
         ...credentials,
