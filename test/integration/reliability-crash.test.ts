@@ -199,11 +199,16 @@ function retriedErrors(limit = 4): string {
  * seconds, a replica can miss its renew deadline, lose the lease and exit by itself, twice over.
  */
 async function fleetSettledOn(keyArn: string, what: string, timeoutMs: number): Promise<void> {
+  // Bounded, as a crash loop would be: a replica that cannot start is not started again and again.
+  let restarts = 0;
   await eventually(
     async () => {
       const { settled, others } = await unsettled(keyArn);
       if (settled === fleet.length) return true;
-      if (live().length === 0) nextIncarnation();
+      if (live().length === 0 && restarts < 3) {
+        restarts++;
+        nextIncarnation();
+      }
       throw new Error(
         `${settled} of ${fleet.length}; replicas: ${replicaStates()}; waiting: ${others}; retried errors: ${retriedErrors()}`,
       );
