@@ -164,29 +164,28 @@ async function unsettled(keyArn: string): Promise<{ settled: number; others: str
   return { settled: fleet.length - waiting.length, others: waiting.slice(0, 3).map(say).join('; ') };
 }
 
-/** Every replica's state, for failure messages. */
-const replicaStates = () =>
-  replicas
-    .map(
-      (r) =>
-        `${r.name} ${r.exit ? `exited (${r.exit.code ?? r.exit.signal})` : r.leaderSince !== undefined ? (r.stoppedLeadingAt !== undefined ? 'led, stopped' : 'leads') : 'standby'}`,
-    )
-    .join(', ');
+/** A replica's state, for failure messages. */
+function replicaState(r: Replica): string {
+  if (r.exit) return `${r.name} exited (${r.exit.code ?? r.exit.signal})`;
+  if (r.leaderSince === undefined) return `${r.name} standby`;
+  return `${r.name} ${r.stoppedLeadingAt === undefined ? 'leads' : 'led, stopped'}`;
+}
+const replicaStates = () => replicas.map(replicaState).join(', ');
+
+/** How src/runtime/controller.ts logs a reconcile error it retries with backoff. */
+const retriedPrefix = 'reconcile error, will retry: ';
 
 /**
- * The live replicas' retried reconcile errors ('reconcile error, will retry'), by message and
- * count, most frequent first: retries wait out a per-key backoff and a token bucket every retry of
- * the process shares, so a storm of them delays every later one.
+ * The live replicas' retried reconcile errors, by message and count, most frequent first: retries
+ * wait out a per-key backoff and a token bucket every retry of the process shares, so a storm of
+ * them delays every later one.
  */
 function retriedErrors(limit = 4): string {
   const counts = new Map<string, number>();
   for (const r of live())
     for (const l of r.lines) {
-      if (!l.msg.startsWith('reconcile error, will retry')) continue;
-      const what = l.msg.slice(
-        'reconcile error, will retry: '.length,
-        'reconcile error, will retry: '.length + 120,
-      );
+      if (!l.msg.startsWith(retriedPrefix)) continue;
+      const what = l.msg.slice(retriedPrefix.length, retriedPrefix.length + 120);
       counts.set(what, (counts.get(what) ?? 0) + 1);
     }
   const top = [...counts].sort((x, y) => y[1] - x[1]).slice(0, limit);
@@ -194,27 +193,33 @@ function retriedErrors(limit = 4): string {
 }
 
 /**
- * Resolves when the whole fleet is settled on the key; a failure names the replicas and what waits.
- * Like a Deployment, it starts a replica when none is left: on a host that pauses the machine for
- * seconds, a replica can miss its renew deadline, lose the lease and exit by itself, twice over.
+ * Resolves when the whole fleet is settled on the key; a failure names, as they were at the
+ * deadline, how far it got, the replicas, what the first waiting workloads say and the retried
+ * errors. Like a Deployment, it starts a replica when none is left: on a host that pauses the
+ * machine for seconds, a replica can miss its renew deadline, lose the lease and exit by itself,
+ * twice over.
  */
 async function fleetSettledOn(keyArn: string, what: string, timeoutMs: number): Promise<void> {
   // Bounded, as a crash loop would be: a replica that cannot start is not started again and again.
   let restarts = 0;
-  await eventually(
-    async () => {
-      const { settled, others } = await unsettled(keyArn);
-      if (settled === fleet.length) return true;
-      if (live().length === 0 && restarts < 3) {
-        restarts++;
-        nextIncarnation();
-      }
-      throw new Error(
-        `${settled} of ${fleet.length}; replicas: ${replicaStates()}; waiting: ${others}; retried errors: ${retriedErrors()}`,
-      );
-    },
-    { what, timeoutMs, intervalMs: 500 },
-  );
+  try {
+    await eventually(
+      async () => {
+        if ((await settledCount(keyArn)) === fleet.length) return true;
+        if (live().length === 0 && restarts < 3) {
+          restarts++;
+          nextIncarnation();
+        }
+        return undefined;
+      },
+      { what, timeoutMs, intervalMs: 500 },
+    );
+  } catch (error) {
+    const { settled, others } = await unsettled(keyArn);
+    throw new Error(
+      `${error instanceof Error ? error.message : String(error)}; ${settled} of ${fleet.length}; replicas: ${replicaStates()}; waiting: ${others}; retried errors: ${retriedErrors()}`,
+    );
+  }
 }
 
 /** The fleet resource a call is about ('' for KMS and for calls that name none). */
