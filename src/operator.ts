@@ -51,6 +51,7 @@ import {
   workloadKinds,
   workloadReconciler,
 } from './reconcile/workload.ts';
+import { systemClock } from './runtime/clock.ts';
 import type { Controller } from './runtime/controller.ts';
 import { createEventRecorder, type EventRecorder } from './runtime/events.ts';
 import { type HealthEndpoints, startHealthEndpoints } from './runtime/health.ts';
@@ -62,6 +63,7 @@ import {
   type ResourceType,
 } from './runtime/kube.ts';
 import { createLeaderElector, type LeaderElector } from './runtime/leader.ts';
+import { createMemorySaver, type MemorySaverMode } from './runtime/memory-saver.ts';
 import {
   createMetricsRegistry,
   prometheusClientMetrics,
@@ -107,6 +109,12 @@ export interface OperatorOptions {
   defaultRegion: string;
   clusterName: string;
   log: Logger;
+  /**
+   * V8's memory saver mode (src/runtime/memory-saver.ts): `auto` while no change is waiting or in
+   * flight, `on` always. Process-wide, so left unset (off) by anything that runs operators side by
+   * side in one process; `cmk-operator run` sets it (--memory-saver).
+   */
+  memorySaver?: MemorySaverMode;
   /** Key-policy pre-flight for workload switches (src/keys/preflight.ts). */
   policyPreflight?: PolicyPreflight;
   /** Per-namespace key and resource allow-lists (`--tenancy-config`). */
@@ -198,17 +206,30 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     options,
     inventory,
   );
+  // While any controller has a change waiting or in flight, at most 4 resyncs run across all of
+  // them: at 10,000 objects the resyncs of one kind otherwise took the CPU a switch of another
+  // kind needed (the switch did not converge). With nothing changing, resyncs run at full
+  // concurrency, so a settled fleet is resynced as often as --resync says.
+  const resyncGate = createResyncGate({ slotsWhileBusy: 4 });
+  // V8's memory saver mode while nothing is changing (src/runtime/memory-saver.ts). A process-wide
+  // setting: only the process's own operator (`cmk-operator run`) asks for it.
+  const memorySaver =
+    options.memorySaver && options.memorySaver !== 'off'
+      ? createMemorySaver({
+          mode: options.memorySaver,
+          clock: systemClock,
+          onChange: (on) =>
+            log.debug({ memorySaver: on }, on ? 'settled: memory saver on' : 'busy: memory saver off'),
+        })
+      : undefined;
+  if (memorySaver) resyncGate.onBusy((busy) => memorySaver.busy(busy));
   const wiring = {
     log,
     concurrency: options.concurrency,
     resyncMs: options.resyncMs,
     queueMetrics: (name: string) => prometheusWorkQueueMetrics(registry, name),
     controllerMetrics: (name: string) => prometheusControllerMetrics(registry, name),
-    // While any controller has a change waiting or in flight, at most 4 resyncs run across all of
-    // them: at 10,000 objects the resyncs of one kind otherwise took the CPU a switch of another
-    // kind needed (the switch did not converge). With nothing changing, resyncs run at full
-    // concurrency, so a settled fleet is resynced as often as --resync says.
-    resyncGate: createResyncGate({ slotsWhileBusy: 4 }),
+    resyncGate,
   };
   const controllers = definitions.map((d) => wireController(d, wiring));
   for (const i of caches.informers) i.start();
@@ -301,6 +322,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     lease: options.leaderElection.name,
     isLeader: leadership.isLeader,
     ready: () => caches.informers.every((i) => i.hasSynced()),
+    ...(memorySaver ? { memorySaver: memorySaver.active } : {}),
   });
   const health = await startHealthEndpoints(
     {
@@ -322,6 +344,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       stopping ??= (async () => {
         log.info('stopping');
         stopped.abort();
+        memorySaver?.stop();
         await leadership.stop(() => Promise.all(controllers.map((c) => c.stop({ deadlineMs: 20_000 }))));
         await events.flush();
         events.close();

@@ -7,6 +7,7 @@ import { keyPolicyPreflight } from '../keys/preflight.ts';
 import { loadTenancyRules, type TenancyRules } from '../keys/tenancy.ts';
 import { startOperator } from '../operator.ts';
 import { createLogger, logLevels, processLogBase } from '../runtime/log.ts';
+import { type MemorySaverMode, memorySaverModes } from '../runtime/memory-saver.ts';
 import { defineCommand } from './command.ts';
 
 export const runCli = defineCommand({
@@ -119,6 +120,13 @@ export const runCli = defineCommand({
       defaultText: '$LOG_LEVEL, else info',
       description: `log level: ${logLevels.join('|')}`,
     },
+    'memory-saver': {
+      type: 'string',
+      metavar: 'MODE',
+      choices: memorySaverModes,
+      default: 'auto',
+      description: `V8's memory saver mode: ${memorySaverModes.join('|')} (auto: on while no change is waiting or in flight, so a settled operator hands back the heap a burst grew to; it costs CPU, which a settled operator has to spare)`,
+    },
     'tenancy-config': {
       type: 'string',
       metavar: 'FILE',
@@ -190,6 +198,7 @@ export async function runCommand(args: string[]): Promise<number> {
     clusterName: v['cluster-name'],
     log,
     policyPreflight: keyPolicyPreflight,
+    memorySaver: v['memory-saver'] as MemorySaverMode,
     ...(tenancy ? { tenancy } : {}),
   });
   log.info(

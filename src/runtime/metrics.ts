@@ -365,7 +365,7 @@ export function prometheusInventoryMetrics(
  */
 export function prometheusProcessMetrics(
   registry: Registry,
-  process: { lease: string; isLeader(): boolean; ready(): boolean },
+  process: { lease: string; isLeader(): boolean; ready(): boolean; memorySaver?: () => boolean },
 ): void {
   const registers = [registry];
   new Gauge({
@@ -385,4 +385,14 @@ export function prometheusProcessMetrics(
       this.set(process.ready() ? 1 : 0);
     },
   });
+  const memorySaver = process.memorySaver;
+  if (memorySaver)
+    new Gauge({
+      name: 'cmk_memory_saver',
+      help: "Whether V8's memory saver mode is on (1): nothing has been changing for a while (--memory-saver auto)",
+      registers,
+      collect() {
+        this.set(memorySaver() ? 1 : 0);
+      },
+    });
 }

@@ -83,6 +83,11 @@ export interface ResyncGate {
   slowDone(): void;
   /** Called whenever slow keys may start again; returns an unsubscribe. */
   onOpen(listener: () => void): () => void;
+  /**
+   * Called when the gate goes from no fast work to some (true) and back (false), synchronously in
+   * the call that reported it; returns an unsubscribe.
+   */
+  onBusy(listener: (busy: boolean) => void): () => void;
 }
 
 export function createResyncGate(options: { slotsWhileBusy?: number } = {}): ResyncGate {
@@ -90,12 +95,15 @@ export function createResyncGate(options: { slotsWhileBusy?: number } = {}): Res
   let fast = 0;
   let slowInFlight = 0;
   const listeners = new Set<() => void>();
+  const busyListeners = new Set<(busy: boolean) => void>();
   const open = () => {
     for (const l of [...listeners]) l();
   };
   return {
     fastWork(delta) {
+      const wasBusy = fast > 0;
       fast = Math.max(0, fast + delta);
+      if (fast > 0 !== wasBusy) for (const l of [...busyListeners]) l(fast > 0);
       if (fast === 0) open();
     },
     tryStartSlow() {
@@ -110,6 +118,10 @@ export function createResyncGate(options: { slotsWhileBusy?: number } = {}): Res
     onOpen(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    onBusy(listener) {
+      busyListeners.add(listener);
+      return () => busyListeners.delete(listener);
     },
   };
 }

@@ -201,6 +201,24 @@ describe('resync gate: resyncs of every queue yield to changes in any of them', 
     },
   );
 
+  it('tells its busy listeners when the first change arrives anywhere and when the last one is done, not per change or resync', async () => {
+    const { a, b, gate } = await setup();
+    const seen: boolean[] = [];
+    gate.onBusy((busy) => seen.push(busy));
+    expect(await b.get()).toBe('r1'); // a resync is not a change
+    b.done('r1');
+    expect(seen).toEqual([]);
+    a.add('c1');
+    b.add('c2');
+    expect(seen).toEqual([true]); // told in the add itself, before any worker takes the change
+    expect(await a.get()).toBe('c1');
+    a.done('c1');
+    expect(seen).toEqual([true]); // c2 still waits
+    expect(await b.get()).toBe('c2');
+    b.done('c2');
+    expect(seen).toEqual([true, false]);
+  });
+
   it('changes waiting (not only in flight) hold resyncs back, and changes are never held back', async () => {
     const { a, b } = await setup();
     a.add('c1');

@@ -1,0 +1,132 @@
+// V8's memory saver mode while the operator has nothing to change: a settled fleet costs a few
+// resyncs a second, and the heap a burst of changes grew to (a fleet switch, an initial sync) is
+// handed back instead of kept until the next burst.
+//
+// Why: V8 sizes its heap for throughput. After a burst it keeps the pages it grew to (garbage
+// waiting for a collection, fragmented pages it does not compact), so a settled operator held what
+// the busiest minute of its life needed. Memory saver mode makes V8 collect sooner and compact
+// harder; it costs CPU, which a settled operator has to spare and a busy one does not
+// (bench/results/memory-analysis.md has the figures).
+//
+// Guarantees:
+// - `auto`: on only after `settleMs` without a change waiting or in flight in any controller (the
+//   resync gate's fast work); the first change turns it off at once, in the call that reports it,
+//   before that change's reconcile is handed to a worker. Resyncs of a settled fleet leave it on.
+// - Turning it on asks V8 for one full collection, so the pages are returned then rather than at
+//   V8's next collection (which, with nothing allocating, may be minutes away); at most one such
+//   collection per `collectEveryMs`, however often the mode flips.
+// - `on`: on from the start and never turned off; `off`: V8's settings are never touched.
+// - `stop()` cancels a pending turn-on; the mode is left as it is (the process is ending).
+// - The engine is injected: unit tests drive it with a fake clock and a recording engine.
+
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { Clock, TimerHandle } from './clock.ts';
+
+export type MemorySaverMode = 'auto' | 'on' | 'off';
+
+export const memorySaverModes: readonly MemorySaverMode[] = ['auto', 'on', 'off'];
+
+/** What the saver asks of the JavaScript engine. */
+export interface MemoryEngine {
+  setSaver(on: boolean): void;
+  /** One full collection, started now; the caller does not wait for it. */
+  collect(): void;
+}
+
+type GcFunction = (options: { type: 'major'; execution: 'async' }) => Promise<void>;
+
+/**
+ * Node's V8. `--memory-saver-mode` is read by V8 at each collection decision, so setting it on a
+ * running isolate takes effect at the next one. `collect` gets V8's `gc` function from a fresh
+ * context after allowing it (the main context's globals stay as they are).
+ */
+export function v8Engine(): MemoryEngine {
+  let gc: GcFunction | undefined;
+  return {
+    setSaver(on) {
+      setFlagsFromString(on ? '--memory-saver-mode' : '--no-memory-saver-mode');
+    },
+    collect() {
+      if (!gc) {
+        setFlagsFromString('--expose-gc');
+        gc = runInNewContext('gc') as GcFunction;
+      }
+      void gc({ type: 'major', execution: 'async' }).catch(() => undefined);
+    },
+  };
+}
+
+export interface MemorySaverOptions {
+  mode: MemorySaverMode;
+  clock: Clock;
+  engine?: MemoryEngine;
+  /** How long without a change before the mode turns on. Default 2 s. */
+  settleMs?: number;
+  /** At most one requested collection per this long. Default 60 s. */
+  collectEveryMs?: number;
+  /** Called with every change of the mode (metrics, logs). */
+  onChange?: (on: boolean) => void;
+}
+
+export interface MemorySaver {
+  /** Whether any controller has a change waiting or in flight (the resync gate reports it). */
+  busy(isBusy: boolean): void;
+  active(): boolean;
+  stop(): void;
+}
+
+export const defaultSettleMs = 2_000;
+export const defaultCollectEveryMs = 60_000;
+
+export function createMemorySaver(options: MemorySaverOptions): MemorySaver {
+  const { mode, clock } = options;
+  const engine = options.engine ?? v8Engine();
+  const settleMs = options.settleMs ?? defaultSettleMs;
+  const collectEveryMs = options.collectEveryMs ?? defaultCollectEveryMs;
+  let on = false;
+  let lastCollect = Number.NEGATIVE_INFINITY;
+  let pending: TimerHandle | undefined;
+  let stopped = false;
+
+  const set = (next: boolean) => {
+    if (next === on) return;
+    on = next;
+    engine.setSaver(on);
+    if (on && clock.now() - lastCollect >= collectEveryMs) {
+      lastCollect = clock.now();
+      engine.collect();
+    }
+    options.onChange?.(on);
+  };
+  const cancel = () => {
+    if (pending === undefined) return;
+    clock.clearTimeout(pending);
+    pending = undefined;
+  };
+  const settleLater = () => {
+    pending = clock.setTimeout(() => {
+      pending = undefined;
+      set(true);
+    }, settleMs);
+  };
+
+  if (mode === 'on') set(true);
+  // Nothing is waiting at start: the first reconciles report themselves before the settle ends.
+  if (mode === 'auto') settleLater();
+
+  return {
+    busy(isBusy) {
+      if (mode !== 'auto' || stopped) return;
+      if (isBusy) {
+        cancel();
+        set(false);
+      } else if (!on && pending === undefined) settleLater();
+    },
+    active: () => on,
+    stop() {
+      stopped = true;
+      cancel();
+    },
+  };
+}

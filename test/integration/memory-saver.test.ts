@@ -1,0 +1,98 @@
+// `cmk-operator run` with its default `--memory-saver auto`, as a real process: V8's memory saver
+// mode is on while nothing changes and off from the moment a change arrives until it is done; the
+// change itself is carried out as without it (src/runtime/memory-saver.ts).
+
+import { CreateKeyCommand, GetKeyRotationStatusCommand, KMSClient } from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type RunningEmulator, startEmulator } from '../../emulator/index.ts';
+import { apiVersion } from '../../src/api/shared.ts';
+import { adminIdentity, createNamespace, eventually } from './support/cluster.ts';
+import { installCrds } from './support/crds.ts';
+import { type LogLine, type Replica, startReplica, stopAllReplicas } from './support/replica.ts';
+
+let ns: string;
+let emulator: RunningEmulator;
+let kms: KMSClient;
+
+const savesMemory = (l: LogLine) => l.msg === 'settled: memory saver on';
+const busy = (l: LogLine) => l.msg === 'busy: memory saver off';
+
+async function gauge(replica: Replica): Promise<number | undefined> {
+  const { metricsUrl } = await replica.started;
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('cmk_memory_saver '));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
+}
+
+beforeAll(async () => {
+  await installCrds();
+  ns = await createNamespace('memory-saver');
+  emulator = await startEmulator();
+  kms = new KMSClient({
+    endpoint: emulator.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'AKIATESTER0000000001', secretAccessKey: 'x' },
+  });
+});
+
+afterAll(async () => {
+  await stopAllReplicas();
+  await emulator?.close();
+});
+
+describe('--memory-saver auto', () => {
+  it('is on while settled, off from the first change until it is done, on again after; the change is made', async () => {
+    const replica = startReplica({
+      name: 'saver',
+      accessKeyId: 'AKIAREPLICA000000001',
+      kubeconfig: inject('kubeconfigPath'),
+      awsEndpoint: emulator.url,
+      namespaces: [ns],
+      leaseNamespace: ns,
+      resync: '1s',
+      logLevel: 'debug',
+    });
+    // Nothing to do: on after the settle, and resyncs every second leave it on.
+    await replica.waitForLine(savesMemory, 30_000);
+    expect(await gauge(replica)).toBe(1);
+    const settledLines = replica.lines.length;
+
+    // A change: a KmsKey that adopts a key and sets its rotation period.
+    const arn = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
+    const created = await adminIdentity().request('POST', `/apis/${apiVersion}/namespaces/${ns}/kmskeys`, {
+      apiVersion,
+      kind: 'KmsKey',
+      metadata: { name: 'adopted' },
+      spec: { keyId: arn, rotation: { periodInDays: 200 } },
+    });
+    expect(created.status).toBe(201);
+    const off = await replica.waitForLine((l) => busy(l) && replica.lines.indexOf(l) >= settledLines, 30_000);
+    await eventually(
+      async () => {
+        const res = await adminIdentity().request(
+          'GET',
+          `/apis/${apiVersion}/namespaces/${ns}/kmskeys/adopted`,
+        );
+        const ready = (
+          res.body as { status?: { conditions?: Array<{ type: string; status: string }> } }
+        ).status?.conditions?.find((c) => c.type === 'Ready');
+        return ready?.status === 'True' ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the KmsKey Ready' },
+    );
+    const again = await replica.waitForLine(
+      (l) => savesMemory(l) && replica.lines.indexOf(l) > replica.lines.indexOf(off),
+      30_000,
+    );
+    // Off before the key's first reconcile started, on only after the change was done.
+    const firstReconcile = replica.lines.findIndex(
+      (l, i) => i >= settledLines && typeof l['msg'] === 'string' && JSON.stringify(l).includes('adopted'),
+    );
+    expect(firstReconcile).toBeGreaterThan(-1);
+    expect(replica.lines.indexOf(off)).toBeLessThan(firstReconcile);
+    expect(again.at).toBeGreaterThanOrEqual(off.at + 2_000); // the settle time
+    expect(await gauge(replica)).toBe(1);
+    const rotation = await kms.send(new GetKeyRotationStatusCommand({ KeyId: arn }));
+    expect(rotation).toMatchObject({ KeyRotationEnabled: true, RotationPeriodInDays: 200 });
+  }, 120_000);
+});
