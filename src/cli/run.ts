@@ -124,6 +124,7 @@ export const runCli = defineCommand({
       type: 'string',
       metavar: 'MODE',
       choices: memorySaverModes,
+      env: ['CMK_MEMORY_SAVER'],
       default: 'auto',
       description: `V8's memory saver mode: ${memorySaverModes.join('|')} (auto: on while no change is waiting or in flight, so a settled operator hands back the heap a burst grew to; it costs CPU, which a settled operator has to spare)`,
     },
