@@ -4,14 +4,14 @@
 
 import { CreateKeyCommand, GetKeyRotationStatusCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type RunningEmulator, startEmulator } from '../../emulator/index.ts';
 import { apiVersion } from '../../src/api/shared.ts';
+import { useEmulator } from '../fixtures/emulator.ts';
 import { adminIdentity, createNamespace, eventually } from './support/cluster.ts';
 import { installCrds } from './support/crds.ts';
 import { type LogLine, type Replica, startReplica, stopAllReplicas } from './support/replica.ts';
 
+const aws = useEmulator();
 let ns: string;
-let emulator: RunningEmulator;
 let kms: KMSClient;
 
 const savesMemory = (l: LogLine) => l.msg === 'settled: memory saver on';
@@ -27,18 +27,10 @@ async function gauge(replica: Replica): Promise<number | undefined> {
 beforeAll(async () => {
   await installCrds();
   ns = await createNamespace('memory-saver');
-  emulator = await startEmulator();
-  kms = new KMSClient({
-    endpoint: emulator.url,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'AKIATESTER0000000001', secretAccessKey: 'x' },
-  });
+  kms = new KMSClient(aws.clientConfig());
 });
 
-afterAll(async () => {
-  await stopAllReplicas();
-  await emulator?.close();
-});
+afterAll(stopAllReplicas);
 
 describe('--memory-saver auto', () => {
   it('is on while settled, off from the first change until it is done, on again after; the change is made', async () => {
@@ -46,7 +38,7 @@ describe('--memory-saver auto', () => {
       name: 'saver',
       accessKeyId: 'AKIAREPLICA000000001',
       kubeconfig: inject('kubeconfigPath'),
-      awsEndpoint: emulator.url,
+      awsEndpoint: aws.emulator.url,
       namespaces: [ns],
       leaseNamespace: ns,
       resync: '1s',
