@@ -216,6 +216,7 @@ const flagSources: Record<string, { values: Record<string, unknown>; arg: string
   selector: { values: { shardSelector: 'cmk.io/shard=b' }, arg: '--selector=cmk.io/shard=b' },
   concurrency: { values: { concurrency: 9 }, arg: '--concurrency=9' },
   resync: { values: { resync: '7m' }, arg: '--resync=7m' },
+  'memory-saver': { values: { memorySaver: 'on' }, arg: '--memory-saver=on' },
   'inventory-period': { values: { inventory: { period: '13m' } }, arg: '--inventory-period=13m' },
   'inventory-calls-per-second': {
     values: { inventory: { callsPerSecond: 3 } },
@@ -401,6 +402,24 @@ describe('the chart renders valid objects', () => {
     expect(args).toContain('--key-poll=10s');
   });
 
+  it.each([
+    ['auto', '--memory-saver=auto'],
+    ['off', '--memory-saver=off'],
+    ['on', '--memory-saver=on'],
+    [false, '--memory-saver=off'],
+    [true, '--memory-saver=on'],
+  ])(
+    'memorySaver %s (unquoted on/off, which helm reads as booleans, included) becomes %s',
+    async (value, arg) => {
+      const { objects } = await renderChart({ memorySaver: value }, { release: 'cmk', namespace: 'ops' });
+      expect(operatorContainer(objects).args).toContain(arg);
+    },
+  );
+
+  it('refuses a memorySaver mode the operator does not have', async () => {
+    await expect(renderChart({ memorySaver: 'sometimes' })).rejects.toThrow(/memorySaver/);
+  });
+
   it('default values: a Deployment that runs the operator as the chart says', async () => {
     const { objects } = await renderChart({}, { release: 'cmk', namespace: 'ops' });
     const [deployment] = find(objects, 'Deployment');
@@ -410,6 +429,7 @@ describe('the chart renders valid objects', () => {
       'run',
       '--concurrency=4',
       '--resync=10m',
+      '--memory-saver=auto',
       '--inventory-period=10m',
       '--inventory-calls-per-second=5',
       '--key-poll=30s',
