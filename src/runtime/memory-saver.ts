@@ -13,8 +13,8 @@
 //   resync gate's fast work); the first change turns it off at once, in the call that reports it,
 //   before that change's reconcile is handed to a worker. Resyncs of a settled fleet leave it on.
 // - Turning it on asks V8 for one full collection, so the pages are returned then rather than at
-//   V8's next collection (which, with nothing allocating, may be minutes away); at most one such
-//   collection per `collectEveryMs`, however often the mode flips.
+//   V8's next collection (which comes late when little is allocated); at most one such collection
+//   per `collectEveryMs`, however often the mode flips.
 // - `on`: on from the start and never turned off; `off`: V8's settings are never touched.
 // - `stop()` cancels a pending turn-on; the mode is left as it is (the process is ending).
 // - The engine is injected: unit tests drive it with a fake clock and a recording engine.
