@@ -222,7 +222,14 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
             log.debug({ memorySaver: on }, on ? 'settled: memory saver on' : 'busy: memory saver off'),
         })
       : undefined;
-  if (memorySaver) resyncGate.onBusy((busy) => memorySaver.busy(busy));
+  // Changes count once this process reconciles: a standby's queues fill from its informers and are
+  // never worked, and a standby is as settled as a process gets.
+  let changesWaiting = false;
+  let reconciling = false;
+  resyncGate.onBusy((busy) => {
+    changesWaiting = busy;
+    memorySaver?.busy(busy && reconciling);
+  });
   const wiring = {
     log,
     concurrency: options.concurrency,
@@ -300,6 +307,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       controllers,
       informers: caches.informers,
       onLeading: (signal) => {
+        reconciling = true;
+        memorySaver?.busy(changesWaiting);
         const term = AbortSignal.any([signal, stopped.signal]);
         void inventory?.start(term);
         void keyPoll?.start(term);

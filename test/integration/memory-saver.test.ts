@@ -1,6 +1,7 @@
-// `cmk-operator run` with its default `--memory-saver auto`, as a real process: V8's memory saver
-// mode is on while nothing changes and off from the moment a change arrives until it is done; the
-// change itself is carried out as without it (src/runtime/memory-saver.ts).
+// `cmk-operator run` with its default `--memory-saver auto`, as real processes (a leader and a
+// standby): V8's memory saver mode is on while nothing changes and off from the moment a change
+// arrives until it is done; a standby, which reconciles nothing, stays on; the change itself is
+// carried out as without it (src/runtime/memory-saver.ts).
 
 import { CreateKeyCommand, GetKeyRotationStatusCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -8,7 +9,7 @@ import { apiVersion } from '../../src/api/shared.ts';
 import { useEmulator } from '../fixtures/emulator.ts';
 import { adminIdentity, createNamespace, eventually } from './support/cluster.ts';
 import { installCrds } from './support/crds.ts';
-import { type LogLine, type Replica, startReplica, stopAllReplicas } from './support/replica.ts';
+import { type LogLine, type Replica, readLease, startReplica, stopAllReplicas } from './support/replica.ts';
 
 const aws = useEmulator();
 let ns: string;
@@ -33,21 +34,32 @@ beforeAll(async () => {
 afterAll(stopAllReplicas);
 
 describe('--memory-saver auto', () => {
-  it('is on while settled, off from the first change until it is done, on again after; the change is made', async () => {
-    const replica = startReplica({
-      name: 'saver',
-      accessKeyId: 'AKIAREPLICA000000001',
-      kubeconfig: inject('kubeconfigPath'),
-      awsEndpoint: aws.emulator.url,
-      namespaces: [ns],
-      leaseNamespace: ns,
-      resync: '1s',
-      logLevel: 'debug',
-    });
-    // Nothing to do: on after the settle, and resyncs every second leave it on.
-    await replica.waitForLine(savesMemory, 30_000);
-    expect(await gauge(replica)).toBe(1);
-    const settledLines = replica.lines.length;
+  it('is on while settled, off from the first change until it is done, on again after; a standby stays on; the change is made', async () => {
+    const start = (name: string, accessKeyId: string) =>
+      startReplica({
+        name,
+        accessKeyId,
+        kubeconfig: inject('kubeconfigPath'),
+        awsEndpoint: aws.emulator.url,
+        namespaces: [ns],
+        leaseNamespace: ns,
+        resync: '1s',
+        lease: { duration: '8s', renewDeadline: '5s', retryPeriod: '1s' },
+        logLevel: 'debug',
+      });
+    const first = start('saver-a', 'AKIAREPLICA000000001');
+    await first.waitForLine((l) => l.msg === 'caches synced; reconciling', 30_000);
+    const standby = start('saver-b', 'AKIAREPLICA000000002');
+    const leader = first;
+    expect((await readLease(ns)).holder).toBe((await leader.started).identity);
+    // Nothing to do: on after the settle, and resyncs every second leave it on. The standby's queues
+    // hold every object and are never worked: it is settled too.
+    await leader.waitForLine(savesMemory, 30_000);
+    await standby.waitForLine(savesMemory, 30_000);
+    expect(await gauge(leader)).toBe(1);
+    expect(await gauge(standby)).toBe(1);
+    const settledLines = leader.lines.length;
+    const standbySettledLines = standby.lines.length;
 
     // A change: a KmsKey that adopts a key and sets its rotation period.
     const arn = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
@@ -58,7 +70,7 @@ describe('--memory-saver auto', () => {
       spec: { keyId: arn, rotation: { periodInDays: 200 } },
     });
     expect(created.status).toBe(201);
-    const off = await replica.waitForLine((l) => busy(l) && replica.lines.indexOf(l) >= settledLines, 30_000);
+    const off = await leader.waitForLine((l) => busy(l) && leader.lines.indexOf(l) >= settledLines, 30_000);
     await eventually(
       async () => {
         const res = await adminIdentity().request(
@@ -72,18 +84,21 @@ describe('--memory-saver auto', () => {
       },
       { timeoutMs: 30_000, what: 'the KmsKey Ready' },
     );
-    const again = await replica.waitForLine(
-      (l) => savesMemory(l) && replica.lines.indexOf(l) > replica.lines.indexOf(off),
+    const again = await leader.waitForLine(
+      (l) => savesMemory(l) && leader.lines.indexOf(l) > leader.lines.indexOf(off),
       30_000,
     );
     // Off before the key's first reconcile started, on only after the change was done.
-    const firstReconcile = replica.lines.findIndex(
+    const firstReconcile = leader.lines.findIndex(
       (l, i) => i >= settledLines && typeof l['msg'] === 'string' && JSON.stringify(l).includes('adopted'),
     );
     expect(firstReconcile).toBeGreaterThan(-1);
-    expect(replica.lines.indexOf(off)).toBeLessThan(firstReconcile);
+    expect(leader.lines.indexOf(off)).toBeLessThan(firstReconcile);
     expect(again.at).toBeGreaterThanOrEqual(off.at + 2_000); // the settle time
-    expect(await gauge(replica)).toBe(1);
+    expect(await gauge(leader)).toBe(1);
+    // The standby saw the new object in its cache and queue, and stayed on.
+    expect(standby.lines.slice(standbySettledLines).filter(busy)).toEqual([]);
+    expect(await gauge(standby)).toBe(1);
     const rotation = await kms.send(new GetKeyRotationStatusCommand({ KeyId: arn }));
     expect(rotation).toMatchObject({ KeyRotationEnabled: true, RotationPeriodInDays: 200 });
   }, 120_000);
