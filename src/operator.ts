@@ -224,12 +224,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       : undefined;
   // Changes count once this process reconciles: a standby's queues fill from its informers and are
   // never worked, and a standby is as settled as a process gets.
-  let changesWaiting = false;
   let reconciling = false;
-  resyncGate.onBusy((busy) => {
-    changesWaiting = busy;
-    memorySaver?.busy(busy && reconciling);
-  });
+  if (memorySaver) resyncGate.onBusy((busy) => memorySaver.busy(busy && reconciling));
   const wiring = {
     log,
     concurrency: options.concurrency,
@@ -308,7 +304,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       informers: caches.informers,
       onLeading: (signal) => {
         reconciling = true;
-        memorySaver?.busy(changesWaiting);
+        memorySaver?.busy(resyncGate.busy());
         const term = AbortSignal.any([signal, stopped.signal]);
         void inventory?.start(term);
         void keyPoll?.start(term);

@@ -83,6 +83,8 @@ export interface ResyncGate {
   slowDone(): void;
   /** Called whenever slow keys may start again; returns an unsubscribe. */
   onOpen(listener: () => void): () => void;
+  /** Whether any queue sharing the gate has fast work waiting or in flight now. */
+  busy(): boolean;
   /**
    * Called when the gate goes from no fast work to some (true) and back (false), synchronously in
    * the call that reported it; returns an unsubscribe.
@@ -119,6 +121,7 @@ export function createResyncGate(options: { slotsWhileBusy?: number } = {}): Res
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    busy: () => fast > 0,
     onBusy(listener) {
       busyListeners.add(listener);
       return () => busyListeners.delete(listener);

@@ -211,12 +211,14 @@ describe('resync gate: resyncs of every queue yield to changes in any of them', 
     a.add('c1');
     b.add('c2');
     expect(seen).toEqual([true]); // told in the add itself, before any worker takes the change
+    expect(gate.busy()).toBe(true);
     expect(await a.get()).toBe('c1');
     a.done('c1');
     expect(seen).toEqual([true]); // c2 still waits
     expect(await b.get()).toBe('c2');
     b.done('c2');
     expect(seen).toEqual([true, false]);
+    expect(gate.busy()).toBe(false);
   });
 
   it('changes waiting (not only in flight) hold resyncs back, and changes are never held back', async () => {
