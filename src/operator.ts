@@ -69,6 +69,7 @@ import {
   prometheusClientMetrics,
   prometheusControllerMetrics,
   prometheusInventoryMetrics,
+  prometheusKubeConnectionMetrics,
   prometheusProcessMetrics,
   prometheusSignalMetrics,
   prometheusWorkQueueMetrics,
@@ -92,6 +93,8 @@ export interface OperatorOptions {
   /** AWS credentials instead of the SDK's default chain (tests, tools). */
   awsCredentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   concurrency: number;
+  /** Connections the Kubernetes requests share at most (watches apart); default 32. */
+  kubeConnections?: number;
   resyncMs: number;
   healthAddress: string;
   metricsAddress: string;
@@ -159,7 +162,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const kube = createKubeClient(loadKubeConfig(options.kubeconfig), {
     userAgent: 'cmk-operator',
     onResponse: clientMetrics.kubeResponse,
+    ...(options.kubeConnections ? { maxConnections: options.kubeConnections } : {}),
   });
+  prometheusKubeConnectionMetrics(registry, kube.connections);
   const awsOptions = {
     sessionName: `cmk-operator-${identity}`.replace(/[^\w+=,.@-]/g, '-'),
     ...(options.awsCredentials ? { credentials: options.awsCredentials } : {}),
@@ -356,6 +361,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         await Promise.all(caches.informers.map((i) => i.stop()));
         aws.destroy();
         eventQueue?.client.destroy();
+        kube.close();
         await health.close();
       })();
       return stopping;

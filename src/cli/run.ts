@@ -34,6 +34,15 @@ export const runCli = defineCommand({
       default: 4,
       description: 'concurrent reconciles per controller (the KmsKey controller: twice this, at least 16)',
     },
+    'kube-connections': {
+      type: 'number',
+      integer: true,
+      min: 1,
+      max: 1024,
+      default: 32,
+      description:
+        'connections to the Kubernetes API server that requests share at most (watches have their own); more requests wait for one',
+    },
     resync: { type: 'duration', default: 600_000, description: 'look again after success, e.g. 10m, 30s' },
     'inventory-period': {
       type: 'duration',
@@ -175,6 +184,7 @@ export async function runCommand(args: string[]): Promise<number> {
     namespaces: v.namespaces,
     ...(v.selector ? { labelSelector: v.selector } : {}),
     concurrency: v.concurrency,
+    kubeConnections: v['kube-connections'],
     resyncMs: v.resync,
     inventoryPeriodMs: v['inventory-period'],
     inventoryCallsPerSecond: v['inventory-calls-per-second'],

@@ -12,6 +12,11 @@
 // - Credentials are re-applied on every request (exec/token-file auth refreshes itself).
 // - Requests time out (default 30 s); watches end when the server ends them, when `signal`
 //   aborts, or after `idleTimeoutMs` without a byte, and never buffer more than one line.
+// - Connections are bounded: requests share at most `maxConnections` keep-alive connections (a
+//   request beyond that waits for one to come free, and its timeout starts when it has one); an
+//   idle connection closes after `idleConnectionMs`. Watches have connections of their own, so
+//   long-lived watches never take a request's place. All of them share one TLS context, built
+//   once from the kubeconfig's CA and client certificate (again when those change).
 // Never retries: retry policy belongs to the caller (queue, informer, leader election).
 
 import {
@@ -21,6 +26,7 @@ import {
   type OutgoingHttpHeaders,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import { type ClientNodeConfig, type KubeAccess, kubeAccessOf } from './kubeconfig.ts';
 
 export interface ResourceType {
@@ -231,6 +237,9 @@ export interface KubeClient {
   ): Promise<void>;
   /** Streams watch events until the server ends the watch; throws KubeApiError on a non-200 answer. */
   watch<T extends KubeObject>(type: ResourceType, options?: WatchOptions): AsyncIterable<WatchEvent<T>>;
+  connections(): KubeConnections;
+  /** Closes every connection, idle or not (in-flight requests fail); later requests open new ones. */
+  close(): void;
 }
 
 export interface KubeClientOptions {
@@ -238,6 +247,22 @@ export interface KubeClientOptions {
   userAgent?: string;
   /** Called when the API server answers a request (watches: when the stream opens), for metrics. */
   onResponse?(method: string, statusCode: number): void;
+  /** Connections the requests (not the watches) share at most; default 32. */
+  maxConnections?: number;
+  /** An idle connection closes after this long; default 30 s. */
+  idleConnectionMs?: number;
+}
+
+/** The client's connections to the API server at this moment (all 0 behind a proxy agent). */
+export interface KubeConnections {
+  /** Connections carrying a request now. */
+  active: number;
+  /** Kept-alive connections waiting for the next request. */
+  idle: number;
+  /** Requests waiting for a connection (all `maxConnections` are busy). */
+  waiting: number;
+  /** Connections carrying a watch. */
+  watches: number;
 }
 
 // How to reach the API server: a kubeconfig file, else KUBECONFIG, ~/.kube/config or the pod's
@@ -257,12 +282,50 @@ export function createKubeClient(
   const server = access.server;
   const requestTimeoutMs = clientOptions.requestTimeoutMs ?? 30_000;
   const userAgent = clientOptions.userAgent ?? 'cmk-operator';
-  let keepAliveAgent: HttpsAgent | HttpAgent | undefined;
+  const maxConnections = clientOptions.maxConnections ?? 32;
+  const idleConnectionMs = clientOptions.idleConnectionMs ?? 30_000;
+  let agents: Agents | undefined;
+
+  // One pair of agents per TLS material: the kubeconfig's is read once, but an exec plugin may hand
+  // out a new client certificate, and the connections after that use it.
+  function agentsFor(url: URL, options: RequestOptions): Agents {
+    const material: TlsMaterial = {
+      ca: options.ca,
+      cert: options.cert,
+      key: options.key,
+      rejectUnauthorized: options.rejectUnauthorized,
+      servername: options.servername,
+    };
+    if (agents && sameMaterial(agents.material, material)) return agents;
+    const requests = { keepAlive: true, maxSockets: maxConnections, timeout: idleConnectionMs };
+    // A watch's connection is closed when the watch ends (never reused), so its agent keeps none.
+    const watches = { keepAlive: false };
+    if (url.protocol === 'https:') {
+      // One context for every connection: without it, Node builds one per connection, parsing
+      // the CA and the client key each time and keeping a copy per connection.
+      const tls = {
+        secureContext: createSecureContext({ ca: material.ca, cert: material.cert, key: material.key }),
+        ...(material.rejectUnauthorized !== undefined
+          ? { rejectUnauthorized: material.rejectUnauthorized }
+          : {}),
+        ...(material.servername ? { servername: material.servername } : {}),
+      };
+      agents = {
+        material,
+        requests: new HttpsAgent({ ...requests, ...tls }),
+        watches: new HttpsAgent({ ...watches, ...tls }),
+      };
+    } else {
+      agents = { material, requests: new HttpAgent(requests), watches: new HttpAgent(watches) };
+    }
+    return agents;
+  }
 
   async function connection(
     method: string,
     path: string,
     query: HttpCallOptions['query'],
+    use: 'request' | 'watch',
   ): Promise<Connection> {
     const url = new URL(server + path);
     for (const [name, value] of Object.entries(query ?? {})) {
@@ -273,22 +336,14 @@ export function createKubeClient(
       headers: { Accept: 'application/json', 'User-Agent': userAgent },
     };
     await access.apply(options);
-    // client-node's agent has no keep-alive; reuse connections unless a proxy agent is in play.
+    // client-node's agent has no keep-alive; ours, unless a proxy agent is in play.
     if (!access.proxied) {
-      keepAliveAgent ??=
-        url.protocol === 'https:'
-          ? new HttpsAgent({
-              keepAlive: true,
-              ca: options.ca,
-              cert: options.cert,
-              key: options.key,
-              ...(options.rejectUnauthorized !== undefined
-                ? { rejectUnauthorized: options.rejectUnauthorized }
-                : {}),
-              ...(options.servername ? { servername: options.servername } : {}),
-            })
-          : new HttpAgent({ keepAlive: true });
-      options.agent = keepAliveAgent;
+      const pair = agentsFor(url, options);
+      options.agent = use === 'watch' ? pair.watches : pair.requests;
+      // The agent's context carries them; left here, they would only lengthen its pool's key.
+      delete options.ca;
+      delete options.cert;
+      delete options.key;
     }
     return { options, url };
   }
@@ -297,8 +352,9 @@ export function createKubeClient(
     method: string,
     path: string,
     requestOptions: HttpCallOptions,
+    use: 'request' | 'watch' = 'request',
   ): Promise<{ response: IncomingMessage; abort: () => void }> {
-    return connection(method, path, requestOptions.query).then(
+    return connection(method, path, requestOptions.query, use).then(
       ({ options, url }) =>
         new Promise((resolve, reject) => {
           const headers = options.headers as OutgoingHttpHeaders;
@@ -379,18 +435,23 @@ export function createKubeClient(
     options: WatchOptions = {},
   ): AsyncGenerator<WatchEvent<T>> {
     const path = collectionPath(type, options.namespace);
-    const { response, abort } = await send('GET', path, {
-      query: {
-        watch: 'true',
-        resourceVersion: options.resourceVersion,
-        allowWatchBookmarks: options.allowWatchBookmarks,
-        timeoutSeconds: options.timeoutSeconds,
-        labelSelector: options.labelSelector,
-        fieldSelector: options.fieldSelector,
+    const { response, abort } = await send(
+      'GET',
+      path,
+      {
+        query: {
+          watch: 'true',
+          resourceVersion: options.resourceVersion,
+          allowWatchBookmarks: options.allowWatchBookmarks,
+          timeoutSeconds: options.timeoutSeconds,
+          labelSelector: options.labelSelector,
+          fieldSelector: options.fieldSelector,
+        },
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.idleTimeoutMs !== undefined ? { timeoutMs: options.idleTimeoutMs } : {}),
       },
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.idleTimeoutMs !== undefined ? { timeoutMs: options.idleTimeoutMs } : {}),
-    });
+      'watch',
+    );
     const statusCode = response.statusCode ?? 0;
     if (statusCode !== 200) throw apiError('GET', path, statusCode, await readBody(response));
     const decoder = new TextDecoder();
@@ -476,7 +537,71 @@ export function createKubeClient(
       });
     },
     watch,
+    connections() {
+      if (!agents) return { active: 0, idle: 0, waiting: 0, watches: 0 };
+      return {
+        active: socketCount(agents.requests.sockets),
+        idle: socketCount(agents.requests.freeSockets),
+        waiting: socketCount(agents.requests.requests),
+        watches: socketCount(agents.watches.sockets),
+      };
+    },
+    close() {
+      agents?.requests.destroy();
+      agents?.watches.destroy();
+      agents = undefined;
+    },
   };
+}
+
+interface TlsMaterial {
+  ca: RequestOptions['ca'];
+  cert: RequestOptions['cert'];
+  key: RequestOptions['key'];
+  rejectUnauthorized: boolean | undefined;
+  servername: string | undefined;
+}
+
+interface Agents {
+  material: TlsMaterial;
+  requests: HttpsAgent | HttpAgent;
+  watches: HttpsAgent | HttpAgent;
+}
+
+function sameMaterial(a: TlsMaterial, b: TlsMaterial): boolean {
+  return (
+    samePem(a.ca, b.ca) &&
+    samePem(a.cert, b.cert) &&
+    samePem(a.key, b.key) &&
+    a.rejectUnauthorized === b.rejectUnauthorized &&
+    a.servername === b.servername
+  );
+}
+
+type Pem = RequestOptions['ca'] | RequestOptions['key'];
+
+/** Same PEM text; anything but strings and Buffers (a KeyObject) only when it is the same object. */
+function samePem(a: Pem, b: Pem): boolean {
+  if (a === b) return true;
+  const x = pemText(a);
+  return x !== undefined && x === pemText(b);
+}
+
+function pemText(value: Pem): string | undefined {
+  if (value === undefined) return undefined;
+  const parts: string[] = [];
+  for (const part of Array.isArray(value) ? value : [value]) {
+    if (typeof part === 'string') parts.push(part);
+    else if (Buffer.isBuffer(part)) parts.push(part.toString('latin1'));
+    else return undefined;
+  }
+  return parts.join('\n');
+}
+
+function socketCount(pool: NodeJS.ReadOnlyDict<unknown[]>): number {
+  let n = 0;
+  for (const list of Object.values(pool)) n += list?.length ?? 0;
+  return n;
 }
 
 function abortError(signal: AbortSignal): Error {

@@ -8,6 +8,7 @@
 // computed at scrape time instead of by a timer.
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { KubeConnections } from './kube.ts';
 
 /** A fresh registry with Node's default metrics (event-loop lag, heap, GC, handles). */
 export function createMetricsRegistry(options: { defaultMetrics?: boolean } = {}): Registry {
@@ -291,6 +292,34 @@ export function prometheusClientMetrics(registry: Registry): {
     kubeResponse: (method, statusCode) => kube.inc({ method, code: String(statusCode) }),
     awsCall: (service, operation, outcome) => aws.inc({ service, operation, outcome }),
   };
+}
+
+/** The Kubernetes client's connections (src/runtime/kube.ts), read at scrape time. */
+export function prometheusKubeConnectionMetrics(
+  registry: Registry,
+  connections: () => KubeConnections,
+): void {
+  const registers = [registry];
+  new Gauge({
+    name: 'cmk_kube_connections',
+    help: 'Connections to the Kubernetes API server, by state: active (a request), idle (kept alive), watch',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const c = connections();
+      this.set({ state: 'active' }, c.active);
+      this.set({ state: 'idle' }, c.idle);
+      this.set({ state: 'watch' }, c.watches);
+    },
+  });
+  new Gauge({
+    name: 'cmk_kube_requests_waiting',
+    help: 'Requests to the Kubernetes API server waiting for a connection (all --kube-connections are busy)',
+    registers,
+    collect() {
+      this.set(connections().waiting);
+    },
+  });
 }
 
 /**

@@ -215,6 +215,7 @@ const flagSources: Record<string, { values: Record<string, unknown>; arg: string
   namespaces: { values: { watchNamespaces: ['ns-1', 'ns-2'] }, arg: '--namespaces=ns-1,ns-2' },
   selector: { values: { shardSelector: 'cmk.io/shard=b' }, arg: '--selector=cmk.io/shard=b' },
   concurrency: { values: { concurrency: 9 }, arg: '--concurrency=9' },
+  'kube-connections': { values: { kubeConnections: 12 }, arg: '--kube-connections=12' },
   resync: { values: { resync: '7m' }, arg: '--resync=7m' },
   'memory-saver': { values: { memorySaver: 'on' }, arg: '--memory-saver=on' },
   'inventory-period': { values: { inventory: { period: '13m' } }, arg: '--inventory-period=13m' },
@@ -428,6 +429,7 @@ describe('the chart renders valid objects', () => {
     expect(c.args).toEqual([
       'run',
       '--concurrency=4',
+      '--kube-connections=32',
       '--resync=10m',
       '--memory-saver=auto',
       '--inventory-period=10m',
