@@ -291,6 +291,8 @@ export interface MetricsSample {
   kubeRequests: Record<string, number>;
   /** Whether the operator exports rest_client_requests_total at all. */
   hasKubeMetric: boolean;
+  /** cmk_kube_connections: the requests' connections (active + idle) and the watches'. */
+  kubeConnections: { requests: number; watches: number };
   /** cmk_aws_api_calls_total by service.operation (all outcomes). */
   awsCalls: Record<string, number>;
   /** The key poll's DescribeKey reads, the inventory's AWS calls by service.operation, event messages. */
@@ -308,6 +310,7 @@ export async function scrape(metricsUrl: string): Promise<MetricsSample | undefi
     const kubeRequests: Record<string, number> = {};
     const awsCalls: Record<string, number> = {};
     const signals = { keyPollReads: 0, inventoryCalls: {} as Record<string, number>, eventMessages: 0 };
+    const kubeConnections = { requests: 0, watches: 0 };
     for (const s of samples) {
       if (s.name === 'rest_client_requests_total') {
         const m = s.labels['method'] ?? '?';
@@ -317,7 +320,10 @@ export async function scrape(metricsUrl: string): Promise<MetricsSample | undefi
         awsCalls[k] = (awsCalls[k] ?? 0) + s.value;
       } else if (s.name === 'cmk_key_poll_reads_total') signals.keyPollReads += s.value;
       else if (s.name === 'cmk_event_messages_total') signals.eventMessages += s.value;
-      else if (s.name === 'cmk_inventory_aws_calls_total') {
+      else if (s.name === 'cmk_kube_connections') {
+        if (s.labels['state'] === 'watch') kubeConnections.watches += s.value;
+        else kubeConnections.requests += s.value;
+      } else if (s.name === 'cmk_inventory_aws_calls_total') {
         const k = `${s.labels['service']}.${s.labels['operation']}`;
         signals.inventoryCalls[k] = (signals.inventoryCalls[k] ?? 0) + s.value;
       }
@@ -329,6 +335,7 @@ export async function scrape(metricsUrl: string): Promise<MetricsSample | undefi
       lagP99Seconds: one('nodejs_eventloop_lag_p99_seconds'),
       kubeRequests,
       hasKubeMetric: text.includes('rest_client_requests_total'),
+      kubeConnections,
       awsCalls,
       signals,
     };

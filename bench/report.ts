@@ -118,6 +118,14 @@ export function renderMarkdown(report: BenchReport): string {
         `Steady state over ${steady.periods} resync periods: ${steady.awsReadsPerWorkloadPerResync} AWS workload reads per workload per resync (the inventory's share: ${steady.inventoryReadsPerWorkloadPerResync ?? 'n/a'}), ${steady.kmsCallsPerKeyPerResync} KMS calls per key per resync (the key poll's share: ${steady.keyPollReadsPerKeyPerResync ?? 'n/a'}), ${steady.statusWrites} API writes (${steady.writesPerWorkloadPerResync} per workload per resync)${byResource(steady.writesByResource)}${steady.inventoryReports ? `, of them ${steady.inventoryReports} KmsKey status writes reporting an inventory pass` : ''}.`,
         '',
       );
+    const connections = run.scenarios.filter((s) => s.peakKubeConnections?.requests);
+    if (connections.length > 0)
+      lines.push(
+        `Connections to the API server, the most open at a scrape (the requests' pool, bounded by --kube-connections, + watches): ${connections
+          .map((s) => `${s.scenario} ${s.peakKubeConnections?.requests} + ${s.peakKubeConnections?.watches}`)
+          .join(', ')}.`,
+        '',
+      );
     lines.push(
       'Background work per scenario (from the operator /metrics; also counted in the AWS calls above): key-poll DescribeKey reads, key usage inventory AWS calls, event-queue messages:',
       '',

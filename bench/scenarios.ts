@@ -96,6 +96,8 @@ export interface ScenarioResult {
   peakRssMiB: number;
   peakHeapMiB: number;
   lagP99Ms: number;
+  /** The most connections to the API server the operator had open at a scrape (cmk_kube_connections). */
+  peakKubeConnections?: { requests: number; watches: number };
   /** Converged workloads (or keys, for rotation) over time since the scenario started. */
   series: Array<{ tMs: number; converged: number }>;
   total: number;
@@ -476,6 +478,7 @@ function emptySample(): MetricsSample {
     lagP99Seconds: 0,
     kubeRequests: {},
     hasKubeMetric: false,
+    kubeConnections: { requests: 0, watches: 0 },
     awsCalls: {},
     signals: { keyPollReads: 0, inventoryCalls: {}, eventMessages: 0 },
   };
@@ -775,6 +778,10 @@ function summarise(
     peakRssMiB: round(peak((s) => s.rssBytes) / 2 ** 20, 1),
     peakHeapMiB: round(peak((s) => s.heapUsedBytes) / 2 ** 20, 1),
     lagP99Ms: round(peak((s) => s.lagP99Seconds) * 1000, 1),
+    peakKubeConnections: {
+      requests: peak((s) => s.kubeConnections.requests),
+      watches: peak((s) => s.kubeConnections.watches),
+    },
     series: r.series,
     total: r.total,
     signals,

@@ -118,6 +118,8 @@ export interface OperatorOptions {
    * side in one process; `cmk-operator run` sets it (--memory-saver).
    */
   memorySaver?: MemorySaverMode;
+  /** With `memorySaver: 'auto'`: the resident set to stay under (src/runtime/memory-saver.ts); 0: none. */
+  memoryTargetBytes?: number;
   /** Key-policy pre-flight for workload switches (src/keys/preflight.ts). */
   policyPreflight?: PolicyPreflight;
   /** Per-namespace key and resource allow-lists (`--tenancy-config`). */
@@ -216,15 +218,37 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   // kind needed (the switch did not converge). With nothing changing, resyncs run at full
   // concurrency, so a settled fleet is resynced as often as --resync says.
   const resyncGate = createResyncGate({ slotsWhileBusy: 4 });
-  // V8's memory saver mode while nothing is changing (src/runtime/memory-saver.ts). A process-wide
-  // setting: only the process's own operator (`cmk-operator run`) asks for it.
+  // V8's memory saver mode while nothing is changing, and while the resident set is above the
+  // memory target (src/runtime/memory-saver.ts). A process-wide setting: only the process's own
+  // operator (`cmk-operator run`) asks for it.
+  let targetWarned = false;
   const memorySaver =
     options.memorySaver && options.memorySaver !== 'off'
       ? createMemorySaver({
           mode: options.memorySaver,
           clock: systemClock,
-          onChange: (on) =>
-            log.debug({ memorySaver: on }, on ? 'settled: memory saver on' : 'busy: memory saver off'),
+          ...(options.memoryTargetBytes ? { targetBytes: options.memoryTargetBytes } : {}),
+          onChange: (on, why) =>
+            log.debug(
+              { memorySaver: on, why },
+              on
+                ? why === 'target'
+                  ? 'above the memory target: memory saver on'
+                  : 'settled: memory saver on'
+                : 'busy: memory saver off',
+            ),
+          onTargetUnreachable: (rssBytes) => {
+            // Once at warn: a fleet this large needs a larger target; after that, at debug.
+            const level = targetWarned ? 'debug' : 'warn';
+            targetWarned = true;
+            log[level](
+              {
+                rssMiB: Math.round(rssBytes / 2 ** 20),
+                targetMiB: Math.round((options.memoryTargetBytes ?? 0) / 2 ** 20),
+              },
+              'the resident set stayed above --memory-target for a minute with the memory saver on: the operator holds more than that; raise --memory-target (trying again in 5 min)',
+            );
+          },
         })
       : undefined;
   // Changes count once this process reconciles: a standby's queues fill from its informers and are

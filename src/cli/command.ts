@@ -23,7 +23,7 @@
 
 import { parseArgs } from 'node:util';
 
-export type FlagType = 'string' | 'boolean' | 'number' | 'duration' | 'list';
+export type FlagType = 'string' | 'boolean' | 'number' | 'duration' | 'bytes' | 'list';
 
 interface FlagCommon {
   description: string;
@@ -44,13 +44,15 @@ export type FlagDecl =
   | (FlagCommon & { type: 'boolean'; default?: boolean })
   | (FlagCommon & { type: 'number'; default?: number; integer?: boolean; min?: number; max?: number })
   | (FlagCommon & { type: 'duration'; default?: number })
+  /** A quantity of bytes as Kubernetes writes one: `256Mi`, `1Gi`, `500M`, `0`. */
+  | (FlagCommon & { type: 'bytes'; default?: number })
   | (FlagCommon & { type: 'list'; default?: readonly string[] });
 
 export type FlagDecls = Record<string, FlagDecl>;
 
 type ValueOf<T extends FlagType> = T extends 'boolean'
   ? boolean
-  : T extends 'number' | 'duration'
+  : T extends 'number' | 'duration' | 'bytes'
     ? number
     : T extends 'list'
       ? string[]
@@ -115,6 +117,24 @@ export function parseDuration(text: string): number {
   return Number(m[1]) * durationUnits[m[2] as keyof typeof durationUnits];
 }
 
+const byteUnits = { '': 1, k: 1e3, M: 1e6, G: 1e9, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30 } as const;
+
+/** A Kubernetes quantity of bytes: `256Mi`, `1Gi`, `500M`, `1048576` -> bytes (whole). */
+export function parseBytes(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(k|M|G|Ki|Mi|Gi)?$/.exec(text.trim());
+  if (!m) throw new Error(`"${text}" is not a size: use e.g. 256Mi, 1Gi, 500M or a number of bytes`);
+  return Math.round(Number(m[1]) * byteUnits[(m[2] ?? '') as keyof typeof byteUnits]);
+}
+
+/** Bytes -> the largest whole binary unit: 251658240 -> 240Mi, 0 -> 0. */
+export function formatBytes(bytes: number): string {
+  for (const unit of ['Gi', 'Mi', 'Ki'] as const) {
+    const n = bytes / byteUnits[unit];
+    if (bytes !== 0 && Number.isInteger(n)) return `${n}${unit}`;
+  }
+  return String(bytes);
+}
+
 /** Milliseconds -> the largest whole unit: 600000 -> 10m, 1500 -> 1500ms. */
 export function formatDuration(ms: number): string {
   for (const unit of ['h', 'm', 's'] as const) {
@@ -129,6 +149,7 @@ const defaultMetavar: Record<FlagType, string> = {
   boolean: '',
   number: 'N',
   duration: 'DURATION',
+  bytes: 'SIZE',
   list: 'A,B',
 };
 
@@ -165,6 +186,12 @@ function convert(flag: string, decl: FlagDecl, text: string, source: string): un
     case 'duration':
       try {
         return parseDuration(text);
+      } catch (e) {
+        throw bad((e as Error).message);
+      }
+    case 'bytes':
+      try {
+        return parseBytes(text);
       } catch (e) {
         throw bad((e as Error).message);
       }
@@ -248,6 +275,7 @@ function defaultOf(decl: FlagDecl): string | undefined {
   else if (decl.default !== undefined) {
     const d = decl.default;
     if (decl.type === 'duration') parts.push(formatDuration(d as number));
+    else if (decl.type === 'bytes') parts.push(formatBytes(d as number));
     else if (decl.type === 'list') {
       if ((d as readonly string[]).length > 0) parts.push((d as readonly string[]).join(','));
     } else if (!(decl.type === 'boolean' && d === false)) parts.push(String(d));

@@ -137,6 +137,13 @@ export const runCli = defineCommand({
       default: 'auto',
       description: `V8's memory saver mode: ${memorySaverModes.join('|')} (auto: on while no change is waiting or in flight, so a settled operator hands back the heap a burst grew to; it costs CPU, which a settled operator has to spare)`,
     },
+    'memory-target': {
+      type: 'bytes',
+      env: ['CMK_MEMORY_TARGET'],
+      default: 240 * 2 ** 20,
+      description:
+        'with --memory-saver auto, the resident set to stay under (0: none): above it the memory saver is on even while busy, until back under 90 % of it',
+    },
     'tenancy-config': {
       type: 'string',
       metavar: 'FILE',
@@ -210,6 +217,7 @@ export async function runCommand(args: string[]): Promise<number> {
     log,
     policyPreflight: keyPolicyPreflight,
     memorySaver: v['memory-saver'] as MemorySaverMode,
+    memoryTargetBytes: v['memory-target'],
     ...(tenancy ? { tenancy } : {}),
   });
   log.info(

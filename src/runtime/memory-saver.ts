@@ -15,6 +15,13 @@
 // - Turning it on asks V8 for one full collection, so the pages are returned then rather than at
 //   V8's next collection (which comes late when little is allocated); at most one such collection
 //   per `collectEveryMs`, however often the mode flips.
+// - A memory target (`targetBytes`, `auto` only), like Go's soft memory limit: while the resident
+//   set is above it, the mode is on whatever the controllers are doing, until the resident set is
+//   back under 90 % of the target. A busy operator then pays CPU for staying small; below the
+//   target it pays nothing. The resident set is read every `checkEveryMs`.
+// - A target the process cannot reach (its live data alone is larger) is not chased: when the
+//   resident set has not come under the target within `giveUpMs` of the mode going on for it, the
+//   mode is left to the settle rule again for `backoffMs`, and `onTargetUnreachable` says so.
 // - `on`: on from the start and never turned off; `off`: V8's settings are never touched.
 // - `stop()` cancels a pending turn-on; the mode is left as it is (the process is ending).
 // - The engine is injected: unit tests drive it with a fake clock and a recording engine.
@@ -65,9 +72,24 @@ export interface MemorySaverOptions {
   settleMs?: number;
   /** At most one requested collection per this long. Default 60 s. */
   collectEveryMs?: number;
-  /** Called with every change of the mode (metrics, logs). */
-  onChange?: (on: boolean) => void;
+  /** Called with every change of the mode (metrics, logs), and why it is on. */
+  onChange?: (on: boolean, why: MemorySaverReason | undefined) => void;
+  /** Resident set the process aims to stay under (`auto` only); 0 or unset: none. */
+  targetBytes?: number;
+  /** The resident set now. Default: `process.memoryUsage.rss()`. */
+  rss?: () => number;
+  /** How often the resident set is compared with the target. Default 1 s. */
+  checkEveryMs?: number;
+  /** How long the mode may stay on for the target without reaching it. Default 60 s. */
+  giveUpMs?: number;
+  /** After giving up, how long before the target counts again. Default 5 min. */
+  backoffMs?: number;
+  /** The target was not reached within `giveUpMs`: the resident set then. */
+  onTargetUnreachable?: (rssBytes: number) => void;
 }
+
+/** Why the mode is on: nothing is changing, or the resident set is above the target. */
+export type MemorySaverReason = 'settled' | 'target' | 'always';
 
 export interface MemorySaver {
   /** Whether any controller has a change waiting or in flight (the resync gate reports it). */
@@ -78,18 +100,35 @@ export interface MemorySaver {
 
 export const defaultSettleMs = 2_000;
 export const defaultCollectEveryMs = 60_000;
+/** Below this share of the target the resident set is back under it. */
+const relievedShare = 0.9;
 
 export function createMemorySaver(options: MemorySaverOptions): MemorySaver {
   const { mode, clock } = options;
   const engine = options.engine ?? v8Engine();
   const settleMs = options.settleMs ?? defaultSettleMs;
   const collectEveryMs = options.collectEveryMs ?? defaultCollectEveryMs;
+  const targetBytes = mode === 'auto' ? (options.targetBytes ?? 0) : 0;
+  const rss = options.rss ?? (() => process.memoryUsage.rss());
+  const checkEveryMs = options.checkEveryMs ?? 1_000;
+  const giveUpMs = options.giveUpMs ?? 60_000;
+  const backoffMs = options.backoffMs ?? 300_000;
   let on = false;
+  let settled = false;
   let lastCollect = Number.NEGATIVE_INFINITY;
   let pending: TimerHandle | undefined;
   let stopped = false;
+  // The target's state: on for it since when, whether it got under the target since, no new
+  // episode before `backoffUntil`.
+  let pressureSince: number | undefined;
+  let reached = false;
+  let backoffUntil = Number.NEGATIVE_INFINITY;
+  let check: TimerHandle | undefined;
 
-  const set = (next: boolean) => {
+  const why = (): MemorySaverReason | undefined =>
+    mode === 'on' ? 'always' : settled ? 'settled' : pressureSince !== undefined ? 'target' : undefined;
+  const update = () => {
+    const next = why() !== undefined;
     if (next === on) return;
     on = next;
     engine.setSaver(on);
@@ -97,7 +136,7 @@ export function createMemorySaver(options: MemorySaverOptions): MemorySaver {
       lastCollect = clock.now();
       engine.collect();
     }
-    options.onChange?.(on);
+    options.onChange?.(on, why());
   };
   const cancel = () => {
     if (pending === undefined) return;
@@ -107,26 +146,54 @@ export function createMemorySaver(options: MemorySaverOptions): MemorySaver {
   const settleLater = () => {
     pending = clock.setTimeout(() => {
       pending = undefined;
-      set(true);
+      settled = true;
+      update();
     }, settleMs);
   };
+  const checkTarget = () => {
+    check = undefined;
+    if (stopped) return;
+    const now = clock.now();
+    const bytes = rss();
+    if (pressureSince === undefined) {
+      if (bytes > targetBytes && now >= backoffUntil) {
+        pressureSince = now;
+        reached = false;
+        update();
+      }
+    } else if (bytes <= targetBytes * relievedShare) {
+      pressureSince = undefined;
+      update();
+    } else if (bytes <= targetBytes) reached = true;
+    else if (!reached && now - pressureSince >= giveUpMs) {
+      pressureSince = undefined;
+      backoffUntil = now + backoffMs;
+      options.onTargetUnreachable?.(bytes);
+      update();
+    }
+    check = clock.setTimeout(checkTarget, checkEveryMs);
+  };
 
-  if (mode === 'on') set(true);
+  if (mode === 'on') update();
   // Nothing is waiting at start: the first reconciles report themselves before the settle ends.
   if (mode === 'auto') settleLater();
+  if (targetBytes > 0) check = clock.setTimeout(checkTarget, checkEveryMs);
 
   return {
     busy(isBusy) {
       if (mode !== 'auto' || stopped) return;
       if (isBusy) {
         cancel();
-        set(false);
-      } else if (!on && pending === undefined) settleLater();
+        settled = false;
+        update();
+      } else if (!settled && pending === undefined) settleLater();
     },
     active: () => on,
     stop() {
       stopped = true;
       cancel();
+      if (check !== undefined) clock.clearTimeout(check);
+      check = undefined;
     },
   };
 }

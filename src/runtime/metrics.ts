@@ -418,7 +418,7 @@ export function prometheusProcessMetrics(
   if (memorySaver)
     new Gauge({
       name: 'cmk_memory_saver',
-      help: "Whether V8's memory saver mode is on (1): nothing has been changing for a while (--memory-saver auto)",
+      help: "Whether V8's memory saver mode is on (1): nothing has been changing for a while, or the resident set is above --memory-target (--memory-saver auto)",
       registers,
       collect() {
         this.set(memorySaver() ? 1 : 0);

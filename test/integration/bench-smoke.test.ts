@@ -67,6 +67,12 @@ describe('npm run bench -- --smoke', () => {
       expect(s.cpu!.machineStolen).toBeLessThanOrEqual(s.cpu!.machineBusy);
     }
     const byName = Object.fromEntries(runResult!.scenarios.map((s) => [s.scenario, s]));
+    // The operator's requests to the API server stay within --kube-connections (32 by default);
+    // its watches are on connections of their own.
+    for (const s of runResult!.scenarios)
+      expect(s.peakKubeConnections?.requests, s.scenario).toBeLessThanOrEqual(32);
+    expect(byName['initial']!.peakKubeConnections?.requests).toBeGreaterThan(0);
+    expect(byName['initial']!.peakKubeConnections?.watches).toBeGreaterThan(0);
     // The key switch really moved every workload: each needed its own mutation, and AWS agrees.
     const sw = byName['switch']!;
     expect(sw.verifiedInAws).toEqual({ checked: 60, wrong: 0 });

@@ -218,6 +218,7 @@ const flagSources: Record<string, { values: Record<string, unknown>; arg: string
   'kube-connections': { values: { kubeConnections: 12 }, arg: '--kube-connections=12' },
   resync: { values: { resync: '7m' }, arg: '--resync=7m' },
   'memory-saver': { values: { memorySaver: 'on' }, arg: '--memory-saver=on' },
+  'memory-target': { values: { memoryTarget: '300Mi' }, arg: '--memory-target=300Mi' },
   'inventory-period': { values: { inventory: { period: '13m' } }, arg: '--inventory-period=13m' },
   'inventory-calls-per-second': {
     values: { inventory: { callsPerSecond: 3 } },
@@ -432,6 +433,7 @@ describe('the chart renders valid objects', () => {
       '--kube-connections=32',
       '--resync=10m',
       '--memory-saver=auto',
+      '--memory-target=240Mi',
       '--inventory-period=10m',
       '--inventory-calls-per-second=5',
       '--key-poll=30s',

@@ -102,4 +102,58 @@ describe('--memory-saver auto', () => {
     const rotation = await kms.send(new GetKeyRotationStatusCommand({ KeyId: arn }));
     expect(rotation).toMatchObject({ KeyRotationEnabled: true, RotationPeriodInDays: 200 });
   }, 120_000);
+
+  it('with a --memory-target below the resident set, is on while changes are made too, and the changes are made', async () => {
+    // A namespace and Lease of its own: the emulator starts each test afresh, so this test's first
+    // key has the id of the key above, which the KmsKey there still names.
+    await stopAllReplicas();
+    const own = await createNamespace('memory-target');
+    const replica = startReplica({
+      name: 'saver-target',
+      accessKeyId: 'AKIAREPLICA000000003',
+      kubeconfig: inject('kubeconfigPath'),
+      awsEndpoint: aws.emulator.url,
+      namespaces: [own],
+      leaseNamespace: own,
+      resync: '1s',
+      lease: { duration: '8s', renewDeadline: '5s', retryPeriod: '1s' },
+      logLevel: 'debug',
+      // No process is this small: the target holds the mode on from the first check.
+      extraArgs: ['--memory-target', '1Mi'],
+    });
+    const above = await replica.waitForLine(
+      (l) => l.msg === 'above the memory target: memory saver on',
+      30_000,
+    );
+    expect(above['why']).toBe('target');
+    await replica.waitForLine((l) => l.msg === 'caches synced; reconciling', 30_000);
+    const arn = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
+    const created = await adminIdentity().request('POST', `/apis/${apiVersion}/namespaces/${own}/kmskeys`, {
+      apiVersion,
+      kind: 'KmsKey',
+      metadata: { name: 'under-target' },
+      spec: { keyId: arn, rotation: { periodInDays: 190 } },
+    });
+    expect(created.status).toBe(201);
+    await eventually(
+      async () => {
+        const res = await adminIdentity().request(
+          'GET',
+          `/apis/${apiVersion}/namespaces/${own}/kmskeys/under-target`,
+        );
+        const ready = (
+          res.body as { status?: { conditions?: Array<{ type: string; status: string }> } }
+        ).status?.conditions?.find((c) => c.type === 'Ready');
+        return ready?.status === 'True' ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the KmsKey Ready' },
+    );
+    // The change was reconciled (its key's rotation is set) with the mode on throughout: the
+    // change reported no "busy" (that would have turned it off), and the gauge says on.
+    expect(replica.lines.some((l) => JSON.stringify(l).includes('under-target'))).toBe(true);
+    expect(replica.lines.filter(busy)).toEqual([]);
+    expect(await gauge(replica)).toBe(1);
+    const rotation = await kms.send(new GetKeyRotationStatusCommand({ KeyId: arn }));
+    expect(rotation).toMatchObject({ KeyRotationEnabled: true, RotationPeriodInDays: 190 });
+  }, 120_000);
 });

@@ -7,7 +7,9 @@ import {
   type Command,
   defineCommand,
   type FlagDecls,
+  formatBytes,
   formatDuration,
+  parseBytes,
   parseDuration,
 } from '../../src/cli/command.ts';
 import { runCli } from '../../src/cli/run.ts';
@@ -259,6 +261,32 @@ describe('durations', () => {
   });
 });
 
+describe('sizes', () => {
+  it('parse as Kubernetes quantities and format in the largest whole binary unit', () => {
+    expect(parseBytes('240Mi')).toBe(240 * 2 ** 20);
+    expect(parseBytes('1.5Gi')).toBe(1.5 * 2 ** 30);
+    expect(parseBytes('500M')).toBe(500_000_000);
+    expect(parseBytes('0')).toBe(0);
+    expect(parseBytes('1048576')).toBe(2 ** 20);
+    expect(() => parseBytes('240MB')).toThrow('not a size: use e.g. 256Mi');
+    expect(() => parseBytes('-1Mi')).toThrow('not a size');
+    expect(formatBytes(240 * 2 ** 20)).toBe('240Mi');
+    expect(formatBytes(2 ** 30)).toBe('1Gi');
+    expect(formatBytes(1000)).toBe('1000');
+    expect(formatBytes(0)).toBe('0');
+  });
+
+  it('a bad size names the flag and the form it takes', () => {
+    const cmd = defineCommand({
+      name: 'x',
+      flags: { limit: { type: 'bytes', default: 0, description: 'a size' } },
+    });
+    expect(usageError(cmd, ['--limit', '2 GB'])).toContain('--limit: "2 GB" is not a size');
+    expect(ok(cmd, ['--limit=64Mi']).values.limit).toBe(64 * 2 ** 20);
+    expect(cmd.help()).toMatch(/--limit SIZE +a size/);
+  });
+});
+
 describe('every command declares its flags once: the help shows each with its default', () => {
   const commands = { runCli, crdsCli, emulatorCli, playgroundCli, testenvCli };
   for (const [name, cmd] of Object.entries(commands)) {
@@ -273,6 +301,7 @@ describe('every command declares its flags once: the help shows each with its de
           (decl.type === 'duration' && decl.default !== undefined
             ? formatDuration(decl.default)
             : undefined) ??
+          (decl.type === 'bytes' && decl.default !== undefined ? formatBytes(decl.default) : undefined) ??
           (decl.default !== undefined && decl.default !== false ? String(decl.default) : undefined);
         if (shown !== undefined)
           expect(rest.slice(0, 400).replace(/\s+/g, ' '), `--${flag}`).toContain(shown);

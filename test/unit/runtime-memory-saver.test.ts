@@ -103,6 +103,116 @@ describe('memory saver, auto', () => {
   });
 });
 
+describe('memory saver, auto, with a memory target', () => {
+  const MiB = 2 ** 20;
+  /** A saver with a 200 MiB target over a resident set the test sets; busy from the start. */
+  function targeted(mode: MemorySaverMode = 'auto') {
+    const { calls, engine } = recorder();
+    const unreachable: number[] = [];
+    const reasons: Array<string | undefined> = [];
+    const memory = { rss: 150 * MiB };
+    const s = createMemorySaver({
+      mode,
+      clock: systemClock,
+      engine,
+      settleMs: 2_000,
+      collectEveryMs: 60_000,
+      targetBytes: 200 * MiB,
+      rss: () => memory.rss,
+      checkEveryMs: 1_000,
+      giveUpMs: 60_000,
+      backoffMs: 300_000,
+      onChange: (_on, why) => reasons.push(why),
+      onTargetUnreachable: (bytes) => unreachable.push(bytes / MiB),
+    });
+    s.busy(true);
+    return { s, calls, memory, unreachable, reasons };
+  }
+
+  it('turns on while busy once the resident set is above the target, and off again under 90 % of it', async () => {
+    const { s, calls, memory, reasons } = targeted();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(s.active()).toBe(false);
+    memory.rss = 201 * MiB;
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(s.active()).toBe(true);
+    expect(calls).toEqual(['saver on', 'collect']);
+    expect(reasons).toEqual(['target']);
+    // Under the target but not under 90 % of it: stays on (no flapping at the line).
+    memory.rss = 185 * MiB;
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(s.active()).toBe(true);
+    memory.rss = 179 * MiB;
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(s.active()).toBe(false);
+    expect(calls).toEqual(['saver on', 'collect', 'saver off']);
+    // A change reported meanwhile does not turn it off while above the target.
+    memory.rss = 230 * MiB;
+    await vi.advanceTimersByTimeAsync(1_000);
+    s.busy(true);
+    expect(s.active()).toBe(true);
+  });
+
+  it('stays on when the operator settles and the resident set falls, as the settle rule says', async () => {
+    const { s, memory, reasons } = targeted();
+    memory.rss = 220 * MiB;
+    await vi.advanceTimersByTimeAsync(1_000);
+    s.busy(false);
+    await vi.advanceTimersByTimeAsync(2_000);
+    memory.rss = 120 * MiB;
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(s.active()).toBe(true);
+    expect(reasons).toEqual(['target']);
+    s.busy(true);
+    expect(s.active()).toBe(false);
+  });
+
+  it('gives a target it cannot reach up for a while, says so, and tries again after the back-off', async () => {
+    const { s, memory, unreachable, calls } = targeted();
+    memory.rss = 260 * MiB;
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(s.active()).toBe(true);
+    await vi.advanceTimersByTimeAsync(59_000);
+    expect(s.active()).toBe(true);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(s.active()).toBe(false);
+    expect(unreachable).toEqual([260]);
+    await vi.advanceTimersByTimeAsync(298_000);
+    expect(s.active()).toBe(false);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(s.active()).toBe(true);
+    expect(calls.filter((c) => c === 'collect')).toHaveLength(2);
+  });
+
+  it('keeps on for a target it reached once, though the resident set went over it again', async () => {
+    const { s, memory, unreachable } = targeted();
+    memory.rss = 230 * MiB;
+    await vi.advanceTimersByTimeAsync(1_000);
+    memory.rss = 195 * MiB;
+    await vi.advanceTimersByTimeAsync(1_000);
+    memory.rss = 210 * MiB;
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(s.active()).toBe(true);
+    expect(unreachable).toEqual([]);
+  });
+
+  it('off and on ignore the target; stop ends the checks', async () => {
+    for (const mode of ['off', 'on'] as const) {
+      const { s, memory, calls } = targeted(mode);
+      memory.rss = 500 * MiB;
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(calls).toEqual(mode === 'on' ? ['saver on', 'collect'] : []);
+      s.stop();
+    }
+    const { s, memory, calls } = targeted();
+    s.stop();
+    memory.rss = 500 * MiB;
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(calls).toEqual([]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
 describe('memory saver, on and off', () => {
   it('on: on from the start, whatever is reported', async () => {
     const { s, calls } = saver('on');

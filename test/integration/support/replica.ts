@@ -45,6 +45,8 @@ export interface ReplicaOptions {
   lease?: { duration: string; renewDeadline: string; retryPeriod: string };
   logLevel?: string;
   clusterName?: string;
+  /** More flags of `run`, after the ones above. */
+  extraArgs?: string[];
 }
 
 export interface LogLine {
@@ -127,6 +129,7 @@ export function startReplica(options: ReplicaOptions): Replica {
           options.lease.retryPeriod,
         ]
       : []),
+    ...(options.extraArgs ?? []),
   ];
   const child = spawn(process.execPath, args, {
     env: {
