@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import type { KeyReferencingObject, KmsKeyObject } from '../src/api/resources.ts';
 import { registerResourceMetrics } from '../src/reconcile/resource-metrics.ts';
-import { createMetricsRegistry, exposition } from '../src/runtime/metrics.ts';
+import { createMetricsRegistry, expositionText } from '../src/runtime/metrics.ts';
 import type { KindCache } from '../src/runtime/wiring.ts';
 
 const { values } = parseArgs({
@@ -83,7 +83,7 @@ async function longestHold<T>(work: Promise<T>): Promise<{ value: T; holdMs: num
 
 for (let round = 1; round <= Number(values.rounds); round++) {
   const t0 = performance.now();
-  const scraped = await longestHold(exposition(registry));
+  const scraped = await longestHold(expositionText(registry));
   let text: string | undefined = scraped.value;
   const ms = performance.now() - t0;
   const series = text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;

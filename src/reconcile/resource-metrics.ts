@@ -210,6 +210,8 @@ const identityLabels = new Set(['kind', 'namespace', 'name']);
 
 /** Objects rendered between two yields to the event loop. */
 const objectsPerSlice = 500;
+/** Series per chunk handed to the response: ~50-100 KB of text, below V8's large-object size. */
+const linesPerChunk = 512;
 
 /**
  * The per-object families in the Prometheus text format, rendered from `caches` at each call.
@@ -223,12 +225,16 @@ const objectsPerSlice = 500;
  * object's samples come from one version of it: the render walks the objects the caches held when
  * it began. Families keep the order of `resourceMetricFamilies`; a family with no sample still has
  * its HELP and TYPE lines, as prom-client writes them.
+ *
+ * Handed out in chunks of at most `linesPerChunk` series, which /metrics writes as they come: at
+ * 10,000 objects the whole exposition is ~10 MB, and built as one string, then one Buffer, it added
+ * ~11 MiB to the resident set at every scrape (bench/results/memory-analysis.md, session 20).
  */
-export function resourceMetricsText(
+export function resourceMetricsChunks(
   caches: ResourceCaches,
   now: () => number = Date.now,
-): () => Promise<string> {
-  return async () => {
+): () => AsyncGenerator<string> {
+  return async function* () {
     const byMetric = new Map<ResourceMetric, string[]>();
     const put = (samples: Sample[]) => {
       if (samples.length === 0) return;
@@ -261,16 +267,26 @@ export function resourceMetricsText(
         await slice();
       }
     }
-    const parts: string[] = [];
     for (const [metric, family] of Object.entries(resourceMetricFamilies)) {
-      parts.push(`# HELP ${metric} ${helpText(family.help)}`, `# TYPE ${metric} gauge`);
-      const lines = byMetric.get(metric as ResourceMetric);
-      if (lines) {
-        parts.push(lines.join('\n'));
-        await yieldToLoop();
-      }
+      yield `# HELP ${metric} ${helpText(family.help)}\n# TYPE ${metric} gauge\n`;
+      const lines = byMetric.get(metric as ResourceMetric) ?? [];
+      byMetric.delete(metric as ResourceMetric);
+      for (let i = 0; i < lines.length; i += linesPerChunk)
+        yield `${lines.slice(i, i + linesPerChunk).join('\n')}\n`;
     }
-    return `${parts.join('\n')}\n`;
+  };
+}
+
+/** The per-object families as one text (tests, tools): what `resourceMetricsChunks` hands out, joined. */
+export function resourceMetricsText(
+  caches: ResourceCaches,
+  now: () => number = Date.now,
+): () => Promise<string> {
+  const chunks = resourceMetricsChunks(caches, now);
+  return async () => {
+    let text = '';
+    for await (const chunk of chunks()) text += chunk;
+    return text;
   };
 }
 
@@ -280,5 +296,5 @@ export function registerResourceMetrics(
   caches: ResourceCaches,
   now: () => number = Date.now,
 ): void {
-  registerTextFamilies(registry, resourceMetricsText(caches, now));
+  registerTextFamilies(registry, resourceMetricsChunks(caches, now));
 }

@@ -155,6 +155,21 @@ export async function startHealthEndpoints(
     res.end(body);
   }
 
+  // Written chunk by chunk as the exposition renders it, waiting for the socket to drain, so a scrape
+  // never holds the whole text (~10 MB at 10,000 objects) or a Buffer of it.
+  async function serveMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    res.writeHead(200, { 'Content-Type': options.registry.contentType, 'Cache-Control': 'no-store' });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    for await (const chunk of exposition(options.registry)) {
+      if (res.destroyed) return;
+      if (!res.write(chunk)) await drained(res);
+    }
+    res.end();
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse, serves: 'health' | 'metrics' | 'all') {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
@@ -172,9 +187,7 @@ export async function startHealthEndpoints(
       const r = readinessReport(options.informers(), options.readinessChecks ?? []);
       return send(res, r.ok ? 200 : 503, r.text);
     }
-    if (serves !== 'health' && path === '/metrics') {
-      return send(res, 200, await exposition(options.registry), options.registry.contentType);
-    }
+    if (serves !== 'health' && path === '/metrics') return serveMetrics(req, res);
     return send(res, 404, 'not found\n');
   }
 
@@ -220,4 +233,17 @@ async function closeAll(servers: Server[]): Promise<void> {
         }),
     ),
   );
+}
+
+/** Resolves when `res` can take more, or is closed (the scraper went away). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }

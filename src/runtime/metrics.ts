@@ -20,12 +20,13 @@ export function createMetricsRegistry(options: { defaultMetrics?: boolean } = {}
 /**
  * Families a registry serves that are rendered straight to text (per-object series, which would
  * cost too much as prom-client metrics at scale; src/reconcile/resource-metrics.ts). Each render
- * returns whole families in the Prometheus text format, each line ending in a newline.
+ * hands out whole families in the Prometheus text format in chunks, each ending in a newline.
  */
-const textFamilies = new WeakMap<Registry, Array<() => string | Promise<string>>>();
+type TextRender = () => AsyncIterable<string>;
+const textFamilies = new WeakMap<Registry, TextRender[]>();
 
 /** Adds `render`'s families to what `exposition(registry)` serves. */
-export function registerTextFamilies(registry: Registry, render: () => string | Promise<string>): void {
+export function registerTextFamilies(registry: Registry, render: TextRender): void {
   if (registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE)
     throw new Error('text families are written in the Prometheus text format; the registry serves another');
   const list = textFamilies.get(registry);
@@ -33,12 +34,20 @@ export function registerTextFamilies(registry: Registry, render: () => string | 
   else textFamilies.set(registry, [render]);
 }
 
-/** What /metrics serves: the registry's metrics, then its text families. */
-export async function exposition(registry: Registry): Promise<string> {
-  const text = await registry.metrics();
-  let out = text;
-  for (const render of textFamilies.get(registry) ?? []) out += await render();
-  return out;
+/**
+ * What /metrics serves, in chunks to write as they come: the registry's metrics, then its text
+ * families. Never the whole exposition at once (at 10,000 objects it is ~10 MB).
+ */
+export async function* exposition(registry: Registry): AsyncGenerator<string> {
+  yield await registry.metrics();
+  for (const render of textFamilies.get(registry) ?? []) yield* render();
+}
+
+/** The whole exposition as one text (tests, tools). */
+export async function expositionText(registry: Registry): Promise<string> {
+  let text = '';
+  for await (const chunk of exposition(registry)) text += chunk;
+  return text;
 }
 
 /** What a work queue reports; `noWorkQueueMetrics` when nobody listens. */

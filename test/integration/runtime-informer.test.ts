@@ -16,7 +16,11 @@ import {
   resourceTypes,
   type WatchOptions,
 } from '../../src/runtime/kube.ts';
-import { createMetricsRegistry, prometheusWorkQueueMetrics } from '../../src/runtime/metrics.ts';
+import {
+  createMetricsRegistry,
+  prometheusWorkQueueMetrics,
+  registerTextFamilies,
+} from '../../src/runtime/metrics.ts';
 import { createInformer, type Informer } from '../../src/runtime/watch.ts';
 import { createWorkQueue } from '../../src/runtime/work-queue.ts';
 import { compactEtcd, createNamespace, eventually, uniqueName } from './support/cluster.ts';
@@ -432,6 +436,45 @@ describe('health endpoints', () => {
     // Separate listeners: the metrics port does not answer probes and vice versa.
     expect((await fetch(`${endpoints.metricsUrl}/healthz`)).status).toBe(404);
     expect((await fetch(`${endpoints.healthUrl}/metrics`)).status).toBe(404);
+  });
+
+  it('streams a large exposition as it renders: every series arrives, a slow scraper included; HEAD gets headers only', async () => {
+    const registry = createMetricsRegistry({ defaultMetrics: false });
+    // 200,000 series (~8 MB) in 400 chunks, as the per-object families hand them out.
+    registerTextFamilies(registry, async function* () {
+      yield '# HELP big_family Many series.\n# TYPE big_family gauge\n';
+      for (let c = 0; c < 400; c++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        yield Array.from({ length: 500 }, (_, i) => `big_family{n="${c * 500 + i}"} 1\n`).join('');
+      }
+    });
+    const endpoints = await startHealthEndpoints({
+      healthAddress: '127.0.0.1:0',
+      metricsAddress: '127.0.0.1:0',
+      registry,
+      informers: () => [],
+    });
+    running.push({ stop: () => endpoints.close() });
+    const res = await fetch(`${endpoints.metricsUrl}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('transfer-encoding')).toBe('chunked');
+    expect(res.headers.get('content-type')).toBe(registry.contentType);
+    // Read slowly, so the server must wait for the socket to drain.
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    for (let reads = 0; ; reads++) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+      if (reads % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const series = text.split('\n').filter((l) => l.startsWith('big_family{'));
+    expect(series).toHaveLength(200_000);
+    expect(series.at(-1)).toBe('big_family{n="199999"} 1');
+    const head = await fetch(`${endpoints.metricsUrl}/metrics`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
   });
 
   it('one listener serves all three when both addresses are the same', async () => {

@@ -9,11 +9,12 @@ import {
   kmsKeySamples,
   registerResourceMetrics,
   resourceMetricFamilies,
+  resourceMetricsChunks,
   resourceMetricsText,
   type Sample,
   workloadSamples,
 } from '../../src/reconcile/resource-metrics.ts';
-import { exposition } from '../../src/runtime/metrics.ts';
+import { expositionText } from '../../src/runtime/metrics.ts';
 import type { KindCache } from '../../src/runtime/wiring.ts';
 
 const now = Date.parse('2026-12-10T00:00:00Z');
@@ -207,7 +208,7 @@ describe('registerResourceMetrics', () => {
       { kmsKeys: cacheOf('KmsKey', keys), referencing: [{ cache: cacheOf('FlinkApplication', apps) }] },
       () => now,
     );
-    const first = await exposition(registry);
+    const first = await expositionText(registry);
     expect(first).toContain(
       'cmk_kmskey_state{kind="KmsKey",namespace="keys",name="orders",state="Disabled"} 1',
     );
@@ -218,7 +219,7 @@ describe('registerResourceMetrics', () => {
     keys.set('keys/orders', kmsKey({ keyState: 'Enabled' }));
     apps.delete('team-a/orders');
     await new Promise((resolve) => setImmediate(resolve));
-    const second = await exposition(registry);
+    const second = await expositionText(registry);
     expect(second).toContain(
       'cmk_kmskey_state{kind="KmsKey",namespace="keys",name="orders",state="Enabled"} 1',
     );
@@ -305,6 +306,32 @@ describe('resourceMetricsText', () => {
       () => now,
     )();
     expect(text.match(/^cmk_workload_on_desired_key\{/gm)).toHaveLength(40_000);
+  });
+
+  it('hands the text out in chunks of at most 512 series, never the whole exposition at once', async () => {
+    const apps = new Map(
+      Array.from({ length: 10_000 }, (_, i) => {
+        const a = workload(`app-${i}`, {
+          conditions: [cond('KeyCurrent', 'True', 'OnDesiredKey'), cond('Ready', 'True', 'Ready')],
+        });
+        return [a.metadata.name, a] as const;
+      }),
+    );
+    const caches = {
+      kmsKeys: cacheOf('KmsKey', new Map()),
+      referencing: [{ cache: cacheOf('FlinkApplication', apps) }],
+    };
+    const chunks: string[] = [];
+    for await (const chunk of resourceMetricsChunks(caches, () => now)()) chunks.push(chunk);
+    const text = chunks.join('');
+    expect(text).toBe(await resourceMetricsText(caches, () => now)());
+    expect(text.match(/^cmk_workload_on_desired_key\{/gm)).toHaveLength(10_000);
+    for (const chunk of chunks) {
+      expect(chunk.endsWith('\n')).toBe(true);
+      expect(chunk.split('\n').length - 1).toBeLessThanOrEqual(512);
+    }
+    expect(Math.max(...chunks.map((c) => c.length))).toBeLessThan(128 * 1024);
+    expect(text.length).toBeGreaterThan(20 * Math.max(...chunks.map((c) => c.length)));
   });
 
   it('yields to the event loop while it renders: other work runs between slices of objects', async () => {
