@@ -25,6 +25,55 @@ async function gauge(replica: Replica): Promise<number | undefined> {
   return line === undefined ? undefined : Number(line.split(' ')[1]);
 }
 
+/** A KMS key and a KmsKey in `namespace` that adopts it and sets its rotation period. */
+async function adoptKey(namespace: string, name: string, periodInDays: number): Promise<string> {
+  const arn = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
+  const created = await adminIdentity().request(
+    'POST',
+    `/apis/${apiVersion}/namespaces/${namespace}/kmskeys`,
+    {
+      apiVersion,
+      kind: 'KmsKey',
+      metadata: { name },
+      spec: { keyId: arn, rotation: { periodInDays } },
+    },
+  );
+  expect(created.status).toBe(201);
+  return arn;
+}
+
+async function waitReady(namespace: string, name: string): Promise<void> {
+  await eventually(
+    async () => {
+      const res = await adminIdentity().request(
+        'GET',
+        `/apis/${apiVersion}/namespaces/${namespace}/kmskeys/${name}`,
+      );
+      const ready = (
+        res.body as { status?: { conditions?: Array<{ type: string; status: string }> } }
+      ).status?.conditions?.find((c) => c.type === 'Ready');
+      return ready?.status === 'True' ? true : undefined;
+    },
+    { timeoutMs: 30_000, what: `the KmsKey ${name} Ready` },
+  );
+}
+
+/** A `cmk-operator run` process with a 1 s resync and a short Lease, at debug level. */
+function start(name: string, accessKeyId: string, namespace: string, extraArgs: string[] = []): Replica {
+  return startReplica({
+    name,
+    accessKeyId,
+    kubeconfig: inject('kubeconfigPath'),
+    awsEndpoint: aws.emulator.url,
+    namespaces: [namespace],
+    leaseNamespace: namespace,
+    resync: '1s',
+    lease: { duration: '8s', renewDeadline: '5s', retryPeriod: '1s' },
+    logLevel: 'debug',
+    extraArgs,
+  });
+}
+
 beforeAll(async () => {
   await installCrds();
   ns = await createNamespace('memory-saver');
@@ -35,21 +84,9 @@ afterAll(stopAllReplicas);
 
 describe('--memory-saver auto', () => {
   it('is on while settled, off from the first change until it is done, on again after; a standby stays on; the change is made', async () => {
-    const start = (name: string, accessKeyId: string) =>
-      startReplica({
-        name,
-        accessKeyId,
-        kubeconfig: inject('kubeconfigPath'),
-        awsEndpoint: aws.emulator.url,
-        namespaces: [ns],
-        leaseNamespace: ns,
-        resync: '1s',
-        lease: { duration: '8s', renewDeadline: '5s', retryPeriod: '1s' },
-        logLevel: 'debug',
-      });
-    const first = start('saver-a', 'AKIAREPLICA000000001');
+    const first = start('saver-a', 'AKIAREPLICA000000001', ns);
     await first.waitForLine((l) => l.msg === 'caches synced; reconciling', 30_000);
-    const standby = start('saver-b', 'AKIAREPLICA000000002');
+    const standby = start('saver-b', 'AKIAREPLICA000000002', ns);
     const leader = first;
     expect((await readLease(ns)).holder).toBe((await leader.started).identity);
     // Nothing to do: on after the settle, and resyncs every second leave it on. The standby's queues
@@ -62,28 +99,9 @@ describe('--memory-saver auto', () => {
     const standbySettledLines = standby.lines.length;
 
     // A change: a KmsKey that adopts a key and sets its rotation period.
-    const arn = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
-    const created = await adminIdentity().request('POST', `/apis/${apiVersion}/namespaces/${ns}/kmskeys`, {
-      apiVersion,
-      kind: 'KmsKey',
-      metadata: { name: 'adopted' },
-      spec: { keyId: arn, rotation: { periodInDays: 200 } },
-    });
-    expect(created.status).toBe(201);
+    const arn = await adoptKey(ns, 'adopted', 200);
     const off = await leader.waitForLine((l) => busy(l) && leader.lines.indexOf(l) >= settledLines, 30_000);
-    await eventually(
-      async () => {
-        const res = await adminIdentity().request(
-          'GET',
-          `/apis/${apiVersion}/namespaces/${ns}/kmskeys/adopted`,
-        );
-        const ready = (
-          res.body as { status?: { conditions?: Array<{ type: string; status: string }> } }
-        ).status?.conditions?.find((c) => c.type === 'Ready');
-        return ready?.status === 'True' ? true : undefined;
-      },
-      { timeoutMs: 30_000, what: 'the KmsKey Ready' },
-    );
+    await waitReady(ns, 'adopted');
     const again = await leader.waitForLine(
       (l) => savesMemory(l) && leader.lines.indexOf(l) > leader.lines.indexOf(off),
       30_000,
@@ -108,46 +126,16 @@ describe('--memory-saver auto', () => {
     // key has the id of the key above, which the KmsKey there still names.
     await stopAllReplicas();
     const own = await createNamespace('memory-target');
-    const replica = startReplica({
-      name: 'saver-target',
-      accessKeyId: 'AKIAREPLICA000000003',
-      kubeconfig: inject('kubeconfigPath'),
-      awsEndpoint: aws.emulator.url,
-      namespaces: [own],
-      leaseNamespace: own,
-      resync: '1s',
-      lease: { duration: '8s', renewDeadline: '5s', retryPeriod: '1s' },
-      logLevel: 'debug',
-      // No process is this small: the target holds the mode on from the first check.
-      extraArgs: ['--memory-target', '1Mi'],
-    });
+    // No process is this small: the target holds the mode on from the first check.
+    const replica = start('saver-target', 'AKIAREPLICA000000003', own, ['--memory-target', '1Mi']);
     const above = await replica.waitForLine(
       (l) => l.msg === 'above the memory target: memory saver on',
       30_000,
     );
     expect(above['why']).toBe('target');
     await replica.waitForLine((l) => l.msg === 'caches synced; reconciling', 30_000);
-    const arn = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
-    const created = await adminIdentity().request('POST', `/apis/${apiVersion}/namespaces/${own}/kmskeys`, {
-      apiVersion,
-      kind: 'KmsKey',
-      metadata: { name: 'under-target' },
-      spec: { keyId: arn, rotation: { periodInDays: 190 } },
-    });
-    expect(created.status).toBe(201);
-    await eventually(
-      async () => {
-        const res = await adminIdentity().request(
-          'GET',
-          `/apis/${apiVersion}/namespaces/${own}/kmskeys/under-target`,
-        );
-        const ready = (
-          res.body as { status?: { conditions?: Array<{ type: string; status: string }> } }
-        ).status?.conditions?.find((c) => c.type === 'Ready');
-        return ready?.status === 'True' ? true : undefined;
-      },
-      { timeoutMs: 30_000, what: 'the KmsKey Ready' },
-    );
+    const arn = await adoptKey(own, 'under-target', 190);
+    await waitReady(own, 'under-target');
     // The change was reconciled (its key's rotation is set) with the mode on throughout: the
     // change reported no "busy" (that would have turned it off), and the gauge says on.
     expect(replica.lines.some((l) => JSON.stringify(l).includes('under-target'))).toBe(true);

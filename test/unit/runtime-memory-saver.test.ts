@@ -4,6 +4,7 @@ import {
   createMemorySaver,
   type MemoryEngine,
   type MemorySaverMode,
+  type MemorySaverOptions,
 } from '../../src/runtime/memory-saver.ts';
 
 beforeEach(() => {
@@ -23,9 +24,10 @@ function recorder() {
   return { calls, engine };
 }
 
-function saver(mode: MemorySaverMode, overrides: { settleMs?: number; collectEveryMs?: number } = {}) {
+function saver(mode: MemorySaverMode, overrides: Partial<MemorySaverOptions> = {}) {
   const { calls, engine } = recorder();
   const changes: boolean[] = [];
+  const reasons: Array<string | undefined> = [];
   const s = createMemorySaver({
     mode,
     clock: systemClock,
@@ -33,9 +35,12 @@ function saver(mode: MemorySaverMode, overrides: { settleMs?: number; collectEve
     settleMs: 2_000,
     collectEveryMs: 60_000,
     ...overrides,
-    onChange: (on) => changes.push(on),
+    onChange: (on, why) => {
+      changes.push(on);
+      reasons.push(why);
+    },
   });
-  return { s, calls, changes };
+  return { s, calls, changes, reasons };
 }
 
 describe('memory saver, auto', () => {
@@ -107,26 +112,18 @@ describe('memory saver, auto, with a memory target', () => {
   const MiB = 2 ** 20;
   /** A saver with a 200 MiB target over a resident set the test sets; busy from the start. */
   function targeted(mode: MemorySaverMode = 'auto') {
-    const { calls, engine } = recorder();
     const unreachable: number[] = [];
-    const reasons: Array<string | undefined> = [];
     const memory = { rss: 150 * MiB };
-    const s = createMemorySaver({
-      mode,
-      clock: systemClock,
-      engine,
-      settleMs: 2_000,
-      collectEveryMs: 60_000,
+    const made = saver(mode, {
       targetBytes: 200 * MiB,
       rss: () => memory.rss,
       checkEveryMs: 1_000,
       giveUpMs: 60_000,
       backoffMs: 300_000,
-      onChange: (_on, why) => reasons.push(why),
       onTargetUnreachable: (bytes) => unreachable.push(bytes / MiB),
     });
-    s.busy(true);
-    return { s, calls, memory, unreachable, reasons };
+    made.s.busy(true);
+    return { ...made, memory, unreachable };
   }
 
   it('turns on while busy once the resident set is above the target, and off again under 90 % of it', async () => {
