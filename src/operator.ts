@@ -161,10 +161,18 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const registry = createMetricsRegistry({ defaultMetrics: true });
   const clientMetrics = prometheusClientMetrics(registry);
   const signalMetrics = prometheusSignalMetrics(registry);
-  const kube = createKubeClient(loadKubeConfig(options.kubeconfig), {
+  const kubeAccess = loadKubeConfig(options.kubeconfig);
+  const kube = createKubeClient(kubeAccess, {
     userAgent: 'cmk-operator',
     onResponse: clientMetrics.kubeResponse,
     ...(options.kubeConnections ? { maxConnections: options.kubeConnections } : {}),
+  });
+  // The Lease on connections of its own: a leader whose requests all wait behind the reconciles'
+  // (a slow API server, every --kube-connections busy) must still renew in time.
+  const leaseKube = createKubeClient(kubeAccess, {
+    userAgent: 'cmk-operator',
+    onResponse: clientMetrics.kubeResponse,
+    maxConnections: 2,
   });
   prometheusKubeConnectionMetrics(registry, kube.connections);
   const awsOptions = {
@@ -235,7 +243,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
                 ? why === 'target'
                   ? 'above the memory target: memory saver on'
                   : 'settled: memory saver on'
-                : 'busy: memory saver off',
+                : why === 'target'
+                  ? 'memory target let go or met: memory saver off'
+                  : 'busy: memory saver off',
             ),
           onTargetUnreachable: (rssBytes) => {
             // Once at warn: a fleet this large needs a larger target; after that, at debug.
@@ -326,7 +336,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const stopped = new AbortController();
   const leadership = runWhileLeading(
     {
-      kube,
+      kube: leaseKube,
       log,
       identity,
       controllers,
@@ -386,6 +396,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         aws.destroy();
         eventQueue?.client.destroy();
         kube.close();
+        leaseKube.close();
         await health.close();
       })();
       return stopping;

@@ -156,14 +156,21 @@ export async function startHealthEndpoints(
   }
 
   // Written chunk by chunk as the exposition renders it, waiting for the socket to drain, so a scrape
-  // never holds the whole text (~10 MB at 10,000 objects) or a Buffer of it.
+  // never builds the whole text (~10 MB at 10,000 objects) as one string or Buffer.
   async function serveMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    res.writeHead(200, { 'Content-Type': options.registry.contentType, 'Cache-Control': 'no-store' });
+    const headers = { 'Content-Type': options.registry.contentType, 'Cache-Control': 'no-store' };
     if (req.method === 'HEAD') {
+      res.writeHead(200, headers);
       res.end();
       return;
     }
-    for await (const chunk of exposition(options.registry)) {
+    const chunks = exposition(options.registry);
+    // The registry's own metrics come first: a collector that fails there is answered with a 500
+    // (by the caller), not with a cut-off 200.
+    const first = await chunks.next();
+    res.writeHead(200, headers);
+    if (!first.done) res.write(first.value);
+    for await (const chunk of chunks) {
       if (res.destroyed) return;
       if (!res.write(chunk)) await drained(res);
     }

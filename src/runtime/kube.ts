@@ -369,8 +369,14 @@ export function createKubeClient(
             clientOptions.onResponse?.(method, response.statusCode ?? 0);
             resolve({ response, abort: () => req.destroy() });
           });
+          // Fails the call at once, though a request still waiting for a connection stays in the
+          // agent's queue (Node drops it when a connection comes free).
+          const fail = (error: Error) => {
+            reject(error);
+            req.destroy(error);
+          };
           if (signal) {
-            const onAbort = () => req.destroy(abortError(signal));
+            const onAbort = () => fail(abortError(signal));
             if (signal.aborted) onAbort();
             else {
               signal.addEventListener('abort', onAbort, { once: true });
@@ -379,6 +385,14 @@ export function createKubeClient(
           }
           if (requestOptions.timeoutMs !== undefined) {
             const timeoutMs = requestOptions.timeoutMs;
+            // Node starts a request's timeout once it has a connection: the wait for one (every
+            // --kube-connections busy) is bounded here, by the same time.
+            const waiting = setTimeout(
+              () => fail(new Error(`${method} ${path}: no connection free in ${timeoutMs} ms`)),
+              timeoutMs,
+            );
+            req.once('socket', () => clearTimeout(waiting));
+            req.once('close', () => clearTimeout(waiting));
             req.setTimeout(timeoutMs, () =>
               req.destroy(new Error(`${method} ${path}: no answer in ${timeoutMs} ms`)),
             );
@@ -542,7 +556,7 @@ export function createKubeClient(
       return {
         active: socketCount(agents.requests.sockets),
         idle: socketCount(agents.requests.freeSockets),
-        waiting: socketCount(agents.requests.requests),
+        waiting: socketCount(agents.requests.requests, (req) => !(req as { destroyed?: boolean }).destroyed),
         watches: socketCount(agents.watches.sockets),
       };
     },
@@ -583,6 +597,7 @@ type Pem = RequestOptions['ca'] | RequestOptions['key'];
 /** Same PEM text; anything but strings and Buffers (a KeyObject) only when it is the same object. */
 function samePem(a: Pem, b: Pem): boolean {
   if (a === b) return true;
+  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b);
   const x = pemText(a);
   return x !== undefined && x === pemText(b);
 }
@@ -598,9 +613,12 @@ function pemText(value: Pem): string | undefined {
   return parts.join('\n');
 }
 
-function socketCount(pool: NodeJS.ReadOnlyDict<unknown[]>): number {
+function socketCount(
+  pool: NodeJS.ReadOnlyDict<unknown[]>,
+  counts: (item: unknown) => boolean = () => true,
+): number {
   let n = 0;
-  for (const list of Object.values(pool)) n += list?.length ?? 0;
+  for (const list of Object.values(pool)) for (const item of list ?? []) if (counts(item)) n++;
   return n;
 }
 

@@ -100,7 +100,7 @@ function fromFile(file: string): KubeAccess {
 
   // Plugins and proxies are client-node's business.
   if (user['exec'] || user['auth-provider'] || cluster['proxy-url'])
-    return viaClientNode(file, server, context.namespace);
+    return viaClientNode(file, server, context.namespace, Boolean(cluster['proxy-url']));
 
   const base = dirname(file);
   const material = (dataKey: string, fileKey: string, from: Record<string, unknown>): Buffer | undefined => {
@@ -168,7 +168,12 @@ export interface ClientNodeConfig {
 }
 
 /** Defers to client-node's KubeConfig for `file`, imported on first use. */
-function viaClientNode(file: string, server: string, namespace: string | undefined): KubeAccess {
+function viaClientNode(
+  file: string,
+  server: string,
+  namespace: string | undefined,
+  proxied: boolean,
+): KubeAccess {
   let kc: Promise<ClientNodeConfig> | undefined;
   const config = () =>
     (kc ??= import('@kubernetes/client-node').then(({ KubeConfig }) => {
@@ -179,7 +184,9 @@ function viaClientNode(file: string, server: string, namespace: string | undefin
   return {
     server,
     ...(namespace ? { namespace } : {}),
-    proxied: true,
+    // client-node hands out a new agent per request (a TLS handshake each): its TLS material and
+    // credentials are taken, and the client's own pool used, unless a proxy is configured.
+    proxied: proxied,
     apply: async (options) => (await config()).applyToHTTPSOptions(options),
   };
 }

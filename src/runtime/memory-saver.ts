@@ -21,7 +21,8 @@
 //   target it pays nothing. The resident set is read every `checkEveryMs`.
 // - A target the process cannot reach (its live data alone is larger) is not chased: when the
 //   resident set has not come under the target within `giveUpMs` of the mode going on for it, the
-//   mode is left to the settle rule again for `backoffMs`, and `onTargetUnreachable` says so.
+//   mode is left to the settle rule again for `backoffMs`, and `onTargetUnreachable` says so. The
+//   minute starts again whenever the resident set goes back above the target after reaching it.
 // - `on`: on from the start and never turned off; `off`: V8's settings are never touched.
 // - `stop()` cancels a pending turn-on; the mode is left as it is (the process is ending).
 // - The engine is injected: unit tests drive it with a fake clock and a recording engine.
@@ -72,7 +73,7 @@ export interface MemorySaverOptions {
   settleMs?: number;
   /** At most one requested collection per this long. Default 60 s. */
   collectEveryMs?: number;
-  /** Called with every change of the mode (metrics, logs), and why it is on. */
+  /** Called with every change of the mode (metrics, logs): why it is on, or why it had been on. */
   onChange?: (on: boolean, why: MemorySaverReason | undefined) => void;
   /** Resident set the process aims to stay under (`auto` only); 0 or unset: none. */
   targetBytes?: number;
@@ -127,16 +128,23 @@ export function createMemorySaver(options: MemorySaverOptions): MemorySaver {
 
   const why = (): MemorySaverReason | undefined =>
     mode === 'on' ? 'always' : settled ? 'settled' : pressureSince !== undefined ? 'target' : undefined;
+  let reason: MemorySaverReason | undefined;
   const update = () => {
-    const next = why() !== undefined;
-    if (next === on) return;
+    const cause = why();
+    const next = cause !== undefined;
+    if (next === on) {
+      reason = cause;
+      return;
+    }
+    const was = reason;
+    reason = cause;
     on = next;
     engine.setSaver(on);
     if (on && clock.now() - lastCollect >= collectEveryMs) {
       lastCollect = clock.now();
       engine.collect();
     }
-    options.onChange?.(on, why());
+    options.onChange?.(on, on ? cause : was);
   };
   const cancel = () => {
     if (pending === undefined) return;
@@ -165,7 +173,11 @@ export function createMemorySaver(options: MemorySaverOptions): MemorySaver {
       pressureSince = undefined;
       update();
     } else if (bytes <= targetBytes) reached = true;
-    else if (!reached && now - pressureSince >= giveUpMs) {
+    else if (reached) {
+      // Back above after reaching it (more to hold): a new minute to reach it again.
+      reached = false;
+      pressureSince = now;
+    } else if (now - pressureSince >= giveUpMs) {
       pressureSince = undefined;
       backoffUntil = now + backoffMs;
       options.onTargetUnreachable?.(bytes);

@@ -36,7 +36,7 @@ export function registerTextFamilies(registry: Registry, render: TextRender): vo
 
 /**
  * What /metrics serves, in chunks to write as they come: the registry's metrics, then its text
- * families. Never the whole exposition at once (at 10,000 objects it is ~10 MB).
+ * families. Never the whole exposition as one string (at 10,000 objects it is ~10 MB).
  */
 export async function* exposition(registry: Registry): AsyncGenerator<string> {
   yield await registry.metrics();

@@ -91,6 +91,44 @@ describe('the Kubernetes client', () => {
     }
   });
 
+  it('fails a request that waits for a connection longer than its timeout, or is aborted while waiting, at once', async () => {
+    const client = createKubeClient(admin(), { maxConnections: 1 });
+    const hold = new AbortController();
+    try {
+      // A watch made as a plain request holds the only request connection until aborted.
+      const holding = client
+        .request('GET', `/api/v1/namespaces/${ns}/configmaps`, {
+          query: { watch: 'true' },
+          signal: hold.signal,
+          timeoutMs: 60_000,
+        })
+        .catch((e: Error) => e);
+      await vi.waitFor(() => expect(client.connections().active).toBe(1));
+      const t0 = Date.now();
+      const timedOut = await client
+        .request('GET', `/api/v1/namespaces/${ns}`, { timeoutMs: 300 })
+        .catch((e: Error) => e);
+      expect((timedOut as Error).message).toContain('no connection free in 300 ms');
+      expect(Date.now() - t0).toBeLessThan(2_000);
+      const aborted = new AbortController();
+      const pending = client
+        .get(resourceTypes.namespace, { name: ns }, { signal: aborted.signal })
+        .catch((e: Error) => e);
+      await vi.waitFor(() => expect(client.connections().waiting).toBe(1));
+      const t1 = Date.now();
+      aborted.abort(new Error('stopping'));
+      expect(((await pending) as Error).message).toBe('stopping');
+      expect(Date.now() - t1).toBeLessThan(500);
+      expect(client.connections()).toMatchObject({ active: 1, waiting: 0 });
+      hold.abort();
+      await holding;
+      expect((await client.get(resourceTypes.namespace, { name: ns })).metadata.name).toBe(ns);
+    } finally {
+      hold.abort();
+      client.close();
+    }
+  });
+
   it('closes a connection idle for idleConnectionMs, and opens a new one for the next request', async () => {
     const client = createKubeClient(admin(), { idleConnectionMs: 300 });
     try {

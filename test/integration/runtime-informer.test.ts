@@ -3,6 +3,7 @@
 // loss, a real 410 leading to a relist that reports exactly what changed, and the probe/metrics
 // endpoints fed by live informers.
 
+import { Gauge } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startHealthEndpoints } from '../../src/runtime/health.ts';
 import {
@@ -475,6 +476,28 @@ describe('health endpoints', () => {
     const head = await fetch(`${endpoints.metricsUrl}/metrics`, { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(await head.text()).toBe('');
+  });
+
+  it('answers 500 when a collector fails, not a cut-off 200', async () => {
+    const registry = createMetricsRegistry({ defaultMetrics: false });
+    new Gauge({
+      name: 'broken_gauge',
+      help: 'Fails at every scrape.',
+      registers: [registry],
+      collect() {
+        throw new Error('collector failed');
+      },
+    });
+    const endpoints = await startHealthEndpoints({
+      healthAddress: '127.0.0.1:0',
+      metricsAddress: '127.0.0.1:0',
+      registry,
+      informers: () => [],
+    });
+    running.push({ stop: () => endpoints.close() });
+    const res = await fetch(`${endpoints.metricsUrl}/metrics`);
+    expect(res.status).toBe(500);
+    expect(await res.text()).toBe('internal error\n');
   });
 
   it('one listener serves all three when both addresses are the same', async () => {

@@ -181,16 +181,32 @@ describe('memory saver, auto, with a memory target', () => {
     expect(calls.filter((c) => c === 'collect')).toHaveLength(2);
   });
 
-  it('keeps on for a target it reached once, though the resident set went over it again', async () => {
+  it('after reaching the target, a resident set above it again gets a new minute, then is let go', async () => {
     const { s, memory, unreachable } = targeted();
     memory.rss = 230 * MiB;
     await vi.advanceTimersByTimeAsync(1_000);
     memory.rss = 195 * MiB;
-    await vi.advanceTimersByTimeAsync(1_000);
-    memory.rss = 210 * MiB;
-    await vi.advanceTimersByTimeAsync(120_000);
+    await vi.advanceTimersByTimeAsync(30_000);
+    memory.rss = 210 * MiB; // the fleet grew: above the target again, at t = 31 s
+    await vi.advanceTimersByTimeAsync(59_000);
     expect(s.active()).toBe(true);
     expect(unreachable).toEqual([]);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(s.active()).toBe(false);
+    expect(unreachable).toEqual([210]);
+  });
+
+  it('reports why the mode went off: the target, or a change after the settle', async () => {
+    const { s, memory, changes, reasons } = targeted();
+    memory.rss = 230 * MiB;
+    await vi.advanceTimersByTimeAsync(1_000);
+    memory.rss = 150 * MiB;
+    await vi.advanceTimersByTimeAsync(1_000);
+    s.busy(false);
+    await vi.advanceTimersByTimeAsync(2_000);
+    s.busy(true);
+    expect(changes).toEqual([true, false, true, false]);
+    expect(reasons).toEqual(['target', 'target', 'settled', 'settled']);
   });
 
   it('off and on ignore the target; stop ends the checks', async () => {
