@@ -115,7 +115,17 @@ describe('kubeconfig access', () => {
         `users: [{name: op, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: ${plugin}, interactiveMode: Never}}}]`,
       ].join('\n'),
     );
-    expect(await whoAmI(loadKubeAccess(file))).toBe(`system:serviceaccount:${ns}:op`);
+    const access = loadKubeAccess(file);
+    expect(await whoAmI(access)).toBe(`system:serviceaccount:${ns}:op`);
+    // Its requests share the client's keep-alive pool (client-node alone makes an agent, and a new
+    // connection, per request): three requests, one connection kept.
+    const client = createKubeClient(access);
+    try {
+      for (let i = 0; i < 3; i++) await client.get(namespaceType, { name: ns }).catch(() => undefined);
+      expect(client.connections()).toMatchObject({ active: 0, idle: 1 });
+    } finally {
+      client.close();
+    }
   });
 
   it('errors name the file and what is missing', () => {
