@@ -439,6 +439,18 @@ describe('health endpoints', () => {
     expect((await fetch(`${endpoints.healthUrl}/metrics`)).status).toBe(404);
   });
 
+  /** /metrics of `registry` on a listener of its own, stopped after the test. */
+  async function metricsUrl(registry: ReturnType<typeof createMetricsRegistry>): Promise<string> {
+    const endpoints = await startHealthEndpoints({
+      healthAddress: '127.0.0.1:0',
+      metricsAddress: '127.0.0.1:0',
+      registry,
+      informers: () => [],
+    });
+    running.push({ stop: () => endpoints.close() });
+    return endpoints.metricsUrl;
+  }
+
   it('streams a large exposition as it renders: every series arrives, a slow scraper included; HEAD gets headers only', async () => {
     const registry = createMetricsRegistry({ defaultMetrics: false });
     // 200,000 series (~8 MB) in 400 chunks, as the per-object families hand them out.
@@ -449,14 +461,7 @@ describe('health endpoints', () => {
         yield Array.from({ length: 500 }, (_, i) => `big_family{n="${c * 500 + i}"} 1\n`).join('');
       }
     });
-    const endpoints = await startHealthEndpoints({
-      healthAddress: '127.0.0.1:0',
-      metricsAddress: '127.0.0.1:0',
-      registry,
-      informers: () => [],
-    });
-    running.push({ stop: () => endpoints.close() });
-    const res = await fetch(`${endpoints.metricsUrl}/metrics`);
+    const res = await fetch(`${await metricsUrl(registry)}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('transfer-encoding')).toBe('chunked');
     expect(res.headers.get('content-type')).toBe(registry.contentType);
@@ -473,7 +478,7 @@ describe('health endpoints', () => {
     const series = text.split('\n').filter((l) => l.startsWith('big_family{'));
     expect(series).toHaveLength(200_000);
     expect(series.at(-1)).toBe('big_family{n="199999"} 1');
-    const head = await fetch(`${endpoints.metricsUrl}/metrics`, { method: 'HEAD' });
+    const head = await fetch(`${res.url}`, { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(await head.text()).toBe('');
   });
@@ -488,14 +493,7 @@ describe('health endpoints', () => {
         throw new Error('collector failed');
       },
     });
-    const endpoints = await startHealthEndpoints({
-      healthAddress: '127.0.0.1:0',
-      metricsAddress: '127.0.0.1:0',
-      registry,
-      informers: () => [],
-    });
-    running.push({ stop: () => endpoints.close() });
-    const res = await fetch(`${endpoints.metricsUrl}/metrics`);
+    const res = await fetch(`${await metricsUrl(registry)}/metrics`);
     expect(res.status).toBe(500);
     expect(await res.text()).toBe('internal error\n');
   });
