@@ -162,18 +162,14 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const clientMetrics = prometheusClientMetrics(registry);
   const signalMetrics = prometheusSignalMetrics(registry);
   const kubeAccess = loadKubeConfig(options.kubeconfig);
+  const kubeClientOptions = { userAgent: 'cmk-operator', onResponse: clientMetrics.kubeResponse };
   const kube = createKubeClient(kubeAccess, {
-    userAgent: 'cmk-operator',
-    onResponse: clientMetrics.kubeResponse,
+    ...kubeClientOptions,
     ...(options.kubeConnections ? { maxConnections: options.kubeConnections } : {}),
   });
   // The Lease on connections of its own: a leader whose requests all wait behind the reconciles'
   // (a slow API server, every --kube-connections busy) must still renew in time.
-  const leaseKube = createKubeClient(kubeAccess, {
-    userAgent: 'cmk-operator',
-    onResponse: clientMetrics.kubeResponse,
-    maxConnections: 2,
-  });
+  const leaseKube = createKubeClient(kubeAccess, { ...kubeClientOptions, maxConnections: 2 });
   prometheusKubeConnectionMetrics(registry, kube.connections);
   const awsOptions = {
     sessionName: `cmk-operator-${identity}`.replace(/[^\w+=,.@-]/g, '-'),

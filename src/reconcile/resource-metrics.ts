@@ -15,7 +15,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import type { KeyReferencingObject, KmsKeyObject } from '../api/resources.ts';
-import { registerTextFamilies } from '../runtime/metrics.ts';
+import { joinChunks, registerTextFamilies } from '../runtime/metrics.ts';
 import type { KindCache } from '../runtime/wiring.ts';
 
 export type ResourceMetric =
@@ -283,11 +283,7 @@ export function resourceMetricsText(
   now: () => number = Date.now,
 ): () => Promise<string> {
   const chunks = resourceMetricsChunks(caches, now);
-  return async () => {
-    let text = '';
-    for await (const chunk of chunks()) text += chunk;
-    return text;
-  };
+  return () => joinChunks(chunks());
 }
 
 /** Adds the per-object families to what `registry` serves at /metrics (`exposition`). */

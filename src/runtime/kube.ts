@@ -13,8 +13,8 @@
 // - Requests time out (default 30 s); watches end when the server ends them, when `signal`
 //   aborts, or after `idleTimeoutMs` without a byte, and never buffer more than one line.
 // - Connections are bounded: requests share at most `maxConnections` keep-alive connections (a
-//   request beyond that waits for one to come free, and its timeout starts when it has one); an
-//   idle connection closes after `idleConnectionMs`. Watches have connections of their own, so
+//   request beyond that waits for one to come free, for at most its timeout, and an abort ends the
+//   wait at once); an idle connection closes after `idleConnectionMs`. Watches have connections of their own, so
 //   long-lived watches never take a request's place. All of them share one TLS context, built
 //   once from the kubeconfig's CA and client certificate (again when those change).
 // Never retries: retry policy belongs to the caller (queue, informer, leader election).

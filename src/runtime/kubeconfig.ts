@@ -186,7 +186,7 @@ function viaClientNode(
     ...(namespace ? { namespace } : {}),
     // client-node hands out a new agent per request (a TLS handshake each): its TLS material and
     // credentials are taken, and the client's own pool used, unless a proxy is configured.
-    proxied: proxied,
+    proxied,
     apply: async (options) => (await config()).applyToHTTPSOptions(options),
   };
 }

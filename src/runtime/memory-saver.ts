@@ -114,7 +114,6 @@ export function createMemorySaver(options: MemorySaverOptions): MemorySaver {
   const checkEveryMs = options.checkEveryMs ?? 1_000;
   const giveUpMs = options.giveUpMs ?? 60_000;
   const backoffMs = options.backoffMs ?? 300_000;
-  let on = false;
   let settled = false;
   let lastCollect = Number.NEGATIVE_INFINITY;
   let pending: TimerHandle | undefined;
@@ -128,23 +127,19 @@ export function createMemorySaver(options: MemorySaverOptions): MemorySaver {
 
   const why = (): MemorySaverReason | undefined =>
     mode === 'on' ? 'always' : settled ? 'settled' : pressureSince !== undefined ? 'target' : undefined;
+  // Why the mode is on now (undefined: off), as last set.
   let reason: MemorySaverReason | undefined;
   const update = () => {
-    const cause = why();
-    const next = cause !== undefined;
-    if (next === on) {
-      reason = cause;
-      return;
-    }
     const was = reason;
-    reason = cause;
-    on = next;
+    reason = why();
+    const on = reason !== undefined;
+    if (on === (was !== undefined)) return;
     engine.setSaver(on);
     if (on && clock.now() - lastCollect >= collectEveryMs) {
       lastCollect = clock.now();
       engine.collect();
     }
-    options.onChange?.(on, on ? cause : was);
+    options.onChange?.(on, on ? reason : was);
   };
   const cancel = () => {
     if (pending === undefined) return;
@@ -200,7 +195,7 @@ export function createMemorySaver(options: MemorySaverOptions): MemorySaver {
         update();
       } else if (!settled && pending === undefined) settleLater();
     },
-    active: () => on,
+    active: () => reason !== undefined,
     stop() {
       stopped = true;
       cancel();

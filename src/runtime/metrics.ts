@@ -44,9 +44,14 @@ export async function* exposition(registry: Registry): AsyncGenerator<string> {
 }
 
 /** The whole exposition as one text (tests, tools). */
-export async function expositionText(registry: Registry): Promise<string> {
+export function expositionText(registry: Registry): Promise<string> {
+  return joinChunks(exposition(registry));
+}
+
+/** Chunks of text joined into one (tests, tools: what /metrics writes piece by piece). */
+export async function joinChunks(chunks: AsyncIterable<string>): Promise<string> {
   let text = '';
-  for await (const chunk of exposition(registry)) text += chunk;
+  for await (const chunk of chunks) text += chunk;
   return text;
 }
 
