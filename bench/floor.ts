@@ -34,7 +34,10 @@ export interface FloorInput {
   latencyMs: number;
   /** Concurrent reconciles per controller (the operator's --concurrency). */
   concurrency: number;
-  /** Account-wide quotas the emulator enforces, by `service.Operation`. */
+  /**
+   * Per-Region quotas the emulator enforces, by `service.Operation`: one bucket per Region, as AWS
+   * keeps them, so the busiest Region's share of the calls sets the time.
+   */
   quotas: Record<OperationName, Quota>;
   /** Upper end of each transition's duration, ms. */
   transitionsMs: { flinkUpdating: number; keyspacesUpdating: number; kmsRotation: number };
@@ -174,12 +177,15 @@ export function floor(input: FloorInput): Floor {
     .filter(([op]) => op.startsWith('kms.'))
     .reduce((a, [, n]) => a + n, 0);
   const terms: FloorTerm[] = [];
+  // Calls spread evenly over the Regions: the busiest Region has the rounded-up share.
+  const regions = Math.max(1, input.regions);
+  const inBusiestRegion = (op: string) => Math.ceil((minCalls[op] ?? 0) / regions);
   const quotaBound = (prefix: string) => {
     let worst = 0;
     let which = '';
-    for (const [op, n] of Object.entries(minCalls)) {
+    for (const op of Object.keys(minCalls)) {
       if (!op.startsWith(prefix)) continue;
-      const s = quotaSeconds(n, input.quotas[op]) * 1000;
+      const s = quotaSeconds(inBusiestRegion(op), input.quotas[op]) * 1000;
       if (s > worst) {
         worst = s;
         which = op;
@@ -187,6 +193,8 @@ export function floor(input: FloorInput): Floor {
     }
     return { ms: worst, op: which };
   };
+  const quotaExplanation = (op: string) =>
+    `${inBusiestRegion(op)} ${op} calls in each Region (${minCalls[op]} over ${regions}) at ${input.quotas[op]?.ratePerSecond}/s beyond a burst of ${input.quotas[op]?.burst}`;
 
   if (input.scenario === 'steady') {
     const window = (input.resyncMs ?? 0) * (input.periods ?? 1);
@@ -230,7 +238,7 @@ export function floor(input: FloorInput): Floor {
     terms.push({
       name: 'KMS quota',
       ms: keyQuota.ms,
-      explanation: `${minCalls[keyQuota.op]} ${keyQuota.op} calls at ${input.quotas[keyQuota.op]?.ratePerSecond}/s beyond a burst of ${input.quotas[keyQuota.op]?.burst}`,
+      explanation: quotaExplanation(keyQuota.op),
     });
 
   let workloadPath = 0;
@@ -256,7 +264,7 @@ export function floor(input: FloorInput): Floor {
       terms.push({
         name: `${s} quota`,
         ms: quota.ms,
-        explanation: `${minCalls[quota.op]} ${quota.op} calls at ${input.quotas[quota.op]?.ratePerSecond}/s beyond a burst of ${input.quotas[quota.op]?.burst}`,
+        explanation: quotaExplanation(quota.op),
       });
     if (tail > 0)
       terms.push({
@@ -329,16 +337,12 @@ export const perRegionQuotas: Record<OperationName, Quota & { source: 'AWS' | 'c
   'emr-serverless.TagResource': { ratePerSecond: 5, burst: 10, source: 'chosen' },
 };
 
-/**
- * The emulator keeps one bucket per operation for the whole account, while AWS keeps one per
- * Region; with the fleet spread evenly over `regions`, the account-wide equivalent is the
- * per-Region quota times the number of Regions.
- */
-export function accountQuotas(regions: number): Record<OperationName, Quota> {
+/** The quotas as the emulator's fault rules take them (one token bucket per account and Region). */
+export function regionQuotas(): Record<OperationName, Quota> {
   return Object.fromEntries(
     Object.entries(perRegionQuotas).map(([op, q]) => [
       op,
-      { ratePerSecond: q.ratePerSecond * regions, burst: q.burst * regions },
+      { ratePerSecond: q.ratePerSecond, burst: q.burst },
     ]),
   );
 }

@@ -26,7 +26,7 @@ import {
   seedDocument,
   workloadManifest,
 } from './fleet.ts';
-import { accountQuotas, type Floor, type FloorInput, floor, type Scenario } from './floor.ts';
+import { type Floor, type FloorInput, floor, regionQuotas, type Scenario } from './floor.ts';
 import { type BenchKube, benchKube, type KubeObject, pool } from './kube.ts';
 import {
   type MetricsSample,
@@ -194,7 +194,7 @@ function diff(after: Record<string, number>, before: Record<string, number>): Re
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 /** Emulator fault rules: latency on every call, and the quotas as token buckets. */
-function faultRules(opts: BenchOptions, regions: number) {
+function faultRules(opts: BenchOptions) {
   const rules: Array<Record<string, unknown>> = [
     {
       service: '*',
@@ -202,7 +202,7 @@ function faultRules(opts: BenchOptions, regions: number) {
       latencyMs: { min: Math.max(0, opts.latencyMs - opts.jitterMs), max: opts.latencyMs + opts.jitterMs },
     },
   ];
-  for (const [op, q] of Object.entries(accountQuotas(regions))) {
+  for (const [op, q] of Object.entries(regionQuotas())) {
     const [service, operation] = op.split('.') as [string, string];
     rules.push({ service, operation, quota: q });
   }
@@ -244,7 +244,7 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
     const seedStarted = Date.now();
     await admin.seed(seedDocument(fleet));
     log(`seeded the emulator in ${Date.now() - seedStarted} ms`);
-    const rules = faultRules(opts, fleet.regions.length);
+    const rules = faultRules(opts);
     await admin.setFaults(rules as never);
 
     // The fleet in Kubernetes, before the operator starts: (a) measures an operator that finds it.
@@ -324,7 +324,7 @@ export async function runBench(opts: BenchOptions): Promise<RunResult> {
       regions: fleet.regions.length,
       latencyMs: opts.latencyMs,
       concurrency: opts.concurrency,
-      quotas: accountQuotas(fleet.regions.length),
+      quotas: regionQuotas(),
       transitionsMs: {
         flinkUpdating: opts.transitions.flinkUpdating[1],
         keyspacesUpdating: opts.transitions.keyspacesUpdating[1],

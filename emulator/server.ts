@@ -261,7 +261,7 @@ export function createEmulatorServer(host: EmulatorHost): Server {
       });
     };
 
-    const fault = world.faults.decide(svc.name, op);
+    const fault = world.faults.decide(svc.name, op, { accountId: ctx.accountId, region: ctx.region });
     if (fault.delayMs > 0) await new Promise((r) => setTimeout(r, fault.delayMs));
     if (fault.error) {
       record(fault.error.code, fault.error.message, true);

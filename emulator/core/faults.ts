@@ -1,5 +1,6 @@
 // Fault injection, per service and operation: latency, throttling, server errors, a chosen error
-// code, and request-rate quotas as token buckets (the way AWS enforces its per-operation quotas).
+// code, and request-rate quotas as token buckets, one per account and Region (the way AWS enforces
+// its per-operation quotas: a Region's calls never use another Region's budget).
 // Decisions draw from the world's seeded PRNG, so a seed reproduces a run. Latency and quotas are in
 // real time: they exist to shape load, not to model AWS's logical clock.
 
@@ -19,10 +20,18 @@ export interface FaultRule {
   serverErrorRate?: number;
   /** A specific error to inject with a probability. */
   error?: { code: string; status?: number; message?: string; rate: number };
-  /** Token bucket: at most `ratePerSecond` sustained, `burst` at once; excess calls are throttled. */
+  /**
+   * Token bucket: at most `ratePerSecond` sustained, `burst` at once; excess calls are throttled.
+   * One bucket per account and Region, as AWS keeps them.
+   */
   quota?: { ratePerSecond: number; burst?: number };
   /** Stop applying after this many injected faults (latency does not count). */
   limit?: number;
+}
+
+export interface QuotaScope {
+  accountId: string;
+  region: string;
 }
 
 export interface FaultDecision {
@@ -35,7 +44,8 @@ export interface FaultInjector {
   set(rules: FaultRule[]): void;
   add(rule: FaultRule): void;
   clear(): void;
-  decide(service: string, operation: string): FaultDecision;
+  /** `scope` (the caller's account and the request's Region) picks a quota's bucket. */
+  decide(service: string, operation: string, scope?: QuotaScope): FaultDecision;
   /** Faults injected so far, by `service.operation.code`. */
   counts(): Record<string, number>;
 }
@@ -77,7 +87,7 @@ export function createFaultInjector(
       buckets.clear();
     },
     counts: () => ({ ...counts }),
-    decide(service, operation) {
+    decide(service, operation, scope) {
       let delayMs = 0;
       for (const rule of rules) {
         if (!matches(rule, service, operation)) continue;
@@ -85,7 +95,7 @@ export function createFaultInjector(
         if (rule.limit !== undefined && (used.get(rule) ?? 0) >= rule.limit) continue;
         let error: AwsError | undefined;
         if (rule.quota) {
-          const key = `${rules.indexOf(rule)}:${service}.${operation}`;
+          const key = `${rules.indexOf(rule)}:${service}.${operation}:${scope?.accountId ?? ''}:${scope?.region ?? ''}`;
           const burst = rule.quota.burst ?? Math.max(1, rule.quota.ratePerSecond);
           const t = now();
           const b = buckets.get(key) ?? { tokens: burst, last: t };

@@ -8,7 +8,7 @@ import type { KeyReferenceGrantObject, KeyReferencingObject, KmsKeyObject } from
 import { referencedKmsKey } from '../api/resources.ts';
 import { keyArnsOf } from '../keys/key-usage.ts';
 import type { Reconcile } from '../runtime/controller.ts';
-import { objectKey } from '../runtime/kube.ts';
+import { type KubeObject, objectKey } from '../runtime/kube.ts';
 import type { Index } from '../runtime/watch.ts';
 import {
   type ControllerDefinition,
@@ -194,6 +194,7 @@ function applicationChildController(
       ]),
       grantChanges(c.grants, () => cache.keys()),
     ],
+    quotaScope,
   };
 }
 
@@ -208,6 +209,18 @@ export function kmsKeyWorkers(concurrency: number): number {
   return Math.max(16, 2 * concurrency);
 }
 
+/**
+ * The AWS request quota an object's reconcile spends: its Region and role (the role's account).
+ * AWS keeps request quotas per account and Region (AWS-006), so the queue hands out keys spread
+ * across these; an object without `spec.region` uses the default Region (one scope of its own here).
+ */
+export function quotaScope(object: KubeObject): string {
+  const spec = ((object as { spec?: unknown }).spec ?? {}) as { region?: unknown; roleArn?: unknown };
+  const region = typeof spec.region === 'string' ? spec.region : '';
+  const role = typeof spec.roleArn === 'string' ? spec.roleArn : '';
+  return role ? `${region}|${role}` : region;
+}
+
 /** The controllers, one per root kind. */
 export function controllerDefinitions(c: ControllerInputs): ControllerDefinition[] {
   const definitions: ControllerDefinition[] = [
@@ -217,6 +230,7 @@ export function controllerDefinitions(c: ControllerInputs): ControllerDefinition
       reconcile: c.kmsKeyReconcile,
       watches: [...c.referencing.map(keyUsers), ...c.referencing.map((r) => keyArnUsers(r, c.kmsKeysOf))],
       workers: kmsKeyWorkers,
+      quotaScope,
     },
   ];
   for (const w of c.workloads) {
@@ -230,6 +244,7 @@ export function controllerDefinitions(c: ControllerInputs): ControllerDefinition
         }),
         grantChanges(c.grants, () => w.cache.keys()),
       ],
+      quotaScope,
     });
   }
   // Job runs and sessions: run on an application, on their own key or the application object's.

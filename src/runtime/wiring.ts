@@ -71,6 +71,11 @@ export interface ControllerDefinition {
   watches: Watch[];
   /** Its workers, from the process's `--concurrency` (default: that many). */
   workers?: (concurrency: number) => number;
+  /**
+   * The AWS quota a reconcile of the object spends (its account and Region): the queue spreads its
+   * workers across them (work-queue.ts `groupOf`). Without it, or for a key not in the cache: one.
+   */
+  quotaScope?: (object: KubeObject) => string;
 }
 
 /**
@@ -110,6 +115,14 @@ export interface WiringDeps {
   resyncGate?: ResyncGate;
 }
 
+/** A key's quota scope from the cached object ('' when it is not cached: gone or not seen yet). */
+function groupOf(cache: KindCache<KubeObject>, scope: (object: KubeObject) => string) {
+  return (key: string) => {
+    const object = cache.get(key);
+    return object ? scope(object) : '';
+  };
+}
+
 /** Creates the controller's queue and workers and attaches its watches to the informers. */
 export function wireController(definition: ControllerDefinition, deps: WiringDeps): Controller {
   const concurrency = Math.max(1, definition.workers?.(deps.concurrency) ?? deps.concurrency);
@@ -118,6 +131,7 @@ export function wireController(definition: ControllerDefinition, deps: WiringDep
     ...(deps.resyncGate ? { resyncGate: deps.resyncGate } : {}),
     // Two workers always free for changes: a spec change never waits for a resync to finish.
     maxSlowInFlight: Math.max(1, concurrency - 2),
+    ...(definition.quotaScope ? { groupOf: groupOf(definition.root, definition.quotaScope) } : {}),
   });
   const enqueue = (keys: Iterable<Enqueue>) => {
     for (const k of keys) {

@@ -28,6 +28,11 @@
 //   of a change between its looks, and resyncs started between them would be in its way.
 // - `maxSlowInFlight`: a queue hands out at most that many slow-lane keys at once, so workers stay
 //   free for a change that arrives while resyncs are due by the thousand.
+// - `groupOf(key)` (optional): the AWS quota a key's reconcile spends, an account and Region. Within
+//   a lane the next key comes from the group with the fewest keys in flight (ties: the group served
+//   least recently), FIFO within a group. AWS keeps its request quotas per account and Region: a
+//   fleet listed Region by Region (one namespace per Region) was worked one Region at a time, all
+//   workers waiting on that Region's quota while the others' went unused. Without it: FIFO.
 // - `addRateLimited(key)`: delay = max(per-key exponential backoff, global token bucket), the
 //   per-key part growing with each call until `forget(key)`.
 // - After `shutdown()`: adds are ignored, pending delayed adds are cancelled, every pending and
@@ -69,6 +74,8 @@ export interface WorkQueueOptions {
    * workers are always free when a change arrives, so it never waits for a resync to finish.
    */
   maxSlowInFlight?: number;
+  /** The quota a key's reconcile spends (AWS account and Region); keys are spread across them. */
+  groupOf?: (key: string) => string;
 }
 
 /**
@@ -154,6 +161,63 @@ export interface WorkQueue {
   len(): number;
 }
 
+/**
+ * The keys waiting in one lane: FIFO within a group; `peek` picks the group with the fewest keys in
+ * flight, ties to the group served least recently. With one group it is a FIFO list. Entries whose
+ * key left the lane since (`live` false) are dropped when reached.
+ */
+export interface FairList {
+  push(key: string, group: string): void;
+  /** The next live key and its group, not removed. */
+  peek(live: (key: string) => boolean, inFlight: (group: string) => number): Entry | undefined;
+  /** Removes the head of `group` (what `peek` returned) and moves the group behind the others. */
+  shift(group: string): void;
+  clear(): void;
+}
+
+interface Entry {
+  key: string;
+  group: string;
+}
+
+export function fairList(): FairList {
+  // Insertion order of the map: the groups from least to most recently served.
+  const groups = new Map<string, string[]>();
+  return {
+    push(key, group) {
+      const list = groups.get(group);
+      if (list) list.push(key);
+      else groups.set(group, [key]);
+    },
+    peek(live, inFlight) {
+      let best: Entry | undefined;
+      let bestLoad = Number.POSITIVE_INFINITY;
+      for (const [group, list] of groups) {
+        while (list.length > 0 && !live(list[0]!)) list.shift();
+        if (list.length === 0) {
+          groups.delete(group);
+          continue;
+        }
+        const load = inFlight(group);
+        if (load < bestLoad) {
+          best = { key: list[0]!, group };
+          bestLoad = load;
+          if (load === 0) break;
+        }
+      }
+      return best;
+    },
+    shift(group) {
+      const list = groups.get(group);
+      if (!list) return;
+      list.shift();
+      groups.delete(group);
+      if (list.length > 0) groups.set(group, list);
+    },
+    clear: () => groups.clear(),
+  };
+}
+
 export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   const clock = options.clock ?? systemClock;
   const metrics = options.metrics ?? noWorkQueueMetrics;
@@ -161,10 +225,15 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
 
   // Keys waiting to be handed out, by lane. A key that moved lanes leaves a stale entry in the
   // array it left; `waiting` is the truth, and stale entries are skipped when reached.
-  const fast: string[] = [];
+  const fast = fairList();
   /** Fast-lane keys whose follow-up came due: handed out before `fast`. */
-  const followUps: string[] = [];
-  const slow: string[] = [];
+  const followUps = fairList();
+  const slow = fairList();
+  const groupOf = options.groupOf ?? (() => '');
+  /** Keys in flight per group, and the group each in-flight key was handed out for. */
+  const groupLoad = new Map<string, number>();
+  const groupInFlight = new Map<string, string>();
+  const inFlight = (group: string) => groupLoad.get(group) ?? 0;
   const waiting = new Map<string, Lane>();
   /** Keys added again while in flight, and the lane they go back to after `done`. */
   const rerun = new Map<string, Lane>();
@@ -213,30 +282,34 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     return { unfinishedSeconds, longestSeconds };
   });
 
-  /** The first key of `list` still waiting in the fast lane (stale entries dropped on the way). */
-  function firstFast(list: string[]): string | undefined {
-    for (let key = list.shift(); key !== undefined; key = list.shift())
-      if (waiting.get(key) === 'fast') return key;
-    return undefined;
-  }
+  const isFast = (key: string) => waiting.get(key) === 'fast';
+  const isSlow = (key: string) => waiting.get(key) === 'slow';
 
   /** The next key and its lane; a slow key only if the gate lets one start (it is then counted). */
-  function next(): { key: string; lane: Lane } | undefined {
-    const key = firstFast(followUps) ?? firstFast(fast);
-    if (key !== undefined) return { key, lane: 'fast' };
-    // Stale entries first, so the gate is asked only for a key that is really waiting.
-    while (slow.length > 0 && waiting.get(slow[0]!) !== 'slow') slow.shift();
-    if (slow.length === 0 || slowInFlight >= maxSlowInFlight) return undefined;
+  function next(): { key: string; group: string; lane: Lane } | undefined {
+    for (const list of [followUps, fast]) {
+      const found = list.peek(isFast, inFlight);
+      if (found) {
+        list.shift(found.group);
+        return { ...found, lane: 'fast' };
+      }
+    }
+    // A waiting key first, so the gate is asked only for a key that is really waiting.
+    const found = slow.peek(isSlow, inFlight);
+    if (found === undefined || slowInFlight >= maxSlowInFlight) return undefined;
     if (gate && !gate.tryStartSlow()) return undefined;
     slowInFlight += 1;
-    return { key: slow.shift()!, lane: 'slow' };
+    slow.shift(found.group);
+    return { ...found, lane: 'slow' };
   }
 
   function take(): string | undefined {
     const found = next();
     if (found === undefined) return undefined;
-    const { key, lane } = found;
+    const { key, group, lane } = found;
     const now = clock.now();
+    groupInFlight.set(key, group);
+    groupLoad.set(group, inFlight(group) + 1);
     // In flight before it stops waiting: the gate never sees a moment without this fast key.
     processing.set(key, lane);
     if (lane === 'fast') countFast(1);
@@ -261,7 +334,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   });
 
   function enqueue(key: string, to: Lane, followUp = false): void {
-    (to === 'slow' ? slow : followUp ? followUps : fast).push(key);
+    (to === 'slow' ? slow : followUp ? followUps : fast).push(key, groupOf(key));
     setWaiting(key, to);
     if (!addedAt.has(key)) addedAt.set(key, clock.now());
     metrics.depth(waiting.size);
@@ -403,6 +476,11 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       const lane = processing.get(key);
       if (lane === undefined) return;
       processing.delete(key);
+      const group = groupInFlight.get(key) ?? '';
+      groupInFlight.delete(key);
+      const load = inFlight(group) - 1;
+      if (load > 0) groupLoad.set(group, load);
+      else groupLoad.delete(group);
       const started = startedAt.get(key);
       startedAt.delete(key);
       if (started !== undefined) metrics.worked((clock.now() - started) / 1000);
@@ -428,9 +506,9 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       for (const key of [...waiting.keys()]) setWaiting(key, undefined);
       unsubscribe?.();
       rerun.clear();
-      fast.length = 0;
-      followUps.length = 0;
-      slow.length = 0;
+      fast.clear();
+      followUps.clear();
+      slow.clear();
       metrics.depth(0);
       for (const waiter of waiters.splice(0)) waiter(undefined);
     },

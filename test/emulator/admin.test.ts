@@ -273,6 +273,25 @@ describe('fault injection', () => {
     await newKey();
   });
 
+  it('a quota is one bucket per Region: a Region that used its burst does not throttle another', async () => {
+    await fixture.admin.addFault({
+      service: 'kms',
+      operation: 'CreateKey',
+      quota: { ratePerSecond: 0.001, burst: 2 },
+    });
+    const inRegion = (region: string) => new KMSClient({ ...fixture.clientConfig(), region, maxAttempts: 1 });
+    const east = inRegion('us-east-1');
+    const west = inRegion('eu-west-1');
+    const outcome = (client: KMSClient) =>
+      newKey(client).then(
+        () => 'ok',
+        (e: Error) => e.name,
+      );
+    const seen: string[] = [];
+    for (const client of [east, east, east, west, west, west]) seen.push(await outcome(client));
+    expect(seen).toEqual(['ok', 'ok', 'ThrottlingException', 'ok', 'ok', 'ThrottlingException']);
+  });
+
   it('stops injecting after `limit` faults', async () => {
     await fixture.admin.addFault({ service: 'kms', throttleRate: 1, limit: 2 });
     const outcomes: string[] = [];

@@ -2,7 +2,7 @@
 // its monotonicity, so a change to the model shows up here before it silently moves every ratio.
 
 import { describe, expect, it } from 'vitest';
-import { accountQuotas, type FloorInput, floor, perRegionQuotas, quotaSeconds } from '../../bench/floor.ts';
+import { type FloorInput, floor, perRegionQuotas, quotaSeconds, regionQuotas } from '../../bench/floor.ts';
 
 const unlimited = {};
 
@@ -92,6 +92,21 @@ describe('floor: minimal time', () => {
     // (100 - 10) / 5 = 18 s to issue the updates, then the last transition
     expect(f.timeMs).toBe(40 + 18_000 + 6040 + 10);
   });
+  it("a quota is per Region: the busiest Region's share of the calls sets the time", () => {
+    const quotas = { 'kinesisanalytics.UpdateApplication': { ratePerSecond: 5, burst: 10 } };
+    const four = floor(input({ quotas, regions: 4, concurrency: 100 }));
+    // 100 updates over 4 Regions: 25 in each, (25 - 10) / 5 = 3 s, then the last transition
+    expect(four.terms.find((t) => t.name === 'kinesisanalytics quota')).toEqual({
+      name: 'kinesisanalytics quota',
+      ms: 3000,
+      explanation:
+        '25 kinesisanalytics.UpdateApplication calls in each Region (100 over 4) at 5/s beyond a burst of 10',
+    });
+    expect(four.timeMs).toBe(40 + 3000 + 6040 + 10);
+    // 3 Regions: the busiest has ceil(100 / 3) = 34.
+    const three = floor(input({ quotas, regions: 3, concurrency: 100 }));
+    expect(three.terms.find((t) => t.name === 'kinesisanalytics quota')?.ms).toBe(((34 - 10) / 5) * 1000);
+  });
   it('Keyspaces DDL concurrency makes waves of transitions', () => {
     const f = floor(
       input({ workloads: { kinesisanalytics: 0, cassandra: 500, 'emr-serverless': 0 }, concurrency: 1000 }),
@@ -126,7 +141,7 @@ describe('floor: minimal time', () => {
           input({
             scenario,
             workloads: { kinesisanalytics: n, cassandra: n, 'emr-serverless': n },
-            quotas: accountQuotas(1),
+            quotas: regionQuotas(),
           }),
         );
         expect(f.timeMs).toBeGreaterThanOrEqual(last);
@@ -139,7 +154,7 @@ describe('floor: minimal time', () => {
   });
   it('every term is explained', () => {
     for (const scenario of ['initial', 'switch', 'rotation', 'steady'] as const) {
-      const f = floor(input({ scenario, quotas: accountQuotas(2) }));
+      const f = floor(input({ scenario, quotas: regionQuotas(), regions: 2 }));
       expect(f.terms.length).toBeGreaterThan(0);
       for (const t of f.terms) {
         expect(Number.isFinite(t.ms)).toBe(true);
@@ -150,10 +165,10 @@ describe('floor: minimal time', () => {
   });
 });
 
-describe('accountQuotas', () => {
-  it('scales the per-Region quotas by the number of Regions', () => {
-    const q = accountQuotas(7);
-    expect(q['kms.DescribeKey']).toEqual({ ratePerSecond: 14_000, burst: 14_000 });
+describe('regionQuotas', () => {
+  it('are the per-Region quotas, one bucket per Region in the emulator', () => {
+    const q = regionQuotas();
+    expect(q['kms.DescribeKey']).toEqual({ ratePerSecond: 2000, burst: 2000 });
     expect(Object.keys(q)).toEqual(Object.keys(perRegionQuotas));
   });
 });

@@ -322,6 +322,73 @@ describe('work queue: workers kept free for changes', () => {
   });
 });
 
+describe('work queue: keys spread across AWS quota scopes (groupOf)', () => {
+  // Keys named `<region>/<n>`; the group is the Region.
+  const byRegion = (key: string) => key.split('/')[0]!;
+
+  it('a fleet listed Region by Region is handed out across the Regions, FIFO within each', async () => {
+    const queue = createWorkQueue({ groupOf: byRegion });
+    for (const r of ['east', 'west', 'eu']) for (let i = 0; i < 3; i++) queue.add(`${r}/${i}`);
+    expect(await drain(queue)).toEqual([
+      'east/0',
+      'west/0',
+      'eu/0',
+      'east/1',
+      'west/1',
+      'eu/1',
+      'east/2',
+      'west/2',
+      'eu/2',
+    ]);
+  });
+
+  it('the next key comes from the Region with the fewest keys in flight: a slow Region does not collect the workers', async () => {
+    const queue = createWorkQueue({ groupOf: byRegion });
+    for (let i = 0; i < 6; i++) queue.add(`east/${i}`);
+    for (let i = 0; i < 6; i++) queue.add(`west/${i}`);
+    // Two workers each hold an east key (waiting on east's quota), one a west key.
+    const held = [await queue.get(), await queue.get(), await queue.get()];
+    expect(held).toEqual(['east/0', 'west/0', 'east/1']);
+    // Two east in flight against one west: the next two go to west, then they alternate.
+    expect(await queue.get()).toBe('west/1');
+    queue.done('west/0');
+    expect(await queue.get()).toBe('west/2');
+    queue.done('west/1');
+    queue.done('west/2');
+    // West has none in flight now, east two: west again, though east was served longer ago.
+    expect(await queue.get()).toBe('west/3');
+    queue.done('east/0');
+    queue.done('east/1');
+    expect(await queue.get()).toBe('east/2');
+  });
+
+  it('keeps the lanes: a change in a busy Region goes before a resync in an idle one', async () => {
+    const queue = createWorkQueue({ groupOf: byRegion });
+    queue.addAfter('west/resync', 10);
+    await vi.advanceTimersByTimeAsync(10);
+    queue.add('east/a');
+    queue.add('east/b');
+    expect(await queue.get()).toBe('east/a');
+    expect(await queue.get()).toBe('east/b');
+    expect(await queue.get()).toBe('west/resync');
+  });
+
+  it('a key that moved lanes is handed out once, from the lane it is in', async () => {
+    const queue = createWorkQueue({ groupOf: byRegion });
+    queue.addAfter('east/1', 10);
+    queue.addAfter('west/1', 10);
+    await vi.advanceTimersByTimeAsync(10);
+    queue.add('west/1'); // moves up to the fast lane
+    expect(await drain(queue)).toEqual(['west/1', 'east/1']);
+  });
+
+  it('without groupOf every key is one group: FIFO', async () => {
+    const queue = createWorkQueue();
+    for (const r of ['east', 'west']) for (let i = 0; i < 2; i++) queue.add(`${r}/${i}`);
+    expect(await drain(queue)).toEqual(['east/0', 'east/1', 'west/0', 'west/1']);
+  });
+});
+
 describe('work queue: dedupe and processing set', () => {
   it('queues a key once however often it is added, FIFO by first add', async () => {
     const queue = createWorkQueue();

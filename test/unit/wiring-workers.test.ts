@@ -3,7 +3,7 @@
 // a rotation asked for on every key at once starts on every key at once.
 
 import { describe, expect, it } from 'vitest';
-import { controllerDefinitions, kmsKeyWorkers } from '../../src/reconcile/controllers.ts';
+import { controllerDefinitions, kmsKeyWorkers, quotaScope } from '../../src/reconcile/controllers.ts';
 import { silentLogger } from '../../src/runtime/log.ts';
 import { noControllerMetrics, noWorkQueueMetrics } from '../../src/runtime/metrics.ts';
 import { type ControllerDefinition, type KindCache, wireController } from '../../src/runtime/wiring.ts';
@@ -71,5 +71,70 @@ describe('controller workers', () => {
       atOnce: 48,
       most: 48,
     });
+  });
+});
+
+describe('controller workers across AWS quota scopes', () => {
+  it("a key's scope is its Region, and its role when it names one (another account's quota)", () => {
+    const o = (spec: object) => ({ metadata: { name: 'x' }, spec });
+    expect(quotaScope(o({ region: 'eu-west-1' }))).toBe('eu-west-1');
+    expect(quotaScope(o({ region: 'eu-west-1', roleArn: 'arn:aws:iam::444455556666:role/r' }))).toBe(
+      'eu-west-1|arn:aws:iam::444455556666:role/r',
+    );
+    expect(quotaScope(o({}))).toBe('');
+  });
+
+  it('a fleet listed Region by Region is worked in every Region at once', async () => {
+    // Six objects per Region, listed (and so added) one Region after the other; 3 workers.
+    const regions = ['us-east-1', 'eu-west-1', 'ap-south-1'];
+    const objects = new Map(
+      regions.flatMap((region) =>
+        [0, 1, 2, 3, 4, 5].map((i) => [
+          `ns/${region}-${i}`,
+          { metadata: { name: `${region}-${i}` }, spec: { region } },
+        ]),
+      ),
+    );
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const started: string[] = [];
+    const [kmsKey] = controllerDefinitions({
+      kmsKeys: {} as never,
+      anyKmsKeys: {} as never,
+      grants: {} as never,
+      workloads: [],
+      referencing: [],
+      kmsKeysOf: () => [],
+      kmsKeyReconcile: async () => ({}),
+    });
+    const controller = wireController(
+      {
+        name: 'widget',
+        watches: [],
+        root: { informers: [], get: (key: string) => objects.get(key) } as unknown as KindCache<never>,
+        ...(kmsKey!.quotaScope ? { quotaScope: kmsKey!.quotaScope } : {}),
+        reconcile: async (key) => {
+          started.push(key);
+          await gate;
+          return {};
+        },
+      },
+      {
+        log: silentLogger(),
+        queueMetrics: () => noWorkQueueMetrics,
+        controllerMetrics: () => noControllerMetrics,
+        concurrency: 3,
+        resyncMs: 60_000,
+      },
+    );
+    // The informers list before the workers start (as while the operator waits for the caches).
+    for (const key of objects.keys()) controller.queue.add(key);
+    controller.start();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(started.map((k) => k.slice(3, -2)).sort()).toEqual([...regions].sort());
+    release();
+    await controller.stop({ deadlineMs: 1_000 });
   });
 });
