@@ -64,13 +64,26 @@ export function workloadActions(
     ChangeKey: async (action, ctx, plan) => {
       // Intent first: a crash after AWS accepted the change, before the result is recorded, must
       // leave a record of the switch that the next leader completes from what AWS reports.
-      const startTime = isoNow(ctx.observation.input.now);
+      const fromKey = keyLabel(action.from);
+      const toKey = keyLabel(action.to);
+      const changeKeyOperation = adapter.capabilities.changeKeyOperation;
+      // The same switch asked for again before AWS took it (a throttled call, retried): its intent
+      // is already stored, with the time it was first asked for, and is not written again.
+      const stored = ctx.object.status?.lastOperation;
+      const again =
+        stored?.status === 'InProgress' &&
+        stored.id === undefined &&
+        stored.endTime === undefined &&
+        stored.action === changeKeyOperation &&
+        stored.fromKey === fromKey &&
+        stored.toKey === toKey;
+      const startTime = again ? stored.startTime : isoNow(ctx.observation.input.now);
       const intent = {
-        action: adapter.capabilities.changeKeyOperation,
+        action: changeKeyOperation,
         status: 'InProgress' as const,
         startTime,
-        fromKey: keyLabel(action.from),
-        toKey: keyLabel(action.to),
+        fromKey,
+        toKey,
       };
       // The intent is written with the whole status the switch leads to (Reconciling, the plan), so
       // AWS's answer (an operation id, a synchronous success) is kept in memory for the reconcile

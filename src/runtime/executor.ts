@@ -13,7 +13,8 @@
 // - Actions run in plan order; the first one that fails ends the list. A failure AWS reported is
 //   mapped once, by outcomeFor: stalled → Stalled=True and a TerminalError (no backoff retries);
 //   transient → Reconciling=True (reason Retrying) and a TransientError (backoff). Anything that is
-//   not an AWS failure is rethrown as it is, with no status write (the queue retries it).
+//   not an AWS failure is rethrown as it is, with no status write (the queue retries it); so is a
+//   throttled action in its first `quietThrottledRetries` retries (reason Throttled, no Event).
 // - Status is written once at the end, only if it changed (and the kind does not hold the stored
 //   one: a change in flight; nor is the only change in the kind's paced fields inside their wait,
 //   which a look when the wait ends then writes), even when an action failed, from the object as
@@ -43,6 +44,14 @@ import { addFinalizer, removeFinalizer } from './finalizers.ts';
 import { isNotFound, type KubeClient, type KubeObject, type ResourceType } from './kube.ts';
 import { type DesiredCondition, outcomeFor, type PlannedEvent, type PlanOutcome } from './outcome.ts';
 import { asJson, writeStatusIfChanged } from './status.ts';
+
+/**
+ * Retries of an object whose action was throttled that write nothing (no status, no Event): at a
+ * fleet's scale a burst above a quota throttles some calls through all of the SDK's attempts, and
+ * each cost a Warning Event and two status writes. From the fourth retry on, a throttle is
+ * reported (Reconciling, reason Retrying, and a Warning Event).
+ */
+export const quietThrottledRetries = 3;
 
 /** What every plan carries. Kinds add their own fields (status, lines...). */
 export interface ExecutablePlan<A extends { type: string }> {
@@ -417,6 +426,12 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
         if (result?.stalled || result?.deferred) break;
       } catch (e) {
         if (!(e instanceof AwsCallErrorClass)) throw e;
+        // Throttled through the SDK's attempts: AWS refused the call before acting (AWS-006), so
+        // nothing happened and the queue's backoff paces the retry. The first few times it is pacing,
+        // not news: no Warning Event and no status write (an intent written before the call stands,
+        // and the retry finds it already stored). A throttle that persists is reported as any failure.
+        if (e.failure.cause === 'Throttled' && ctx.retries < quietThrottledRetries)
+          throw new TransientError(failureText(e), { reason: 'Throttled', cause: e });
         const outcome = outcomeFor(e.failure, 'act');
         const message = `${action.type} failed: ${e.failure.code}: ${e.failure.message}`;
         record({ type: 'Warning', reason: `${action.type}Failed`, action: action.type, note: message });

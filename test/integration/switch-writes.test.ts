@@ -97,4 +97,76 @@ describe('a key switch', () => {
       eventsBefore.filter((e) => e.reason === 'SwitchingKey').length + 1,
     );
   });
+
+  it('throttled through all its attempts, costs the same two writes and one Event, and no Warning', {
+    timeout: 90_000,
+  }, async () => {
+    const first = await f.serviceKey('throttled-a');
+    const second = await f.serviceKey('throttled-b');
+    f.emulator.seed({
+      kinesisanalytics: {
+        applications: [
+          { name: 'throttled-app', status: 'READY', keyType: 'CUSTOMER_MANAGED_KEY', keyId: first },
+        ],
+      },
+    });
+    await f.create('FlinkApplication', 'throttled', {
+      applicationName: 'throttled-app',
+      key: { kmsKeyRef: { name: 'throttled-a' } },
+    });
+    await f.waitFor(
+      'FlinkApplication',
+      'throttled',
+      condition('Ready', 'True'),
+      'adopted on its key',
+      30_000,
+    );
+    const eventsBefore = await f.events('throttled');
+    // The SDK tries a call three times: the first switch attempt is throttled through all of them,
+    // and so is the first retry's first attempt.
+    await f.admin.addFault({
+      service: 'kinesisanalytics',
+      operation: 'UpdateApplication',
+      throttleRate: 1,
+      limit: 4,
+    });
+    const versions = await versionsDuring('flinkapplications', 'throttled', async () => {
+      await f.patch('FlinkApplication', 'throttled', {
+        spec: { key: { kmsKeyRef: { name: 'throttled-b' } } },
+      });
+      await f.waitFor(
+        'FlinkApplication',
+        'throttled',
+        (o: Watched) =>
+          condition('Ready', 'True')(o as never) &&
+          (o.status?.['current'] as { keyArn?: string } | undefined)?.keyArn === second
+            ? true
+            : undefined,
+        'on the second key',
+        40_000,
+      );
+    });
+    const updates = (await f.admin.calls()).filter((c) => c.eventName === 'UpdateApplication');
+    expect(updates.filter((c) => c.errorCode === 'ThrottlingException')).toHaveLength(4);
+    const statusWrites = versions.slice(1);
+    const summary = versions.map((v) => ({
+      lastOperation: v.status?.['lastOperation'],
+      conditions: v.status?.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`),
+    }));
+    expect(statusWrites, JSON.stringify(summary, null, 1)).toHaveLength(2);
+    const [intent, result] = statusWrites as [Watched, Watched];
+    expect(intent.status?.['lastOperation']).toMatchObject({ status: 'InProgress', toKey: second });
+    expect(result.status?.['lastOperation']).toMatchObject({
+      status: 'Succeeded',
+      toKey: second,
+      // The time the switch was first asked for: the retry found its intent stored.
+      startTime: (intent.status?.['lastOperation'] as { startTime?: string } | undefined)?.startTime,
+    });
+    const events = await f.events('throttled');
+    expect(events.filter((e) => e.type === 'Warning')).toEqual([]);
+    expect(events.length - eventsBefore.length).toBe(1);
+    expect(events.filter((e) => e.reason === 'SwitchingKey')).toHaveLength(
+      eventsBefore.filter((e) => e.reason === 'SwitchingKey').length + 1,
+    );
+  });
 });
