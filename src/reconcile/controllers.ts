@@ -210,9 +210,11 @@ export function kmsKeyWorkers(concurrency: number): number {
 }
 
 /**
- * The AWS request quota an object's reconcile spends: its Region and role (the role's account).
- * AWS keeps request quotas per account and Region (AWS-006), so the queue hands out keys spread
- * across these; an object without `spec.region` uses the default Region (one scope of its own here).
+ * Which AWS request quota an object's reconcile spends, near enough to spread the work: AWS keeps
+ * request quotas per account and Region (AWS-006), and the queue hands out keys spread across these
+ * scopes. The scope is the Region the object names and its role when it names one (a role stands for
+ * its account, though two roles of one account are two scopes here); objects that name no Region
+ * (the default one; job runs and sessions, which run in their application's) share one scope.
  */
 export function quotaScope(object: KubeObject): string {
   const spec = ((object as { spec?: unknown }).spec ?? {}) as { region?: unknown; roleArn?: unknown };

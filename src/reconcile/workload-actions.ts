@@ -40,6 +40,43 @@ const progressing = (plan: WorkloadPlan) => ({
 export const resourceArnOf = (o: WorkloadObservation) =>
   o.input.observed.kind === 'found' ? o.input.observed.state.resourceArn : '';
 
+/** A stored switch intent this recent, for the same keys and not yet taken by AWS, is reused. */
+export const sameIntentMs = 60_000;
+
+/**
+ * The start time of a switch's intent. The same switch asked for again within `sameIntentMs`, before
+ * AWS took it (a throttled call, retried), keeps the stored one: its intent is already stored and is
+ * not written again. Otherwise now (an older intent would slow the follow-up pace, which counts from
+ * the start).
+ */
+export function intentStart(
+  stored:
+    | {
+        status?: string;
+        startTime?: string;
+        id?: string;
+        endTime?: string;
+        action?: string;
+        fromKey?: string;
+        toKey?: string;
+      }
+    | undefined,
+  next: { action: string; fromKey: string; toKey: string; now: number },
+): string {
+  const storedAt = stored?.startTime ? Date.parse(stored.startTime) : Number.NaN;
+  const age = next.now - storedAt;
+  const same =
+    stored?.status === 'InProgress' &&
+    age >= 0 &&
+    age <= sameIntentMs &&
+    stored.id === undefined &&
+    stored.endTime === undefined &&
+    stored.action === next.action &&
+    stored.fromKey === next.fromKey &&
+    stored.toKey === next.toKey;
+  return same && stored.startTime ? stored.startTime : isoNow(next.now);
+}
+
 export function workloadActions(
   deps: WorkloadReconcilerDeps,
 ): ActionHandlers<WorkloadObject, WorkloadAction, WorkloadPlan, WorkloadObservation> {
@@ -67,17 +104,12 @@ export function workloadActions(
       const fromKey = keyLabel(action.from);
       const toKey = keyLabel(action.to);
       const changeKeyOperation = adapter.capabilities.changeKeyOperation;
-      // The same switch asked for again before AWS took it (a throttled call, retried): its intent
-      // is already stored, with the time it was first asked for, and is not written again.
-      const stored = ctx.object.status?.lastOperation;
-      const again =
-        stored?.status === 'InProgress' &&
-        stored.id === undefined &&
-        stored.endTime === undefined &&
-        stored.action === changeKeyOperation &&
-        stored.fromKey === fromKey &&
-        stored.toKey === toKey;
-      const startTime = again ? stored.startTime : isoNow(ctx.observation.input.now);
+      const startTime = intentStart(ctx.object.status?.lastOperation, {
+        action: changeKeyOperation,
+        fromKey,
+        toKey,
+        now: ctx.observation.input.now,
+      });
       const intent = {
         action: changeKeyOperation,
         status: 'InProgress' as const,

@@ -14,7 +14,7 @@
 //   mapped once, by outcomeFor: stalled → Stalled=True and a TerminalError (no backoff retries);
 //   transient → Reconciling=True (reason Retrying) and a TransientError (backoff). Anything that is
 //   not an AWS failure is rethrown as it is, with no status write (the queue retries it); so is a
-//   throttled action in its first `quietThrottledRetries` retries (reason Throttled, no Event).
+//   throttled first action, `quietThrottledRetries` times in a row (reason Throttled, no Event).
 // - Status is written once at the end, only if it changed (and the kind does not hold the stored
 //   one: a change in flight; nor is the only change in the kind's paced fields inside their wait,
 //   which a look when the wait ends then writes), even when an action failed, from the object as
@@ -46,10 +46,10 @@ import { type DesiredCondition, outcomeFor, type PlannedEvent, type PlanOutcome 
 import { asJson, writeStatusIfChanged } from './status.ts';
 
 /**
- * Retries of an object whose action was throttled that write nothing (no status, no Event): at a
- * fleet's scale a burst above a quota throttles some calls through all of the SDK's attempts, and
- * each cost a Warning Event and two status writes. From the fourth retry on, a throttle is
- * reported (Reconciling, reason Retrying, and a Warning Event).
+ * How many times in a row (the first attempt and the retries after it) an object's action throttled
+ * through all of the SDK's attempts writes nothing (no status, no Event): at a fleet's scale a burst
+ * above a quota throttles some calls that far, and each cost a Warning Event and two status writes.
+ * The next time it is reported (Reconciling, reason Retrying, and a Warning Event).
  */
 export const quietThrottledRetries = 3;
 
@@ -426,11 +426,19 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
         if (result?.stalled || result?.deferred) break;
       } catch (e) {
         if (!(e instanceof AwsCallErrorClass)) throw e;
-        // Throttled through the SDK's attempts: AWS refused the call before acting (AWS-006), so
-        // nothing happened and the queue's backoff paces the retry. The first few times it is pacing,
-        // not news: no Warning Event and no status write (an intent written before the call stands,
-        // and the retry finds it already stored). A throttle that persists is reported as any failure.
-        if (e.failure.cause === 'Throttled' && ctx.retries < quietThrottledRetries)
+        // Throttled through the SDK's attempts, as the first action of this reconcile: the last
+        // attempt was refused before it acted (AWS-006), and whatever an earlier attempt did is
+        // covered as for any failed call, by the intent written before it and the fresh read the
+        // retry plans from. The first few times it is pacing, not news: the queue's backoff retries
+        // it with no Warning Event and no status write (an intent written before the call stands,
+        // and the retry finds it already stored). A throttle that persists is reported as any
+        // failure, and so is one after another action of this reconcile acted (its results are
+        // written with the failure).
+        if (
+          e.failure.cause === 'Throttled' &&
+          ctx.retries < quietThrottledRetries &&
+          results.completed.length === 0
+        )
           throw new TransientError(failureText(e), { reason: 'Throttled', cause: e });
         const outcome = outcomeFor(e.failure, 'act');
         const message = `${action.type} failed: ${e.failure.code}: ${e.failure.message}`;

@@ -10,11 +10,15 @@ import { executor, quietThrottledRetries, type ReconcilerKind } from '../../src/
 import type { KubeClient, KubeObject } from '../../src/runtime/kube.ts';
 
 type Obj = KubeObject & { status?: Record<string, unknown> };
-type Act = { type: 'Act' };
+type Act = { type: 'Act' } | { type: 'First' };
 type TestKind = ReconcilerKind<Obj, undefined, Act, never>;
 
 /** One object whose plan always asks for `Act`, which AWS throttles (or fails with `code`). */
-function harness(code = 'ThrottlingException', cause: 'Throttled' | 'Transient' = 'Throttled') {
+function harness(
+  code = 'ThrottlingException',
+  cause: 'Throttled' | 'Transient' = 'Throttled',
+  actions: Act['type'][] = ['Act'],
+) {
   const writes: Array<Record<string, unknown>> = [];
   const events: Array<{ type: string; reason: string }> = [];
   let object: Obj = {
@@ -29,13 +33,14 @@ function harness(code = 'ThrottlingException', cause: 'Throttled' | 'Transient' 
     observe: async () => undefined,
     plan: () =>
       ({
-        actions: [{ type: 'Act' }],
+        actions: actions.map((type) => ({ type })),
         conditions: [],
         events: [],
         outcome: { kind: 'continue' },
         requeueAfterMs: 0,
       }) as never,
     handlers: {
+      First: async () => undefined,
       Act: async () => {
         throw new AwsCallError('UpdateApplication', { cause, code, message: 'Rate exceeded' });
       },
@@ -99,6 +104,14 @@ describe('an action throttled through all its attempts', () => {
     expect(conditions).toContainEqual(
       expect.objectContaining({ type: 'Reconciling', status: 'True', reason: 'Retrying' }),
     );
+  });
+
+  it('after another action of the same reconcile acted, is reported at once (with what that action did)', async () => {
+    const h = harness('ThrottlingException', 'Throttled', ['First', 'Act']);
+    const error = await h.look(0);
+    expect(error.reason).toBe('Retrying');
+    expect(h.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'ActFailed' })]);
+    expect(h.writes).toHaveLength(1);
   });
 
   it('any other transient failure is reported at once', async () => {
