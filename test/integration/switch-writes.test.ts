@@ -41,40 +41,53 @@ async function versionsDuring(plural: string, name: string, during: () => Promis
   return seen;
 }
 
+/**
+ * A Flink application `name` adopted on key `<name>-a` (AWS state `awsStatus`), then switched to
+ * `<name>-b` (after `beforeSwitch`): every stored version while it switched, and the Events before.
+ */
+async function switchFlink(
+  name: string,
+  awsStatus: string,
+  beforeSwitch: () => Promise<void> = async () => {},
+) {
+  const first = await f.serviceKey(`${name}-a`);
+  const second = await f.serviceKey(`${name}-b`);
+  f.emulator.seed({
+    kinesisanalytics: {
+      applications: [
+        { name: `${name}-app`, status: awsStatus, keyType: 'CUSTOMER_MANAGED_KEY', keyId: first },
+      ],
+    },
+  });
+  await f.create('FlinkApplication', name, {
+    applicationName: `${name}-app`,
+    key: { kmsKeyRef: { name: `${name}-a` } },
+  });
+  await f.waitFor('FlinkApplication', name, condition('Ready', 'True'), 'adopted on its key', 30_000);
+  const eventsBefore = await f.events(name);
+  await beforeSwitch();
+  const versions = await versionsDuring('flinkapplications', name, async () => {
+    await f.patch('FlinkApplication', name, { spec: { key: { kmsKeyRef: { name: `${name}-b` } } } });
+    await f.waitFor(
+      'FlinkApplication',
+      name,
+      (o: Watched) =>
+        condition('Ready', 'True')(o as never) &&
+        (o.status?.['current'] as { keyArn?: string } | undefined)?.keyArn === second
+          ? true
+          : undefined,
+      'on the second key',
+      40_000,
+    );
+  });
+  return { first, second, versions, eventsBefore };
+}
+
 describe('a key switch', () => {
   it('costs a running Flink application two status writes and one Event, however long AWS takes', {
     timeout: 90_000,
   }, async () => {
-    const first = await f.serviceKey('writes-a');
-    const second = await f.serviceKey('writes-b');
-    f.emulator.seed({
-      kinesisanalytics: {
-        applications: [
-          { name: 'writes-app', status: 'RUNNING', keyType: 'CUSTOMER_MANAGED_KEY', keyId: first },
-        ],
-      },
-    });
-    await f.create('FlinkApplication', 'writes', {
-      applicationName: 'writes-app',
-      key: { kmsKeyRef: { name: 'writes-a' } },
-    });
-    await f.waitFor('FlinkApplication', 'writes', condition('Ready', 'True'), 'adopted on its key', 30_000);
-    const eventsBefore = await f.events('writes');
-
-    const versions = await versionsDuring('flinkapplications', 'writes', async () => {
-      await f.patch('FlinkApplication', 'writes', { spec: { key: { kmsKeyRef: { name: 'writes-b' } } } });
-      await f.waitFor(
-        'FlinkApplication',
-        'writes',
-        (o: Watched) =>
-          condition('Ready', 'True')(o as never) &&
-          (o.status?.['current'] as { keyArn?: string } | undefined)?.keyArn === second
-            ? true
-            : undefined,
-        'on the second key',
-        40_000,
-      );
-    });
+    const { first, second, versions, eventsBefore } = await switchFlink('writes', 'RUNNING');
     const statusWrites = versions.slice(1);
     const summary = versions.map((v) => ({
       awsState: v.status?.['awsState'],
@@ -91,61 +104,22 @@ describe('a key switch', () => {
     expect(intent.status?.['current']).toMatchObject({ keyArn: first });
     expect(result.status?.['lastOperation']).toMatchObject({ status: 'Succeeded', toKey: second });
     expect((result.status?.['lastOperation'] as { id?: string } | undefined)?.id).toBeTruthy();
-    const events = await f.events('writes');
-    expect(events.length - eventsBefore.length).toBe(1);
-    expect(events.filter((e) => e.reason === 'SwitchingKey')).toHaveLength(
-      eventsBefore.filter((e) => e.reason === 'SwitchingKey').length + 1,
-    );
+    await expectOneSwitchingEvent('writes', eventsBefore);
   });
 
   it('throttled through all its attempts, costs the same two writes and one Event, and no Warning', {
     timeout: 90_000,
   }, async () => {
-    const first = await f.serviceKey('throttled-a');
-    const second = await f.serviceKey('throttled-b');
-    f.emulator.seed({
-      kinesisanalytics: {
-        applications: [
-          { name: 'throttled-app', status: 'READY', keyType: 'CUSTOMER_MANAGED_KEY', keyId: first },
-        ],
-      },
-    });
-    await f.create('FlinkApplication', 'throttled', {
-      applicationName: 'throttled-app',
-      key: { kmsKeyRef: { name: 'throttled-a' } },
-    });
-    await f.waitFor(
-      'FlinkApplication',
-      'throttled',
-      condition('Ready', 'True'),
-      'adopted on its key',
-      30_000,
-    );
-    const eventsBefore = await f.events('throttled');
     // The SDK tries a call three times: the first switch attempt is throttled through all of them,
     // and so is the first retry's first attempt.
-    await f.admin.addFault({
-      service: 'kinesisanalytics',
-      operation: 'UpdateApplication',
-      throttleRate: 1,
-      limit: 4,
-    });
-    const versions = await versionsDuring('flinkapplications', 'throttled', async () => {
-      await f.patch('FlinkApplication', 'throttled', {
-        spec: { key: { kmsKeyRef: { name: 'throttled-b' } } },
-      });
-      await f.waitFor(
-        'FlinkApplication',
-        'throttled',
-        (o: Watched) =>
-          condition('Ready', 'True')(o as never) &&
-          (o.status?.['current'] as { keyArn?: string } | undefined)?.keyArn === second
-            ? true
-            : undefined,
-        'on the second key',
-        40_000,
-      );
-    });
+    const { second, versions, eventsBefore } = await switchFlink('throttled', 'READY', () =>
+      f.admin.addFault({
+        service: 'kinesisanalytics',
+        operation: 'UpdateApplication',
+        throttleRate: 1,
+        limit: 4,
+      }),
+    );
     const updates = (await f.admin.calls()).filter((c) => c.eventName === 'UpdateApplication');
     expect(updates.filter((c) => c.errorCode === 'ThrottlingException')).toHaveLength(4);
     const statusWrites = versions.slice(1);
@@ -164,9 +138,15 @@ describe('a key switch', () => {
     });
     const events = await f.events('throttled');
     expect(events.filter((e) => e.type === 'Warning')).toEqual([]);
-    expect(events.length - eventsBefore.length).toBe(1);
-    expect(events.filter((e) => e.reason === 'SwitchingKey')).toHaveLength(
-      eventsBefore.filter((e) => e.reason === 'SwitchingKey').length + 1,
-    );
+    await expectOneSwitchingEvent('throttled', eventsBefore);
   });
 });
+
+/** One Event more than `before`, and it is the switch's. */
+async function expectOneSwitchingEvent(name: string, before: Array<{ reason: string }>) {
+  const events = await f.events(name);
+  expect(events.length - before.length).toBe(1);
+  expect(events.filter((e) => e.reason === 'SwitchingKey')).toHaveLength(
+    before.filter((e) => e.reason === 'SwitchingKey').length + 1,
+  );
+}

@@ -4,7 +4,8 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { executor, type ReconcilerKind } from '../../src/runtime/executor.ts';
-import type { KubeClient, KubeObject } from '../../src/runtime/kube.ts';
+import type { KubeObject } from '../../src/runtime/kube.ts';
+import { oneObjectKube } from './support/one-object-kube.ts';
 
 type Obj = KubeObject & { status?: Record<string, unknown> };
 type TestKind = ReconcilerKind<Obj, undefined, { type: 'None' }, never>;
@@ -15,16 +16,15 @@ type TestKind = ReconcilerKind<Obj, undefined, { type: 'None' }, never>;
  */
 function harness(pollMs: number, kind: (clock: { t: number }) => Partial<TestKind> = () => ({})) {
   const clock = { t: 1_000_000 };
-  const writes: Array<Record<string, unknown>> = [];
-  let object: Obj = {
+  const { kube, writes, current } = oneObjectKube<Obj>({
     apiVersion: 'cmk.io/v1alpha1',
     kind: 'KmsKey',
     metadata: { name: 'k', namespace: 'ns', uid: 'u', resourceVersion: '1', generation: 1 },
-  };
+  });
   const plain: TestKind = {
     type: { group: 'cmk.io', version: 'v1alpha1', plural: 'kmskeys', namespaced: true, kind: 'KmsKey' },
     finalizer: 'cmk.io/test',
-    get: () => object,
+    get: () => current(),
     observe: async () => undefined,
     plan: () =>
       ({
@@ -40,14 +40,6 @@ function harness(pollMs: number, kind: (clock: { t: number }) => Partial<TestKin
     readiness: () => ({ readyWhen: [], ready: { reason: 'Ready', message: 'ok' } }),
     project: () => ({}),
   };
-  const kube = {
-    replace: async (_t: unknown, o: Obj) => {
-      writes.push(o.status!);
-      object = { ...o, metadata: { ...o.metadata, resourceVersion: String(writes.length + 1) } };
-      return object;
-    },
-    get: async () => object,
-  } as unknown as KubeClient;
   const reconcile = executor(
     { ...plain, ...kind(clock) },
     { kube, events: { record: () => undefined } as never, now: () => clock.t },

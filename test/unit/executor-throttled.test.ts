@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { AwsCallError } from '../../src/aws/errors.ts';
 import { TransientError } from '../../src/runtime/errors.ts';
 import { executor, quietThrottledRetries, type ReconcilerKind } from '../../src/runtime/executor.ts';
-import type { KubeClient, KubeObject } from '../../src/runtime/kube.ts';
+import type { KubeObject } from '../../src/runtime/kube.ts';
+import { oneObjectKube } from './support/one-object-kube.ts';
 
 type Obj = KubeObject & { status?: Record<string, unknown> };
 type Act = { type: 'Act' } | { type: 'First' };
@@ -19,17 +20,16 @@ function harness(
   cause: 'Throttled' | 'Transient' = 'Throttled',
   actions: Act['type'][] = ['Act'],
 ) {
-  const writes: Array<Record<string, unknown>> = [];
   const events: Array<{ type: string; reason: string }> = [];
-  let object: Obj = {
+  const { kube, writes, current } = oneObjectKube<Obj>({
     apiVersion: 'cmk.io/v1alpha1',
     kind: 'KmsKey',
     metadata: { name: 'k', namespace: 'ns', uid: 'u', resourceVersion: '1', generation: 1 },
-  };
+  });
   const kind: TestKind = {
     type: { group: 'cmk.io', version: 'v1alpha1', plural: 'kmskeys', namespaced: true, kind: 'KmsKey' },
     finalizer: 'cmk.io/test',
-    get: () => object,
+    get: () => current(),
     observe: async () => undefined,
     plan: () =>
       ({
@@ -50,14 +50,6 @@ function harness(
     readiness: () => ({ readyWhen: [], ready: { reason: 'Ready', message: 'ok' } }),
     project: () => ({}),
   };
-  const kube = {
-    replace: async (_t: unknown, o: Obj) => {
-      writes.push(o.status!);
-      object = { ...o, metadata: { ...o.metadata, resourceVersion: String(writes.length + 1) } };
-      return object;
-    },
-    get: async () => object,
-  } as unknown as KubeClient;
   const reconcile = executor(
     kind,
     {

@@ -8,6 +8,17 @@ import { silentLogger } from '../../src/runtime/log.ts';
 import { noControllerMetrics, noWorkQueueMetrics } from '../../src/runtime/metrics.ts';
 import { type ControllerDefinition, type KindCache, wireController } from '../../src/runtime/wiring.ts';
 
+/** The operator's definitions with no workload kinds: only the KmsKey controller's. */
+const noKinds = {
+  kmsKeys: {} as never,
+  anyKmsKeys: {} as never,
+  grants: {} as never,
+  workloads: [],
+  referencing: [],
+  kmsKeysOf: () => [],
+  kmsKeyReconcile: async () => ({}),
+};
+
 /** A controller whose reconciles all wait for `release`; returns how many ran at once. */
 async function running(definition: Omit<ControllerDefinition, 'root' | 'reconcile'>, concurrency: number) {
   let release!: () => void;
@@ -52,15 +63,7 @@ describe('controller workers', () => {
 
   it('gives the KmsKey controller twice --concurrency, at least 16', async () => {
     // The operator's own definition of it (no workload kinds: its watches are not needed here).
-    const [kmsKey] = controllerDefinitions({
-      kmsKeys: {} as never,
-      anyKmsKeys: {} as never,
-      grants: {} as never,
-      workloads: [],
-      referencing: [],
-      kmsKeysOf: () => [],
-      kmsKeyReconcile: async () => ({}),
-    });
+    const [kmsKey] = controllerDefinitions(noKinds);
     expect(kmsKey?.name).toBe('kmskey');
     const workers = kmsKey!.workers;
     expect(await running({ name: 'kmskey', watches: [], ...(workers ? { workers } : {}) }, 4)).toEqual({
@@ -100,15 +103,7 @@ describe('controller workers across AWS quota scopes', () => {
       release = r;
     });
     const started: string[] = [];
-    const [kmsKey] = controllerDefinitions({
-      kmsKeys: {} as never,
-      anyKmsKeys: {} as never,
-      grants: {} as never,
-      workloads: [],
-      referencing: [],
-      kmsKeysOf: () => [],
-      kmsKeyReconcile: async () => ({}),
-    });
+    const [kmsKey] = controllerDefinitions(noKinds);
     const controller = wireController(
       {
         name: 'widget',
