@@ -507,6 +507,7 @@ function declareControllers(
   const sessions = ofKind(cmkResources.emrServerlessSession);
   const emrApplications = ofKind(cmkResources.emrServerlessApplication);
   return controllerDefinitions({
+    defaultRegion: options.defaultRegion,
     kmsKeys,
     anyKmsKeys,
     grants,

@@ -160,6 +160,8 @@ export interface ControllerInputs {
   /** EmrServerlessSessions, wired exactly as job runs. */
   sessions?: ApplicationChildInputs;
   kmsKeyReconcile: Reconcile;
+  /** The Region of objects that name none (`--default-region`), for their quota scope. */
+  defaultRegion?: string;
 }
 
 /** A kind whose objects run on an EmrServerlessApplication (spec.applicationRef): job runs, sessions. */
@@ -194,7 +196,7 @@ function applicationChildController(
       ]),
       grantChanges(c.grants, () => cache.keys()),
     ],
-    quotaScope,
+    quotaScope: (object) => quotaScope(object, c.defaultRegion),
   };
 }
 
@@ -212,19 +214,21 @@ export function kmsKeyWorkers(concurrency: number): number {
 /**
  * Which AWS request quota an object's reconcile spends, near enough to spread the work: AWS keeps
  * request quotas per account and Region (AWS-006), and the queue hands out keys spread across these
- * scopes. The scope is the Region the object names and its role when it names one (a role stands for
- * its account, though two roles of one account are two scopes here); objects that name no Region
- * (the default one; job runs and sessions, which run in their application's) share one scope.
+ * scopes. The scope is the Region the object names (`defaultRegion` when it names none) and, when it
+ * names a role, the role's account (the ARN's fifth field). Job runs and sessions, which run in their
+ * application's Region, count as the default Region's unless they name one.
  */
-export function quotaScope(object: KubeObject): string {
+export function quotaScope(object: KubeObject, defaultRegion = ''): string {
   const spec = ((object as { spec?: unknown }).spec ?? {}) as { region?: unknown; roleArn?: unknown };
-  const region = typeof spec.region === 'string' ? spec.region : '';
+  const region = typeof spec.region === 'string' && spec.region !== '' ? spec.region : defaultRegion;
   const role = typeof spec.roleArn === 'string' ? spec.roleArn : '';
-  return role ? `${region}|${role}` : region;
+  const account = role === '' ? '' : role.split(':')[4] || role;
+  return account === '' ? region : `${region}|${account}`;
 }
 
 /** The controllers, one per root kind. */
 export function controllerDefinitions(c: ControllerInputs): ControllerDefinition[] {
+  const scope = (object: KubeObject) => quotaScope(object, c.defaultRegion);
   const definitions: ControllerDefinition[] = [
     {
       name: 'kmskey',
@@ -232,7 +236,7 @@ export function controllerDefinitions(c: ControllerInputs): ControllerDefinition
       reconcile: c.kmsKeyReconcile,
       watches: [...c.referencing.map(keyUsers), ...c.referencing.map((r) => keyArnUsers(r, c.kmsKeysOf))],
       workers: kmsKeyWorkers,
-      quotaScope,
+      quotaScope: scope,
     },
   ];
   for (const w of c.workloads) {
@@ -246,7 +250,7 @@ export function controllerDefinitions(c: ControllerInputs): ControllerDefinition
         }),
         grantChanges(c.grants, () => w.cache.keys()),
       ],
-      quotaScope,
+      quotaScope: scope,
     });
   }
   // Job runs and sessions: run on an application, on their own key or the application object's.

@@ -72,7 +72,7 @@ export interface ControllerDefinition {
   /** Its workers, from the process's `--concurrency` (default: that many). */
   workers?: (concurrency: number) => number;
   /**
-   * The AWS quota a reconcile of the object spends (its Region and role): the queue spreads its
+   * The AWS quota a reconcile of the object spends (its Region and account): the queue spreads its
    * workers across them (work-queue.ts `groupOf`). Without it, or for a key not in the cache: one.
    */
   quotaScope?: (object: KubeObject) => string;

@@ -28,7 +28,7 @@
 //   of a change between its looks, and resyncs started between them would be in its way.
 // - `maxSlowInFlight`: a queue hands out at most that many slow-lane keys at once, so workers stay
 //   free for a change that arrives while resyncs are due by the thousand.
-// - `groupOf(key)` (optional): the AWS quota a key's reconcile spends (its Region and role). Within
+// - `groupOf(key)` (optional): the AWS quota a key's reconcile spends (Region, account). Within
 //   a lane the next key comes from the group with the fewest keys in flight (ties: the group served
 //   least recently), FIFO within a group. AWS keeps its request quotas per account and Region: a
 //   fleet listed Region by Region (one namespace per Region) was worked one Region at a time, all

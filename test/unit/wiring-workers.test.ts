@@ -78,13 +78,17 @@ describe('controller workers', () => {
 });
 
 describe('controller workers across AWS quota scopes', () => {
-  it("a key's scope is its Region, and its role when it names one (another account's quota)", () => {
+  it("a key's scope is its Region (the default one when it names none), and its role's account", () => {
     const o = (spec: object) => ({ metadata: { name: 'x' }, spec });
-    expect(quotaScope(o({ region: 'eu-west-1' }))).toBe('eu-west-1');
-    expect(quotaScope(o({ region: 'eu-west-1', roleArn: 'arn:aws:iam::444455556666:role/r' }))).toBe(
-      'eu-west-1|arn:aws:iam::444455556666:role/r',
-    );
-    expect(quotaScope(o({}))).toBe('');
+    expect(quotaScope(o({ region: 'eu-west-1' }), 'us-east-1')).toBe('eu-west-1');
+    expect(quotaScope(o({}), 'us-east-1')).toBe('us-east-1');
+    expect(quotaScope(o({ region: 'us-east-1' }), 'us-east-1')).toBe(quotaScope(o({}), 'us-east-1'));
+    // Two roles of one account share its quota; another account has its own.
+    const role = (account: string, name: string) => `arn:aws:iam::${account}:role/${name}`;
+    const scope = (roleArn: string) => quotaScope(o({ region: 'eu-west-1', roleArn }), 'us-east-1');
+    expect(scope(role('444455556666', 'a'))).toBe('eu-west-1|444455556666');
+    expect(scope(role('444455556666', 'b'))).toBe(scope(role('444455556666', 'a')));
+    expect(scope(role('777788889999', 'a'))).not.toBe(scope(role('444455556666', 'a')));
   });
 
   it('a fleet listed Region by Region is worked in every Region at once', async () => {
