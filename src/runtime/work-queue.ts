@@ -3,7 +3,7 @@
 // Guarantees:
 // - A key is handed out to at most one worker at a time. A key added while it is being processed
 //   is marked dirty and handed out once more after `done(key)`; adds before that collapse into it.
-// - A queued key is queued once (FIFO by first add), however often it is added.
+// - A queued key is queued once (FIFO by first add within its lane and group), however often it is added.
 // - Delayed adds: the earliest wins. `add(key)` (now) supersedes a pending delayed add of the key;
 //   a later `addAfter` never pushes back an earlier one. Delayed adds come due in time order and
 //   share one timer, set for the earliest (or for one cancelled since: it then wakes the queue once
