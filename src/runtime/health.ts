@@ -151,24 +151,19 @@ export async function startHealthEndpoints(
     body: string,
     contentType = 'text/plain; charset=utf-8',
   ): void {
-    res.writeHead(status, { 'Content-Type': contentType, 'Cache-Control': 'no-store' });
+    res.writeHead(status, headers(contentType));
     res.end(body);
   }
 
   // Written chunk by chunk as the exposition renders it, waiting for the socket to drain, so a scrape
   // never builds the whole text (~10 MB at 10,000 objects) as one string or Buffer.
   async function serveMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const headers = { 'Content-Type': options.registry.contentType, 'Cache-Control': 'no-store' };
-    if (req.method === 'HEAD') {
-      res.writeHead(200, headers);
-      res.end();
-      return;
-    }
+    if (req.method === 'HEAD') return send(res, 200, '', options.registry.contentType);
     const chunks = exposition(options.registry);
     // The registry's own metrics come first: a collector that fails there is answered with a 500
     // (by the caller), not with a cut-off 200.
     const first = await chunks.next();
-    res.writeHead(200, headers);
+    res.writeHead(200, headers(options.registry.contentType));
     if (!first.done) res.write(first.value);
     for await (const chunk of chunks) {
       if (res.destroyed) return;
@@ -240,6 +235,11 @@ async function closeAll(servers: Server[]): Promise<void> {
         }),
     ),
   );
+}
+
+/** Every answer's headers: never cached (a probe or a scrape must see the state now). */
+function headers(contentType: string): Record<string, string> {
+  return { 'Content-Type': contentType, 'Cache-Control': 'no-store' };
 }
 
 /** Resolves when `res` can take more, or is closed (the scraper went away). */

@@ -14,8 +14,8 @@
 //   aborts, or after `idleTimeoutMs` without a byte, and never buffer more than one line.
 // - Connections are bounded: requests share at most `maxConnections` keep-alive connections (a
 //   request beyond that waits for one to come free, for at most its timeout, and an abort ends the
-//   wait at once); an idle connection closes after `idleConnectionMs`. Watches have connections of their own, so
-//   long-lived watches never take a request's place. All of them share one TLS context, built
+//   wait at once); an idle connection closes after `idleConnectionMs`. Watches have connections of
+//   their own, so long-lived watches never take a request's place. All of them share one TLS context, built
 //   once from the kubeconfig's CA and client certificate (again when those change).
 // Never retries: retry policy belongs to the caller (queue, informer, leader election).
 

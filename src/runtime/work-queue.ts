@@ -230,15 +230,14 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   const followUps = fairList();
   const slow = fairList();
   const groupOf = options.groupOf ?? (() => '');
-  /** Keys in flight per group, and the group each in-flight key was handed out for. */
+  /** Keys in flight per group. */
   const groupLoad = new Map<string, number>();
-  const groupInFlight = new Map<string, string>();
   const inFlight = (group: string) => groupLoad.get(group) ?? 0;
   const waiting = new Map<string, Lane>();
   /** Keys added again while in flight, and the lane they go back to after `done`. */
   const rerun = new Map<string, Lane>();
-  /** Keys in flight, and the lane each was handed out from. */
-  const processing = new Map<string, Lane>();
+  /** Keys in flight, and the lane and group each was handed out from. */
+  const processing = new Map<string, { lane: Lane; group: string }>();
   const gate = options.resyncGate;
   const maxSlowInFlight = Math.max(1, options.maxSlowInFlight ?? Number.POSITIVE_INFINITY);
   let slowInFlight = 0;
@@ -308,10 +307,9 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     if (found === undefined) return undefined;
     const { key, group, lane } = found;
     const now = clock.now();
-    groupInFlight.set(key, group);
     groupLoad.set(group, inFlight(group) + 1);
     // In flight before it stops waiting: the gate never sees a moment without this fast key.
-    processing.set(key, lane);
+    processing.set(key, { lane, group });
     if (lane === 'fast') countFast(1);
     setWaiting(key, undefined);
     startedAt.set(key, now);
@@ -473,11 +471,10 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       return new Promise((resolve) => waiters.push(resolve));
     },
     done(key) {
-      const lane = processing.get(key);
-      if (lane === undefined) return;
+      const handed = processing.get(key);
+      if (handed === undefined) return;
       processing.delete(key);
-      const group = groupInFlight.get(key) ?? '';
-      groupInFlight.delete(key);
+      const { lane, group } = handed;
       const load = inFlight(group) - 1;
       if (load > 0) groupLoad.set(group, load);
       else groupLoad.delete(group);
@@ -513,7 +510,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       for (const waiter of waiters.splice(0)) waiter(undefined);
     },
     isShuttingDown: () => shuttingDown,
-    laneOf: (key) => processing.get(key),
+    laneOf: (key) => processing.get(key)?.lane,
     len: () => waiting.size,
   };
 }

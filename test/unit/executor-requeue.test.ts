@@ -1,58 +1,24 @@
 // The executor's requeues: a poll the plan asks for is timed from the look's start (a slow look does not
 // stretch it), and a paced status field waits out its interval before it is written.
 
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { executor, type ReconcilerKind } from '../../src/runtime/executor.ts';
-import type { KubeObject } from '../../src/runtime/kube.ts';
-import { oneObjectKube } from './support/one-object-kube.ts';
-
-type Obj = KubeObject & { status?: Record<string, unknown> };
-type TestKind = ReconcilerKind<Obj, undefined, { type: 'None' }, never>;
+import { oneObjectExecutor, type TestKind } from './support/one-object-executor.ts';
 
 /**
- * One KmsKey-like object under the executor with a settable clock. The status write stores what
- * it is given (no API server in a unit test) and is counted; `kind` overrides the plain kind's parts.
+ * One KmsKey-like object under the executor with a settable clock, whose plan asks for a look in
+ * `pollMs`; `kind` overrides the plain kind's parts.
  */
-function harness(pollMs: number, kind: (clock: { t: number }) => Partial<TestKind> = () => ({})) {
+function harness(
+  pollMs: number,
+  kind: (clock: { t: number }) => Partial<TestKind<{ type: 'None' }>> = () => ({}),
+) {
   const clock = { t: 1_000_000 };
-  const { kube, writes, current } = oneObjectKube<Obj>({
-    apiVersion: 'cmk.io/v1alpha1',
-    kind: 'KmsKey',
-    metadata: { name: 'k', namespace: 'ns', uid: 'u', resourceVersion: '1', generation: 1 },
+  const { writes, look } = oneObjectExecutor<{ type: 'None' }>({
+    plan: { actions: [], requeueAfterMs: pollMs },
+    overrides: kind(clock),
+    now: () => clock.t,
   });
-  const plain: TestKind = {
-    type: { group: 'cmk.io', version: 'v1alpha1', plural: 'kmskeys', namespaced: true, kind: 'KmsKey' },
-    finalizer: 'cmk.io/test',
-    get: () => current(),
-    observe: async () => undefined,
-    plan: () =>
-      ({
-        actions: [],
-        conditions: [],
-        events: [],
-        outcome: { kind: 'continue' },
-        requeueAfterMs: pollMs,
-      }) as never,
-    handlers: {} as never,
-    subject: () => 'key',
-    prune: (c) => c,
-    readiness: () => ({ readyWhen: [], ready: { reason: 'Ready', message: 'ok' } }),
-    project: () => ({}),
-  };
-  const reconcile = executor(
-    { ...plain, ...kind(clock) },
-    { kube, events: { record: () => undefined } as never, now: () => clock.t },
-    { settledMs: 600_000, transitioningMs: 5_000 },
-  );
-  const look = () =>
-    reconcile('ns/k', {
-      log: pino({ enabled: false }),
-      reconcileId: 'r',
-      signal: new AbortController().signal,
-      retries: 0,
-    });
-  return { clock, writes, look };
+  return { clock, writes, look: () => look() };
 }
 
 function reconcileTaking(lookMs: number, pollMs: number) {

@@ -2,76 +2,41 @@
 // write nothing (no status, no Event) and end as a transient error with reason Throttled, so the
 // queue's backoff paces them; a throttle that persists past them is reported as any failure.
 
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { AwsCallError } from '../../src/aws/errors.ts';
 import { TransientError } from '../../src/runtime/errors.ts';
-import { executor, quietThrottledRetries, type ReconcilerKind } from '../../src/runtime/executor.ts';
-import type { KubeObject } from '../../src/runtime/kube.ts';
-import { oneObjectKube } from './support/one-object-kube.ts';
+import { quietThrottledRetries } from '../../src/runtime/executor.ts';
+import { oneObjectExecutor } from './support/one-object-executor.ts';
 
-type Obj = KubeObject & { status?: Record<string, unknown> };
 type Act = { type: 'Act' } | { type: 'First' };
-type TestKind = ReconcilerKind<Obj, undefined, Act, never>;
 
-/** One object whose plan always asks for `Act`, which AWS throttles (or fails with `code`). */
+/** One object whose plan always asks for `actions`; AWS throttles `Act` (or fails it with `code`). */
 function harness(
   code = 'ThrottlingException',
   cause: 'Throttled' | 'Transient' = 'Throttled',
   actions: Act['type'][] = ['Act'],
 ) {
   const events: Array<{ type: string; reason: string }> = [];
-  const { kube, writes, current } = oneObjectKube<Obj>({
-    apiVersion: 'cmk.io/v1alpha1',
-    kind: 'KmsKey',
-    metadata: { name: 'k', namespace: 'ns', uid: 'u', resourceVersion: '1', generation: 1 },
-  });
-  const kind: TestKind = {
-    type: { group: 'cmk.io', version: 'v1alpha1', plural: 'kmskeys', namespaced: true, kind: 'KmsKey' },
-    finalizer: 'cmk.io/test',
-    get: () => current(),
-    observe: async () => undefined,
-    plan: () =>
-      ({
-        actions: actions.map((type) => ({ type })),
-        conditions: [],
-        events: [],
-        outcome: { kind: 'continue' },
-        requeueAfterMs: 0,
-      }) as never,
+  const { writes, look } = oneObjectExecutor<Act>({
+    plan: { actions: actions.map((type) => ({ type })), requeueAfterMs: 0 },
     handlers: {
       First: async () => undefined,
       Act: async () => {
         throw new AwsCallError('UpdateApplication', { cause, code, message: 'Rate exceeded' });
       },
-    } as never,
-    subject: () => 'key',
-    prune: (c) => c,
-    readiness: () => ({ readyWhen: [], ready: { reason: 'Ready', message: 'ok' } }),
-    project: () => ({}),
-  };
-  const reconcile = executor(
-    kind,
-    {
-      kube,
-      events: { record: (_o: unknown, e: { type: string; reason: string }) => events.push(e) } as never,
-      now: () => 1_000_000,
     },
-    { settledMs: 600_000, transitioningMs: 5_000 },
-  );
-  const look = (retries: number) =>
-    reconcile('ns/k', {
-      log: pino({ enabled: false }),
-      reconcileId: 'r',
-      signal: new AbortController().signal,
-      retries,
-    }).then(
+    now: () => 1_000_000,
+    onEvent: (e) => events.push(e),
+  });
+  /** The reconcile's error (it must fail). */
+  const failure = (retries: number) =>
+    look(retries).then(
       () => {
         throw new Error('expected the reconcile to fail');
       },
       (e: unknown) => e as TransientError,
     );
-  return { writes, events, look };
+  return { writes, events, look: failure };
 }
 
 describe('an action throttled through all its attempts', () => {
