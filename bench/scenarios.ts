@@ -20,6 +20,7 @@ import {
   type Fleet,
   type FleetWorkload,
   fleetLayout,
+  interleavedByService,
   keyFor,
   kmsKeyManifest,
   operatorAccessKey,
@@ -625,8 +626,9 @@ async function runScenario(scenario: Scenario, ctx: ScenarioContext): Promise<Sc
       const t0 = Date.now();
       for (const w of fleet.workloads)
         ctx.desiredSlot.set(w, (ctx.desiredSlot.get(w)! + 1) % fleet.keysPerRegion);
-      const patching = pool(fleet.workloads.length, 16, async (i) => {
-        const w = fleet.workloads[i]!;
+      const order = interleavedByService(fleet.workloads);
+      const patching = pool(order.length, 16, async (i) => {
+        const w = order[i]!;
         const name = keyFor(fleet, w.region, ctx.desiredSlot.get(w)!).name;
         const res = await kube.request(
           'PATCH',
@@ -638,6 +640,9 @@ async function runScenario(scenario: Scenario, ctx: ScenarioContext): Promise<Sc
       });
       const run = waitConverged(t0, fleet.workloads.length, countWorkloads, ctx.deadlineMs);
       await patching;
+      ctx.opts.log(
+        `${fleet.workloads.length} spec changes applied in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
       return run;
     }
     case 'rotation': {

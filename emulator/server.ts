@@ -128,6 +128,8 @@ export function createEmulatorServer(host: EmulatorHost): Server {
     let handlerCall: ((ctx: CallContext) => unknown) | undefined;
     /** The decoded input (REST: path parameters and body), for the event trail. */
     let callInput: JsonObject = {};
+    /** A REST call's path parameters (the resource it names): recorded with its body, as CloudTrail does. */
+    let pathParams: Record<string, string> = {};
     const body = await readBody(req);
 
     if (typeof target === 'string') {
@@ -198,6 +200,7 @@ export function createEmulatorServer(host: EmulatorHost): Server {
         c.names.forEach((n, i) => {
           params[n] = decodeURIComponent(m[i + 1]!);
         });
+        pathParams = params;
         const route = c.route;
         handlerCall = (ctx) => {
           const parsed = parseJsonBody(body);
@@ -243,7 +246,7 @@ export function createEmulatorServer(host: EmulatorHost): Server {
         requestParameters =
           svc.protocol === 'awsQuery'
             ? Object.fromEntries(new URLSearchParams(body))
-            : redact(parseJsonBody(body));
+            : redact({ ...pathParams, ...parseJsonBody(body) });
       } catch {
         requestParameters = undefined;
       }

@@ -24,9 +24,9 @@ import {
 } from './api/resources.ts';
 import { adapterFor } from './aws/adapters.ts';
 import { type AwsClients, type AwsTarget, createAwsClients } from './aws/clients.ts';
-import { listingMaxAgeMs } from './aws/flink.ts';
 import { callerIdentityCache } from './aws/identity.ts';
 import { createRecentReads, type RecentReads } from './aws/recent-reads.ts';
+import { listingMaxAgeMs } from './aws/region-listing.ts';
 import { createEventIntake } from './events/intake.ts';
 import { prometheusEventIntakeMetrics } from './events/metrics.ts';
 import { createKeyInventory, type KeyInventory } from './keys/inventory.ts';

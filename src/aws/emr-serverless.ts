@@ -1,4 +1,4 @@
-// The EMR Serverless adapter (the AWS facts: EMR-001..011). It reads an application's disk-encryption configuration,
+// The EMR Serverless adapter (the AWS facts: EMR-001..014). It reads an application's disk-encryption configuration,
 // state, tags and count of active job runs; changes the key with UpdateApplication; stops and starts
 // the application; and builds the job-level encryption overrides (StartJobRun configurationOverrides
 // and the Livy Spark conf keys) for the job-run controller and the published ConfigMap; and starts,
@@ -19,6 +19,11 @@
 // - Unknown application states are reported as AWS sent them with settled=false; missing members
 //   never throw, only a GetApplication without `application`/`arn` does (AwsCallError, cause Unknown).
 //   TERMINATED applications are still readable; their tags and jobs are not read (AWS hides them).
+// - A periodic light look at a workload whose status says it is settled (`shareListing`) may answer
+//   from its Region's listing (ListApplications, 50 applications a call, src/aws/region-listing.ts)
+//   when the listing shows the application last updated when, and in the state, a full read
+//   remembered in the observe memo saw (EMR-014): that read's configuration stands, dated when the
+//   listing was read. Anything else reads the application; a look for acting always does.
 // - encryptionContext(): {applicationId} merged with the custom context. Which pairs EMR sends is
 //   UNCONFIRMED (EMR-009, TRAP-14); the emulator sends exactly this merge. Pass the state with
 //   `encryption` (the observed state, or {resourceArn, encryption: desired} before a change) to get
@@ -40,6 +45,7 @@ import {
   GetSessionCommand,
   type JobDriver,
   type JobRunState,
+  ListApplicationsCommand,
   ListJobRunsCommand,
   ListSessionsCommand,
   ListTagsForResourceCommand,
@@ -57,6 +63,13 @@ import { emrServerlessCapabilities } from './capabilities.ts';
 import type { AwsClients, AwsTarget } from './clients.ts';
 import { AwsCallError, awsCall } from './errors.ts';
 import { items, malformed, stringMap, text } from './guards.ts';
+import {
+  forgetReads,
+  type ListingKind,
+  type ListingPage,
+  listedRead,
+  rememberRead,
+} from './region-listing.ts';
 import {
   type ChangeBlocker,
   type ChangeResult,
@@ -142,6 +155,7 @@ export function emrState(
   const blocker = emrBlocker(state, activeJobRunIds);
   const releaseLabel = text(app.releaseLabel);
   const stateDetails = text(app.stateDetails);
+  const updatedAt = app.updatedAt instanceof Date ? app.updatedAt.toISOString() : undefined;
   return {
     resourceArn: text(app.arn) ?? '',
     awsState: state,
@@ -155,6 +169,7 @@ export function emrState(
       activeJobs: activeJobRunIds.length,
       ...(releaseLabel ? { releaseLabel } : {}),
       ...(stateDetails ? { stateDetails } : {}),
+      ...(updatedAt ? { updatedAt } : {}),
     },
   };
 }
@@ -174,6 +189,49 @@ async function getApplication(
     if (e instanceof AwsCallError && e.failure.cause === 'NotFound') return undefined;
     throw e;
   }
+}
+
+/**
+ * The version a listing or a read shows (EMR-014): when the application was last updated, and its
+ * state. A remembered read serves a listing with the same.
+ */
+const versionOf = (updatedAt: unknown, state: unknown) =>
+  `${updatedAt instanceof Date ? updatedAt.getTime() : String(updatedAt ?? '')}/${String(state ?? '')}`;
+
+/** The Region's listing of applications (ListApplications, 50 a call), for light looks (EMR-014). */
+function emrListing(client: EMRServerlessClient): ListingKind {
+  return {
+    name: 'emr-listing',
+    async page(token) {
+      const out = await awsCall('ListApplications', () =>
+        client.send(new ListApplicationsCommand({ maxResults: 50, ...(token ? { nextToken: token } : {}) })),
+      );
+      const apps: ListingPage['apps'] = [];
+      for (const summary of items(out.applications)) {
+        const id = text(summary.id);
+        const arn = text(summary.arn);
+        if (id && arn && summary.updatedAt instanceof Date && text(summary.state))
+          apps.push([id, { arn, version: versionOf(summary.updatedAt, summary.state) }]);
+      }
+      const next = text(out.nextToken);
+      return next ? { apps, next } : { apps };
+    },
+  };
+}
+
+/** The fields of a read that emrState and the listing use: what a light look keeps of it. */
+function kept(app: Application): Application {
+  return {
+    arn: app.arn,
+    state: app.state,
+    updatedAt: app.updatedAt,
+    ...(app.stateDetails !== undefined ? { stateDetails: app.stateDetails } : {}),
+    ...(app.releaseLabel !== undefined ? { releaseLabel: app.releaseLabel } : {}),
+    ...(app.diskEncryptionConfiguration !== undefined
+      ? { diskEncryptionConfiguration: app.diskEncryptionConfiguration }
+      : {}),
+    ...(app.tags !== undefined ? { tags: app.tags } : {}),
+  } as Application;
 }
 
 async function listTags(client: EMRServerlessClient, resourceArn: string): Promise<Record<string, string>> {
@@ -220,9 +278,28 @@ export const emrServerlessAdapter: WorkloadAdapter = {
   async observe(clients, target, id, options) {
     const client = clients.emrServerless(target);
     const applicationId = applicationIdOf(id);
-    const app = await getApplication(client, applicationId);
-    if (!app) return undefined;
-    if (app.state === 'TERMINATED') return emrState(app, {}, []);
+    const light = options?.memo !== undefined && !options.forActing;
+    const listed =
+      light && options?.shareListing && options.memo
+        ? await listedRead<Application>(emrListing(client), target, applicationId, {
+            ...options,
+            memo: options.memo,
+          })
+        : undefined;
+    let app: Application;
+    if (listed) app = listed.read;
+    else {
+      const read = await getApplication(client, applicationId);
+      if (!read) {
+        forgetReads(options?.memo, target, `/applications/${applicationId}`);
+        return undefined;
+      }
+      app = read;
+      if (options?.memo && app.updatedAt instanceof Date)
+        rememberRead(options.memo, app.arn!, versionOf(app.updatedAt, app.state), kept(app));
+    }
+    const readAt = listed ? { readAt: listed.at } : {};
+    if (app.state === 'TERMINATED') return { ...emrState(app, {}, []), ...readAt };
     const arn = app.arn!;
     // GetApplication carries the tags; ListTagsForResource only when it left them out.
     const tags =
@@ -231,7 +308,6 @@ export const emrServerlessAdapter: WorkloadAdapter = {
         : memoized(options, tagsMemoName(arn), () => listTags(client, arn));
     // Active job runs matter only for stopping the application to change its key: a light
     // observation leaves them out (an application that is not started has none).
-    const light = options?.memo !== undefined && !options.forActing;
     const activeJobs =
       light || app.state === 'CREATED' || app.state === 'STOPPED'
         ? Promise.resolve<string[]>([])
@@ -239,7 +315,7 @@ export const emrServerlessAdapter: WorkloadAdapter = {
     // Both awaited together: `await tags` throwing first would leave a failing activeJobs promise
     // unhandled, and an unhandled rejection ends the Node process.
     const [tagMap, jobIds] = await Promise.all([tags, activeJobs]);
-    return emrState(app, tagMap, jobIds);
+    return { ...emrState(app, tagMap, jobIds), ...readAt };
   },
 
   async changeKey(clients, target, id, desired) {

@@ -58,9 +58,16 @@ import {
   UpdateApplicationCommand,
 } from '@aws-sdk/client-kinesis-analytics-v2';
 import { flinkCapabilities } from './capabilities.ts';
-import { type AwsClients, type AwsTarget, clientKey } from './clients.ts';
+import type { AwsClients, AwsTarget } from './clients.ts';
 import { AwsCallError, awsCall } from './errors.ts';
 import { epochMs, iso, items, malformed, text } from './guards.ts';
+import {
+  forgetReads,
+  type ListingKind,
+  type ListingPage,
+  listedRead,
+  rememberRead,
+} from './region-listing.ts';
 import {
   type ChangeBlocker,
   type ChangeResult,
@@ -168,85 +175,32 @@ export function flinkState(
   };
 }
 
-/**
- * How old a listing of a Region's applications a light look may rest on (MSF-027), for a resync
- * period: a tenth of it, at least 5 s. A resync wave's looks at one Region share a listing; a change
- * is seen at most this much later than a read would have seen it (a resync looks only once a period).
- */
-export function listingMaxAgeMs(resyncMs: number): number {
-  return Math.max(5000, Math.round(resyncMs / 10));
-}
-
-/** Pages of one listing at most (5,000 applications in a Region); a longer one is not used. */
-const listingMaxPages = 100;
-
-/** A listing failed: light looks read each application for this long before listing again. */
-const listingRetryMs = 60_000;
-
-/** A Region listed more than listingMaxPages: its looks read each application for this long. */
-const listingTooLongMs = 60 * 60_000;
-
-/** What a Region's listing says of each application, by name (no `apps`: it could not be read). */
-interface Listing {
-  /** When the listing began. */
-  at: number;
-  apps?: Map<string, { arn: string; version: string }>;
-  /** Calls it took. */
-  pages: number;
-  tooLong?: boolean;
-}
-
-/**
- * The looks that wanted a target's listing, per window of the listing's age: a listing is made only
- * when the window before had at least as many looks as the last listing had pages (it pays for
- * itself). A Region with a few managed applications among many, or a long resync over a small fleet,
- * keeps reading each application.
- */
-interface ListingDemand {
-  windowStart: number;
-  looks: number;
-  previous?: number;
-  pages: number;
-}
-const demand = new WeakMap<object, Map<string, ListingDemand>>();
-
-/** The version and status a listing or a read shows: a remembered read serves a listing with the same. */
+/** The version and status a listing or a read shows: a remembered read serves a listing with the same (MSF-027). */
 const versionOf = (versionId: unknown, status: unknown) =>
   `${String(versionId ?? '')}/${String(status ?? '')}`;
 
-/** The memo's name for the listing of a target's Region (per role and tagged session, as its client). */
-const listingMemoName = (target: AwsTarget) => clientKey('flink-listing', target);
-
-/** The memo's name for an application's last full read at a version and status. */
-const detailMemoName = (arn: string, version: string) => `${arn}|detail|${version}`;
-
-async function listApplications(client: KinesisAnalyticsV2Client, at: number): Promise<Listing> {
-  const apps = new Map<string, { arn: string; version: string }>();
-  let token: string | undefined;
-  let pages = 0;
-  try {
-    while (pages < listingMaxPages) {
-      pages += 1;
+/** The Region's listing of applications (ListApplications, 50 a call), for light looks (MSF-027). */
+function flinkListing(client: KinesisAnalyticsV2Client): ListingKind {
+  return {
+    name: 'flink-listing',
+    async page(token) {
       const out = await awsCall('ListApplications', () =>
         client.send(new ListApplicationsCommand({ Limit: 50, ...(token ? { NextToken: token } : {}) })),
       );
+      const apps: ListingPage['apps'] = [];
       for (const summary of items(out.ApplicationSummaries)) {
         const name = text(summary.ApplicationName);
         const arn = text(summary.ApplicationARN);
         if (name && arn && summary.ApplicationVersionId !== undefined && text(summary.ApplicationStatus))
-          apps.set(name, {
-            arn,
-            version: versionOf(summary.ApplicationVersionId, summary.ApplicationStatus),
-          });
+          apps.push([
+            name,
+            { arn, version: versionOf(summary.ApplicationVersionId, summary.ApplicationStatus) },
+          ]);
       }
-      token = text(out.NextToken);
-      if (!token) return { at, apps, pages };
-    }
-    return { at, pages, tooLong: true };
-  } catch {
-    // Not fatal to any look: each reads its application instead (see listingRetryMs).
-    return { at, pages };
-  }
+      const next = text(out.NextToken);
+      return next ? { apps, next } : { apps };
+    },
+  };
 }
 
 /** The fields of a read that flinkState and the memo keys use: what a light look keeps of it. */
@@ -277,73 +231,15 @@ function kept(detail: ApplicationDetail): ApplicationDetail {
   } as ApplicationDetail;
 }
 
-/**
- * A light look's read of an application from its Region's listing and the last full read, when the
- * listing shows that read's version and status (MSF-027); undefined when it must be read. `at` is
- * when the listing was read.
- */
-async function listedDetail(
-  client: KinesisAnalyticsV2Client,
-  target: AwsTarget,
-  name: string,
-  options: ObserveOptions & { memo: NonNullable<ObserveOptions['memo']> },
-): Promise<{ detail: ApplicationDetail; at: number } | undefined> {
-  const { memo } = options;
-  const now = options.now ?? Date.now;
-  const maxAgeMs = options.listingMaxAgeMs ?? listingMaxAgeMs(0);
-  const key = listingMemoName(target);
-  // Count this look in its window; list only when the window before paid for a listing.
-  let byTarget = demand.get(memo);
-  if (!byTarget) {
-    byTarget = new Map();
-    demand.set(memo, byTarget);
-  }
-  let d = byTarget.get(key);
-  if (!d) {
-    d = { windowStart: now(), looks: 0, pages: 1 };
-    byTarget.set(key, d);
-  }
-  if (now() - d.windowStart >= maxAgeMs) {
-    d.previous = d.looks;
-    d.looks = 0;
-    d.windowStart = now();
-  }
-  d.looks += 1;
-  if (d.previous !== undefined && d.previous < d.pages) return undefined;
-  const last = memo.peek<Listing>(key);
-  if (last) {
-    const done = await last.value;
-    const wait = done.tooLong ? listingTooLongMs : done.apps ? 0 : listingRetryMs;
-    if (now() - last.at < wait) return undefined;
-  }
-  const listing = await memo.remember(key, () => listApplications(client, now()), { maxAgeMs });
-  d.pages = Math.max(1, listing.pages);
-  const listed = listing.apps?.get(name);
-  const read = listed && memo.peek<ApplicationDetail>(detailMemoName(listed.arn, listed.version));
-  return read ? { detail: await read.value, at: listing.at } : undefined;
-}
-
-/** An application found missing: no listing may answer for a namesake created later from its read. */
-function forgetDetails(options: ObserveOptions | undefined, target: AwsTarget, name: string): void {
-  const suffix = `:application/${name}|detail|`;
-  options?.memo?.forget(
-    (n) => n.includes(suffix) && n.startsWith(`arn:`) && n.split(':')[3] === target.region,
-  );
-}
-
-/**
- * Remembers a full read (replacing the one of any other version or status), for light looks while
- * listings show its version and status.
- */
+/** Remembers a full read for light looks while listings show its version and status. */
 function rememberDetail(options: ObserveOptions | undefined, detail: ApplicationDetail): void {
   const arn = text(detail.ApplicationARN);
   if (!options?.memo || !arn) return;
-  const value = kept(detail);
-  void memoizedLatest(
-    { memo: options.memo, forActing: true },
-    detailMemoName(arn, ''),
+  rememberRead(
+    options.memo,
+    arn,
     versionOf(detail.ApplicationVersionId, detail.ApplicationStatus),
-    async () => value,
+    kept(detail),
   );
 }
 
@@ -473,16 +369,19 @@ export const flinkAdapter: WorkloadAdapter = {
     const light = options?.memo !== undefined && !options.forActing;
     const listed =
       light && options?.shareListing && options.memo
-        ? await listedDetail(client, target, name, { ...options, memo: options.memo })
+        ? await listedRead<ApplicationDetail>(flinkListing(client), target, name, {
+            ...options,
+            memo: options.memo,
+          })
         : undefined;
     let detail: ApplicationDetail;
-    if (listed) detail = listed.detail;
+    if (listed) detail = listed.read;
     else {
       try {
         detail = await describeApplication(client, name);
       } catch (e) {
         if (e instanceof AwsCallError && e.failure.cause === 'NotFound') {
-          forgetDetails(options, target, name);
+          forgetReads(options?.memo, target, `:application/${name}`);
           return undefined;
         }
         throw e;

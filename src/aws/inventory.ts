@@ -303,7 +303,7 @@ export async function scanKeyUsers(
       if (!carriedOver(arn, version)) {
         const before = result.users.length;
         await guarded(`application ${applicationId}`, async () => {
-          const shared = sharedRead(arn);
+          const shared = sharedRead(arn, version);
           const enc =
             shared?.encryption ??
             emrEncryption(

@@ -77,6 +77,8 @@ export type ServiceFacts =
       activeJobs: number;
       releaseLabel?: string;
       stateDetails?: string;
+      /** When AWS last updated the application (ISO 8601): its version in a listing (EMR-014). */
+      updatedAt?: string;
     };
 
 export interface WorkloadState {
@@ -169,12 +171,12 @@ export interface ObserveOptions {
    * A light look at a workload whose stored status says it is settled (Ready for its generation,
    * no change of this process in flight): it may answer from a listing shared by other looks, a few
    * seconds old, where the service lists a version that vouches for the configuration (Managed
-   * Flink, MSF-027).
+   * Flink, MSF-027; EMR Serverless, EMR-014).
    */
   shareListing?: boolean;
   /** The clock listings are dated by (default: the system clock). */
   now?: () => number;
-  /** How old a shared listing may be (Managed Flink: listingMaxAgeMs of the resync period). */
+  /** How old a shared listing may be (listingMaxAgeMs of the resync period, src/aws/region-listing.ts). */
   listingMaxAgeMs?: number;
 }
 

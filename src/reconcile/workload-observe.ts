@@ -254,10 +254,14 @@ export async function observeWorkload(
     // an answer from a shared listing (state.readAt): its configuration is an earlier read's, which
     // the version vouches for; the inventory's full passes read such resources themselves.
     if (state && state.readAt === undefined) {
+      // The version the inventory's listing shows (src/aws/inventory.ts): MSF's version id, EMR's
+      // last-update time.
       const version =
         state.facts.service === 'ManagedFlink' && state.facts.applicationVersionId !== undefined
           ? String(state.facts.applicationVersionId)
-          : undefined;
+          : state.facts.service === 'EmrServerless'
+            ? state.facts.updatedAt
+            : undefined;
       deps.recentReads?.record(state.resourceArn, state.encryption, readAt, version);
     }
     // Bring our record of the last change up to date from AWS.

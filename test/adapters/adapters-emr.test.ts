@@ -7,6 +7,8 @@ import {
   DeleteApplicationCommand,
   EMRServerlessClient,
   GetApplicationCommand,
+  StartApplicationCommand,
+  UpdateApplicationCommand,
 } from '@aws-sdk/client-emr-serverless';
 import { describe, expect, it } from 'vitest';
 import {
@@ -17,7 +19,9 @@ import {
   startJobRun,
 } from '../../src/aws/emr-serverless.ts';
 import { AwsCallError } from '../../src/aws/errors.ts';
+import { listingMaxAgeMs as listingAge } from '../../src/aws/region-listing.ts';
 import type { EncryptionSetting, WorkloadId } from '../../src/aws/workload.ts';
+import { createTtlMemo } from '../../src/runtime/ttl-memo.ts';
 import { failure, useAdapters } from '../fixtures/aws.ts';
 import { account, awsOwned, cmk, serviceKeyPolicy } from '../fixtures/keys.ts';
 import {
@@ -74,7 +78,12 @@ describe('emrServerlessAdapter.observe', () => {
       encryption: { type: 'AwsOwned' },
       running: false,
       tags: { team: 'etl' },
-      facts: { service: 'EmrServerless', activeJobs: 0, releaseLabel: 'emr-7.5.0' },
+      facts: {
+        service: 'EmrServerless',
+        activeJobs: 0,
+        releaseLabel: 'emr-7.5.0',
+        updatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      },
     });
     expect(emrServerlessAdapter.encryptionContext(id, state, account)).toEqual({ applicationId: appId });
   });
@@ -115,6 +124,117 @@ describe('emrServerlessAdapter.observe', () => {
       blocker: { kind: 'Terminated' },
       tags: {},
     });
+  });
+});
+
+describe('emrServerlessAdapter.observe sharing a Region listing (EMR-014)', () => {
+  /** The age a 30 s resync gives a listing (5 s, the least). */
+  const listingMaxAgeMs = listingAge(30_000);
+  /** A memo and the options of a light look that may share a listing, on a clock the test moves. */
+  function lightLooks() {
+    let at = 1_000_000;
+    const now = () => at;
+    const memo = createTtlMemo({ ttlMs: 60 * 60_000, now });
+    return {
+      advance: (ms: number) => {
+        at += ms;
+      },
+      look: (id: WorkloadId) =>
+        emrServerlessAdapter.observe(fixture.clients, target, id, {
+          memo,
+          shareListing: true,
+          now,
+          listingMaxAgeMs,
+        }),
+      read: (id: WorkloadId, forActing = false) =>
+        emrServerlessAdapter.observe(fixture.clients, target, id, { memo, now, forActing }),
+      now,
+    };
+  }
+  const calls = async (eventName: string) =>
+    (await fixture.admin.calls({ service: 'emr-serverless', eventName })).length;
+  const seedApps = (ids: string[], ...mods: WorkloadMod[]) =>
+    ids.map((id, i) => fixture.seed(emrSeed(id, `etl-${i}`, ...mods)));
+
+  it('light looks at applications read once in full share one listing and read none of them again', async () => {
+    const key = await emrKey();
+    const ids = seedApps(['00fa000000000001', '00fa000000000002', '00fa000000000003'], withKey(key));
+    const looks = lightLooks();
+    const full = await Promise.all(ids.map((id) => looks.read(id)));
+    await fixture.admin.clearCalls();
+    const listedAt = looks.now();
+    const light = await Promise.all(ids.map((id) => looks.look(id)));
+    expect(await calls('ListApplications')).toBe(1);
+    expect(await calls('GetApplication')).toBe(0);
+    // The same answer as the full read, dated when the listing was made.
+    light.forEach((state, i) => {
+      expect(state).toEqual({ ...full[i], readAt: listedAt });
+    });
+    // Within the listing's age, the next looks need no call at all.
+    looks.advance(1000);
+    await Promise.all(ids.map((id) => looks.look(id)));
+    expect(await fixture.admin.calls({ service: 'emr-serverless' })).toHaveLength(1);
+  });
+
+  it("someone else's update moves updatedAt: the next look past the listing age reads the new key", async () => {
+    const [before, after] = [await emrKey(), await emrKey()];
+    const [id] = seedApps(['00fb000000000001'], withKey(before));
+    const looks = lightLooks();
+    await looks.read(id!);
+    expect((await looks.look(id!))?.encryption).toEqual(cmk(before));
+    fixture.advance();
+    await new EMRServerlessClient(fixture.clientConfig()).send(
+      new UpdateApplicationCommand({
+        applicationId: '00fb000000000001',
+        diskEncryptionConfiguration: { encryptionKeyArn: after },
+      }),
+    );
+    looks.advance(listingMaxAgeMs);
+    await fixture.admin.clearCalls();
+    const fresh = await looks.look(id!);
+    expect(fresh?.encryption).toEqual(cmk(after));
+    expect(fresh?.readAt).toBeUndefined();
+    expect(await calls('ListApplications')).toBe(1);
+    expect(await calls('GetApplication')).toBe(1);
+  });
+
+  it('a started application (another state) is read again', async () => {
+    const [id] = seedApps(['00fc000000000001']);
+    const looks = lightLooks();
+    await looks.read(id!);
+    await new EMRServerlessClient(fixture.clientConfig()).send(
+      new StartApplicationCommand({ applicationId: '00fc000000000001' }),
+    );
+    looks.advance(listingMaxAgeMs);
+    await fixture.admin.clearCalls();
+    expect(await looks.look(id!)).toMatchObject({ awsState: 'STARTING', settled: false });
+    expect(await calls('GetApplication')).toBe(1);
+  });
+
+  it('a look for acting, or without shareListing, reads the application', async () => {
+    const [id] = seedApps(['00fd000000000001']);
+    const looks = lightLooks();
+    await looks.read(id!);
+    await looks.look(id!);
+    await fixture.admin.clearCalls();
+    await looks.read(id!, true);
+    await looks.read(id!);
+    expect(await calls('GetApplication')).toBe(2);
+    expect(await calls('ListApplications')).toBe(0);
+  });
+
+  it('an application deleted since its read is read again and reported TERMINATED', async () => {
+    const [id] = seedApps(['00fe000000000001']);
+    const looks = lightLooks();
+    await looks.read(id!);
+    await new EMRServerlessClient(fixture.clientConfig()).send(
+      new DeleteApplicationCommand({ applicationId: '00fe000000000001' }),
+    );
+    fixture.advance(60_000);
+    looks.advance(listingMaxAgeMs);
+    await fixture.admin.clearCalls();
+    expect(await looks.look(id!)).toMatchObject({ awsState: 'TERMINATED', settled: true });
+    expect(await calls('GetApplication')).toBe(1);
   });
 });
 

@@ -11,7 +11,8 @@ import {
 } from '@aws-sdk/client-kinesis-analytics-v2';
 import { DisableKeyCommand } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
-import { flinkAdapter, flinkState, listingMaxAgeMs as listingAge } from '../../src/aws/flink.ts';
+import { flinkAdapter, flinkState } from '../../src/aws/flink.ts';
+import { listingMaxAgeMs as listingAge } from '../../src/aws/region-listing.ts';
 import type { EncryptionSetting, WorkloadId } from '../../src/aws/workload.ts';
 import { createTtlMemo } from '../../src/runtime/ttl-memo.ts';
 import { failure, useAdapters } from '../fixtures/aws.ts';

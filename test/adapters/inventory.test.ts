@@ -3,6 +3,8 @@
 
 import {
   CreateApplicationCommand,
+  EMRServerlessClient,
+  GetApplicationCommand,
   StartSessionCommand,
   TerminateSessionCommand,
 } from '@aws-sdk/client-emr-serverless';
@@ -216,6 +218,46 @@ describe('scanKeyUsers', () => {
     expect([keyOf(shared, flinkArn), keyOf(shared, emrArn)]).toEqual([other, other]);
     const next = await scanKeyUsers(aws.clients, aws.target, { pace: async () => {}, seen });
     expect([keyOf(next, flinkArn), keyOf(next, emrArn)]).toEqual([other, key]);
+  });
+
+  it("takes an EMR Serverless read at the listing's update time and carries it over (EMR-014)", async () => {
+    const key = await aws.newKey();
+    const other = await aws.newKey();
+    aws.seed(emrApp('00fversion0000002', 'inv-emr-versioned', withKey(key)));
+    const emrArn = `arn:aws:emr-serverless:us-east-1:${account}:/applications/00fversion0000002`;
+    const app = await new EMRServerlessClient(aws.clientConfig()).send(
+      new GetApplicationCommand({ applicationId: '00fversion0000002' }),
+    );
+    const updatedAt = app.application!.updatedAt!.toISOString();
+    const keyOf = (r: ScanResult) =>
+      r.users.find((u) => u.resourceArn === emrArn && u.what === 'application')?.keyRef;
+    const gets = async () => (await aws.admin.calls({ eventName: 'GetApplication' })).length;
+
+    // A read at another update time than the listing shows is not taken.
+    const stale = createRecentReads();
+    stale.record(emrArn, { type: 'CustomerManaged', keyArn: other }, 2_000, '2001-01-01T00:00:00.000Z');
+    const before = await gets();
+    const fresh = await scanKeyUsers(aws.clients, aws.target, {
+      pace: async () => {},
+      recent: { reads: stale, readsSince: 0 },
+    });
+    expect(keyOf(fresh)).toBe(key);
+    expect((await gets()) - before).toBe(1);
+
+    // One at the listed update time is taken, and the next pass carries it over without a read.
+    const reads = createRecentReads();
+    reads.record(emrArn, { type: 'CustomerManaged', keyArn: other }, 2_000, updatedAt);
+    const seen = new Map();
+    const shared = await scanKeyUsers(aws.clients, aws.target, {
+      pace: async () => {},
+      seen,
+      recent: { reads, readsSince: 0 },
+    });
+    expect(keyOf(shared)).toBe(other);
+    const reading = await gets();
+    const next = await scanKeyUsers(aws.clients, aws.target, { pace: async () => {}, seen });
+    expect(keyOf(next)).toBe(other);
+    expect((await gets()) - reading).toBe(0);
   });
 
   it('lists job runs and sessions only of started applications (EMR-010: none run otherwise)', async () => {

@@ -111,6 +111,9 @@ describe('health, reset, seed and config', () => {
       new GetApplicationCommand({ applicationId: '00etl0000000001' }),
     );
     expect(emr.application).toMatchObject({ name: 'nightly-etl', state: 'CREATED' });
+    // A REST call's record names the resource its path names, as CloudTrail's does.
+    const [emrCall] = await fixture.admin.calls({ service: 'emr-serverless', eventName: 'GetApplication' });
+    expect(emrCall!.requestParameters).toEqual({ applicationId: '00etl0000000001' });
     // The seeded operator principal and role.
     const sts = new STSClient(fixture.clientConfig({ accessKeyId: 'AKIACMKOPERATOR00001' }));
     expect((await sts.send(new GetCallerIdentityCommand({}))).Arn).toBe(

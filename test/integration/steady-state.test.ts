@@ -1,12 +1,13 @@
 // What a settled fleet costs, measured from the outside: a resource's tags are read once, at
 // adoption; once every workload is on its key, each resync reads each AWS resource once at most (the
-// Managed Flink applications of a Region through one shared listing), KMS is read per key (not per workload), and nothing is
+// Managed Flink and EMR Serverless applications of a Region through one shared listing), KMS is read
+// per key (not per workload), and nothing is
 // written to the API server: no status write, no Event. The operator's own metrics count its AWS
 // calls and API-server requests, and agree with the emulator's call log.
 
 import { describe, expect, it } from 'vitest';
 import { apiVersion } from '../../src/api/shared.ts';
-import { listingMaxAgeMs } from '../../src/aws/flink.ts';
+import { listingMaxAgeMs } from '../../src/aws/region-listing.ts';
 import { emrApp, flinkApp, keyspacesTable, running } from '../fixtures/objects.ts';
 import { adminIdentity } from './support/cluster.ts';
 import { condition, useOperator } from './support/operator.ts';
@@ -138,13 +139,14 @@ describe('steady state', () => {
   }
 
   /**
-   * Managed Flink applications at rest are not read one by one: a listing of their Region, shared by
-   * the looks of a few seconds, shows their versions unchanged since the last full read (MSF-027).
+   * Managed Flink and EMR Serverless applications at rest are not read one by one: a listing of their
+   * Region, shared by the looks of a few seconds, shows their versions (MSF-027) or update times and
+   * states (EMR-014) unchanged since the last full read.
    */
-  function expectFlinkListedNotRead(w: QuietWindow): void {
-    const flink = w.calls.filter((c) => c.eventSource.startsWith('kinesisanalytics'));
-    const listings = flink.filter((c) => c.eventName === 'ListApplications').length;
-    expect(flink.filter((c) => c.eventName === 'DescribeApplication')).toHaveLength(0);
+  function expectListedNotRead(w: QuietWindow, source: string, read: string): void {
+    const service = w.calls.filter((c) => c.eventSource.startsWith(source));
+    const listings = service.filter((c) => c.eventName === 'ListApplications').length;
+    expect(service.filter((c) => c.eventName === read)).toHaveLength(0);
     expect(listings).toBeGreaterThan(0);
     expect(listings).toBeLessThanOrEqual(Math.ceil(w.windowMs / listingMaxAgeMs(resyncMs)) + 1);
   }
@@ -170,7 +172,7 @@ describe('steady state', () => {
     ).toBeGreaterThan(0);
   }
 
-  it('at most one AWS read per workload per resync (Flink: a shared listing), KMS reads per key, and no writes at all', {
+  it('at most one AWS read per workload per resync (Flink, EMR Serverless: a shared listing), KMS reads per key, and no writes at all', {
     timeout: 120_000,
   }, async () => {
     const { keys, objects, tagReads } = await declareTheFleet();
@@ -191,7 +193,8 @@ describe('steady state', () => {
     const w = await watchAQuietWindow();
     await expectNothingWritten(w);
     expectOneReadPerWorkloadReconcile(w, objects.length);
-    expectFlinkListedNotRead(w);
+    expectListedNotRead(w, 'kinesisanalytics', 'DescribeApplication');
+    expectListedNotRead(w, 'emr-serverless', 'GetApplication');
     expectKmsReadPerKey(w, keys.length);
     expectMetricsSawTheSameTraffic(w);
   });
