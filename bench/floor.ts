@@ -117,9 +117,9 @@ function servicePlan(scenario: Scenario, service: WorkloadService, input: FloorI
       // without any call: the work is on the keys alone.
       return { perWorkload: {}, synchronousCalls: 0, transitionMs: 0 };
     case 'steady':
-      // One read per resync period tells that nothing changed; for Managed Flink, one listing of the
-      // Region per period does (its versions, MSF-027: see regionCalls).
-      if (service === 'kinesisanalytics') return { perWorkload: {}, synchronousCalls: 0, transitionMs: 0 };
+      // One read per resync period tells that nothing changed; for Managed Flink and EMR Serverless,
+      // one listing of the Region per period does (versions, MSF-027; update times, EMR-014: below).
+      if (service !== 'cassandra') return { perWorkload: {}, synchronousCalls: 0, transitionMs: 0 };
       return { perWorkload: { [read]: input.periods ?? 1 }, synchronousCalls: 0, transitionMs: 0 };
   }
 }
@@ -164,11 +164,12 @@ export function floor(input: FloorInput): Floor {
     plans.set(s, plan);
     for (const [op, n] of Object.entries(plan.perWorkload)) add(`${s}.${op}`, n * input.workloads[s]);
   }
-  if (input.scenario === 'steady' && input.workloads.kinesisanalytics > 0) {
-    // Managed Flink applications at rest: one ListApplications round (50 a page) per Region and period.
-    const perRegion = Math.ceil(input.workloads.kinesisanalytics / Math.max(1, input.regions));
+  for (const s of ['kinesisanalytics', 'emr-serverless'] as const) {
+    if (input.scenario !== 'steady' || input.workloads[s] === 0) continue;
+    // Applications at rest: one ListApplications round (50 a page) per Region and period.
+    const perRegion = Math.ceil(input.workloads[s] / Math.max(1, input.regions));
     add(
-      'kinesisanalytics.ListApplications',
+      `${s}.ListApplications`,
       Math.max(1, input.regions) * Math.ceil(perRegion / 50) * (input.periods ?? 1),
     );
   }

@@ -63,12 +63,14 @@ describe('floor: minimal calls', () => {
       'kms.DescribeKey': 10,
     });
   });
-  it('steady state is one read per workload (Flink: one listing per Region) and one DescribeKey per key per period', () => {
+  it('steady state is one read per workload (Flink, EMR Serverless: one listing per Region) and one DescribeKey per key per period', () => {
     const f = floor(input({ scenario: 'steady' }));
     expect(f.minCalls['cassandra.GetTable']).toBe(300);
     expect(f.minCalls['kinesisanalytics.DescribeApplication']).toBeUndefined();
+    expect(f.minCalls['emr-serverless.GetApplication']).toBeUndefined();
     // 100 applications in one Region: 2 pages of 50, 3 periods.
     expect(f.minCalls['kinesisanalytics.ListApplications']).toBe(6);
+    expect(f.minCalls['emr-serverless.ListApplications']).toBe(6);
     expect(
       floor(input({ scenario: 'steady', regions: 3 })).minCalls['kinesisanalytics.ListApplications'],
     ).toBe(9);
