@@ -49,6 +49,23 @@ describe('targetsMet: API writes in a switch', () => {
   });
 });
 
+describe('targetsMet: a time target the machine put out of reach', () => {
+  const cpu = (othersBusySeconds: number) => ({ cpu: { othersBusySeconds } }) as Partial<ScenarioResult>;
+
+  it('says so, with the arithmetic, when the other processes alone need more than the target time', () => {
+    // 2.0x of a 51.9 s floor is 103.8 s; the others needed 146.5 s of both CPUs.
+    const row = switchRow({ ratio: 4.13, floor: { ...switchRow({}).floor, timeMs: 51_900 }, ...cpu(146.5) });
+    expect(targetsMet(row, 10_000).notes[0]).toBe(
+      'time 4.13x floor > 2x (out of reach on this machine: the other processes alone needed 146.5 s of all its CPUs, more than 2x the floor, 103.8 s)',
+    );
+  });
+
+  it('is a plain miss when the operator could have met it', () => {
+    const row = switchRow({ ratio: 2.5, floor: { ...switchRow({}).floor, timeMs: 51_900 }, ...cpu(70.6) });
+    expect(targetsMet(row, 10_000).notes[0]).toBe('time 2.5x floor > 2x');
+  });
+});
+
 function steadyRow(statusWrites: number, inventoryReports: number | undefined): ScenarioResult {
   return switchRow({
     scenario: 'steady',
