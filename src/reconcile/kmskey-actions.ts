@@ -18,7 +18,7 @@ import {
 } from './kmskey-observe.ts';
 import { type KmsKeyAction, type KmsKeyPlan, rotationPollMs } from './kmskey-plan.ts';
 import type { PlannedEvent } from './types.ts';
-import { resync } from './types.ts';
+import { resync, sameIntentMs } from './types.ts';
 
 type Context = ActionContext<KmsKeyObject, KmsKeyObservationSet>;
 type Kms = ReturnType<AwsClients['kms']>;
@@ -110,6 +110,22 @@ async function mutation(
 }
 
 /**
+ * When an on-demand rotation for `token` was requested. The same request asked for again within
+ * `sameIntentMs` (a throttled call, retried: AWS refused it before it acted, AWS-006) keeps the stored
+ * time, so its intent is already stored and is not written again; otherwise now.
+ */
+export function retriedRequestAt(
+  stored: { token?: string; requestedAt?: string } | undefined,
+  token: string,
+  now: number,
+): string {
+  const age = stored?.requestedAt ? now - Date.parse(stored.requestedAt) : Number.NaN;
+  return stored?.token === token && stored.requestedAt && age >= 0 && age <= sameIntentMs
+    ? stored.requestedAt
+    : new Date(now).toISOString();
+}
+
+/**
  * An on-demand rotation, exactly once per token: the intent is written before the call, so a
  * restart after the call but before the result is recorded finds the rotation in KMS and does not
  * rotate again. A refusal settles the intent: deferred while an automatic rotation runs, stalled
@@ -123,7 +139,11 @@ async function rotateOnDemand(
   kms: ReturnType<AwsClients['kms']>,
   keyArn: string,
 ) {
-  const requestedAt = new Date(deps.now()).toISOString();
+  const requestedAt = retriedRequestAt(
+    ctx.object.status?.rotation?.pendingOnDemand,
+    action.token,
+    deps.now(),
+  );
   await ctx.recordNow((stored) => ({
     rotation: {
       ...(stored.status?.rotation ?? { enabled: false }),

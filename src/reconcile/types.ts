@@ -4,6 +4,13 @@
 
 export type { DesiredCondition, PlannedEvent, PlanOutcome } from '../runtime/outcome.ts';
 
+/**
+ * A stored intent this recent, for the same request and not yet taken by AWS, is reused by the
+ * request's retry (a throttled call: refused before it acted, AWS-006), so the retry does not write
+ * the intent again.
+ */
+export const sameIntentMs = 60_000;
+
 export const resync = {
   /** Settled: look again after this (jittered by the controller). */
   settledMs: 10 * 60_000,

@@ -7,6 +7,7 @@ import { adapterFor } from '../aws/adapters.ts';
 import { cancelJobRun } from '../aws/emr-serverless-cancel.ts';
 import type { AwsCallError } from '../aws/errors.ts';
 import type { ActionContext, ActionHandlers, ActionResult } from '../runtime/executor.ts';
+import { sameIntentMs } from './types.ts';
 import type { WorkloadReconcilerDeps } from './workload.ts';
 import { answeredKey, type WorkloadObject, workloadTarget } from './workload-observe.ts';
 import { keyLabel, type WorkloadAction, type WorkloadPlan, type WorkloadPlanInput } from './workload-plan.ts';
@@ -39,9 +40,6 @@ const progressing = (plan: WorkloadPlan) => ({
 
 export const resourceArnOf = (o: WorkloadObservation) =>
   o.input.observed.kind === 'found' ? o.input.observed.state.resourceArn : '';
-
-/** A stored switch intent this recent, for the same keys and not yet taken by AWS, is reused. */
-export const sameIntentMs = 60_000;
 
 /**
  * The start time of a switch's intent. The same switch asked for again within `sameIntentMs`, before

@@ -14,7 +14,9 @@ import {
   ListResourceTagsCommand,
   ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms';
+import { Watch } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { adminIdentity } from './support/cluster.ts';
 import { condition, useOperator } from './support/operator.ts';
 
 const f = useOperator();
@@ -211,6 +213,50 @@ describe('rotation', () => {
     expect(
       calls.filter((c) => JSON.stringify(c.requestParameters).includes(key.keyId) && !c.errorCode),
     ).toHaveLength(1);
+  });
+});
+
+describe('a throttled on-demand rotation', () => {
+  it('is retried quietly: its intent is written once, with no Warning, and it rotates once', {
+    timeout: 60_000,
+  }, async () => {
+    const key = await newKey();
+    await f.create('KmsKey', 'throttled-rotation', { keyId: key.arn, rotation: { enabled: false } });
+    await readyKey('throttled-rotation');
+    // The SDK tries a call three times: the first rotation attempt is throttled through all of them,
+    // and so is the first retry's first attempt.
+    await f.admin.addFault({ service: 'kms', operation: 'RotateKeyOnDemand', throttleRate: 1, limit: 4 });
+    const requestedAt = new Set<string>();
+    const watch = await new Watch(adminIdentity().kubeConfig).watch(
+      `/apis/cmk.io/v1alpha1/namespaces/${f.namespace}/kmskeys`,
+      { fieldSelector: 'metadata.name=throttled-rotation' },
+      (_type, o: { status?: { rotation?: { pendingOnDemand?: { requestedAt?: string } } } }) => {
+        const at = o.status?.rotation?.pendingOnDemand?.requestedAt;
+        if (at) requestedAt.add(at);
+      },
+      () => undefined,
+    );
+    try {
+      await f.patch('KmsKey', 'throttled-rotation', { spec: { rotation: { onDemandToken: 'once' } } });
+      await f.waitFor<KmsKeyView>(
+        'KmsKey',
+        'throttled-rotation',
+        (o) => (o.status?.rotation?.lastOnDemandToken === 'once' ? o : undefined),
+        'token recorded',
+        40_000,
+      );
+    } finally {
+      watch.abort();
+    }
+    const calls = (await f.admin.calls({ service: 'kms', eventName: 'RotateKeyOnDemand' })).filter((c) =>
+      JSON.stringify(c.requestParameters).includes(key.keyId),
+    );
+    expect(calls.filter((c) => c.errorCode === 'ThrottlingException')).toHaveLength(4);
+    expect(calls.filter((c) => !c.errorCode)).toHaveLength(1);
+    // The retry found its intent stored: one request time, so one intent write.
+    expect([...requestedAt]).toHaveLength(1);
+    const events = await f.events('throttled-rotation');
+    expect(events.filter((e) => e.type === 'Warning')).toEqual([]);
   });
 });
 

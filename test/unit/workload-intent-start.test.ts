@@ -3,7 +3,8 @@
 // starts now.
 
 import { describe, expect, it } from 'vitest';
-import { intentStart, sameIntentMs } from '../../src/reconcile/workload-actions.ts';
+import { sameIntentMs } from '../../src/reconcile/types.ts';
+import { intentStart } from '../../src/reconcile/workload-actions.ts';
 
 const now = Date.parse('2026-12-07T16:00:00Z');
 const at = (msAgo: number) => new Date(now - msAgo).toISOString();
