@@ -126,6 +126,12 @@ export function renderMarkdown(report: BenchReport): string {
       );
     }
     lines.push('');
+    const switched = run.scenarios.find((s) => s.scenario === 'switch' && s.changesAppliedMs !== undefined);
+    if (switched?.changesAppliedMs !== undefined)
+      lines.push(
+        `The switch's ${Object.values(run.counts).reduce((a, b) => a + b, 0)} spec changes (the bench's patches, 16 at a time, one service after another in turn) were all stored ${seconds(switched.changesAppliedMs)} after the first was sent: no workload switches before its change is there.`,
+        '',
+      );
     const steady = run.scenarios.find((s) => s.scenario === 'steady')?.steady;
     if (steady)
       lines.push(

@@ -71,6 +71,12 @@ export interface ScenarioResult {
   converged: boolean;
   error?: string;
   timeMs: number;
+  /**
+   * The switch: when the bench's last spec change was stored (from the scenario's start). The API
+   * server takes the changes at the pace the machine's CPU allows it while the operator works: no
+   * workload can switch before its change is there.
+   */
+  changesAppliedMs?: number;
   floor: Floor;
   /** timeMs / floor.timeMs (steady state: AWS calls / minimal calls). */
   ratio: number;
@@ -578,6 +584,8 @@ interface ScenarioRun {
   converged: boolean;
   error?: string;
   timeMs: number;
+  /** A change's scenario: when the bench's last change to the fleet was stored, from its start. */
+  changesAppliedMs?: number;
   series: Array<{ tMs: number; converged: number }>;
   total: number;
 }
@@ -640,10 +648,11 @@ async function runScenario(scenario: Scenario, ctx: ScenarioContext): Promise<Sc
       });
       const run = waitConverged(t0, fleet.workloads.length, countWorkloads, ctx.deadlineMs);
       await patching;
+      const changesAppliedMs = Date.now() - t0;
       ctx.opts.log(
-        `${fleet.workloads.length} spec changes applied in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+        `${fleet.workloads.length} spec changes applied in ${(changesAppliedMs / 1000).toFixed(1)} s`,
       );
-      return run;
+      return { ...(await run), changesAppliedMs };
     }
     case 'rotation': {
       const token = `bench-${Date.now()}`;
@@ -770,6 +779,7 @@ function summarise(
     converged: r.converged,
     ...(r.error ? { error: r.error } : {}),
     timeMs: r.timeMs,
+    ...(r.changesAppliedMs !== undefined ? { changesAppliedMs: r.changesAppliedMs } : {}),
     floor: fl,
     ratio: scenario === 'steady' ? awsCallsTotal / Math.max(1, fl.minCallsTotal) : r.timeMs / fl.timeMs,
     awsCalls,
