@@ -15,8 +15,9 @@
 //   `listingTooLongMs`.
 // - A remembered full read serves only the version it was read at; remembering a newer read
 //   replaces every other version's (one entry per application).
-// Never: answers a look for acting, or for an application missing from the listing, or for one
-// without a remembered read at the listed version (the callers read it then).
+// Never answers for an application missing from the listing, or for one without a remembered read
+// at the listed version (the caller reads it then). The adapters ask only for a periodic light look
+// at a workload whose status says it is settled (`shareListing`), never for a look that may act.
 
 import { type AwsTarget, clientKey } from './clients.ts';
 import { memoizedLatest, type ObserveOptions } from './workload.ts';
@@ -161,8 +162,9 @@ export async function listedRead<T>(
 }
 
 /**
- * An application found missing: no listing may answer for a namesake created later from its read
- * (reads of `:application/<name>` ARNs in the target's Region).
+ * An application found missing: no listing may answer for a namesake created later from its read.
+ * `arnSuffix` ends the application's ARN (`:application/<name>`, `/applications/<id>`); only reads
+ * in the target's Region are forgotten.
  */
 export function forgetReads(memo: ObserveOptions['memo'], target: AwsTarget, arnSuffix: string): void {
   const suffix = `${arnSuffix}|detail|`;
