@@ -37,6 +37,7 @@
 
 import {
   type Application,
+  type ApplicationSummary,
   type ConfigurationOverrides,
   type DiskEncryptionConfiguration,
   type EMRServerlessClient,
@@ -62,14 +63,8 @@ import {
 import { emrServerlessCapabilities } from './capabilities.ts';
 import type { AwsClients, AwsTarget } from './clients.ts';
 import { AwsCallError, awsCall } from './errors.ts';
-import { items, malformed, stringMap, text } from './guards.ts';
-import {
-  forgetReads,
-  type ListingKind,
-  type ListingPage,
-  listedRead,
-  rememberRead,
-} from './region-listing.ts';
+import { iso, items, malformed, stringMap, text } from './guards.ts';
+import { forgetReads, type ListingKind, listedRead, rememberRead } from './region-listing.ts';
 import {
   type ChangeBlocker,
   type ChangeResult,
@@ -155,7 +150,7 @@ export function emrState(
   const blocker = emrBlocker(state, activeJobRunIds);
   const releaseLabel = text(app.releaseLabel);
   const stateDetails = text(app.stateDetails);
-  const updatedAt = app.updatedAt instanceof Date ? app.updatedAt.toISOString() : undefined;
+  const updatedAt = iso(app.updatedAt);
   return {
     resourceArn: text(app.arn) ?? '',
     awsState: state,
@@ -195,26 +190,25 @@ async function getApplication(
  * The version a listing or a read shows (EMR-014): when the application was last updated, and its
  * state. A remembered read serves a listing with the same.
  */
-const versionOf = (updatedAt: unknown, state: unknown) =>
-  `${updatedAt instanceof Date ? updatedAt.getTime() : String(updatedAt ?? '')}/${String(state ?? '')}`;
+const versionOf = (updatedAt: Date | undefined, state: unknown) =>
+  `${iso(updatedAt) ?? ''}/${String(state ?? '')}`;
 
 /** The Region's listing of applications (ListApplications, 50 a call), for light looks (EMR-014). */
-function emrListing(client: EMRServerlessClient): ListingKind {
+function emrListing(client: EMRServerlessClient): ListingKind<ApplicationSummary> {
   return {
     name: 'emr-listing',
     async page(token) {
       const out = await awsCall('ListApplications', () =>
         client.send(new ListApplicationsCommand({ maxResults: 50, ...(token ? { nextToken: token } : {}) })),
       );
-      const apps: ListingPage['apps'] = [];
-      for (const summary of items(out.applications)) {
-        const id = text(summary.id);
-        const arn = text(summary.arn);
-        if (id && arn && summary.updatedAt instanceof Date && text(summary.state))
-          apps.push([id, { arn, version: versionOf(summary.updatedAt, summary.state) }]);
-      }
       const next = text(out.nextToken);
-      return next ? { apps, next } : { apps };
+      return { entries: items(out.applications), ...(next ? { next } : {}) };
+    },
+    entry(summary) {
+      const id = text(summary.id);
+      const arn = text(summary.arn);
+      if (!id || !arn || !iso(summary.updatedAt) || !text(summary.state)) return undefined;
+      return [id, { arn, version: versionOf(summary.updatedAt, summary.state) }];
     },
   };
 }
@@ -295,7 +289,7 @@ export const emrServerlessAdapter: WorkloadAdapter = {
         return undefined;
       }
       app = read;
-      if (options?.memo && app.updatedAt instanceof Date)
+      if (options?.memo && iso(app.updatedAt))
         rememberRead(options.memo, app.arn!, versionOf(app.updatedAt, app.state), kept(app));
     }
     const readAt = listed ? { readAt: listed.at } : {};

@@ -45,6 +45,7 @@ import {
   type ApplicationEncryptionConfigurationDescription,
   type ApplicationEncryptionConfigurationUpdate,
   type ApplicationOperationInfo,
+  type ApplicationSummary,
   DescribeApplicationCommand,
   DescribeApplicationOperationCommand,
   type KinesisAnalyticsV2Client,
@@ -61,13 +62,7 @@ import { flinkCapabilities } from './capabilities.ts';
 import type { AwsClients, AwsTarget } from './clients.ts';
 import { AwsCallError, awsCall } from './errors.ts';
 import { epochMs, iso, items, malformed, text } from './guards.ts';
-import {
-  forgetReads,
-  type ListingKind,
-  type ListingPage,
-  listedRead,
-  rememberRead,
-} from './region-listing.ts';
+import { forgetReads, type ListingKind, listedRead, rememberRead } from './region-listing.ts';
 import {
   type ChangeBlocker,
   type ChangeResult,
@@ -180,25 +175,22 @@ const versionOf = (versionId: unknown, status: unknown) =>
   `${String(versionId ?? '')}/${String(status ?? '')}`;
 
 /** The Region's listing of applications (ListApplications, 50 a call), for light looks (MSF-027). */
-function flinkListing(client: KinesisAnalyticsV2Client): ListingKind {
+function flinkListing(client: KinesisAnalyticsV2Client): ListingKind<ApplicationSummary> {
   return {
     name: 'flink-listing',
     async page(token) {
       const out = await awsCall('ListApplications', () =>
         client.send(new ListApplicationsCommand({ Limit: 50, ...(token ? { NextToken: token } : {}) })),
       );
-      const apps: ListingPage['apps'] = [];
-      for (const summary of items(out.ApplicationSummaries)) {
-        const name = text(summary.ApplicationName);
-        const arn = text(summary.ApplicationARN);
-        if (name && arn && summary.ApplicationVersionId !== undefined && text(summary.ApplicationStatus))
-          apps.push([
-            name,
-            { arn, version: versionOf(summary.ApplicationVersionId, summary.ApplicationStatus) },
-          ]);
-      }
       const next = text(out.NextToken);
-      return next ? { apps, next } : { apps };
+      return { entries: items(out.ApplicationSummaries), ...(next ? { next } : {}) };
+    },
+    entry(summary) {
+      const name = text(summary.ApplicationName);
+      const arn = text(summary.ApplicationARN);
+      if (!name || !arn || summary.ApplicationVersionId === undefined || !text(summary.ApplicationStatus))
+        return undefined;
+      return [name, { arn, version: versionOf(summary.ApplicationVersionId, summary.ApplicationStatus) }];
     },
   };
 }

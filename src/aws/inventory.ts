@@ -27,7 +27,7 @@ import type { AwsClients, AwsTarget } from './clients.ts';
 import { emrEncryption, getSession } from './emr-serverless.ts';
 import { AwsCallError, awsCall } from './errors.ts';
 import { flinkEncryption } from './flink.ts';
-import { text } from './guards.ts';
+import { iso, text } from './guards.ts';
 import { keyspacesEncryption } from './keyspaces.ts';
 import type { RecentReads } from './recent-reads.ts';
 import type { EncryptionSetting, WorkloadService } from './workload.ts';
@@ -299,7 +299,7 @@ export async function scanKeyUsers(
       const applicationId = text(summary.id);
       if (!applicationId) continue;
       const arn = text(summary.arn) ?? '';
-      const version = summary.updatedAt instanceof Date ? summary.updatedAt.toISOString() : '';
+      const version = iso(summary.updatedAt) ?? '';
       if (!carriedOver(arn, version)) {
         const before = result.users.length;
         await guarded(`application ${applicationId}`, async () => {

@@ -47,9 +47,9 @@ export interface ListedApplication {
   version: string;
 }
 
-/** One page of a listing: the applications on it by the id a look names them with, and the next token. */
-export interface ListingPage {
-  apps: Array<[string, ListedApplication]>;
+/** One page of a listing as AWS answered it: its entries, and the next token. */
+export interface ListingPage<E> {
+  entries: readonly E[];
   next?: string;
 }
 
@@ -72,15 +72,17 @@ interface ListingDemand {
 }
 const demand = new WeakMap<object, Map<string, ListingDemand>>();
 
-/** One service's listing: how to page through it, and the memo names of its listing and reads. */
-export interface ListingKind {
+/** One service's listing: how to page through it, and what an entry says of its application. */
+export interface ListingKind<E = unknown> {
   /** Names the memo entries (`flink-listing`, `emr-listing`): one listing per service and target. */
   name: string;
   /** One page (the first without a token); throws when AWS refuses. */
-  page(token: string | undefined): Promise<ListingPage>;
+  page(token: string | undefined): Promise<ListingPage<E>>;
+  /** The id a look names the entry's application by, and what it says; undefined when incomplete. */
+  entry(e: E): [string, ListedApplication] | undefined;
 }
 
-async function list(kind: ListingKind, at: number): Promise<Listing> {
+async function list<E>(kind: ListingKind<E>, at: number): Promise<Listing> {
   const apps = new Map<string, ListedApplication>();
   let token: string | undefined;
   let pages = 0;
@@ -88,7 +90,10 @@ async function list(kind: ListingKind, at: number): Promise<Listing> {
     while (pages < listingMaxPages) {
       pages += 1;
       const page = await kind.page(token);
-      for (const [id, app] of page.apps) apps.set(id, app);
+      for (const e of page.entries) {
+        const listed = kind.entry(e);
+        if (listed) apps.set(listed[0], listed[1]);
+      }
       token = page.next;
       if (!token) return { at, apps, pages };
     }
@@ -120,8 +125,8 @@ export function rememberRead<T>(
  * when the listing shows that read's version; undefined when the application must be read. `at` is
  * when the listing was read.
  */
-export async function listedRead<T>(
-  kind: ListingKind,
+export async function listedRead<T, E = unknown>(
+  kind: ListingKind<E>,
   target: AwsTarget,
   id: string,
   options: ObserveOptions & { memo: NonNullable<ObserveOptions['memo']> },

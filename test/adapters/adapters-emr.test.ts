@@ -21,8 +21,7 @@ import {
 import { AwsCallError } from '../../src/aws/errors.ts';
 import { listingMaxAgeMs as listingAge } from '../../src/aws/region-listing.ts';
 import type { EncryptionSetting, WorkloadId } from '../../src/aws/workload.ts';
-import { createTtlMemo } from '../../src/runtime/ttl-memo.ts';
-import { failure, useAdapters } from '../fixtures/aws.ts';
+import { failure, lightLooks as sharedLooks, useAdapters } from '../fixtures/aws.ts';
 import { account, awsOwned, cmk, serviceKeyPolicy } from '../fixtures/keys.ts';
 import {
   emrApp as emrSeed,
@@ -130,27 +129,7 @@ describe('emrServerlessAdapter.observe', () => {
 describe('emrServerlessAdapter.observe sharing a Region listing (EMR-014)', () => {
   /** The age a 30 s resync gives a listing (5 s, the least). */
   const listingMaxAgeMs = listingAge(30_000);
-  /** A memo and the options of a light look that may share a listing, on a clock the test moves. */
-  function lightLooks() {
-    let at = 1_000_000;
-    const now = () => at;
-    const memo = createTtlMemo({ ttlMs: 60 * 60_000, now });
-    return {
-      advance: (ms: number) => {
-        at += ms;
-      },
-      look: (id: WorkloadId) =>
-        emrServerlessAdapter.observe(fixture.clients, target, id, {
-          memo,
-          shareListing: true,
-          now,
-          listingMaxAgeMs,
-        }),
-      read: (id: WorkloadId, forActing = false) =>
-        emrServerlessAdapter.observe(fixture.clients, target, id, { memo, now, forActing }),
-      now,
-    };
-  }
+  const lightLooks = () => sharedLooks(fixture, emrServerlessAdapter, listingMaxAgeMs);
   const calls = async (eventName: string) =>
     (await fixture.admin.calls({ service: 'emr-serverless', eventName })).length;
   const seedApps = (ids: string[], ...mods: WorkloadMod[]) =>

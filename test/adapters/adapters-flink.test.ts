@@ -15,7 +15,7 @@ import { flinkAdapter, flinkState } from '../../src/aws/flink.ts';
 import { listingMaxAgeMs as listingAge } from '../../src/aws/region-listing.ts';
 import type { EncryptionSetting, WorkloadId } from '../../src/aws/workload.ts';
 import { createTtlMemo } from '../../src/runtime/ttl-memo.ts';
-import { failure, useAdapters } from '../fixtures/aws.ts';
+import { failure, lightLooks as sharedLooks, useAdapters } from '../fixtures/aws.ts';
 import { account, awsOwned, cmk, msfKeyActions, msfPrincipals, serviceKeyPolicy } from '../fixtures/keys.ts';
 import { flinkApp as flinkSeed, running, tagged, type WorkloadMod, withKey } from '../fixtures/objects.ts';
 
@@ -118,22 +118,7 @@ describe('flinkAdapter.observe', () => {
 describe('flinkAdapter.observe sharing a Region listing (MSF-027)', () => {
   /** The age a 30 s resync gives a listing (5 s, the least). */
   const listingMaxAgeMs = listingAge(30_000);
-  /** A memo and the options of a light look that may share a listing, on a clock the test moves. */
-  function lightLooks() {
-    let at = 1_000_000;
-    const now = () => at;
-    const memo = createTtlMemo({ ttlMs: 60 * 60_000, now });
-    return {
-      memo,
-      advance: (ms: number) => {
-        at += ms;
-      },
-      look: (id: WorkloadId) =>
-        flinkAdapter.observe(fixture.clients, target, id, { memo, shareListing: true, now, listingMaxAgeMs }),
-      read: (id: WorkloadId) => flinkAdapter.observe(fixture.clients, target, id, { memo, now }),
-      now,
-    };
-  }
+  const lightLooks = () => sharedLooks(fixture, flinkAdapter, listingMaxAgeMs);
   const calls = async (eventName: string) =>
     (await fixture.admin.calls({ service: 'kinesisanalytics', eventName })).length;
 
