@@ -11,7 +11,10 @@
 // - New Events are rate limited per object+reason with a token bucket (default burst 25, one more
 //   every 5 minutes); what the bucket refuses is dropped and counted in `dropped()`.
 // - Field limits are respected: note <= 1 KiB (UTF-8, truncated), reason and action <= 128 chars.
-// - Memory is bounded: at most `maxTracked` series and buckets are kept (oldest evicted first).
+// - Memory is bounded: at most `maxTracked` series and buckets are kept (oldest evicted first), and
+//   none longer than it matters: a series past its window (a repeat would start a new Event) and a
+//   bucket refilled to its burst (the same as none) are dropped within a window's time, so a burst of
+//   Events (a fleet switch) does not stay in memory in a quiet fleet. No timer runs while none is kept.
 // Never reads events back, never deletes them (the apiserver's TTL does).
 
 import { randomUUID } from 'node:crypto';
@@ -115,6 +118,21 @@ export function createEventRecorder(options: EventRecorderOptions, deps: EventRe
   const inFlight = new Set<Promise<unknown>>();
   let droppedCount = 0;
 
+  let sweepTimer: TimerHandle | undefined;
+  /** Drops the series and buckets that no longer change anything; armed while any are kept. */
+  function armSweep(): void {
+    if (sweepTimer !== undefined || (series.size === 0 && buckets.size === 0)) return;
+    sweepTimer = clock.setTimeout(() => {
+      sweepTimer = undefined;
+      const now = clock.now();
+      for (const [key, entry] of series)
+        if (now - entry.lastObservedAt > seriesWindowMs && entry.patchTimer === undefined) series.delete(key);
+      for (const [key, bucket] of buckets)
+        if (bucket.tokens + (now - bucket.at) / refillEveryMs >= burst) buckets.delete(key);
+      armSweep();
+    }, seriesWindowMs);
+  }
+
   function track<P>(promise: Promise<P>): Promise<P> {
     inFlight.add(promise);
     promise.finally(() => inFlight.delete(promise)).catch(() => {});
@@ -138,6 +156,7 @@ export function createEventRecorder(options: EventRecorderOptions, deps: EventRe
     buckets.delete(key); // re-insert: Map order doubles as least-recently-used order
     buckets.set(key, bucket);
     evictOldest(buckets);
+    armSweep();
     if (bucket.tokens < 1) return false;
     bucket.tokens -= 1;
     return true;
@@ -245,6 +264,7 @@ export function createEventRecorder(options: EventRecorderOptions, deps: EventRe
         evictOldest(series, (evicted) => {
           if (evicted.patchTimer !== undefined) clock.clearTimeout(evicted.patchTimer);
         });
+        armSweep();
       } catch (error) {
         log.warn({ err: error }, 'could not record event');
       }
@@ -261,6 +281,8 @@ export function createEventRecorder(options: EventRecorderOptions, deps: EventRe
     },
     dropped: () => droppedCount,
     close() {
+      if (sweepTimer !== undefined) clock.clearTimeout(sweepTimer);
+      sweepTimer = undefined;
       for (const entry of series.values()) {
         if (entry.patchTimer !== undefined) clock.clearTimeout(entry.patchTimer);
         entry.patchTimer = undefined;

@@ -184,6 +184,40 @@ describe('event recorder', () => {
     expect(() => slow.record({ type: widgetType, object: {} as KubeObject }, warning)).not.toThrow();
   });
 
+  it('a quiet recorder forgets its series and rate buckets within two windows, and holds no timer', async () => {
+    const fake = fakeKube();
+    const recorder = createEventRecorder({ reportingInstance: 'pod' }, { kube: fake.kube });
+    // A burst, as a fleet switch records one Event per workload.
+    for (let i = 0; i < 50; i++) recorder.record(subject(`w-${i}`, `u-${i}`), warning);
+    await recorder.flush();
+    expect(vi.getTimerCount()).toBe(1);
+    // One window on the series are at its edge and kept; past the second, gone, and no timer left.
+    await vi.advanceTimersByTimeAsync(6 * 60_000);
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(6 * 60_000);
+    expect(vi.getTimerCount()).toBe(0);
+    // What was forgotten changed nothing: the next repeat starts a new Event, as it would have.
+    recorder.record(subject('w-0', 'u-0'), warning);
+    await recorder.flush();
+    expect(fake.creates).toHaveLength(51);
+    recorder.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('keeps a series a repeat may still join, across the sweeps', async () => {
+    const fake = fakeKube();
+    const recorder = createEventRecorder({ reportingInstance: 'pod' }, { kube: fake.kube });
+    recorder.record(subject(), warning);
+    await vi.advanceTimersByTimeAsync(5 * 60_000);
+    recorder.record(subject(), warning); // joins: the series' last repeat is now
+    await vi.advanceTimersByTimeAsync(5 * 60_000); // a sweep ran at 6 minutes
+    recorder.record(subject(), warning); // 5 minutes after the last repeat: still joins
+    await recorder.flush();
+    expect(fake.creates).toHaveLength(1);
+    expect(fake.events.get(fake.creates[0]!.metadata.name)!.series?.count).toBe(3);
+    recorder.close();
+  });
+
   it('a series whose Event expired starts over with a new Event', async () => {
     const fake = fakeKube();
     const recorder = createEventRecorder(
