@@ -19,10 +19,6 @@
 //   set is above it, the mode is on whatever the controllers are doing, until the resident set is
 //   back under 90 % of the target. A busy operator then pays CPU for staying small; below the
 //   target it pays nothing. The resident set is read every `checkEveryMs`.
-// - Settled with a target, the operator keeps a fifth of it free for the next burst: while its
-//   resident set is above `settledShare` (80 %) of the target, one full collection at most every
-//   `settledCollectEveryMs` (15 s). The resyncs of a large settled fleet leave garbage in waves, and
-//   V8 hands back the pages it held for it only after a collection; a settled operator has the CPU.
 // - A target the process cannot reach (its live data alone is larger) is not chased: when the
 //   resident set has not come under the target within `giveUpMs` of the mode going on for it, the
 //   mode is left to the settle rule again for `backoffMs`, and `onTargetUnreachable` says so. The
@@ -91,8 +87,6 @@ export interface MemorySaverOptions {
   backoffMs?: number;
   /** The target was not reached within `giveUpMs`: the resident set then. */
   onTargetUnreachable?: (rssBytes: number) => void;
-  /** Settled, at most one collection per this long while above `settledShare` of the target. Default 15 s. */
-  settledCollectEveryMs?: number;
 }
 
 /** Why the mode is on: nothing is changing, or the resident set is above the target. */
@@ -109,8 +103,6 @@ export const defaultSettleMs = 2_000;
 export const defaultCollectEveryMs = 60_000;
 /** Below this share of the target the resident set is back under it. */
 const relievedShare = 0.9;
-/** Settled, the resident set is held under this share of the target (headroom for the next burst). */
-export const settledShare = 0.8;
 
 export function createMemorySaver(options: MemorySaverOptions): MemorySaver {
   const { mode, clock } = options;
@@ -122,7 +114,6 @@ export function createMemorySaver(options: MemorySaverOptions): MemorySaver {
   const checkEveryMs = options.checkEveryMs ?? 1_000;
   const giveUpMs = options.giveUpMs ?? 60_000;
   const backoffMs = options.backoffMs ?? 300_000;
-  const settledCollectEveryMs = options.settledCollectEveryMs ?? 15_000;
   let settled = false;
   let lastCollect = Number.NEGATIVE_INFINITY;
   let pending: TimerHandle | undefined;
@@ -167,10 +158,6 @@ export function createMemorySaver(options: MemorySaverOptions): MemorySaver {
     if (stopped) return;
     const now = clock.now();
     const bytes = rss();
-    if (settled && bytes > targetBytes * settledShare && now - lastCollect >= settledCollectEveryMs) {
-      lastCollect = now;
-      engine.collect();
-    }
     if (pressureSince === undefined) {
       if (bytes > targetBytes && now >= backoffUntil) {
         pressureSince = now;

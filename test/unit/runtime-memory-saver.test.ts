@@ -150,32 +150,6 @@ describe('memory saver, auto, with a memory target', () => {
     expect(s.active()).toBe(true);
   });
 
-  it('settled, keeps a fifth of the target free: a collection at most every 15 s while above 80 % of it', async () => {
-    const { s, calls, memory } = targeted();
-    s.busy(false);
-    await vi.advanceTimersByTimeAsync(2_000);
-    expect(calls).toEqual(['saver on', 'collect']);
-    // Settled at 150 MiB (75 % of 200): nothing more.
-    await vi.advanceTimersByTimeAsync(60_000);
-    expect(calls).toEqual(['saver on', 'collect']);
-    // A resync wave's garbage takes it to 170 MiB: one collection now, the next no sooner than 15 s on.
-    memory.rss = 170 * MiB;
-    await vi.advanceTimersByTimeAsync(1_000);
-    expect(calls).toEqual(['saver on', 'collect', 'collect']);
-    await vi.advanceTimersByTimeAsync(14_000);
-    expect(calls).toHaveLength(3);
-    await vi.advanceTimersByTimeAsync(1_000);
-    expect(calls).toHaveLength(4);
-    memory.rss = 150 * MiB;
-    await vi.advanceTimersByTimeAsync(60_000);
-    expect(calls).toHaveLength(4);
-    // Busy, the share does not count: only the target does.
-    s.busy(true);
-    memory.rss = 190 * MiB;
-    await vi.advanceTimersByTimeAsync(60_000);
-    expect(calls).toEqual(['saver on', 'collect', 'collect', 'collect', 'saver off']);
-  });
-
   it('stays on when the operator settles and the resident set falls, as the settle rule says', async () => {
     const { s, memory, reasons } = targeted();
     memory.rss = 220 * MiB;
