@@ -21,7 +21,7 @@ import {
 } from '@aws-sdk/client-kinesis-analytics-v2';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { stringify } from 'yaml';
 import { type RunningEmulator, startEmulator } from '../../emulator/index.ts';
 import { kinds } from '../../src/api/kinds.ts';
@@ -65,6 +65,13 @@ import {
   valuesArgs,
   writeKubeconformSchemas,
 } from './support/helm.ts';
+
+/** A temporary directory removed when the test ends. */
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 const find = (objects: Manifest[], kind: string, name?: string) =>
   objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
@@ -526,7 +533,7 @@ describe('the chart renders valid objects', () => {
   it('tenancy values become a read-only mounted file the operator loads, refusing and permitting as written', async () => {
     const { objects } = await renderChart({ tenancy: tenancyValues }, { release: 'cmk', namespace: 'ops' });
     const [configMap] = find(objects, 'ConfigMap', 'cmk-cmk-operator-tenancy');
-    const file = join(mkdtempSync(join(tmpdir(), 'cmk-tenancy-')), 'tenancy.yaml');
+    const file = join(tempDir('cmk-tenancy-'), 'tenancy.yaml');
     if (!configMap) throw new Error('no tenancy ConfigMap rendered');
     writeFileSync(file, (configMap['data'] as Record<string, string>)['tenancy.yaml']!);
     const rules = loadTenancyRules(file);
@@ -717,7 +724,7 @@ describe('helm install, upgrade and uninstall on the test apiserver', () => {
     expect(c1.args).toContain('--log-level=info');
     expect(c1.args).toContain('--tenancy-config=/etc/cmk-operator/tenancy/tenancy.yaml');
     const stored = await get(`/api/v1/namespaces/${ns}/configmaps/${fullname}-tenancy`);
-    const file = join(mkdtempSync(join(tmpdir(), 'cmk-tenancy-')), 'tenancy.yaml');
+    const file = join(tempDir('cmk-tenancy-'), 'tenancy.yaml');
     writeFileSync(file, (stored.body as { data: Record<string, string> }).data['tenancy.yaml']!);
     const rules = loadTenancyRules(file);
     expect(keyRefusal(rules, 'team-b', 'arn:aws:kms:eu-west-1:111122223333:key/k')).toContain(

@@ -3,10 +3,10 @@
 // (KUBERNETES_SERVICE_HOST and the token/CA/namespace files, with a real service-account token from
 // the TokenRequest API), and an exec plugin, which is handed to client-node.
 
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { createKubeClient, KubeApiError } from '../../src/runtime/kube.ts';
 import { inClusterAccess, loadKubeAccess } from '../../src/runtime/kubeconfig.ts';
 import { adminIdentity, createNamespace } from './support/cluster.ts';
@@ -36,6 +36,10 @@ async function whoAmI(access: ReturnType<typeof loadKubeAccess>): Promise<string
     throw e;
   }
 }
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
 
 beforeAll(async () => {
   ns = await createNamespace('kcfg');
@@ -85,6 +89,7 @@ describe('kubeconfig access', () => {
 
   it("the pod's service account: host and port from the environment, token, CA and namespace from files", async () => {
     const sa = mkdtempSync(join(tmpdir(), 'cmk-sa-'));
+    onTestFinished(() => rmSync(sa, { recursive: true, force: true }));
     writeFileSync(join(sa, 'token'), token);
     writeFileSync(join(sa, 'ca.crt'), caPem());
     writeFileSync(join(sa, 'namespace'), ns);

@@ -12,13 +12,14 @@ import {
   readdirSync,
   readFileSync,
   realpathSync,
+  rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { parse } from 'yaml';
 import { pluginFileName, type Release, releasePlugin } from '../../scripts/release-plugin.ts';
 import { alterTableKeyCql } from '../../src/cli/cql.ts';
@@ -188,6 +189,7 @@ describe('kubectl cmk', () => {
 
     // With the operator's tenancy rules, the plan refuses what the operator would refuse.
     const dir = mkdtempSync(join(tmpdir(), 'cmk-plan-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const rules = join(dir, 'tenancy.yaml');
     writeFileSync(
       rules,
@@ -212,9 +214,10 @@ describe('the release bundle, alone, as a kubectl plugin', () => {
   let kubectl: string;
   /** The Node 24 that npm installed; the bundle finds `node` on PATH through its shebang. */
   const node24Dir = dirname(realpathSync('node_modules/.bin/node'));
+  const dir = mkdtempSync(join(tmpdir(), 'cmk-plugin-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cmk-plugin-'));
     // A checkout with other work in progress is dirty; a release from CI's clean clone is not.
     release = await releasePlugin({
       baseUrl: 'https://releases.invalid/cmk',

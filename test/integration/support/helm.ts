@@ -16,6 +16,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { findBinaries } from '../../../src/dev/devenv/binaries.ts';
 
@@ -48,8 +49,10 @@ export function chartTools(): Promise<Tools> {
   return tools;
 }
 
+// One per test file (each file imports this module afresh), removed when the file's tests end: a
+// test worker is stopped without its 'exit' handlers running.
 const helmHome = mkdtempSync(join(tmpdir(), 'cmk-helm-'));
-process.once('exit', () => rmSync(helmHome, { recursive: true, force: true }));
+afterAll(() => rmSync(helmHome, { recursive: true, force: true }));
 
 export interface RunResult {
   code: number;
