@@ -21,7 +21,7 @@ import {
 import { AwsCallError } from '../../src/aws/errors.ts';
 import { listingMaxAgeMs as listingAge } from '../../src/aws/region-listing.ts';
 import type { EncryptionSetting, WorkloadId } from '../../src/aws/workload.ts';
-import { failure, lightLooks as sharedLooks, useAdapters } from '../fixtures/aws.ts';
+import { expectOneListingServes, failure, lightLooks as sharedLooks, useAdapters } from '../fixtures/aws.ts';
 import { account, awsOwned, cmk, serviceKeyPolicy } from '../fixtures/keys.ts';
 import {
   emrApp as emrSeed,
@@ -138,21 +138,7 @@ describe('emrServerlessAdapter.observe sharing a Region listing (EMR-014)', () =
   it('light looks at applications read once in full share one listing and read none of them again', async () => {
     const key = await emrKey();
     const ids = seedApps(['00fa000000000001', '00fa000000000002', '00fa000000000003'], withKey(key));
-    const looks = lightLooks();
-    const full = await Promise.all(ids.map((id) => looks.read(id)));
-    await fixture.admin.clearCalls();
-    const listedAt = looks.now();
-    const light = await Promise.all(ids.map((id) => looks.look(id)));
-    expect(await calls('ListApplications')).toBe(1);
-    expect(await calls('GetApplication')).toBe(0);
-    // The same answer as the full read, dated when the listing was made.
-    light.forEach((state, i) => {
-      expect(state).toEqual({ ...full[i], readAt: listedAt });
-    });
-    // Within the listing's age, the next looks need no call at all.
-    looks.advance(1000);
-    await Promise.all(ids.map((id) => looks.look(id)));
-    expect(await fixture.admin.calls({ service: 'emr-serverless' })).toHaveLength(1);
+    await expectOneListingServes(fixture, lightLooks(), ids, 'emr-serverless', ['GetApplication']);
   });
 
   it("someone else's update moves updatedAt: the next look past the listing age reads the new key", async () => {

@@ -15,7 +15,7 @@ import { flinkAdapter, flinkState } from '../../src/aws/flink.ts';
 import { listingMaxAgeMs as listingAge } from '../../src/aws/region-listing.ts';
 import type { EncryptionSetting, WorkloadId } from '../../src/aws/workload.ts';
 import { createTtlMemo } from '../../src/runtime/ttl-memo.ts';
-import { failure, lightLooks as sharedLooks, useAdapters } from '../fixtures/aws.ts';
+import { expectOneListingServes, failure, lightLooks as sharedLooks, useAdapters } from '../fixtures/aws.ts';
 import { account, awsOwned, cmk, msfKeyActions, msfPrincipals, serviceKeyPolicy } from '../fixtures/keys.ts';
 import { flinkApp as flinkSeed, running, tagged, type WorkloadMod, withKey } from '../fixtures/objects.ts';
 
@@ -125,22 +125,10 @@ describe('flinkAdapter.observe sharing a Region listing (MSF-027)', () => {
   it('light looks at applications read once in full share one listing and read none of them again', async () => {
     const key = await newKey();
     const ids = ['a', 'b', 'c'].map((n) => flinkApp(`app-${n}`, running(), withKey(key)));
-    const looks = lightLooks();
-    const full = await Promise.all(ids.map((id) => looks.read(id)));
-    await fixture.admin.clearCalls();
-    const listedAt = looks.now();
-    const light = await Promise.all(ids.map((id) => looks.look(id)));
-    expect(await calls('ListApplications')).toBe(1);
-    expect(await calls('DescribeApplication')).toBe(0);
-    expect(await calls('ListApplicationOperations')).toBe(0);
-    // The same answer as the full read, dated when the listing was made.
-    light.forEach((state, i) => {
-      expect(state).toEqual({ ...full[i], readAt: listedAt });
-    });
-    // Within the listing's age, the next looks need no call at all.
-    looks.advance(1000);
-    await Promise.all(ids.map((id) => looks.look(id)));
-    expect(await fixture.admin.calls({ service: 'kinesisanalytics' })).toHaveLength(1);
+    await expectOneListingServes(fixture, lightLooks(), ids, 'kinesisanalytics', [
+      'DescribeApplication',
+      'ListApplicationOperations',
+    ]);
   });
 
   it('a change by anyone else raises the version: the next look past the listing age reads it', async () => {
