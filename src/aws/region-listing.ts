@@ -32,7 +32,7 @@ export function listingMaxAgeMs(resyncMs: number): number {
 }
 
 /** Pages of one listing at most (5,000 applications in a Region at 50 a page); a longer one is not used. */
-export const listingMaxPages = 100;
+const listingMaxPages = 100;
 
 /** A listing failed: light looks read each application for this long before listing again. */
 const listingRetryMs = 60_000;

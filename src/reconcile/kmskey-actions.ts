@@ -18,7 +18,7 @@ import {
 } from './kmskey-observe.ts';
 import { type KmsKeyAction, type KmsKeyPlan, rotationPollMs } from './kmskey-plan.ts';
 import type { PlannedEvent } from './types.ts';
-import { resync, sameIntentMs } from './types.ts';
+import { intentTime, resync } from './types.ts';
 
 type Context = ActionContext<KmsKeyObject, KmsKeyObservationSet>;
 type Kms = ReturnType<AwsClients['kms']>;
@@ -119,10 +119,7 @@ export function retriedRequestAt(
   token: string,
   now: number,
 ): string {
-  const age = stored?.requestedAt ? now - Date.parse(stored.requestedAt) : Number.NaN;
-  return stored?.token === token && stored.requestedAt && age >= 0 && age <= sameIntentMs
-    ? stored.requestedAt
-    : new Date(now).toISOString();
+  return intentTime(stored?.requestedAt, stored?.token === token, now);
 }
 
 /**

@@ -11,6 +11,15 @@ export type { DesiredCondition, PlannedEvent, PlanOutcome } from '../runtime/out
  */
 export const sameIntentMs = 60_000;
 
+/**
+ * The time a request's intent records: the stored one when it is the same request (`same`) and
+ * stored at most `sameIntentMs` before `now`, so a retry finds its intent already written; else now.
+ */
+export function intentTime(stored: string | undefined, same: boolean, now: number): string {
+  const age = stored ? now - Date.parse(stored) : Number.NaN;
+  return same && stored && age >= 0 && age <= sameIntentMs ? stored : new Date(now).toISOString();
+}
+
 export const resync = {
   /** Settled: look again after this (jittered by the controller). */
   settledMs: 10 * 60_000,

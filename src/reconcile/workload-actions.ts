@@ -7,7 +7,7 @@ import { adapterFor } from '../aws/adapters.ts';
 import { cancelJobRun } from '../aws/emr-serverless-cancel.ts';
 import type { AwsCallError } from '../aws/errors.ts';
 import type { ActionContext, ActionHandlers, ActionResult } from '../runtime/executor.ts';
-import { sameIntentMs } from './types.ts';
+import { intentTime } from './types.ts';
 import type { WorkloadReconcilerDeps } from './workload.ts';
 import { answeredKey, type WorkloadObject, workloadTarget } from './workload-observe.ts';
 import { keyLabel, type WorkloadAction, type WorkloadPlan, type WorkloadPlanInput } from './workload-plan.ts';
@@ -61,18 +61,14 @@ export function intentStart(
     | undefined,
   next: { action: string; fromKey: string; toKey: string; now: number },
 ): string {
-  const storedAt = stored?.startTime ? Date.parse(stored.startTime) : Number.NaN;
-  const age = next.now - storedAt;
   const same =
     stored?.status === 'InProgress' &&
-    age >= 0 &&
-    age <= sameIntentMs &&
     stored.id === undefined &&
     stored.endTime === undefined &&
     stored.action === next.action &&
     stored.fromKey === next.fromKey &&
     stored.toKey === next.toKey;
-  return same && stored.startTime ? stored.startTime : isoNow(next.now);
+  return intentTime(stored?.startTime, same, next.now);
 }
 
 export function workloadActions(

@@ -264,7 +264,6 @@ export function createEventRecorder(options: EventRecorderOptions, deps: EventRe
         evictOldest(series, (evicted) => {
           if (evicted.patchTimer !== undefined) clock.clearTimeout(evicted.patchTimer);
         });
-        armSweep();
       } catch (error) {
         log.warn({ err: error }, 'could not record event');
       }
