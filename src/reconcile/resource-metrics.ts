@@ -138,19 +138,33 @@ function conditionSamples(id: Record<string, string>, conditions: Condition[]): 
     }));
 }
 
+/** The workload families, in the order they are served, with each one's value for one object. */
+const workloadValues: ReadonlyArray<
+  readonly [ResourceMetric, (o: KeyReferencingObject, c: Condition[]) => number | undefined]
+> = [
+  ['cmk_workload_on_desired_key', (_, c) => truth(c, 'KeyCurrent')],
+  ['cmk_workload_on_current_key_material', (_, c) => truth(c, 'MaterialCurrent')],
+  // Present only while the table cannot reach its key: the operator removes it once it can.
+  ['cmk_keyspaces_table_deletion_timestamp_seconds', (o) => epochSeconds(o.status?.['deletionAfter'])],
+];
+
+/** One workload's samples of one family (`kind` is its Kubernetes kind). */
+function workloadFamilySamples(metric: ResourceMetric, kind: string, o: KeyReferencingObject): Sample[] {
+  const conditions = conditionsOf(o.status);
+  if (metric === 'cmk_object_condition') return conditionSamples(identity(kind, o), conditions);
+  const value = workloadValues.find(([m]) => m === metric)?.[1](o, conditions);
+  return value === undefined ? [] : [{ metric, labels: identity(kind, o), value }];
+}
+
+/** The families a workload has samples in. */
+const workloadFamilies: ReadonlySet<ResourceMetric> = new Set([
+  'cmk_object_condition',
+  ...workloadValues.map(([m]) => m),
+]);
+
 /** The samples of one workload, job run or session (`kind` is its Kubernetes kind). */
 export function workloadSamples(kind: string, o: KeyReferencingObject): Sample[] {
-  const id = identity(kind, o);
-  const conditions = conditionsOf(o.status);
-  const samples = conditionSamples(id, conditions);
-  const add = (metric: ResourceMetric, value: number | undefined) => {
-    if (value !== undefined) samples.push({ metric, labels: id, value });
-  };
-  add('cmk_workload_on_desired_key', truth(conditions, 'KeyCurrent'));
-  add('cmk_workload_on_current_key_material', truth(conditions, 'MaterialCurrent'));
-  // Present only while the table cannot reach its key: the operator removes it once it can.
-  add('cmk_keyspaces_table_deletion_timestamp_seconds', epochSeconds(o.status?.['deletionAfter']));
-  return samples;
+  return [...workloadFamilies].flatMap((metric) => workloadFamilySamples(metric, kind, o));
 }
 
 /** The samples of one KmsKey at `nowMs`. */
@@ -226,55 +240,78 @@ const linesPerChunk = 512;
  * it began. Families keep the order of `resourceMetricFamilies`; a family with no sample still has
  * its HELP and TYPE lines, as prom-client writes them.
  *
- * Handed out in chunks of at most `linesPerChunk` series, which /metrics writes as they come: at
- * 10,000 objects the whole exposition is ~10 MB, and built as one string, then one Buffer, it added
- * ~11 MiB to the resident set at every scrape (bench/results/memory-analysis.md, session 20).
+ * Handed out in chunks of at most `linesPerChunk` series, which /metrics writes as they come, and
+ * rendered family by family, one walk over the workloads per family: a chunk is handed out as soon
+ * as it is full, so a scrape holds one chunk of text at a time. At 10,000 objects the exposition is
+ * ~10 MB; built as one string it added ~11 MiB to the resident set at every scrape, and gathered
+ * family by family before the first chunk went out (~80,000 lines that outlived V8's young
+ * generation) it made a third of what the settled operator's old generation had to collect
+ * (bench/results/memory-analysis.md, sessions 20 and 23). The KmsKeys, a few per Region, are
+ * rendered once.
  */
 export function resourceMetricsChunks(
   caches: ResourceCaches,
   now: () => number = Date.now,
 ): () => AsyncGenerator<string> {
   return async function* () {
-    const byMetric = new Map<ResourceMetric, string[]>();
-    const put = (samples: Sample[]) => {
-      if (samples.length === 0) return;
-      // One object's samples share its kind, namespace and name: escaped once, then its other labels.
-      const l = samples[0]!.labels;
-      const id = `kind="${labelValue(l['kind'] ?? '')}",namespace="${labelValue(l['namespace'] ?? '')}",name="${labelValue(l['name'] ?? '')}"`;
-      for (const sample of samples) {
-        let labels = id;
-        for (const k in sample.labels)
-          if (!identityLabels.has(k)) labels += `,${k}="${labelValue(sample.labels[k]!)}"`;
-        const line = `${sample.metric}{${labels}} ${sampleValue(sample.value)}`;
-        const list = byMetric.get(sample.metric);
-        if (list) list.push(line);
-        else byMetric.set(sample.metric, [line]);
-      }
-    };
     const nowMs = now();
-    let rendered = 0;
-    const slice = async () => {
-      if (++rendered % objectsPerSlice === 0) await yieldToLoop();
-    };
-    for (const k of caches.kmsKeys.list()) {
-      put(kmsKeySamples(k, nowMs));
-      await slice();
-    }
-    for (const { cache } of caches.referencing) {
-      const kind = cache.type.kind;
-      for (const o of cache.list()) {
-        put(workloadSamples(kind, o));
-        await slice();
+    // The objects as the caches hold them now: every family is rendered from these versions.
+    const keys = caches.kmsKeys.list();
+    const workloads = caches.referencing.map(({ cache }) => ({
+      kind: cache.type.kind,
+      objects: cache.list(),
+    }));
+    const keySamples = new Map<ResourceMetric, Sample[]>();
+    for (const k of keys)
+      for (const sample of kmsKeySamples(k, nowMs)) {
+        const list = keySamples.get(sample.metric);
+        if (list) list.push(sample);
+        else keySamples.set(sample.metric, [sample]);
       }
+    let chunk = '';
+    let lines = 0;
+    /** Adds `n` lines of text; returns the chunk to hand out when they would not fit in it. */
+    const add = (text: string, n = 1): string | undefined => {
+      let full: string | undefined;
+      if (lines + n > linesPerChunk) {
+        full = chunk;
+        chunk = '';
+        lines = 0;
+      }
+      chunk += text;
+      lines += n;
+      return full;
+    };
+    let rendered = 0;
+    for (const [metric, family] of Object.entries(resourceMetricFamilies) as Array<
+      [ResourceMetric, { help: string }]
+    >) {
+      let full = add(`# HELP ${metric} ${helpText(family.help)}\n# TYPE ${metric} gauge\n`, 2);
+      if (full !== undefined) yield full;
+      for (const sample of keySamples.get(metric) ?? []) {
+        full = add(`${seriesLine(sample)}\n`);
+        if (full !== undefined) yield full;
+      }
+      if (!workloadFamilies.has(metric)) continue;
+      for (const { kind, objects } of workloads)
+        for (const o of objects) {
+          for (const sample of workloadFamilySamples(metric, kind, o)) {
+            full = add(`${seriesLine(sample)}\n`);
+            if (full !== undefined) yield full;
+          }
+          if (++rendered % objectsPerSlice === 0) await yieldToLoop();
+        }
     }
-    for (const [metric, family] of Object.entries(resourceMetricFamilies)) {
-      yield `# HELP ${metric} ${helpText(family.help)}\n# TYPE ${metric} gauge\n`;
-      const lines = byMetric.get(metric as ResourceMetric) ?? [];
-      byMetric.delete(metric as ResourceMetric);
-      for (let i = 0; i < lines.length; i += linesPerChunk)
-        yield `${lines.slice(i, i + linesPerChunk).join('\n')}\n`;
-    }
+    if (chunk !== '') yield chunk;
   };
+}
+
+/** One sample's line, without its newline: `metric{kind,namespace,name,other labels} value`. */
+function seriesLine(sample: Sample): string {
+  const l = sample.labels;
+  let labels = `kind="${labelValue(l['kind'] ?? '')}",namespace="${labelValue(l['namespace'] ?? '')}",name="${labelValue(l['name'] ?? '')}"`;
+  for (const k in l) if (!identityLabels.has(k)) labels += `,${k}="${labelValue(l[k]!)}"`;
+  return `${sample.metric}{${labels}} ${sampleValue(sample.value)}`;
 }
 
 /** The per-object families as one text (tests, tools): what `resourceMetricsChunks` hands out, joined. */

@@ -77,6 +77,65 @@ function jsonValue(v: unknown): unknown {
   }
 }
 
+/** `undefined`, functions and symbols: what JSON leaves out of an object (and writes as null in an array). */
+function dropped(v: unknown): boolean {
+  return v === undefined || typeof v === 'function' || typeof v === 'symbol';
+}
+
+/**
+ * Whether `stored`, a value as the API server returns it (parsed JSON), deep-equals `asJson(v)`:
+ * the same answer as `isDeepStrictEqual(stored, asJson(v))`, without the copy. Every reconcile
+ * compares the status it computed with the stored one, and in a settled fleet they are nearly always
+ * equal; the copy and the comparison were ~5 % of what a settled operator allocated
+ * (bench/results/memory-analysis.md, session 23). A value that is not a plain object, array or
+ * primitive (a Date, a class instance) is compared through `asJson`, as before.
+ */
+export function sameAsJson(stored: unknown, v: unknown): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return stored === v;
+    case 'number':
+      return Number.isFinite(v) ? Object.is(stored, v === 0 ? 0 : v) : stored === null;
+    case 'object': {
+      if (v === null) return stored === null;
+      if (typeof stored !== 'object' || stored === null) return isDeepStrictEqual(stored, asJson(v));
+      if (Array.isArray(v)) {
+        if (!Array.isArray(stored) || Object.getPrototypeOf(stored) !== Array.prototype) return false;
+        if (stored.length !== v.length) return false;
+        for (let i = 0; i < v.length; i++) {
+          const e: unknown = v[i];
+          if (dropped(e) ? stored[i] !== null : !sameAsJson(stored[i], e)) return false;
+        }
+        return true;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (
+        (proto !== Object.prototype && proto !== null) ||
+        typeof (v as { toJSON?: unknown }).toJSON === 'function' ||
+        Array.isArray(stored) ||
+        Object.getPrototypeOf(stored) !== Object.prototype
+      )
+        return isDeepStrictEqual(stored, asJson(v));
+      const from = v as Record<string, unknown>;
+      const into = stored as Record<string, unknown>;
+      let kept = 0;
+      for (const key in from) {
+        if (!Object.hasOwn(from, key)) continue;
+        const e = from[key];
+        if (dropped(e)) continue;
+        kept++;
+        if (!Object.hasOwn(into, key) || !sameAsJson(into[key], e)) return false;
+      }
+      let storedKeys = 0;
+      for (const key in into) if (Object.hasOwn(into, key)) storedKeys++;
+      return storedKeys === kept;
+    }
+    default:
+      return isDeepStrictEqual(stored, asJson(v));
+  }
+}
+
 /**
  * `computeStatus` gets the current object and returns the whole desired status; it may run again
  * on a fresh copy after a conflict, so it must be pure (conditions keep their transition times
@@ -96,8 +155,9 @@ export async function writeStatusIfChanged<T extends KubeObject & { status?: unk
   };
   let object = current;
   for (let conflicts = 0; ; conflicts++) {
-    const status = asJson(computeStatus(object));
-    if (isDeepStrictEqual(object.status, status)) return { written: false, object, conflicts };
+    const computed = computeStatus(object);
+    if (sameAsJson(object.status, computed)) return { written: false, object, conflicts };
+    const status = asJson(computed);
     try {
       const written = await deps.kube.replace<T>(
         type,

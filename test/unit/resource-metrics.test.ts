@@ -334,6 +334,40 @@ describe('resourceMetricsText', () => {
     expect(text.length).toBeGreaterThan(20 * Math.max(...chunks.map((c) => c.length)));
   });
 
+  it('hands out each chunk as soon as it is full: a scrape holds one chunk of text, not the whole exposition', async () => {
+    let statusReads = 0;
+    const apps = new Map(
+      Array.from({ length: 10_000 }, (_, i) => {
+        const a = workload(`app-${i}`, {
+          conditions: [cond('Ready', 'True', 'Ready'), cond('KeyCurrent', 'True', 'OnDesiredKey')],
+        });
+        const status = a.status;
+        Object.defineProperty(a, 'status', {
+          get: () => {
+            statusReads++;
+            return status;
+          },
+        });
+        return [a.metadata.name, a] as const;
+      }),
+    );
+    const chunks = resourceMetricsChunks(
+      { kmsKeys: cacheOf('KmsKey', new Map()), referencing: [{ cache: cacheOf('FlinkApplication', apps) }] },
+      () => now,
+    )();
+    const first = await chunks.next();
+    expect(first.value).toMatch(/^cmk_object_condition\{/m);
+    // The first 512 lines need about 510 objects' Ready condition; gathering every family first
+    // would have read all 10,000 objects before anything went out.
+    expect(statusReads).toBeLessThanOrEqual(512);
+    let rest = 0;
+    for await (const chunk of chunks) rest += chunk.split('\n').length - 1;
+    // All of it still comes out: 2 series per object, HELP and TYPE of every family.
+    expect(rest + first.value!.split('\n').length - 1).toBe(
+      2 * 10_000 + 2 * Object.keys(resourceMetricFamilies).length,
+    );
+  });
+
   it('yields to the event loop while it renders: other work runs between slices of objects', async () => {
     const apps = new Map(
       Array.from({ length: 10_000 }, (_, i) => {

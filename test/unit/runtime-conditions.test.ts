@@ -90,6 +90,28 @@ describe('setCondition (apimachinery semantics)', () => {
     expect(b).toEqual(a);
   });
 
+  it('any conditions, in any order (a status someone else wrote), come out in that one order', () => {
+    const stamp = { generation: 1, now: t0 };
+    const type = fc.constantFrom('Ready', 'Reconciling', 'Stalled', 'KeyCurrent', 'KeyUsable', 'A', 'a', 'Z');
+    const condition = (t: string): Condition => ({
+      type: t,
+      status: 'True',
+      reason: 'R',
+      message: '',
+      lastTransitionTime: '2026-11-23T10:00:00Z',
+    });
+    fc.assert(
+      fc.property(fc.uniqueArray(type, { maxLength: 8 }), type, (types, added) => {
+        const out = setCondition(types.map(condition), { type: added, status: 'False', reason: 'R' }, stamp);
+        const expected = [...new Set([...types, added])].sort((x, y) => {
+          const rank = (t: string) => ['Ready', 'Reconciling', 'Stalled'].indexOf(t) >>> 0;
+          return rank(x) - rank(y) || (x < y ? -1 : x > y ? 1 : 0);
+        });
+        expect(out.map((c) => c.type)).toEqual(expected);
+      }),
+    );
+  });
+
   it('rejects reasons that are not CamelCase and caps messages at 32 KiB', () => {
     const stamp = { generation: 1, now: t0 };
     for (const reason of ['', 'key disabled', '1Bad', 'Bad-Dash', 'Trailing,']) {
