@@ -299,7 +299,18 @@ export function resourceMetricsChunks(
             full = add(`${seriesLine(sample)}\n`);
             if (full !== undefined) yield full;
           }
-          if (++rendered % objectsPerSlice === 0) await yieldToLoop();
+          if (++rendered === objectsPerSlice) {
+            // A chunk never waits across a turn of the event loop: built in one go, written at
+            // once, its text is garbage before V8's young generation is collected twice, so it
+            // never reaches the old generation (which a settled operator collects rarely).
+            rendered = 0;
+            if (chunk !== '') {
+              yield chunk;
+              chunk = '';
+              lines = 0;
+            }
+            await yieldToLoop();
+          }
         }
     }
     if (chunk !== '') yield chunk;
