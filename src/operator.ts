@@ -629,13 +629,12 @@ export function keyCacheTtl(resyncMs: number, keyPollMs: number): number {
 function targetsOf(caches: ReturnType<typeof watchedCaches>, defaultRegion: string): AwsTarget[] {
   const seen = new Map<string, AwsTarget>();
   // A role is assumed for a namespace: checked against its allow-list and tagged with it.
+  // Called at every scrape, over every object: a target is built only for a key not seen yet.
   const add = (spec: { region?: string; roleArn?: string } | undefined, namespace = '') => {
     const region = spec?.region ?? defaultRegion;
-    const t: AwsTarget = {
-      region,
-      ...(spec?.roleArn ? { roleArn: spec.roleArn, namespace } : {}),
-    };
-    seen.set(`${region}|${spec?.roleArn ?? ''}|${spec?.roleArn ? namespace : ''}`, t);
+    const key = spec?.roleArn ? `${region}|${spec.roleArn}|${namespace}` : region;
+    if (seen.has(key)) return;
+    seen.set(key, { region, ...(spec?.roleArn ? { roleArn: spec.roleArn, namespace } : {}) });
   };
   add(undefined);
   for (const k of caches.kmsKeys.list()) add(k.spec, k.metadata.namespace);

@@ -70,7 +70,7 @@ export function usesOfKey(objects: Iterable<KeyReferencingObject>, arn: string):
         how: tie.how,
       });
   }
-  return uses.sort((a, b) => label(a).localeCompare(label(b)));
+  return byLabel(uses);
 }
 
 /** Other KmsKey objects that declare `arn` (not `self`, not ones already let go). */
@@ -87,7 +87,21 @@ export function declarationsOf(kmsKeys: Iterable<KmsKeyObject>, arn: string, sel
       how: 'declared-by',
     });
   }
-  return uses.sort((a, b) => label(a).localeCompare(label(b)));
+  return byLabel(uses);
+}
+
+const collator = new Intl.Collator();
+
+/**
+ * Uses in the order of their labels (`localeCompare`'s order). Each label is built once: a key's
+ * look sorts every use of it (hundreds at a fleet's scale, several looks a second while it rotates),
+ * and building both labels and comparing through `localeCompare` in every comparison was most of it.
+ */
+function byLabel(uses: KeyUse[]): KeyUse[] {
+  const labelled = uses.map((u) => ({ u, l: label(u) }));
+  labelled.sort((a, b) => collator.compare(a.l, b.l));
+  for (let i = 0; i < labelled.length; i++) uses[i] = labelled[i]!.u;
+  return uses;
 }
 
 function label(u: Pick<KeyUse, 'kind' | 'namespace' | 'name'>): string {

@@ -114,7 +114,7 @@ export function cachedUsesOf(
         .lookup(arn)
         .map((k) => r.cache.get(k))
         .filter((o): o is KeyReferencingObject => o !== undefined)
-        .map((o) => ({ ...o, kind: o.kind ?? r.cache.type.kind })),
+        .map((o) => (o.kind ? o : { ...o, kind: r.cache.type.kind })),
     ),
     arn,
   );

@@ -94,7 +94,8 @@ export function kmsKeyKind(
         object.status?.rotation?.pendingOnDemand !== undefined ||
         object.status?.rotation?.onDemandRotationStartDate !== undefined ||
         object.status?.conditions?.some((c) => c.type === 'Reconciling' && c.status === 'True') === true;
-      const observed = await readKey(deps, object, fresh);
+      // A rotation in progress is polled with DescribeKey alone (readKey): acting reads it all again.
+      const { rotationCached, ...observed } = await readKey(deps, object, fresh, { pollRotation: true });
       const refusal = await refusalOf(deps, object, observed);
       const referencing = deps.referencesTo(keyOf(object)).filter(holds);
       const arn = object.status?.keyArn ?? (observed.kind === 'found' ? observed.key.arn : undefined);
@@ -105,7 +106,7 @@ export function kmsKeyKind(
       const unread = deps.inventory?.gaps(target) ?? [];
       const o: Observation = {
         observed,
-        fresh,
+        fresh: fresh && !rotationCached,
         referencing,
         policyRefusals: policyRefusalsOf(referencing),
         liveChecked: false,
