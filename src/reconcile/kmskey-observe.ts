@@ -41,25 +41,26 @@ export async function readKey(
     let facts = await deps.keys.describe(target, identity, fresh ? { maxAgeMs: 0 } : {});
     if (!facts) return { kind: 'notFound' };
     const recorded = object.status;
-    const running =
+    // An on-demand rotation this object recorded as running, and DescribeKey still shows the
+    // material it recorded before it.
+    const recordedRunning =
       recorded?.rotation?.onDemandRotationStartDate !== undefined &&
-      recorded.currentKeyMaterialId !== undefined &&
       facts.currentKeyMaterialId === recorded.currentKeyMaterialId;
-    if (fresh && running && options.pollRotation) {
+    if (fresh && options.pollRotation && recordedRunning && recorded?.currentKeyMaterialId !== undefined) {
       const rotation = await readRotation(deps, target, facts, false);
-      // Read now (the cache had none since the rotation began): it is as fresh as a full look.
+      // A cached state that does not show the rotation running (read before it began) is read
+      // fresh below.
       if (rotation?.onDemandRotationStartDate !== undefined)
         return { kind: 'found', key: facts, rotation, rotationCached: true };
     }
     let rotation = await readRotation(deps, target, facts, fresh);
-    // An on-demand rotation this object recorded in progress that ended between the two reads:
-    // DescribeKey still showed the old material. Read again, after the status that says it ended.
+    // The rotation ended between the two reads: DescribeKey still showed the old material. Read
+    // again, after the status that says it ended.
     if (
       fresh &&
-      recorded?.rotation?.onDemandRotationStartDate !== undefined &&
+      recordedRunning &&
       rotation !== undefined &&
-      rotation.onDemandRotationStartDate === undefined &&
-      facts.currentKeyMaterialId === recorded.currentKeyMaterialId
+      rotation.onDemandRotationStartDate === undefined
     ) {
       facts = (await deps.keys.describe(target, facts.arn, { maxAgeMs: 0 })) ?? facts;
       if (facts.currentKeyMaterialId !== recorded.currentKeyMaterialId)

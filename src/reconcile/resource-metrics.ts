@@ -270,14 +270,16 @@ export function resourceMetricsChunks(
       }
     let chunk = '';
     let lines = 0;
+    /** The chunk built so far, to hand out; the next one starts empty. */
+    const take = (): string => {
+      const done = chunk;
+      chunk = '';
+      lines = 0;
+      return done;
+    };
     /** Adds `n` lines of text; returns the chunk to hand out when they would not fit in it. */
     const add = (text: string, n = 1): string | undefined => {
-      let full: string | undefined;
-      if (lines + n > linesPerChunk) {
-        full = chunk;
-        chunk = '';
-        lines = 0;
-      }
+      const full = lines + n > linesPerChunk ? take() : undefined;
       chunk += text;
       lines += n;
       return full;
@@ -304,11 +306,7 @@ export function resourceMetricsChunks(
             // once, its text is garbage before V8's young generation is collected twice, so it
             // never reaches the old generation (which a settled operator collects rarely).
             rendered = 0;
-            if (chunk !== '') {
-              yield chunk;
-              chunk = '';
-              lines = 0;
-            }
+            if (chunk !== '') yield take();
             await yieldToLoop();
           }
         }

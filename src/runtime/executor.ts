@@ -32,7 +32,6 @@
 // Never: looks at SDK error names (the adapters classify), retries an action itself, or writes
 // status through any path but the status writer.
 
-import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { AwsCallError } from '../aws/errors.ts';
 import { AwsCallError as AwsCallErrorClass } from '../aws/errors.ts';
@@ -43,7 +42,7 @@ import type { EventRecorder } from './events.ts';
 import { addFinalizer, removeFinalizer } from './finalizers.ts';
 import { isNotFound, type KubeClient, type KubeObject, type ResourceType } from './kube.ts';
 import { type DesiredCondition, outcomeFor, type PlannedEvent, type PlanOutcome } from './outcome.ts';
-import { asJson, writeStatusIfChanged } from './status.ts';
+import { sameAsJson, writeStatusIfChanged } from './status.ts';
 
 /**
  * How many times in a row (the first attempt and the retries after it) an object's action throttled
@@ -520,10 +519,10 @@ export function executor<O extends Reconciled, Obs, A extends { type: string }, 
     // Compared as the status writer compares: the new status as JSON would carry it.
     const before = stored as Record<string, unknown>;
     const after = next as Record<string, unknown>;
-    if (paced.fields.every((field) => isDeepStrictEqual(asJson(after[field]), before[field]))) return 0;
+    if (paced.fields.every((field) => sameAsJson(before[field], after[field]))) return 0;
     const unpaced = { ...after };
     for (const field of paced.fields) unpaced[field] = before[field];
-    if (!isDeepStrictEqual(asJson(unpaced), stored)) return 0;
+    if (!sameAsJson(stored, unpaced)) return 0;
     return paced.wait(stored as Status<O>, next as Status<O>, sinceWriteMs(key));
   }
 
