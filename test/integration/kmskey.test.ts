@@ -216,6 +216,89 @@ describe('rotation', () => {
   });
 });
 
+describe('an action while an on-demand rotation runs', () => {
+  it('is taken during the rotation, on a full read of the key made just before it', {
+    timeout: 60_000,
+  }, async () => {
+    const key = await newKey();
+    await f.create('KmsKey', 'rotating-protected', {
+      keyId: key.arn,
+      rotation: { enabled: false },
+      protection: { reenable: true },
+    });
+    await readyKey('rotating-protected');
+    await f.create('EmrServerlessApplication', 'rotating-user', {
+      applicationId: '00fabc123def4599',
+      key: { kmsKeyRef: { name: 'rotating-protected' } },
+    });
+    await f.waitFor<KmsKeyView>('KmsKey', 'rotating-protected', (o) =>
+      o.status?.usedBy?.length ? o : undefined,
+    );
+    // A rotation that takes 6 s. While it runs and DescribeKey still shows the material from before
+    // it, the KmsKey polls with DescribeKey alone, its rotation state from the rotation's first look.
+    await f.admin.patchConfig({
+      transitions: { default: { min: 200, max: 400 }, 'kms.ROTATION': { min: 6000, max: 6000 } },
+    });
+    try {
+      const began = (await f.admin.calls()).at(-1)?.eventId ?? 0;
+      await f.patch('KmsKey', 'rotating-protected', { spec: { rotation: { onDemandToken: 'r1' } } });
+      await f.waitFor<KmsKeyView & { status?: { rotation?: { onDemandRotationStartDate?: string } } }>(
+        'KmsKey',
+        'rotating-protected',
+        (o) => (o.status?.rotation?.onDemandRotationStartDate ? o : undefined),
+        'the rotation reported running',
+        20_000,
+      );
+      // A few polls of the running rotation, then the key is disabled outside Kubernetes: the
+      // polls' DescribeKey shows it, and protection enables it again.
+      await new Promise((r) => setTimeout(r, 1000));
+      const before = (await f.admin.calls()).at(-1)?.eventId ?? 0;
+      await kms.send(new DisableKeyCommand({ KeyId: key.arn }));
+      const { eventually } = await import('./support/cluster.ts');
+      await eventually(
+        async () =>
+          (await kms.send(new DescribeKeyCommand({ KeyId: key.arn }))).KeyMetadata?.KeyState === 'Enabled'
+            ? true
+            : undefined,
+        { what: 'key Enabled again', timeoutMs: 20_000 },
+      );
+      const ofKey = (c: { requestParameters: unknown }) =>
+        JSON.stringify(c.requestParameters).includes(key.keyId);
+      const rotate = (await f.admin.calls({ since: began, eventName: 'RotateKeyOnDemand' })).filter(
+        (c) => ofKey(c) && !c.errorCode,
+      );
+      expect(rotate).toHaveLength(1);
+      const calls = (await f.admin.calls({ since: before, service: 'kms' })).filter(ofKey);
+      const names = calls.map((c) => c.eventName);
+      const disable = names.indexOf('DisableKey');
+      const enable = names.indexOf('EnableKey');
+      expect(disable).toBeGreaterThanOrEqual(0);
+      expect(enable).toBeGreaterThan(disable);
+      // Taken while the rotation ran (6 s from its call), not held until it ended.
+      expect(calls[enable]!.eventTime).toBeLessThan(rotate[0]!.eventTime + 6000);
+      // Decided on a full read of the key after the poll that saw it disabled: DescribeKey again,
+      // its rotation state and its rotations, not on the poll's DescribeKey and cached state alone.
+      const between = names.slice(disable + 1, enable);
+      expect(between.filter((n) => n === 'DescribeKey').length).toBeGreaterThanOrEqual(2);
+      expect(between).toContain('GetKeyRotationStatus');
+      expect(between).toContain('ListKeyRotations');
+      // The rotation still ends, once, and the KmsKey records it.
+      const done = await f.waitFor<KmsKeyView>(
+        'KmsKey',
+        'rotating-protected',
+        (o) => (o.status?.rotation?.lastOnDemandToken === 'r1' && ready(o) ? o : undefined),
+        'the rotation recorded and the key Ready',
+        30_000,
+      );
+      expect(done.status?.keyState).toBe('Enabled');
+      const rotations = await kms.send(new ListKeyRotationsCommand({ KeyId: key.arn }));
+      expect(rotations.Rotations?.filter((r) => r.RotationType === 'ON_DEMAND')).toHaveLength(1);
+    } finally {
+      await f.admin.patchConfig({ transitions: { default: { min: 200, max: 400 } } });
+    }
+  });
+});
+
 describe('a throttled on-demand rotation', () => {
   it('is retried quietly: its intent is written once, with no Warning, and it rotates once', {
     timeout: 60_000,
