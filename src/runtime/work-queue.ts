@@ -26,6 +26,10 @@
 //   concurrency. A fast follow-up due within `soonFollowUpMs` counts as fast work from the moment it
 //   is asked for: an object polled twice a second (an on-demand rotation in progress) is in the middle
 //   of a change between its looks, and resyncs started between them would be in its way.
+// - The gate's `busy`: a change (a key added now, fast) waiting or in flight in any queue, from the
+//   add until the key is done with nothing left to run again. Follow-ups coming due are fast work
+//   but not changes: the memory saver (src/runtime/memory-saver.ts) stays on through a settled
+//   fleet's KmsKeys looking again a second after their resync.
 // - `maxSlowInFlight`: a queue hands out at most that many slow-lane keys at once, so workers stay
 //   free for a change that arrives while resyncs are due by the thousand.
 // - `groupOf(key)` (optional): the AWS quota a key's reconcile spends (Region, account). Within
@@ -81,20 +85,28 @@ export interface WorkQueueOptions {
 /**
  * Lets slow-lane (resync) work through only while no queue sharing it has fast work, beyond
  * `slotsWhileBusy` keys at once. Queues report their fast work and ask before handing out a slow key.
+ * It also says whether a change is waiting or in flight anywhere (`busy`): fast work that someone's
+ * change started (a watch event, a signal from AWS), not a follow-up a reconcile asked for.
  */
 export interface ResyncGate {
   /** A queue's fast keys waiting or in flight changed by `delta`. */
   fastWork(delta: number): void;
+  /** A queue's keys with a change waiting or in flight (a subset of its fast work) changed by `delta`. */
+  changeWork(delta: number): void;
   /** Whether a slow key may start now; if true, `slowDone()` must follow. */
   tryStartSlow(): boolean;
   slowDone(): void;
   /** Called whenever slow keys may start again; returns an unsubscribe. */
   onOpen(listener: () => void): () => void;
-  /** Whether any queue sharing the gate has fast work waiting or in flight now. */
+  /**
+   * Whether any queue sharing the gate has a change waiting or in flight now. Follow-ups a reconcile
+   * asked for (a look again after a write, an on-demand rotation's polls) hold resyncs back but are
+   * not changes: a settled fleet's KmsKeys ask for a few at each resync.
+   */
   busy(): boolean;
   /**
-   * Called when the gate goes from no fast work to some (true) and back (false), synchronously in
-   * the call that reported it; returns an unsubscribe.
+   * Called when the gate goes from no change waiting or in flight to some (true) and back (false),
+   * synchronously in the call that reported it; returns an unsubscribe.
    */
   onBusy(listener: (busy: boolean) => void): () => void;
 }
@@ -102,6 +114,7 @@ export interface ResyncGate {
 export function createResyncGate(options: { slotsWhileBusy?: number } = {}): ResyncGate {
   const slotsWhileBusy = Math.max(1, options.slotsWhileBusy ?? 2);
   let fast = 0;
+  let changes = 0;
   let slowInFlight = 0;
   const listeners = new Set<() => void>();
   const busyListeners = new Set<(busy: boolean) => void>();
@@ -110,10 +123,13 @@ export function createResyncGate(options: { slotsWhileBusy?: number } = {}): Res
   };
   return {
     fastWork(delta) {
-      const wasBusy = fast > 0;
       fast = Math.max(0, fast + delta);
-      if (fast > 0 !== wasBusy) for (const l of [...busyListeners]) l(fast > 0);
       if (fast === 0) open();
+    },
+    changeWork(delta) {
+      const wasBusy = changes > 0;
+      changes = Math.max(0, changes + delta);
+      if (changes > 0 !== wasBusy) for (const l of [...busyListeners]) l(changes > 0);
     },
     tryStartSlow() {
       if (fast > 0 && slowInFlight >= slotsWhileBusy) return false;
@@ -128,7 +144,7 @@ export function createResyncGate(options: { slotsWhileBusy?: number } = {}): Res
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    busy: () => fast > 0,
+    busy: () => changes > 0,
     onBusy(listener) {
       busyListeners.add(listener);
       return () => busyListeners.delete(listener);
@@ -252,6 +268,19 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     else waiting.set(key, lane);
     countFast((lane === 'fast' ? 1 : 0) - (before === 'fast' ? 1 : 0));
   }
+  /**
+   * Keys whose fast work a change started (an add now, not a follow-up coming due), from the add
+   * until the key is done with nothing left to run again: the gate's `busy`.
+   */
+  const changing = new Set<string>();
+  const markChange = (key: string) => {
+    if (changing.has(key)) return;
+    changing.add(key);
+    gate?.changeWork(1);
+  };
+  const unmarkChange = (key: string) => {
+    if (changing.delete(key)) gate?.changeWork(-1);
+  };
   const addedAt = new Map<string, number>();
   const startedAt = new Map<string, number>();
   /** Delayed adds; `holds`: a soon fast follow-up, counted as fast work until it comes due. */
@@ -394,6 +423,8 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
 
   function add(key: string, to: Lane = 'fast', followUp = false): void {
     if (shuttingDown) return;
+    // Told before the key is queued, so nothing hands the change to a worker first.
+    if (to === 'fast' && !followUp) markChange(key);
     if (to === 'fast') cancelDelayed(key);
     const queued = waiting.get(key) ?? rerun.get(key);
     if (queued !== undefined) {
@@ -484,6 +515,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       const again = rerun.get(key);
       rerun.delete(key);
       if (again !== undefined && !shuttingDown) enqueue(key, again);
+      else unmarkChange(key);
       // After the re-add, so a fast key going round again never lets resyncs in between.
       if (lane === 'fast') countFast(-1);
       else {
@@ -501,6 +533,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       due = new TinyQueue<Due>([], byTime);
       for (const key of waiting.keys()) addedAt.delete(key);
       for (const key of [...waiting.keys()]) setWaiting(key, undefined);
+      for (const key of [...changing]) if (!processing.has(key)) unmarkChange(key);
       unsubscribe?.();
       rerun.clear();
       fast.clear();

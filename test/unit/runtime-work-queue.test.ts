@@ -221,6 +221,51 @@ describe('resync gate: resyncs of every queue yield to changes in any of them', 
     expect(gate.busy()).toBe(false);
   });
 
+  it('a follow-up coming due holds resyncs back but is not a change; a change to a key in flight stays one until its second run is done', async () => {
+    const { a, b, gate } = await setup();
+    const seen: boolean[] = [];
+    gate.onBusy((busy) => seen.push(busy));
+    // A reconcile asked to be looked at again in 1 s (a KmsKey after its resync): fast work, so the
+    // resyncs wait for it, but nobody changed anything.
+    a.addAfter('key-1', 1000, 'fast');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(await b.get()).toBe('r1');
+    const next = await waiting(b);
+    expect(next.key).toBeUndefined();
+    expect(await a.get()).toBe('key-1');
+    expect(gate.busy()).toBe(false);
+    // A change to it while it is in flight: busy from the add, until the run it asked for is done.
+    a.add('key-1');
+    expect(seen).toEqual([true]);
+    a.done('key-1');
+    expect(gate.busy()).toBe(true);
+    expect(await a.get()).toBe('key-1');
+    a.done('key-1');
+    expect(seen).toEqual([true, false]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(next.key).toBe('r2');
+    // A follow-up waiting in the queue that a change reaches becomes one.
+    a.addAfter('key-2', 500, 'fast');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(gate.busy()).toBe(false);
+    a.add('key-2');
+    expect(gate.busy()).toBe(true);
+    expect(await a.get()).toBe('key-2');
+    a.done('key-2');
+    expect(seen).toEqual([true, false, true, false]);
+  });
+
+  it('a change dropped at shutdown stops being one; one in flight stays until done', async () => {
+    const { a, gate } = await setup();
+    a.add('in-flight');
+    a.add('queued');
+    expect(await a.get()).toBe('in-flight');
+    a.shutdown();
+    expect(gate.busy()).toBe(true);
+    a.done('in-flight');
+    expect(gate.busy()).toBe(false);
+  });
+
   it('changes waiting (not only in flight) hold resyncs back, and changes are never held back', async () => {
     const { a, b } = await setup();
     a.add('c1');
