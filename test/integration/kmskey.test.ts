@@ -52,6 +52,18 @@ async function newKey(opts: { keySpec?: 'SYMMETRIC_DEFAULT' | 'RSA_2048'; alias?
 }
 
 const ready = condition('Ready', 'True');
+
+/** Waits until KMS shows the key Enabled (the operator's protection enabled it again). */
+async function keyEnabledAgain(arn: string): Promise<void> {
+  const { eventually } = await import('./support/cluster.ts');
+  await eventually(
+    async () =>
+      (await kms.send(new DescribeKeyCommand({ KeyId: arn }))).KeyMetadata?.KeyState === 'Enabled'
+        ? true
+        : undefined,
+    { what: 'key Enabled again', timeoutMs: 20_000 },
+  );
+}
 const readyKey = (name: string): Promise<KmsKeyView> =>
   f.waitFor<KmsKeyView>('KmsKey', name, (o) => (ready(o) ? o : undefined), `${name} Ready`);
 
@@ -254,14 +266,7 @@ describe('an action while an on-demand rotation runs', () => {
       await new Promise((r) => setTimeout(r, 1000));
       const before = (await f.admin.calls()).at(-1)?.eventId ?? 0;
       await kms.send(new DisableKeyCommand({ KeyId: key.arn }));
-      const { eventually } = await import('./support/cluster.ts');
-      await eventually(
-        async () =>
-          (await kms.send(new DescribeKeyCommand({ KeyId: key.arn }))).KeyMetadata?.KeyState === 'Enabled'
-            ? true
-            : undefined,
-        { what: 'key Enabled again', timeoutMs: 20_000 },
-      );
+      await keyEnabledAgain(key.arn);
       const ofKey = (c: { requestParameters: unknown }) =>
         JSON.stringify(c.requestParameters).includes(key.keyId);
       const rotate = (await f.admin.calls({ since: began, eventName: 'RotateKeyOnDemand' })).filter(
@@ -430,14 +435,8 @@ describe('out-of-band changes to a key in use', () => {
     });
     await f.waitFor<KmsKeyView>('KmsKey', 'protected', (o) => (o.status?.usedBy?.length ? o : undefined));
     await kms.send(new ScheduleKeyDeletionCommand({ KeyId: key.arn, PendingWindowInDays: 30 }));
+    await keyEnabledAgain(key.arn);
     const { eventually } = await import('./support/cluster.ts');
-    await eventually(
-      async () =>
-        (await kms.send(new DescribeKeyCommand({ KeyId: key.arn }))).KeyMetadata?.KeyState === 'Enabled'
-          ? true
-          : undefined,
-      { what: 'key Enabled again', timeoutMs: 20_000 },
-    );
     await eventually(
       async () => {
         const reasons = (await f.events('protected')).map((e) => e.reason);
