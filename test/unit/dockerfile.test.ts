@@ -218,7 +218,11 @@ describe('Dockerfile', () => {
       expect(stage.image).toMatch(/^node:24[-.]|^gcr\.io\/distroless\/nodejs24/);
     const last = (cmd: string) => runtime.instructions.filter((i) => i.cmd === cmd).at(-1)?.args;
     expect(last('USER')).toMatch(/^65532(:65532)?$/);
-    expect(JSON.parse(last('ENTRYPOINT') ?? 'null')).toEqual(['node', 'bin/cmk-operator.js']);
+    expect(JSON.parse(last('ENTRYPOINT') ?? 'null')).toEqual([
+      'node',
+      '--no-separate-gc-phases',
+      'bin/cmk-operator.js',
+    ]);
     expect(JSON.parse(last('CMD') ?? 'null')).toEqual(['run']);
   });
 
