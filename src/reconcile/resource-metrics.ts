@@ -151,16 +151,14 @@ function eachCondition(conditions: readonly unknown[], emit: Emit): void {
   }
 }
 
-function conditionSamples(id: Record<string, string>, conditions: readonly unknown[]): Sample[] {
-  const samples: Sample[] = [];
-  eachCondition(conditions, (value, condition, status, reason) =>
+/** An `Emit` that appends `metric`'s samples, labelled `id` (and the condition's labels), to `samples`. */
+function collectInto(samples: Sample[], metric: ResourceMetric, id: Record<string, string>): Emit {
+  return (value, condition, status, reason) =>
     samples.push({
-      metric: 'cmk_object_condition',
-      labels: { ...id, condition: condition!, status: status!, reason: reason! },
+      metric,
+      labels: condition === undefined ? { ...id } : { ...id, condition, status: status!, reason: reason! },
       value,
-    }),
-  );
-  return samples;
+    });
 }
 
 /** The workload families other than the conditions, with each one's value for one object. */
@@ -195,17 +193,8 @@ const isWorkloadFamily: ReadonlySet<ResourceMetric> = new Set(workloadFamilies);
 /** The samples of one workload, job run or session (`kind` is its Kubernetes kind). */
 export function workloadSamples(kind: string, o: KeyReferencingObject): Sample[] {
   const samples: Sample[] = [];
-  for (const metric of workloadFamilies)
-    eachWorkloadSample(metric, o, (value, condition, status, reason) =>
-      samples.push({
-        metric,
-        labels: {
-          ...identity(kind, o),
-          ...(condition !== undefined ? { condition, status: status!, reason: reason! } : {}),
-        },
-        value,
-      }),
-    );
+  const id = identity(kind, o);
+  for (const metric of workloadFamilies) eachWorkloadSample(metric, o, collectInto(samples, metric, id));
   return samples;
 }
 
@@ -213,7 +202,8 @@ export function workloadSamples(kind: string, o: KeyReferencingObject): Sample[]
 export function kmsKeySamples(o: KmsKeyObject, nowMs: number): Sample[] {
   const id = identity('KmsKey', o);
   const s = o.status;
-  const samples = conditionSamples(id, conditionsOf(s));
+  const samples: Sample[] = [];
+  eachCondition(conditionsOf(s), collectInto(samples, 'cmk_object_condition', id));
   const add = (metric: ResourceMetric, value: number | undefined, extra: Record<string, string> = {}) => {
     if (value !== undefined) samples.push({ metric, labels: { ...id, ...extra }, value });
   };
@@ -371,15 +361,20 @@ export function resourceMetricsChunks(
   };
 }
 
-/** An object's kind, namespace and name labels, as they open each of its lines. */
+/** The kind, namespace and name labels, as they open each line of an object. */
+function identityText(kind: string, namespace: string, name: string): string {
+  return `kind="${labelValue(kind)}",namespace="${labelValue(namespace)}",name="${labelValue(name)}"`;
+}
+
+/** An object's identity labels (`identityText`). */
 function identityLabels(kind: string, o: Meta): string {
-  return `kind="${labelValue(kind)}",namespace="${labelValue(o.metadata.namespace ?? '')}",name="${labelValue(o.metadata.name ?? '')}"`;
+  return identityText(kind, o.metadata.namespace ?? '', o.metadata.name ?? '');
 }
 
 /** One sample's line, without its newline: `metric{kind,namespace,name,other labels} value`. */
 function seriesLine(sample: Sample): string {
   const l = sample.labels;
-  let labels = `kind="${labelValue(l['kind'] ?? '')}",namespace="${labelValue(l['namespace'] ?? '')}",name="${labelValue(l['name'] ?? '')}"`;
+  let labels = identityText(l['kind'] ?? '', l['namespace'] ?? '', l['name'] ?? '');
   for (const k in l) if (!identityLabelNames.has(k)) labels += `,${k}="${labelValue(l[k]!)}"`;
   return `${sample.metric}{${labels}} ${sampleValue(sample.value)}`;
 }
